@@ -1,0 +1,383 @@
+/*
+ * nnplug plugin ABI.
+ *
+ * This header is everything a layer plugin includes; it depends only on the
+ * C standard library. A plugin links nothing of nnplug's: every service it
+ * uses comes through the nnp_host table handed to its entry function.
+ *
+ * Entry point (the only symbol a plugin exports):
+ *
+ *     const nnp_plugin *nnp_plugin_entry(const nnp_host *host);
+ *
+ * Versioning rule: every table starts with struct_size, abi_major and
+ * abi_minor. A host refuses a plugin whose abi_major differs from its own.
+ * Minor versions only append fields at the end of a table; a reader uses a
+ * field only when the other side's struct_size covers it (NNP_HAS_FIELD).
+ */
+#ifndef NNPLUG_PLUGIN_H
+#define NNPLUG_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNP_ABI_MAJOR 1
+#define NNP_ABI_MINOR 0
+
+#define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
+
+#if defined(__GNUC__)
+#define NNP_EXPORT __attribute__((visibility("default")))
+#define NNP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NNP_EXPORT
+#define NNP_PRINTF(f, a)
+#endif
+
+/* True when a table of the given struct_size contains FIELD. */
+#define NNP_HAS_FIELD(ptr, type, field) \
+    ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ------------------------------------------------------------------ */
+/* Status codes and errors                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum nnp_status {
+    NNP_OK = 0,
+    NNP_ERR_INVALID = 1,     /* bad argument, parameter or input data */
+    NNP_ERR_SHAPE = 2,       /* shapes that do not fit */
+    NNP_ERR_NOMEM = 3,       /* allocation failed */
+    NNP_ERR_OVERFLOW = 4,    /* a size computation would overflow */
+    NNP_ERR_IO = 5,          /* file missing, unreadable, unwritable */
+    NNP_ERR_FORMAT = 6,      /* malformed file contents */
+    NNP_ERR_UNSUPPORTED = 7, /* valid but not implemented */
+    NNP_ERR_NOT_FOUND = 8,   /* no such name, kind, attribute */
+    NNP_ERR_ABI = 9,         /* plugin built for another ABI */
+    NNP_ERR_DUPLICATE = 10,  /* a name registered twice */
+    NNP_ERR_INTERNAL = 11
+} nnp_status;
+
+/* Error object owned by the caller; the callee writes code and message. */
+#define NNP_ERROR_MSG_MAX 1024
+typedef struct nnp_error {
+    nnp_status code;
+    char msg[NNP_ERROR_MSG_MAX];
+} nnp_error;
+
+/* ------------------------------------------------------------------ */
+/* Tensors                                                             */
+/* ------------------------------------------------------------------ */
+
+#define NNP_MAX_RANK 8
+#define NNP_ALIGN 64
+
+typedef enum nnp_dtype {
+    NNP_DTYPE_UNDEFINED = 0,
+    NNP_F32 = 1,
+    NNP_F64 = 2,
+    NNP_I64 = 3,
+    NNP_I32 = 4,
+    NNP_F16 = 5,
+    NNP_BF16 = 6,
+    NNP_U8 = 7,
+    NNP_BOOL = 8
+} nnp_dtype;
+
+typedef struct nnp_shape {
+    int32_t rank;                 /* 0..NNP_MAX_RANK */
+    int64_t dims[NNP_MAX_RANK];   /* each >= 0 */
+} nnp_shape;
+
+/* A dense, C-ordered tensor. A plain struct: whoever set `data` owns it
+ * unless NNP_TENSOR_OWNED is set, in which case nnp tensor calls free it. */
+#define NNP_TENSOR_OWNED 1u
+typedef struct nnp_tensor {
+    nnp_dtype dtype;
+    nnp_shape shape;
+    void *data;     /* NNP_ALIGN-aligned when allocated by the host */
+    size_t nbytes;  /* bytes of data */
+    uint32_t flags;
+} nnp_tensor;
+
+/* ------------------------------------------------------------------ */
+/* Parameter schema                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef enum nnp_param_type {
+    NNP_PARAM_INT = 1,
+    NNP_PARAM_FLOAT = 2,
+    NNP_PARAM_BOOL = 3,
+    NNP_PARAM_STRING = 4,
+    NNP_PARAM_INITIALIZER = 5,
+    NNP_PARAM_REGULARIZER = 6,
+    NNP_PARAM_CONSTRAINT = 7,
+    NNP_PARAM_SHAPE = 8,      /* list of ints; -1 or null for unknown */
+    NNP_PARAM_INTS = 9,       /* list of ints (e.g. kernel_size, strides) */
+    NNP_PARAM_LAYER = 10      /* a nested layer config (wrappers) */
+} nnp_param_type;
+
+/* Flags of a parameter definition. */
+#define NNP_PARAM_NULLABLE      1u  /* JSON null allowed (e.g. "no regularizer") */
+#define NNP_PARAM_HAS_MIN       2u
+#define NNP_PARAM_HAS_MAX       4u
+#define NNP_PARAM_MIN_EXCLUSIVE 8u  /* value must be > min, not >= */
+#define NNP_PARAM_MAX_EXCLUSIVE 16u
+
+typedef struct nnp_param_def {
+    const char *name;         /* Keras's snake_case argument name */
+    nnp_param_type type;
+    const char *default_json; /* default as JSON text ("-1", "0.99", "null",
+                                 "{\"class_name\":\"Zeros\",\"config\":{}}") */
+    uint32_t flags;
+    double min, max;          /* range for int/float, if flagged */
+    const char *choices;      /* for strings: '|'-separated allowed values, or NULL */
+    const char *doc;          /* one line */
+} nnp_param_def;
+
+/* ------------------------------------------------------------------ */
+/* Opaque host objects                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct nnp_config nnp_config;             /* typed layer config */
+typedef struct nnp_initializer nnp_initializer;   /* a resolved initializer */
+typedef struct nnp_regularizer nnp_regularizer;
+typedef struct nnp_constraint nnp_constraint;
+typedef struct nnp_onnx_writer nnp_onnx_writer;
+typedef struct nnp_onnx_reader nnp_onnx_reader;
+typedef struct nnp_layer nnp_layer;               /* a host-owned layer instance */
+
+typedef enum nnp_mode {
+    NNP_MODE_INFER = 0,
+    NNP_MODE_TRAIN = 1
+} nnp_mode;
+
+/* A weight a layer exposes. Tensors are owned by the layer. */
+#define NNP_WEIGHT_TRAINABLE 1u
+typedef struct nnp_weight {
+    const char *name;          /* Keras name: "gamma", "beta", "moving_mean" */
+    nnp_tensor *value;
+    nnp_tensor *grad;          /* NULL for non-trainable weights */
+    uint32_t flags;
+} nnp_weight;
+
+/* ------------------------------------------------------------------ */
+/* Host services (handed to the plugin entry; valid while loaded)      */
+/* ------------------------------------------------------------------ */
+
+typedef struct nnp_host {
+    size_t struct_size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+
+    /* errors and logging */
+    nnp_status (*error_set)(nnp_error *err, nnp_status code,
+                            const char *fmt, ...) NNP_PRINTF(3, 4);
+    void (*log)(int level, const char *fmt, ...) NNP_PRINTF(2, 3);
+
+    /* memory: NNP_ALIGN-aligned, zeroed; sizes overflow-checked */
+    nnp_status (*tensor_alloc)(nnp_tensor *t, nnp_dtype dtype,
+                               const nnp_shape *shape, nnp_error *err);
+    void (*tensor_free)(nnp_tensor *t);
+    void *(*aligned_alloc)(size_t bytes);   /* zeroed; NULL on failure */
+    void (*aligned_free)(void *p);
+    nnp_status (*shape_numel)(const nnp_shape *s, int64_t *numel, nnp_error *err);
+
+    /* config getters: key must be in the kind's schema */
+    int64_t (*config_int)(const nnp_config *c, const char *key);
+    double (*config_float)(const nnp_config *c, const char *key);
+    int (*config_bool)(const nnp_config *c, const char *key);
+    const char *(*config_string)(const nnp_config *c, const char *key);
+    /* Returns the number of ints (or -1 when null); -1 entries mean unknown. */
+    int (*config_ints)(const nnp_config *c, const char *key,
+                       int64_t *out, int max_out);
+    const nnp_initializer *(*config_initializer)(const nnp_config *c, const char *key);
+    const nnp_regularizer *(*config_regularizer)(const nnp_config *c, const char *key); /* NULL = none */
+    const nnp_constraint *(*config_constraint)(const nnp_config *c, const char *key);   /* NULL = none */
+    const char *(*config_name)(const nnp_config *c);   /* the layer's name */
+    uint64_t (*config_seed)(const nnp_config *c);      /* seed for this layer's initializers */
+
+    /* config setters (used by from_onnx); value checked against the schema */
+    nnp_status (*config_set_json)(nnp_config *c, const char *key,
+                                  const char *json, nnp_error *err);
+    nnp_status (*config_set_int)(nnp_config *c, const char *key, int64_t v, nnp_error *err);
+    nnp_status (*config_set_float)(nnp_config *c, const char *key, double v, nnp_error *err);
+    nnp_status (*config_set_bool)(nnp_config *c, const char *key, int v, nnp_error *err);
+
+    /* initializers: fill a float32 tensor; fan_in/fan_out are computed from
+       its shape as Keras does. seed 0 means the layer's config seed. */
+    nnp_status (*initializer_fill)(const nnp_initializer *init, nnp_tensor *t,
+                                   uint64_t seed, nnp_error *err);
+    /* regularizers on float32 weights */
+    double (*regularizer_loss)(const nnp_regularizer *r, const float *w, int64_t n);
+    void (*regularizer_grad_add)(const nnp_regularizer *r, const float *w,
+                                 float *grad, int64_t n);
+    /* constraints, in place, with Keras's axis meaning */
+    nnp_status (*constraint_apply)(const nnp_constraint *c, nnp_tensor *w, nnp_error *err);
+
+    /* parallelism: threads the host wants this run to use */
+    int (*num_threads)(void);
+
+    /* ONNX node writer (to_onnx). Names are copied. */
+    int (*onnx_writer_opset)(const nnp_onnx_writer *w);
+    /* Makes a graph-unique name from base; writes into buf. */
+    const char *(*onnx_unique_name)(nnp_onnx_writer *w, const char *base,
+                                    char *buf, size_t bufsize);
+    /* Adds a node; returns its index (>= 0) or -1 with err set. */
+    int (*onnx_add_node)(nnp_onnx_writer *w, const char *op_type,
+                         const char *domain, const char *name,
+                         const char *const *inputs, int n_inputs,
+                         const char *const *outputs, int n_outputs,
+                         nnp_error *err);
+    nnp_status (*onnx_attr_int)(nnp_onnx_writer *w, int node, const char *name,
+                                int64_t v, nnp_error *err);
+    nnp_status (*onnx_attr_float)(nnp_onnx_writer *w, int node, const char *name,
+                                  float v, nnp_error *err);
+    nnp_status (*onnx_attr_ints)(nnp_onnx_writer *w, int node, const char *name,
+                                 const int64_t *v, int n, nnp_error *err);
+    nnp_status (*onnx_attr_string)(nnp_onnx_writer *w, int node, const char *name,
+                                   const char *v, nnp_error *err);
+    nnp_status (*onnx_add_initializer)(nnp_onnx_writer *w, const char *name,
+                                       const nnp_tensor *t, nnp_error *err);
+    nnp_status (*onnx_add_value_info)(nnp_onnx_writer *w, const char *name,
+                                      nnp_dtype dtype, const nnp_shape *shape,
+                                      nnp_error *err);
+
+    /* ONNX node reader (from_onnx). Strings stay valid during the call. */
+    const char *(*onnx_op_type)(const nnp_onnx_reader *r);
+    const char *(*onnx_domain)(const nnp_onnx_reader *r);
+    const char *(*onnx_node_name)(const nnp_onnx_reader *r);
+    int (*onnx_reader_opset)(const nnp_onnx_reader *r);
+    int (*onnx_n_inputs)(const nnp_onnx_reader *r);     /* including empty "" */
+    int (*onnx_n_outputs)(const nnp_onnx_reader *r);
+    const char *(*onnx_input_name)(const nnp_onnx_reader *r, int i);
+    const char *(*onnx_output_name)(const nnp_onnx_reader *r, int i);
+    int (*onnx_has_attr)(const nnp_onnx_reader *r, const char *name);
+    nnp_status (*onnx_get_attr_int)(const nnp_onnx_reader *r, const char *name,
+                                    int64_t *v, nnp_error *err);
+    nnp_status (*onnx_get_attr_float)(const nnp_onnx_reader *r, const char *name,
+                                      float *v, nnp_error *err);
+    int (*onnx_get_attr_ints)(const nnp_onnx_reader *r, const char *name,
+                              int64_t *v, int max_n, nnp_error *err);
+    nnp_status (*onnx_get_attr_string)(const nnp_onnx_reader *r, const char *name,
+                                       char *buf, size_t bufsize, nnp_error *err);
+    /* The constant value of input i (an initializer or a folded constant
+       subgraph), converted to float32; host-owned, valid during the call.
+       NNP_ERR_NOT_FOUND when the input is not constant. */
+    nnp_status (*onnx_input_constant)(const nnp_onnx_reader *r, int i,
+                                      const nnp_tensor **t, nnp_error *err);
+    /* Shape of input i as far as known (rank -1 when unknown). */
+    nnp_status (*onnx_input_shape)(const nnp_onnx_reader *r, int i,
+                                   nnp_shape *shape, nnp_error *err);
+
+    /* Nested layers for wrappers (TimeDistributed): the host creates, builds
+       and runs the inner layer named by a NNP_PARAM_LAYER parameter. */
+    nnp_status (*layer_create)(const nnp_config *c, const char *key,
+                               nnp_layer **inner, nnp_error *err);
+    void (*layer_destroy)(nnp_layer *l);
+    const char *(*layer_kind)(const nnp_layer *l);
+    nnp_status (*layer_build)(nnp_layer *l, int n_in, const nnp_shape *in,
+                              nnp_shape *out, nnp_error *err);
+    nnp_status (*layer_forward)(nnp_layer *l, const nnp_tensor *const *in, int n_in,
+                                nnp_tensor *out, nnp_mode mode, nnp_error *err);
+    nnp_status (*layer_backward)(nnp_layer *l, const nnp_tensor *const *in, int n_in,
+                                 const nnp_tensor *out, const nnp_tensor *grad_out,
+                                 nnp_tensor *const *grad_in, nnp_mode mode,
+                                 nnp_error *err);
+    int (*layer_n_weights)(const nnp_layer *l);
+    const nnp_weight *(*layer_weight)(const nnp_layer *l, int i);
+    double (*layer_regularization_loss)(const nnp_layer *l);
+    nnp_status (*layer_apply_constraints)(nnp_layer *l, nnp_error *err);
+} nnp_host;
+
+/* ------------------------------------------------------------------ */
+/* Layer kinds                                                         */
+/* ------------------------------------------------------------------ */
+
+/* The ONNX operator a kind reads and writes. */
+typedef struct nnp_onnx_op {
+    const char *domain;   /* "" for the default ai.onnx domain */
+    const char *op_type;  /* "BatchNormalization"; NULL when none */
+    int opset_min;
+    int opset_max;        /* inclusive */
+} nnp_onnx_op;
+
+/* Kind flags */
+#define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */
+
+typedef struct nnp_kind {
+    size_t struct_size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+
+    const char *name;          /* Keras class name: "BatchNormalization" */
+    const char *doc;           /* one line */
+    const nnp_param_def *params;
+    int n_params;
+    nnp_onnx_op onnx;
+    int n_inputs_min, n_inputs_max;
+    uint32_t flags;
+
+    /* Build-time calls: may allocate, may fail. */
+    nnp_status (*create)(const nnp_host *host, const nnp_config *cfg,
+                         void **state, nnp_error *err);
+    void (*destroy)(void *state);
+    /* Validates input shapes (dims may be -1 = unknown batch), computes the
+       output shape, allocates weights (through the initializers), their
+       gradients and all per-channel scratch. May be called again with new
+       input shapes; weights are kept when their shapes do not change. */
+    nnp_status (*build)(void *state, int n_in, const nnp_shape *in,
+                        nnp_shape *out, nnp_error *err);
+    int (*n_weights)(const void *state);
+    const nnp_weight *(*weight)(const void *state, int i);
+
+    /* Run-time calls: no allocation, no I/O. */
+    nnp_status (*forward)(void *state, const nnp_tensor *const *in, int n_in,
+                          nnp_tensor *out, nnp_mode mode, nnp_error *err);
+    /* Writes grad_in[i] (NULL entries are skipped) and ADDS weight gradients
+       into each trainable weight's grad (regularizer gradients included).
+       `out` is the forward output of the same step; mode as in forward. */
+    nnp_status (*backward)(void *state, const nnp_tensor *const *in, int n_in,
+                           const nnp_tensor *out, const nnp_tensor *grad_out,
+                           nnp_tensor *const *grad_in, nnp_mode mode,
+                           nnp_error *err);
+    double (*regularization_loss)(const void *state);
+    nnp_status (*apply_constraints)(void *state, nnp_error *err);
+
+    /* Interchange. to_onnx writes nodes computing `output` from `inputs`. */
+    nnp_status (*to_onnx)(const void *state, nnp_onnx_writer *w,
+                          const char *const *inputs, int n_inputs,
+                          const char *output, nnp_error *err);
+    /* from_onnx fills cfg (pre-set to the schema defaults) from a node. */
+    nnp_status (*from_onnx)(const nnp_host *host, const nnp_onnx_reader *r,
+                            nnp_config *cfg, nnp_error *err);
+    /* After create+build from an ONNX node: copy its constant weights. */
+    nnp_status (*onnx_load_weights)(void *state, const nnp_onnx_reader *r,
+                                    nnp_error *err);
+
+    /* Optional capabilities looked up by name; NULL when none. */
+    const void *(*extension)(const char *name);
+} nnp_kind;
+
+typedef struct nnp_plugin {
+    size_t struct_size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    const char *name;          /* "batchnorm" */
+    const char *version;       /* "1.0.0" */
+    const nnp_kind *const *kinds;
+    int n_kinds;
+} nnp_plugin;
+
+typedef const nnp_plugin *(*nnp_plugin_entry_fn)(const nnp_host *host);
+
+/* Every plugin defines this function (and exports nothing else). */
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNPLUG_PLUGIN_H */

@@ -1,0 +1,110 @@
+/* Training: Keras losses, optimizers and the fit loop. */
+#ifndef NNPLUG_TRAIN_H
+#define NNPLUG_TRAIN_H
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- losses (Keras definitions; the batch loss is the mean over samples) */
+typedef enum nnp_loss_kind {
+    NNP_LOSS_MSE = 1,                 /* mean over the last axis of (y - t)^2 */
+    NNP_LOSS_CATEGORICAL_CE = 2,      /* t one-hot (or soft) over the last axis */
+    NNP_LOSS_SPARSE_CATEGORICAL_CE = 3, /* t holds class indices, shape [N] or [N, 1] */
+    NNP_LOSS_BINARY_CE = 4            /* mean over the last axis */
+} nnp_loss_kind;
+
+typedef struct nnp_loss {
+    nnp_loss_kind kind;
+    int from_logits;   /* CE losses: predictions are logits, not probabilities */
+} nnp_loss;
+
+/* "mse" | "mean_squared_error" | "categorical_crossentropy" |
+ * "sparse_categorical_crossentropy" | "binary_crossentropy". */
+nnp_status nnp_loss_parse(const char *name, int from_logits, nnp_loss *out, nnp_error *err);
+const char *nnp_loss_name(const nnp_loss *l);
+/* Mean loss over the batch; grad (same shape as pred, may be NULL) gets
+ * dLoss/dpred; *correct (may be NULL) the number of correctly classified
+ * samples (CE losses only; -1 for MSE). */
+nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
+                            double *loss, nnp_tensor *grad, double *correct, nnp_error *err);
+
+/* ---- optimizers (Keras update rules; constraints applied after each step) */
+typedef enum nnp_optimizer_kind { NNP_OPT_SGD = 1, NNP_OPT_ADAM = 2 } nnp_optimizer_kind;
+
+typedef struct nnp_optimizer_config {
+    nnp_optimizer_kind kind;
+    double learning_rate;  /* SGD 0.01, Adam 0.001 */
+    double momentum;       /* SGD: 0 */
+    int nesterov;          /* SGD: 0 */
+    double beta_1;         /* Adam: 0.9 */
+    double beta_2;         /* Adam: 0.999 */
+    double epsilon;        /* Adam: 1e-7 */
+} nnp_optimizer_config;
+
+/* Keras defaults for kind. */
+nnp_optimizer_config nnp_optimizer_defaults(nnp_optimizer_kind kind);
+
+typedef struct nnp_optimizer nnp_optimizer;
+/* Slots for every trainable weight of m are allocated here, once. */
+nnp_status nnp_optimizer_new(const nnp_optimizer_config *cfg, nnp_model *m,
+                             nnp_optimizer **out, nnp_error *err);
+void nnp_optimizer_free(nnp_optimizer *o);
+/* One update of every trainable weight from its grad, then constraints. */
+nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err);
+
+/* ---- fit */
+typedef struct nnp_epoch_logs {
+    int epoch;             /* 0-based */
+    int epochs;
+    double loss;           /* batch-size weighted mean of step losses (before each update) */
+    double accuracy;       /* < 0 when the loss has none */
+    double val_loss;       /* < 0 when there is no validation data */
+    double val_accuracy;
+    double samples_per_s;
+} nnp_epoch_logs;
+
+typedef struct nnp_train_callbacks {
+    void *user;
+    /* After each step: step in [0, steps). */
+    void (*on_step)(void *user, int epoch, int step, int steps, double loss, double samples_per_s);
+    /* After each epoch; a non-OK status stops training with that error. */
+    nnp_status (*on_epoch_end)(void *user, const nnp_epoch_logs *logs, nnp_error *err);
+} nnp_train_callbacks;
+
+typedef struct nnp_train_options {
+    int epochs;              /* 1 */
+    int64_t batch_size;      /* 32 */
+    int shuffle;             /* 1: reshuffle before each epoch (seeded) */
+    uint64_t seed;           /* 0 */
+    double validation_split; /* 0: the last fraction of the samples, taken before shuffling */
+} nnp_train_options;
+
+nnp_train_options nnp_train_defaults(void);
+
+typedef struct nnp_history {
+    int epochs;
+    double *loss, *accuracy, *val_loss, *val_accuracy;  /* one per epoch */
+    int n_steps;
+    double *batch_loss;                                   /* one per step */
+} nnp_history;
+void nnp_history_free(nnp_history *h);
+
+/* Trains m (one input, one output) on x, y. */
+nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                         const nnp_loss *loss, nnp_optimizer *opt,
+                         const nnp_train_options *opts, const nnp_train_callbacks *cb,
+                         nnp_history *hist, nnp_error *err);
+/* Loss and accuracy in inference mode over x, y in batches. */
+nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                              const nnp_loss *loss, int64_t batch_size, double *loss_out,
+                              double *accuracy, nnp_error *err);
+/* Inference over x in batches into a new tensor (caller frees). */
+nnp_status nnp_model_predict(nnp_model *m, const nnp_tensor *x, int64_t batch_size,
+                             nnp_tensor *out, nnp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,495 @@
+/*
+ * BatchNormalization layer plugin: Keras semantics (see DESIGN.md section 4)
+ * on top of the kernels in kernels.c. Everything from the host comes through
+ * the nnp_host table; this file allocates only in create/build.
+ */
+#include "batchnorm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
+#define INIT_ONES "{\"class_name\":\"Ones\",\"config\":{}}"
+
+static const nnp_param_def bn_params[] = {
+    {"axis", NNP_PARAM_INT, "-1", 0, 0, 0, NULL,
+     "axis of the features (channels); negative counts from the end"},
+    {"momentum", NNP_PARAM_FLOAT, "0.99", 0, 0, 0, NULL,
+     "moving = moving * momentum + batch * (1 - momentum)"},
+    {"epsilon", NNP_PARAM_FLOAT, "0.001", NNP_PARAM_HAS_MIN | NNP_PARAM_MIN_EXCLUSIVE, 0, 0,
+     NULL, "small float added to the variance to avoid dividing by zero"},
+    {"center", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL,
+     "add the offset beta; false: no beta weight at all"},
+    {"scale", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL,
+     "multiply by gamma; false: no gamma weight at all"},
+    {"beta_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
+     "initializer of beta"},
+    {"gamma_initializer", NNP_PARAM_INITIALIZER, INIT_ONES, 0, 0, 0, NULL,
+     "initializer of gamma"},
+    {"moving_mean_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
+     "initializer of the moving mean"},
+    {"moving_variance_initializer", NNP_PARAM_INITIALIZER, INIT_ONES, 0, 0, 0, NULL,
+     "initializer of the moving variance"},
+    {"beta_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of beta"},
+    {"gamma_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of gamma"},
+    {"beta_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on beta, applied after each optimizer step"},
+    {"gamma_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on gamma, applied after each optimizer step"},
+};
+
+const char *bn_name(const bn_state *s)
+{
+    const char *n = s->host->config_name(s->cfg);
+    return n && n[0] ? n : "?";
+}
+
+static char *shape_str(const nnp_shape *sh, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < sh->rank && at + 24 < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "," : "[",
+                               (long long)sh->dims[i]);
+    snprintf(buf + at, size - at, sh->rank ? "]" : "[]");
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+/* ------------------------------------------------------------------ */
+
+static void free_built(bn_state *s)
+{
+    const nnp_host *h = s->host;
+    nnp_tensor *ts[] = {&s->gamma, &s->beta, &s->moving_mean, &s->moving_var,
+                        &s->dgamma, &s->dbeta};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        h->tensor_free(ts[i]);
+    h->aligned_free(s->mem);
+    s->mem = NULL;
+    memset(s->slots, 0, sizeof s->slots);
+    s->n_weights = 0;
+    s->built = 0;
+}
+
+static nnp_status bn_create(const nnp_host *host, const nnp_config *cfg, void **state,
+                            nnp_error *err)
+{
+    bn_state *s = host->aligned_alloc(sizeof *s);
+    if (!s)
+        return host->error_set(err, NNP_ERR_NOMEM, "BatchNormalization: out of memory");
+    s->host = host;
+    s->cfg = cfg;
+    s->axis_cfg = host->config_int(cfg, "axis");
+    s->momentum = host->config_float(cfg, "momentum");
+    s->epsilon = host->config_float(cfg, "epsilon");
+    s->center = host->config_bool(cfg, "center");
+    s->scale = host->config_bool(cfg, "scale");
+    s->gamma_reg = host->config_regularizer(cfg, "gamma_regularizer");
+    s->beta_reg = host->config_regularizer(cfg, "beta_regularizer");
+    s->gamma_con = host->config_constraint(cfg, "gamma_constraint");
+    s->beta_con = host->config_constraint(cfg, "beta_constraint");
+    /* the schema already bounds epsilon; this also rejects NaN */
+    if (!(s->epsilon > 0.0)) {
+        nnp_status st = host->error_set(err, NNP_ERR_INVALID,
+                                        "BatchNormalization '%s': epsilon must be > 0 (got %g)",
+                                        bn_name(s), s->epsilon);
+        host->aligned_free(s);
+        return st;
+    }
+    *state = s;
+    return NNP_OK;
+}
+
+static void bn_destroy(void *state)
+{
+    bn_state *s = state;
+    if (!s)
+        return;
+    free_built(s);
+    s->host->aligned_free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* build                                                               */
+/* ------------------------------------------------------------------ */
+
+static nnp_status alloc_weight(bn_state *s, nnp_tensor *t, const char *init_key,
+                               nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    nnp_shape sh = {1, {s->channels}};
+    nnp_status st = h->tensor_alloc(t, NNP_F32, &sh, err);
+    if (st != NNP_OK || !init_key)
+        return st;
+    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
+    if (!init)
+        return h->error_set(err, NNP_ERR_INVALID, "BatchNormalization '%s': no %s",
+                            bn_name(s), init_key);
+    /* seed 0: the layer's own seed, as the host's initializer service defines */
+    return h->initializer_fill(init, t, 0, err);
+}
+
+/* Scratch and statistic slots in one aligned block; none of it depends on
+ * the batch size, so forward/backward never allocate. */
+static nnp_status alloc_scratch(bn_state *s, nnp_error *err)
+{
+    const int64_t C = s->channels;
+    const size_t c = (size_t)(C > 0 ? C : 1);
+    const size_t cpad = (c + 15) / 16 * 16; /* keep every array 64-byte aligned */
+    const size_t n_slot = BN_SLOTS + 1;
+    size_t bytes = nnp_bn_partials_len(C) * sizeof(double) + 3 * cpad * sizeof(float) +
+                   n_slot * cpad * (sizeof(float) + 2 * sizeof(double));
+    char *p = s->host->aligned_alloc(bytes);
+    if (!p)
+        return s->host->error_set(err, NNP_ERR_NOMEM,
+                                  "BatchNormalization '%s': cannot allocate %zu bytes of scratch "
+                                  "for %lld channels",
+                                  bn_name(s), bytes, (long long)C);
+    s->mem = p;
+    s->scratch.partials = (double *)p;
+    p += nnp_bn_partials_len(C) * sizeof(double);
+    s->scratch.ca = (float *)p;
+    s->scratch.cb = (float *)p + cpad;
+    s->scratch.cc = (float *)p + 2 * cpad;
+    p += 3 * cpad * sizeof(float);
+    for (size_t i = 0; i < n_slot; i++) {
+        s->slots[i].st.mean = (double *)p;
+        s->slots[i].st.invstd = (double *)p + cpad;
+        s->slots[i].st.shift = (float *)(p + 2 * cpad * sizeof(double));
+        p += cpad * (sizeof(float) + 2 * sizeof(double));
+        s->slots[i].key = NULL;
+    }
+    return NNP_OK;
+}
+
+static nnp_status bn_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                           nnp_error *err)
+{
+    bn_state *s = state;
+    const nnp_host *h = s->host;
+    char buf[160];
+    if (n_in != 1)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "BatchNormalization '%s': expects 1 input, got %d", bn_name(s), n_in);
+    const int rank = in[0].rank;
+    if (rank < 2 || rank > 5)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "BatchNormalization '%s': input of rank %d (shape %s) is not "
+                            "supported; rank must be 2 to 5",
+                            bn_name(s), rank, shape_str(&in[0], buf, sizeof buf));
+    int64_t axis = s->axis_cfg < 0 ? s->axis_cfg + rank : s->axis_cfg;
+    if (axis < 0 || axis >= rank)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "BatchNormalization '%s': axis %lld is out of range for an input "
+                            "of rank %d (shape %s); valid axes are %d..%d",
+                            bn_name(s), (long long)s->axis_cfg, rank,
+                            shape_str(&in[0], buf, sizeof buf), -rank, rank - 1);
+    const int64_t C = in[0].dims[axis];
+    if (C < 0)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "BatchNormalization '%s': axis %lld of input shape %s must have a "
+                            "known size",
+                            bn_name(s), (long long)s->axis_cfg, shape_str(&in[0], buf, sizeof buf));
+    /* bound C so that every scratch size computation stays far from overflow */
+    if (C > ((int64_t)1 << 40))
+        return h->error_set(err, NNP_ERR_OVERFLOW,
+                            "BatchNormalization '%s': %lld channels is too many", bn_name(s),
+                            (long long)C);
+
+    if (!s->built || s->channels != C) {
+        free_built(s);
+        s->channels = C;
+        nnp_status st = NNP_OK;
+        if (s->scale)
+            st = alloc_weight(s, &s->gamma, "gamma_initializer", err);
+        if (st == NNP_OK && s->center)
+            st = alloc_weight(s, &s->beta, "beta_initializer", err);
+        if (st == NNP_OK)
+            st = alloc_weight(s, &s->moving_mean, "moving_mean_initializer", err);
+        if (st == NNP_OK)
+            st = alloc_weight(s, &s->moving_var, "moving_variance_initializer", err);
+        if (st == NNP_OK && s->scale)
+            st = alloc_weight(s, &s->dgamma, NULL, err);
+        if (st == NNP_OK && s->center)
+            st = alloc_weight(s, &s->dbeta, NULL, err);
+        if (st == NNP_OK)
+            st = alloc_scratch(s, err);
+        if (st != NNP_OK) {
+            free_built(s);
+            return st;
+        }
+        /* Keras order: gamma, beta, moving_mean, moving_variance */
+        int n = 0;
+        if (s->scale)
+            s->weights[n++] = (nnp_weight){"gamma", &s->gamma, &s->dgamma, NNP_WEIGHT_TRAINABLE};
+        if (s->center)
+            s->weights[n++] = (nnp_weight){"beta", &s->beta, &s->dbeta, NNP_WEIGHT_TRAINABLE};
+        s->weights[n++] = (nnp_weight){"moving_mean", &s->moving_mean, NULL, 0};
+        s->weights[n++] = (nnp_weight){"moving_variance", &s->moving_var, NULL, 0};
+        s->n_weights = n;
+        s->built = 1;
+    }
+    s->rank = rank;
+    s->axis = (int)axis;
+    *out = in[0];
+    return NNP_OK;
+}
+
+static int bn_n_weights(const void *state) { return ((const bn_state *)state)->n_weights; }
+
+static const nnp_weight *bn_weight(const void *state, int i)
+{
+    const bn_state *s = state;
+    return i >= 0 && i < s->n_weights ? &s->weights[i] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward / backward                                                  */
+/* ------------------------------------------------------------------ */
+
+static nnp_status check_tensor(const bn_state *s, const nnp_tensor *t, const char *what,
+                               const nnp_shape *want, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b1[160], b2[160];
+    if (!t)
+        return h->error_set(err, NNP_ERR_INVALID, "BatchNormalization '%s': %s is missing",
+                            bn_name(s), what);
+    if (t->dtype != NNP_F32)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "BatchNormalization '%s': %s must be float32 (dtype %d)", bn_name(s),
+                            what, (int)t->dtype);
+    if (want) {
+        int same = t->shape.rank == want->rank;
+        for (int i = 0; same && i < want->rank; i++)
+            same = t->shape.dims[i] == want->dims[i];
+        if (!same)
+            return h->error_set(err, NNP_ERR_SHAPE,
+                                "BatchNormalization '%s': %s has shape %s, expected %s",
+                                bn_name(s), what, shape_str(&t->shape, b1, sizeof b1),
+                                shape_str(want, b2, sizeof b2));
+        return NNP_OK;
+    }
+    if (t->shape.rank != s->rank || t->shape.dims[s->axis] != s->channels)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "BatchNormalization '%s': %s has shape %s, but the layer was built "
+                            "for rank %d with %lld channels on axis %d",
+                            bn_name(s), what, shape_str(&t->shape, b1, sizeof b1), s->rank,
+                            (long long)s->channels, s->axis);
+    int64_t n;
+    nnp_status st = h->shape_numel(&t->shape, &n, err);
+    if (st != NNP_OK)
+        return st;
+    if (n > 0 && !t->data)
+        return h->error_set(err, NNP_ERR_INVALID, "BatchNormalization '%s': %s has no data",
+                            bn_name(s), what);
+    return NNP_OK;
+}
+
+static nnp_bn_args make_args(const bn_state *s, const nnp_shape *shape)
+{
+    nnp_bn_args a = {
+        .dims = nnp_bn_dims_of(shape->dims, shape->rank, s->axis),
+        .epsilon = s->epsilon,
+        .momentum = s->momentum,
+        .gamma = s->scale ? (const float *)s->gamma.data : NULL,
+        .beta = s->center ? (const float *)s->beta.data : NULL,
+        .nthreads = s->host->num_threads ? s->host->num_threads() : 0,
+    };
+    return a;
+}
+
+static int same_shape(const nnp_shape *a, const nnp_shape *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+static nnp_status check_call(const bn_state *s, int n_in, nnp_error *err)
+{
+    if (!s->built)
+        return s->host->error_set(err, NNP_ERR_INVALID,
+                                  "BatchNormalization '%s': used before build", bn_name(s));
+    if (n_in != 1)
+        return s->host->error_set(err, NNP_ERR_INVALID,
+                                  "BatchNormalization '%s': expects 1 input, got %d", bn_name(s),
+                                  n_in);
+    return NNP_OK;
+}
+
+static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
+                             nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    bn_state *s = state;
+    nnp_status st = check_call(s, n_in, err);
+    if (st == NNP_OK)
+        st = check_tensor(s, in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = check_tensor(s, out, "output", &in[0]->shape, err);
+    if (st != NNP_OK)
+        return st;
+    const nnp_tensor *x = in[0];
+    nnp_bn_args a = make_args(s, &x->shape);
+    if (mode != NNP_MODE_TRAIN) {
+        nnp_bn_forward_infer(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
+                             &s->scratch);
+        return NNP_OK;
+    }
+    /* Keep this call's statistics for its backward: the slot of the same
+     * input if any (a reused buffer holds the newest data), else the least
+     * recently filled one. */
+    bn_slot *slot = NULL;
+    for (int i = 0; i < BN_SLOTS && !slot; i++)
+        if (s->slots[i].key == x->data)
+            slot = &s->slots[i];
+    for (int i = 0; i < BN_SLOTS && !slot; i++)
+        if (!s->slots[i].key)
+            slot = &s->slots[i];
+    if (!slot) {
+        slot = &s->slots[0];
+        for (int i = 1; i < BN_SLOTS; i++)
+            if (s->slots[i].stamp < slot->stamp)
+                slot = &s->slots[i];
+    }
+    slot->key = x->data;
+    slot->shape = x->shape;
+    slot->stamp = ++s->clock;
+    nnp_bn_forward_train(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
+                         &slot->st, &s->scratch);
+    return NNP_OK;
+}
+
+static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in,
+                              const nnp_tensor *out, const nnp_tensor *grad_out,
+                              nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    bn_state *s = state;
+    (void)out; /* the output is not needed: everything follows from x */
+    nnp_status st = check_call(s, n_in, err);
+    if (st == NNP_OK)
+        st = check_tensor(s, in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = check_tensor(s, grad_out, "output gradient", &in[0]->shape, err);
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    if (st == NNP_OK && gx)
+        st = check_tensor(s, gx, "input gradient", &in[0]->shape, err);
+    if (st != NNP_OK)
+        return st;
+    const nnp_tensor *x = in[0];
+    nnp_bn_args a = make_args(s, &x->shape);
+    float *dx = gx ? gx->data : NULL;
+    float *dgamma = s->scale ? s->dgamma.data : NULL;
+    float *dbeta = s->center ? s->dbeta.data : NULL;
+
+    if (mode != NNP_MODE_TRAIN) {
+        nnp_bn_backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,
+                              s->moving_var.data, dgamma, dbeta, &s->scratch);
+    } else {
+        const nnp_bn_saved *saved = NULL;
+        for (int i = 0; i < BN_SLOTS && !saved; i++)
+            if (s->slots[i].key && s->slots[i].key == x->data &&
+                same_shape(&s->slots[i].shape, &x->shape))
+                saved = &s->slots[i].st;
+        if (!saved) {
+            /* not seen by a training forward (or evicted): recompute the
+             * batch statistics; moving statistics are left alone */
+            saved = &s->slots[BN_SLOTS].st;
+            nnp_bn_forward_train(&a, x->data, NULL, NULL, NULL, saved, &s->scratch);
+        }
+        nnp_bn_backward_train(&a, x->data, grad_out->data, dx, saved, dgamma, dbeta,
+                              &s->scratch);
+    }
+    if (dgamma && s->gamma_reg)
+        s->host->regularizer_grad_add(s->gamma_reg, s->gamma.data, dgamma, s->channels);
+    if (dbeta && s->beta_reg)
+        s->host->regularizer_grad_add(s->beta_reg, s->beta.data, dbeta, s->channels);
+    return NNP_OK;
+}
+
+static double bn_regularization_loss(const void *state)
+{
+    const bn_state *s = state;
+    double loss = 0.0;
+    if (!s->built)
+        return 0.0;
+    if (s->scale && s->gamma_reg)
+        loss += s->host->regularizer_loss(s->gamma_reg, s->gamma.data, s->channels);
+    if (s->center && s->beta_reg)
+        loss += s->host->regularizer_loss(s->beta_reg, s->beta.data, s->channels);
+    return loss;
+}
+
+static nnp_status bn_apply_constraints(void *state, nnp_error *err)
+{
+    bn_state *s = state;
+    nnp_status st = NNP_OK;
+    if (!s->built)
+        return NNP_OK;
+    if (s->scale && s->gamma_con)
+        st = s->host->constraint_apply(s->gamma_con, &s->gamma, err);
+    if (st == NNP_OK && s->center && s->beta_con)
+        st = s->host->constraint_apply(s->beta_con, &s->beta, err);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* plugin table                                                        */
+/* ------------------------------------------------------------------ */
+
+static const nnp_kind bn_kind = {
+    .struct_size = sizeof(nnp_kind),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "BatchNormalization",
+    .doc = "Keras BatchNormalization: normalize with batch statistics (training) or moving "
+           "statistics (inference), then scale by gamma and shift by beta",
+    .params = bn_params,
+    .n_params = (int)(sizeof bn_params / sizeof bn_params[0]),
+    .onnx = {"", "BatchNormalization", 1, 15},
+    .n_inputs_min = 1,
+    .n_inputs_max = 1,
+    .flags = 0,
+    .create = bn_create,
+    .destroy = bn_destroy,
+    .build = bn_build,
+    .n_weights = bn_n_weights,
+    .weight = bn_weight,
+    .forward = bn_forward,
+    .backward = bn_backward,
+    .regularization_loss = bn_regularization_loss,
+    .apply_constraints = bn_apply_constraints,
+    .to_onnx = bn_to_onnx,
+    .from_onnx = bn_from_onnx,
+    .onnx_load_weights = bn_onnx_load_weights,
+    .extension = NULL,
+};
+
+static const nnp_kind *const bn_kinds[] = {&bn_kind};
+
+static const nnp_plugin bn_plugin = {
+    .struct_size = sizeof(nnp_plugin),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "batchnorm",
+    .version = "1.0.0",
+    .kinds = bn_kinds,
+    .n_kinds = 1,
+};
+
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
+{
+    /* refuse a host without every service this plugin calls */
+    if (!host || host->abi_major != NNP_ABI_MAJOR ||
+        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
+        return NULL;
+    return &bn_plugin;
+}

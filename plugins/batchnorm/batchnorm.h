@@ -1,0 +1,51 @@
+/* BatchNormalization plugin: the layer state shared by the layer glue
+ * (batchnorm.c) and the ONNX mapping (onnx.c). Private to this plugin. */
+#ifndef NNP_BN_BATCHNORM_H
+#define NNP_BN_BATCHNORM_H
+
+#include "nnplug/plugin.h"
+#include "kernels.h"
+
+/* Saved batch statistics of this many training-mode forwards, for layers
+ * applied to several inputs before their backwards. */
+#define BN_SLOTS 4
+
+typedef struct bn_slot {
+    const void *key;     /* input data pointer of the forward; NULL: empty */
+    nnp_shape shape;     /* its shape, so a reused buffer of another shape misses */
+    uint64_t stamp;      /* forward counter, for least-recently-used eviction */
+    nnp_bn_saved st;
+} bn_slot;
+
+typedef struct bn_state {
+    const nnp_host *host;
+    const nnp_config *cfg;          /* host-owned, lives as long as the layer */
+    int64_t axis_cfg;               /* as configured, may be negative */
+    double momentum, epsilon;
+    int center, scale;
+    const nnp_regularizer *gamma_reg, *beta_reg;  /* NULL: none */
+    const nnp_constraint *gamma_con, *beta_con;   /* NULL: none */
+
+    int built;
+    int rank, axis;                 /* axis normalized to 0..rank-1 */
+    int64_t channels;
+    nnp_tensor gamma, beta, moving_mean, moving_var, dgamma, dbeta;
+    nnp_weight weights[4];
+    int n_weights;
+
+    void *mem;                      /* one block: scratch and slots */
+    nnp_bn_scratch scratch;
+    bn_slot slots[BN_SLOTS + 1];    /* the last one: recomputed in backward */
+    uint64_t clock;
+} bn_state;
+
+/* The layer's name for messages ("?" when unnamed). */
+const char *bn_name(const bn_state *s);
+
+nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                      int n_inputs, const char *output, nnp_error *err);
+nnp_status bn_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,
+                        nnp_error *err);
+nnp_status bn_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err);
+
+#endif

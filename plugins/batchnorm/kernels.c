@@ -1,0 +1,520 @@
+/*
+ * BatchNormalization fast kernels: float32 data, OpenMP, deterministic.
+ *
+ * Layout: x is [outer, C, inner]. Two shapes of hot loop share one
+ * formulation:
+ *   channels-first (inner > 1): a channel is `outer` contiguous runs of
+ *     `inner` floats; loops vectorize along inner with a scalar coefficient.
+ *   channels-last (inner == 1): x is [rows, C]; loops vectorize along a
+ *     contiguous "span" of up to SPAN floats: a tile of C channels of one
+ *     row when C >= SPAN, else R = SPAN / C whole rows with per-lane
+ *     coefficients repeated every C lanes (so C = 3 still fills vectors).
+ *
+ * Reductions (statistics, backward sums) cut the reduction dimension into
+ * blocks whose size depends only on the shape; each (block, channel set)
+ * writes its own double partial sums, combined afterwards in block order.
+ * Hence bitwise-identical results for any thread count.
+ */
+#include "kernels.h"
+
+#include <math.h>
+#include <omp.h>
+
+enum {
+    SPAN = 64,          /* floats per channels-last span (and per tile) */
+    CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
+    CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
+    MIN_BLOCK = 4096,   /* fewest elements of one block: amortizes the combine */
+    PIECE = 8192,       /* channels-first elementwise work item */
+    PAR_MIN = 1 << 15   /* below this many elements, stay on one thread */
+};
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+nnp_bn_dims nnp_bn_dims_of(const int64_t *dims, int rank, int axis)
+{
+    nnp_bn_dims d = {1, dims[axis], 1};
+    for (int i = 0; i < axis; i++)
+        d.outer *= dims[i];
+    for (int i = axis + 1; i < rank; i++)
+        d.inner *= dims[i];
+    return d;
+}
+
+size_t nnp_bn_partials_len(int64_t channels)
+{
+    /* two planes of per-block sums, then two per-channel totals */
+    return (size_t)(2 * NNP_BN_MAX_BLOCKS + 2) * (size_t)(channels > 0 ? channels : 1);
+}
+
+/* One channel is one contiguous run whatever the layout; treating [N,1] as
+ * [1,1,N] sends it down the vectorized channels-first path. */
+static nnp_bn_dims canon(nnp_bn_dims d)
+{
+    if (d.channels == 1 && d.inner == 1) {
+        d.inner = d.outer;
+        d.outer = 1;
+    }
+    return d;
+}
+
+/* The fixed work partition of a reduction. */
+typedef struct part {
+    int cl;           /* channels-last */
+    int64_t m;        /* reduction size per channel */
+    int64_t bsize;    /* elements (cf) or rows (cl) per block */
+    int64_t nblk;     /* blocks, <= NNP_BN_MAX_BLOCKS */
+    int64_t ntiles;   /* cl: channel tiles of at most SPAN */
+    int64_t rspan;    /* cl: rows per span (>1 only when C < SPAN) */
+    int64_t items;    /* independent work items */
+} part;
+
+static part partition(nnp_bn_dims d)
+{
+    part p = {0};
+    p.cl = d.inner == 1;
+    p.m = d.outer * d.inner;
+    if (p.cl) {
+        int64_t minrows = max64(1, MIN_BLOCK / d.channels);
+        p.bsize = max64(cdiv(d.outer, NNP_BN_MAX_BLOCKS), minrows);
+        p.nblk = cdiv(d.outer, p.bsize);
+        p.ntiles = cdiv(d.channels, SPAN);
+        p.rspan = d.channels < SPAN ? SPAN / d.channels : 1;
+        p.items = p.nblk * p.ntiles;
+    } else {
+        p.bsize = max64(cdiv(p.m, NNP_BN_MAX_BLOCKS), MIN_BLOCK);
+        p.nblk = cdiv(p.m, p.bsize);
+        p.items = p.nblk * d.channels;
+    }
+    return p;
+}
+
+/* Threads for `work` elements split into `items`: one below PAR_MIN so tiny
+ * tensors never pay the team start-up. Never affects results. */
+static int team(const nnp_bn_args *a, int64_t work, int64_t items)
+{
+    if (work < PAR_MIN || items < 2)
+        return 1;
+    int64_t nt = a->nthreads > 0 ? a->nthreads : omp_get_max_threads();
+    nt = min64(nt, items);
+    return nt < 1 ? 1 : (int)nt;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reduction items                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Sums of e = x - k and e^2 over elements [j0, j1) of channel c (cf). */
+static void stats_cf_item(const float *restrict x, nnp_bn_dims d, int64_t c, int64_t j0,
+                          int64_t j1, float k, double *o1, double *o2)
+{
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t j = j0; j < j1;) {
+        int64_t n = j / d.inner, i = j % d.inner;
+        int64_t len = min64(min64(d.inner - i, j1 - j), CHUNK_RUN);
+        const float *restrict p = x + (n * d.channels + c) * d.inner + i;
+        float f1 = 0.0f, f2 = 0.0f;
+#pragma omp simd reduction(+ : f1, f2)
+        for (int64_t t = 0; t < len; t++) {
+            float e = p[t] - k;
+            f1 += e;
+            f2 += e * e;
+        }
+        s1 += f1;
+        s2 += f2;
+        j += len;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+/* Sums of dy and dy*(x - k) over [j0, j1) of channel c (cf); optionally
+ * dx = w * dy in the same pass (inference backward: 3S instead of 5S). */
+static void sums_cf_item(const float *restrict x, const float *dy, float *dx, float w,
+                         nnp_bn_dims d, int64_t c, int64_t j0, int64_t j1, float k,
+                         double *o1, double *o2)
+{
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t j = j0; j < j1;) {
+        int64_t n = j / d.inner, i = j % d.inner;
+        int64_t len = min64(min64(d.inner - i, j1 - j), CHUNK_RUN);
+        int64_t off = (n * d.channels + c) * d.inner + i;
+        const float *restrict px = x + off;
+        const float *pg = dy + off;
+        float f1 = 0.0f, f2 = 0.0f;
+        if (dx) {
+            float *pd = dx + off;
+#pragma omp simd reduction(+ : f1, f2)
+            for (int64_t t = 0; t < len; t++) {
+                float g = pg[t];
+                f1 += g;
+                f2 += g * (px[t] - k);
+                pd[t] = g * w;
+            }
+        } else {
+#pragma omp simd reduction(+ : f1, f2)
+            for (int64_t t = 0; t < len; t++) {
+                float g = pg[t];
+                f1 += g;
+                f2 += g * (px[t] - k);
+            }
+        }
+        s1 += f1;
+        s2 += f2;
+        j += len;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+/* Channels-last item: rows [r0, r1), channels [c0, c0 + tw). Lane j of a
+ * span belongs to channel c0 + j % tw. Writes p1/p2[c0 .. c0+tw). With
+ * dy == NULL: sums of e = x - k and e^2; else sums of dy and dy*(x - k),
+ * and dx = w * dy when dx is given. */
+static void cl_item(const float *restrict x, const float *dy, float *dx, int64_t C,
+                    int64_t r0, int64_t r1, int64_t c0, int64_t tw, int64_t rspan,
+                    const float *shift, const float *w, double *p1, double *p2)
+{
+    float kk[SPAN], ww[SPAN];
+    double d1[SPAN] = {0}, d2[SPAN] = {0};
+    int64_t lanes = rspan * tw;
+    for (int64_t j = 0; j < lanes; j++) {
+        kk[j] = shift[c0 + j % tw];
+        ww[j] = w ? w[c0 + j % tw] : 0.0f;
+    }
+    for (int64_t r = r0; r < r1;) {
+        float f1[SPAN] = {0}, f2[SPAN] = {0};
+        int64_t rend = min64(r1, r + CHUNK_SPANS * rspan);
+        while (r < rend) {
+            /* a full span, or the block's last rows when fewer than rspan */
+            int64_t len = min64(rspan, rend - r) * tw;
+            int64_t off = r * C + c0;
+            const float *restrict px = x + off;
+            if (!dy) {
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++) {
+                    float e = px[j] - kk[j];
+                    f1[j] += e;
+                    f2[j] += e * e;
+                }
+            } else if (!dx) {
+                const float *pg = dy + off;
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++) {
+                    float g = pg[j];
+                    f1[j] += g;
+                    f2[j] += g * (px[j] - kk[j]);
+                }
+            } else {
+                const float *pg = dy + off;
+                float *pd = dx + off;
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++) {
+                    float g = pg[j];
+                    f1[j] += g;
+                    f2[j] += g * (px[j] - kk[j]);
+                    pd[j] = g * ww[j];
+                }
+            }
+            r += rspan;
+        }
+        r = rend;
+        for (int64_t j = 0; j < lanes; j++) {
+            d1[j] += f1[j];
+            d2[j] += f2[j];
+        }
+    }
+    for (int64_t t = 0; t < tw; t++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t q = 0; q < rspan; q++) {
+            s1 += d1[q * tw + t];
+            s2 += d2[q * tw + t];
+        }
+        p1[c0 + t] = s1;
+        p2[c0 + t] = s2;
+    }
+}
+
+/* Per-channel sums over the whole reduction into t1/t2 (double [C]).
+ * dy == NULL: statistics of x around shift; else backward sums (see cl_item). */
+static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const float *dy,
+                   float *dx, const float *shift, const float *w, double *partials,
+                   double *t1, double *t2)
+{
+    const int64_t C = d.channels;
+    part p = partition(d);
+    double *P1 = partials, *P2 = partials + (size_t)NNP_BN_MAX_BLOCKS * (size_t)C;
+    int nt = team(a, p.m * C, p.items);
+
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t it = 0; it < p.items; it++) {
+        if (p.cl) {
+            int64_t b = it / p.ntiles, tile = it % p.ntiles;
+            int64_t c0 = tile * SPAN, tw = min64(SPAN, C - c0);
+            cl_item(x, dy, dx, C, b * p.bsize, min64(d.outer, (b + 1) * p.bsize), c0, tw,
+                    p.rspan, shift, w, P1 + b * C, P2 + b * C);
+        } else {
+            int64_t b = it % p.nblk, c = it / p.nblk;
+            int64_t j0 = b * p.bsize, j1 = min64(p.m, j0 + p.bsize);
+            if (dy)
+                sums_cf_item(x, dy, dx, w ? w[c] : 0.0f, d, c, j0, j1, shift[c],
+                             &P1[b * C + c], &P2[b * C + c]);
+            else
+                stats_cf_item(x, d, c, j0, j1, shift[c], &P1[b * C + c], &P2[b * C + c]);
+        }
+    }
+
+    /* Combine in block order for every channel: the fixed order that makes
+     * the result independent of the thread count. */
+    int ntc = team(a, p.nblk * C * 64, cdiv(C, 256));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
+    for (int64_t c0 = 0; c0 < C; c0 += 256) {
+        int64_t c1 = min64(C, c0 + 256);
+        for (int64_t c = c0; c < c1; c++)
+            t1[c] = t2[c] = 0.0;
+        for (int64_t b = 0; b < p.nblk; b++)
+            for (int64_t c = c0; c < c1; c++) {
+                t1[c] += P1[b * C + c];
+                t2[c] += P2[b * C + c];
+            }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Elementwise passes                                                  */
+/* ------------------------------------------------------------------ */
+
+/* out = (x - k) * ca + cb  (k == NULL: x * ca + cb, the fused inference form),
+ * or with dy: out = dy * ca + (x - k) * cb + cc. Per-channel coefficients.
+ * out may alias x or dy: each element is read before it is written. */
+static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const float *dy,
+                        float *out, const float *k, const float *ca, const float *cb,
+                        const float *cc)
+{
+    const int64_t C = d.channels;
+    if (d.inner > 1) {
+        int64_t np = cdiv(d.inner, PIECE), items = d.outer * C * np;
+        int nt = team(a, d.outer * C * d.inner, items);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t row = it / np, i0 = (it % np) * PIECE, c = row % C;
+            int64_t len = min64(PIECE, d.inner - i0), off = row * d.inner + i0;
+            const float *px = x + off;
+            float *po = out + off;
+            float va = ca[c], vb = cb[c];
+            if (dy) {
+                const float *pg = dy + off;
+                float vk = k[c], vc = cc[c];
+#pragma omp simd
+                for (int64_t t = 0; t < len; t++)
+                    po[t] = pg[t] * va + (px[t] - vk) * vb + vc;
+            } else if (k) {
+                float vk = k[c];
+#pragma omp simd
+                for (int64_t t = 0; t < len; t++)
+                    po[t] = (px[t] - vk) * va + vb;
+            } else {
+#pragma omp simd
+                for (int64_t t = 0; t < len; t++)
+                    po[t] = px[t] * va + vb;
+            }
+        }
+        return;
+    }
+
+    /* channels-last: lanes repeat the C coefficients rspan times */
+    int64_t rspan = C < SPAN ? SPAN / C : 1, lanes = rspan * C;
+    int64_t nspans = cdiv(d.outer, rspan);
+    int nt = team(a, d.outer * C, nspans);
+    float rk[SPAN], ra[SPAN], rb[SPAN], rc[SPAN];
+    const float *vk = k, *va = ca, *vb = cb, *vc = cc;
+    if (rspan > 1) {
+        for (int64_t j = 0; j < lanes; j++) {
+            rk[j] = k ? k[j % C] : 0.0f;
+            ra[j] = ca[j % C];
+            rb[j] = cb[j % C];
+            rc[j] = cc ? cc[j % C] : 0.0f;
+        }
+        vk = k ? rk : NULL;
+        va = ra;
+        vb = rb;
+        vc = cc ? rc : NULL;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t sp = 0; sp < nspans; sp++) {
+        int64_t r = sp * rspan, len = min64(rspan, d.outer - r) * C, off = r * C;
+        const float *px = x + off;
+        float *po = out + off;
+        if (dy) {
+            const float *pg = dy + off;
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++)
+                po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
+        } else if (vk) {
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++)
+                po[j] = (px[j] - vk[j]) * va[j] + vb[j];
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++)
+                po[j] = px[j] * va[j] + vb[j];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public kernels                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The per-channel totals live after the two block planes. */
+static double *tot1(const nnp_bn_scratch *s, int64_t C)
+{
+    return s->partials + (size_t)2 * NNP_BN_MAX_BLOCKS * (size_t)C;
+}
+static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C; }
+
+/* The shift of channel c: its first element, so that x - k is small (exact
+ * for x near k) and the shifted sums do not cancel; 0 when that element is
+ * not finite, so an Inf still yields mean = Inf as in Keras. */
+static void choose_shift(nnp_bn_dims d, const float *x, float *shift)
+{
+    for (int64_t c = 0; c < d.channels; c++) {
+        float v = x[c * d.inner];
+        shift[c] = isfinite(v) ? v : 0.0f;
+    }
+}
+
+void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, double *mean,
+                        double *var, nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    if (C == 0)
+        return;
+    float *k = shift ? shift : s->cc;
+    if (m == 0) {
+        for (int64_t c = 0; c < C; c++) {
+            k[c] = 0.0f;
+            mean[c] = NAN;
+            if (var)
+                var[c] = NAN;
+        }
+        return;
+    }
+    choose_shift(d, x, k);
+    double *t1 = tot1(s, C), *t2 = tot2(s, C);
+    reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
+    for (int64_t c = 0; c < C; c++) {
+        double dm = t1[c] / (double)m;
+        double v = t2[c] / (double)m - dm * dm;
+        mean[c] = (double)k[c] + dm;
+        if (var)
+            var[c] = v < 0.0 ? 0.0 : v; /* rounding only; NaN stays NaN */
+    }
+}
+
+void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float *moving_mean,
+                          float *moving_var, const nnp_bn_saved *saved, nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    if (C == 0)
+        return;
+    /* Without `saved`, mean and var land in the totals they are computed
+     * from (each channel reads its totals before writing) and the shift in
+     * cc; with it, saved->invstd holds the variance until the loop below. */
+    double *mean = saved ? saved->mean : tot1(s, C);
+    double *var = saved ? saved->invstd : tot2(s, C);
+    float *k = saved ? saved->shift : s->cc;
+    nnp_bn_batch_stats(a, x, k, mean, var, s);
+    for (int64_t c = 0; c < C; c++) {
+        double v = var[c];
+        double inv = 1.0 / sqrt(v + a->epsilon);
+        double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
+        s->ca[c] = (float)sc;
+        s->cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (mean[c] - (double)k[c]) * sc);
+        if (m > 0) {
+            /* Keras: decay cast to float, moving -= (moving - batch) * decay */
+            float decay = (float)(1.0 - a->momentum);
+            if (moving_mean)
+                moving_mean[c] -= (moving_mean[c] - (float)mean[c]) * decay;
+            if (moving_var)
+                moving_var[c] -= (moving_var[c] - (float)v) * decay;
+        }
+        var[c] = inv;
+    }
+    if (m > 0 && y)
+        elementwise(a, d, x, NULL, y, k, s->ca, s->cb, NULL);
+}
+
+void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
+                          const float *moving_mean, const float *moving_var, nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels;
+    if (C == 0 || d.outer * d.inner == 0)
+        return;
+    for (int64_t c = 0; c < C; c++) {
+        double sc = (a->gamma ? (double)a->gamma[c] : 1.0) / sqrt((double)moving_var[c] + a->epsilon);
+        s->ca[c] = (float)sc;
+        s->cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (double)moving_mean[c] * sc);
+    }
+    elementwise(a, d, x, NULL, y, NULL, s->ca, s->cb, NULL);
+}
+
+void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
+                           const nnp_bn_saved *saved, float *dgamma, float *dbeta,
+                           nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    if (C == 0 || m == 0 || (!dx && !dgamma && !dbeta))
+        return;
+    double *sdy = tot1(s, C), *sdyk = tot2(s, C);
+    reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
+    for (int64_t c = 0; c < C; c++) {
+        double inv = saved->invstd[c], dm = saved->mean[c] - (double)saved->shift[c];
+        double sxh = inv * (sdyk[c] - dm * sdy[c]); /* sum of dy * xhat */
+        if (dgamma)
+            dgamma[c] += (float)sxh;
+        if (dbeta)
+            dbeta[c] += (float)sdy[c];
+        /* dx = g*inv*(dy - sdy/m - xhat*sxh/m) with xhat = ((x-k) - dm)*inv */
+        double gs = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
+        s->ca[c] = (float)gs;
+        s->cb[c] = (float)(-gs * inv * sxh / (double)m);
+        s->cc[c] = (float)(gs * (inv * sxh * dm - sdy[c]) / (double)m);
+    }
+    if (dx)
+        elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc);
+}
+
+void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
+                           const float *moving_mean, const float *moving_var, float *dgamma,
+                           float *dbeta, nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    if (C == 0 || m == 0)
+        return;
+    for (int64_t c = 0; c < C; c++) {
+        double iv = 1.0 / sqrt((double)moving_var[c] + a->epsilon);
+        s->ca[c] = (float)((a->gamma ? (double)a->gamma[c] : 1.0) * iv);
+        s->cb[c] = 0.0f;
+    }
+    if (!dgamma && !dbeta) {
+        if (dx) /* dx = dy * gamma/sqrt(var+eps): the fused form on dy */
+            elementwise(a, d, dy, NULL, dx, NULL, s->ca, s->cb, NULL);
+        return;
+    }
+    double *sdy = tot1(s, C), *sdyk = tot2(s, C);
+    reduce(a, d, x, dy, dx, moving_mean, s->ca, s->partials, sdy, sdyk);
+    for (int64_t c = 0; c < C; c++) {
+        if (dgamma) /* sum dy*(x - mm) * 1/sqrt(mv + eps) */
+            dgamma[c] += (float)(sdyk[c] / sqrt((double)moving_var[c] + a->epsilon));
+        if (dbeta)
+            dbeta[c] += (float)sdy[c];
+    }
+}

@@ -1,0 +1,243 @@
+/*
+ * ONNX mapping of BatchNormalization (DESIGN.md section 5), through the
+ * host's node writer and reader only.
+ *
+ * Export: BatchNormalization(X, scale, B, input_mean, input_var) with epsilon
+ * and momentum (same meaning in ONNX and Keras). ONNX normalizes axis 1, so
+ * any other axis is wrapped as Transpose(perm) -> BN -> Transpose(inverse).
+ * Absent weights become constants: center=false -> B zeros, scale=false ->
+ * scale ones.
+ * Import: opsets 1 to 15. Attributes absent from a node take ONNX's defaults
+ * (epsilon 1e-5, momentum 0.9), not Keras's.
+ */
+#include "batchnorm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *node_label(const nnp_host *h, const nnp_onnx_reader *r)
+{
+    const char *n = h->onnx_node_name(r);
+    return n && n[0] ? n : "(unnamed)";
+}
+
+/* Adds the [C] tensor t (or a constant `fill` when t is NULL) as an
+ * initializer named after base; the unique name goes to name. */
+static nnp_status add_weight(const bn_state *s, nnp_onnx_writer *w, const char *base,
+                             const char *suffix, const nnp_tensor *t, float fill, char *name,
+                             size_t size, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char want[256];
+    snprintf(want, sizeof want, "%s/%s", base, suffix);
+    h->onnx_unique_name(w, want, name, size);
+    if (t)
+        return h->onnx_add_initializer(w, name, t, err);
+    nnp_tensor tmp;
+    nnp_shape sh = {1, {s->channels}};
+    nnp_status st = h->tensor_alloc(&tmp, NNP_F32, &sh, err);
+    if (st != NNP_OK)
+        return st;
+    for (int64_t i = 0; i < s->channels; i++)
+        ((float *)tmp.data)[i] = fill;
+    st = h->onnx_add_initializer(w, name, &tmp, err);
+    h->tensor_free(&tmp);
+    return st;
+}
+
+static nnp_status add_transpose(const bn_state *s, nnp_onnx_writer *w, const char *base,
+                                const char *in, const char *out, const int64_t *perm,
+                                nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char want[256], name[256];
+    snprintf(want, sizeof want, "%s/transpose", base);
+    h->onnx_unique_name(w, want, name, sizeof name);
+    int node = h->onnx_add_node(w, "Transpose", "", name, &in, 1, &out, 1, err);
+    if (node < 0)
+        return err && err->code != NNP_OK ? err->code : NNP_ERR_INTERNAL;
+    return h->onnx_attr_ints(w, node, "perm", perm, s->rank, err);
+}
+
+nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                      int n_inputs, const char *output, nnp_error *err)
+{
+    const bn_state *s = state;
+    const nnp_host *h = s->host;
+    if (!s->built)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "BatchNormalization '%s': export before build", bn_name(s));
+    if (n_inputs != 1)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "BatchNormalization '%s': expects 1 input, got %d", bn_name(s),
+                            n_inputs);
+    const int opset = h->onnx_writer_opset(w);
+    if (opset < 6)
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "BatchNormalization '%s': export needs opset >= 6 (asked for %d)",
+                            bn_name(s), opset);
+    const char *base = h->config_name(s->cfg);
+    if (!base || !base[0])
+        base = "batch_normalization";
+
+    char n_scale[256], n_b[256], n_mean[256], n_var[256];
+    nnp_status st = add_weight(s, w, base, "gamma", s->scale ? &s->gamma : NULL, 1.0f, n_scale,
+                               sizeof n_scale, err);
+    if (st == NNP_OK)
+        st = add_weight(s, w, base, "beta", s->center ? &s->beta : NULL, 0.0f, n_b, sizeof n_b,
+                        err);
+    if (st == NNP_OK)
+        st = add_weight(s, w, base, "moving_mean", &s->moving_mean, 0.0f, n_mean, sizeof n_mean,
+                        err);
+    if (st == NNP_OK)
+        st = add_weight(s, w, base, "moving_variance", &s->moving_var, 0.0f, n_var,
+                        sizeof n_var, err);
+    if (st != NNP_OK)
+        return st;
+
+    /* perm brings the axis to position 1, keeping the others in order */
+    const int transpose = s->axis != 1;
+    int64_t perm[NNP_MAX_RANK], inv[NNP_MAX_RANK];
+    char t_in[256], t_out[256], want[256];
+    const char *bn_in = inputs[0], *bn_out = output;
+    if (transpose) {
+        int k = 0;
+        for (int i = 0; i < s->rank; i++) {
+            if (i == s->axis)
+                continue;
+            perm[k++] = i;
+            if (k == 1)
+                perm[k++] = s->axis;
+        }
+        for (int i = 0; i < s->rank; i++)
+            inv[perm[i]] = i;
+        snprintf(want, sizeof want, "%s/channels_first", base);
+        bn_in = h->onnx_unique_name(w, want, t_in, sizeof t_in);
+        snprintf(want, sizeof want, "%s/normalized", base);
+        bn_out = h->onnx_unique_name(w, want, t_out, sizeof t_out);
+        st = add_transpose(s, w, base, inputs[0], bn_in, perm, err);
+        if (st != NNP_OK)
+            return st;
+    }
+
+    char node_name[256];
+    h->onnx_unique_name(w, base, node_name, sizeof node_name);
+    const char *bn_inputs[5] = {bn_in, n_scale, n_b, n_mean, n_var};
+    int node = h->onnx_add_node(w, "BatchNormalization", "", node_name, bn_inputs, 5, &bn_out,
+                                1, err);
+    if (node < 0)
+        return err && err->code != NNP_OK ? err->code : NNP_ERR_INTERNAL;
+    st = h->onnx_attr_float(w, node, "epsilon", (float)s->epsilon, err);
+    if (st == NNP_OK)
+        st = h->onnx_attr_float(w, node, "momentum", (float)s->momentum, err);
+    /* opset 6 defaults to training (is_test=0); a Keras model exports inference */
+    if (st == NNP_OK && opset < 7)
+        st = h->onnx_attr_int(w, node, "is_test", 1, err);
+    if (st == NNP_OK && transpose)
+        st = add_transpose(s, w, base, bn_out, output, inv, err);
+    return st;
+}
+
+nnp_status bn_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
+                        nnp_error *err)
+{
+    const char *node = node_label(h, r);
+    const int opset = h->onnx_reader_opset(r);
+    const char *op = h->onnx_op_type(r);
+    if (!op || strcmp(op, "BatchNormalization") != 0)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "node '%s': op %s is not BatchNormalization", node, op ? op : "?");
+    int n_in = h->onnx_n_inputs(r);
+    if (n_in != 5)
+        return h->error_set(err, NNP_ERR_FORMAT,
+                            "BatchNormalization node '%s': needs 5 inputs (X, scale, B, mean, "
+                            "var), has %d",
+                            node, n_in);
+    /* spatial (opsets 1-8): 0 means statistics per activation, not per
+     * channel, which no Keras layer computes */
+    if (opset < 9 && h->onnx_has_attr(r, "spatial")) {
+        int64_t spatial = 1;
+        nnp_status st = h->onnx_get_attr_int(r, "spatial", &spatial, err);
+        if (st != NNP_OK)
+            return st;
+        if (spatial == 0)
+            return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                                "BatchNormalization node '%s' (opset %d): spatial=0 "
+                                "(per-activation statistics) is not supported",
+                                node, opset);
+    }
+    /* consumed_inputs (opset 1) and is_test (opsets 1-6) carry nothing the
+     * layer config needs; training_mode (14+) is the host's per-node mode */
+    float eps = 1e-5f, momentum = 0.9f;
+    nnp_status st = NNP_OK;
+    if (h->onnx_has_attr(r, "epsilon"))
+        st = h->onnx_get_attr_float(r, "epsilon", &eps, err);
+    if (st == NNP_OK && h->onnx_has_attr(r, "momentum"))
+        st = h->onnx_get_attr_float(r, "momentum", &momentum, err);
+    if (st == NNP_OK)
+        st = h->config_set_int(cfg, "axis", 1, err);
+    if (st == NNP_OK)
+        st = h->config_set_float(cfg, "epsilon", (double)eps, err);
+    if (st == NNP_OK)
+        st = h->config_set_float(cfg, "momentum", (double)momentum, err);
+    if (st == NNP_OK)
+        st = h->config_set_bool(cfg, "center", 1, err);
+    if (st == NNP_OK)
+        st = h->config_set_bool(cfg, "scale", 1, err);
+    return st;
+}
+
+nnp_status bn_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
+{
+    bn_state *s = state;
+    const nnp_host *h = s->host;
+    const char *node = node_label(h, r);
+    static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
+    if (!s->built)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "BatchNormalization node '%s': weights loaded before build", node);
+    if (h->onnx_n_inputs(r) < 5)
+        return h->error_set(err, NNP_ERR_FORMAT,
+                            "BatchNormalization node '%s': needs 5 inputs", node);
+    /* absent weights (scale/center false, from our own metadata) must hold
+     * the identity value the exporter wrote */
+    nnp_tensor *dst[5] = {NULL, s->scale ? &s->gamma : NULL, s->center ? &s->beta : NULL,
+                          &s->moving_mean, &s->moving_var};
+    const float identity[5] = {0.0f, 1.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 1; i < 5; i++) {
+        const nnp_tensor *t = NULL;
+        nnp_status st = h->onnx_input_constant(r, i, &t, err);
+        if (st == NNP_ERR_NOT_FOUND)
+            return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                                "BatchNormalization node '%s': input %s ('%s') must be a "
+                                "constant (an initializer)",
+                                node, what[i], h->onnx_input_name(r, i));
+        if (st != NNP_OK)
+            return st;
+        int64_t n = 0;
+        if (t->dtype == NNP_F32)
+            st = h->shape_numel(&t->shape, &n, err);
+        if (st != NNP_OK)
+            return st;
+        if (t->dtype != NNP_F32 || n != s->channels)
+            return h->error_set(err, NNP_ERR_SHAPE,
+                                "BatchNormalization node '%s': input %s ('%s') has %lld "
+                                "float values, expected %lld (one per channel)",
+                                node, what[i], h->onnx_input_name(r, i), (long long)n,
+                                (long long)s->channels);
+        const float *v = t->data;
+        if (dst[i]) {
+            if (n > 0)
+                memcpy(dst[i]->data, v, (size_t)n * sizeof(float));
+            continue;
+        }
+        for (int64_t c = 0; c < n; c++)
+            if (v[c] != identity[i])
+                return h->error_set(err, NNP_ERR_INVALID,
+                                    "BatchNormalization node '%s': the layer has %s=false but "
+                                    "input %s holds %g at channel %lld (expected %g)",
+                                    node, i == 1 ? "scale" : "center", what[i], (double)v[c],
+                                    (long long)c, (double)identity[i]);
+    }
+    return NNP_OK;
+}

@@ -1,0 +1,47 @@
+/* The nnplug command: shared helpers and the command functions. Only this
+ * directory talks to the terminal. */
+#ifndef NNP_CLI_H
+#define NNP_CLI_H
+#include "nnplug/nnplug.h"
+
+/* Exit codes (DESIGN.md section 6). */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,    /* runtime failure */
+    CLI_EXIT_USAGE = 2    /* bad usage or bad input */
+};
+
+/* A command: argv[0] is the command's name, options follow. Returns an exit
+ * code; on failure it has printed one line to stderr. */
+typedef int (*cli_fn)(int argc, char **argv);
+
+typedef struct cli_command {
+    const char *name;
+    cli_fn run;
+    const char *help;     /* one line for `nnplug --help` */
+} cli_command;
+
+/* Commands (one file each). */
+int cmd_plugins(int argc, char **argv);
+
+/* "nnplug: <message>" on stderr. */
+void cli_error(const char *fmt, ...) NNP_PRINTF(1, 2);
+/* "nnplug: warning: <message>" on stderr. */
+void cli_warn(const char *fmt, ...) NNP_PRINTF(1, 2);
+/* Exit code for a failed library call: 1 for failures of the machine
+ * (memory, internal errors), 2 for everything the input caused. */
+int cli_exit_code(nnp_status s);
+/* Prints err's message with cli_error and returns cli_exit_code(err->code). */
+int cli_fail(const nnp_error *err);
+/* True when arg is -h or --help. */
+int cli_is_help(const char *arg);
+
+/* The registry every command uses: NNP_PLUGIN_PATH and the installed plugin
+ * directory (nnp_registry_load_default); or, when NNP_PLUGIN_PATH is unset
+ * and the executable sits in a build tree (BUILD/bin/nnplug beside
+ * BUILD/plugins), that tree's plugins instead of the installed ones. Plugins
+ * that fail to load are printed as warnings and skipped. The caller frees
+ * *out with nnp_registry_free. */
+nnp_status cli_load_registry(nnp_registry **out, nnp_error *err);
+
+#endif

@@ -1,0 +1,150 @@
+/* nnplug: command dispatch, shared CLI helpers and plugin discovery. */
+#include "cli/cli.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One line per command: adding a command is adding a row. */
+static const cli_command commands[] = {
+    {"plugins", cmd_plugins, "list layer kinds and their parameter schemas [--json]"},
+};
+
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "nnplug: %s%s\n", prefix, msg);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("", fmt, ap);
+    va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+int cli_exit_code(nnp_status s)
+{
+    switch (s) {
+    case NNP_OK:
+        return CLI_EXIT_OK;
+    case NNP_ERR_NOMEM:
+    case NNP_ERR_INTERNAL:
+        return CLI_EXIT_FAIL;
+    default:
+        return CLI_EXIT_USAGE;
+    }
+}
+
+int cli_fail(const nnp_error *err)
+{
+    cli_error("%s", err->msg);
+    return cli_exit_code(err->code);
+}
+
+int cli_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* BUILD/plugins when this executable is BUILD/bin/nnplug, or NULL. A build
+ * tree's command belongs with the plugins built beside it; an installed copy
+ * elsewhere would only add stale duplicates. */
+static char *build_tree_plugin_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    size_t need = (size_t)(slash - exe) + sizeof "/../plugins";
+    char *dir = malloc(need);
+    struct stat sb;
+    if (!dir)
+        return NULL;
+    snprintf(dir, need, "%.*s/../plugins", (int)(slash - exe), exe);
+    char *real = realpath(dir, NULL);
+    free(dir);
+    if (real && stat(real, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return real;
+    free(real);
+    return NULL;
+}
+
+nnp_status cli_load_registry(nnp_registry **out, nnp_error *err)
+{
+    nnp_registry *reg;
+    nnp_status st = nnp_registry_new(&reg, err);
+    if (st)
+        return st;
+    const char *path = getenv("NNP_PLUGIN_PATH");
+    char *build_dir = path && *path ? NULL : build_tree_plugin_dir();
+    if (build_dir)
+        st = nnp_registry_load_dir(reg, build_dir, err);
+    else
+        st = nnp_registry_load_default(reg, err);
+    free(build_dir);
+    if (st) {
+        nnp_registry_free(reg);
+        return st;
+    }
+    for (int i = 0; i < nnp_registry_n_failures(reg); i++)
+        cli_warn("%s", nnp_registry_failure(reg, i));
+    *out = reg;
+    return NNP_OK;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: nnplug COMMAND [OPTIONS]\n"
+               "       nnplug --help | --version\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'nnplug COMMAND --help' describes a command's options.\n"
+               "Plugins are loaded from NNP_PLUGIN_PATH (':'-separated directories)\n"
+               "and the installed plugin directory %s\n"
+               "(skipped when NNP_NO_DEFAULT_PLUGINS is set).\n",
+            nnp_default_plugin_dir());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd) || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("nnplug %s (plugin ABI %d.%d)\n", NNP_VERSION_STRING, NNP_ABI_MAJOR,
+               NNP_ABI_MINOR);
+        return CLI_EXIT_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see nnplug --help)", cmd);
+    return CLI_EXIT_USAGE;
+}

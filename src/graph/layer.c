@@ -1,0 +1,234 @@
+/* Layer instances: a kind's opaque state with its config. */
+#include "graph/layer_internal.h"
+#include "core/config_internal.h"
+#include "nnplug/status.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nnp_layer {
+    const nnp_kind *kind;
+    nnp_config *cfg;
+    void *state;
+    nnp_weight *weights;   /* copies, TRAINABLE cleared when not trainable */
+    int n_weights;
+    int built;
+};
+
+nnp_status nnp_layer_new_from_config(const nnp_registry *reg, nnp_config *cfg,
+                                     nnp_layer **out, nnp_error *err)
+{
+    *out = NULL;
+    nnp_layer *l = calloc(1, sizeof *l);
+    if (!l) {
+        nnp_config_free(cfg);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    l->kind = nnp_config_kind(cfg);
+    l->cfg = cfg;
+    if (reg)
+        nnp_config_set_registry(cfg, reg);
+    nnp_status st = l->kind->create(nnp_host_services(), cfg, &l->state, err);
+    if (st) {
+        nnp_error_prefix(err, "layer '%s' (%s)", nnp_config_name(cfg), l->kind->name);
+        nnp_layer_free(l);
+        return st;
+    }
+    *out = l;
+    return NNP_OK;
+}
+
+nnp_status nnp_layer_new(const nnp_registry *reg, const char *kind, const char *config_json,
+                         nnp_layer **out, nnp_error *err)
+{
+    *out = NULL;
+    const nnp_kind *k = nnp_registry_find(reg, kind);
+    if (!k) {
+        char *names = nnp_registry_kind_names(reg);
+        nnp_status st = nnp_error_set(err, NNP_ERR_NOT_FOUND,
+                                      "no plugin provides layer kind '%s' (loaded: %s)", kind,
+                                      names && names[0] ? names : "none");
+        free(names);
+        return st;
+    }
+    nnp_config *cfg;
+    nnp_status st = nnp_config_from_json(k, config_json, &cfg, err);
+    if (st)
+        return st;
+    return nnp_layer_new_from_config(reg, cfg, out, err);
+}
+
+nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key, nnp_layer **out,
+                                   nnp_error *err)
+{
+    *out = NULL;
+    const char *text = nnp_config_layer_json(outer, key);
+    const nnp_registry *reg = nnp_config_registry(outer);
+    if (!text)
+        return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s': parameter '%s' holds no layer",
+                             nnp_config_name(outer), key);
+    if (!reg)
+        return nnp_error_set(err, NNP_ERR_INVALID,
+                             "layer '%s': no registry to resolve the wrapped layer",
+                             nnp_config_name(outer));
+    json_t *j = json_loads(text, 0, NULL);
+    const char *cls = json_string_value(json_object_get(j, "class_name"));
+    const json_t *cj = json_object_get(j, "config");
+    nnp_status st;
+    const nnp_kind *k = cls ? nnp_registry_find(reg, cls) : NULL;
+    if (!k) {
+        char *names = nnp_registry_kind_names(reg);
+        st = nnp_error_set(err, NNP_ERR_NOT_FOUND,
+                           "layer '%s': wrapped layer kind '%s' is not loaded (loaded: %s)",
+                           nnp_config_name(outer), cls ? cls : "?", names ? names : "none");
+        free(names);
+    } else {
+        nnp_config *cfg;
+        json_t *empty = json_object();
+        st = nnp_config_from_jsonv(k, cj ? cj : empty, &cfg, err);
+        json_decref(empty);
+        if (st == NNP_OK) {
+            if (nnp_config_seed(outer) && !cj)
+                nnp_config_set_seed(cfg, nnp_config_seed(outer));
+            st = nnp_layer_new_from_config(reg, cfg, out, err);
+        }
+    }
+    json_decref(j);
+    return st;
+}
+
+void nnp_layer_free(nnp_layer *l)
+{
+    if (!l)
+        return;
+    if (l->state)
+        l->kind->destroy(l->state);
+    nnp_config_free(l->cfg);
+    free(l->weights);
+    free(l);
+}
+
+const nnp_kind *nnp_layer_kind_of(const nnp_layer *l) { return l->kind; }
+const char *nnp_layer_kind_name(const nnp_layer *l) { return l->kind->name; }
+const nnp_config *nnp_layer_config(const nnp_layer *l) { return l->cfg; }
+const char *nnp_layer_name(const nnp_layer *l) { return nnp_config_name(l->cfg); }
+int nnp_layer_trainable(const nnp_layer *l) { return nnp_config_trainable(l->cfg); }
+
+static nnp_status refresh_weights(nnp_layer *l, nnp_error *err)
+{
+    int n = l->kind->n_weights ? l->kind->n_weights(l->state) : 0;
+    nnp_weight *w = calloc(n > 0 ? (size_t)n : 1, sizeof *w);
+    if (!w)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        w[i] = *l->kind->weight(l->state, i);
+        if (!nnp_config_trainable(l->cfg))
+            w[i].flags &= ~NNP_WEIGHT_TRAINABLE;
+    }
+    free(l->weights);
+    l->weights = w;
+    l->n_weights = n;
+    return NNP_OK;
+}
+
+nnp_status nnp_layer_build(nnp_layer *l, int n_in, const nnp_shape *in, nnp_shape *out,
+                           nnp_error *err)
+{
+    const nnp_kind *k = l->kind;
+    if (n_in < k->n_inputs_min || n_in > k->n_inputs_max)
+        return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s' (%s) takes %d..%d inputs, got %d",
+                             nnp_layer_name(l), k->name, k->n_inputs_min, k->n_inputs_max, n_in);
+    memset(out, 0, sizeof *out);
+    nnp_status st = k->build(l->state, n_in, in, out, err);
+    if (st)
+        return nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), k->name);
+    l->built = 1;
+    return refresh_weights(l, err);
+}
+
+static nnp_status check_built(const nnp_layer *l, nnp_error *err)
+{
+    if (!l->built)
+        return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s' (%s) is used before build",
+                             nnp_layer_name(l), l->kind->name);
+    return NNP_OK;
+}
+
+nnp_status nnp_layer_forward(nnp_layer *l, const nnp_tensor *const *in, int n_in,
+                             nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    nnp_status st = check_built(l, err);
+    if (st)
+        return st;
+    if (!nnp_config_trainable(l->cfg))
+        mode = NNP_MODE_INFER;
+    st = l->kind->forward(l->state, in, n_in, out, mode, err);
+    if (st)
+        nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
+    return st;
+}
+
+nnp_status nnp_layer_backward(nnp_layer *l, const nnp_tensor *const *in, int n_in,
+                              const nnp_tensor *out, const nnp_tensor *grad_out,
+                              nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    nnp_status st = check_built(l, err);
+    if (st)
+        return st;
+    if (!l->kind->backward)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no backward pass",
+                             nnp_layer_name(l), l->kind->name);
+    if (!nnp_config_trainable(l->cfg))
+        mode = NNP_MODE_INFER;
+    st = l->kind->backward(l->state, in, n_in, out, grad_out, grad_in, mode, err);
+    if (st)
+        nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
+    return st;
+}
+
+int nnp_layer_n_weights(const nnp_layer *l) { return l->n_weights; }
+
+const nnp_weight *nnp_layer_weight(const nnp_layer *l, int i)
+{
+    return (i >= 0 && i < l->n_weights) ? &l->weights[i] : NULL;
+}
+
+const nnp_weight *nnp_layer_weight_by_name(const nnp_layer *l, const char *name)
+{
+    for (int i = 0; i < l->n_weights; i++)
+        if (strcmp(l->weights[i].name, name) == 0)
+            return &l->weights[i];
+    return NULL;
+}
+
+void nnp_layer_zero_grad(nnp_layer *l)
+{
+    for (int i = 0; i < l->n_weights; i++)
+        if (l->weights[i].grad && l->weights[i].grad->data)
+            memset(l->weights[i].grad->data, 0, l->weights[i].grad->nbytes);
+}
+
+double nnp_layer_regularization_loss(const nnp_layer *l)
+{
+    if (!l->built || !l->kind->regularization_loss || !nnp_config_trainable(l->cfg))
+        return 0.0;
+    return l->kind->regularization_loss(l->state);
+}
+
+nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
+{
+    if (!l->built || !l->kind->apply_constraints)
+        return NNP_OK;
+    nnp_status st = l->kind->apply_constraints(l->state, err);
+    if (st)
+        nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
+    return st;
+}
+
+void nnp_set_num_threads(int n)
+{
+    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+}
+
+int nnp_get_num_threads(void) { return omp_get_max_threads(); }

@@ -1,0 +1,12 @@
+/* Host-side layer functions that plugins reach through nnp_host. */
+#ifndef NNP_LAYER_INTERNAL_H
+#define NNP_LAYER_INTERNAL_H
+#include "nnplug/layer.h"
+#include "nnplug/config.h"
+
+/* Creates the inner layer of a wrapper from the NNP_PARAM_LAYER parameter
+ * `key` of the outer layer's config, with the registry the outer one used. */
+nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key,
+                                   nnp_layer **out, nnp_error *err);
+const char *nnp_layer_kind_name(const nnp_layer *l);
+#endif

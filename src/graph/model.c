@@ -1,0 +1,629 @@
+/* Model graph: values, layer instances, nodes; planned memory; forward and
+ * backward in topological (insertion) order. */
+#include "nnplug/model.h"
+#include "nnplug/layer.h"
+#include "nnplug/status.h"
+#include "nnplug/tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct value {
+    char *name;
+    nnp_shape decl;        /* declared shape, -1 for unknown dims */
+    int producer;          /* node index, -1 for inputs and weight outputs */
+    int n_consumers;
+    int weight_layer;      /* >= 0: a weight output of this layer */
+    char *weight_name;
+    nnp_tensor act;        /* owned (planned), or a view of a caller's input */
+    nnp_tensor grad;       /* owned, allocated at the first backward */
+    size_t act_cap, grad_cap;  /* bytes allocated: smaller batches reuse them */
+} value;
+
+typedef struct node {
+    int layer;
+    int *in;
+    int n_in;
+    int out;
+    int mode;              /* -1: the run's mode */
+    nnp_tensor *tmp;       /* per input: gradient scratch when the value fans out */
+    size_t *tmp_cap;
+} node;
+
+struct nnp_model {
+    const nnp_registry *reg;
+    value *v;
+    int nv, cap_v;
+    nnp_layer **layers;
+    int nl, cap_l;
+    node *nodes;
+    int nn, cap_n;
+    int *inputs, n_inputs;
+    int *outputs, n_outputs;
+    char **meta_k, **meta_v;
+    int n_meta;
+    int64_t built_batch;   /* -1: not built */
+    int grads_ready;
+    nnp_mode last_mode;    /* mode of the last forward, reused by backward */
+};
+
+static int grow(void **p, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int nc = *cap ? *cap * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q)
+        return -1;
+    memset((char *)q + (size_t)*cap * elem, 0, (size_t)(nc - *cap) * elem);
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+nnp_status nnp_model_new(const nnp_registry *reg, nnp_model **out, nnp_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    (*out)->reg = reg;
+    (*out)->built_batch = -1;
+    return NNP_OK;
+}
+
+/* Shapes t for s, reusing its buffer when it is large enough. */
+static nnp_status ensure(nnp_tensor *t, size_t *cap, const nnp_shape *s, nnp_error *err)
+{
+    int64_t n;
+    nnp_status st = nnp_shape_numel(s, &n, err);
+    if (st)
+        return st;
+    size_t bytes = (size_t)n * sizeof(float);
+    if (t->data && (t->flags & NNP_TENSOR_OWNED) && bytes <= *cap) {
+        t->shape = *s;
+        t->nbytes = bytes;
+        return NNP_OK;
+    }
+    nnp_tensor_free(t);
+    st = nnp_tensor_alloc(t, NNP_F32, s, err);
+    *cap = st ? 0 : bytes;
+    return st;
+}
+
+static void free_plan(nnp_model *m)
+{
+    for (int i = 0; i < m->nv; i++) {
+        nnp_tensor_free(&m->v[i].act);
+        nnp_tensor_free(&m->v[i].grad);
+        m->v[i].act_cap = m->v[i].grad_cap = 0;
+    }
+    for (int i = 0; i < m->nn; i++) {
+        if (m->nodes[i].tmp)
+            for (int k = 0; k < m->nodes[i].n_in; k++)
+                nnp_tensor_free(&m->nodes[i].tmp[k]);
+        free(m->nodes[i].tmp);
+        free(m->nodes[i].tmp_cap);
+        m->nodes[i].tmp = NULL;
+        m->nodes[i].tmp_cap = NULL;
+    }
+    m->built_batch = -1;
+    m->grads_ready = 0;
+}
+
+void nnp_model_free(nnp_model *m)
+{
+    if (!m)
+        return;
+    free_plan(m);
+    for (int i = 0; i < m->nv; i++) {
+        free(m->v[i].name);
+        free(m->v[i].weight_name);
+    }
+    for (int i = 0; i < m->nn; i++)
+        free(m->nodes[i].in);
+    for (int i = 0; i < m->nl; i++)
+        nnp_layer_free(m->layers[i]);
+    for (int i = 0; i < m->n_meta; i++) {
+        free(m->meta_k[i]);
+        free(m->meta_v[i]);
+    }
+    free(m->meta_k);
+    free(m->meta_v);
+    free(m->v);
+    free(m->layers);
+    free(m->nodes);
+    free(m->inputs);
+    free(m->outputs);
+    free(m);
+}
+
+const nnp_registry *nnp_model_registry(const nnp_model *m) { return m->reg; }
+
+static nnp_status new_value(nnp_model *m, const char *name, const nnp_shape *shape, int *id,
+                            nnp_error *err)
+{
+    if (!name || !name[0])
+        return nnp_error_set(err, NNP_ERR_INVALID, "a value needs a non-empty name");
+    if (nnp_model_find_value(m, name) >= 0)
+        return nnp_error_set(err, NNP_ERR_DUPLICATE, "value name '%s' is used twice", name);
+    if (grow((void **)&m->v, &m->cap_v, m->nv + 1, sizeof(value)))
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    value *v = &m->v[m->nv];
+    memset(v, 0, sizeof *v);
+    v->name = strdup(name);
+    if (!v->name)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    v->decl = *shape;
+    v->producer = -1;
+    v->weight_layer = -1;
+    *id = m->nv++;
+    free_plan(m);
+    return NNP_OK;
+}
+
+nnp_status nnp_model_add_input(nnp_model *m, const char *name, const nnp_shape *shape,
+                               int *value_id, nnp_error *err)
+{
+    if (shape->rank < 0 || shape->rank > NNP_MAX_RANK)
+        return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s': rank %d is outside 0..%d", name,
+                             shape->rank, NNP_MAX_RANK);
+    for (int i = 0; i < shape->rank; i++)
+        if (shape->dims[i] < -1)
+            return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s': dimension %d is %lld", name, i,
+                                 (long long)shape->dims[i]);
+    int id;
+    nnp_status st = new_value(m, name, shape, &id, err);
+    if (st)
+        return st;
+    int *p = realloc(m->inputs, sizeof(int) * (size_t)(m->n_inputs + 1));
+    if (!p)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    m->inputs = p;
+    m->inputs[m->n_inputs++] = id;
+    *value_id = id;
+    return NNP_OK;
+}
+
+nnp_status nnp_model_add_layer(nnp_model *m, nnp_layer *layer, int *layer_index, nnp_error *err)
+{
+    if (nnp_model_find_layer(m, nnp_layer_name(layer)) >= 0) {
+        nnp_status st = nnp_error_set(err, NNP_ERR_DUPLICATE, "layer name '%s' is used twice",
+                                      nnp_layer_name(layer));
+        nnp_layer_free(layer);
+        return st;
+    }
+    if (grow((void **)&m->layers, &m->cap_l, m->nl + 1, sizeof(nnp_layer *))) {
+        nnp_layer_free(layer);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    m->layers[m->nl] = layer;
+    *layer_index = m->nl++;
+    return NNP_OK;
+}
+
+nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int n_inputs,
+                           const char *out_name, int *out_value, nnp_error *err)
+{
+    if (layer_index < 0 || layer_index >= m->nl)
+        return nnp_error_set(err, NNP_ERR_INVALID, "no layer %d in the model", layer_index);
+    nnp_layer *l = m->layers[layer_index];
+    if (n_inputs < 0 || n_inputs > 64)
+        return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s': %d inputs", nnp_layer_name(l),
+                             n_inputs);
+    nnp_shape in_shapes[64], out_shape;
+    for (int k = 0; k < n_inputs; k++) {
+        if (inputs[k] < 0 || inputs[k] >= m->nv)
+            return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s': input %d is not a value",
+                                 nnp_layer_name(l), k);
+        in_shapes[k] = m->v[inputs[k]].decl;
+    }
+    nnp_status st = nnp_layer_build(l, n_inputs, in_shapes, &out_shape, err);
+    if (st)
+        return st;
+    char auto_name[300];
+    if (!out_name) {
+        int uses = 0;
+        for (int i = 0; i < m->nn; i++)
+            uses += m->nodes[i].layer == layer_index;
+        snprintf(auto_name, sizeof auto_name, "%s_out%d", nnp_layer_name(l), uses);
+        out_name = auto_name;
+    }
+    int id;
+    st = new_value(m, out_name, &out_shape, &id, err);
+    if (st)
+        return st;
+    if (grow((void **)&m->nodes, &m->cap_n, m->nn + 1, sizeof(node)))
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    node *n = &m->nodes[m->nn];
+    memset(n, 0, sizeof *n);
+    n->in = malloc(sizeof(int) * (size_t)(n_inputs ? n_inputs : 1));
+    if (!n->in)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    memcpy(n->in, inputs, sizeof(int) * (size_t)n_inputs);
+    n->n_in = n_inputs;
+    n->layer = layer_index;
+    n->out = id;
+    n->mode = -1;
+    for (int k = 0; k < n_inputs; k++)
+        m->v[inputs[k]].n_consumers++;
+    m->v[id].producer = m->nn++;
+    if (out_value)
+        *out_value = id;
+    return NNP_OK;
+}
+
+nnp_status nnp_model_add_weight_output(nnp_model *m, int layer_index, const char *weight,
+                                       const char *out_name, int *out_value, nnp_error *err)
+{
+    if (layer_index < 0 || layer_index >= m->nl)
+        return nnp_error_set(err, NNP_ERR_INVALID, "no layer %d in the model", layer_index);
+    const nnp_weight *w = nnp_layer_weight_by_name(m->layers[layer_index], weight);
+    if (!w)
+        return nnp_error_set(err, NNP_ERR_NOT_FOUND, "layer '%s' has no weight '%s'",
+                             nnp_layer_name(m->layers[layer_index]), weight);
+    int id;
+    nnp_status st = new_value(m, out_name, &w->value->shape, &id, err);
+    if (st)
+        return st;
+    m->v[id].weight_layer = layer_index;
+    m->v[id].weight_name = strdup(weight);
+    if (!m->v[id].weight_name)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    if (out_value)
+        *out_value = id;
+    return NNP_OK;
+}
+
+nnp_status nnp_model_set_outputs(nnp_model *m, const int *values, int n, nnp_error *err)
+{
+    int *p = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!p)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (values[i] < 0 || values[i] >= m->nv) {
+            free(p);
+            return nnp_error_set(err, NNP_ERR_INVALID, "output %d is not a value of the model", i);
+        }
+        p[i] = values[i];
+    }
+    free(m->outputs);
+    m->outputs = p;
+    m->n_outputs = n;
+    free_plan(m);
+    return NNP_OK;
+}
+
+nnp_status nnp_model_set_node_mode(nnp_model *m, int nd, int mode, nnp_error *err)
+{
+    if (nd < 0 || nd >= m->nn || mode < -1 || mode > 1)
+        return nnp_error_set(err, NNP_ERR_INVALID, "bad node %d or mode %d", nd, mode);
+    m->nodes[nd].mode = mode;
+    return NNP_OK;
+}
+
+static bool is_output(const nnp_model *m, int id)
+{
+    for (int i = 0; i < m->n_outputs; i++)
+        if (m->outputs[i] == id)
+            return true;
+    return false;
+}
+
+nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
+{
+    if (m->built_batch == batch && batch >= 0)
+        return NNP_OK;
+    m->built_batch = -1;
+    m->grads_ready = 0;
+    if (batch < 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "batch size %lld is negative", (long long)batch);
+    if (m->n_outputs == 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "the model has no outputs");
+    nnp_status st = NNP_OK;
+    for (int i = 0; i < m->n_inputs && !st; i++) {
+        value *v = &m->v[m->inputs[i]];
+        nnp_shape s = v->decl;
+        for (int d = 0; d < s.rank; d++)
+            if (s.dims[d] < 0) {
+                if (d != 0)
+                    return nnp_error_set(err, NNP_ERR_SHAPE,
+                                         "input '%s': dimension %d is unknown (only the batch "
+                                         "dimension may be)", v->name, d);
+                s.dims[d] = batch;
+            }
+        memset(&v->act, 0, sizeof v->act);   /* a view is attached at forward */
+        v->act.shape = s;
+        v->act.dtype = NNP_F32;
+    }
+    for (int i = 0; i < m->nn && !st; i++) {
+        node *n = &m->nodes[i];
+        nnp_shape in_shapes[64], out_shape;
+        for (int k = 0; k < n->n_in; k++)
+            in_shapes[k] = m->v[n->in[k]].act.shape;
+        st = nnp_layer_build(m->layers[n->layer], n->n_in, in_shapes, &out_shape, err);
+        if (st == NNP_OK)
+            st = ensure(&m->v[n->out].act, &m->v[n->out].act_cap, &out_shape, err);
+    }
+    for (int i = 0; i < m->nv && !st; i++) {
+        value *v = &m->v[i];
+        if (v->weight_layer >= 0) {
+            const nnp_weight *w = nnp_layer_weight_by_name(m->layers[v->weight_layer], v->weight_name);
+            st = w ? ensure(&v->act, &v->act_cap, &w->value->shape, err)
+                   : nnp_error_set(err, NNP_ERR_NOT_FOUND, "weight output '%s' lost its weight",
+                                   v->name);
+        }
+    }
+    if (st)
+        return st;
+    m->built_batch = batch;
+    return NNP_OK;
+}
+
+static nnp_status plan_grads(nnp_model *m, nnp_error *err)
+{
+    if (m->grads_ready)
+        return NNP_OK;
+    nnp_status st = NNP_OK;
+    for (int i = 0; i < m->nv && !st; i++) {
+        value *v = &m->v[i];
+        if (v->producer >= 0)
+            st = ensure(&v->grad, &v->grad_cap, &v->act.shape, err);
+    }
+    for (int i = 0; i < m->nn && !st; i++) {
+        node *n = &m->nodes[i];
+        if (!n->tmp) {
+            n->tmp = calloc((size_t)(n->n_in ? n->n_in : 1), sizeof(nnp_tensor));
+            n->tmp_cap = calloc((size_t)(n->n_in ? n->n_in : 1), sizeof(size_t));
+            if (!n->tmp || !n->tmp_cap)
+                return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; k < n->n_in && !st; k++) {
+            value *v = &m->v[n->in[k]];
+            /* A value read by one node only gets its gradient written in place. */
+            if (v->producer >= 0 && (v->n_consumers > 1 || is_output(m, n->in[k])))
+                st = ensure(&n->tmp[k], &n->tmp_cap[k], &v->act.shape, err);
+        }
+    }
+    if (st == NNP_OK)
+        m->grads_ready = 1;
+    return st;
+}
+
+nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int n_inputs,
+                             nnp_mode mode, nnp_error *err)
+{
+    if (n_inputs != m->n_inputs)
+        return nnp_error_set(err, NNP_ERR_INVALID, "the model takes %d inputs, got %d",
+                             m->n_inputs, n_inputs);
+    int64_t batch = -1;
+    for (int i = 0; i < n_inputs; i++) {
+        const value *v = &m->v[m->inputs[i]];
+        const nnp_tensor *t = inputs[i];
+        char a[128], b[128];
+        if (t->dtype != NNP_F32)
+            return nnp_error_set(err, NNP_ERR_INVALID, "input '%s' must be float32, got %s",
+                                 v->name, nnp_dtype_name(t->dtype));
+        bool ok = t->shape.rank == v->decl.rank;
+        for (int d = 0; ok && d < t->shape.rank; d++)
+            ok = v->decl.dims[d] < 0 || v->decl.dims[d] == t->shape.dims[d];
+        if (!ok)
+            return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s' has shape %s, the model expects %s",
+                                 v->name, nnp_shape_str(&t->shape, a, sizeof a),
+                                 nnp_shape_str(&v->decl, b, sizeof b));
+        int64_t nb = t->shape.rank ? t->shape.dims[0] : 1;
+        if (v->decl.rank && v->decl.dims[0] < 0) {
+            if (batch >= 0 && nb != batch)
+                return nnp_error_set(err, NNP_ERR_SHAPE, "inputs disagree on the batch size "
+                                     "(%lld vs %lld)", (long long)batch, (long long)nb);
+            batch = nb;
+        }
+    }
+    if (batch < 0)
+        batch = m->built_batch >= 0 ? m->built_batch : 1;
+    nnp_status st = nnp_model_build(m, batch, err);
+    if (st)
+        return st;
+    for (int i = 0; i < n_inputs; i++) {
+        nnp_tensor *a = &m->v[m->inputs[i]].act;
+        *a = *inputs[i];
+        a->flags = 0;   /* a view: the caller owns the data */
+    }
+    m->last_mode = mode;
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        const nnp_tensor *in[64];
+        for (int k = 0; k < n->n_in; k++)
+            in[k] = &m->v[n->in[k]].act;
+        nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : mode;
+        st = nnp_layer_forward(m->layers[n->layer], in, n->n_in, &m->v[n->out].act, md, err);
+        if (st)
+            return st;
+    }
+    for (int i = 0; i < m->nv; i++) {
+        value *v = &m->v[i];
+        if (v->weight_layer >= 0) {
+            const nnp_weight *w = nnp_layer_weight_by_name(m->layers[v->weight_layer], v->weight_name);
+            memcpy(v->act.data, w->value->data, v->act.nbytes);
+        }
+    }
+    return NNP_OK;
+}
+
+const nnp_tensor *nnp_model_output(const nnp_model *m, int i)
+{
+    if (i < 0 || i >= m->n_outputs || m->built_batch < 0)
+        return NULL;
+    return &m->v[m->outputs[i]].act;
+}
+
+static void add_into(nnp_tensor *dst, const nnp_tensor *src)
+{
+    float *d = dst->data;
+    const float *s = src->data;
+    int64_t n = nnp_tensor_numel(dst);
+    for (int64_t i = 0; i < n; i++)
+        d[i] += s[i];
+}
+
+nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
+                              int n_outputs, nnp_error *err)
+{
+    if (m->built_batch < 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "backward called before forward");
+    if (n_outputs != m->n_outputs)
+        return nnp_error_set(err, NNP_ERR_INVALID, "the model has %d outputs, got %d gradients",
+                             m->n_outputs, n_outputs);
+    nnp_status st = plan_grads(m, err);
+    if (st)
+        return st;
+    for (int i = 0; i < m->nv; i++)
+        if (m->v[i].grad.data)
+            memset(m->v[i].grad.data, 0, m->v[i].grad.nbytes);
+    for (int i = 0; i < n_outputs; i++) {
+        value *v = &m->v[m->outputs[i]];
+        if (!grad_outputs[i] || !v->grad.data)
+            continue;
+        if (!nnp_shape_equal(&grad_outputs[i]->shape, &v->act.shape))
+            return nnp_error_set(err, NNP_ERR_SHAPE, "gradient for output '%s' has the wrong shape",
+                                 v->name);
+        add_into(&v->grad, grad_outputs[i]);
+    }
+    for (int i = m->nn - 1; i >= 0; i--) {
+        node *n = &m->nodes[i];
+        const nnp_tensor *in[64];
+        nnp_tensor *gin[64];
+        for (int k = 0; k < n->n_in; k++) {
+            value *v = &m->v[n->in[k]];
+            in[k] = &v->act;
+            gin[k] = n->tmp[k].data ? &n->tmp[k]
+                     : (v->producer >= 0 ? &v->grad : NULL);
+        }
+        nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : m->last_mode;
+        st = nnp_layer_backward(m->layers[n->layer], in, n->n_in, &m->v[n->out].act,
+                                &m->v[n->out].grad, gin, md, err);
+        if (st)
+            return st;
+        for (int k = 0; k < n->n_in; k++)
+            if (gin[k] == &n->tmp[k])
+                add_into(&m->v[n->in[k]].grad, &n->tmp[k]);
+    }
+    return NNP_OK;
+}
+
+void nnp_model_zero_grad(nnp_model *m)
+{
+    for (int i = 0; i < m->nl; i++)
+        nnp_layer_zero_grad(m->layers[i]);
+}
+
+double nnp_model_regularization_loss(const nnp_model *m)
+{
+    double s = 0;
+    for (int i = 0; i < m->nl; i++)
+        s += nnp_layer_regularization_loss(m->layers[i]);
+    return s;
+}
+
+nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err)
+{
+    for (int i = 0; i < m->nl; i++) {
+        nnp_status st = nnp_layer_apply_constraints(m->layers[i], err);
+        if (st)
+            return st;
+    }
+    return NNP_OK;
+}
+
+int nnp_model_n_inputs(const nnp_model *m) { return m->n_inputs; }
+int nnp_model_input_value(const nnp_model *m, int i) { return m->inputs[i]; }
+int nnp_model_n_outputs(const nnp_model *m) { return m->n_outputs; }
+int nnp_model_output_value(const nnp_model *m, int i) { return m->outputs[i]; }
+int nnp_model_n_values(const nnp_model *m) { return m->nv; }
+const char *nnp_model_value_name(const nnp_model *m, int id) { return m->v[id].name; }
+const nnp_shape *nnp_model_value_shape(const nnp_model *m, int id) { return &m->v[id].decl; }
+
+int nnp_model_find_value(const nnp_model *m, const char *name)
+{
+    for (int i = 0; i < m->nv; i++)
+        if (strcmp(m->v[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int nnp_model_n_layers(const nnp_model *m) { return m->nl; }
+nnp_layer *nnp_model_layer(const nnp_model *m, int i) { return m->layers[i]; }
+
+int nnp_model_find_layer(const nnp_model *m, const char *name)
+{
+    for (int i = 0; i < m->nl; i++)
+        if (strcmp(nnp_layer_name(m->layers[i]), name) == 0)
+            return i;
+    return -1;
+}
+
+int nnp_model_n_nodes(const nnp_model *m) { return m->nn; }
+int nnp_model_node_layer(const nnp_model *m, int nd) { return m->nodes[nd].layer; }
+int nnp_model_node_n_inputs(const nnp_model *m, int nd) { return m->nodes[nd].n_in; }
+int nnp_model_node_input(const nnp_model *m, int nd, int k) { return m->nodes[nd].in[k]; }
+int nnp_model_node_output(const nnp_model *m, int nd) { return m->nodes[nd].out; }
+int nnp_model_node_mode(const nnp_model *m, int nd) { return m->nodes[nd].mode; }
+
+int nnp_model_weight_output_layer(const nnp_model *m, int id, const char **weight)
+{
+    if (weight)
+        *weight = m->v[id].weight_name;
+    return m->v[id].weight_layer;
+}
+
+int64_t nnp_model_layer_param_count(const nnp_model *m, int li)
+{
+    int64_t total = 0;
+    const nnp_layer *l = m->layers[li];
+    for (int i = 0; i < nnp_layer_n_weights(l); i++)
+        total += nnp_tensor_numel(nnp_layer_weight(l, i)->value);
+    return total;
+}
+
+nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *val, nnp_error *err)
+{
+    for (int i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta_k[i], key) == 0) {
+            char *nv = strdup(val);
+            if (!nv)
+                return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+            free(m->meta_v[i]);
+            m->meta_v[i] = nv;
+            return NNP_OK;
+        }
+    char **k = realloc(m->meta_k, sizeof(char *) * (size_t)(m->n_meta + 1));
+    if (k)
+        m->meta_k = k;
+    char **v = realloc(m->meta_v, sizeof(char *) * (size_t)(m->n_meta + 1));
+    if (v)
+        m->meta_v = v;
+    if (!k || !v)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    m->meta_k[m->n_meta] = strdup(key);
+    m->meta_v[m->n_meta] = strdup(val);
+    if (!m->meta_k[m->n_meta] || !m->meta_v[m->n_meta]) {
+        free(m->meta_k[m->n_meta]);
+        free(m->meta_v[m->n_meta]);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    m->n_meta++;
+    return NNP_OK;
+}
+
+const char *nnp_model_get_meta(const nnp_model *m, const char *key)
+{
+    for (int i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta_k[i], key) == 0)
+            return m->meta_v[i];
+    return NULL;
+}
+
+int nnp_model_n_meta(const nnp_model *m) { return m->n_meta; }
+const char *nnp_model_meta_key(const nnp_model *m, int i) { return m->meta_k[i]; }

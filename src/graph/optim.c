@@ -1,0 +1,127 @@
+/* Keras optimizers. Slots are allocated once, in nnp_optimizer_new. */
+#include "nnplug/layer.h"
+#include "nnplug/status.h"
+#include "nnplug/tensor.h"
+#include "nnplug/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+    const nnp_weight *w;
+    float *m;   /* SGD velocity or Adam first moment */
+    float *v;   /* Adam second moment */
+} slot;
+
+struct nnp_optimizer {
+    nnp_optimizer_config cfg;
+    nnp_model *model;
+    slot *slots;
+    int n;
+    int64_t iterations;
+};
+
+nnp_optimizer_config nnp_optimizer_defaults(nnp_optimizer_kind kind)
+{
+    nnp_optimizer_config c = {kind, kind == NNP_OPT_ADAM ? 0.001 : 0.01, 0.0, 0, 0.9, 0.999, 1e-7};
+    return c;
+}
+
+void nnp_optimizer_free(nnp_optimizer *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->n; i++) {
+        nnp_aligned_free(o->slots[i].m);
+        nnp_aligned_free(o->slots[i].v);
+    }
+    free(o->slots);
+    free(o);
+}
+
+nnp_status nnp_optimizer_new(const nnp_optimizer_config *cfg, nnp_model *m, nnp_optimizer **out,
+                             nnp_error *err)
+{
+    *out = NULL;
+    if (cfg->kind != NNP_OPT_SGD && cfg->kind != NNP_OPT_ADAM)
+        return nnp_error_set(err, NNP_ERR_INVALID, "unknown optimizer kind %d", (int)cfg->kind);
+    if (!(cfg->learning_rate >= 0) || !(cfg->momentum >= 0) || !(cfg->momentum <= 1))
+        return nnp_error_set(err, NNP_ERR_INVALID, "optimizer: learning rate must be >= 0 and "
+                             "momentum in [0, 1]");
+    if (cfg->kind == NNP_OPT_ADAM && (!(cfg->beta_1 >= 0 && cfg->beta_1 < 1) ||
+                                      !(cfg->beta_2 >= 0 && cfg->beta_2 < 1) || !(cfg->epsilon > 0)))
+        return nnp_error_set(err, NNP_ERR_INVALID, "Adam: beta_1 and beta_2 must be in [0, 1) "
+                             "and epsilon > 0");
+    nnp_optimizer *o = calloc(1, sizeof *o);
+    if (!o)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    o->cfg = *cfg;
+    o->model = m;
+    int total = 0;
+    for (int li = 0; li < nnp_model_n_layers(m); li++)
+        total += nnp_layer_n_weights(nnp_model_layer(m, li));
+    o->slots = calloc((size_t)(total ? total : 1), sizeof *o->slots);
+    if (!o->slots) {
+        free(o);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    bool need_m = cfg->kind == NNP_OPT_ADAM || cfg->momentum > 0;
+    for (int li = 0; li < nnp_model_n_layers(m); li++) {
+        nnp_layer *l = nnp_model_layer(m, li);
+        for (int i = 0; i < nnp_layer_n_weights(l); i++) {
+            const nnp_weight *w = nnp_layer_weight(l, i);
+            if (!(w->flags & NNP_WEIGHT_TRAINABLE) || !w->grad)
+                continue;
+            slot *s = &o->slots[o->n++];
+            s->w = w;
+            if (need_m)
+                s->m = nnp_aligned_alloc(w->value->nbytes);
+            if (cfg->kind == NNP_OPT_ADAM)
+                s->v = nnp_aligned_alloc(w->value->nbytes);
+            if ((need_m && !s->m) || (cfg->kind == NNP_OPT_ADAM && !s->v)) {
+                nnp_optimizer_free(o);
+                return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory for optimizer slots");
+            }
+        }
+    }
+    *out = o;
+    return NNP_OK;
+}
+
+nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err)
+{
+    const nnp_optimizer_config *c = &o->cfg;
+    o->iterations++;
+    const float lr = (float)c->learning_rate;
+    for (int i = 0; i < o->n; i++) {
+        slot *s = &o->slots[i];
+        float *w = s->w->value->data;
+        const float *g = s->w->grad->data;
+        int64_t n = nnp_tensor_numel(s->w->value);
+        if (c->kind == NNP_OPT_SGD) {
+            const float mom = (float)c->momentum;
+            if (!s->m) {
+                for (int64_t j = 0; j < n; j++)
+                    w[j] -= lr * g[j];
+            } else {
+                /* Keras: v = momentum*v - lr*g; w += v (nesterov: w += momentum*v - lr*g) */
+                for (int64_t j = 0; j < n; j++) {
+                    s->m[j] = mom * s->m[j] - lr * g[j];
+                    w[j] += c->nesterov ? mom * s->m[j] - lr * g[j] : s->m[j];
+                }
+            }
+        } else {
+            double t = (double)o->iterations;
+            float alpha = (float)(c->learning_rate * sqrt(1 - pow(c->beta_2, t)) /
+                                  (1 - pow(c->beta_1, t)));
+            const float b1 = (float)c->beta_1, b2 = (float)c->beta_2, eps = (float)c->epsilon;
+            for (int64_t j = 0; j < n; j++) {
+                s->m[j] += (g[j] - s->m[j]) * (1 - b1);
+                s->v[j] += (g[j] * g[j] - s->v[j]) * (1 - b2);
+                w[j] -= alpha * s->m[j] / (sqrtf(s->v[j]) + eps);
+            }
+        }
+    }
+    return nnp_model_apply_constraints(o->model, err);
+}

@@ -1,0 +1,292 @@
+/* The fit loop: seeded shuffling, mini-batches, validation split, Keras's
+ * per-epoch loss (batch-size weighted mean of the losses computed before
+ * each update). Batch buffers are allocated once per fit. */
+#include "nnplug/layer.h"
+#include "nnplug/rng.h"
+#include "nnplug/status.h"
+#include "nnplug/tensor.h"
+#include "nnplug/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+nnp_train_options nnp_train_defaults(void)
+{
+    nnp_train_options o = {1, 32, 1, 0, 0.0};
+    return o;
+}
+
+void nnp_history_free(nnp_history *h)
+{
+    if (!h)
+        return;
+    free(h->loss);
+    free(h->accuracy);
+    free(h->val_loss);
+    free(h->val_accuracy);
+    free(h->batch_loss);
+    memset(h, 0, sizeof *h);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Bytes of one sample (row along the first axis) of t. */
+static size_t row_bytes(const nnp_tensor *t)
+{
+    int64_t n = t->shape.rank ? t->shape.dims[0] : 1;
+    return n ? t->nbytes / (size_t)n : 0;
+}
+
+/* A batch tensor whose first dim is `rows`, with t's other dims. */
+static nnp_status alloc_batch(const nnp_tensor *t, int64_t rows, nnp_tensor *out, nnp_error *err)
+{
+    nnp_shape s = t->shape;
+    if (s.rank == 0)
+        return nnp_error_set(err, NNP_ERR_SHAPE, "training data must have a batch axis");
+    s.dims[0] = rows;
+    return nnp_tensor_alloc(out, t->dtype, &s, err);
+}
+
+static void gather(const nnp_tensor *src, const int64_t *idx, int64_t n, nnp_tensor *dst)
+{
+    size_t rb = row_bytes(src);
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)dst->data + (size_t)i * rb, (const char *)src->data + (size_t)idx[i] * rb, rb);
+    dst->shape.dims[0] = n;
+    dst->nbytes = (size_t)n * rb;
+}
+
+/* Fisher-Yates with counter-based draws: the order depends on seed and
+ * epoch only. */
+static void shuffle(int64_t *idx, int64_t n, uint64_t seed, int epoch)
+{
+    uint64_t key = nnp_seed_mix(seed, "shuffle") + (uint64_t)epoch * 0x9E3779B97F4A7C15ULL;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(nnp_rng_u64(key, (uint64_t)i) % (uint64_t)(i + 1));
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+typedef struct batches {
+    nnp_tensor xb, yb, grad;
+    int64_t *idx;
+} batches;
+
+static void batches_free(batches *b)
+{
+    nnp_tensor_free(&b->xb);
+    nnp_tensor_free(&b->yb);
+    nnp_tensor_free(&b->grad);
+    free(b->idx);
+}
+
+static nnp_status check_xy(const nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                           nnp_error *err)
+{
+    if (nnp_model_n_inputs(m) != 1 || nnp_model_n_outputs(m) != 1)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "training needs a model with one input and "
+                             "one output (this one has %d and %d)", nnp_model_n_inputs(m),
+                             nnp_model_n_outputs(m));
+    if (x->dtype != NNP_F32)
+        return nnp_error_set(err, NNP_ERR_INVALID, "x must be float32, got %s",
+                             nnp_dtype_name(x->dtype));
+    if (x->shape.rank < 1 || y->shape.rank < 1 || x->shape.dims[0] != y->shape.dims[0])
+        return nnp_error_set(err, NNP_ERR_SHAPE, "x and y must have the same number of samples "
+                             "(%lld vs %lld)", (long long)(x->shape.rank ? x->shape.dims[0] : 0),
+                             (long long)(y->shape.rank ? y->shape.dims[0] : 0));
+    return NNP_OK;
+}
+
+nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                              const nnp_loss *loss, int64_t batch_size, double *loss_out,
+                              double *accuracy, nnp_error *err)
+{
+    nnp_status st = check_xy(m, x, y, err);
+    if (st)
+        return st;
+    int64_t n = x->shape.dims[0];
+    if (batch_size <= 0)
+        batch_size = 32;
+    double sum = 0, correct = 0;
+    for (int64_t at = 0; at < n && !st; at += batch_size) {
+        int64_t b = n - at < batch_size ? n - at : batch_size;
+        nnp_tensor xb = *x, yb = *y;
+        xb.flags = yb.flags = 0;
+        xb.data = (char *)x->data + (size_t)at * row_bytes(x);
+        yb.data = (char *)y->data + (size_t)at * row_bytes(y);
+        xb.shape.dims[0] = yb.shape.dims[0] = b;
+        xb.nbytes = (size_t)b * row_bytes(x);
+        yb.nbytes = (size_t)b * row_bytes(y);
+        const nnp_tensor *in[1] = {&xb};
+        st = nnp_model_forward(m, in, 1, NNP_MODE_INFER, err);
+        double l, c;
+        if (st == NNP_OK)
+            st = nnp_loss_compute(loss, nnp_model_output(m, 0), &yb, &l, NULL, &c, err);
+        sum += l * (double)b;
+        correct += c;
+    }
+    if (st)
+        return st;
+    *loss_out = n ? sum / (double)n + nnp_model_regularization_loss(m) : 0;
+    if (accuracy)
+        *accuracy = (loss->kind == NNP_LOSS_MSE || n == 0) ? -1 : correct / (double)n;
+    return NNP_OK;
+}
+
+nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                         const nnp_loss *loss, nnp_optimizer *opt,
+                         const nnp_train_options *opts, const nnp_train_callbacks *cb,
+                         nnp_history *hist, nnp_error *err)
+{
+    nnp_status st = check_xy(m, x, y, err);
+    if (st)
+        return st;
+    if (opts->epochs < 0 || opts->batch_size <= 0 || !(opts->validation_split >= 0) ||
+        !(opts->validation_split < 1))
+        return nnp_error_set(err, NNP_ERR_INVALID, "fit: epochs >= 0, batch size > 0 and "
+                             "validation split in [0, 1) are required");
+    int64_t total = x->shape.dims[0];
+    /* Keras takes the validation samples from the end, before shuffling. */
+    int64_t n_val = (int64_t)floor((double)total * opts->validation_split);
+    int64_t n = total - n_val;
+    if (n <= 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "fit: no training samples left after the "
+                             "validation split");
+    int64_t bs = opts->batch_size < n ? opts->batch_size : n;
+    int steps = (int)((n + bs - 1) / bs);
+    batches b;
+    memset(&b, 0, sizeof b);
+    memset(hist, 0, sizeof *hist);
+    b.idx = malloc(sizeof(int64_t) * (size_t)n);
+    hist->loss = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->val_loss = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->val_accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->batch_loss = calloc((size_t)opts->epochs * (size_t)steps + 1, sizeof(double));
+    if (!b.idx || !hist->loss || !hist->accuracy || !hist->val_loss || !hist->val_accuracy ||
+        !hist->batch_loss) {
+        batches_free(&b);
+        nnp_history_free(hist);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    st = alloc_batch(x, bs, &b.xb, err);
+    if (st == NNP_OK)
+        st = alloc_batch(y, bs, &b.yb, err);
+    nnp_tensor vx = *x, vy = *y;
+    vx.flags = vy.flags = 0;
+    vx.data = (char *)x->data + (size_t)n * row_bytes(x);
+    vy.data = (char *)y->data + (size_t)n * row_bytes(y);
+    vx.shape.dims[0] = vy.shape.dims[0] = n_val;
+    vx.nbytes = (size_t)n_val * row_bytes(x);
+    vy.nbytes = (size_t)n_val * row_bytes(y);
+    for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
+        for (int64_t i = 0; i < n; i++)
+            b.idx[i] = i;
+        if (opts->shuffle)
+            shuffle(b.idx, n, opts->seed, e);
+        double t0 = now_s(), wsum = 0, correct = 0;
+        int has_acc = loss->kind != NNP_LOSS_MSE;
+        for (int s = 0; s < steps && st == NNP_OK; s++) {
+            int64_t at = (int64_t)s * bs, cnt = n - at < bs ? n - at : bs;
+            gather(x, b.idx + at, cnt, &b.xb);
+            gather(y, b.idx + at, cnt, &b.yb);
+            const nnp_tensor *in[1] = {&b.xb};
+            st = nnp_model_forward(m, in, 1, NNP_MODE_TRAIN, err);
+            if (st)
+                break;
+            const nnp_tensor *pred = nnp_model_output(m, 0);
+            if (!b.grad.data || b.grad.nbytes < pred->nbytes) {
+                nnp_tensor_free(&b.grad);
+                st = nnp_tensor_alloc(&b.grad, NNP_F32, &pred->shape, err);
+                if (st)
+                    break;
+            }
+            b.grad.shape = pred->shape;
+            b.grad.nbytes = pred->nbytes;
+            double l, c;
+            st = nnp_loss_compute(loss, pred, &b.yb, &l, &b.grad, &c, err);
+            if (st)
+                break;
+            l += nnp_model_regularization_loss(m);
+            nnp_model_zero_grad(m);
+            const nnp_tensor *g[1] = {&b.grad};
+            st = nnp_model_backward(m, g, 1, err);
+            if (st == NNP_OK)
+                st = nnp_optimizer_step(opt, err);
+            if (st == NNP_OK && !isfinite(l))
+                st = nnp_error_set(err, NNP_ERR_INVALID, "training diverged: loss is %g at epoch "
+                                   "%d step %d", l, e + 1, s + 1);
+            hist->batch_loss[hist->n_steps++] = l;
+            wsum += l * (double)cnt;
+            correct += c;
+            if (cb && cb->on_step)
+                cb->on_step(cb->user, e, s, steps, wsum / (double)(at + cnt),
+                            (double)(at + cnt) / (now_s() - t0 + 1e-12));
+        }
+        if (st)
+            break;
+        nnp_epoch_logs logs = {e, opts->epochs, wsum / (double)n,
+                               has_acc ? correct / (double)n : -1, -1, -1,
+                               (double)n / (now_s() - t0 + 1e-12)};
+        if (n_val > 0)
+            st = nnp_model_evaluate(m, &vx, &vy, loss, bs, &logs.val_loss, &logs.val_accuracy, err);
+        hist->loss[e] = logs.loss;
+        hist->accuracy[e] = logs.accuracy;
+        hist->val_loss[e] = logs.val_loss;
+        hist->val_accuracy[e] = logs.val_accuracy;
+        hist->epochs = e + 1;
+        if (st == NNP_OK && cb && cb->on_epoch_end)
+            st = cb->on_epoch_end(cb->user, &logs, err);
+    }
+    batches_free(&b);
+    if (st)
+        nnp_history_free(hist);
+    return st;
+}
+
+nnp_status nnp_model_predict(nnp_model *m, const nnp_tensor *x, int64_t batch_size,
+                             nnp_tensor *out, nnp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (nnp_model_n_inputs(m) != 1 || nnp_model_n_outputs(m) != 1)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "predict needs one input and one output");
+    if (x->shape.rank < 1)
+        return nnp_error_set(err, NNP_ERR_SHAPE, "predict: x needs a batch axis");
+    int64_t n = x->shape.dims[0];
+    if (batch_size <= 0)
+        batch_size = 32;
+    nnp_status st = NNP_OK;
+    for (int64_t at = 0; at < n && !st; at += batch_size) {
+        int64_t b = n - at < batch_size ? n - at : batch_size;
+        nnp_tensor xb = *x;
+        xb.flags = 0;
+        xb.data = (char *)x->data + (size_t)at * row_bytes(x);
+        xb.shape.dims[0] = b;
+        xb.nbytes = (size_t)b * row_bytes(x);
+        const nnp_tensor *in[1] = {&xb};
+        st = nnp_model_forward(m, in, 1, NNP_MODE_INFER, err);
+        if (st)
+            break;
+        const nnp_tensor *y = nnp_model_output(m, 0);
+        if (!out->data) {
+            nnp_shape s = y->shape;
+            s.dims[0] = n;
+            st = nnp_tensor_alloc(out, NNP_F32, &s, err);
+            if (st)
+                break;
+        }
+        memcpy((char *)out->data + (size_t)at * row_bytes(out), y->data, y->nbytes);
+    }
+    if (st)
+        nnp_tensor_free(out);
+    return st;
+}

@@ -1,0 +1,132 @@
+/* The nnp_host table: the library's functions as plugins see them. Built
+ * once (pthread_once) and read-only afterwards, so every plugin of every
+ * registry shares it. */
+#include "plugin/host_internal.h"
+#include "graph/layer_internal.h"
+#include "nnplug/config.h"
+#include "nnplug/registry.h"
+#include "nnplug/services.h"
+#include "nnplug/status.h"
+#include "nnplug/tensor.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static nnp_host host_table;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+/* Libraries never print; plugin diagnostics appear only when the user asks
+ * for them with NNP_LOG. */
+static void host_log(int level, const char *fmt, ...)
+{
+    const char *env = getenv("NNP_LOG");
+    if (!env || !*env)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* One call, so lines from several threads do not interleave. */
+    fprintf(stderr, "nnplug: log[%d]: %s\n", level, line);
+}
+
+/* The typed setters go through the JSON setter so that the schema checks
+ * (type, range, choices) live in one place. */
+static nnp_status host_config_set_int(nnp_config *c, const char *key, int64_t v, nnp_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    return nnp_config_set_json(c, key, buf, err);
+}
+
+static nnp_status host_config_set_float(nnp_config *c, const char *key, double v,
+                                        nnp_error *err)
+{
+    char buf[40];
+    if (!isfinite(v))
+        return nnp_error_set(err, NNP_ERR_INVALID, "parameter '%s': %g is not a finite number",
+                             key, v);
+    snprintf(buf, sizeof buf, "%.17g", v);   /* 17 digits: the double round-trips */
+    return nnp_config_set_json(c, key, buf, err);
+}
+
+static nnp_status host_config_set_bool(nnp_config *c, const char *key, int v, nnp_error *err)
+{
+    return nnp_config_set_json(c, key, v ? "true" : "false", err);
+}
+
+static int host_num_threads(void)
+{
+    return omp_get_max_threads();
+}
+
+static void host_init(void)
+{
+    nnp_host *h = &host_table;
+    h->struct_size = sizeof *h;
+    h->abi_major = NNP_ABI_MAJOR;
+    h->abi_minor = NNP_ABI_MINOR;
+
+    h->error_set = nnp_error_set;
+    h->log = host_log;
+
+    h->tensor_alloc = nnp_tensor_alloc;
+    h->tensor_free = nnp_tensor_free;
+    h->aligned_alloc = nnp_aligned_alloc;
+    h->aligned_free = nnp_aligned_free;
+    h->shape_numel = nnp_shape_numel;
+
+    h->config_int = nnp_config_int;
+    h->config_float = nnp_config_float;
+    h->config_bool = nnp_config_bool;
+    h->config_string = nnp_config_string;
+    h->config_ints = nnp_config_ints;
+    h->config_initializer = nnp_config_initializer;
+    h->config_regularizer = nnp_config_regularizer;
+    h->config_constraint = nnp_config_constraint;
+    h->config_name = nnp_config_name;
+    h->config_seed = nnp_config_seed;
+    h->config_set_json = nnp_config_set_json;
+    h->config_set_int = host_config_set_int;
+    h->config_set_float = host_config_set_float;
+    h->config_set_bool = host_config_set_bool;
+
+    h->initializer_fill = nnp_initializer_fill;
+    h->regularizer_loss = nnp_regularizer_loss;
+    h->regularizer_grad_add = nnp_regularizer_grad_add;
+    h->constraint_apply = nnp_constraint_apply;
+
+    h->num_threads = host_num_threads;
+
+    h->layer_create = nnp_layer_create_nested;
+    h->layer_destroy = nnp_layer_free;
+    h->layer_kind = nnp_layer_kind_name;
+    h->layer_build = nnp_layer_build;
+    h->layer_forward = nnp_layer_forward;
+    h->layer_backward = nnp_layer_backward;
+    h->layer_n_weights = nnp_layer_n_weights;
+    h->layer_weight = nnp_layer_weight;
+    h->layer_regularization_loss = nnp_layer_regularization_loss;
+    h->layer_apply_constraints = nnp_layer_apply_constraints;
+
+    nnp_host_onnx_fill(h);
+}
+
+const nnp_host *nnp_host_services(void)
+{
+    pthread_once(&host_once, host_init);
+    return &host_table;
+}
+
+/* Until the ONNX node reader/writer is linked in, plugins see NULL onnx_*
+ * fields and must not export or import. The strong definition in
+ * src/interchange replaces this one at link time. */
+__attribute__((weak)) void nnp_host_onnx_fill(nnp_host *h)
+{
+    (void)h;
+}

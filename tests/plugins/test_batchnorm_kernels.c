@@ -1,0 +1,685 @@
+/*
+ * BatchNormalization kernels (plugins/batchnorm/kernels.c): against the
+ * torch-functional reference data, against the double reference
+ * (kernels_ref.c), finite differences, thread-count determinism, numerical
+ * stability and the degenerate inputs (batch of one, constant channels,
+ * zero-size, NaN/Inf).
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/testutil.h"
+#include "kernels.h"
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Scratch and saved statistics for C channels, as the plugin allocates them. */
+typedef struct bufs {
+    nnp_bn_scratch s;
+    nnp_bn_saved sv;
+} bufs;
+
+static bufs bufs_new(int64_t C)
+{
+    size_t c = (size_t)(C > 0 ? C : 1);
+    bufs b;
+    b.s.partials = calloc(nnp_bn_partials_len(C), sizeof(double));
+    b.s.ca = calloc(c, sizeof(float));
+    b.s.cb = calloc(c, sizeof(float));
+    b.s.cc = calloc(c, sizeof(float));
+    b.sv.shift = calloc(c, sizeof(float));
+    b.sv.mean = calloc(c, sizeof(double));
+    b.sv.invstd = calloc(c, sizeof(double));
+    cr_assert(b.s.partials && b.s.ca && b.s.cb && b.s.cc && b.sv.shift && b.sv.mean &&
+              b.sv.invstd);
+    return b;
+}
+
+static void bufs_free(bufs *b)
+{
+    free(b->s.partials);
+    free(b->s.ca);
+    free(b->s.cb);
+    free(b->s.cc);
+    free(b->sv.shift);
+    free(b->sv.mean);
+    free(b->sv.invstd);
+}
+
+static int64_t numel(nnp_bn_dims d) { return d.outer * d.channels * d.inner; }
+
+static float *f32_of(const double *v, int64_t n)
+{
+    float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    cr_assert(f);
+    for (int64_t i = 0; i < n; i++)
+        f[i] = (float)v[i];
+    return f;
+}
+
+static double *f64_of(const float *v, int64_t n)
+{
+    double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    cr_assert(d);
+    for (int64_t i = 0; i < n; i++)
+        d[i] = v[i];
+    return d;
+}
+
+/* Deterministic pseudo-random numbers (xorshift + Box-Muller): tests must not
+ * depend on the C library's rand(). */
+typedef struct rng {
+    uint64_t s;
+} rng;
+static double rng_u(rng *r)
+{
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return ((double)(r->s >> 11) + 0.5) / 9007199254740992.0;
+}
+static double rng_n(rng *r) { return sqrt(-2.0 * log(rng_u(r))) * cos(6.283185307179586 * rng_u(r)); }
+
+/* x[n,c,i] = offset[c] + scale[c] * N(0,1) */
+static float *make_x(nnp_bn_dims d, uint64_t seed, double offset, double scale)
+{
+    rng r = {seed * 2654435761u + 1};
+    int64_t n = numel(d);
+    float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    cr_assert(x);
+    for (int64_t o = 0; o < d.outer; o++)
+        for (int64_t c = 0; c < d.channels; c++)
+            for (int64_t i = 0; i < d.inner; i++)
+                x[(o * d.channels + c) * d.inner + i] =
+                    (float)(offset * (1.0 + 0.1 * (double)c) + scale * (1.0 + 0.05 * (double)c) * rng_n(&r));
+    return x;
+}
+
+static float *make_vec(int64_t n, uint64_t seed, double lo, double hi)
+{
+    rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
+    float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    cr_assert(v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(lo + (hi - lo) * rng_u(&r));
+    return v;
+}
+
+/* |got - ref| <= rtol*|ref| + rtol*max|ref|: relative to the array's scale,
+ * since outputs such as dx sum terms that cancel. */
+static void assert_close_scaled(const char *what, const float *got, const double *ref, int64_t n,
+                                double rtol)
+{
+    double mx = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(ref[i]) && fabs(ref[i]) > mx)
+            mx = fabs(ref[i]);
+    tu_assert_close_f32(what, got, ref, n, rtol, rtol * mx);
+}
+
+/* ------------------------------------------------------------------ */
+/* torch-functional reference data                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct tf_case {
+    json_t *manifest;
+    const char *dir;
+} tf_case;
+
+static void tol_of(json_t *manifest, const char *out, double *rtol, double *atol)
+{
+    json_t *o = json_object_get(json_object_get(manifest, "outputs"), out);
+    cr_assert(o, "case.json has no output %s", out);
+    *rtol = json_number_value(json_object_get(o, "rtol"));
+    *atol = json_number_value(json_object_get(o, "atol"));
+}
+
+static void check_out(json_t *manifest, const char *dir, const char *out, const float *got,
+                      int64_t n)
+{
+    double rtol, atol;
+    int64_t ne;
+    tol_of(manifest, out, &rtol, &atol);
+    double *exp = tu_load_f64(tu_data_path("torch-functional/%s/expected/%s.npy", dir, out), NULL,
+                              &ne);
+    cr_assert_eq(ne, n, "%s/%s: %lld values, expected %lld", dir, out, (long long)ne,
+                 (long long)n);
+    tu_assert_close_f32(out, got, exp, n, rtol, atol);
+    free(exp);
+}
+
+static float *load_in(const char *dir, const char *name, nnp_shape *shape, int64_t *n)
+{
+    double *v = tu_load_f64(tu_data_path("torch-functional/%s/inputs/%s.npy", dir, name), shape, n);
+    float *f = f32_of(v, *n);
+    free(v);
+    return f;
+}
+
+static void run_torch_case(const char *dir)
+{
+    json_error_t je;
+    json_t *m = json_load_file(tu_data_path("torch-functional/%s/case.json", dir), 0, &je);
+    cr_assert(m, "%s: %s", dir, je.text);
+    json_t *layer = json_object_get(m, "layer");
+    int axis = (int)json_integer_value(json_object_get(layer, "axis"));
+    double eps = json_number_value(json_object_get(layer, "epsilon"));
+    double mom = json_number_value(json_object_get(layer, "momentum_keras"));
+
+    nnp_shape xs, cs;
+    int64_t n, C;
+    float *x = load_in(dir, "x", &xs, &n);
+    float *dy = load_in(dir, "dy", &xs, &n);
+    float *gamma = load_in(dir, "gamma", &cs, &C);
+    float *beta = load_in(dir, "beta", &cs, &C);
+    float *mm = load_in(dir, "moving_mean", &cs, &C);
+    float *mv = load_in(dir, "moving_variance", &cs, &C);
+    if (axis < 0)
+        axis += xs.rank;
+    nnp_bn_args a = {nnp_bn_dims_of(xs.dims, xs.rank, axis), eps, mom, gamma, beta, 0};
+    cr_assert_eq(a.dims.channels, C);
+    bufs b = bufs_new(C);
+    float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
+    float *mm0 = malloc(sizeof(float) * (size_t)C), *mv0 = malloc(sizeof(float) * (size_t)C);
+    memcpy(mm0, mm, sizeof(float) * (size_t)C);
+    memcpy(mv0, mv, sizeof(float) * (size_t)C);
+
+    /* training forward and the moving update */
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    check_out(m, dir, "y", y, n);
+    check_out(m, dir, "running_mean_keras", mm, C);
+    check_out(m, dir, "running_var_keras", mv, C);
+
+    /* batch statistics, as saved and as computed alone */
+    float *bm = malloc(sizeof(float) * (size_t)C), *bv = malloc(sizeof(float) * (size_t)C);
+    double *mean = malloc(sizeof(double) * (size_t)C), *var = malloc(sizeof(double) * (size_t)C);
+    nnp_bn_batch_stats(&a, x, NULL, mean, var, &b.s);
+    for (int64_t c = 0; c < C; c++) {
+        bm[c] = (float)b.sv.mean[c];
+        bv[c] = (float)var[c];
+        cr_assert_eq(mean[c], b.sv.mean[c]);
+        cr_assert_float_eq(b.sv.invstd[c], 1.0 / sqrt(var[c] + eps), 1e-12 * b.sv.invstd[c]);
+    }
+    check_out(m, dir, "batch_mean", bm, C);
+    check_out(m, dir, "batch_var_biased", bv, C);
+
+    /* backward through the batch statistics; weight gradients are added */
+    float *dg = calloc((size_t)C, sizeof(float)), *db = calloc((size_t)C, sizeof(float));
+    nnp_bn_backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
+    check_out(m, dir, "dx", dx, n);
+    check_out(m, dir, "dgamma", dg, C);
+    check_out(m, dir, "dbeta", db, C);
+
+    /* inference with the initial moving statistics */
+    nnp_bn_forward_infer(&a, x, y, mm0, mv0, &b.s);
+    check_out(m, dir, "y_inference", y, n);
+
+    bufs_free(&b);
+    free(x), free(dy), free(gamma), free(beta), free(mm), free(mv), free(mm0), free(mv0);
+    free(y), free(dx), free(bm), free(bv), free(mean), free(var), free(dg), free(db);
+    json_decref(m);
+}
+
+Test(torch_functional, nchw) { run_torch_case("nchw"); }
+Test(torch_functional, nhwc) { run_torch_case("nhwc"); }
+Test(torch_functional, dense_2d) { run_torch_case("dense_2d"); }
+
+/* ------------------------------------------------------------------ */
+/* fast kernels vs the double reference                                */
+/* ------------------------------------------------------------------ */
+
+/* Runs every kernel on one shape and compares with kernels_ref.c. */
+static void fast_vs_ref(nnp_bn_dims d, int with_gamma, int with_beta, uint64_t seed)
+{
+    const int64_t n = numel(d), C = d.channels;
+    const double eps = 1e-3, mom = 0.9;
+    float *x = make_x(d, seed, 0.5, 2.0), *dy = make_x(d, seed + 1, 0.1, 1.0);
+    float *gamma = make_vec(C, seed + 2, 0.5, 1.5), *beta = make_vec(C, seed + 3, -1, 1);
+    float *mm = make_vec(C, seed + 4, -0.5, 0.5), *mv = make_vec(C, seed + 5, 0.5, 2.0);
+    double *xd = f64_of(x, n), *dyd = f64_of(dy, n), *gd = f64_of(gamma, C), *bd = f64_of(beta, C);
+    double *mmd = f64_of(mm, C), *mvd = f64_of(mv, C);
+    nnp_bn_args a = {d, eps, mom, with_gamma ? gamma : NULL, with_beta ? beta : NULL, 0};
+    bufs b = bufs_new(C);
+    float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
+    double *yr = malloc(sizeof(double) * (size_t)n), *dxr = malloc(sizeof(double) * (size_t)n);
+    double *dgr = malloc(sizeof(double) * (size_t)C), *dbr = malloc(sizeof(double) * (size_t)C);
+    float *dg = calloc((size_t)C, sizeof(float)), *db = calloc((size_t)C, sizeof(float));
+    const double *g_ref = with_gamma ? gd : NULL, *b_ref = with_beta ? bd : NULL;
+
+    /* inference forward and backward first: they read the initial moving stats */
+    nnp_bn_forward_infer(&a, x, y, mm, mv, &b.s);
+    nnp_bn_ref_forward_infer(d, eps, xd, g_ref, b_ref, mmd, mvd, yr);
+    assert_close_scaled("infer y", y, yr, n, 1e-5);
+    nnp_bn_backward_infer(&a, x, dy, dx, mm, mv, dg, db, &b.s);
+    nnp_bn_ref_backward_infer(d, eps, xd, g_ref, mmd, mvd, dyd, dxr, dgr, dbr);
+    assert_close_scaled("infer dx", dx, dxr, n, 1e-5);
+    assert_close_scaled("infer dgamma", dg, dgr, C, 1e-5);
+    assert_close_scaled("infer dbeta", db, dbr, C, 1e-5);
+    /* dx only: the fused elementwise path */
+    nnp_bn_backward_infer(&a, x, dy, dx, mm, mv, NULL, NULL, &b.s);
+    assert_close_scaled("infer dx alone", dx, dxr, n, 1e-5);
+
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    nnp_bn_ref_forward_train(d, eps, mom, xd, g_ref, b_ref, yr, NULL, NULL, mmd, mvd);
+    assert_close_scaled("train y", y, yr, n, 1e-5);
+    tu_assert_close_f32("moving_mean", mm, mmd, C, 1e-5, 1e-6);
+    tu_assert_close_f32("moving_variance", mv, mvd, C, 1e-5, 1e-6);
+
+    memset(dg, 0, sizeof(float) * (size_t)C);
+    memset(db, 0, sizeof(float) * (size_t)C);
+    nnp_bn_backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
+    nnp_bn_ref_backward_train(d, eps, xd, g_ref, dyd, dxr, dgr, dbr);
+    assert_close_scaled("train dx", dx, dxr, n, 1e-5);
+    assert_close_scaled("train dgamma", dg, dgr, C, 1e-5);
+    assert_close_scaled("train dbeta", db, dbr, C, 1e-5);
+
+    /* in place: y over x, dx over dy */
+    float *xc = malloc(sizeof(float) * (size_t)n);
+    memcpy(xc, x, sizeof(float) * (size_t)n);
+    nnp_bn_forward_infer(&a, xc, xc, mm, mv, &b.s);
+    nnp_bn_forward_infer(&a, x, y, mm, mv, &b.s);
+    cr_assert(memcmp(xc, y, sizeof(float) * (size_t)n) == 0, "in-place inference differs");
+    nnp_bn_backward_train(&a, x, dy, dx, &b.sv, NULL, NULL, &b.s);
+    nnp_bn_backward_train(&a, x, dy, dy, &b.sv, NULL, NULL, &b.s);
+    cr_assert(memcmp(dx, dy, sizeof(float) * (size_t)n) == 0, "in-place dx differs");
+
+    bufs_free(&b);
+    free(x), free(dy), free(gamma), free(beta), free(mm), free(mv), free(xd), free(dyd);
+    free(gd), free(bd), free(mmd), free(mvd), free(y), free(dx), free(yr), free(dxr);
+    free(dgr), free(dbr), free(dg), free(db), free(xc);
+}
+
+Test(fast_vs_ref, channels_first)
+{
+    fast_vs_ref((nnp_bn_dims){4, 3, 25}, 1, 1, 1);     /* NCHW 4x3x5x5 */
+    fast_vs_ref((nnp_bn_dims){8, 16, 100}, 1, 1, 2);
+    fast_vs_ref((nnp_bn_dims){2, 5, 9000}, 1, 1, 3);   /* runs longer than a piece */
+    fast_vs_ref((nnp_bn_dims){64, 4, 300}, 1, 1, 4);   /* several blocks per channel */
+    fast_vs_ref((nnp_bn_dims){3, 7, 2}, 1, 1, 5);      /* tiny inner */
+    fast_vs_ref((nnp_bn_dims){1, 2, 70000}, 1, 1, 6);  /* one long run per channel */
+}
+
+Test(fast_vs_ref, channels_last)
+{
+    fast_vs_ref((nnp_bn_dims){16, 8, 1}, 1, 1, 11);    /* dense [16, 8] */
+    fast_vs_ref((nnp_bn_dims){100, 3, 1}, 1, 1, 12);   /* C = 3: rows packed in spans */
+    fast_vs_ref((nnp_bn_dims){333, 5, 1}, 1, 1, 13);   /* rows not a multiple of the span */
+    fast_vs_ref((nnp_bn_dims){200, 64, 1}, 1, 1, 14);  /* exactly one tile */
+    fast_vs_ref((nnp_bn_dims){97, 150, 1}, 1, 1, 15);  /* several tiles, a partial one */
+    fast_vs_ref((nnp_bn_dims){5000, 7, 1}, 1, 1, 16);  /* several row blocks */
+    fast_vs_ref((nnp_bn_dims){1000, 1, 1}, 1, 1, 17);  /* one channel */
+    fast_vs_ref((nnp_bn_dims){40000, 1, 1}, 1, 1, 18);
+}
+
+Test(fast_vs_ref, no_gamma_no_beta)
+{
+    fast_vs_ref((nnp_bn_dims){8, 16, 100}, 0, 1, 21);
+    fast_vs_ref((nnp_bn_dims){8, 16, 100}, 1, 0, 22);
+    fast_vs_ref((nnp_bn_dims){300, 10, 1}, 0, 0, 23);
+    fast_vs_ref((nnp_bn_dims){300, 10, 1}, 0, 1, 24);
+}
+
+Test(fast_vs_ref, dims_of_shape)
+{
+    int64_t s4[4] = {2, 3, 4, 5};
+    nnp_bn_dims d = nnp_bn_dims_of(s4, 4, 1);
+    cr_assert(d.outer == 2 && d.channels == 3 && d.inner == 20);
+    d = nnp_bn_dims_of(s4, 4, 3);
+    cr_assert(d.outer == 24 && d.channels == 5 && d.inner == 1);
+    d = nnp_bn_dims_of(s4, 4, 0);
+    cr_assert(d.outer == 1 && d.channels == 2 && d.inner == 60);
+}
+
+/* ------------------------------------------------------------------ */
+/* finite differences on the double reference                          */
+/* ------------------------------------------------------------------ */
+
+/* L = sum(w * y) of the training-mode (or inference) forward in double. */
+static double objective(nnp_bn_dims d, int train, const double *x, const double *g,
+                        const double *b, const double *mm, const double *mv, const double *w,
+                        double *y)
+{
+    if (train)
+        nnp_bn_ref_forward_train(d, 1e-3, 0.99, x, g, b, y, NULL, NULL, NULL, NULL);
+    else
+        nnp_bn_ref_forward_infer(d, 1e-3, x, g, b, mm, mv, y);
+    double L = 0.0;
+    for (int64_t i = 0; i < numel(d); i++)
+        L += w[i] * y[i];
+    return L;
+}
+
+static double central(nnp_bn_dims d, int train, double *v, int64_t i, const double *x,
+                      const double *g, const double *b, const double *mm, const double *mv,
+                      const double *w, double *y)
+{
+    const double h = 1e-6 * (1.0 + fabs(v[i])), keep = v[i];
+    v[i] = keep + h;
+    double lp = objective(d, train, x, g, b, mm, mv, w, y);
+    v[i] = keep - h;
+    double lm = objective(d, train, x, g, b, mm, mv, w, y);
+    v[i] = keep;
+    return (lp - lm) / (2.0 * h);
+}
+
+static void finite_differences(nnp_bn_dims d, int train)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *xf = make_x(d, 31, 0.3, 1.5), *wf = make_x(d, 32, 0.0, 1.0);
+    float *gf = make_vec(C, 33, 0.5, 1.5), *bf = make_vec(C, 34, -1, 1);
+    float *mmf = make_vec(C, 35, -0.5, 0.5), *mvf = make_vec(C, 36, 0.5, 2.0);
+    double *x = f64_of(xf, n), *w = f64_of(wf, n), *g = f64_of(gf, C), *b = f64_of(bf, C);
+    double *mm = f64_of(mmf, C), *mv = f64_of(mvf, C);
+    double *y = malloc(sizeof(double) * (size_t)n), *dx = malloc(sizeof(double) * (size_t)n);
+    double *dg = malloc(sizeof(double) * (size_t)C), *db = malloc(sizeof(double) * (size_t)C);
+    if (train)
+        nnp_bn_ref_backward_train(d, 1e-3, x, g, w, dx, dg, db);
+    else
+        nnp_bn_ref_backward_infer(d, 1e-3, x, g, mm, mv, w, dx, dg, db);
+    for (int64_t i = 0; i < n; i += 1 + n / 40) {
+        double num = central(d, train, x, i, x, g, b, mm, mv, w, y);
+        cr_assert(fabs(num - dx[i]) <= 1e-6 + 1e-5 * fabs(dx[i]), "dx[%lld]: analytic %.10g, numeric %.10g",
+                  (long long)i, dx[i], num);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double num = central(d, train, g, c, x, g, b, mm, mv, w, y);
+        cr_assert(fabs(num - dg[c]) <= 1e-6 + 1e-5 * fabs(dg[c]), "dgamma[%lld]: %.10g vs %.10g",
+                  (long long)c, dg[c], num);
+        num = central(d, train, b, c, x, g, b, mm, mv, w, y);
+        cr_assert(fabs(num - db[c]) <= 1e-6 + 1e-5 * fabs(db[c]), "dbeta[%lld]: %.10g vs %.10g",
+                  (long long)c, db[c], num);
+    }
+    free(xf), free(wf), free(gf), free(bf), free(mmf), free(mvf), free(x), free(w), free(g);
+    free(b), free(mm), free(mv), free(y), free(dx), free(dg), free(db);
+}
+
+Test(finite_differences, channels_first_train) { finite_differences((nnp_bn_dims){3, 4, 10}, 1); }
+Test(finite_differences, channels_last_train) { finite_differences((nnp_bn_dims){24, 5, 1}, 1); }
+Test(finite_differences, channels_first_infer) { finite_differences((nnp_bn_dims){3, 4, 10}, 0); }
+Test(finite_differences, channels_last_infer) { finite_differences((nnp_bn_dims){24, 5, 1}, 0); }
+
+/* ------------------------------------------------------------------ */
+/* determinism across thread counts                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct run_out {
+    float *y, *yi, *dx, *dxi, *mm, *mv, *dg, *db, *dgi, *dbi;
+} run_out;
+
+static run_out run_all(nnp_bn_dims d, const float *x, const float *dy, const float *gamma,
+                       const float *beta)
+{
+    const int64_t n = numel(d), C = d.channels;
+    run_out o;
+    float **arr[] = {&o.y, &o.yi, &o.dx, &o.dxi};
+    for (size_t i = 0; i < 4; i++)
+        *arr[i] = malloc(sizeof(float) * (size_t)n);
+    float **vec[] = {&o.mm, &o.mv, &o.dg, &o.db, &o.dgi, &o.dbi};
+    for (size_t i = 0; i < 6; i++)
+        *vec[i] = calloc((size_t)C, sizeof(float));
+    for (int64_t c = 0; c < C; c++)
+        o.mv[c] = 1.0f;
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    bufs b = bufs_new(C);
+    nnp_bn_forward_train(&a, x, o.y, o.mm, o.mv, &b.sv, &b.s);
+    nnp_bn_backward_train(&a, x, dy, o.dx, &b.sv, o.dg, o.db, &b.s);
+    nnp_bn_forward_infer(&a, x, o.yi, o.mm, o.mv, &b.s);
+    nnp_bn_backward_infer(&a, x, dy, o.dxi, o.mm, o.mv, o.dgi, o.dbi, &b.s);
+    bufs_free(&b);
+    return o;
+}
+
+static void run_free(run_out *o)
+{
+    free(o->y), free(o->yi), free(o->dx), free(o->dxi), free(o->mm), free(o->mv);
+    free(o->dg), free(o->db), free(o->dgi), free(o->dbi);
+}
+
+static void determinism(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = make_x(d, 41, 1.0, 3.0), *dy = make_x(d, 42, 0.0, 1.0);
+    float *gamma = make_vec(C, 43, 0.5, 1.5), *beta = make_vec(C, 44, -1, 1);
+    int keep = omp_get_max_threads();
+    omp_set_num_threads(1);
+    run_out ref = run_all(d, x, dy, gamma, beta);
+    for (int nt = 2; nt <= 16; nt++) {
+        omp_set_num_threads(nt);
+        run_out o = run_all(d, x, dy, gamma, beta);
+        size_t fb = sizeof(float) * (size_t)n, cb = sizeof(float) * (size_t)C;
+        cr_assert(memcmp(o.y, ref.y, fb) == 0, "train y differs at %d threads", nt);
+        cr_assert(memcmp(o.yi, ref.yi, fb) == 0, "infer y differs at %d threads", nt);
+        cr_assert(memcmp(o.dx, ref.dx, fb) == 0, "train dx differs at %d threads", nt);
+        cr_assert(memcmp(o.dxi, ref.dxi, fb) == 0, "infer dx differs at %d threads", nt);
+        cr_assert(memcmp(o.mm, ref.mm, cb) == 0, "moving_mean differs at %d threads", nt);
+        cr_assert(memcmp(o.mv, ref.mv, cb) == 0, "moving_variance differs at %d threads", nt);
+        cr_assert(memcmp(o.dg, ref.dg, cb) == 0, "train dgamma differs at %d threads", nt);
+        cr_assert(memcmp(o.db, ref.db, cb) == 0, "train dbeta differs at %d threads", nt);
+        cr_assert(memcmp(o.dgi, ref.dgi, cb) == 0, "infer dgamma differs at %d threads", nt);
+        cr_assert(memcmp(o.dbi, ref.dbi, cb) == 0, "infer dbeta differs at %d threads", nt);
+        run_free(&o);
+    }
+    omp_set_num_threads(keep);
+    run_free(&ref);
+    free(x), free(dy), free(gamma), free(beta);
+}
+
+Test(determinism, nchw_16x32x20x20) { determinism((nnp_bn_dims){16, 32, 400}); }
+Test(determinism, dense_4096x64) { determinism((nnp_bn_dims){4096, 64, 1}); }
+Test(determinism, nhwc_8x20x20x3) { determinism((nnp_bn_dims){8 * 20 * 20, 3, 1}); }
+Test(determinism, wide_2048x300) { determinism((nnp_bn_dims){2048, 300, 1}); }
+Test(determinism, long_runs_2x3x50000) { determinism((nnp_bn_dims){2, 3, 50000}); }
+
+/* ------------------------------------------------------------------ */
+/* numerical stability: mean 1e4, std 1e-2                             */
+/* ------------------------------------------------------------------ */
+
+static void stability(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = make_x(d, 51, 1e4, 1e-2);
+    double *xd = f64_of(x, n);
+    double *mr = malloc(sizeof(double) * (size_t)C), *vr = malloc(sizeof(double) * (size_t)C);
+    double *mean = malloc(sizeof(double) * (size_t)C), *var = malloc(sizeof(double) * (size_t)C);
+    /* float64 two-pass statistics of the same float32 data */
+    nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, NULL, mr, vr, NULL, NULL);
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    bufs b = bufs_new(C);
+    nnp_bn_batch_stats(&a, x, NULL, mean, var, &b.s);
+    for (int64_t c = 0; c < C; c++) {
+        cr_assert(vr[c] > 1e-5, "degenerate test data");
+        cr_assert(fabs(var[c] - vr[c]) <= 1e-4 * vr[c], "var[%lld] = %.10g, float64 %.10g",
+                  (long long)c, var[c], vr[c]);
+        cr_assert(fabs(mean[c] - mr[c]) <= 1e-10 * fabs(mr[c]), "mean[%lld] = %.15g vs %.15g",
+                  (long long)c, mean[c], mr[c]);
+    }
+    /* and the normalized output, which uses the same shifted form */
+    float *y = malloc(sizeof(float) * (size_t)n);
+    double *yr = malloc(sizeof(double) * (size_t)n);
+    nnp_bn_forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
+    nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, yr, NULL, NULL, NULL, NULL);
+    assert_close_scaled("y", y, yr, n, 1e-4);
+    bufs_free(&b);
+    free(x), free(xd), free(mr), free(vr), free(mean), free(var), free(y), free(yr);
+}
+
+Test(stability, channels_first) { stability((nnp_bn_dims){64, 8, 256}); }
+Test(stability, channels_last) { stability((nnp_bn_dims){20000, 8, 1}); }
+Test(stability, channels_last_wide) { stability((nnp_bn_dims){3000, 100, 1}); }
+
+/* ------------------------------------------------------------------ */
+/* degenerate inputs                                                   */
+/* ------------------------------------------------------------------ */
+
+Test(degenerate, batch_of_one_dense)
+{
+    /* one sample: variance 0, xhat 0, y = beta, dx = 0; moving variance
+     * decays toward 0 as in Keras */
+    nnp_bn_dims d = {1, 4, 1};
+    float x[4] = {1.5f, -2.0f, 0.0f, 1e6f}, dy[4] = {1, 2, 3, 4}, y[4], dx[4];
+    float gamma[4] = {2, 2, 2, 2}, beta[4] = {0.5f, -1, 0, 3};
+    float mm[4] = {0}, mv[4] = {1, 1, 1, 1}, dg[4] = {0}, db[4] = {0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    bufs b = bufs_new(4);
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    nnp_bn_backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
+    for (int c = 0; c < 4; c++) {
+        cr_assert_eq(y[c], beta[c], "y[%d] = %g, beta %g", c, y[c], beta[c]);
+        cr_assert_eq(dx[c], 0.0f, "dx[%d] = %g", c, dx[c]);
+        cr_assert_eq(dg[c], 0.0f);
+        cr_assert_eq(db[c], dy[c]);
+        cr_assert_float_eq(mm[c], 0.01f * x[c], 1e-6f * (1 + fabsf(x[c])));
+        cr_assert_float_eq(mv[c], 0.99f, 1e-7f);
+    }
+    bufs_free(&b);
+}
+
+Test(degenerate, batch_of_one_images)
+{
+    /* statistics over H*W of the single sample: matches the reference */
+    fast_vs_ref((nnp_bn_dims){1, 6, 49}, 1, 1, 61);
+    fast_vs_ref((nnp_bn_dims){49, 6, 1}, 1, 1, 62);
+}
+
+static void constant_channels(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    float *dy = make_x(d, 71, 0.2, 1.0), *dx = malloc(sizeof(float) * (size_t)n);
+    for (int64_t o = 0; o < d.outer; o++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < d.inner; i++)
+                x[(o * C + c) * d.inner + i] = 1234.5f + (float)c;
+    float *gamma = make_vec(C, 72, 0.5, 1.5), *beta = make_vec(C, 73, -1, 1);
+    float *mm = calloc((size_t)C, sizeof(float)), *mv = calloc((size_t)C, sizeof(float));
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    bufs b = bufs_new(C);
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    for (int64_t o = 0; o < d.outer; o++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < d.inner; i++)
+                cr_assert_eq(y[(o * C + c) * d.inner + i], beta[c], "constant channel: y != beta");
+    for (int64_t c = 0; c < C; c++) {
+        cr_assert_eq(b.sv.mean[c], 1234.5 + (double)c);
+        cr_assert_float_eq(b.sv.invstd[c], 1.0 / sqrt(1e-3), 1e-9);
+        cr_assert_eq(mv[c], 0.0f);
+    }
+    /* dx = gamma/sqrt(eps) * (dy - mean(dy)) */
+    double *xd = f64_of(x, n), *dyd = f64_of(dy, n), *gd = f64_of(gamma, C);
+    double *dxr = malloc(sizeof(double) * (size_t)n);
+    nnp_bn_backward_train(&a, x, dy, dx, &b.sv, NULL, NULL, &b.s);
+    nnp_bn_ref_backward_train(d, 1e-3, xd, gd, dyd, dxr, NULL, NULL);
+    assert_close_scaled("dx", dx, dxr, n, 1e-5);
+    bufs_free(&b);
+    free(x), free(y), free(dy), free(dx), free(gamma), free(beta), free(mm), free(mv);
+    free(xd), free(dyd), free(gd), free(dxr);
+}
+
+Test(degenerate, constant_channels_first) { constant_channels((nnp_bn_dims){4, 3, 50}); }
+Test(degenerate, constant_channels_last) { constant_channels((nnp_bn_dims){300, 5, 1}); }
+
+static void zero_size(nnp_bn_dims d)
+{
+    /* documented choice: an empty batch writes nothing, leaves the moving
+     * statistics unchanged (Keras would make them NaN, as 0/0) and adds
+     * nothing to the weight gradients; the saved statistics are NaN */
+    const int64_t C = d.channels;
+    float x[1] = {0}, y[1] = {42}, gamma[4] = {1, 1, 1, 1}, beta[4] = {0};
+    float mm[4] = {0.5f, 0.5f, 0.5f, 0.5f}, mv[4] = {2, 2, 2, 2};
+    float dg[4] = {7, 7, 7, 7}, db[4] = {9, 9, 9, 9};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    bufs b = bufs_new(4);
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    nnp_bn_backward_train(&a, x, x, y, &b.sv, dg, db, &b.s);
+    nnp_bn_forward_infer(&a, x, y, mm, mv, &b.s);
+    nnp_bn_backward_infer(&a, x, x, y, mm, mv, dg, db, &b.s);
+    cr_assert_eq(y[0], 42.0f, "an empty output was written to");
+    for (int64_t c = 0; c < C; c++) {
+        cr_assert(mm[c] == 0.5f && mv[c] == 2.0f, "moving statistics changed");
+        cr_assert(dg[c] == 7.0f && db[c] == 9.0f, "weight gradients changed");
+        cr_assert(isnan(b.sv.mean[c]), "saved mean of an empty batch is not NaN");
+    }
+    bufs_free(&b);
+}
+
+Test(degenerate, zero_batch_channels_first) { zero_size((nnp_bn_dims){0, 4, 25}); }
+Test(degenerate, zero_batch_channels_last) { zero_size((nnp_bn_dims){0, 4, 1}); }
+Test(degenerate, zero_spatial) { zero_size((nnp_bn_dims){3, 4, 0}); }
+Test(degenerate, zero_channels)
+{
+    nnp_bn_dims d = {5, 0, 7};
+    float x[1] = {0}, y[1] = {42};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    bufs b = bufs_new(0);
+    nnp_bn_forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
+    nnp_bn_backward_train(&a, x, x, y, &b.sv, NULL, NULL, &b.s);
+    nnp_bn_forward_infer(&a, x, y, NULL, NULL, &b.s);
+    cr_assert_eq(y[0], 42.0f);
+    bufs_free(&b);
+}
+
+/* A NaN or Inf in one channel spoils that channel only, as in Keras:
+ * outputs NaN, moving mean NaN (NaN input) or +-Inf (Inf input), moving
+ * variance NaN; the other channels match the reference. */
+static void nonfinite(nnp_bn_dims d, float bad, int64_t at_first)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = make_x(d, 81, 0.5, 1.0), *y = malloc(sizeof(float) * (size_t)n);
+    const int64_t cbad = 1;
+    /* the channel's first element (the shift) or one in the middle */
+    int64_t o = at_first ? 0 : d.outer / 2, i = at_first ? 0 : d.inner / 2;
+    x[(o * C + cbad) * d.inner + i] = bad;
+    float *mm = calloc((size_t)C, sizeof(float)), *mv = calloc((size_t)C, sizeof(float));
+    double *xd = f64_of(x, n), *yr = malloc(sizeof(double) * (size_t)n);
+    double *mmr = calloc((size_t)C, sizeof(double)), *mvr = calloc((size_t)C, sizeof(double));
+    for (int64_t c = 0; c < C; c++)
+        mv[c] = 1.0f, mvr[c] = 1.0;
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    bufs b = bufs_new(C);
+    nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
+    nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, yr, NULL, NULL, mmr, mvr);
+    for (int64_t oo = 0; oo < d.outer; oo++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t ii = 0; ii < d.inner; ii++) {
+                int64_t k = (oo * C + c) * d.inner + ii;
+                if (c == cbad)
+                    cr_assert(isnan(y[k]), "y[%lld] of the spoiled channel is %g", (long long)k, y[k]);
+                else
+                    cr_assert(fabs(y[k] - yr[k]) <= 1e-5 * (1 + fabs(yr[k])), "y[%lld]", (long long)k);
+            }
+    for (int64_t c = 0; c < C; c++) {
+        if (c != cbad) {
+            cr_assert(isfinite(mm[c]) && isfinite(mv[c]));
+            continue;
+        }
+        cr_assert(isnan(mv[c]), "moving variance of the spoiled channel is %g", mv[c]);
+        if (isnan(bad))
+            cr_assert(isnan(mm[c]), "moving mean is %g", mm[c]);
+        else
+            cr_assert(mm[c] == bad, "moving mean is %g, expected %g", mm[c], bad);
+        cr_assert(mm[c] == (float)mmr[c] || (isnan(mm[c]) && isnan(mmr[c])), "ref disagrees");
+    }
+    /* inference: only the bad element itself is non-finite */
+    for (int64_t c = 0; c < C; c++)
+        mm[c] = 0.0f, mv[c] = 1.0f;
+    nnp_bn_forward_infer(&a, x, y, mm, mv, &b.s);
+    for (int64_t k = 0; k < n; k++) {
+        int isbad = k == (o * C + cbad) * d.inner + i;
+        cr_assert(isbad ? !isfinite(y[k]) : isfinite(y[k]), "infer y[%lld] = %g", (long long)k, y[k]);
+    }
+    bufs_free(&b);
+    free(x), free(y), free(mm), free(mv), free(xd), free(yr), free(mmr), free(mvr);
+}
+
+Test(nonfinite, nan_channels_first) { nonfinite((nnp_bn_dims){4, 3, 30}, NAN, 0); }
+Test(nonfinite, nan_channels_last) { nonfinite((nnp_bn_dims){50, 3, 1}, NAN, 0); }
+Test(nonfinite, nan_first_element) { nonfinite((nnp_bn_dims){50, 3, 1}, NAN, 1); }
+Test(nonfinite, inf_channels_first) { nonfinite((nnp_bn_dims){4, 3, 30}, INFINITY, 0); }
+Test(nonfinite, inf_channels_last) { nonfinite((nnp_bn_dims){50, 3, 1}, INFINITY, 0); }
+Test(nonfinite, neg_inf_first_element) { nonfinite((nnp_bn_dims){4, 3, 30}, -INFINITY, 1); }

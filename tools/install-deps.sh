@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package nnplug needs to build, test and benchmark.
+# Skips apt when everything is already there (so repeated runs are quick).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git
+      libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+      libcriterion-dev libjansson-dev
+      python3 python3-numpy python3-onnx)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine and runs the whole test suite.
+#   bash tools/test.sh            release build in build/, then ctest
+#   NNP_SANITIZE=1 bash tools/test.sh   AddressSanitizer + UBSan build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+dir=build; extra=()
+if [ "${NNP_SANITIZE:-0}" = 1 ]; then
+  dir=build-asan; extra=(-DNNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+fi
+cmake -S . -B "$dir" -DNNP_WERROR=ON "${extra[@]}"
+cmake --build "$dir" -j"$(nproc)"
+cd "$dir"
+ctest --output-on-failure -j"$(nproc)"
