@@ -7,13 +7,13 @@
  *     `inner` floats; loops vectorize along inner with a scalar coefficient.
  *   channels-last (inner == 1): x is [rows, C]; loops vectorize along a
  *     contiguous "span" of up to SPAN floats: a tile of C channels of one
- *     row when C >= SPAN, else R = SPAN / C whole rows with per-lane
+ *     row when C >= SPAN, else SPAN / C whole rows with per-lane
  *     coefficients repeated every C lanes (so C = 3 still fills vectors).
  *
- * Reductions (statistics, backward sums) cut the reduction dimension into
- * blocks whose size depends only on the shape; each (block, channel set)
- * writes its own double partial sums, combined afterwards in block order.
- * Hence bitwise-identical results for any thread count.
+ * Reductions (statistics, backward sums) cut the tensor into at most
+ * NNP_BN_MAX_BLOCKS items whose bounds depend only on the shape; each item
+ * writes its own double partial sums per channel, combined afterwards in
+ * item order. Hence bitwise-identical results for any thread count.
  */
 #include "kernels.h"
 
@@ -24,7 +24,7 @@ enum {
     SPAN = 64,          /* floats per channels-last span (and per tile) */
     CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
     CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
-    MIN_BLOCK = 4096,   /* fewest elements of one block: amortizes the combine */
+    MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
     PAR_MIN = 1 << 15   /* below this many elements, stay on one thread */
 };
@@ -60,34 +60,39 @@ static nnp_bn_dims canon(nnp_bn_dims d)
     return d;
 }
 
-/* The fixed work partition of a reduction. */
+/* The fixed work partition of a reduction. An item is a contiguous stretch
+ * of memory covering every channel: rows [n0, n1) of the outer dimension
+ * (and, channels-first with few rows, a slice [i0, i1) of inner), so that
+ * each thread streams through memory instead of hopping between channels. */
 typedef struct part {
     int cl;           /* channels-last */
-    int64_t m;        /* reduction size per channel */
-    int64_t bsize;    /* elements (cf) or rows (cl) per block */
-    int64_t nblk;     /* blocks, <= NNP_BN_MAX_BLOCKS */
-    int64_t ntiles;   /* cl: channel tiles of at most SPAN */
-    int64_t rspan;    /* cl: rows per span (>1 only when C < SPAN) */
-    int64_t items;    /* independent work items */
+    int64_t rows;     /* outer rows per item */
+    int64_t nrb;      /* row blocks */
+    int64_t isize;    /* cf: inner elements per item */
+    int64_t nib;      /* cf: inner blocks per row block */
+    int64_t items;    /* independent work items, <= NNP_BN_MAX_BLOCKS */
 } part;
 
 static part partition(nnp_bn_dims d)
 {
     part p = {0};
+    const int64_t total = d.outer * d.channels * d.inner;
+    const int64_t want = min64(max64(total / MIN_BLOCK, 1), NNP_BN_MAX_BLOCKS);
     p.cl = d.inner == 1;
-    p.m = d.outer * d.inner;
-    if (p.cl) {
-        int64_t minrows = max64(1, MIN_BLOCK / d.channels);
-        p.bsize = max64(cdiv(d.outer, NNP_BN_MAX_BLOCKS), minrows);
-        p.nblk = cdiv(d.outer, p.bsize);
-        p.ntiles = cdiv(d.channels, SPAN);
-        p.rspan = d.channels < SPAN ? SPAN / d.channels : 1;
-        p.items = p.nblk * p.ntiles;
+    p.isize = d.inner;
+    p.nib = 1;
+    if (d.outer >= want || p.cl) {
+        p.rows = cdiv(d.outer, want);
+        p.nrb = cdiv(d.outer, p.rows);
     } else {
-        p.bsize = max64(cdiv(p.m, NNP_BN_MAX_BLOCKS), MIN_BLOCK);
-        p.nblk = cdiv(p.m, p.bsize);
-        p.items = p.nblk * d.channels;
+        /* few rows: every row is an item, cut along inner too (q*outer <= want) */
+        int64_t q = want / d.outer;
+        p.rows = 1;
+        p.nrb = d.outer;
+        p.isize = cdiv(d.inner, q);
+        p.nib = cdiv(d.inner, p.isize);
     }
+    p.items = p.nrb * p.nib;
     return p;
 }
 
@@ -106,178 +111,155 @@ static int team(const nnp_bn_args *a, int64_t work, int64_t items)
 /* Reduction items                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Sums of e = x - k and e^2 over elements [j0, j1) of channel c (cf). */
-static void stats_cf_item(const float *restrict x, nnp_bn_dims d, int64_t c, int64_t j0,
-                          int64_t j1, float k, double *o1, double *o2)
+/* Channels-first item: rows [n0, n1), inner slice [i0, i1), every channel.
+ * dy == NULL: sums of e = x - k and e^2 (statistics); else sums of dy and
+ * dy*(x - k), with dx = w[c] * dy written in the same pass when dx is
+ * given (inference backward: 3S of traffic instead of 5S). Adds into
+ * p1/p2[c], which the caller zeroed. */
+static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_dims d,
+                    int64_t n0, int64_t n1, int64_t i0, int64_t i1, const float *shift,
+                    const float *w, double *p1, double *p2)
 {
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t j = j0; j < j1;) {
-        int64_t n = j / d.inner, i = j % d.inner;
-        int64_t len = min64(min64(d.inner - i, j1 - j), CHUNK_RUN);
-        const float *restrict p = x + (n * d.channels + c) * d.inner + i;
-        float f1 = 0.0f, f2 = 0.0f;
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t c = 0; c < d.channels; c++) {
+            const int64_t base = (n * d.channels + c) * d.inner;
+            const float k = shift[c], wc = w ? w[c] : 0.0f;
+            double s1 = 0.0, s2 = 0.0;
+            for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
+                const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
+                const float *restrict px = x + off;
+                float f1 = 0.0f, f2 = 0.0f;
+                if (!dy) {
 #pragma omp simd reduction(+ : f1, f2)
-        for (int64_t t = 0; t < len; t++) {
-            float e = p[t] - k;
-            f1 += e;
-            f2 += e * e;
+                    for (int64_t t = 0; t < len; t++) {
+                        float e = px[t] - k;
+                        f1 += e;
+                        f2 += e * e;
+                    }
+                } else if (!dx) {
+                    const float *pg = dy + off;
+#pragma omp simd reduction(+ : f1, f2)
+                    for (int64_t t = 0; t < len; t++) {
+                        float g = pg[t];
+                        f1 += g;
+                        f2 += g * (px[t] - k);
+                    }
+                } else {
+                    const float *pg = dy + off;
+                    float *pd = dx + off;
+#pragma omp simd reduction(+ : f1, f2)
+                    for (int64_t t = 0; t < len; t++) {
+                        float g = pg[t];
+                        f1 += g;
+                        f2 += g * (px[t] - k);
+                        pd[t] = g * wc;
+                    }
+                }
+                s1 += f1;
+                s2 += f2;
+            }
+            p1[c] += s1;
+            p2[c] += s2;
         }
-        s1 += f1;
-        s2 += f2;
-        j += len;
-    }
-    *o1 = s1;
-    *o2 = s2;
 }
 
-/* Sums of dy and dy*(x - k) over [j0, j1) of channel c (cf); optionally
- * dx = w * dy in the same pass (inference backward: 3S instead of 5S). */
-static void sums_cf_item(const float *restrict x, const float *dy, float *dx, float w,
-                         nnp_bn_dims d, int64_t c, int64_t j0, int64_t j1, float k,
-                         double *o1, double *o2)
-{
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t j = j0; j < j1;) {
-        int64_t n = j / d.inner, i = j % d.inner;
-        int64_t len = min64(min64(d.inner - i, j1 - j), CHUNK_RUN);
-        int64_t off = (n * d.channels + c) * d.inner + i;
-        const float *restrict px = x + off;
-        const float *pg = dy + off;
-        float f1 = 0.0f, f2 = 0.0f;
-        if (dx) {
-            float *pd = dx + off;
-#pragma omp simd reduction(+ : f1, f2)
-            for (int64_t t = 0; t < len; t++) {
-                float g = pg[t];
-                f1 += g;
-                f2 += g * (px[t] - k);
-                pd[t] = g * w;
-            }
-        } else {
-#pragma omp simd reduction(+ : f1, f2)
-            for (int64_t t = 0; t < len; t++) {
-                float g = pg[t];
-                f1 += g;
-                f2 += g * (px[t] - k);
-            }
-        }
-        s1 += f1;
-        s2 += f2;
-        j += len;
-    }
-    *o1 = s1;
-    *o2 = s2;
-}
-
-/* Channels-last item: rows [r0, r1), channels [c0, c0 + tw). Lane j of a
- * span belongs to channel c0 + j % tw. Writes p1/p2[c0 .. c0+tw). With
- * dy == NULL: sums of e = x - k and e^2; else sums of dy and dy*(x - k),
- * and dx = w * dy when dx is given. */
+/* Channels-last item: rows [r0, r1) of x as [rows, C], every channel, one
+ * channel tile of at most SPAN at a time; lane j of a span belongs to
+ * channel c0 + j % tw. Same sums as cf_item; adds into p1/p2[c]. */
 static void cl_item(const float *restrict x, const float *dy, float *dx, int64_t C,
-                    int64_t r0, int64_t r1, int64_t c0, int64_t tw, int64_t rspan,
-                    const float *shift, const float *w, double *p1, double *p2)
+                    int64_t r0, int64_t r1, const float *shift, const float *w, double *p1,
+                    double *p2)
 {
+    const int64_t rspan = C < SPAN ? SPAN / C : 1;
     float kk[SPAN], ww[SPAN];
-    double d1[SPAN] = {0}, d2[SPAN] = {0};
-    int64_t lanes = rspan * tw;
-    for (int64_t j = 0; j < lanes; j++) {
-        kk[j] = shift[c0 + j % tw];
-        ww[j] = w ? w[c0 + j % tw] : 0.0f;
-    }
     for (int64_t r = r0; r < r1;) {
-        float f1[SPAN] = {0}, f2[SPAN] = {0};
-        int64_t rend = min64(r1, r + CHUNK_SPANS * rspan);
-        while (r < rend) {
-            /* a full span, or the block's last rows when fewer than rspan */
-            int64_t len = min64(rspan, rend - r) * tw;
-            int64_t off = r * C + c0;
-            const float *restrict px = x + off;
-            if (!dy) {
+        /* CHUNK_SPANS spans per tile are summed in float, then flushed */
+        const int64_t rend = min64(r1, r + CHUNK_SPANS * rspan);
+        for (int64_t c0 = 0; c0 < C; c0 += SPAN) {
+            const int64_t tw = min64(SPAN, C - c0), lanes = rspan * tw;
+            float f1[SPAN] = {0}, f2[SPAN] = {0};
+            for (int64_t j = 0; j < lanes; j++) {
+                kk[j] = shift[c0 + j % tw];
+                ww[j] = w ? w[c0 + j % tw] : 0.0f;
+            }
+            for (int64_t q = r; q < rend; q += rspan) {
+                /* a full span, or the item's last rows when fewer than rspan */
+                const int64_t len = min64(rspan, rend - q) * tw, off = q * C + c0;
+                const float *restrict px = x + off;
+                if (!dy) {
 #pragma omp simd
-                for (int64_t j = 0; j < len; j++) {
-                    float e = px[j] - kk[j];
-                    f1[j] += e;
-                    f2[j] += e * e;
-                }
-            } else if (!dx) {
-                const float *pg = dy + off;
+                    for (int64_t j = 0; j < len; j++) {
+                        float e = px[j] - kk[j];
+                        f1[j] += e;
+                        f2[j] += e * e;
+                    }
+                } else if (!dx) {
+                    const float *pg = dy + off;
 #pragma omp simd
-                for (int64_t j = 0; j < len; j++) {
-                    float g = pg[j];
-                    f1[j] += g;
-                    f2[j] += g * (px[j] - kk[j]);
-                }
-            } else {
-                const float *pg = dy + off;
-                float *pd = dx + off;
+                    for (int64_t j = 0; j < len; j++) {
+                        float g = pg[j];
+                        f1[j] += g;
+                        f2[j] += g * (px[j] - kk[j]);
+                    }
+                } else {
+                    const float *pg = dy + off;
+                    float *pd = dx + off;
 #pragma omp simd
-                for (int64_t j = 0; j < len; j++) {
-                    float g = pg[j];
-                    f1[j] += g;
-                    f2[j] += g * (px[j] - kk[j]);
-                    pd[j] = g * ww[j];
+                    for (int64_t j = 0; j < len; j++) {
+                        float g = pg[j];
+                        f1[j] += g;
+                        f2[j] += g * (px[j] - kk[j]);
+                        pd[j] = g * ww[j];
+                    }
                 }
             }
-            r += rspan;
+            for (int64_t j = 0; j < lanes; j++) {
+                p1[c0 + j % tw] += f1[j];
+                p2[c0 + j % tw] += f2[j];
+            }
         }
         r = rend;
-        for (int64_t j = 0; j < lanes; j++) {
-            d1[j] += f1[j];
-            d2[j] += f2[j];
-        }
-    }
-    for (int64_t t = 0; t < tw; t++) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int64_t q = 0; q < rspan; q++) {
-            s1 += d1[q * tw + t];
-            s2 += d2[q * tw + t];
-        }
-        p1[c0 + t] = s1;
-        p2[c0 + t] = s2;
     }
 }
 
 /* Per-channel sums over the whole reduction into t1/t2 (double [C]).
- * dy == NULL: statistics of x around shift; else backward sums (see cl_item). */
+ * dy == NULL: statistics of x around shift; else backward sums (see cf_item). */
 static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const float *dy,
                    float *dx, const float *shift, const float *w, double *partials,
                    double *t1, double *t2)
 {
     const int64_t C = d.channels;
-    part p = partition(d);
+    const part p = partition(d);
     double *P1 = partials, *P2 = partials + (size_t)NNP_BN_MAX_BLOCKS * (size_t)C;
-    int nt = team(a, p.m * C, p.items);
+    const int nt = team(a, d.outer * d.inner * C, p.items);
 
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t it = 0; it < p.items; it++) {
+        double *q1 = P1 + it * C, *q2 = P2 + it * C;
+        for (int64_t c = 0; c < C; c++)
+            q1[c] = q2[c] = 0.0;
+        const int64_t rb = it / p.nib, ib = it % p.nib;
+        const int64_t n0 = rb * p.rows, n1 = min64(d.outer, n0 + p.rows);
         if (p.cl) {
-            int64_t b = it / p.ntiles, tile = it % p.ntiles;
-            int64_t c0 = tile * SPAN, tw = min64(SPAN, C - c0);
-            cl_item(x, dy, dx, C, b * p.bsize, min64(d.outer, (b + 1) * p.bsize), c0, tw,
-                    p.rspan, shift, w, P1 + b * C, P2 + b * C);
+            cl_item(x, dy, dx, C, n0, n1, shift, w, q1, q2);
         } else {
-            int64_t b = it % p.nblk, c = it / p.nblk;
-            int64_t j0 = b * p.bsize, j1 = min64(p.m, j0 + p.bsize);
-            if (dy)
-                sums_cf_item(x, dy, dx, w ? w[c] : 0.0f, d, c, j0, j1, shift[c],
-                             &P1[b * C + c], &P2[b * C + c]);
-            else
-                stats_cf_item(x, d, c, j0, j1, shift[c], &P1[b * C + c], &P2[b * C + c]);
+            const int64_t i0 = ib * p.isize, i1 = min64(d.inner, i0 + p.isize);
+            cf_item(x, dy, dx, d, n0, n1, i0, i1, shift, w, q1, q2);
         }
     }
 
-    /* Combine in block order for every channel: the fixed order that makes
+    /* Combine in item order for every channel: the fixed order that makes
      * the result independent of the thread count. */
-    int ntc = team(a, p.nblk * C * 64, cdiv(C, 256));
+    const int ntc = team(a, p.items * C * 64, cdiv(C, 256));
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c0 = 0; c0 < C; c0 += 256) {
-        int64_t c1 = min64(C, c0 + 256);
+        const int64_t c1 = min64(C, c0 + 256);
         for (int64_t c = c0; c < c1; c++)
             t1[c] = t2[c] = 0.0;
-        for (int64_t b = 0; b < p.nblk; b++)
+        for (int64_t it = 0; it < p.items; it++)
             for (int64_t c = c0; c < c1; c++) {
-                t1[c] += P1[b * C + c];
-                t2[c] += P2[b * C + c];
+                t1[c] += P1[it * C + c];
+                t2[c] += P2[it * C + c];
             }
     }
 }

@@ -9,9 +9,9 @@
  * - Statistics are one pass over x: per channel, sums of (x - k) and
  *   (x - k)^2 around a shift k (the channel's first finite element), in
  *   float within short chunks and in double per block and across blocks.
- * - Deterministic: the work is cut into blocks whose boundaries depend only
- *   on the shape (never on the thread count) and partial sums are combined
- *   in block order, so results are bitwise identical for any thread count.
+ * - Deterministic: the work is cut into items whose bounds depend only on
+ *   the shape (never on the thread count) and partial sums are combined in
+ *   item order, so results are bitwise identical for any thread count.
  * - No allocation: the caller passes scratch sized by nnp_bn_partials_len()
  *   and per-channel buffers of C elements, all independent of the batch size.
  *
@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* At most this many blocks per channel (channels-first) or row blocks
- * (channels-last); bounds the scratch independent of the batch size. */
+/* At most this many work items per reduction, each with its own partial
+ * sums per channel: bounds the scratch independent of the batch size. */
 #define NNP_BN_MAX_BLOCKS 256
 
 typedef struct nnp_bn_dims {

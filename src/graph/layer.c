@@ -115,20 +115,23 @@ const nnp_config *nnp_layer_config(const nnp_layer *l) { return l->cfg; }
 const char *nnp_layer_name(const nnp_layer *l) { return nnp_config_name(l->cfg); }
 int nnp_layer_trainable(const nnp_layer *l) { return nnp_config_trainable(l->cfg); }
 
+/* Copies of the kind's weight entries. The array is reused across builds
+ * so that pointers handed out (optimizer slots) stay valid. */
 static nnp_status refresh_weights(nnp_layer *l, nnp_error *err)
 {
     int n = l->kind->n_weights ? l->kind->n_weights(l->state) : 0;
-    nnp_weight *w = calloc(n > 0 ? (size_t)n : 1, sizeof *w);
-    if (!w)
-        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        w[i] = *l->kind->weight(l->state, i);
-        if (!nnp_config_trainable(l->cfg))
-            w[i].flags &= ~NNP_WEIGHT_TRAINABLE;
+    if (n != l->n_weights || !l->weights) {
+        nnp_weight *w = realloc(l->weights, sizeof *w * (size_t)(n > 0 ? n : 1));
+        if (!w)
+            return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        l->weights = w;
+        l->n_weights = n;
     }
-    free(l->weights);
-    l->weights = w;
-    l->n_weights = n;
+    for (int i = 0; i < n; i++) {
+        l->weights[i] = *l->kind->weight(l->state, i);
+        if (!nnp_config_trainable(l->cfg))
+            l->weights[i].flags &= ~NNP_WEIGHT_TRAINABLE;
+    }
     return NNP_OK;
 }
 

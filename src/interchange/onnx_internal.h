@@ -1,0 +1,123 @@
+/* ONNX interchange internals shared by onnx_import.c, onnx_export.c,
+ * onnx_tensor.c and onnx_node.c. Only these files see protobuf-c. */
+#ifndef NNP_ONNX_INTERNAL_H
+#define NNP_ONNX_INTERNAL_H
+#include "nnplug/nnplug.h"
+#include "nnplug/onnx.h"
+
+#include <onnx/onnx.pb-c.h>
+#include <jansson.h>
+
+/* Absent proto2 strings are NULL. */
+#define ONNX_STR(s) ((s) ? (s) : "")
+
+/* ---- string -> int map (open addressing; keys copied) ---------------- */
+typedef struct onnx_map {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} onnx_map;
+
+int onnx_map_get(const onnx_map *m, const char *key);   /* -1 when absent */
+nnp_status onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err);
+void onnx_map_free(onnx_map *m);
+
+/* ---- tensors (onnx_tensor.c) ----------------------------------------- */
+/* "FLOAT", "FLOAT16", ... for messages. */
+const char *onnx_dtype_name(int onnx_dtype);
+/* ONNX element type of an nnp dtype (0 when none) and back. */
+int onnx_dtype_from_nnp(nnp_dtype dt);
+nnp_dtype onnx_dtype_to_nnp(int onnx_dtype);
+/* True for FLOAT, FLOAT16, BFLOAT16, DOUBLE. */
+int onnx_dtype_is_float(int onnx_dtype);
+
+float onnx_f16_to_f32(uint16_t h);
+uint16_t onnx_f32_to_f16(float f);
+float onnx_bf16_to_f32(uint16_t b);
+uint16_t onnx_f32_to_bf16(float f);
+
+/* Reads a TensorProto into a new tensor: float element types become
+ * float32, integer and bool ones int64. Checks rank (<= NNP_MAX_RANK), dims,
+ * element count overflow and the data length against the dims before
+ * allocating. External data is read from base_dir (NULL: refused). `label`
+ * prefixes messages (the model file). *onnx_dtype gets the stored type. */
+nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label,
+                            const char *base_dir, nnp_tensor *out, int *onnx_dtype,
+                            nnp_error *err);
+/* A float32 copy of an F32/F64/I64 tensor (new storage). */
+nnp_status onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *err);
+/* Fills an initialized TensorProto (name, dims, data_type, raw_data) from t,
+ * converting float32 data to onnx_dtype (FLOAT, FLOAT16, BFLOAT16, DOUBLE);
+ * other tensors keep their type (0 = keep). */
+nnp_status onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_tensor *t,
+                             int onnx_dtype, nnp_error *err);
+/* Resolves an external-data location against base_dir: relative, not
+ * escaping the folder (lexically or through links), an existing regular
+ * file. *out is malloc'ed. */
+nnp_status onnx_external_path(const char *base_dir, const char *location, const char *label,
+                              const char *tensor, char **out, nnp_error *err);
+
+/* ---- protobuf helpers (onnx_export.c) ----------------------------------- */
+char *onnx_strdup(const char *s);   /* NULL on failure */
+
+/* ---- attributes (onnx_node.c) ----------------------------------------- */
+const Onnx__AttributeProto *onnx_find_attr(const Onnx__NodeProto *n, const char *name);
+/* The attribute's type, inferred from its set field when `type` is absent
+ * (IR 3 files may omit it). */
+int onnx_attr_type(const Onnx__AttributeProto *a);
+const char *onnx_attr_type_name(int type);
+
+/* ---- node reader (import side) ---------------------------------------- */
+struct onnx_import;
+struct nnp_onnx_reader {
+    struct onnx_import *imp;
+    const Onnx__NodeProto *node;
+    const char *name;      /* the node's name, or a generated one */
+    int opset;             /* of the node's domain */
+    const char *in0;       /* replaces input 0 (folded Transpose), or NULL */
+};
+/* Implemented by onnx_import.c for the reader. */
+nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor,
+                                const nnp_tensor **t, nnp_error *err);
+nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
+                             nnp_error *err);
+
+/* ---- node writer (export side) ---------------------------------------- */
+struct nnp_onnx_writer {
+    int opset;
+    Onnx__NodeProto **nodes;
+    size_t n_nodes, cap_nodes;
+    Onnx__TensorProto **inits;
+    const void **init_data;     /* layer weight data each initializer came from */
+    size_t n_inits, cap_inits;
+    Onnx__ValueInfoProto **vis;
+    size_t n_vis, cap_vis;
+    onnx_map names;             /* every tensor and node name in use */
+    onnx_map aliases;           /* initializer name -> index of the one it repeats */
+    /* the layer being exported */
+    const nnp_layer *layer;
+    const json_t *dtypes;       /* {"weight": "float16", ...} of that layer, or NULL */
+    char *err_ctx;              /* unused; reserved */
+};
+void onnx_writer_init(nnp_onnx_writer *w, int opset);
+void onnx_writer_free(nnp_onnx_writer *w);
+/* Marks a name used (graph inputs, model values). */
+nnp_status onnx_writer_reserve(nnp_onnx_writer *w, const char *name, nnp_error *err);
+/* Value info for a tensor (dims < 0 become the symbolic "N"). */
+Onnx__ValueInfoProto *onnx_make_value_info(const char *name, int elem_type,
+                                           const nnp_shape *shape);
+nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_type,
+                              const nnp_shape *shape, nnp_error *err);
+/* Appends an output name to node `node`. */
+nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
+                                       nnp_error *err);
+
+/* Plugin state of a layer (src/graph/layer.c). */
+void *nnp_layer_state(const nnp_layer *l);
+
+/* Node outputs beyond the first that map to weights of the serving layer
+ * (BatchNormalization's running_mean / running_var). NULL-terminated list
+ * of weight names by output position (entry 0 is unused), or NULL. */
+const char *const *onnx_weight_outputs(const char *op_type);
+
+#endif
