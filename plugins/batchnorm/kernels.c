@@ -60,16 +60,19 @@ static nnp_bn_dims canon(nnp_bn_dims d)
     return d;
 }
 
-/* The fixed work partition of a reduction. An item is a contiguous stretch
- * of memory covering every channel: rows [n0, n1) of the outer dimension
- * (and, channels-first with few rows, a slice [i0, i1) of inner), so that
- * each thread streams through memory instead of hopping between channels. */
+/* The fixed work partition of a reduction. An item is one contiguous
+ * stretch of memory, covering whichever channels lie in it, so that each
+ * thread streams through memory instead of hopping between channels:
+ *   channels-last: a block of whole rows;
+ *   channels-first: a block of consecutive runs (run r = n*C + c is the
+ *   `inner` floats of sample n, channel c), or a slice of one run when there
+ *   are fewer runs than items wanted. */
 typedef struct part {
     int cl;           /* channels-last */
-    int64_t rows;     /* outer rows per item */
-    int64_t nrb;      /* row blocks */
+    int64_t per;      /* rows (cl) or runs (cf) per item */
+    int64_t nblk;     /* blocks of rows or runs */
     int64_t isize;    /* cf: inner elements per item */
-    int64_t nib;      /* cf: inner blocks per row block */
+    int64_t nib;      /* cf: slices per run */
     int64_t items;    /* independent work items, <= NNP_BN_MAX_BLOCKS */
 } part;
 
@@ -78,21 +81,22 @@ static part partition(nnp_bn_dims d)
     part p = {0};
     const int64_t total = d.outer * d.channels * d.inner;
     const int64_t want = min64(max64(total / MIN_BLOCK, 1), NNP_BN_MAX_BLOCKS);
+    const int64_t units = d.inner == 1 ? d.outer : d.outer * d.channels;
     p.cl = d.inner == 1;
     p.isize = d.inner;
     p.nib = 1;
-    if (d.outer >= want || p.cl) {
-        p.rows = cdiv(d.outer, want);
-        p.nrb = cdiv(d.outer, p.rows);
+    if (units >= want || p.cl) {
+        p.per = cdiv(units, want);
+        p.nblk = cdiv(units, p.per);
     } else {
-        /* few rows: every row is an item, cut along inner too (q*outer <= want) */
-        int64_t q = want / d.outer;
-        p.rows = 1;
-        p.nrb = d.outer;
+        /* few long runs: cut each into q slices, q * runs <= want */
+        int64_t q = want / units;
+        p.per = 1;
+        p.nblk = units;
         p.isize = cdiv(d.inner, q);
         p.nib = cdiv(d.inner, p.isize);
     }
-    p.items = p.nrb * p.nib;
+    p.items = p.nblk * p.nib;
     return p;
 }
 
@@ -111,56 +115,56 @@ static int team(const nnp_bn_args *a, int64_t work, int64_t items)
 /* Reduction items                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Channels-first item: rows [n0, n1), inner slice [i0, i1), every channel.
+/* Channels-first item: runs [r0, r1) (run r = channel r % C of sample
+ * r / C), inner slice [i0, i1) of each.
  * dy == NULL: sums of e = x - k and e^2 (statistics); else sums of dy and
  * dy*(x - k), with dx = w[c] * dy written in the same pass when dx is
  * given (inference backward: 3S of traffic instead of 5S). Adds into
  * p1/p2[c], which the caller zeroed. */
 static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_dims d,
-                    int64_t n0, int64_t n1, int64_t i0, int64_t i1, const float *shift,
+                    int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
                     const float *w, double *p1, double *p2)
 {
-    for (int64_t n = n0; n < n1; n++)
-        for (int64_t c = 0; c < d.channels; c++) {
-            const int64_t base = (n * d.channels + c) * d.inner;
-            const float k = shift[c], wc = w ? w[c] : 0.0f;
-            double s1 = 0.0, s2 = 0.0;
-            for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
-                const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
-                const float *restrict px = x + off;
-                float f1 = 0.0f, f2 = 0.0f;
-                if (!dy) {
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t c = r % d.channels, base = r * d.inner;
+        const float k = shift[c], wc = w ? w[c] : 0.0f;
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
+            const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
+            const float *restrict px = x + off;
+            float f1 = 0.0f, f2 = 0.0f;
+            if (!dy) {
 #pragma omp simd reduction(+ : f1, f2)
-                    for (int64_t t = 0; t < len; t++) {
-                        float e = px[t] - k;
-                        f1 += e;
-                        f2 += e * e;
-                    }
-                } else if (!dx) {
-                    const float *pg = dy + off;
-#pragma omp simd reduction(+ : f1, f2)
-                    for (int64_t t = 0; t < len; t++) {
-                        float g = pg[t];
-                        f1 += g;
-                        f2 += g * (px[t] - k);
-                    }
-                } else {
-                    const float *pg = dy + off;
-                    float *pd = dx + off;
-#pragma omp simd reduction(+ : f1, f2)
-                    for (int64_t t = 0; t < len; t++) {
-                        float g = pg[t];
-                        f1 += g;
-                        f2 += g * (px[t] - k);
-                        pd[t] = g * wc;
-                    }
+                for (int64_t t = 0; t < len; t++) {
+                    float e = px[t] - k;
+                    f1 += e;
+                    f2 += e * e;
                 }
-                s1 += f1;
-                s2 += f2;
+            } else if (!dx) {
+                const float *pg = dy + off;
+#pragma omp simd reduction(+ : f1, f2)
+                for (int64_t t = 0; t < len; t++) {
+                    float g = pg[t];
+                    f1 += g;
+                    f2 += g * (px[t] - k);
+                }
+            } else {
+                const float *pg = dy + off;
+                float *pd = dx + off;
+#pragma omp simd reduction(+ : f1, f2)
+                for (int64_t t = 0; t < len; t++) {
+                    float g = pg[t];
+                    f1 += g;
+                    f2 += g * (px[t] - k);
+                    pd[t] = g * wc;
+                }
             }
-            p1[c] += s1;
-            p2[c] += s2;
+            s1 += f1;
+            s2 += f2;
         }
+        p1[c] += s1;
+        p2[c] += s2;
+    }
 }
 
 /* Channels-last item: rows [r0, r1) of x as [rows, C], every channel, one
@@ -238,13 +242,14 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
         double *q1 = P1 + it * C, *q2 = P2 + it * C;
         for (int64_t c = 0; c < C; c++)
             q1[c] = q2[c] = 0.0;
-        const int64_t rb = it / p.nib, ib = it % p.nib;
-        const int64_t n0 = rb * p.rows, n1 = min64(d.outer, n0 + p.rows);
+        const int64_t blk = it / p.nib, ib = it % p.nib;
         if (p.cl) {
-            cl_item(x, dy, dx, C, n0, n1, shift, w, q1, q2);
+            cl_item(x, dy, dx, C, blk * p.per, min64(d.outer, (blk + 1) * p.per), shift, w,
+                    q1, q2);
         } else {
             const int64_t i0 = ib * p.isize, i1 = min64(d.inner, i0 + p.isize);
-            cf_item(x, dy, dx, d, n0, n1, i0, i1, shift, w, q1, q2);
+            cf_item(x, dy, dx, d, blk * p.per, min64(d.outer * C, (blk + 1) * p.per), i0, i1,
+                    shift, w, q1, q2);
         }
     }
 

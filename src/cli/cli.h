@@ -23,6 +23,14 @@ typedef struct cli_command {
 
 /* Commands (one file each). */
 int cmd_plugins(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* Loads an .onnx or Keras .json model (by extension). */
+nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,
+                          nnp_error *err);
+/* Saves to .onnx (opset 0 = default) or Keras .json, atomically. */
+nnp_status cli_save_model(const nnp_model *m, const char *path, int opset, nnp_error *err);
 
 /* "nnplug: <message>" on stderr. */
 void cli_error(const char *fmt, ...) NNP_PRINTF(1, 2);

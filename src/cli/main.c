@@ -12,6 +12,8 @@
 /* One line per command: adding a command is adding a row. */
 static const cli_command commands[] = {
     {"plugins", cmd_plugins, "list layer kinds and their parameter schemas [--json]"},
+    {"train", cmd_train, "train a model on .npy data and save it"},
+    {"demo", cmd_demo, "built-in data and model: train, save, reload, verify"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -94,10 +94,11 @@ struct nnp_onnx_writer {
     size_t n_vis, cap_vis;
     onnx_map names;             /* every tensor and node name in use */
     onnx_map aliases;           /* initializer name -> index of the one it repeats */
+    onnx_map node_names;        /* node name -> node index */
+    onnx_map produced;          /* tensor name -> index of the node producing it */
     /* the layer being exported */
     const nnp_layer *layer;
     const json_t *dtypes;       /* {"weight": "float16", ...} of that layer, or NULL */
-    char *err_ctx;              /* unused; reserved */
 };
 void onnx_writer_init(nnp_onnx_writer *w, int opset);
 void onnx_writer_free(nnp_onnx_writer *w);

@@ -170,111 +170,12 @@ static bool is_reserved_key(const char *s)
     return false;
 }
 
-static bool is_choice(const char *choices, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *c = choices; *c;) {
-        const char *bar = strchr(c, '|');
-        size_t len = bar ? (size_t)(bar - c) : strlen(c);
-        if (len == n && strncmp(c, s, n) == 0)
-            return true;
-        if (!bar)
-            break;
-        c = bar + 1;
-    }
-    return false;
-}
-
 static bool choices_well_formed(const char *choices)
 {
     /* Non-empty entries: no leading, trailing or doubled '|'. */
     if (!*choices || *choices == '|' || choices[strlen(choices) - 1] == '|')
         return false;
     return strstr(choices, "||") == NULL;
-}
-
-static bool is_int_list(const json_t *v, bool allow_unknown)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e) {
-        if (allow_unknown && json_is_null(e))
-            continue;
-        if (!json_is_integer(e) || json_integer_value(e) < (allow_unknown ? -1 : INT64_MIN))
-            return false;
-    }
-    return true;
-}
-
-/* Why a parsed default does not fit its parameter, or NULL when it does.
- * Specs (initializer, regularizer, constraint) are checked for shape only:
- * the services resolve their names when a config is made. */
-static const char *default_mismatch(const nnp_param_def *p, const json_t *v)
-{
-    if (json_is_null(v)) {
-        /* A nested layer has no meaningful default; null means "required". */
-        if ((p->flags & NNP_PARAM_NULLABLE) || p->type == NNP_PARAM_LAYER)
-            return NULL;
-        return "null but the parameter is not NNP_PARAM_NULLABLE";
-    }
-    switch (p->type) {
-    case NNP_PARAM_INT:
-        return json_is_integer(v) ? NULL : "not an integer";
-    case NNP_PARAM_FLOAT:
-        return json_is_number(v) ? NULL : "not a number";
-    case NNP_PARAM_BOOL:
-        return json_is_boolean(v) ? NULL : "not true or false";
-    case NNP_PARAM_STRING:
-        if (!json_is_string(v))
-            return "not a string";
-        if (p->choices && !is_choice(p->choices, json_string_value(v)))
-            return "not one of the choices";
-        return NULL;
-    case NNP_PARAM_INITIALIZER:
-    case NNP_PARAM_REGULARIZER:
-    case NNP_PARAM_CONSTRAINT:
-        if (json_is_string(v) && json_string_length(v) > 0)
-            return NULL;
-        if (json_is_object(v) && json_is_string(json_object_get(v, "class_name")))
-            return NULL;
-        return "neither a name nor an object with a \"class_name\"";
-    case NNP_PARAM_SHAPE:
-        return json_is_array(v) && is_int_list(v, true) ? NULL
-                                                        : "not a list of ints (-1 or null = unknown)";
-    case NNP_PARAM_INTS:
-        /* Keras takes a single int wherever it takes a tuple of ints. */
-        return json_is_integer(v) || (json_is_array(v) && is_int_list(v, false))
-                   ? NULL : "not an int or a list of ints";
-    case NNP_PARAM_LAYER:
-        return json_is_object(v) ? NULL : "not a layer config object";
-    }
-    return "of an unknown type";
-}
-
-static bool in_range(const nnp_param_def *p, double x)
-{
-    if (p->flags & NNP_PARAM_HAS_MIN) {
-        if ((p->flags & NNP_PARAM_MIN_EXCLUSIVE) ? !(x > p->min) : !(x >= p->min))
-            return false;
-    }
-    if (p->flags & NNP_PARAM_HAS_MAX) {
-        if ((p->flags & NNP_PARAM_MAX_EXCLUSIVE) ? !(x < p->max) : !(x <= p->max))
-            return false;
-    }
-    return true;
-}
-
-/* Numbers, and every entry of a list, must lie in the declared range. */
-static bool default_in_range(const nnp_param_def *p, const json_t *v)
-{
-    size_t i;
-    json_t *e;
-    if (json_is_number(v))
-        return in_range(p, json_number_value(v));
-    json_array_foreach(v, i, e)
-        if (json_is_number(e) && !in_range(p, json_number_value(e)))
-            return false;
-    return true;
 }
 
 static nnp_status check_param(const char *file, const nnp_kind *k, int i, nnp_error *err)
@@ -330,14 +231,9 @@ static nnp_status check_param(const char *file, const nnp_kind *k, int i, nnp_er
         return nnp_error_set(err, NNP_ERR_INVALID,
                              "%s: kind '%s': parameter '%s': default '%s' is not valid JSON (%s)",
                              file, k->name, p->name, p->default_json, jerr.text);
-    const char *why = default_mismatch(p, v);
-    if (!why && !default_in_range(p, v))
-        why = "outside the parameter's range";
+    /* Whether it fits the type, range and choices is the config parser's
+     * call (check_kind makes a config of the defaults). */
     json_decref(v);
-    if (why)
-        return nnp_error_set(err, NNP_ERR_INVALID,
-                             "%s: kind '%s': parameter '%s': default %s is %s for type %s",
-                             file, k->name, p->name, p->default_json, why, type);
     return NNP_OK;
 }
 
@@ -409,8 +305,9 @@ static nnp_status check_kind(const char *file, nnp_kind *k, nnp_error *err)
                                  "%s: kind '%s' is a wrapper but has no layer-typed "
                                  "parameter 'layer'", file, k->name);
     }
-    /* Finally, a config of the defaults must come out exactly as layers
-     * will make it (initializer names resolve, lists fit, ...). */
+    /* The defaults must make a valid config, exactly as layers will make
+     * it: each default fits its type, range and choices, spec names
+     * resolve. One parser decides, so loading and configuring agree. */
     nnp_config *cfg;
     if (nnp_config_new(k, &cfg, err) != NNP_OK)
         return nnp_error_prefix(err, "%s: kind '%s'", file, k->name);
@@ -569,7 +466,8 @@ nnp_status nnp_registry_load(nnp_registry *reg, const char *path, nnp_error *err
         return nnp_error_set(err, NNP_ERR_INVALID, "nnp_registry_load: no registry or path");
     if (stat(path, &sb) != 0)
         return nnp_error_set(err, NNP_ERR_IO, "%s: %s", path,
-                             errno == ENOENT || errno == ENOTDIR ? "no such file" : strerror(errno));
+                             errno == ENOENT || errno == ENOTDIR ? "no such file"
+                                                                 : strerror(errno));
     if (S_ISDIR(sb.st_mode))
         return nnp_error_set(err, NNP_ERR_IO, "%s: is a directory, not a plugin file", path);
 
@@ -653,7 +551,8 @@ static bool has_so_suffix(const char *name)
 nnp_status nnp_registry_load_dir(nnp_registry *reg, const char *dir, nnp_error *err)
 {
     if (!reg || !dir || !*dir)
-        return nnp_error_set(err, NNP_ERR_INVALID, "nnp_registry_load_dir: no registry or directory");
+        return nnp_error_set(err, NNP_ERR_INVALID,
+                             "nnp_registry_load_dir: no registry or directory");
     DIR *d = opendir(dir);
     if (!d)
         return nnp_error_set(err, NNP_ERR_IO, "%s: cannot read plugin directory: %s", dir,

@@ -1,0 +1,32 @@
+/* Model files for the commands: .onnx or Keras-style .json, by extension. */
+#include "cli/cli.h"
+#include "nnplug/onnx.h"
+
+#include <string.h>
+
+static int has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && strcmp(path + n - e, ext) == 0;
+}
+
+nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,
+                          nnp_error *err)
+{
+    if (has_ext(path, ".json"))
+        return nnp_keras_load(reg, path, out, err);
+    if (has_ext(path, ".onnx"))
+        return nnp_onnx_load(reg, path, NULL, out, err);
+    return nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown model format (expected .onnx or .json)",
+                         path);
+}
+
+nnp_status cli_save_model(const nnp_model *m, const char *path, int opset, nnp_error *err)
+{
+    if (has_ext(path, ".json"))
+        return nnp_keras_save(m, path, err);
+    if (has_ext(path, ".onnx"))
+        return nnp_onnx_save(m, path, opset, err);
+    return nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown model format (expected .onnx or .json)",
+                         path);
+}
