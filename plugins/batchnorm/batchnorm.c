@@ -454,7 +454,9 @@ static const nnp_kind bn_kind = {
            "statistics (inference), then scale by gamma and shift by beta",
     .params = bn_params,
     .n_params = (int)(sizeof bn_params / sizeof bn_params[0]),
-    .onnx = {"", "BatchNormalization", 1, 15},
+    /* BatchNormalization last changed in opset 15; opsets 16 and 17 (the
+     * newest the host reads and writes) still use that definition */
+    .onnx = {"", "BatchNormalization", 1, 17},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
     .flags = 0,

@@ -5,10 +5,10 @@
  * formulation:
  *   channels-first (inner > 1): a channel is `outer` contiguous runs of
  *     `inner` floats; loops vectorize along inner with a scalar coefficient.
- *   channels-last (inner == 1): x is [rows, C]; loops vectorize along a
- *     contiguous "span" of up to SPAN floats: a tile of C channels of one
- *     row when C >= SPAN, else SPAN / C whole rows with per-lane
- *     coefficients repeated every C lanes (so C = 3 still fills vectors).
+ *   channels-last (inner == 1): x is [rows, C]; loops vectorize along the
+ *     channels of a row (C >= SPAN), or along a "span" of SPAN / C whole
+ *     rows with per-lane coefficients repeated every C lanes (so C = 3
+ *     still fills vectors).
  *
  * Reductions (statistics, backward sums) cut the tensor into at most
  * NNP_BN_MAX_BLOCKS items whose bounds depend only on the shape; each item
@@ -21,12 +21,15 @@
 #include <omp.h>
 
 enum {
-    SPAN = 64,          /* floats per channels-last span (and per tile) */
+    SPAN = 64,          /* channels-last, C < SPAN: floats per packed span */
     CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
+    WIDE = 512,         /* channels-last, C >= SPAN: channels per tile */
+    CHUNK_ROWS = 64,    /* channels-last, wide: rows summed in float before a flush */
     CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
-    PAR_MIN = 1 << 15   /* below this many elements, stay on one thread */
+    PAR_MIN = 1 << 15,  /* below this many elements, stay on one thread */
+    PARTIALS_MAX = 1 << 17 /* items * channels at most (2 MiB of partial sums) */
 };
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -43,10 +46,19 @@ nnp_bn_dims nnp_bn_dims_of(const int64_t *dims, int rank, int axis)
     return d;
 }
 
+/* Most reduction items for C channels: each item owns 2*C double partial
+ * sums that must be zeroed and combined, so wide layers get fewer items
+ * (items * C <= PARTIALS_MAX) and the scratch stays small. */
+static int64_t max_items(int64_t C)
+{
+    return min64(max64(PARTIALS_MAX / max64(C, 1), 1), NNP_BN_MAX_BLOCKS);
+}
+
 size_t nnp_bn_partials_len(int64_t channels)
 {
-    /* two planes of per-block sums, then two per-channel totals */
-    return (size_t)(2 * NNP_BN_MAX_BLOCKS + 2) * (size_t)(channels > 0 ? channels : 1);
+    /* two planes of per-item sums, then two per-channel totals */
+    int64_t c = max64(channels, 1);
+    return (size_t)(2 * max_items(c) + 2) * (size_t)c;
 }
 
 /* One channel is one contiguous run whatever the layout; treating [N,1] as
@@ -80,7 +92,9 @@ static part partition(nnp_bn_dims d)
 {
     part p = {0};
     const int64_t total = d.outer * d.channels * d.inner;
-    const int64_t want = min64(max64(total / MIN_BLOCK, 1), NNP_BN_MAX_BLOCKS);
+    /* at least MIN_BLOCK elements, and 16 per channel, per item */
+    const int64_t want = min64(max64(total / max64(MIN_BLOCK, 16 * d.channels), 1),
+                               max_items(d.channels));
     const int64_t units = d.inner == 1 ? d.outer : d.outer * d.channels;
     p.cl = d.inner == 1;
     p.isize = d.inner;
@@ -125,8 +139,8 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
                     int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
                     const float *w, double *p1, double *p2)
 {
-    for (int64_t r = r0; r < r1; r++) {
-        const int64_t c = r % d.channels, base = r * d.inner;
+    for (int64_t r = r0, c = r0 % d.channels; r < r1; r++, c = c + 1 == d.channels ? 0 : c + 1) {
+        const int64_t base = r * d.inner;
         const float k = shift[c], wc = w ? w[c] : 0.0f;
         double s1 = 0.0, s2 = 0.0;
         for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
@@ -167,62 +181,142 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
     }
 }
 
-/* Channels-last item: rows [r0, r1) of x as [rows, C], every channel, one
- * channel tile of at most SPAN at a time; lane j of a span belongs to
- * channel c0 + j % tw. Same sums as cf_item; adds into p1/p2[c]. */
-static void cl_item(const float *restrict x, const float *dy, float *dx, int64_t C,
-                    int64_t r0, int64_t r1, const float *shift, const float *w, double *p1,
-                    double *p2)
+/* Channels-last item, C < SPAN: each span packs rspan = SPAN / C whole rows
+ * into one contiguous vector of lanes = rspan * C floats, lane j belonging
+ * to channel j % C, so that even C = 3 fills the vectors. Same sums as
+ * cf_item; adds into p1/p2[c]. */
+static void cl_packed(const float *restrict x, const float *dy, float *dx, int64_t C,
+                      int64_t r0, int64_t r1, const float *shift, const float *w, double *p1,
+                      double *p2)
 {
-    const int64_t rspan = C < SPAN ? SPAN / C : 1;
+    const int64_t rspan = SPAN / C, lanes = rspan * C;
     float kk[SPAN], ww[SPAN];
+    /* lane j is channel j % C (no division in these loops) */
+    for (int64_t j = 0, c = 0; j < lanes; j++, c = c + 1 == C ? 0 : c + 1) {
+        kk[j] = shift[c];
+        ww[j] = w ? w[c] : 0.0f;
+    }
     for (int64_t r = r0; r < r1;) {
-        /* CHUNK_SPANS spans per tile are summed in float, then flushed */
+        /* CHUNK_SPANS spans are summed in float, then flushed to double */
         const int64_t rend = min64(r1, r + CHUNK_SPANS * rspan);
-        for (int64_t c0 = 0; c0 < C; c0 += SPAN) {
-            const int64_t tw = min64(SPAN, C - c0), lanes = rspan * tw;
-            float f1[SPAN] = {0}, f2[SPAN] = {0};
-            for (int64_t j = 0; j < lanes; j++) {
-                kk[j] = shift[c0 + j % tw];
-                ww[j] = w ? w[c0 + j % tw] : 0.0f;
-            }
-            for (int64_t q = r; q < rend; q += rspan) {
-                /* a full span, or the item's last rows when fewer than rspan */
-                const int64_t len = min64(rspan, rend - q) * tw, off = q * C + c0;
-                const float *restrict px = x + off;
-                if (!dy) {
+        float f1[SPAN] = {0}, f2[SPAN] = {0};
+        for (; r < rend; r += rspan) {
+            /* a full span, or the item's last rows when fewer than rspan */
+            const int64_t len = min64(rspan, rend - r) * C, off = r * C;
+            const float *restrict px = x + off;
+            if (!dy) {
 #pragma omp simd
-                    for (int64_t j = 0; j < len; j++) {
-                        float e = px[j] - kk[j];
-                        f1[j] += e;
-                        f2[j] += e * e;
-                    }
-                } else if (!dx) {
-                    const float *pg = dy + off;
-#pragma omp simd
-                    for (int64_t j = 0; j < len; j++) {
-                        float g = pg[j];
-                        f1[j] += g;
-                        f2[j] += g * (px[j] - kk[j]);
-                    }
-                } else {
-                    const float *pg = dy + off;
-                    float *pd = dx + off;
-#pragma omp simd
-                    for (int64_t j = 0; j < len; j++) {
-                        float g = pg[j];
-                        f1[j] += g;
-                        f2[j] += g * (px[j] - kk[j]);
-                        pd[j] = g * ww[j];
-                    }
+                for (int64_t j = 0; j < len; j++) {
+                    float e = px[j] - kk[j];
+                    f1[j] += e;
+                    f2[j] += e * e;
                 }
-            }
-            for (int64_t j = 0; j < lanes; j++) {
-                p1[c0 + j % tw] += f1[j];
-                p2[c0 + j % tw] += f2[j];
+            } else if (!dx) {
+                const float *pg = dy + off;
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++) {
+                    float g = pg[j];
+                    f1[j] += g;
+                    f2[j] += g * (px[j] - kk[j]);
+                }
+            } else {
+                const float *pg = dy + off;
+                float *pd = dx + off;
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++) {
+                    float g = pg[j];
+                    f1[j] += g;
+                    f2[j] += g * (px[j] - kk[j]);
+                    pd[j] = g * ww[j];
+                }
             }
         }
         r = rend;
+        for (int64_t j = 0, c = 0; j < lanes; j++, c = c + 1 == C ? 0 : c + 1) {
+            p1[c] += f1[j];
+            p2[c] += f2[j];
+        }
+    }
+}
+
+/* Channels-last item, C >= SPAN: tiles of up to WIDE channels of whole rows,
+ * so every row is read as long contiguous stretches (short strided tiles
+ * thrash the caches when C*4 is a multiple of 4 KiB). Four rows per pass:
+ * each float accumulator is loaded and stored once per four rows. */
+static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t C,
+                    int64_t r0, int64_t r1, const float *shift, const float *w, double *p1,
+                    double *p2)
+{
+    for (int64_t c0 = 0; c0 < C; c0 += WIDE) {
+        const int64_t tw = min64(WIDE, C - c0);
+        const float *restrict k = shift + c0;
+        const float *restrict wc = w ? w + c0 : NULL;
+        for (int64_t r = r0; r < r1;) {
+            const int64_t rend = min64(r1, r + CHUNK_ROWS);
+            float f1[WIDE] = {0}, f2[WIDE] = {0};
+            for (; r + 4 <= rend; r += 4) {
+                const int64_t off = r * C + c0;
+                const float *restrict xa = x + off, *restrict xb = xa + C;
+                const float *restrict xc = xb + C, *restrict xd = xc + C;
+                if (!dy) {
+#pragma omp simd
+                    for (int64_t j = 0; j < tw; j++) {
+                        float e0 = xa[j] - k[j], e1 = xb[j] - k[j];
+                        float e2 = xc[j] - k[j], e3 = xd[j] - k[j];
+                        f1[j] += (e0 + e1) + (e2 + e3);
+                        f2[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
+                    }
+                    continue;
+                }
+                const float *ga = dy + off, *gb = ga + C, *gc = gb + C, *gd = gc + C;
+#pragma omp simd
+                for (int64_t j = 0; j < tw; j++) {
+                    float g0 = ga[j], g1 = gb[j], g2 = gc[j], g3 = gd[j];
+                    f1[j] += (g0 + g1) + (g2 + g3);
+                    f2[j] += (g0 * (xa[j] - k[j]) + g1 * (xb[j] - k[j])) +
+                             (g2 * (xc[j] - k[j]) + g3 * (xd[j] - k[j]));
+                }
+                if (dx) {
+                    float *da = dx + off, *db = da + C, *dc = db + C, *dd = dc + C;
+#pragma omp simd
+                    for (int64_t j = 0; j < tw; j++) {
+                        da[j] = ga[j] * wc[j];
+                        db[j] = gb[j] * wc[j];
+                        dc[j] = gc[j] * wc[j];
+                        dd[j] = gd[j] * wc[j];
+                    }
+                }
+            }
+            for (; r < rend; r++) {
+                const int64_t off = r * C + c0;
+                const float *restrict xa = x + off;
+                if (!dy) {
+#pragma omp simd
+                    for (int64_t j = 0; j < tw; j++) {
+                        float e0 = xa[j] - k[j];
+                        f1[j] += e0;
+                        f2[j] += e0 * e0;
+                    }
+                    continue;
+                }
+                const float *ga = dy + off;
+#pragma omp simd
+                for (int64_t j = 0; j < tw; j++) {
+                    f1[j] += ga[j];
+                    f2[j] += ga[j] * (xa[j] - k[j]);
+                }
+                if (dx) {
+                    float *da = dx + off;
+#pragma omp simd
+                    for (int64_t j = 0; j < tw; j++)
+                        da[j] = ga[j] * wc[j];
+                }
+            }
+            for (int64_t j = 0; j < tw; j++) {
+                p1[c0 + j] += f1[j];
+                p2[c0 + j] += f2[j];
+            }
+        }
     }
 }
 
@@ -234,7 +328,7 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
 {
     const int64_t C = d.channels;
     const part p = partition(d);
-    double *P1 = partials, *P2 = partials + (size_t)NNP_BN_MAX_BLOCKS * (size_t)C;
+    double *P1 = partials, *P2 = partials + (size_t)max_items(C) * (size_t)C;
     const int nt = team(a, d.outer * d.inner * C, p.items);
 
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -244,8 +338,11 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
             q1[c] = q2[c] = 0.0;
         const int64_t blk = it / p.nib, ib = it % p.nib;
         if (p.cl) {
-            cl_item(x, dy, dx, C, blk * p.per, min64(d.outer, (blk + 1) * p.per), shift, w,
-                    q1, q2);
+            const int64_t r0 = blk * p.per, r1 = min64(d.outer, r0 + p.per);
+            if (C < SPAN)
+                cl_packed(x, dy, dx, C, r0, r1, shift, w, q1, q2);
+            else
+                cl_wide(x, dy, dx, C, r0, r1, shift, w, q1, q2);
         } else {
             const int64_t i0 = ib * p.isize, i1 = min64(d.inner, i0 + p.isize);
             cf_item(x, dy, dx, d, blk * p.per, min64(d.outer * C, (blk + 1) * p.per), i0, i1,
@@ -358,7 +455,7 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
 /* The per-channel totals live after the two block planes. */
 static double *tot1(const nnp_bn_scratch *s, int64_t C)
 {
-    return s->partials + (size_t)2 * NNP_BN_MAX_BLOCKS * (size_t)C;
+    return s->partials + (size_t)2 * (size_t)max_items(C) * (size_t)C;
 }
 static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C; }
 

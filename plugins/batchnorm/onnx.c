@@ -30,7 +30,9 @@ static nnp_status add_weight(const bn_state *s, nnp_onnx_writer *w, const char *
     const nnp_host *h = s->host;
     char want[256];
     snprintf(want, sizeof want, "%s/%s", base, suffix);
-    h->onnx_unique_name(w, want, name, size);
+    if (!h->onnx_unique_name(w, want, name, size))
+        return h->error_set(err, NNP_ERR_NOMEM, "BatchNormalization '%s': no name for %s",
+                            bn_name(s), want);
     if (t)
         return h->onnx_add_initializer(w, name, t, err);
     nnp_tensor tmp;
@@ -52,7 +54,9 @@ static nnp_status add_transpose(const bn_state *s, nnp_onnx_writer *w, const cha
     const nnp_host *h = s->host;
     char want[256], name[256];
     snprintf(want, sizeof want, "%s/transpose", base);
-    h->onnx_unique_name(w, want, name, sizeof name);
+    if (!h->onnx_unique_name(w, want, name, sizeof name))
+        return h->error_set(err, NNP_ERR_NOMEM, "BatchNormalization '%s': no name for %s",
+                            bn_name(s), want);
     int node = h->onnx_add_node(w, "Transpose", "", name, &in, 1, &out, 1, err);
     if (node < 0)
         return err && err->code != NNP_OK ? err->code : NNP_ERR_INTERNAL;
@@ -115,13 +119,18 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
         bn_in = h->onnx_unique_name(w, want, t_in, sizeof t_in);
         snprintf(want, sizeof want, "%s/normalized", base);
         bn_out = h->onnx_unique_name(w, want, t_out, sizeof t_out);
+        if (!bn_in || !bn_out)
+            return h->error_set(err, NNP_ERR_NOMEM, "BatchNormalization '%s': no tensor names",
+                                bn_name(s));
         st = add_transpose(s, w, base, inputs[0], bn_in, perm, err);
         if (st != NNP_OK)
             return st;
     }
 
     char node_name[256];
-    h->onnx_unique_name(w, base, node_name, sizeof node_name);
+    if (!h->onnx_unique_name(w, base, node_name, sizeof node_name))
+        return h->error_set(err, NNP_ERR_NOMEM, "BatchNormalization '%s': no node name",
+                            bn_name(s));
     const char *bn_inputs[5] = {bn_in, n_scale, n_b, n_mean, n_var};
     int node = h->onnx_add_node(w, "BatchNormalization", "", node_name, bn_inputs, 5, &bn_out,
                                 1, err);

@@ -23,8 +23,30 @@ typedef struct cli_command {
 
 /* Commands (one file each). */
 int cmd_plugins(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* -i [NAME=]FILE.npy values (run, convert; cmd_run.c). names[i] is NULL for
+ * an unnamed file; t[i] is float32. */
+typedef struct cli_feeds {
+    int n;
+    char **names;
+    nnp_tensor *t;
+} cli_feeds;
+/* Parses "NAME=FILE.npy" or "FILE.npy" and reads the file. */
+nnp_status cli_feeds_add(cli_feeds *f, const char *arg, nnp_error *err);
+void cli_feeds_free(cli_feeds *f);
+/* cli_load_model, where for .onnx the named feeds bind graph inputs that
+ * nodes read as constant parameters, and placeholders != 0 fills unbound
+ * ones with zeros (inspection only). f may be NULL. */
+nnp_status cli_load_model_fed(const nnp_registry *reg, const char *path, const cli_feeds *f,
+                              int placeholders, nnp_model **out, nnp_error *err);
+/* True when an imported ONNX graph input was bound as a constant parameter. */
+int cli_is_parameter_input(const nnp_model *m, const char *name);
 
 /* Loads an .onnx or Keras .json model (by extension). */
 nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,

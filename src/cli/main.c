@@ -12,8 +12,12 @@
 /* One line per command: adding a command is adding a row. */
 static const cli_command commands[] = {
     {"plugins", cmd_plugins, "list layer kinds and their parameter schemas [--json]"},
+    {"bench", cmd_bench, "time a layer kind or a model (median ms, GB/s, samples/s)"},
     {"train", cmd_train, "train a model on .npy data and save it"},
     {"demo", cmd_demo, "built-in data and model: train, save, reload, verify"},
+    {"info", cmd_info, "inputs, outputs, nodes -> serving plugin, weight counts"},
+    {"run", cmd_run, "run a model on .npy inputs, write .npy outputs"},
+    {"convert", cmd_convert, "convert between .onnx and Keras-style .json [--opset N]"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

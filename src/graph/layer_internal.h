@@ -9,4 +9,6 @@
 nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key,
                                    nnp_layer **out, nnp_error *err);
 const char *nnp_layer_kind_name(const nnp_layer *l);
+/* The kind's opaque state (for kind calls made elsewhere: ONNX interchange). */
+void *nnp_layer_state(const nnp_layer *l);
 #endif

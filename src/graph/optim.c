@@ -115,10 +115,12 @@ nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err)
             double t = (double)o->iterations;
             float alpha = (float)(c->learning_rate * sqrt(1 - pow(c->beta_2, t)) /
                                   (1 - pow(c->beta_1, t)));
-            const float b1 = (float)c->beta_1, b2 = (float)c->beta_2, eps = (float)c->epsilon;
+            /* 1 - beta in double: 1 - 0.999f would be off by 1e-5 relative. */
+            const float c1 = (float)(1 - c->beta_1), c2 = (float)(1 - c->beta_2);
+            const float eps = (float)c->epsilon;
             for (int64_t j = 0; j < n; j++) {
-                s->m[j] += (g[j] - s->m[j]) * (1 - b1);
-                s->v[j] += (g[j] * g[j] - s->v[j]) * (1 - b2);
+                s->m[j] += (g[j] - s->m[j]) * c1;
+                s->v[j] += (g[j] * g[j] - s->v[j]) * c2;
                 w[j] -= alpha * s->m[j] / (sqrtf(s->v[j]) + eps);
             }
         }

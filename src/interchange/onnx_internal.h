@@ -4,6 +4,7 @@
 #define NNP_ONNX_INTERNAL_H
 #include "nnplug/nnplug.h"
 #include "nnplug/onnx.h"
+#include "graph/layer_internal.h"
 
 #include <onnx/onnx.pb-c.h>
 #include <jansson.h>
@@ -112,9 +113,6 @@ nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_typ
 /* Appends an output name to node `node`. */
 nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
                                        nnp_error *err);
-
-/* Plugin state of a layer (src/graph/layer.c). */
-void *nnp_layer_state(const nnp_layer *l);
 
 /* Node outputs beyond the first that map to weights of the serving layer
  * (BatchNormalization's running_mean / running_var). NULL-terminated list

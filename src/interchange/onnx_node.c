@@ -355,6 +355,8 @@ nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char 
     if (!n->output[n->n_output])
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     n->n_output++;
+    if (!name[0])
+        return NNP_OK;   /* an absent optional output */
     if (onnx_map_get(&w->produced, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "tensor '%s' is produced twice", name);
     nnp_status st = onnx_map_put(&w->produced, name, node, err);

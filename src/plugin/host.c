@@ -122,11 +122,3 @@ const nnp_host *nnp_host_services(void)
     pthread_once(&host_once, host_init);
     return &host_table;
 }
-
-/* Until the ONNX node reader/writer is linked in, plugins see NULL onnx_*
- * fields and must not export or import. The strong definition in
- * src/interchange replaces this one at link time. */
-__attribute__((weak)) void nnp_host_onnx_fill(nnp_host *h)
-{
-    (void)h;
-}

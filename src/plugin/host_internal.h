@@ -3,9 +3,11 @@
 #define NNP_HOST_INTERNAL_H
 #include "nnplug/plugin.h"
 
-/* Fills the onnx_* fields of the host table. host.c carries a weak default
- * that leaves them NULL; src/interchange provides the real one. Called once,
- * while the table is built. */
+/* Fills the onnx_* fields of the host table with the ONNX node writer and
+ * reader (src/interchange/onnx_node.c). Called once, while host.c builds the
+ * table. Deliberately not a weak symbol with a stand-in: from the static
+ * library a weak definition would not pull onnx_node.o in, and plugins of
+ * such a program would find NULL onnx_* entries. */
 void nnp_host_onnx_fill(nnp_host *h);
 
 #endif

@@ -311,7 +311,8 @@ Test(fast_vs_ref, channels_last)
     fast_vs_ref((nnp_bn_dims){100, 3, 1}, 1, 1, 12);   /* C = 3: rows packed in spans */
     fast_vs_ref((nnp_bn_dims){333, 5, 1}, 1, 1, 13);   /* rows not a multiple of the span */
     fast_vs_ref((nnp_bn_dims){200, 64, 1}, 1, 1, 14);  /* exactly one tile */
-    fast_vs_ref((nnp_bn_dims){97, 150, 1}, 1, 1, 15);  /* several tiles, a partial one */
+    fast_vs_ref((nnp_bn_dims){97, 150, 1}, 1, 1, 15);  /* rows not a multiple of four */
+    fast_vs_ref((nnp_bn_dims){43, 1100, 1}, 1, 1, 19); /* several channel tiles */
     fast_vs_ref((nnp_bn_dims){5000, 7, 1}, 1, 1, 16);  /* several row blocks */
     fast_vs_ref((nnp_bn_dims){1000, 1, 1}, 1, 1, 17);  /* one channel */
     fast_vs_ref((nnp_bn_dims){40000, 1, 1}, 1, 1, 18);

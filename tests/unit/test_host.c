@@ -66,6 +66,30 @@ Test(host, table_is_complete)
     PRESENT(layer_weight);
     PRESENT(layer_regularization_loss);
     PRESENT(layer_apply_constraints);
+    PRESENT(onnx_writer_opset);
+    PRESENT(onnx_unique_name);
+    PRESENT(onnx_add_node);
+    PRESENT(onnx_attr_int);
+    PRESENT(onnx_attr_float);
+    PRESENT(onnx_attr_ints);
+    PRESENT(onnx_attr_string);
+    PRESENT(onnx_add_initializer);
+    PRESENT(onnx_add_value_info);
+    PRESENT(onnx_op_type);
+    PRESENT(onnx_domain);
+    PRESENT(onnx_node_name);
+    PRESENT(onnx_reader_opset);
+    PRESENT(onnx_n_inputs);
+    PRESENT(onnx_n_outputs);
+    PRESENT(onnx_input_name);
+    PRESENT(onnx_output_name);
+    PRESENT(onnx_has_attr);
+    PRESENT(onnx_get_attr_int);
+    PRESENT(onnx_get_attr_float);
+    PRESENT(onnx_get_attr_ints);
+    PRESENT(onnx_get_attr_string);
+    PRESENT(onnx_input_constant);
+    PRESENT(onnx_input_shape);
 #undef PRESENT
     cr_assert_geq(h->num_threads(), 1);
 }

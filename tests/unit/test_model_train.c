@@ -221,3 +221,56 @@ Test(loss, keras_definitions)
     for (size_t i = 0; i < 7; i++)
         nnp_tensor_free(all[i]);
 }
+
+/* One BN layer; every trainable weight's gradient set to 0.5 before each step. */
+static float step_gamma(const nnp_optimizer_config *oc, int steps)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_new(reg, &m, &err), NNP_OK);
+    nnp_shape s = {2, {-1, 3}};
+    int x;
+    nnp_model_add_input(m, "x", &s, &x, &err);
+    int li = add_layer(m, "BatchNormalization", "{}");
+    int y = apply(m, li, x);
+    nnp_model_set_outputs(m, &y, 1, &err);
+    nnp_optimizer *o;
+    cr_assert_eq(nnp_optimizer_new(oc, m, &o, &err), NNP_OK, "%s", err.msg);
+    const nnp_weight *g = nnp_layer_weight_by_name(nnp_model_layer(m, li), "gamma");
+    for (int k = 0; k < steps; k++) {
+        for (int i = 0; i < 3; i++)
+            ((float *)g->grad->data)[i] = 0.5f;
+        cr_assert_eq(nnp_optimizer_step(o, &err), NNP_OK, "%s", err.msg);
+    }
+    float v = ((float *)g->value->data)[0];
+    const nnp_weight *mm = nnp_layer_weight_by_name(nnp_model_layer(m, li), "moving_mean");
+    cr_assert_float_eq(((float *)mm->value->data)[0], 0.0f, 0, "non-trainable weights stay");
+    nnp_optimizer_free(o);
+    nnp_model_free(m);
+    return v;
+}
+
+/* Hand-computed from Keras's update rules, gamma starting at 1, gradient 0.5. */
+Test(optimizer, keras_update_rules, .init = setup, .fini = teardown)
+{
+    nnp_optimizer_config sgd = nnp_optimizer_defaults(NNP_OPT_SGD);
+    sgd.learning_rate = 0.1;
+    cr_assert_float_eq(step_gamma(&sgd, 2), 0.9f, 1e-6);
+    sgd.momentum = 0.9;   /* v1 = -0.05, w = 0.95; v2 = -0.095, w = 0.855 */
+    cr_assert_float_eq(step_gamma(&sgd, 2), 0.855f, 1e-6);
+    sgd.nesterov = 1;     /* w = 1 - 0.095 = 0.905; then 0.905 - 0.1355 = 0.7695 */
+    cr_assert_float_eq(step_gamma(&sgd, 2), 0.7695f, 1e-6);
+    nnp_optimizer_config adam = nnp_optimizer_defaults(NNP_OPT_ADAM);
+    cr_assert_float_eq(adam.epsilon, 1e-7, 0);
+    adam.learning_rate = 0.1;
+    /* first step: m = 0.05, v = 0.00025, alpha = 0.1 sqrt(0.001) / 0.1;
+       w = 1 - alpha * 0.05 / (sqrt(0.00025) + 1e-7) */
+    double a1 = 0.1 * sqrt(0.001) / 0.1;
+    double w1 = 1 - a1 * 0.05 / (sqrt(0.00025) + 1e-7);
+    cr_assert_float_eq(step_gamma(&adam, 1), (float)w1, 1e-6);
+    /* second step with the same gradient: m = 0.095, v = 0.00049975 */
+    double a2 = 0.1 * sqrt(1 - 0.999 * 0.999) / (1 - 0.81);
+    double w2 = w1 - a2 * 0.095 / (sqrt(0.00049975) + 1e-7);
+    float got2 = step_gamma(&adam, 2);
+    cr_assert_float_eq(got2, (float)w2, 1e-6, "Adam step 2: %.9g vs %.9g", got2, w2);
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# BatchNormalization benchmark: nnplug vs oneDNN (bn_compare, one process,
+# with a STREAM triad for reference) and vs PyTorch (torch_bn.py), merged
+# into one table by combine.py. Builds nothing: run after
+#     cmake -S . -B build && cmake --build build
+#
+# usage: bench/run.sh [BUILD_DIR]        (default: build/ beside bench/)
+# environment:
+#   REPS=N        runs per measurement, at least (default 15; small shapes
+#                 get more, up to ~150 ms per implementation and row)
+#   THREADS=1,2   OpenMP thread counts
+#   ONLY=TEXT     only shapes whose label contains TEXT, e.g. ONLY=[8,16
+#   PYTHON=...    interpreter with torch (default /usr/bin/python3, Debian's
+#                 python3-torch; the first python3 on PATH may lack it)
+# Raw JSON lines are kept in BUILD_DIR/bench/results-*.jsonl.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build}
+reps=${REPS:-15}
+threads=${THREADS:-1,2}
+python=${PYTHON:-/usr/bin/python3}
+only_args=""
+if [ -n "${ONLY:-}" ]; then
+    only_args="--only $ONLY"
+fi
+
+bin=$build/bin/bn_compare
+if [ ! -x "$bin" ]; then
+    echo "run.sh: $bin is missing: build first (cmake --build $build)" >&2
+    exit 1
+fi
+out=$build/bench
+mkdir -p "$out"
+
+# The machine may be shared: say how busy it was when we started.
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) processors"
+
+# OpenMP waiting is left at libgomp's default (spin a while, then sleep),
+# what users get; nnplug, oneDNN and PyTorch all use that same runtime.
+
+echo "running bn_compare (nnplug, oneDNN, STREAM triad)..."
+# shellcheck disable=SC2086 # only_args is meant to split
+"$bin" --json --reps "$reps" --threads "$threads" $only_args >"$out/results-bn_compare.jsonl"
+
+files=$out/results-bn_compare.jsonl
+if "$python" -c "import torch" 2>/dev/null; then
+    echo "running torch_bn.py (PyTorch)..."
+    # shellcheck disable=SC2086
+    "$python" "$here/torch_bn.py" --reps "$reps" --threads "$threads" $only_args \
+        >"$out/results-torch.jsonl"
+    files="$files $out/results-torch.jsonl"
+else
+    echo "run.sh: $python has no torch module: PyTorch columns left empty" >&2
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+# shellcheck disable=SC2086
+"$python" "$here/combine.py" $files

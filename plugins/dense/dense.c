@@ -1,0 +1,435 @@
+/*
+ * Dense layer plugin with Keras semantics: y = activation(x . kernel + bias)
+ * over the last axis of an input of rank >= 2; kernel [in, units], bias
+ * [units].
+ *
+ * The products go through CBLAS (OpenBLAS's OpenMP build, see
+ * openblas.cmake) in fixed tiles (gemm_tiled.h), so results are identical
+ * for any thread count; the test suite checks this bit for bit. The bias
+ * gradient, the one reduction done here, runs over fixed column blocks, each
+ * summed in row order.
+ */
+#include "dense.h"
+#include "../activation/plugin_util.h"
+#include "gemm_tiled.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define INIT_GLOROT "{\"class_name\":\"GlorotUniform\",\"config\":{}}"
+#define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
+
+static const nnp_param_def dense_params[] = {
+    {"units", NNP_PARAM_INT, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "dimensionality of the output (required)"},
+    {"activation", NNP_PARAM_STRING, "\"linear\"", NNP_PARAM_NULLABLE, 0, 0, act_choices,
+     "Keras activation applied to the output (null = linear)"},
+    {"use_bias", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL, "whether the layer has a bias vector"},
+    {"kernel_initializer", NNP_PARAM_INITIALIZER, INIT_GLOROT, 0, 0, 0, NULL,
+     "initializer of the kernel [in, units]"},
+    {"bias_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
+     "initializer of the bias [units]"},
+    {"kernel_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the kernel"},
+    {"bias_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the bias"},
+    {"activity_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the output; only null is supported"},
+    {"kernel_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on the kernel, applied after each optimizer step"},
+    {"bias_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on the bias, applied after each optimizer step"},
+};
+
+const char *dense_name(const dense_state *s) { return pu_name(s->host, s->cfg); }
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+/* ------------------------------------------------------------------ */
+
+static void free_weights(dense_state *s)
+{
+    const nnp_host *h = s->host;
+    h->tensor_free(&s->kernel);
+    h->tensor_free(&s->bias);
+    h->tensor_free(&s->dkernel);
+    h->tensor_free(&s->dbias);
+    s->n_weights = 0;
+    s->built = 0;
+}
+
+static nnp_status dense_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                               nnp_error *err)
+{
+    const char *name = pu_name(h, cfg);
+    const int64_t units = h->config_int(cfg, "units");
+    if (units < 1)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Dense '%s': 'units' must be given as an int >= 1 (got %lld)", name,
+                            (long long)units);
+    if (h->config_regularizer(cfg, "activity_regularizer"))
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "Dense '%s': activity_regularizer is not supported (only null)", name);
+    act_fn act;
+    const char *an = h->config_string(cfg, "activation");
+    if (act_parse(an, &act) != 0)
+        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': unknown activation '%s' (one of %s)",
+                            name, an, act_choices);
+    dense_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return h->error_set(err, NNP_ERR_NOMEM, "Dense '%s': out of memory", name);
+    s->host = h;
+    s->cfg = cfg;
+    s->units = units;
+    s->use_bias = h->config_bool(cfg, "use_bias");
+    s->act = act;
+    s->kernel_reg = h->config_regularizer(cfg, "kernel_regularizer");
+    s->bias_reg = h->config_regularizer(cfg, "bias_regularizer");
+    s->kernel_con = h->config_constraint(cfg, "kernel_constraint");
+    s->bias_con = h->config_constraint(cfg, "bias_constraint");
+    *state = s;
+    return NNP_OK;
+}
+
+static void dense_destroy(void *state)
+{
+    dense_state *s = state;
+    if (!s)
+        return;
+    free_weights(s);
+    s->host->aligned_free(s->scratch);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* build                                                               */
+/* ------------------------------------------------------------------ */
+
+static nnp_status alloc_weight(dense_state *s, nnp_tensor *t, const nnp_shape *sh,
+                               const char *init_key, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    nnp_status st = h->tensor_alloc(t, NNP_F32, sh, err);
+    if (st != NNP_OK || !init_key)
+        return st;
+    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
+    if (!init)
+        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': no %s", dense_name(s), init_key);
+    return h->initializer_fill(init, t, 0, err);
+}
+
+static nnp_status alloc_weights(dense_state *s, int64_t in_dim, nnp_error *err)
+{
+    free_weights(s);
+    nnp_shape ks = {2, {in_dim, s->units}}, bs = {1, {s->units}};
+    nnp_status st = alloc_weight(s, &s->kernel, &ks, "kernel_initializer", err);
+    if (st == NNP_OK)
+        st = alloc_weight(s, &s->dkernel, &ks, NULL, err);
+    if (st == NNP_OK && s->use_bias)
+        st = alloc_weight(s, &s->bias, &bs, "bias_initializer", err);
+    if (st == NNP_OK && s->use_bias)
+        st = alloc_weight(s, &s->dbias, &bs, NULL, err);
+    if (st != NNP_OK) {
+        free_weights(s);
+        return st;
+    }
+    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE};
+    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE};
+    s->n_weights = s->use_bias ? 2 : 1;
+    s->in_dim = in_dim;
+    s->built = 1;
+    return NNP_OK;
+}
+
+static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                              nnp_error *err)
+{
+    dense_state *s = state;
+    const nnp_host *h = s->host;
+    char b[160];
+    if (n_in != 1)
+        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': expects 1 input, got %d",
+                            dense_name(s), n_in);
+    const int rank = in[0].rank;
+    if (rank < 2)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Dense '%s': input of rank %d (shape %s); Dense needs rank >= 2 "
+                            "([batch, ..., features])",
+                            dense_name(s), rank, pu_shape_str(&in[0], b, sizeof b));
+    const int64_t in_dim = in[0].dims[rank - 1];
+    if (in_dim < 1)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Dense '%s': the last axis of input shape %s must have a known size "
+                            ">= 1",
+                            dense_name(s), pu_shape_str(&in[0], b, sizeof b));
+    if (in_dim > INT32_MAX || s->units > INT32_MAX ||
+        in_dim * s->units > ((int64_t)1 << 40))
+        return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': kernel [%lld, %lld] is too large",
+                            dense_name(s), (long long)in_dim, (long long)s->units);
+    nnp_status st = NNP_OK;
+    if (!s->built || s->in_dim != in_dim)
+        st = alloc_weights(s, in_dim, err);
+    if (st != NNP_OK)
+        return st;
+
+    /* backward scratch for the rows of a concrete build; grows only, so a
+     * layer applied to several inputs keeps room for the largest */
+    const int64_t rows = pu_numel(&in[0]) < 0 ? -1 : pu_numel(&in[0]) / in_dim;
+    if (rows > s->scratch_rows && s->act.id != ACT_LINEAR) {
+        if (rows > ((int64_t)1 << 40) / s->units)
+            return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': %lld rows is too many",
+                                dense_name(s), (long long)rows);
+        float *p = h->aligned_alloc((size_t)(rows * s->units) * sizeof(float));
+        if (!p)
+            return h->error_set(err, NNP_ERR_NOMEM,
+                                "Dense '%s': cannot allocate backward scratch for %lld rows",
+                                dense_name(s), (long long)rows);
+        h->aligned_free(s->scratch);
+        s->scratch = p;
+        s->scratch_rows = rows;
+    }
+    s->rank = rank;
+    *out = in[0];
+    out->dims[rank - 1] = s->units;
+    return NNP_OK;
+}
+
+static int dense_n_weights(const void *state) { return ((const dense_state *)state)->n_weights; }
+
+static const nnp_weight *dense_weight(const void *state, int i)
+{
+    const dense_state *s = state;
+    return i >= 0 && i < s->n_weights ? &s->weights[i] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* kernels                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Fewer elements than this stay on one thread. */
+#define DENSE_PAR_MIN 32768
+#define DENSE_COL_BLOCK 64
+
+/* z = x . kernel (+ bias); x [rows, in], z [rows, units]. */
+static void linear_part(const dense_state *s, const float *x, int64_t rows, float *z)
+{
+    const int64_t in = s->in_dim, units = s->units;
+    gt_sgemm(0, 0, rows, units, in, 1.0f, x, in, s->kernel.data, units, 0.0f, z, units,
+             pu_nthreads(s->host));
+    if (!s->use_bias)
+        return;
+    const float *b = s->bias.data;
+#pragma omp parallel for schedule(static) if (rows * units >= DENSE_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        float *zr = z + r * units;
+        for (int64_t u = 0; u < units; u++)
+            zr[u] += b[u];
+    }
+}
+
+/* db[u] += sum over rows of dz[r, u], each column summed in row order. */
+static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db)
+{
+    const int64_t nblk = (units + DENSE_COL_BLOCK - 1) / DENSE_COL_BLOCK;
+#pragma omp parallel for schedule(static) if (rows * units >= DENSE_PAR_MIN)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const int64_t u0 = blk * DENSE_COL_BLOCK;
+        const int64_t nu = units - u0 < DENSE_COL_BLOCK ? units - u0 : DENSE_COL_BLOCK;
+        double acc[DENSE_COL_BLOCK] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            const float *d = dz + r * units + u0;
+            for (int64_t u = 0; u < nu; u++)
+                acc[u] += d[u];
+        }
+        for (int64_t u = 0; u < nu; u++)
+            db[u0 + u] += (float)acc[u];
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* forward / backward                                                  */
+/* ------------------------------------------------------------------ */
+
+static nnp_status check_input(const dense_state *s, const nnp_tensor *x, int64_t *rows,
+                              nnp_shape *out_shape, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b[160];
+    if (!s->built)
+        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': used before build", dense_name(s));
+    nnp_status st = pu_check(h, "Dense", dense_name(s), x, "input", NULL, err);
+    if (st != NNP_OK)
+        return st;
+    if (x->shape.rank < 2 || x->shape.dims[x->shape.rank - 1] != s->in_dim)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Dense '%s': input has shape %s, but the layer was built for "
+                            "%lld features on the last axis",
+                            dense_name(s), pu_shape_str(&x->shape, b, sizeof b),
+                            (long long)s->in_dim);
+    *rows = pu_numel(&x->shape) / s->in_dim;
+    if (*rows > INT32_MAX)
+        return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': %lld rows is too many for BLAS",
+                            dense_name(s), (long long)*rows);
+    *out_shape = x->shape;
+    out_shape->dims[x->shape.rank - 1] = s->units;
+    return NNP_OK;
+}
+
+static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_in,
+                                nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    dense_state *s = state;
+    (void)n_in;
+    (void)mode;
+    int64_t rows;
+    nnp_shape os;
+    nnp_status st = check_input(s, in[0], &rows, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, "Dense", dense_name(s), out, "output", &os, err);
+    if (st != NNP_OK || rows == 0)
+        return st;
+    linear_part(s, in[0]->data, rows, out->data);
+    act_forward(&s->act, out->data, out->data, rows, s->units, 1);
+    return NNP_OK;
+}
+
+static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n_in,
+                                 const nnp_tensor *out, const nnp_tensor *grad_out,
+                                 nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    dense_state *s = state;
+    const nnp_host *h = s->host;
+    (void)n_in;
+    (void)mode;
+    int64_t rows;
+    nnp_shape os;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_status st = check_input(s, in[0], &rows, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(h, "Dense", dense_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && s->act.id != ACT_LINEAR)
+        st = pu_check(h, "Dense", dense_name(s), out, "output", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(h, "Dense", dense_name(s), gx, "input gradient", &in[0]->shape, err);
+    if (st == NNP_OK && s->act.id != ACT_LINEAR && rows > s->scratch_rows)
+        st = h->error_set(err, NNP_ERR_SHAPE,
+                          "Dense '%s': backward of %lld rows, but the layer was built for at most "
+                          "%lld (build it for this batch size first)",
+                          dense_name(s), (long long)rows, (long long)s->scratch_rows);
+    if (st != NNP_OK)
+        return st;
+
+    const int64_t units = s->units, in_dim = s->in_dim;
+    const float *x = in[0]->data;
+    const float *dz = grad_out->data;
+    if (rows > 0 && s->act.id != ACT_LINEAR) {
+        float *z = s->scratch;
+        if (act_needs_x(&s->act)) /* recompute the pre-activation rather than keep it */
+            linear_part(s, x, rows, z);
+        act_backward(&s->act, act_needs_x(&s->act) ? z : NULL, out->data, dz, z, rows, units, 1);
+        dz = z;
+    }
+    if (rows > 0) {
+        const int nt = pu_nthreads(h);
+        gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f, s->dkernel.data,
+                 units, nt);
+        if (s->use_bias)
+            bias_grad(dz, rows, units, s->dbias.data);
+        if (gx)
+            gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->kernel.data, units, 0.0f,
+                     gx->data, in_dim, nt);
+    }
+    if (s->kernel_reg)
+        h->regularizer_grad_add(s->kernel_reg, s->kernel.data, s->dkernel.data, in_dim * units);
+    if (s->use_bias && s->bias_reg)
+        h->regularizer_grad_add(s->bias_reg, s->bias.data, s->dbias.data, units);
+    return NNP_OK;
+}
+
+static double dense_reg_loss(const void *state)
+{
+    const dense_state *s = state;
+    double loss = 0.0;
+    if (!s->built)
+        return 0.0;
+    if (s->kernel_reg)
+        loss += s->host->regularizer_loss(s->kernel_reg, s->kernel.data, s->in_dim * s->units);
+    if (s->use_bias && s->bias_reg)
+        loss += s->host->regularizer_loss(s->bias_reg, s->bias.data, s->units);
+    return loss;
+}
+
+static nnp_status dense_constraints(void *state, nnp_error *err)
+{
+    dense_state *s = state;
+    nnp_status st = NNP_OK;
+    if (!s->built)
+        return NNP_OK;
+    if (s->kernel_con)
+        st = s->host->constraint_apply(s->kernel_con, &s->kernel, err);
+    if (st == NNP_OK && s->use_bias && s->bias_con)
+        st = s->host->constraint_apply(s->bias_con, &s->bias, err);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* plugin table                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Gemm is the kind's op; MatMul (with a constant right operand) is listed
+ * through the extension. */
+static const nnp_onnx_op dense_more_ops[] = {
+    {"", "MatMul", 1, 23},
+    {NULL, NULL, 0, 0},
+};
+
+static const void *dense_extension(const char *name)
+{
+    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? dense_more_ops : NULL;
+}
+
+static const nnp_kind dense_kind = {
+    .struct_size = sizeof(nnp_kind),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "Dense",
+    .doc = "Keras Dense: activation(x . kernel + bias) over the last axis",
+    .params = dense_params,
+    .n_params = (int)(sizeof dense_params / sizeof dense_params[0]),
+    .onnx = {"", "Gemm", 1, 23},
+    .n_inputs_min = 1,
+    .n_inputs_max = 1,
+    .create = dense_create,
+    .destroy = dense_destroy,
+    .build = dense_build,
+    .n_weights = dense_n_weights,
+    .weight = dense_weight,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .regularization_loss = dense_reg_loss,
+    .apply_constraints = dense_constraints,
+    .to_onnx = dense_to_onnx,
+    .from_onnx = dense_from_onnx,
+    .onnx_load_weights = dense_onnx_load_weights,
+    .extension = dense_extension,
+};
+
+static const nnp_kind *const dense_kinds[] = {&dense_kind};
+
+static const nnp_plugin dense_plugin = {
+    .struct_size = sizeof(nnp_plugin),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "dense",
+    .version = "1.0.0",
+    .kinds = dense_kinds,
+    .n_kinds = 1,
+};
+
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
+{
+    if (!host || host->abi_major != NNP_ABI_MAJOR ||
+        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
+        return NULL;
+    return &dense_plugin;
+}

@@ -1,0 +1,39 @@
+/* Dense plugin: the layer state shared by the layer glue (dense.c) and the
+ * ONNX mapping (onnx.c). Private to this plugin. */
+#ifndef NNP_DENSE_H
+#define NNP_DENSE_H
+
+#include <nnplug/plugin.h>
+
+#include "../activation/act.h"
+
+typedef struct dense_state {
+    const nnp_host *host;
+    const nnp_config *cfg;          /* host-owned, lives as long as the layer */
+    int64_t units;
+    int use_bias;
+    act_fn act;
+    const nnp_regularizer *kernel_reg, *bias_reg;  /* NULL: none */
+    const nnp_constraint *kernel_con, *bias_con;   /* NULL: none */
+
+    int built;
+    int rank;                       /* input rank of the last build */
+    int64_t in_dim;
+    nnp_tensor kernel, bias, dkernel, dbias;
+    nnp_weight weights[2];
+    int n_weights;
+
+    /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */
+    float *scratch;
+    int64_t scratch_rows;
+} dense_state;
+
+const char *dense_name(const dense_state *s);
+
+nnp_status dense_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                         int n_inputs, const char *output, nnp_error *err);
+nnp_status dense_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,
+                           nnp_error *err);
+nnp_status dense_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err);
+
+#endif

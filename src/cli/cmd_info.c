@@ -1,0 +1,171 @@
+/* nnplug info MODEL: inputs, outputs, ONNX nodes -> serving plugin, layers
+ * and their weight counts. */
+#include "cli/cli.h"
+#include "nnplug/onnx.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char info_usage[] =
+    "usage: nnplug info MODEL\n"
+    "Describes MODEL (.onnx or Keras .json): its inputs and outputs with shapes\n"
+    "(N: any batch size), every node and the plugin serving it, and every layer's\n"
+    "weights with their parameter counts. ONNX graph inputs that nodes read as\n"
+    "constant parameters are listed apart (nnplug run takes their values with -i).\n";
+
+static const char *origin_of(const nnp_registry *reg, const nnp_kind *k)
+{
+    for (int i = 0; i < nnp_registry_n_kinds(reg); i++)
+        if (nnp_registry_kind_at(reg, i) == k)
+            return nnp_registry_kind_origin(reg, i);
+    return "?";
+}
+
+static const char *shape_text(const nnp_shape *s, char *buf, size_t size)
+{
+    size_t at = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < s->rank && at < size; i++) {
+        if (s->dims[i] < 0)
+            at += (size_t)snprintf(buf + at, size - at, "%sN", i ? "," : "");
+        else
+            at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "," : "",
+                                   (long long)s->dims[i]);
+    }
+    if (at < size)
+        snprintf(buf + at, size - at, "]");
+    return buf;
+}
+
+static void print_values(const nnp_model *m, int n, int (*value_at)(const nnp_model *, int))
+{
+    char sh[160];
+    for (int i = 0; i < n; i++) {
+        int v = value_at(m, i);
+        const char *weight;
+        int wl = nnp_model_weight_output_layer(m, v, &weight);
+        printf("  %-32s float32 %s", nnp_model_value_name(m, v),
+               shape_text(nnp_model_value_shape(m, v), sh, sizeof sh));
+        if (wl >= 0)
+            printf("  (weight %s of layer %s after the run)", weight,
+                   nnp_layer_name(nnp_model_layer(m, wl)));
+        printf("\n");
+    }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(info_usage, stdout);
+            return CLI_EXIT_OK;
+        }
+        if (argv[i][0] == '-' || path) {
+            cli_error("info: unexpected argument '%s' (see nnplug info --help)", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        cli_error("info: no MODEL given (see nnplug info --help)");
+        return CLI_EXIT_USAGE;
+    }
+    nnp_error err = {0};
+    nnp_registry *reg = NULL;
+    nnp_model *m = NULL;
+    if (cli_load_registry(&reg, &err) || cli_load_model_fed(reg, path, NULL, 1, &m, &err)) {
+        int rc = cli_fail(&err);
+        nnp_registry_free(reg);
+        return rc;
+    }
+    const char *meta = nnp_model_get_meta(m, NNP_ONNX_META_IMPORT);
+    json_t *onnx = meta ? json_loads(meta, 0, NULL) : NULL;
+    printf("model: %s\n", path);
+    if (onnx) {
+        printf("format: ONNX, IR version %lld, opsets",
+               (long long)json_integer_value(json_object_get(onnx, "ir_version")));
+        const char *d;
+        json_t *v;
+        json_object_foreach(json_object_get(onnx, "opset_import"), d, v)
+            printf(" %s %lld", d, (long long)json_integer_value(v));
+        const char *prod = json_string_value(json_object_get(onnx, "producer"));
+        const char *pv = json_string_value(json_object_get(onnx, "producer_version"));
+        if (prod && prod[0])
+            printf(", producer %s %s", prod, pv ? pv : "");
+        printf("\n");
+    } else {
+        printf("format: Keras-style JSON\n");
+    }
+    printf("inputs:\n");
+    print_values(m, nnp_model_n_inputs(m), nnp_model_input_value);
+    const json_t *params = json_object_get(onnx, "parameter_inputs");
+    if (json_array_size(params)) {
+        printf("parameter inputs (constants; nnplug run -i NAME=FILE.npy):\n");
+        for (size_t i = 0; i < json_array_size(params); i++)
+            printf("  %s\n", json_string_value(json_array_get(params, i)));
+    }
+    printf("outputs:\n");
+    print_values(m, nnp_model_n_outputs(m), nnp_model_output_value);
+
+    printf("nodes:\n");
+    const json_t *nodes = json_object_get(onnx, "nodes");
+    if (onnx) {
+        for (size_t i = 0; i < json_array_size(nodes); i++) {
+            const json_t *n = json_array_get(nodes, i);
+            const char *kind = json_string_value(json_object_get(n, "kind"));
+            const char *layer = json_string_value(json_object_get(n, "layer"));
+            int li = layer ? nnp_model_find_layer(m, layer) : -1;
+            const nnp_kind *k = li >= 0 ? nnp_layer_kind_of(nnp_model_layer(m, li)) : NULL;
+            char op[200];
+            snprintf(op, sizeof op, "%s%s%s-%lld",
+                     strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx")
+                         ? json_string_value(json_object_get(n, "domain"))
+                         : "",
+                     strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx") ? "::"
+                                                                                          : "",
+                     json_string_value(json_object_get(n, "op_type")),
+                     (long long)json_integer_value(json_object_get(n, "opset")));
+            printf("  %-28s %-24s -> layer %-20s %s  plugin %s%s%s\n",
+                   json_string_value(json_object_get(n, "node")), op, layer ? layer : "?",
+                   kind ? kind : "?", k ? origin_of(reg, k) : "?",
+                   json_object_get(n, "folded") ? "  (Transpose pair folded: axis in config)"
+                                                : "",
+                   json_is_true(json_object_get(n, "training_mode")) ? "  training_mode=1" : "");
+        }
+    } else {
+        for (int i = 0; i < nnp_model_n_nodes(m); i++) {
+            const nnp_layer *l = nnp_model_layer(m, nnp_model_node_layer(m, i));
+            const nnp_kind *k = nnp_layer_kind_of(l);
+            printf("  %-28s %-24s -> %s  plugin %s\n",
+                   nnp_model_value_name(m, nnp_model_node_output(m, i)), k->name,
+                   nnp_layer_name(l), origin_of(reg, k));
+        }
+    }
+
+    printf("layers:\n");
+    int64_t total = 0, trainable = 0;
+    for (int i = 0; i < nnp_model_n_layers(m); i++) {
+        const nnp_layer *l = nnp_model_layer(m, i);
+        int64_t count = nnp_model_layer_param_count(m, i);
+        total += count;
+        printf("  %-28s %-20s %lld params%s\n", nnp_layer_name(l), nnp_layer_kind_of(l)->name,
+               (long long)count, nnp_layer_trainable(l) ? "" : " (trainable: false)");
+        for (int w = 0; w < nnp_layer_n_weights(l); w++) {
+            const nnp_weight *wt = nnp_layer_weight(l, w);
+            char sh[160];
+            int64_t n = nnp_tensor_numel(wt->value);
+            if (wt->flags & NNP_WEIGHT_TRAINABLE)
+                trainable += n;
+            printf("      %-24s %-16s %lld%s\n", wt->name,
+                   shape_text(&wt->value->shape, sh, sizeof sh), (long long)n,
+                   wt->flags & NNP_WEIGHT_TRAINABLE ? "" : "  non-trainable");
+        }
+    }
+    printf("total: %lld params (%lld trainable)\n", (long long)total, (long long)trainable);
+    json_decref(onnx);
+    nnp_model_free(m);
+    nnp_registry_free(reg);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,504 @@
+/* ONNX export: nnp_model -> ModelProto bytes.
+ *
+ * Each node's layer writes its own ONNX nodes through the host writer
+ * (kind->to_onnx). This file adds what no single layer knows: graph inputs
+ * and outputs with a symbolic batch dimension, value infos for every
+ * tensor, training mode and running-statistics outputs of nodes the model
+ * runs in training mode, and the layer configs in metadata_props. The
+ * bytes depend only on the model (protobuf-c packs fields in order; JSON
+ * is written with sorted keys), so the same model gives the same file. */
+#include "interchange/onnx_internal.h"
+#include "core/config_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAIL(code, ...) nnp_error_set(err, code, __VA_ARGS__)
+
+int nnp_onnx_ir_version(int opset)
+{
+    if (opset < NNP_ONNX_OPSET_MIN || opset > NNP_ONNX_OPSET_MAX)
+        return 0;
+    if (opset <= 9)
+        return 4;
+    if (opset == 10)
+        return 5;
+    if (opset == 11)
+        return 6;
+    if (opset <= 14)
+        return 7;
+    return 8;
+}
+
+/* ---- shapes of tensors a layer made internally ---------------------------- */
+
+typedef struct shape_map {
+    onnx_map idx;
+    nnp_shape *s;
+    int n, cap;
+} shape_map;
+
+static nnp_status shape_put(shape_map *m, const char *name, const nnp_shape *s, nnp_error *err)
+{
+    if (onnx_map_get(&m->idx, name) >= 0)
+        return NNP_OK;
+    if (m->n == m->cap) {
+        int nc = m->cap ? m->cap * 2 : 32;
+        nnp_shape *p = realloc(m->s, sizeof *p * (size_t)nc);
+        if (!p)
+            return FAIL(NNP_ERR_NOMEM, "out of memory");
+        m->s = p;
+        m->cap = nc;
+    }
+    m->s[m->n] = *s;
+    return onnx_map_put(&m->idx, name, m->n++, err);
+}
+
+static const nnp_shape *shape_get(const shape_map *m, const char *name)
+{
+    int i = onnx_map_get(&m->idx, name);
+    return i >= 0 ? &m->s[i] : NULL;
+}
+
+/* Output shapes of the ops layers write around themselves, so that every
+ * tensor gets a value info even when the layer did not describe it. */
+static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error *err)
+{
+    const nnp_shape *in = n->n_input ? shape_get(sm, n->input[0]) : NULL;
+    if (!in || !n->n_output)
+        return NNP_OK;
+    const char *op = n->op_type;
+    if (strcmp(op, "Identity") == 0 || strcmp(op, "Relu") == 0)
+        return shape_put(sm, n->output[0], in, err);
+    if (strcmp(op, "Transpose") == 0) {
+        const Onnx__AttributeProto *a = onnx_find_attr(n, "perm");
+        nnp_shape o = *in;
+        if (a && a->n_ints == (size_t)in->rank) {
+            for (int i = 0; i < in->rank; i++) {
+                if (a->ints[i] < 0 || a->ints[i] >= in->rank)
+                    return NNP_OK;
+                o.dims[i] = in->dims[a->ints[i]];
+            }
+        } else if (!a) {
+            for (int i = 0; i < in->rank; i++)
+                o.dims[i] = in->dims[in->rank - 1 - i];
+        } else {
+            return NNP_OK;
+        }
+        return shape_put(sm, n->output[0], &o, err);
+    }
+    if (strcmp(op, "BatchNormalization") == 0) {
+        nnp_status st = shape_put(sm, n->output[0], in, err);
+        nnp_shape c = {1, {in->rank > 1 ? in->dims[1] : -1}};
+        for (size_t k = 1; k < n->n_output && k < 5 && !st; k++)
+            if (n->output[k][0])
+                st = shape_put(sm, n->output[k], &c, err);
+        return st;
+    }
+    return NNP_OK;
+}
+
+/* ---- assembling the model --------------------------------------------------- */
+
+typedef struct export_ctx {
+    const nnp_model *m;
+    nnp_onnx_writer w;
+    json_t *layers;        /* nnplug.layers, one entry per layer */
+    json_t *dtypes;        /* model metadata nnplug.initializer_dtypes, parsed */
+    int *layer_node;       /* per layer: index of its last main ONNX node, or -1 */
+    int *train_nodes;      /* ONNX nodes in training mode below opset 14 */
+    int n_train;
+} export_ctx;
+
+/* The node of this call that is the kind's own op (BatchNormalization in a
+ * Transpose sandwich), or -1. */
+static int main_node(const export_ctx *x, const nnp_kind *k, size_t first)
+{
+    if (!k->onnx.op_type)
+        return -1;
+    for (size_t i = first; i < x->w.n_nodes; i++)
+        if (strcmp(x->w.nodes[i]->op_type, k->onnx.op_type) == 0)
+            return (int)i;
+    return -1;
+}
+
+static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
+{
+    const nnp_model *m = x->m;
+    int li = nnp_model_node_layer(m, nd);
+    const nnp_layer *layer = nnp_model_layer(m, li);
+    const nnp_kind *k = nnp_layer_kind_of(layer);
+    const char *lname = nnp_layer_name(layer);
+    if (!k->to_onnx)
+        return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s' (%s) cannot be exported to ONNX", lname,
+                    k->name);
+    int n_in = nnp_model_node_n_inputs(m, nd);
+    const char *ins[64];
+    if (n_in > 64)
+        return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s': too many inputs", lname);
+    for (int i = 0; i < n_in; i++)
+        ins[i] = nnp_model_value_name(m, nnp_model_node_input(m, nd, i));
+    const char *out = nnp_model_value_name(m, nnp_model_node_output(m, nd));
+    size_t first = x->w.n_nodes;
+    x->w.layer = layer;
+    x->w.dtypes = json_object_get(x->dtypes, lname);
+    nnp_status st = k->to_onnx(nnp_layer_state(layer), &x->w, ins, n_in, out, err);
+    x->w.layer = NULL;
+    x->w.dtypes = NULL;
+    if (st)
+        return nnp_error_prefix(err, "layer '%s' (%s)", lname, k->name);
+    if (x->w.n_nodes == first)
+        return FAIL(NNP_ERR_INTERNAL, "layer '%s' (%s) wrote no ONNX node", lname, k->name);
+    int main = main_node(x, k, first);
+    x->layer_node[li] = main;
+
+    /* training mode: ONNX's attribute from opset 14; before it, the running
+     * statistics outputs say it (added below when the model reads them) */
+    if (nnp_model_node_mode(m, nd) == NNP_MODE_TRAIN) {
+        const char *const *wo = onnx_weight_outputs(k->onnx.op_type);
+        if (main < 0 || !wo)
+            return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s' (%s): a node forced to training mode "
+                        "has no ONNX form", lname, k->name);
+        if (x->w.opset >= 14)
+            st = nnp_host_services()->onnx_attr_int(&x->w, main, "training_mode", 1, err);
+        else
+            x->train_nodes[x->n_train++] = main;
+        if (st)
+            return nnp_error_prefix(err, "layer '%s'", lname);
+    }
+
+    /* nnplug.layers: the layer's config once, and every node it wrote */
+    json_t *e = json_array_get(x->layers, (size_t)li);
+    json_t *nodes = json_object_get(e, "nodes");
+    for (size_t i = first; i < x->w.n_nodes; i++)
+        if (json_array_append_new(nodes, json_string(x->w.nodes[i]->name)))
+            return FAIL(NNP_ERR_NOMEM, "out of memory");
+    return NNP_OK;
+}
+
+/* Graph outputs that read a layer's weights (running statistics) become
+ * the matching outputs of its node. */
+static nnp_status export_weight_outputs(export_ctx *x, nnp_error *err)
+{
+    const nnp_model *m = x->m;
+    for (int v = 0; v < nnp_model_n_values(m); v++) {
+        const char *weight;
+        int li = nnp_model_weight_output_layer(m, v, &weight);
+        if (li < 0)
+            continue;
+        const nnp_layer *l = nnp_model_layer(m, li);
+        const nnp_kind *k = nnp_layer_kind_of(l);
+        const char *const *wo = onnx_weight_outputs(k->onnx.op_type);
+        int node = x->layer_node[li], pos = -1;
+        for (int j = 1; wo && wo[j]; j++)
+            if (strcmp(wo[j], weight) == 0)
+                pos = j;
+        int train = 0;
+        for (int nd = 0; nd < nnp_model_n_nodes(m); nd++)
+            if (nnp_model_node_layer(m, nd) == li)
+                train = nnp_model_node_mode(m, nd) == NNP_MODE_TRAIN;
+        if (node < 0 || pos < 0 || !train)
+            return FAIL(NNP_ERR_UNSUPPORTED, "output '%s' reads weight '%s' of layer '%s' (%s), "
+                        "which ONNX expresses only as a running statistic of a node in "
+                        "training mode", nnp_model_value_name(m, v), weight, nnp_layer_name(l),
+                        k->name);
+        Onnx__NodeProto *n = x->w.nodes[node];
+        /* fill the positions before it with unnamed (absent) outputs */
+        while (n->n_output < (size_t)pos) {
+            nnp_status st = onnx_writer_node_add_output(&x->w, node, "", err);
+            if (st)
+                return st;
+        }
+        if (n->n_output > (size_t)pos) {
+            if (n->output[pos][0])
+                return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s': weight '%s' is read by two outputs",
+                            nnp_layer_name(l), weight);
+            free(n->output[pos]);
+            n->output[pos] = onnx_strdup(nnp_model_value_name(m, v));
+            if (!n->output[pos])
+                return FAIL(NNP_ERR_NOMEM, "out of memory");
+        } else {
+            nnp_status st = onnx_writer_node_add_output(&x->w, node, nnp_model_value_name(m, v),
+                                                        err);
+            if (st)
+                return st;
+        }
+    }
+    return NNP_OK;
+}
+
+/* Below opset 14 a BatchNormalization computes in training mode when it has
+ * all five outputs (Y, mean, var, saved_mean, saved_var); the ones the
+ * model does not read get names of their own. */
+static nnp_status pad_training_outputs(export_ctx *x, nnp_error *err)
+{
+    static const char *const what[5] = {"", "running_mean", "running_var", "saved_mean",
+                                        "saved_var"};
+    for (int t = 0; t < x->n_train; t++) {
+        int node = x->train_nodes[t];
+        Onnx__NodeProto *n = x->w.nodes[node];
+        for (size_t k = 1; k < 5; k++) {
+            if (k < n->n_output && n->output[k][0])
+                continue;
+            char buf[512], want[400];
+            snprintf(want, sizeof want, "%.300s/%s", n->name, what[k]);
+            if (!nnp_host_services()->onnx_unique_name(&x->w, want, buf, sizeof buf))
+                return FAIL(NNP_ERR_NOMEM, "out of memory");
+            if (k < n->n_output) {
+                free(n->output[k]);
+                n->output[k] = onnx_strdup(buf);
+                if (!n->output[k] || onnx_map_put(&x->w.produced, buf, node, err))
+                    return FAIL(NNP_ERR_NOMEM, "out of memory");
+            } else {
+                nnp_status st = onnx_writer_node_add_output(&x->w, node, buf, err);
+                if (st)
+                    return st;
+            }
+        }
+    }
+    return NNP_OK;
+}
+
+static nnp_status add_meta(Onnx__ModelProto *mp, const char *k, const char *v, nnp_error *err)
+{
+    Onnx__StringStringEntryProto **a =
+        realloc(mp->metadata_props, sizeof *a * (mp->n_metadata_props + 1));
+    if (!a)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    mp->metadata_props = a;
+    Onnx__StringStringEntryProto *e = malloc(sizeof *e);
+    if (!e)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    onnx__string_string_entry_proto__init(e);
+    a[mp->n_metadata_props++] = e;
+    e->key = onnx_strdup(k);
+    e->value = onnx_strdup(v);
+    if (!e->key || !e->value)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    return NNP_OK;
+}
+
+/* Moves the writer's nodes, initializers and value infos into the graph. */
+static void take_writer(Onnx__GraphProto *g, nnp_onnx_writer *w)
+{
+    g->node = w->nodes;
+    g->n_node = w->n_nodes;
+    g->initializer = w->inits;
+    g->n_initializer = w->n_inits;
+    w->nodes = NULL;
+    w->inits = NULL;
+    w->n_nodes = w->n_inits = 0;
+}
+
+static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_error *err)
+{
+    const nnp_model *m = x->m;
+    nnp_onnx_writer *w = &x->w;
+    nnp_status st = NNP_OK;
+    int nl = nnp_model_n_layers(m);
+    x->layer_node = malloc(sizeof(int) * (size_t)(nl ? nl : 1));
+    x->train_nodes = malloc(sizeof(int) * (size_t)(nnp_model_n_nodes(m) + 1));
+    x->layers = json_array();
+    if (!x->layer_node || !x->train_nodes || !x->layers)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    const char *dt = nnp_model_get_meta(m, NNP_ONNX_META_DTYPES);
+    x->dtypes = dt ? json_loads(dt, 0, NULL) : NULL;
+    for (int i = 0; i < nl; i++) {
+        const nnp_layer *l = nnp_model_layer(m, i);
+        x->layer_node[i] = -1;
+        json_t *e = json_pack("{s:s, s:o, s:[]}", "class_name", nnp_layer_kind_of(l)->name,
+                              "config", nnp_config_to_jsonv(nnp_layer_config(l)), "nodes");
+        if (!e || json_array_append_new(x->layers, e))
+            return FAIL(NNP_ERR_NOMEM, "out of memory");
+    }
+    for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
+        st = onnx_writer_reserve(w, nnp_model_value_name(m, v), err);
+    for (int nd = 0; nd < nnp_model_n_nodes(m) && !st; nd++)
+        st = export_node(x, nd, err);
+    if (st == NNP_OK)
+        st = export_weight_outputs(x, err);
+    if (st == NNP_OK)
+        st = pad_training_outputs(x, err);
+    if (st)
+        return st;
+
+    Onnx__GraphProto *g = mp->graph;
+    g->name = onnx_strdup("nnplug");
+    /* graph inputs and outputs */
+    int ni = nnp_model_n_inputs(m), no = nnp_model_n_outputs(m);
+    g->input = calloc((size_t)(ni ? ni : 1), sizeof *g->input);
+    g->output = calloc((size_t)(no ? no : 1), sizeof *g->output);
+    if (!g->name || !g->input || !g->output)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    shape_map sm = {0};
+    for (int i = 0; i < ni && !st; i++) {
+        int v = nnp_model_input_value(m, i);
+        const nnp_shape *s = nnp_model_value_shape(m, v);
+        g->input[i] = onnx_make_value_info(nnp_model_value_name(m, v),
+                                           ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s);
+        if (!g->input[i])
+            st = FAIL(NNP_ERR_NOMEM, "out of memory");
+        else
+            g->n_input++;
+    }
+    for (int i = 0; i < no && !st; i++) {
+        int v = nnp_model_output_value(m, i);
+        const nnp_shape *s = nnp_model_value_shape(m, v);
+        g->output[i] = onnx_make_value_info(nnp_model_value_name(m, v),
+                                            ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s);
+        if (!g->output[i])
+            st = FAIL(NNP_ERR_NOMEM, "out of memory");
+        else
+            g->n_output++;
+    }
+    /* value infos: every model value, then what the layers wrote inside */
+    for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
+        st = shape_put(&sm, nnp_model_value_name(m, v), nnp_model_value_shape(m, v), err);
+    for (size_t i = 0; i < w->n_inits && !st; i++) {
+        nnp_shape s = {(int32_t)w->inits[i]->n_dims, {0}};
+        for (size_t d = 0; d < w->inits[i]->n_dims && d < NNP_MAX_RANK; d++)
+            s.dims[d] = w->inits[i]->dims[d];
+        st = shape_put(&sm, w->inits[i]->name, &s, err);
+    }
+    for (size_t i = 0; i < w->n_nodes && !st; i++)
+        st = infer_node(&sm, w->nodes[i], err);
+    for (size_t i = 0; i < w->n_nodes && !st; i++) {
+        const Onnx__NodeProto *n = w->nodes[i];
+        for (size_t k = 0; k < n->n_output && !st; k++) {
+            const char *o = n->output[k];
+            int is_out = 0;
+            for (size_t j = 0; j < g->n_output; j++)
+                is_out |= strcmp(g->output[j]->name, o) == 0;
+            const nnp_shape *s = o[0] && !is_out ? shape_get(&sm, o) : NULL;
+            if (s)
+                st = onnx_writer_add_vi(w, o, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s, err);
+        }
+    }
+    onnx_map_free(&sm.idx);
+    free(sm.s);
+    if (st)
+        return st;
+    /* every node input must now be defined: a layer that referred to a
+     * tensor it never wrote is caught here rather than by other tools */
+    for (size_t i = 0; i < w->n_nodes; i++) {
+        const Onnx__NodeProto *n = w->nodes[i];
+        for (size_t k = 0; k < n->n_input; k++) {
+            const char *in = n->input[k];
+            int ok = !in[0] || onnx_map_get(&w->produced, in) >= 0;
+            for (size_t j = 0; !ok && j < w->n_inits; j++)
+                ok = strcmp(w->inits[j]->name, in) == 0;
+            for (size_t j = 0; !ok && j < g->n_input; j++)
+                ok = strcmp(g->input[j]->name, in) == 0;
+            if (!ok)
+                return FAIL(NNP_ERR_INTERNAL, "node '%s' (%s) reads '%s', which nothing defines",
+                            n->name, n->op_type, in);
+        }
+    }
+    g->value_info = w->vis;
+    g->n_value_info = w->n_vis;
+    w->vis = NULL;
+    w->n_vis = 0;
+    take_writer(g, w);
+
+    /* the model */
+    mp->has_ir_version = 1;
+    mp->ir_version = nnp_onnx_ir_version(opset);
+    mp->opset_import = calloc(1, sizeof *mp->opset_import);
+    Onnx__OperatorSetIdProto *os = malloc(sizeof *os);
+    if (!mp->opset_import || !os) {
+        free(os);
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    }
+    onnx__operator_set_id_proto__init(os);
+    mp->opset_import[mp->n_opset_import++] = os;
+    os->domain = onnx_strdup("");
+    os->has_version = 1;
+    os->version = opset;
+    mp->producer_name = onnx_strdup("nnplug");
+    mp->producer_version = onnx_strdup(NNP_VERSION_STRING);
+    if (!os->domain || !mp->producer_name || !mp->producer_version)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+
+    /* metadata: the model's own entries, then ours */
+    for (int i = 0; i < nnp_model_n_meta(m) && !st; i++) {
+        const char *k = nnp_model_meta_key(m, i);
+        if (strncmp(k, "nnplug.", 7) != 0)
+            st = add_meta(mp, k, nnp_model_get_meta(m, k), err);
+    }
+    if (st)
+        return st;
+    char *s = json_dumps(x->layers, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    if (!s)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    st = add_meta(mp, NNP_ONNX_META_LAYERS, s, err);
+    free(s);
+    if (st == NNP_OK && dt && opset >= 15)
+        st = add_meta(mp, NNP_ONNX_META_DTYPES, dt, err);
+    return st;
+}
+
+nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
+                              nnp_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (opset == 0)
+        opset = NNP_ONNX_OPSET_DEFAULT;
+    if (opset < NNP_ONNX_OPSET_MIN || opset > NNP_ONNX_OPSET_MAX)
+        return FAIL(NNP_ERR_INVALID, "ONNX export: opset %d is outside %d..%d", opset,
+                    NNP_ONNX_OPSET_MIN, NNP_ONNX_OPSET_MAX);
+    if (!nnp_host_services()->onnx_add_node)
+        return FAIL(NNP_ERR_INTERNAL, "ONNX export: the host's ONNX writer is not linked in");
+    export_ctx x;
+    memset(&x, 0, sizeof x);
+    x.m = m;
+    onnx_writer_init(&x.w, opset);
+    Onnx__ModelProto *mp = malloc(sizeof *mp);
+    Onnx__GraphProto *g = malloc(sizeof *g);
+    nnp_status st = NNP_OK;
+    if (!mp || !g) {
+        free(mp);
+        free(g);
+        mp = NULL;
+        st = FAIL(NNP_ERR_NOMEM, "out of memory");
+    } else {
+        onnx__model_proto__init(mp);
+        onnx__graph_proto__init(g);
+        mp->graph = g;
+        st = build(&x, opset, mp, err);
+    }
+    if (st == NNP_OK) {
+        size_t n = onnx__model_proto__get_packed_size(mp);
+        uint8_t *buf = malloc(n ? n : 1);
+        if (!buf) {
+            st = FAIL(NNP_ERR_NOMEM, "out of memory");
+        } else {
+            onnx__model_proto__pack(mp, buf);
+            *data = buf;
+            *len = n;
+        }
+    }
+    if (st && err->msg[0] && strncmp(err->msg, "ONNX export", 11) != 0)
+        nnp_error_prefix(err, "ONNX export");
+    if (mp)
+        onnx__model_proto__free_unpacked(mp, NULL);
+    onnx_writer_free(&x.w);
+    json_decref(x.layers);
+    json_decref(x.dtypes);
+    free(x.layer_node);
+    free(x.train_nodes);
+    return st;
+}
+
+nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err)
+{
+    uint8_t *data;
+    size_t len;
+    nnp_status st = nnp_onnx_serialize(m, opset, &data, &len, err);
+    if (st)
+        return nnp_error_prefix(err, "%s", path);
+    st = nnp_write_file_atomic(path, data, len, err);
+    free(data);
+    return st;
+}

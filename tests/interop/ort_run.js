@@ -1,0 +1,90 @@
+// Runs an ONNX model in ONNX Runtime (onnxruntime-node) on .npy inputs and
+// writes one float32 .npy per output:
+//   node ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy ...
+// Exit status: 0 ok, 1 ONNX Runtime refused or failed, 2 usage / bad files.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function die(code, msg) {
+  process.stderr.write('ort_run.js: ' + msg + '\n');
+  process.exit(code);
+}
+
+function readNpy(file) {
+  const b = fs.readFileSync(file);
+  if (b.length < 10 || b.toString('latin1', 0, 6) !== '\x93NUMPY') die(2, file + ': not an .npy file');
+  const major = b[6];
+  const hlen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const hstart = major === 1 ? 10 : 12;
+  const header = b.toString('latin1', hstart, hstart + hlen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header);
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header);
+  const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !fortran || !shape) die(2, file + ': unreadable .npy header');
+  if (fortran[1] === 'True') die(2, file + ': Fortran order is not supported');
+  const dims = shape[1].split(',').map(s => s.trim()).filter(s => s.length).map(Number);
+  const n = dims.reduce((a, d) => a * d, 1);
+  const off = hstart + hlen;
+  const out = new Float32Array(n);
+  if (descr[1] === '<f4') {
+    for (let i = 0; i < n; i++) out[i] = b.readFloatLE(off + 4 * i);
+  } else if (descr[1] === '<f8') {
+    for (let i = 0; i < n; i++) out[i] = b.readDoubleLE(off + 8 * i);
+  } else {
+    die(2, file + ': dtype ' + descr[1] + ' is not supported');
+  }
+  return { dims, data: out };
+}
+
+function writeNpy(file, dims, data) {
+  const shape = '(' + dims.join(', ') + (dims.length === 1 ? ',' : '') + ')';
+  let header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ', }';
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const hb = Buffer.alloc(10);
+  hb.write('\x93NUMPY', 0, 'latin1');
+  hb[6] = 1; hb[7] = 0;
+  hb.writeUInt16LE(header.length, 8);
+  const db = Buffer.alloc(4 * data.length);
+  for (let i = 0; i < data.length; i++) db.writeFloatLE(data[i], 4 * i);
+  fs.writeFileSync(file, Buffer.concat([hb, Buffer.from(header, 'latin1'), db]));
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args.length < 2) die(2, 'usage: ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy ...');
+  let ort;
+  try {
+    ort = require('onnxruntime-node');
+  } catch (e) {
+    die(2, 'onnxruntime-node is not installed (NODE_PATH=' + (process.env.NODE_PATH || '') + '): ' + e.message);
+  }
+  const [model, outDir, ...feeds] = args;
+  const inputs = {};
+  for (const f of feeds) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) die(2, 'expected NAME=FILE.npy, got ' + f);
+    const a = readNpy(f.slice(eq + 1));
+    inputs[f.slice(0, eq)] = new ort.Tensor('float32', a.data, a.dims);
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(model);
+  } catch (e) {
+    die(1, 'ONNX Runtime ' + ort.env.versions.common + ' refused ' + model + ': ' + e.message);
+  }
+  let results;
+  try {
+    results = await session.run(inputs);
+  } catch (e) {
+    die(1, 'ONNX Runtime failed on ' + model + ': ' + e.message);
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const name of session.outputNames) {
+    const t = results[name];
+    writeNpy(path.join(outDir, name.replace(/[^A-Za-z0-9._-]/g, '_') + '.npy'), t.dims, t.data);
+  }
+}
+
+main().catch(e => die(1, e.stack || String(e)));
