@@ -265,14 +265,6 @@ static void nnp_teardown(nnp_ctx *c)
     nnp_layer_free(c->layer);
 }
 
-static const float *nnp_weight_data(const nnp_ctx *c, const char *name, int grad)
-{
-    const nnp_weight *w = nnp_layer_weight_by_name(c->layer, name);
-    if (!w || (grad && !w->grad))
-        die("nnplug", "BatchNormalization lacks an expected weight");
-    return (const float *)(grad ? w->grad->data : w->value->data);
-}
-
 #ifdef NNP_BENCH_HAVE_DNNL
 /* ------------------------------------------------------------------ */
 /* oneDNN                                                              */
@@ -296,6 +288,14 @@ typedef struct dnnl_ctx {
     dnnl_exec_arg_t args[N_DIRS][12];
     int nargs[N_DIRS];
 } dnnl_ctx;
+
+static const float *nnp_weight_data(const nnp_ctx *c, const char *name, int grad)
+{
+    const nnp_weight *w = nnp_layer_weight_by_name(c->layer, name);
+    if (!w || (grad && !w->grad))
+        die("nnplug", "BatchNormalization lacks an expected weight");
+    return (const float *)(grad ? w->grad->data : w->value->data);
+}
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
 {

@@ -14,6 +14,9 @@ import json
 import sys
 
 
+NOISY = 1.5   # median / min above this marks a row measured under load
+
+
 def fmt_ms(v):
     return "%9.4f" % v if v is not None else "%9s" % "-"
 
@@ -52,8 +55,9 @@ def main(paths):
         print("STREAM triad, %d thread%s: %.2f GB/s at the start, %.2f GB/s at the end"
               % (t, "" if t == 1 else "s", w.get("start", float("nan")),
                  w.get("end", float("nan"))))
-    print("(%triad uses the start figure; peer ratios = peer ms / nnplug ms, "
-          ">1: nnplug faster)\n")
+    print("(%%triad uses the start figure; peer ratios = peer ms / nnplug ms, "
+          ">1: nnplug faster;\n ! after a row: some median there is over %.1fx its minimum, "
+          "a sign of foreign load)\n" % NOISY)
 
     head = ("%-17s %-6s %-9s %3s %9s %7s %6s | %9s %9s %9s %6s %6s | %9s %9s %6s %6s"
             % ("shape", "layout", "direction", "thr", "nnplug", "GB/s", "%triad",
@@ -73,7 +77,11 @@ def main(paths):
         pct = 100.0 * r["gbps"] / t if t else None
         same = "nc" if len(logical) == 2 else r["layout"]
 
+        spread = [r["median_ms"] / r["min_ms"]]
+
         def peer(table, shape_key, layouts):
+            found_rows = [table.get((shape_key,) + key + (l,)) for l in layouts]
+            spread.extend(p["median_ms"] / p["min_ms"] for p in found_rows if p)
             ms = {l: table.get((shape_key,) + key + (l,), {}).get("median_ms")
                   for l in layouts}
             found = [v for v in ms.values() if v is not None]
@@ -89,12 +97,13 @@ def main(paths):
                  dms.get("nhwc"), dms.get("nChw16c")]
         tcols = [tms.get("nc") if len(logical) == 2 else tms.get("nchw"), tms.get("nhwc")]
         label = "[" + ",".join(str(d) for d in shape) + "]"
-        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s %s %s %s"
+        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s %s %s %s%s"
               % (label, r["layout"], r["direction"], r["threads"], nnp, r["gbps"],
                  "%6.1f" % pct if pct is not None else "-",
                  fmt_ms(dcols[0]), fmt_ms(dcols[1]), fmt_ms(dcols[2]),
                  fmt_ratio(dbest), fmt_ratio(dsame),
-                 fmt_ms(tcols[0]), fmt_ms(tcols[1]), fmt_ratio(tbest), fmt_ratio(tsame)))
+                 fmt_ms(tcols[0]), fmt_ms(tcols[1]), fmt_ratio(tbest), fmt_ratio(tsame),
+                 " !" if max(spread) > NOISY else ""))
 
 
 if __name__ == "__main__":

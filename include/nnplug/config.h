@@ -48,6 +48,9 @@ const nnp_constraint *nnp_config_constraint(const nnp_config *c, const char *key
  * {"class_name": ..., "config": {...}}; NULL when absent. */
 const char *nnp_config_layer_json(const nnp_config *c, const char *key);
 const char *nnp_config_name(const nnp_config *c);
+/* False while the name is the kind's default (a model then makes it unique,
+ * Keras-style: "dense", "dense_1", ...). */
+bool nnp_config_name_is_set(const nnp_config *c);
 bool nnp_config_trainable(const nnp_config *c);
 uint64_t nnp_config_seed(const nnp_config *c);
 /* Declared batch_input_shape, if any: returns rank, or -1 when absent. */

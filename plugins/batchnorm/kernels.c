@@ -54,11 +54,15 @@ static int64_t max_items(int64_t C)
     return min64(max64(PARTIALS_MAX / max64(C, 1), 1), NNP_BN_MAX_BLOCKS);
 }
 
+/* Stride between the partial sums of two items: whole 64-byte lines, so
+ * that threads flushing neighbouring items do not share cache lines. */
+static int64_t item_stride(int64_t C) { return (max64(C, 1) + 7) / 8 * 8; }
+
 size_t nnp_bn_partials_len(int64_t channels)
 {
     /* two planes of per-item sums, then two per-channel totals */
     int64_t c = max64(channels, 1);
-    return (size_t)(2 * max_items(c) + 2) * (size_t)c;
+    return (size_t)(2 * max_items(c) * item_stride(c) + 2 * c);
 }
 
 /* One channel is one contiguous run whatever the layout; treating [N,1] as
@@ -92,8 +96,9 @@ static part partition(nnp_bn_dims d)
 {
     part p = {0};
     const int64_t total = d.outer * d.channels * d.inner;
-    /* at least MIN_BLOCK elements, and 16 per channel, per item */
-    const int64_t want = min64(max64(total / max64(MIN_BLOCK, 16 * d.channels), 1),
+    /* at least MIN_BLOCK elements per item, and 64 per channel so that the
+     * partial sums cost at most 1/16 of the traffic */
+    const int64_t want = min64(max64(total / max64(MIN_BLOCK, 64 * d.channels), 1),
                                max_items(d.channels));
     const int64_t units = d.inner == 1 ? d.outer : d.outer * d.channels;
     p.cl = d.inner == 1;
@@ -240,9 +245,9 @@ static void cl_packed(const float *restrict x, const float *dy, float *dx, int64
 }
 
 /* Channels-last item, C >= SPAN: tiles of up to WIDE channels of whole rows,
- * so every row is read as long contiguous stretches (short strided tiles
- * thrash the caches when C*4 is a multiple of 4 KiB). Four rows per pass:
- * each float accumulator is loaded and stored once per four rows. */
+ * read as long contiguous stretches. Statistics take four rows per pass, so
+ * each float accumulator is loaded and stored once per four rows; the
+ * backward sums, with twice the input streams, go one row at a time. */
 static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t C,
                     int64_t r0, int64_t r1, const float *shift, const float *w, double *p1,
                     double *p2)
@@ -254,11 +259,10 @@ static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t
         for (int64_t r = r0; r < r1;) {
             const int64_t rend = min64(r1, r + CHUNK_ROWS);
             float f1[WIDE] = {0}, f2[WIDE] = {0};
-            for (; r + 4 <= rend; r += 4) {
-                const int64_t off = r * C + c0;
-                const float *restrict xa = x + off, *restrict xb = xa + C;
-                const float *restrict xc = xb + C, *restrict xd = xc + C;
-                if (!dy) {
+            if (!dy) {
+                for (; r + 4 <= rend; r += 4) {
+                    const float *restrict xa = x + r * C + c0, *restrict xb = xa + C;
+                    const float *restrict xc = xb + C, *restrict xd = xc + C;
 #pragma omp simd
                     for (int64_t j = 0; j < tw; j++) {
                         float e0 = xa[j] - k[j], e1 = xb[j] - k[j];
@@ -266,50 +270,38 @@ static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t
                         f1[j] += (e0 + e1) + (e2 + e3);
                         f2[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
                     }
-                    continue;
                 }
-                const float *ga = dy + off, *gb = ga + C, *gc = gb + C, *gd = gc + C;
-#pragma omp simd
-                for (int64_t j = 0; j < tw; j++) {
-                    float g0 = ga[j], g1 = gb[j], g2 = gc[j], g3 = gd[j];
-                    f1[j] += (g0 + g1) + (g2 + g3);
-                    f2[j] += (g0 * (xa[j] - k[j]) + g1 * (xb[j] - k[j])) +
-                             (g2 * (xc[j] - k[j]) + g3 * (xd[j] - k[j]));
-                }
-                if (dx) {
-                    float *da = dx + off, *db = da + C, *dc = db + C, *dd = dc + C;
-#pragma omp simd
-                    for (int64_t j = 0; j < tw; j++) {
-                        da[j] = ga[j] * wc[j];
-                        db[j] = gb[j] * wc[j];
-                        dc[j] = gc[j] * wc[j];
-                        dd[j] = gd[j] * wc[j];
-                    }
-                }
-            }
-            for (; r < rend; r++) {
-                const int64_t off = r * C + c0;
-                const float *restrict xa = x + off;
-                if (!dy) {
+                for (; r < rend; r++) {
+                    const float *restrict xa = x + r * C + c0;
 #pragma omp simd
                     for (int64_t j = 0; j < tw; j++) {
                         float e0 = xa[j] - k[j];
                         f1[j] += e0;
                         f2[j] += e0 * e0;
                     }
-                    continue;
                 }
-                const float *ga = dy + off;
+            } else {
+                for (; r < rend; r++) {
+                    const int64_t off = r * C + c0;
+                    const float *restrict xa = x + off;
+                    const float *ga = dy + off;
+                    if (dx) {
+                        float *da = dx + off;
 #pragma omp simd
-                for (int64_t j = 0; j < tw; j++) {
-                    f1[j] += ga[j];
-                    f2[j] += ga[j] * (xa[j] - k[j]);
-                }
-                if (dx) {
-                    float *da = dx + off;
+                        for (int64_t j = 0; j < tw; j++) {
+                            float g = ga[j];
+                            f1[j] += g;
+                            f2[j] += g * (xa[j] - k[j]);
+                            da[j] = g * wc[j];
+                        }
+                    } else {
 #pragma omp simd
-                    for (int64_t j = 0; j < tw; j++)
-                        da[j] = ga[j] * wc[j];
+                        for (int64_t j = 0; j < tw; j++) {
+                            float g = ga[j];
+                            f1[j] += g;
+                            f2[j] += g * (xa[j] - k[j]);
+                        }
+                    }
                 }
             }
             for (int64_t j = 0; j < tw; j++) {
@@ -328,12 +320,13 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
 {
     const int64_t C = d.channels;
     const part p = partition(d);
-    double *P1 = partials, *P2 = partials + (size_t)max_items(C) * (size_t)C;
+    const int64_t S = item_stride(C);
+    double *P1 = partials, *P2 = partials + max_items(C) * S;
     const int nt = team(a, d.outer * d.inner * C, p.items);
 
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t it = 0; it < p.items; it++) {
-        double *q1 = P1 + it * C, *q2 = P2 + it * C;
+        double *q1 = P1 + it * S, *q2 = P2 + it * S;
         for (int64_t c = 0; c < C; c++)
             q1[c] = q2[c] = 0.0;
         const int64_t blk = it / p.nib, ib = it % p.nib;
@@ -352,7 +345,7 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
 
     /* Combine in item order for every channel: the fixed order that makes
      * the result independent of the thread count. */
-    const int ntc = team(a, p.items * C * 64, cdiv(C, 256));
+    const int ntc = team(a, p.items * C, cdiv(C, 256));
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c0 = 0; c0 < C; c0 += 256) {
         const int64_t c1 = min64(C, c0 + 256);
@@ -360,8 +353,8 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
             t1[c] = t2[c] = 0.0;
         for (int64_t it = 0; it < p.items; it++)
             for (int64_t c = c0; c < c1; c++) {
-                t1[c] += P1[it * C + c];
-                t2[c] += P2[it * C + c];
+                t1[c] += P1[it * S + c];
+                t2[c] += P2[it * S + c];
             }
     }
 }
@@ -452,10 +445,10 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
 /* Public kernels                                                      */
 /* ------------------------------------------------------------------ */
 
-/* The per-channel totals live after the two block planes. */
+/* The per-channel totals live after the two planes of item sums. */
 static double *tot1(const nnp_bn_scratch *s, int64_t C)
 {
-    return s->partials + (size_t)2 * (size_t)max_items(C) * (size_t)C;
+    return s->partials + 2 * max_items(C) * item_stride(C);
 }
 static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C; }
 

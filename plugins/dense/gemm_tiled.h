@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define GT_TILE_M 128
-#define GT_TILE_N 128
+#define GT_TILE_N 256
 
 /* Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C on up to
  * nthreads threads. */

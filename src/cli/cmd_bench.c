@@ -24,11 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-/* ONNX import lives in another part of libnnplug; a weak reference keeps this
- * command linkable (and .json models benchable) in a library built without
- * it: the symbol is then NULL and .onnx files are refused with a message. */
-#pragma weak nnp_onnx_load
-
 static const char bench_usage[] =
     "usage: nnplug bench (MODEL | --layer KIND --shape D0,D1,... [--config JSON])\n"
     "                    [--direction fwd-train|fwd-infer|bwd] [--threads N]\n"
@@ -317,17 +312,15 @@ static json_t *shape_json(const nnp_shape *s)
     return a;
 }
 
-static int print_json(json_t *o)
+static nnp_status print_json(json_t *o, nnp_error *err)
 {
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (!text) {
-        cli_error("bench: out of memory");
-        return CLI_EXIT_FAIL;
-    }
+    if (!text)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "bench: out of memory");
     printf("%s\n", text);
     free(text);
-    return CLI_EXIT_OK;
+    return NNP_OK;
 }
 
 /* The fields every bench line has (DESIGN.md section 6). */
@@ -380,14 +373,54 @@ static nnp_status run_layer_bwd(void *c, nnp_error *err)
     return nnp_layer_backward(l->layer, in, 1, &l->y, &l->dy, gin, NNP_MODE_TRAIN, err);
 }
 
+/* Times c (set up by bench_layer) and prints the result. */
+static nnp_status layer_report(const bench_opts *o, layer_ctx *c, nnp_error *err)
+{
+    bench_stats st;
+    nnp_set_num_threads(o->threads);
+    int threads = nnp_get_num_threads();
+    run_fn run = o->dir == DIR_FWD_INFER ? run_layer_infer
+                 : o->dir == DIR_FWD_TRAIN ? run_layer_train : run_layer_bwd;
+    nnp_status s = NNP_OK;
+    /* The backward reads the statistics of a training forward of the same
+     * input, as in a training step; that forward is not what is timed. */
+    if (o->dir == DIR_BWD)
+        s = run_layer_train(c, err);
+    if (!s)
+        s = time_runs(run, c, o->warmup, o->reps, &st, err);
+    if (s)
+        return s;
+
+    double sin = (double)c->x.nbytes, sout = (double)c->y.nbytes;
+    double traffic = o->dir == DIR_FWD_INFER   ? sin + sout
+                     : o->dir == DIR_FWD_TRAIN ? 2 * sin + sout
+                                               : 3 * sin + 2 * sout;
+    double gbps = traffic / (st.median_ms * 1e-3) / 1e9;
+    if (o->json) {
+        json_t *j = common_json(o, &o->shape, &st, gbps, threads);
+        json_object_set_new(j, "layer", json_string(o->layer));
+        json_object_set_new(j, "bytes", json_real(traffic));
+        return print_json(j, err);
+    }
+    char shape_buf[200];
+    nnp_shape_str(&o->shape, shape_buf, sizeof shape_buf);
+    printf("%s %s %s, %d thread%s, %d reps after %d warm-up\n", o->layer, shape_buf,
+           dir_names[o->dir], threads, threads == 1 ? "" : "s", o->reps, o->warmup);
+    printf("  median %.4f ms  min %.4f ms  max %.4f ms\n", st.median_ms, st.min_ms,
+           st.max_ms);
+    printf("  %.2f GB/s effective (compulsory traffic %.2f MB: %s)\n", gbps, traffic / 1e6,
+           o->dir == DIR_FWD_INFER   ? "read x, write y"
+           : o->dir == DIR_FWD_TRAIN ? "read x twice, write y"
+                                     : "read x and dy twice, write dx");
+    return NNP_OK;
+}
+
 static int bench_layer(const bench_opts *o)
 {
     nnp_error err = {0};
     nnp_registry *reg = NULL;
     layer_ctx c = {0};
     nnp_shape out_shape;
-    bench_stats st;
-    int rc;
     nnp_status s = cli_load_registry(&reg, &err);
     if (s)
         return cli_fail(&err);
@@ -410,47 +443,9 @@ static int bench_layer(const bench_opts *o)
         if (!s)
             s = nnp_tensor_alloc(&c.dx, NNP_F32, &o->shape, &err);
     }
-    if (s)
-        goto fail;
-
-    nnp_set_num_threads(o->threads);
-    int threads = nnp_get_num_threads();
-    run_fn run = o->dir == DIR_FWD_INFER ? run_layer_infer
-                 : o->dir == DIR_FWD_TRAIN ? run_layer_train : run_layer_bwd;
-    /* The backward reads the statistics of a training forward of the same
-     * input, as in a training step; that forward is not what is timed. */
-    if (o->dir == DIR_BWD && (s = run_layer_train(&c, &err)))
-        goto fail;
-    if ((s = time_runs(run, &c, o->warmup, o->reps, &st, &err)))
-        goto fail;
-
-    double sin = (double)c.x.nbytes, sout = (double)c.y.nbytes;
-    double traffic = o->dir == DIR_FWD_INFER   ? sin + sout
-                     : o->dir == DIR_FWD_TRAIN ? 2 * sin + sout
-                                               : 3 * sin + 2 * sout;
-    double gbps = traffic / (st.median_ms * 1e-3) / 1e9;
-    char shape_buf[200];
-    nnp_shape_str(&o->shape, shape_buf, sizeof shape_buf);
-    if (o->json) {
-        json_t *j = common_json(o, &o->shape, &st, gbps, threads);
-        json_object_set_new(j, "layer", json_string(o->layer));
-        json_object_set_new(j, "bytes", json_real(traffic));
-        rc = print_json(j);
-    } else {
-        printf("%s %s %s, %d thread%s, %d reps after %d warm-up\n", o->layer, shape_buf,
-               dir_names[o->dir], threads, threads == 1 ? "" : "s", o->reps, o->warmup);
-        printf("  median %.4f ms  min %.4f ms  max %.4f ms\n", st.median_ms, st.min_ms,
-               st.max_ms);
-        printf("  %.2f GB/s effective (compulsory traffic %.2f MB: %s)\n", gbps, traffic / 1e6,
-               o->dir == DIR_FWD_INFER   ? "read x, write y"
-               : o->dir == DIR_FWD_TRAIN ? "read x twice, write y"
-                                         : "read x and dy twice, write dx");
-        rc = CLI_EXIT_OK;
-    }
-    goto done;
-fail:
-    rc = cli_fail(&err);
-done:
+    if (!s)
+        s = layer_report(o, &c, &err);
+    int rc = s ? cli_fail(&err) : CLI_EXIT_OK;
     nnp_tensor_free(&c.x);
     nnp_tensor_free(&c.y);
     nnp_tensor_free(&c.dy);
@@ -521,9 +516,6 @@ static nnp_status load_model(const nnp_registry *reg, const char *path, nnp_mode
 {
     if (ends_with(path, ".json"))
         return nnp_keras_load(reg, path, m, err);
-    if (!nnp_onnx_load)
-        return nnp_error_set(err, NNP_ERR_UNSUPPORTED,
-                             "bench: '%s': this libnnplug has no ONNX import", path);
     /* Parameters fed as graph inputs (ONNX node tests) get zeros: values
      * do not change the time of a float kernel, and a bench needs none. */
     nnp_onnx_load_options lo = {0};
@@ -568,100 +560,104 @@ static nnp_status input_shape(const bench_opts *o, const nnp_model *m, int i, in
     return NNP_OK;
 }
 
+/* Allocates the inputs of c->m (seeded random data) and builds it for the
+ * batch size; shape0 gets the first input's shape. */
+static nnp_status model_setup(const bench_opts *o, model_ctx *c, int64_t *batch,
+                              nnp_shape *shape0, nnp_error *err)
+{
+    c->n_in = nnp_model_n_inputs(c->m);
+    c->n_out = nnp_model_n_outputs(c->m);
+    if (o->have_shape && c->n_in != 1)
+        return nnp_error_set(err, NNP_ERR_INVALID,
+                             "bench: --shape needs a model with one input ('%s' has %d)",
+                             o->model, c->n_in);
+    c->in = calloc((size_t)c->n_in + 1, sizeof *c->in);
+    c->in_ptrs = calloc((size_t)c->n_in + 1, sizeof *c->in_ptrs);
+    c->gout = calloc((size_t)c->n_out + 1, sizeof *c->gout);
+    c->gout_ptrs = calloc((size_t)c->n_out + 1, sizeof *c->gout_ptrs);
+    if (!c->in || !c->in_ptrs || !c->gout || !c->gout_ptrs)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "bench: out of memory");
+    nnp_status s = NNP_OK;
+    for (int i = 0; i < c->n_in && !s; i++) {
+        nnp_shape sh;
+        s = input_shape(o, c->m, i, batch, &sh, err);
+        if (!s)
+            s = alloc_random(&c->in[i], &sh, o->seed + (uint64_t)i, err);
+        c->in_ptrs[i] = &c->in[i];
+        if (i == 0)
+            *shape0 = sh;
+    }
+    return s ? s : nnp_model_build(c->m, *batch, err);
+}
+
+/* Times c (set up by model_setup) and prints the result. */
+static nnp_status model_report(const bench_opts *o, model_ctx *c, int64_t batch,
+                               const nnp_shape *shape0, nnp_error *err)
+{
+    bench_stats st;
+    nnp_set_num_threads(o->threads);
+    int threads = nnp_get_num_threads();
+    run_fn run = run_model_fwd;
+    nnp_status s = NNP_OK;
+    c->mode = o->dir == DIR_FWD_INFER ? NNP_MODE_INFER : NNP_MODE_TRAIN;
+    if (o->dir == DIR_BWD) {
+        /* Output gradients take the outputs' shapes, known after a forward;
+         * weight outputs (ONNX running statistics) get none. */
+        s = run_model_fwd(c, err);
+        for (int i = 0; i < c->n_out && !s; i++) {
+            const char *w;
+            if (nnp_model_weight_output_layer(c->m, nnp_model_output_value(c->m, i), &w) >= 0)
+                continue;
+            s = alloc_random(&c->gout[i], &nnp_model_output(c->m, i)->shape,
+                             nnp_seed_mix(o->seed, "grad") + (uint64_t)i, err);
+            c->gout_ptrs[i] = &c->gout[i];
+        }
+        run = run_model_step;
+    }
+    if (!s)
+        s = time_runs(run, c, o->warmup, o->reps, &st, err);
+    if (s)
+        return s;
+
+    double samples = (double)batch / (st.median_ms * 1e-3);
+    double traffic = model_traffic(c->m, batch, o->dir);
+    double gbps = traffic / (st.median_ms * 1e-3) / 1e9;
+    if (o->json) {
+        json_t *j = common_json(o, shape0, &st, gbps, threads);
+        json_object_set_new(j, "model", json_string(o->model));
+        json_object_set_new(j, "batch", json_integer(batch));
+        json_object_set_new(j, "samples_per_s", json_real(samples));
+        json_object_set_new(j, "bytes", json_real(traffic));
+        return print_json(j, err);
+    }
+    char b[200];
+    printf("%s input %s %s%s, %d thread%s, %d reps after %d warm-up\n", o->model,
+           nnp_shape_str(shape0, b, sizeof b), dir_names[o->dir],
+           o->dir == DIR_BWD ? " (forward + backward)" : "", threads, threads == 1 ? "" : "s",
+           o->reps, o->warmup);
+    printf("  median %.4f ms  min %.4f ms  max %.4f ms\n", st.median_ms, st.min_ms,
+           st.max_ms);
+    printf("  %.1f samples/s (batch %lld); %.2f GB/s of activation traffic\n", samples,
+           (long long)batch, gbps);
+    return NNP_OK;
+}
+
 static int bench_model(const bench_opts *o)
 {
     nnp_error err = {0};
     nnp_registry *reg = NULL;
     model_ctx c = {0};
     nnp_shape shape0 = {0};
-    bench_stats st;
     int64_t batch = DEFAULT_BATCH;
-    int rc;
     nnp_status s = cli_load_registry(&reg, &err);
     if (s)
         return cli_fail(&err);
-    if ((s = load_model(reg, o->model, &c.m, &err)))
-        goto fail;
-    c.n_in = nnp_model_n_inputs(c.m);
-    c.n_out = nnp_model_n_outputs(c.m);
-    if (o->have_shape && c.n_in != 1) {
-        s = nnp_error_set(&err, NNP_ERR_INVALID,
-                          "bench: --shape needs a model with one input ('%s' has %d)",
-                          o->model, c.n_in);
-        goto fail;
-    }
-    c.in = calloc((size_t)c.n_in + 1, sizeof *c.in);
-    c.in_ptrs = calloc((size_t)c.n_in + 1, sizeof *c.in_ptrs);
-    c.gout = calloc((size_t)c.n_out + 1, sizeof *c.gout);
-    c.gout_ptrs = calloc((size_t)c.n_out + 1, sizeof *c.gout_ptrs);
-    if (!c.in || !c.in_ptrs || !c.gout || !c.gout_ptrs) {
-        s = nnp_error_set(&err, NNP_ERR_NOMEM, "bench: out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < c.n_in && !s; i++) {
-        nnp_shape sh;
-        s = input_shape(o, c.m, i, &batch, &sh, &err);
-        if (!s)
-            s = alloc_random(&c.in[i], &sh, o->seed + (uint64_t)i, &err);
-        c.in_ptrs[i] = &c.in[i];
-        if (i == 0)
-            shape0 = sh;
-    }
+    s = load_model(reg, o->model, &c.m, &err);
     if (!s)
-        s = nnp_model_build(c.m, batch, &err);
-    if (s)
-        goto fail;
-
-    nnp_set_num_threads(o->threads);
-    int threads = nnp_get_num_threads();
-    run_fn run = run_model_fwd;
-    c.mode = o->dir == DIR_FWD_INFER ? NNP_MODE_INFER : NNP_MODE_TRAIN;
-    if (o->dir == DIR_BWD) {
-        /* Output gradients take the outputs' shapes, known after a forward;
-         * weight outputs (ONNX running statistics) get none. */
-        if ((s = run_model_fwd(&c, &err)))
-            goto fail;
-        for (int i = 0; i < c.n_out && !s; i++) {
-            const char *w;
-            if (nnp_model_weight_output_layer(c.m, nnp_model_output_value(c.m, i), &w) >= 0)
-                continue;
-            s = alloc_random(&c.gout[i], &nnp_model_output(c.m, i)->shape,
-                             nnp_seed_mix(o->seed, "grad") + (uint64_t)i, &err);
-            c.gout_ptrs[i] = &c.gout[i];
-        }
-        if (s)
-            goto fail;
-        run = run_model_step;
-    }
-    if ((s = time_runs(run, &c, o->warmup, o->reps, &st, &err)))
-        goto fail;
-
-    double samples = (double)batch / (st.median_ms * 1e-3);
-    double traffic = model_traffic(c.m, batch, o->dir);
-    double gbps = traffic / (st.median_ms * 1e-3) / 1e9;
-    if (o->json) {
-        json_t *j = common_json(o, &shape0, &st, gbps, threads);
-        json_object_set_new(j, "model", json_string(o->model));
-        json_object_set_new(j, "batch", json_integer(batch));
-        json_object_set_new(j, "samples_per_s", json_real(samples));
-        json_object_set_new(j, "bytes", json_real(traffic));
-        rc = print_json(j);
-    } else {
-        char b[200];
-        printf("%s input %s %s%s, %d thread%s, %d reps after %d warm-up\n", o->model,
-               nnp_shape_str(&shape0, b, sizeof b), dir_names[o->dir],
-               o->dir == DIR_BWD ? " (forward + backward)" : "", threads,
-               threads == 1 ? "" : "s", o->reps, o->warmup);
-        printf("  median %.4f ms  min %.4f ms  max %.4f ms\n", st.median_ms, st.min_ms,
-               st.max_ms);
-        printf("  %.1f samples/s (batch %lld); %.2f GB/s of activation traffic\n", samples,
-               (long long)batch, gbps);
-        rc = CLI_EXIT_OK;
-    }
-    goto done;
-fail:
-    rc = cli_fail(&err);
-done:
+        s = model_setup(o, &c, &batch, &shape0, &err);
+    if (!s)
+        s = model_report(o, &c, batch, &shape0, &err);
+    int rc = s ? cli_fail(&err) : CLI_EXIT_OK;
     for (int i = 0; c.in && i < c.n_in; i++)
         nnp_tensor_free(&c.in[i]);
     for (int i = 0; c.gout && i < c.n_out; i++)

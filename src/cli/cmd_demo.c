@@ -114,12 +114,12 @@ int cmd_demo(int argc, char **argv)
     if (!st)
         st = build_model(reg, &m, &err);
     nnp_optimizer_config oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
-    oc.learning_rate = 0.01;
+    oc.learning_rate = 0.003;
     if (!st)
         st = nnp_optimizer_new(&oc, m, &opt, &err);
     nnp_loss loss = {NNP_LOSS_SPARSE_CATEGORICAL_CE, 1};
     nnp_train_options to = nnp_train_defaults();
-    to.epochs = 30;
+    to.epochs = 60;
     to.batch_size = 32;
     to.seed = 7;
     to.validation_split = 0.2;

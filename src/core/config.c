@@ -28,6 +28,7 @@ struct nnp_config {
     const nnp_kind *kind;
     cfg_value *v;
     char *name;
+    bool name_set;              /* false: the kind's name, to be made unique */
     bool trainable;
     uint64_t seed;
     int bis_rank;               /* -1: no batch_input_shape */
@@ -527,6 +528,7 @@ nnp_status nnp_config_set_name(nnp_config *c, const char *name, nnp_error *err)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     free(c->name);
     c->name = n;
+    c->name_set = true;
     return NNP_OK;
 }
 
@@ -604,6 +606,7 @@ const char *nnp_config_layer_json(const nnp_config *c, const char *key)
 }
 
 const char *nnp_config_name(const nnp_config *c) { return c->name; }
+bool nnp_config_name_is_set(const nnp_config *c) { return c->name_set; }
 bool nnp_config_trainable(const nnp_config *c) { return c->trainable; }
 
 uint64_t nnp_config_seed(const nnp_config *c)

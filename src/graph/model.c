@@ -1,5 +1,6 @@
 /* Model graph: values, layer instances, nodes; planned memory; forward and
  * backward in topological (insertion) order. */
+#include "nnplug/config.h"
 #include "nnplug/model.h"
 #include "nnplug/layer.h"
 #include "nnplug/status.h"
@@ -187,8 +188,44 @@ nnp_status nnp_model_add_input(nnp_model *m, const char *name, const nnp_shape *
     return NNP_OK;
 }
 
+/* Keras's to_snake_case: "BatchNormalization" -> "batch_normalization",
+ * "ReLU" -> "re_lu", "Conv2D" -> "conv2d". */
+static void keras_snake(const char *in, char *out, size_t size)
+{
+    size_t o = 0, n = strlen(in);
+    for (size_t i = 0; i < n && o + 2 < size; i++) {
+        char c = in[i];
+        bool up = c >= 'A' && c <= 'Z';
+        bool prev_low = i > 0 && in[i - 1] >= 'a' && in[i - 1] <= 'z';
+        bool next_low = i + 1 < n && in[i + 1] >= 'a' && in[i + 1] <= 'z';
+        if (up && i > 0 && (prev_low || next_low))
+            out[o++] = '_';
+        out[o++] = up ? (char)(c - 'A' + 'a') : c;
+    }
+    out[o] = '\0';
+}
+
+/* A layer left with its kind's default name gets a unique Keras-style one. */
+static nnp_status unique_name(nnp_model *m, nnp_layer *layer, nnp_error *err)
+{
+    nnp_config *cfg = (nnp_config *)nnp_layer_config(layer);
+    if (nnp_config_name_is_set(cfg))
+        return NNP_OK;
+    char base[200], name[220];
+    keras_snake(nnp_layer_kind_of(layer)->name, base, sizeof base);
+    snprintf(name, sizeof name, "%s", base);
+    for (int k = 1; nnp_model_find_layer(m, name) >= 0 || nnp_model_find_value(m, name) >= 0; k++)
+        snprintf(name, sizeof name, "%s_%d", base, k);
+    return nnp_config_set_name(cfg, name, err);
+}
+
 nnp_status nnp_model_add_layer(nnp_model *m, nnp_layer *layer, int *layer_index, nnp_error *err)
 {
+    nnp_status st = unique_name(m, layer, err);
+    if (st) {
+        nnp_layer_free(layer);
+        return st;
+    }
     if (nnp_model_find_layer(m, nnp_layer_name(layer)) >= 0) {
         nnp_status st = nnp_error_set(err, NNP_ERR_DUPLICATE, "layer name '%s' is used twice",
                                       nnp_layer_name(layer));

@@ -69,7 +69,7 @@ static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error 
     if (!in || !n->n_output)
         return NNP_OK;
     const char *op = n->op_type;
-    if (strcmp(op, "Identity") == 0 || strcmp(op, "Relu") == 0)
+    if (strcmp(op, "Identity") == 0 || strcmp(op, "Relu") == 0 || strcmp(op, "Cast") == 0)
         return shape_put(sm, n->output[0], in, err);
     if (strcmp(op, "Transpose") == 0) {
         const Onnx__AttributeProto *a = onnx_find_attr(n, "perm");
@@ -433,8 +433,7 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         return FAIL(NNP_ERR_NOMEM, "out of memory");
     st = add_meta(mp, NNP_ONNX_META_LAYERS, s, err);
     free(s);
-    if (st == NNP_OK && dt && opset >= 15)
-        st = add_meta(mp, NNP_ONNX_META_DTYPES, dt, err);
+    /* the stored types themselves tell a later import what they were */
     return st;
 }
 

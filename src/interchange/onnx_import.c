@@ -669,14 +669,15 @@ static nnp_status find_kinds(struct onnx_import *imp, nnp_error *err)
 {
     for (int k = 0; k < imp->nn; k++) {
         inode *n = &imp->nodes[imp->order[k]];
-        if (is_op(n, "Constant") || is_op(n, "Identity"))
+        if (is_op(n, "Constant") || is_op(n, "Identity") || is_op(n, "Cast"))
             continue;
         n->kind = nnp_registry_find_onnx(imp->reg, n->p->domain, n->p->op_type, n->opset);
     }
     find_folds(imp);
     for (int k = 0; k < imp->nn; k++) {
         inode *n = &imp->nodes[imp->order[k]];
-        if (n->kind || n->skip || is_op(n, "Constant") || is_op(n, "Identity"))
+        if (n->kind || n->skip || is_op(n, "Constant") || is_op(n, "Identity") ||
+            is_op(n, "Cast"))
             continue;
         char *names = nnp_registry_kind_names(imp->reg);
         char nd[600];
@@ -907,6 +908,69 @@ static nnp_status do_identity(struct onnx_import *imp, inode *n, nnp_error *err)
                     node_desc(n, nd, sizeof nd), in->name);
     out->kind = V_RUNTIME;
     out->value = in->value;
+    return NNP_OK;
+}
+
+/* Cast: folded on constants (rounding through the target type; a cast back
+ * to float keeps the source type in memory, which export writes again);
+ * on computed values only to float, which they already are. */
+static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
+{
+    const Onnx__NodeProto *p = n->p;
+    char nd[600];
+    node_desc(n, nd, sizeof nd);
+    if (p->n_input != 1 || p->n_output != 1 || !p->input[0][0] || !p->output[0][0])
+        return FAIL(NNP_ERR_FORMAT, "%s: %s must have one input and one output", imp->label, nd);
+    const Onnx__AttributeProto *a = onnx_find_attr(p, "to");
+    if (!a || onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
+        return FAIL(NNP_ERR_FORMAT, "%s: %s needs an INT attribute 'to'", imp->label, nd);
+    int to = a->i >= 0 && a->i <= 64 ? (int)a->i : -1;
+    ival *in = V(imp, p->input[0]), *out = V(imp, p->output[0]);
+    if (in->kind == V_RUNTIME) {
+        if (to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+            return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s casts a computed value to %s (nnplug "
+                        "computes in float32)", imp->label, nd, onnx_dtype_name(to));
+        out->kind = V_RUNTIME;
+        out->value = in->value;
+        return NNP_OK;
+    }
+    ival *src = const_root(imp, in);
+    if (src->kind != V_CONST)
+        return FAIL(NNP_ERR_INTERNAL, "%s: %s: input not computed yet", imp->label, nd);
+    int to_float = onnx_dtype_is_float(to);
+    int to_int = to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+                 to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
+                 to == ONNX__TENSOR_PROTO__DATA_TYPE__INT16 ||
+                 to == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ||
+                 to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ||
+                 to == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    if (!to_float && !to_int)
+        return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: cast to %s is not supported", imp->label, nd,
+                    onnx_dtype_name(to));
+    nnp_status st = nnp_tensor_alloc(&out->t, to_float ? NNP_F32 : NNP_I64, &src->t.shape, err);
+    if (st)
+        return nnp_error_prefix(err, "%s: %s", imp->label, nd);
+    int64_t cnt = nnp_tensor_numel(&src->t);
+    for (int64_t i = 0; i < cnt; i++) {
+        double v = src->t.dtype == NNP_F32 ? ((const float *)src->t.data)[i]
+                                           : (double)((const int64_t *)src->t.data)[i];
+        if (to_float) {
+            float f = (float)v;
+            if (to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16)
+                f = onnx_f16_to_f32(onnx_f32_to_f16(f));
+            else if (to == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16)
+                f = onnx_bf16_to_f32(onnx_f32_to_bf16(f));
+            ((float *)out->t.data)[i] = f;
+        } else {
+            int64_t q = to == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? v != 0
+                        : v != v || v >= 9.2e18 || v <= -9.2e18 ? 0 : (int64_t)v;
+            ((int64_t *)out->t.data)[i] = q;
+        }
+    }
+    out->kind = V_CONST;
+    out->onnx_dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && onnx_dtype_is_float(src->onnx_dtype)
+                          ? src->onnx_dtype
+                          : to;
     return NNP_OK;
 }
 
@@ -1188,6 +1252,8 @@ static nnp_status do_nodes(struct onnx_import *imp, nnp_error *err)
             st = do_constant(imp, n, err);
         else if (is_op(n, "Identity"))
             st = do_identity(imp, n, err);
+        else if (is_op(n, "Cast"))
+            st = do_cast(imp, n, err);
         else
             st = do_layer(imp, n, err);
         if (st)

@@ -90,6 +90,8 @@ struct nnp_onnx_writer {
     size_t n_nodes, cap_nodes;
     Onnx__TensorProto **inits;
     const void **init_data;     /* layer weight data each initializer came from */
+    char **init_ref;            /* the name nodes read it by (a Cast's output when cast) */
+    size_t n_inits_ref;         /* init_ref entries still owned (export may move inits) */
     size_t n_inits, cap_inits;
     Onnx__ValueInfoProto **vis;
     size_t n_vis, cap_vis;

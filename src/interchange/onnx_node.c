@@ -237,6 +237,9 @@ void onnx_writer_free(nnp_onnx_writer *w)
     free(w->nodes);
     free(w->inits);
     free(w->init_data);
+    for (size_t i = 0; i < w->n_inits_ref; i++)
+        free(w->init_ref[i]);
+    free(w->init_ref);
     free(w->vis);
     onnx_map_free(&w->names);
     onnx_map_free(&w->aliases);
@@ -254,13 +257,17 @@ static int w_opset(const nnp_onnx_writer *w) { return w->opset; }
 
 static const char *w_unique_name(nnp_onnx_writer *w, const char *base, char *buf, size_t bufsize)
 {
-    if (!buf || !bufsize)
+    if (!buf || bufsize < 16)
         return NULL;
     if (!base || !base[0])
         base = "t";
-    snprintf(buf, bufsize, "%s", base);
+    /* room for a "_<k>" suffix: a long base is cut, never the suffix */
+    int keep = (int)(bufsize - 13);
+    if (snprintf(buf, bufsize, "%.*s", keep, base) < 0)
+        return NULL;
     for (int k = 1; onnx_map_get(&w->names, buf) >= 0; k++)
-        snprintf(buf, bufsize, "%s_%d", base, k);
+        if (snprintf(buf, bufsize, "%.*s_%d", keep, base, k) < 0)
+            return NULL;
     if (onnx_map_put(&w->names, buf, 1, NULL))
         return NULL;
     return buf;
@@ -270,7 +277,7 @@ static const char *w_unique_name(nnp_onnx_writer *w, const char *base, char *buf
 static const char *resolve_alias(const nnp_onnx_writer *w, const char *name)
 {
     int a = onnx_map_get(&w->aliases, name);
-    return a >= 0 ? w->inits[a]->name : name;
+    return a >= 0 ? w->init_ref[a] : name;
 }
 
 static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domain,
@@ -297,9 +304,9 @@ static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domai
     /* node names are their own namespace; a taken one gets a suffix */
     char nb[512];
     const char *nm = name && name[0] ? name : op_type;
-    snprintf(nb, sizeof nb, "%s", nm);
+    snprintf(nb, sizeof nb, "%.490s", nm);
     for (int k = 1; onnx_map_get(&w->node_names, nb) >= 0; k++)
-        snprintf(nb, sizeof nb, "%s_%d", nm, k);
+        snprintf(nb, sizeof nb, "%.490s_%d", nm, k);
     if (onnx_map_put(&w->node_names, nb, idx, err))
         return -1;
     n->name = onnx_strdup(nb);
@@ -477,13 +484,26 @@ static int dtype_by_name(const char *s)
     return 0;
 }
 
+static const char *dtype_suffix(int dt)
+{
+    return dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16    ? "float16"
+           : dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 ? "bfloat16"
+                                                            : "float64";
+}
+
+/* A weight first read from a float16 / bfloat16 / float64 initializer is
+ * written back in that type, followed by a Cast to float: the file keeps
+ * the original data, and every consumer still reads float32 (ONNX Runtime
+ * has no BatchNormalization with mixed double/float types). */
 static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const nnp_tensor *t,
                                     nnp_error *err)
 {
     if (!name || !name[0] || !t)
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx_add_initializer: bad arguments");
+    if (onnx_map_get(&w->produced, name) >= 0 || onnx_map_get(&w->aliases, name) >= 0)
+        return nnp_error_set(err, NNP_ERR_DUPLICATE, "initializer '%s' added twice", name);
     for (size_t i = 0; i < w->n_inits; i++)
-        if (strcmp(w->inits[i]->name, name) == 0)
+        if (strcmp(w->init_ref[i], name) == 0)
             return nnp_error_set(err, NNP_ERR_DUPLICATE, "initializer '%s' added twice", name);
     const char *weight = layer_weight_of(w, t->data);
     if (weight) {
@@ -493,25 +513,53 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
                 return onnx_map_put(&w->aliases, name, (int)i, err);
     }
     int dt = 0;
-    if (weight && w->dtypes && w->opset >= 15)
+    if (weight && w->dtypes && t->dtype == NNP_F32)
         dt = dtype_by_name(json_string_value(json_object_get(w->dtypes, weight)));
+    if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 && w->opset < 13)
+        dt = 0;   /* Cast from bfloat16 exists from opset 13 */
     if (GROW(w->inits, w->n_inits, w->cap_inits))
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     const void **d = realloc(w->init_data, sizeof *d * w->cap_inits);
-    if (!d)
+    if (d)
+        w->init_data = d;
+    char **r = realloc(w->init_ref, sizeof *r * w->cap_inits);
+    if (r)
+        w->init_ref = r;
+    if (!d || !r)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    w->init_data = d;
     Onnx__TensorProto *tp = malloc(sizeof *tp);
-    if (!tp)
+    char *ref = onnx_strdup(name);
+    if (!tp || !ref) {
+        free(tp);
+        free(ref);
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
     onnx__tensor_proto__init(tp);
     w->inits[w->n_inits] = tp;
     w->init_data[w->n_inits] = weight ? t->data : NULL;
-    w->n_inits++;
-    nnp_status st = onnx_tensor_write(tp, name, t, dt, err);
-    if (st)
+    w->init_ref[w->n_inits] = ref;
+    w->n_inits_ref = ++w->n_inits;
+    char stored[512], want[512];
+    const char *iname = name;
+    if (dt) {
+        snprintf(want, sizeof want, "%.400s_%s", name, dtype_suffix(dt));
+        iname = w_unique_name(w, want, stored, sizeof stored);
+        if (!iname)
+            return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    nnp_status st = onnx_tensor_write(tp, iname, t, dt, err);
+    if (st == NNP_OK)
+        st = onnx_map_put(&w->names, name, 1, err);
+    if (st || !dt)
         return st;
-    return onnx_map_put(&w->names, name, 1, err);
+    snprintf(want, sizeof want, "%.400s/cast", name);
+    char node_name[512];
+    if (!w_unique_name(w, want, node_name, sizeof node_name))
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int node = w_add_node(w, "Cast", "", node_name, &iname, 1, &name, 1, err);
+    if (node < 0)
+        return err ? err->code : NNP_ERR_INTERNAL;
+    return w_attr_int(w, node, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, err);
 }
 
 static void set_dims(Onnx__TensorShapeProto *sp, const nnp_shape *shape)

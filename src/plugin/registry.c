@@ -213,8 +213,8 @@ static nnp_status check_param(const char *file, const nnp_kind *k, int i, nnp_er
         ((p->flags & NNP_PARAM_HAS_MAX) && !isfinite(p->max)) ||
         ((p->flags & range) == range && p->min > p->max))
         return nnp_error_set(err, NNP_ERR_INVALID,
-                             "%s: kind '%s': parameter '%s': range [%g, %g] is empty or not finite",
-                             file, k->name, p->name, p->min, p->max);
+                             "%s: kind '%s': parameter '%s': range [%g, %g] is empty or not "
+                             "finite", file, k->name, p->name, p->min, p->max);
     if (p->choices && (p->type != NNP_PARAM_STRING || !choices_well_formed(p->choices)))
         return nnp_error_set(err, NNP_ERR_INVALID,
                              "%s: kind '%s': parameter '%s': choices \"%s\" must be "
@@ -237,8 +237,8 @@ static nnp_status check_param(const char *file, const nnp_kind *k, int i, nnp_er
     return NNP_OK;
 }
 
-/* Checks the header of a plugin table of kind `what` ("plugin table",
- * "kind 'X'") against the host's ABI and the minimum size. */
+/* Checks the header of a table (`what`: "plugin table", "kind 2 table")
+ * against the host's ABI major and the smallest size the host can use. */
 static nnp_status check_header(const char *file, const char *what, size_t struct_size,
                                uint32_t abi_major, size_t min_size, nnp_error *err)
 {
@@ -280,7 +280,8 @@ static nnp_status check_kind(const char *file, nnp_kind *k, nnp_error *err)
                              "(need 0 <= min <= max, max >= 1)",
                              file, k->name, k->n_inputs_min, k->n_inputs_max);
     if (k->onnx.op_type) {
-        if (!k->onnx.op_type[0] || k->onnx.opset_min < 1 || k->onnx.opset_max < k->onnx.opset_min)
+        if (!k->onnx.op_type[0] || k->onnx.opset_min < 1 ||
+            k->onnx.opset_max < k->onnx.opset_min)
             return nnp_error_set(err, NNP_ERR_INVALID,
                                  "%s: kind '%s': ONNX op '%s' needs a name and an opset range "
                                  "1 <= min <= max (got %d..%d)", file, k->name,
@@ -373,7 +374,7 @@ static nnp_status register_plugin(nnp_registry *reg, void *handle, const char *f
     }
     for (int i = 0; i < lp->table.n_kinds; i++) {
         const nnp_kind *src = lp->table.kinds[i];
-        char what[160];
+        char what[32];
         if (!src) {
             st = nnp_error_set(err, NNP_ERR_INVALID, "%s: kind %d of the plugin table is NULL",
                                file, i);

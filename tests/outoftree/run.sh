@@ -45,8 +45,10 @@ grep -q "\"plugin\": \"$prefix/" <<<"$json" || fail "no kind comes from $prefix"
 # pkg-config: the .pc file names the configured prefix; point it at ours.
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 flags=$(pkg-config --define-variable=prefix="$prefix" --cflags --libs nnplug)
+# NNP_CONSUMER_CFLAGS: what a program needs to link this particular build
+# (the sanitizer runtime of an NNP_SANITIZE build).
 # shellcheck disable=SC2086  # flags are words
-"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/use_plugin" "$here/use_plugin.c" $flags \
-    -Wl,-rpath,"$prefix/lib"
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror ${NNP_CONSUMER_CFLAGS:-} -o "$tmp/use_plugin" \
+    "$here/use_plugin.c" $flags -Wl,-rpath,"$prefix/lib"
 env -u LD_LIBRARY_PATH "$tmp/use_plugin" "$plugin"
 echo "outoftree: ok"

@@ -1,0 +1,52 @@
+/* Conv2D plugin: the layer state shared by the layer glue (conv2d.c) and the
+ * ONNX mapping (onnx.c). Private to this plugin. */
+#ifndef NNP_CONV2D_H
+#define NNP_CONV2D_H
+
+#include <nnplug/plugin.h>
+
+#include "../activation/act.h"
+#include "kernels.h"
+
+typedef struct conv_state {
+    const nnp_host *host;
+    const nnp_config *cfg;
+    /* configuration */
+    int64_t filters, kh, kw, sh, sw, dh, dw, groups;
+    int same;                 /* padding "same" (else "valid") */
+    int explicit_pads;        /* the "pads" extension is set */
+    int64_t pads[4];          /* top, left, bottom, right */
+    int channels_first;
+    int use_bias;
+    act_fn act;
+    const nnp_regularizer *kernel_reg, *bias_reg;
+    const nnp_constraint *kernel_con, *bias_con;
+
+    /* after build */
+    int built;
+    int spatial_known;        /* H and W were known at the last build */
+    conv_geom g;
+    nnp_tensor kernel, bias, dkernel, dbias;
+    nnp_weight weights[2];
+    int n_weights;
+    conv_scratch scratch;
+    void *scratch_mem;
+    size_t scratch_slot_floats;
+    /* backward's dL/dz when the activation is not linear: [dz_rows] floats */
+    float *dz;
+    int64_t dz_floats;
+} conv_state;
+
+const char *conv_name(const conv_state *s);
+/* Padding of one spatial axis as Keras computes it: out size and the
+ * padding before and after. */
+int conv_axis(int same, const int64_t *explicit_pads, int64_t in, int64_t k, int64_t stride,
+              int64_t dil, int64_t *out, int64_t *pad_before, int64_t *pad_after);
+
+nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                        int n_inputs, const char *output, nnp_error *err);
+nnp_status conv_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,
+                          nnp_error *err);
+nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err);
+
+#endif
