@@ -782,9 +782,13 @@ int main(int argc, char **argv)
                     if (e > 1e-3 || e != e)
                         fprintf(stderr, "bn_compare: WARNING: %s %s: nnplug and oneDNN differ "
                                         "(relative %.3g)\n", label, layouts[l], e);
-                    else if (!opt.json)
-                        fprintf(stderr, "check %s vs oneDNN %s: max relative difference "
-                                        "%.2g\n", label, layouts[l], e);
+                    if (opt.json)
+                        printf("{\"tool\":\"bn_compare\",\"impl\":\"check\",\"case\":\"%s\","
+                               "\"layout\":\"%s\",\"max_rel_diff\":%.3g}\n",
+                               label, layouts[l], e);
+                    else
+                        printf("check %s vs oneDNN %s (y, dx, dgamma, dbeta): max relative "
+                               "difference %.2g\n", label, layouts[l], e);
                 }
                 nnp_aligned_free(tmp);
             }

@@ -26,7 +26,7 @@ def fmt_ratio(v):
 
 
 def main(paths):
-    rows, env, triad = [], [], {}
+    rows, env, triad, checks = [], [], {}, []
     dnnl, torch = {}, {}
     for path in paths:
         with open(path) as f:
@@ -38,6 +38,8 @@ def main(paths):
                 impl = r.get("impl")
                 if impl == "env":
                     env.append(r)
+                elif impl == "check":
+                    checks.append(r)
                 elif impl == "stream_triad":
                     triad.setdefault(r["threads"], {})[r["when"]] = r["gbps"]
                 elif impl == "nnplug":
@@ -55,6 +57,11 @@ def main(paths):
         print("STREAM triad, %d thread%s: %.2f GB/s at the start, %.2f GB/s at the end"
               % (t, "" if t == 1 else "s", w.get("start", float("nan")),
                  w.get("end", float("nan"))))
+    if checks:
+        worst = max(checks, key=lambda c: c["max_rel_diff"])
+        print("results checked against oneDNN (y, dx, dgamma, dbeta) for %d shape/layout "
+              "pairs: worst relative difference %.2g (%s %s)"
+              % (len(checks), worst["max_rel_diff"], worst["case"], worst["layout"]))
     print("(%%triad uses the start figure; peer ratios = peer ms / nnplug ms, "
           ">1: nnplug faster;\n ! after a row: some median there is over %.1fx its minimum, "
           "a sign of foreign load)\n" % NOISY)

@@ -48,6 +48,8 @@ const nnp_constraint *nnp_config_constraint(const nnp_config *c, const char *key
  * {"class_name": ..., "config": {...}}; NULL when absent. */
 const char *nnp_config_layer_json(const nnp_config *c, const char *key);
 const char *nnp_config_name(const nnp_config *c);
+/* True when a nullable parameter holds null. */
+int nnp_config_is_null(const nnp_config *c, const char *key);
 /* False while the name is the kind's default (a model then makes it unique,
  * Keras-style: "dense", "dense_1", ...). */
 bool nnp_config_name_is_set(const nnp_config *c);

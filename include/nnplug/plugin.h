@@ -208,7 +208,9 @@ typedef struct nnp_host {
     nnp_status (*config_set_bool)(nnp_config *c, const char *key, int v, nnp_error *err);
 
     /* initializers: fill a float32 tensor; fan_in/fan_out are computed from
-       its shape as Keras does. seed 0 means the layer's config seed. */
+       its shape as Keras does. The initializer's own seed wins; otherwise
+       `seed` is used: pass seed_mix(config_seed(cfg), "<weight name>") so
+       every weight of every layer gets its own reproducible stream. */
     nnp_status (*initializer_fill)(const nnp_initializer *init, nnp_tensor *t,
                                    uint64_t seed, nnp_error *err);
     /* regularizers on float32 weights */
@@ -291,6 +293,11 @@ typedef struct nnp_host {
     const nnp_weight *(*layer_weight)(const nnp_layer *l, int i);
     double (*layer_regularization_loss)(const nnp_layer *l);
     nnp_status (*layer_apply_constraints)(nnp_layer *l, nnp_error *err);
+
+    /* True when a nullable parameter holds null (config_float etc. read 0). */
+    int (*config_is_null)(const nnp_config *c, const char *key);
+    /* A seed derived from seed and a name (per-weight initializer streams). */
+    uint64_t (*seed_mix)(uint64_t seed, const char *name);
 } nnp_host;
 
 /* ------------------------------------------------------------------ */

@@ -28,7 +28,10 @@ nnp_status nnp_registry_load(nnp_registry *reg, const char *path, nnp_error *err
  * directory cannot be read. */
 nnp_status nnp_registry_load_dir(nnp_registry *reg, const char *dir, nnp_error *err);
 /* NNP_PLUGIN_PATH directories, then the installed plugin directory (skipped
- * when NNP_NO_DEFAULT_PLUGINS is set). Missing directories are skipped. */
+ * when NNP_NO_DEFAULT_PLUGINS is set): LIBDIR/nnplug/plugins beside the
+ * libnnplug that is running when it exists (so a relocated install finds its
+ * own plugins), else nnp_default_plugin_dir(). Missing directories are
+ * skipped. */
 nnp_status nnp_registry_load_default(nnp_registry *reg, nnp_error *err);
 /* Registers a plugin table linked into the program (origin: a label). */
 nnp_status nnp_registry_add(nnp_registry *reg, const nnp_plugin *plugin,

@@ -130,8 +130,8 @@ static nnp_status alloc_weight(bn_state *s, nnp_tensor *t, const char *init_key,
     if (!init)
         return h->error_set(err, NNP_ERR_INVALID, "BatchNormalization '%s': no %s",
                             bn_name(s), init_key);
-    /* seed 0: the layer's own seed, as the host's initializer service defines */
-    return h->initializer_fill(init, t, 0, err);
+    /* each weight of each layer draws from its own reproducible stream */
+    return h->initializer_fill(init, t, h->seed_mix(h->config_seed(s->cfg), init_key), err);
 }
 
 /* Scratch and statistic slots in one aligned block; none of it depends on

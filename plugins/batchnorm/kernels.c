@@ -507,6 +507,10 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
     float *k = saved ? saved->shift : s->cc;
     nnp_bn_batch_stats(a, x, k, mean, var, s);
     for (int64_t c = 0; c < C; c++) {
+        /* From here on x is centred on the float nearest the mean: x - k is
+         * then exact near the mean, (mean - k) corrects the rounding in
+         * double, and the backward sums of dy*(x - k) hardly cancel. */
+        k[c] = isfinite(mean[c]) ? (float)mean[c] : 0.0f;
         double v = var[c];
         double inv = 1.0 / sqrt(v + a->epsilon);
         double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;

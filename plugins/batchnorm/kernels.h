@@ -52,7 +52,8 @@ typedef struct nnp_bn_scratch {
 
 /* Batch statistics of one training-mode forward, kept for its backward. */
 typedef struct nnp_bn_saved {
-    float *shift;       /* [C] k: the shift the sums were taken around */
+    float *shift;       /* [C] k: the float nearest the mean (0 if not finite);
+                           the passes work on x - k */
     double *mean;       /* [C] batch mean */
     double *invstd;     /* [C] 1/sqrt(biased batch variance + epsilon) */
 } nnp_bn_saved;

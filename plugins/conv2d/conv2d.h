@@ -38,11 +38,6 @@ typedef struct conv_state {
 } conv_state;
 
 const char *conv_name(const conv_state *s);
-/* Padding of one spatial axis as Keras computes it: out size and the
- * padding before and after. */
-int conv_axis(int same, const int64_t *explicit_pads, int64_t in, int64_t k, int64_t stride,
-              int64_t dil, int64_t *out, int64_t *pad_before, int64_t *pad_after);
-
 nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
                         int n_inputs, const char *output, nnp_error *err);
 nnp_status conv_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,

@@ -115,7 +115,8 @@ static nnp_status alloc_weight(dense_state *s, nnp_tensor *t, const nnp_shape *s
     const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
     if (!init)
         return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': no %s", dense_name(s), init_key);
-    return h->initializer_fill(init, t, 0, err);
+    /* each weight of each layer draws from its own reproducible stream */
+    return h->initializer_fill(init, t, h->seed_mix(h->config_seed(s->cfg), init_key), err);
 }
 
 static nnp_status alloc_weights(dense_state *s, int64_t in_dim, nnp_error *err)

@@ -606,6 +606,16 @@ const char *nnp_config_layer_json(const nnp_config *c, const char *key)
 }
 
 const char *nnp_config_name(const nnp_config *c) { return c->name; }
+
+int nnp_config_is_null(const nnp_config *c, const char *key)
+{
+    int idx = find_param(c->kind, key);
+    if (idx < 0)
+        return 0;
+    const cfg_value *v = &c->v[idx];
+    return v->is_null || (c->kind->params[idx].type == NNP_PARAM_REGULARIZER && !v->reg) ||
+           (c->kind->params[idx].type == NNP_PARAM_CONSTRAINT && !v->con);
+}
 bool nnp_config_name_is_set(const nnp_config *c) { return c->name_set; }
 bool nnp_config_trainable(const nnp_config *c) { return c->trainable; }
 

@@ -1069,6 +1069,17 @@ static nnp_status node_training(struct onnx_import *imp, const inode *n, int *tr
     return NNP_OK;
 }
 
+/* Adds the file and, unless the message names it already, the node. */
+static nnp_status node_error(struct onnx_import *imp, const inode *n, nnp_error *err)
+{
+    char q[300];
+    snprintf(q, sizeof q, "'%.280s'", n->name);
+    if (strstr(err->msg, q))
+        return nnp_error_prefix(err, "%s", imp->label);
+    char nd[600];
+    return nnp_error_prefix(err, "%s: %s", imp->label, node_desc(n, nd, sizeof nd));
+}
+
 static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
 {
     const Onnx__NodeProto *p = n->p;
@@ -1120,7 +1131,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
         nnp_config *cfg;
         st = nnp_config_new(kind, &cfg, err);
         if (st)
-            return nnp_error_prefix(err, "%s: %s", L, nd);
+            return node_error(imp, n, err);
         nnp_config_set_registry(cfg, imp->reg);
         st = nnp_config_set_name(cfg, n->name, err);
         if (st == NNP_OK && kind->from_onnx)
@@ -1154,7 +1165,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
         }
         if (st) {
             nnp_config_free(cfg);
-            return nnp_error_prefix(err, "%s: %s", L, nd);
+            return node_error(imp, n, err);
         }
         /* a generated or clashing name gets a suffix */
         if (nnp_model_find_layer(imp->m, nnp_config_name(cfg)) >= 0) {
@@ -1175,7 +1186,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
         if (st == NNP_OK)
             st = nnp_model_add_layer(imp->m, layer, &li, err);
         if (st)
-            return nnp_error_prefix(err, "%s: %s", L, nd);
+            return node_error(imp, n, err);
         li = -1 - li;   /* marks "new": weights to load */
     }
     int fresh = li < 0;
@@ -1186,7 +1197,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     int ov;
     st = nnp_model_apply(imp->m, li, ins, n_in, value_name(imp, out), &ov, err);
     if (st)
-        return nnp_error_prefix(err, "%s: %s", L, nd);
+        return node_error(imp, n, err);
     out->kind = V_RUNTIME;
     out->value = ov;
     int node_index = nnp_model_n_nodes(imp->m) - 1;
@@ -1194,7 +1205,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     if (fresh && kind->onnx_load_weights) {
         st = kind->onnx_load_weights(nnp_layer_state(layer), &r, err);
         if (st)
-            return nnp_error_prefix(err, "%s: %s", L, nd);
+            return node_error(imp, n, err);
     }
     if (fresh) {
         st = note_dtypes(imp, n, layer, err);
@@ -1224,7 +1235,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
                         nd, k, x->name, wname ? " outside training mode" : "");
         st = nnp_model_add_weight_output(imp->m, li, wname, x->name, &x->value, err);
         if (st)
-            return nnp_error_prefix(err, "%s: %s", L, nd);
+            return node_error(imp, n, err);
         x->kind = V_RUNTIME;
     }
 

@@ -4,6 +4,7 @@
 #include "plugin/host_internal.h"
 #include "graph/layer_internal.h"
 #include "nnplug/config.h"
+#include "nnplug/rng.h"
 #include "nnplug/registry.h"
 #include "nnplug/services.h"
 #include "nnplug/status.h"
@@ -91,6 +92,8 @@ static void host_init(void)
     h->config_constraint = nnp_config_constraint;
     h->config_name = nnp_config_name;
     h->config_seed = nnp_config_seed;
+    h->config_is_null = nnp_config_is_null;
+    h->seed_mix = nnp_seed_mix;
     h->config_set_json = nnp_config_set_json;
     h->config_set_int = host_config_set_int;
     h->config_set_float = host_config_set_float;

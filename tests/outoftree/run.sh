@@ -42,9 +42,9 @@ grep -q '"name": "ExampleScale"' <<<"$json" \
     || fail "installed plugins ($prefix/lib/nnplug/plugins) not found"
 grep -q "\"plugin\": \"$prefix/" <<<"$json" || fail "no kind comes from $prefix"
 
-# pkg-config: the .pc file names the configured prefix; point it at ours.
+# pkg-config: the .pc file locates the prefix from its own folder.
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-flags=$(pkg-config --define-variable=prefix="$prefix" --cflags --libs nnplug)
+flags=$(pkg-config --cflags --libs nnplug)
 # NNP_CONSUMER_CFLAGS: what a program needs to link this particular build
 # (the sanitizer runtime of an NNP_SANITIZE build).
 # shellcheck disable=SC2086  # flags are words

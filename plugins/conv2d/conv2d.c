@@ -1,0 +1,555 @@
+/*
+ * Conv2D layer plugin with Keras semantics (keras.layers.Conv2D): kernel
+ * [kh, kw, in/groups, filters], bias [filters], padding "valid" / "same"
+ * (TensorFlow's rule: out = ceil(in / stride), the odd pixel of padding at
+ * the bottom / right), channels_last or channels_first, dilation, groups and
+ * a fused activation.
+ *
+ * nnplug extension: "pads" [top, left, bottom, right] sets explicit zero
+ * padding and overrides "padding"; ONNX imports use it for Conv nodes whose
+ * pads match neither Keras rule (PyTorch's symmetric padding with stride 2).
+ *
+ * The geometry is derived from each call's input shape, so one layer can be
+ * applied to inputs of several sizes; build plans the scratch (im2col blocks,
+ * kernel-gradient partials, the activation gradient) for the largest shape
+ * it has seen, and forward/backward never allocate.
+ */
+#include "conv2d.h"
+#include "../activation/plugin_util.h"
+#include "padding.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INIT_GLOROT "{\"class_name\":\"GlorotUniform\",\"config\":{}}"
+#define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
+#define CONV_MAX_SLOTS 64
+
+static const nnp_param_def conv_params[] = {
+    {"filters", NNP_PARAM_INT, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "number of output channels (required)"},
+    {"kernel_size", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "[height, width] of the kernel, or one int for both (required)"},
+    {"strides", NNP_PARAM_INTS, "[1, 1]", NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "[rows, cols] strides, or one int for both"},
+    {"padding", NNP_PARAM_STRING, "\"valid\"", 0, 0, 0, "valid|same",
+     "valid: no padding; same: zero padding so that out = ceil(in / stride)"},
+    {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
+     "channels_last|channels_first",
+     "channels_last: [batch, rows, cols, channels]; channels_first: [batch, channels, rows, cols]"},
+    {"dilation_rate", NNP_PARAM_INTS, "[1, 1]", NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "[rows, cols] dilation of the kernel, or one int for both"},
+    {"groups", NNP_PARAM_INT, "1", NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "number of channel groups convolved separately"},
+    {"activation", NNP_PARAM_STRING, "\"linear\"", NNP_PARAM_NULLABLE, 0, 0, act_choices,
+     "Keras activation applied to the output (null = linear)"},
+    {"use_bias", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL, "whether the layer has a bias vector"},
+    {"kernel_initializer", NNP_PARAM_INITIALIZER, INIT_GLOROT, 0, 0, 0, NULL,
+     "initializer of the kernel [kh, kw, in/groups, filters]"},
+    {"bias_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
+     "initializer of the bias [filters]"},
+    {"kernel_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the kernel"},
+    {"bias_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the bias"},
+    {"activity_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "regularizer of the output; only null is supported"},
+    {"kernel_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on the kernel, applied after each optimizer step"},
+    {"bias_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "constraint on the bias, applied after each optimizer step"},
+    {"pads", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "nnplug extension (ONNX imports): explicit zero padding [top, left, bottom, right]; "
+     "overrides padding"},
+};
+
+const char *conv_name(const conv_state *s) { return pu_name(s->host, s->cfg); }
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+/* ------------------------------------------------------------------ */
+
+/* A pair parameter: one int for both axes or a list of two. */
+static nnp_status pair(const nnp_host *h, const nnp_config *cfg, const char *key, int64_t *a,
+                       int64_t *b, nnp_error *err)
+{
+    int64_t v[4];
+    int n = h->config_ints(cfg, key, v, 4);
+    if (n == 1)
+        v[1] = v[0];
+    if (n != 1 && n != 2)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': '%s' must be one int or a list of 2 ints%s",
+                            pu_name(h, cfg), key, n < 0 ? " (it is required)" : "");
+    if (v[0] < 1 || v[1] < 1)
+        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': '%s' entries must be >= 1",
+                            pu_name(h, cfg), key);
+    *a = v[0];
+    *b = v[1];
+    return NNP_OK;
+}
+
+static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                              nnp_error *err)
+{
+    const char *name = pu_name(h, cfg);
+    conv_state tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.host = h;
+    tmp.cfg = cfg;
+    tmp.filters = h->config_int(cfg, "filters");
+    if (tmp.filters < 1)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': 'filters' must be given as an int >= 1 (got %lld)",
+                            name, (long long)tmp.filters);
+    nnp_status st = pair(h, cfg, "kernel_size", &tmp.kh, &tmp.kw, err);
+    if (st == NNP_OK)
+        st = pair(h, cfg, "strides", &tmp.sh, &tmp.sw, err);
+    if (st == NNP_OK)
+        st = pair(h, cfg, "dilation_rate", &tmp.dh, &tmp.dw, err);
+    if (st != NNP_OK)
+        return st;
+    tmp.groups = h->config_int(cfg, "groups");
+    if (tmp.groups < 1 || tmp.filters % tmp.groups != 0)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': filters (%lld) must be a multiple of groups (%lld)", name,
+                            (long long)tmp.filters, (long long)tmp.groups);
+    const char *pad = h->config_string(cfg, "padding");
+    if (!pad || (strcmp(pad, "valid") != 0 && strcmp(pad, "same") != 0))
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': padding '%s' is not supported (valid or same)", name,
+                            pad ? pad : "null");
+    tmp.same = strcmp(pad, "same") == 0;
+    int np = h->config_ints(cfg, "pads", tmp.pads, 4);
+    if (np >= 0 && np != 4)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': 'pads' must list 4 ints [top, left, bottom, right], "
+                            "got %d",
+                            name, np);
+    tmp.explicit_pads = np == 4;
+    const char *df = h->config_string(cfg, "data_format");
+    tmp.channels_first = df && strcmp(df, "channels_first") == 0;
+    tmp.use_bias = h->config_bool(cfg, "use_bias");
+    const char *an = h->config_string(cfg, "activation");
+    if (act_parse(an, &tmp.act) != 0)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Conv2D '%s': unknown activation '%s' (one of %s)", name, an,
+                            act_choices);
+    if (h->config_regularizer(cfg, "activity_regularizer"))
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "Conv2D '%s': activity_regularizer is not supported (only null)", name);
+    tmp.kernel_reg = h->config_regularizer(cfg, "kernel_regularizer");
+    tmp.bias_reg = h->config_regularizer(cfg, "bias_regularizer");
+    tmp.kernel_con = h->config_constraint(cfg, "kernel_constraint");
+    tmp.bias_con = h->config_constraint(cfg, "bias_constraint");
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", name);
+    *s = tmp;
+    *state = s;
+    return NNP_OK;
+}
+
+static void free_weights(conv_state *s)
+{
+    const nnp_host *h = s->host;
+    h->tensor_free(&s->kernel);
+    h->tensor_free(&s->bias);
+    h->tensor_free(&s->dkernel);
+    h->tensor_free(&s->dbias);
+    s->n_weights = 0;
+    s->built = 0;
+}
+
+static void free_scratch(conv_state *s)
+{
+    s->host->aligned_free(s->scratch_mem);
+    s->scratch_mem = NULL;
+    memset(&s->scratch, 0, sizeof s->scratch);
+    s->scratch_slot_floats = 0;
+}
+
+static void conv_destroy(void *state)
+{
+    conv_state *s = state;
+    if (!s)
+        return;
+    free_weights(s);
+    free_scratch(s);
+    s->host->aligned_free(s->dz);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* geometry and build                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The geometry for an input shape; H / W may be -1 (then OH / OW are -1
+ * and nothing is planned). */
+static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom *g,
+                            nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b[160];
+    if (in->rank != 4)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': expects a rank-4 input (%s), got rank %d (shape %s)",
+                            conv_name(s),
+                            s->channels_first ? "[batch, channels, rows, cols]"
+                                              : "[batch, rows, cols, channels]",
+                            in->rank, pu_shape_str(in, b, sizeof b));
+    memset(g, 0, sizeof *g);
+    g->channels_first = s->channels_first;
+    g->N = in->dims[0];
+    g->C = in->dims[s->channels_first ? 1 : 3];
+    g->H = in->dims[s->channels_first ? 2 : 1];
+    g->W = in->dims[s->channels_first ? 3 : 2];
+    g->F = s->filters;
+    g->kh = s->kh;
+    g->kw = s->kw;
+    g->sh = s->sh;
+    g->sw = s->sw;
+    g->dh = s->dh;
+    g->dw = s->dw;
+    g->groups = s->groups;
+    if (g->C < 1)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': the channel axis of input shape %s must have a known "
+                            "size >= 1",
+                            conv_name(s), pu_shape_str(in, b, sizeof b));
+    if (g->C % s->groups != 0)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': %lld input channels are not a multiple of groups (%lld)",
+                            conv_name(s), (long long)g->C, (long long)s->groups);
+    g->Cg = g->C / s->groups;
+    g->Fg = g->F / s->groups;
+    g->Kg = s->kh * s->kw * g->Cg;
+    if (g->Kg > INT32_MAX / 2 || g->F > INT32_MAX / 2 || g->Kg * g->F > ((int64_t)1 << 34))
+        return h->error_set(err, NNP_ERR_OVERFLOW, "Conv2D '%s': kernel is too large",
+                            conv_name(s));
+    g->OH = g->OW = -1;
+    if (g->H < 0 || g->W < 0)
+        return NNP_OK;
+    const int64_t *ph = s->explicit_pads ? (int64_t[2]){s->pads[0], s->pads[2]} : NULL;
+    const int64_t *pw = s->explicit_pads ? (int64_t[2]){s->pads[1], s->pads[3]} : NULL;
+    const char *how = s->explicit_pads ? "the explicit pads" : s->same ? "'same' padding"
+                                                                       : "'valid' padding";
+    if (pad_axis(s->same, ph, g->H, s->kh, s->sh, s->dh, &g->OH, &g->pt, &g->pb) != 0 ||
+        pad_axis(s->same, pw, g->W, s->kw, s->sw, s->dw, &g->OW, &g->pl, &g->pr) != 0)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': the kernel %lldx%lld (dilation %lldx%lld: it spans "
+                            "%lldx%lld) is larger than the %lldx%lld input (shape %s) with %s",
+                            conv_name(s), (long long)s->kh, (long long)s->kw, (long long)s->dh,
+                            (long long)s->dw, (long long)((s->kh - 1) * s->dh + 1),
+                            (long long)((s->kw - 1) * s->dw + 1), (long long)g->H,
+                            (long long)g->W, pu_shape_str(in, b, sizeof b), how);
+    g->P = g->OH * g->OW;
+    if (g->P > INT32_MAX / 2 || g->H * g->W * g->C > ((int64_t)1 << 40))
+        return h->error_set(err, NNP_ERR_OVERFLOW, "Conv2D '%s': input %s is too large",
+                            conv_name(s), pu_shape_str(in, b, sizeof b));
+    conv_plan(g);
+    return NNP_OK;
+}
+
+static nnp_status alloc_weight(conv_state *s, nnp_tensor *t, const nnp_shape *sh,
+                               const char *init_key, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    nnp_status st = h->tensor_alloc(t, NNP_F32, sh, err);
+    if (st != NNP_OK || !init_key)
+        return st;
+    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
+    if (!init)
+        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': no %s", conv_name(s), init_key);
+    return h->initializer_fill(init, t, 0, err);
+}
+
+static nnp_status alloc_weights(conv_state *s, int64_t cg, nnp_error *err)
+{
+    free_weights(s);
+    free_scratch(s);
+    nnp_shape ks = {4, {s->kh, s->kw, cg, s->filters}}, bs = {1, {s->filters}};
+    nnp_status st = alloc_weight(s, &s->kernel, &ks, "kernel_initializer", err);
+    if (st == NNP_OK)
+        st = alloc_weight(s, &s->dkernel, &ks, NULL, err);
+    if (st == NNP_OK && s->use_bias)
+        st = alloc_weight(s, &s->bias, &bs, "bias_initializer", err);
+    if (st == NNP_OK && s->use_bias)
+        st = alloc_weight(s, &s->dbias, &bs, NULL, err);
+    if (st != NNP_OK) {
+        free_weights(s);
+        return st;
+    }
+    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE};
+    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE};
+    s->n_weights = s->use_bias ? 2 : 1;
+    s->built = 1;
+    return NNP_OK;
+}
+
+/* Scratch for geometry g (grows only). */
+static nnp_status ensure_scratch(conv_state *s, const conv_geom *g, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    const size_t slot = conv_slot_floats(g);
+    if (s->scratch_mem && slot <= s->scratch_slot_floats)
+        return NNP_OK;
+    int slots = omp_get_num_procs();
+    if (pu_nthreads(h) > slots)
+        slots = pu_nthreads(h);
+    const int chunks = conv_n_chunks(g);
+    if (slots < chunks)
+        slots = chunks;
+    if (slots > CONV_MAX_SLOTS)
+        slots = CONV_MAX_SLOTS;
+    const size_t floats = 2 * (size_t)slots * slot + (size_t)chunks * (size_t)(g->Kg * g->F);
+    float *p = h->aligned_alloc(floats * sizeof(float));
+    if (!p)
+        return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': cannot allocate %zu bytes of scratch",
+                            conv_name(s), floats * sizeof(float));
+    free_scratch(s);
+    s->scratch_mem = p;
+    s->scratch_slot_floats = slot;
+    s->scratch.cols = p;
+    s->scratch.dcols = p + (size_t)slots * slot;
+    s->scratch.n_slots = slots;
+    s->scratch.partials = p + 2 * (size_t)slots * slot;
+    s->scratch.n_chunks = chunks;
+    return NNP_OK;
+}
+
+static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                             nnp_error *err)
+{
+    conv_state *s = state;
+    const nnp_host *h = s->host;
+    if (n_in != 1)
+        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': expects 1 input, got %d",
+                            conv_name(s), n_in);
+    conv_geom g;
+    nnp_status st = make_geom(s, &in[0], &g, err);
+    if (st != NNP_OK)
+        return st;
+    if (!s->built || s->kernel.shape.dims[2] != g.Cg)
+        st = alloc_weights(s, g.Cg, err);
+    if (st == NNP_OK && g.OH >= 0)
+        st = ensure_scratch(s, &g, err);
+    if (st != NNP_OK)
+        return st;
+    /* the activation gradient of a concrete build (grows only) */
+    if (g.OH >= 0 && g.N >= 0 && s->act.id != ACT_LINEAR && g.N * g.P * g.F > s->dz_floats) {
+        const int64_t n = g.N * g.P * g.F;
+        float *p = h->aligned_alloc((size_t)n * sizeof(float));
+        if (!p)
+            return h->error_set(err, NNP_ERR_NOMEM,
+                                "Conv2D '%s': cannot allocate the activation gradient",
+                                conv_name(s));
+        h->aligned_free(s->dz);
+        s->dz = p;
+        s->dz_floats = n;
+    }
+    s->g = g;
+    s->spatial_known = g.OH >= 0;
+    out->rank = 4;
+    out->dims[0] = in[0].dims[0];
+    if (s->channels_first) {
+        out->dims[1] = s->filters;
+        out->dims[2] = g.OH;
+        out->dims[3] = g.OW;
+    } else {
+        out->dims[1] = g.OH;
+        out->dims[2] = g.OW;
+        out->dims[3] = s->filters;
+    }
+    return NNP_OK;
+}
+
+static int conv_n_weights(const void *state) { return ((const conv_state *)state)->n_weights; }
+
+static const nnp_weight *conv_weight(const void *state, int i)
+{
+    const conv_state *s = state;
+    return i >= 0 && i < s->n_weights ? &s->weights[i] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward / backward                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The geometry of a run-time input, checked against the build. */
+static nnp_status run_geom(const conv_state *s, const nnp_tensor *x, conv_geom *g,
+                           nnp_shape *out_shape, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b[160];
+    if (!s->built)
+        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': used before build", conv_name(s));
+    nnp_status st = pu_check(h, "Conv2D", conv_name(s), x, "input", NULL, err);
+    if (st == NNP_OK)
+        st = make_geom(s, &x->shape, g, err);
+    if (st != NNP_OK)
+        return st;
+    if (g->Cg != s->kernel.shape.dims[2])
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': input %s has %lld channels, the layer was built for %lld",
+                            conv_name(s), pu_shape_str(&x->shape, b, sizeof b), (long long)g->C,
+                            (long long)(s->kernel.shape.dims[2] * s->groups));
+    if (!s->scratch_mem || conv_slot_floats(g) > s->scratch_slot_floats)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Conv2D '%s': input %s is larger than any shape the layer was built "
+                            "for (build it for this shape first)",
+                            conv_name(s), pu_shape_str(&x->shape, b, sizeof b));
+    out_shape->rank = 4;
+    out_shape->dims[0] = g->N;
+    out_shape->dims[1] = s->channels_first ? g->F : g->OH;
+    out_shape->dims[2] = s->channels_first ? g->OH : g->OW;
+    out_shape->dims[3] = s->channels_first ? g->OW : g->F;
+    return NNP_OK;
+}
+
+static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n_in,
+                                 nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    conv_state *s = state;
+    (void)n_in;
+    (void)mode;
+    conv_geom g;
+    nnp_shape os;
+    nnp_status st = run_geom(s, in[0], &g, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, "Conv2D", conv_name(s), out, "output", &os, err);
+    if (st != NNP_OK)
+        return st;
+    const int64_t n = pu_numel(&os), last = os.dims[3];
+    conv_forward(&g, g.N, in[0]->data, s->kernel.data, s->use_bias ? s->bias.data : NULL,
+                 out->data, &s->scratch, pu_nthreads(s->host));
+    if (n > 0)
+        act_forward(&s->act, out->data, out->data, n / last, last, 1);
+    return NNP_OK;
+}
+
+static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int n_in,
+                                  const nnp_tensor *out, const nnp_tensor *grad_out,
+                                  nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    conv_state *s = state;
+    const nnp_host *h = s->host;
+    (void)n_in;
+    (void)mode;
+    conv_geom g;
+    nnp_shape os;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    const char *nm = conv_name(s);
+    nnp_status st = run_geom(s, in[0], &g, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(h, "Conv2D", nm, grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && s->act.id != ACT_LINEAR)
+        st = pu_check(h, "Conv2D", nm, out, "output", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(h, "Conv2D", nm, gx, "input gradient", &in[0]->shape, err);
+    const int64_t n = pu_numel(&os), last = os.dims[3];
+    if (st == NNP_OK && s->act.id != ACT_LINEAR && n > s->dz_floats)
+        st = h->error_set(err, NNP_ERR_SHAPE,
+                          "Conv2D '%s': backward for a batch of %lld, but the layer was built "
+                          "for a smaller one (build it for this batch size first)",
+                          nm, (long long)g.N);
+    if (st != NNP_OK)
+        return st;
+    const int nt = pu_nthreads(h);
+    const float *dz = grad_out->data;
+    if (s->act.id != ACT_LINEAR && n > 0) {
+        const int need_x = act_needs_x(&s->act);
+        if (need_x) /* recompute the pre-activation rather than keep it */
+            conv_forward(&g, g.N, in[0]->data, s->kernel.data,
+                         s->use_bias ? s->bias.data : NULL, s->dz, &s->scratch, nt);
+        act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
+                     last, 1);
+        dz = s->dz;
+    }
+    conv_backward(&g, g.N, in[0]->data, s->kernel.data, dz, s->dkernel.data,
+                  s->use_bias ? s->dbias.data : NULL, gx ? gx->data : NULL, &s->scratch, nt);
+    const int64_t wn = pu_numel(&s->kernel.shape);
+    if (s->kernel_reg)
+        h->regularizer_grad_add(s->kernel_reg, s->kernel.data, s->dkernel.data, wn);
+    if (s->use_bias && s->bias_reg)
+        h->regularizer_grad_add(s->bias_reg, s->bias.data, s->dbias.data, s->filters);
+    return NNP_OK;
+}
+
+static double conv_reg_loss(const void *state)
+{
+    const conv_state *s = state;
+    double loss = 0.0;
+    if (!s->built)
+        return 0.0;
+    if (s->kernel_reg)
+        loss += s->host->regularizer_loss(s->kernel_reg, s->kernel.data,
+                                          pu_numel(&s->kernel.shape));
+    if (s->use_bias && s->bias_reg)
+        loss += s->host->regularizer_loss(s->bias_reg, s->bias.data, s->filters);
+    return loss;
+}
+
+static nnp_status conv_constraints(void *state, nnp_error *err)
+{
+    conv_state *s = state;
+    nnp_status st = NNP_OK;
+    if (!s->built)
+        return NNP_OK;
+    if (s->kernel_con)
+        st = s->host->constraint_apply(s->kernel_con, &s->kernel, err);
+    if (st == NNP_OK && s->use_bias && s->bias_con)
+        st = s->host->constraint_apply(s->bias_con, &s->bias, err);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* plugin table                                                        */
+/* ------------------------------------------------------------------ */
+
+static const nnp_kind conv_kind = {
+    .struct_size = sizeof(nnp_kind),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "Conv2D",
+    .doc = "Keras Conv2D: 2-D convolution with strides, padding, dilation, groups and a fused "
+           "activation",
+    .params = conv_params,
+    .n_params = (int)(sizeof conv_params / sizeof conv_params[0]),
+    .onnx = {"", "Conv", 1, 23},
+    .n_inputs_min = 1,
+    .n_inputs_max = 1,
+    .create = conv_create,
+    .destroy = conv_destroy,
+    .build = conv_build,
+    .n_weights = conv_n_weights,
+    .weight = conv_weight,
+    .forward = conv_forward_k,
+    .backward = conv_backward_k,
+    .regularization_loss = conv_reg_loss,
+    .apply_constraints = conv_constraints,
+    .to_onnx = conv_to_onnx,
+    .from_onnx = conv_from_onnx,
+    .onnx_load_weights = conv_onnx_load_weights,
+};
+
+static const nnp_kind *const conv_kinds[] = {&conv_kind};
+
+static const nnp_plugin conv_plugin = {
+    .struct_size = sizeof(nnp_plugin),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "conv2d",
+    .version = "1.0.0",
+    .kinds = conv_kinds,
+    .n_kinds = 1,
+};
+
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
+{
+    if (!host || host->abi_major != NNP_ABI_MAJOR ||
+        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
+        return NULL;
+    return &conv_plugin;
+}
