@@ -5,7 +5,8 @@
  * nnplug runs through the plugin ABI (nnp_layer_new / build / forward /
  * backward), exactly as a model would call it. oneDNN runs through its C API
  * in plain NCHW, NHWC and its blocked nChw16c layout (the input is
- * reordered once, outside timing), or in plain NC for 2-D shapes.
+ * reordered once, outside timing); 2-D shapes in plain NC and as
+ * [N, C, 1, 1] NHWC (the same bytes; see dnnl_dims_of).
  *
  * Directions:
  *   fwd-infer  normalize with given statistics (oneDNN: use_global_stats,
@@ -281,6 +282,7 @@ static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 
 typedef struct dnnl_ctx {
+    const char *layout;
     dnnl_format_tag_t tag;
     dnnl_memory_desc_t md;
     dnnl_memory_t src, dst, mean, var, scale, shift, ddst, dsrc, dscale, dshift;
@@ -364,15 +366,34 @@ static dnnl_format_tag_t tag_of(const char *layout)
     return dnnl_nc;
 }
 
+/* Dims and user-buffer tag oneDNN sees for a case run in `layout`. A 2-D
+ * [N, C] run as "nhwc" is the 4-D [N, C, 1, 1]: the same bytes, but it
+ * reaches oneDNN's JIT implementation, which 2-D "nc" does not (2.6 gives
+ * that to its slow generic ncsp_bnorm). */
+static int dnnl_dims_of(const bcase *bc, const char *layout, dnnl_dims_t d,
+                        dnnl_format_tag_t *user_tag)
+{
+    int nd = logical_dims(bc, d);
+    *user_tag = tag_of(bc->layout);
+    if (nd == 2 && strcmp(layout, "nc") != 0) {
+        d[2] = d[3] = 1;
+        *user_tag = dnnl_nchw;   /* [N, C, 1, 1] in nchw: the bytes of nc */
+        nd = 4;
+    }
+    return nd;
+}
+
 static void dnnl_setup(dnnl_ctx *c, const bcase *bc, const char *layout, nnp_ctx *src)
 {
     dnnl_dims_t d = {0}; /* oneDNN reads DNNL_MAX_NDIMS dims */
-    int nd = logical_dims(bc, d);
+    dnnl_format_tag_t user_tag;
+    int nd = dnnl_dims_of(bc, layout, d, &user_tag);
     dnnl_memory_desc_t user_md, cmd;
     memset(c, 0, sizeof *c);
     c->tag = tag_of(layout);
+    c->layout = layout;
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&c->md, nd, d, dnnl_f32, c->tag));
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&user_md, nd, d, dnnl_f32, tag_of(bc->layout)));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&user_md, nd, d, dnnl_f32, user_tag));
     dnnl_dims_t cd = {d[1]};
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_x));
     c->src = mem_from_user(&c->md, &user_md, src->x.data);
@@ -496,12 +517,13 @@ static double rel_diff(const float *a, const float *b, int64_t n)
 }
 
 /* The oneDNN memory `m` (layout tag) in nnplug's layout, into buf. */
-static void to_user(dnnl_memory_t m, const bcase *bc, float *buf)
+static void to_user(dnnl_memory_t m, const bcase *bc, const char *layout, float *buf)
 {
     dnnl_dims_t d = {0};
-    int nd = logical_dims(bc, d);
+    dnnl_format_tag_t user_tag;
+    int nd = dnnl_dims_of(bc, layout, d, &user_tag);
     dnnl_memory_desc_t user_md;
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&user_md, nd, d, dnnl_f32, tag_of(bc->layout)));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&user_md, nd, d, dnnl_f32, user_tag));
     dnnl_memory_t u = mem_new(&user_md, buf);
     reorder(m, u);
     dnnl_memory_destroy(u);
@@ -519,20 +541,20 @@ static double check_against(nnp_ctx *n, impl *nim, dnnl_ctx *c, const bcase *bc,
     memcpy(mem_ptr(c->var), nnp_weight_data(n, "moving_variance", 0), sizeof(float) * (size_t)C);
     nnp_run(nim, D_INFER);
     dnnl_exec(c, D_INFER);
-    to_user(c->dst, bc, tmp);
+    to_user(c->dst, bc, c->layout, tmp);
     e = rel_diff(tmp, n->y.data, numel);
     worst = e > worst ? e : worst;
 
     nnp_run(nim, D_TRAIN);
     dnnl_exec(c, D_TRAIN);
-    to_user(c->dst, bc, tmp);
+    to_user(c->dst, bc, c->layout, tmp);
     e = rel_diff(tmp, n->y.data, numel);
     worst = e > worst ? e : worst;
 
     nnp_layer_zero_grad(n->layer);
     nnp_run(nim, D_BWD);
     dnnl_exec(c, D_BWD);
-    to_user(c->dsrc, bc, tmp);
+    to_user(c->dsrc, bc, c->layout, tmp);
     e = rel_diff(tmp, n->dx.data, numel);
     worst = e > worst ? e : worst;
     e = rel_diff(mem_ptr(c->dscale), nnp_weight_data(n, "gamma", 1), C);
@@ -755,9 +777,9 @@ int main(int argc, char **argv)
         ims[0].ctx = &nc;
 #ifdef NNP_BENCH_HAVE_DNNL
         static const char *const layouts4[] = {"nchw", "nhwc", "nChw16c"};
-        static const char *const layouts2[] = {"nc"};
+        static const char *const layouts2[] = {"nc", "nhwc"};   /* see dnnl_dims_of */
         const char *const *layouts = bc->rank == 4 ? layouts4 : layouts2;
-        int n_layouts = bc->rank == 4 ? 3 : 1;
+        int n_layouts = bc->rank == 4 ? 3 : 2;
         dnnl_ctx dc[MAX_LAYOUTS];
         for (int l = 0; l < n_layouts; l++) {
             impl *im = &ims[n_impl++];

@@ -2,17 +2,19 @@
 """Merges the JSON lines of bn_compare (nnplug, oneDNN, STREAM triad) and
 torch_bn.py (PyTorch) into one table. Standard library only.
 
-    combine.py FILE.jsonl...
+    combine.py [--stat median|min] FILE.jsonl...
 
 Rows are nnplug's shapes (the NHWC case is the same problem as the NCHW one
 with axis -1; its peers are the same logical [N,C,H,W]). Peer columns are
-median ms per memory layout; ratios are peer ms / nnplug ms, so above 1
-means nnplug is faster: "best" against the peer's fastest layout, "same"
-against the peer in nnplug's own memory layout.
-"""
-import json
-import sys
+ms per memory layout; ratios are peer ms / nnplug ms, so above 1 means
+nnplug is faster: "best" against the peer's fastest layout, "same" against
+the peer in a layout holding the same bytes as nnplug's buffer.
 
+--stat min ranks by the fastest run instead of the median: on a shared
+machine the minimum is the figure least moved by other people's load.
+"""
+import argparse
+import json
 
 NOISY = 1.5   # median / min above this marks a row measured under load
 
@@ -25,9 +27,8 @@ def fmt_ratio(v):
     return "%6.2f" % v if v is not None else "%6s" % "-"
 
 
-def main(paths):
-    rows, env, triad, checks = [], [], {}, []
-    dnnl, torch = {}, {}
+def load(paths):
+    rows, env, triad, checks, dnnl, torch = [], [], {}, [], {}, {}
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -45,10 +46,20 @@ def main(paths):
                 elif impl == "nnplug":
                     rows.append(r)
                 elif impl == "onednn":
-                    # keyed by the case it ran in (same process window)
+                    # keyed by the case it ran in (same process, same minutes)
                     dnnl[(tuple(r["shape"]), r["direction"], r["threads"], r["layout"])] = r
                 elif impl == "torch":
                     torch[(tuple(r["logical"]), r["direction"], r["threads"], r["layout"])] = r
+    return rows, env, triad, checks, dnnl, torch
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stat", choices=("median", "min"), default="median")
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args()
+    stat = args.stat + "_ms"
+    rows, env, triad, checks, dnnl, torch = load(args.files)
 
     for e in env:
         print("  ".join("%s=%s" % (k, v) for k, v in e.items() if k not in ("tool", "impl")))
@@ -62,58 +73,56 @@ def main(paths):
         print("results checked against oneDNN (y, dx, dgamma, dbeta) for %d shape/layout "
               "pairs: worst relative difference %.2g (%s %s)"
               % (len(checks), worst["max_rel_diff"], worst["case"], worst["layout"]))
-    print("(%%triad uses the start figure; peer ratios = peer ms / nnplug ms, "
-          ">1: nnplug faster;\n ! after a row: some median there is over %.1fx its minimum, "
-          "a sign of foreign load)\n" % NOISY)
+    print("times: %s of the runs; GB/s = compulsory traffic (2S, 3S, 5S) / time; %%triad "
+          "against the start figure;\nratios = peer ms / nnplug ms (>1: nnplug faster); "
+          "! = some median in the row is over %.1fx its minimum (foreign load)\n"
+          % (args.stat, NOISY))
 
-    head = ("%-17s %-6s %-9s %3s %9s %7s %6s | %9s %9s %9s %6s %6s | %9s %9s %6s %6s"
+    head = ("%-17s %-6s %-9s %3s %9s %7s %6s | %9s %9s %9s %6s %6s | %10s %9s %6s %6s"
             % ("shape", "layout", "direction", "thr", "nnplug", "GB/s", "%triad",
                "dnnl nchw", "nhwc", "nChw16c", "best", "same",
                "torch nchw", "nhwc", "best", "same"))
-    print("%-17s %-6s %-9s %3s %9s %7s %6s | %-45s | %-35s"
-          % ("", "", "", "", "ms", "", "", "oneDNN ms (ratio best, same layout)",
-             "PyTorch ms (ratio best, same)"))
+    print("%-17s %-6s %-9s %3s %9s %7s %6s | %-45s | %-36s"
+          % ("", "", "", "", "ms", "", "", "oneDNN ms, ratios (2-D: nc, [N,C,1,1] nhwc)",
+             "PyTorch ms, ratios"))
     print(head)
     print("-" * len(head))
     for r in rows:   # bn_compare's order: shape, threads, direction
         shape = tuple(r["shape"])
         logical = tuple(r["logical"])
         key = (r["direction"], r["threads"])
-        nnp = r["median_ms"]
+        nnp = r[stat]
+        gbps = r["gbps"] * r["median_ms"] / nnp
         t = triad.get(r["threads"], {}).get("start")
-        pct = 100.0 * r["gbps"] / t if t else None
-        same = "nc" if len(logical) == 2 else r["layout"]
-
+        pct = 100.0 * gbps / t if t else None
+        flat = len(logical) == 2
+        # peer layouts with the same bytes as nnplug's buffer: for 2-D,
+        # oneDNN's "nhwc" is [N,C,1,1], byte for byte the nc buffer
+        same = ("nc", "nhwc") if flat else (r["layout"],)
         spread = [r["median_ms"] / r["min_ms"]]
 
         def peer(table, shape_key, layouts):
-            found_rows = [table.get((shape_key,) + key + (l,)) for l in layouts]
-            spread.extend(p["median_ms"] / p["min_ms"] for p in found_rows if p)
-            ms = {l: table.get((shape_key,) + key + (l,), {}).get("median_ms")
-                  for l in layouts}
-            found = [v for v in ms.values() if v is not None]
-            best = min(found) / nnp if found else None
-            s = ms.get(same)
-            return ms, best, (s / nnp if s is not None else None)
+            found = {l: table[(shape_key,) + key + (l,)] for l in layouts
+                     if (shape_key,) + key + (l,) in table}
+            spread.extend(p["median_ms"] / p["min_ms"] for p in found.values())
+            ms = {l: p[stat] for l, p in found.items()}
+            best = min(ms.values()) / nnp if ms else None
+            s = [ms[l] for l in same if l in ms]
+            return ms, best, (min(s) / nnp if s else None)
 
-        d_layouts = ("nc",) if len(logical) == 2 else ("nchw", "nhwc", "nChw16c")
-        t_layouts = ("nc",) if len(logical) == 2 else ("nchw", "nhwc")
-        dms, dbest, dsame = peer(dnnl, shape, d_layouts)
-        tms, tbest, tsame = peer(torch, logical, t_layouts)
-        dcols = [dms.get("nc") if len(logical) == 2 else dms.get("nchw"),
-                 dms.get("nhwc"), dms.get("nChw16c")]
-        tcols = [tms.get("nc") if len(logical) == 2 else tms.get("nchw"), tms.get("nhwc")]
+        dms, dbest, dsame = peer(dnnl, shape, ("nc", "nhwc") if flat
+                                 else ("nchw", "nhwc", "nChw16c"))
+        tms, tbest, tsame = peer(torch, logical, ("nc",) if flat else ("nchw", "nhwc"))
+        first = "nc" if flat else "nchw"
         label = "[" + ",".join(str(d) for d in shape) + "]"
-        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s %s %s %s%s"
-              % (label, r["layout"], r["direction"], r["threads"], nnp, r["gbps"],
+        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s  %s %s %s%s"
+              % (label, r["layout"], r["direction"], r["threads"], nnp, gbps,
                  "%6.1f" % pct if pct is not None else "-",
-                 fmt_ms(dcols[0]), fmt_ms(dcols[1]), fmt_ms(dcols[2]),
+                 fmt_ms(dms.get(first)), fmt_ms(dms.get("nhwc")), fmt_ms(dms.get("nChw16c")),
                  fmt_ratio(dbest), fmt_ratio(dsame),
-                 fmt_ms(tcols[0]), fmt_ms(tcols[1]), fmt_ratio(tbest), fmt_ratio(tsame),
-                 " !" if max(spread) > NOISY else ""))
+                 fmt_ms(tms.get(first)), fmt_ms(tms.get("nhwc")), fmt_ratio(tbest),
+                 fmt_ratio(tsame), " !" if max(spread) > NOISY else ""))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: combine.py FILE.jsonl...")
-    main(sys.argv[1:])
+    main()

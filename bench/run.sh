@@ -12,7 +12,10 @@
 #   ONLY=TEXT     only shapes whose label contains TEXT, e.g. ONLY=[8,16
 #   PYTHON=...    interpreter with torch (default /usr/bin/python3, Debian's
 #                 python3-torch; the first python3 on PATH may lack it)
-# Raw JSON lines are kept in BUILD_DIR/bench/results-*.jsonl.
+#   STAT=min      rank by the fastest run instead of the median (steadier
+#                 on a shared machine)
+# Raw JSON lines are kept in BUILD_DIR/bench/results-*.jsonl; reprint the
+# table from them with: bench/combine.py [--stat min] BUILD_DIR/bench/results-*.jsonl
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,4 +60,4 @@ fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 # shellcheck disable=SC2086
-"$python" "$here/combine.py" $files
+"$python" "$here/combine.py" --stat "${STAT:-median}" $files

@@ -5,7 +5,14 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libprotobuf-c-dev protobuf-c-compiler libonnx-dev
       libcriterion-dev libjansson-dev
-      python3 python3-numpy python3-onnx)
+      python3 python3-numpy python3-onnx
+      clang libomp-dev)   # clang + libomp: the libFuzzer harness (tests/fuzz)
+# ONNX Runtime for tests/interop comes from npm; keep a node already installed
+# (e.g. from NodeSource, which bundles npm) rather than pull Debian's over it.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+# Dense / Conv2D: CBLAS from the OpenMP build of OpenBLAS (plugins/dense/openblas.cmake)
+pkgs+=(libopenblas-openmp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -298,6 +298,14 @@ typedef struct nnp_host {
     int (*config_is_null)(const nnp_config *c, const char *key);
     /* A seed derived from seed and a name (per-weight initializer streams). */
     uint64_t (*seed_mix)(uint64_t seed, const char *name);
+
+    /* Interchange of nested layers: the inner layer writes its nodes, or
+       loads its weights from the node the reader is positioned on. */
+    nnp_status (*layer_to_onnx)(const nnp_layer *l, nnp_onnx_writer *w,
+                                const char *const *inputs, int n_inputs,
+                                const char *output, nnp_error *err);
+    nnp_status (*layer_onnx_load_weights)(nnp_layer *l, const nnp_onnx_reader *r,
+                                          nnp_error *err);
 } nnp_host;
 
 /* ------------------------------------------------------------------ */

@@ -2,10 +2,21 @@
  * BatchNormalization layer plugin: Keras semantics (see DESIGN.md section 4)
  * on top of the kernels in kernels.c. Everything from the host comes through
  * the nnp_host table; this file allocates only in create/build.
+ *
+ * Defined behaviour where Keras has none worth copying:
+ * - An empty batch (a zero-size dimension) in training leaves the moving
+ *   statistics unchanged and adds nothing to the gradients; Keras would
+ *   compute 0/0 and make the moving statistics NaN for good.
+ * - A training backward uses the statistics its forward saved, found by the
+ *   input's data pointer among BN_SLOTS slots (a layer may be applied to
+ *   several inputs before their backwards); when none matches it
+ *   recomputes them from x, which gives the same numbers at one more pass.
+ * - Regularizer gradients are added on every backward call, as the ABI
+ *   says: a layer applied k times in one step gets them k times, where
+ *   Keras counts the penalty once.
  */
 #include "batchnorm.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,11 +61,12 @@ const char *bn_name(const bn_state *s)
 static char *shape_str(const nnp_shape *sh, char *buf, size_t size)
 {
     size_t at = 0;
+    const int rank = sh->rank < 0 ? 0 : sh->rank > NNP_MAX_RANK ? NNP_MAX_RANK : sh->rank;
     buf[0] = '\0';
-    for (int i = 0; i < sh->rank && at + 24 < size; i++)
+    for (int i = 0; i < rank && at + 24 < size; i++)
         at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "," : "[",
                                (long long)sh->dims[i]);
-    snprintf(buf + at, size - at, sh->rank ? "]" : "[]");
+    snprintf(buf + at, size - at, rank ? "]" : "[]");
     return buf;
 }
 
@@ -252,6 +264,16 @@ static const nnp_weight *bn_weight(const void *state, int i)
 /* forward / backward                                                  */
 /* ------------------------------------------------------------------ */
 
+static int same_shape(const nnp_shape *a, const nnp_shape *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
 static nnp_status check_tensor(const bn_state *s, const nnp_tensor *t, const char *what,
                                const nnp_shape *want, nnp_error *err)
 {
@@ -265,22 +287,18 @@ static nnp_status check_tensor(const bn_state *s, const nnp_tensor *t, const cha
                             "BatchNormalization '%s': %s must be float32 (dtype %d)", bn_name(s),
                             what, (int)t->dtype);
     if (want) {
-        int same = t->shape.rank == want->rank;
-        for (int i = 0; same && i < want->rank; i++)
-            same = t->shape.dims[i] == want->dims[i];
-        if (!same)
+        if (!same_shape(&t->shape, want))
             return h->error_set(err, NNP_ERR_SHAPE,
                                 "BatchNormalization '%s': %s has shape %s, expected %s",
                                 bn_name(s), what, shape_str(&t->shape, b1, sizeof b1),
                                 shape_str(want, b2, sizeof b2));
-        return NNP_OK;
-    }
-    if (t->shape.rank != s->rank || t->shape.dims[s->axis] != s->channels)
+    } else if (t->shape.rank != s->rank || t->shape.dims[s->axis] != s->channels) {
         return h->error_set(err, NNP_ERR_SHAPE,
                             "BatchNormalization '%s': %s has shape %s, but the layer was built "
                             "for rank %d with %lld channels on axis %d",
                             bn_name(s), what, shape_str(&t->shape, b1, sizeof b1), s->rank,
                             (long long)s->channels, s->axis);
+    }
     int64_t n;
     nnp_status st = h->shape_numel(&t->shape, &n, err);
     if (st != NNP_OK)
@@ -302,16 +320,6 @@ static nnp_bn_args make_args(const bn_state *s, const nnp_shape *shape)
         .nthreads = s->host->num_threads ? s->host->num_threads() : 0,
     };
     return a;
-}
-
-static int same_shape(const nnp_shape *a, const nnp_shape *b)
-{
-    if (a->rank != b->rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
 }
 
 static nnp_status check_call(const bn_state *s, int n_in, nnp_error *err)

@@ -25,11 +25,13 @@ enum {
     CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
     WIDE = 512,         /* channels-last, C >= SPAN: channels per tile */
     CHUNK_ROWS = 64,    /* channels-last, wide: rows summed in float before a flush */
+    FOUR_ROWS_MIN = 256, /* channels-last statistics: tile width for four rows a pass */
     CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
     PAR_MIN = 1 << 15,  /* below this many elements, stay on one thread */
-    PARTIALS_MAX = 1 << 17 /* items * channels at most (2 MiB of partial sums) */
+    PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
+    SHIFT_SAMPLES = 16  /* elements averaged for the statistics shift */
 };
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -258,9 +260,12 @@ static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t
         const float *restrict wc = w ? w + c0 : NULL;
         for (int64_t r = r0; r < r1;) {
             const int64_t rend = min64(r1, r + CHUNK_ROWS);
-            float f1[WIDE] = {0}, f2[WIDE] = {0};
+            float f1[WIDE], f2[WIDE];
+            for (int64_t j = 0; j < tw; j++) /* only the tile's part: WIDE may be >> C */
+                f1[j] = f2[j] = 0.0f;
             if (!dy) {
-                for (; r + 4 <= rend; r += 4) {
+                /* four short rows are four short streams: slower than one */
+                for (; tw >= FOUR_ROWS_MIN && r + 4 <= rend; r += 4) {
                     const float *restrict xa = x + r * C + c0, *restrict xb = xa + C;
                     const float *restrict xc = xb + C, *restrict xd = xc + C;
 #pragma omp simd
@@ -452,14 +457,25 @@ static double *tot1(const nnp_bn_scratch *s, int64_t C)
 }
 static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C; }
 
-/* The shift of channel c: its first element, so that x - k is small (exact
- * for x near k) and the shifted sums do not cancel; 0 when that element is
- * not finite, so an Inf still yields mean = Inf as in Keras. */
+/* The shift k of channel c for the statistics pass: the mean of the
+ * channel's first (up to) SHIFT_SAMPLES finite elements, so that x - k is
+ * small and the float partial sums neither grow nor cancel much (their
+ * rounding error scales with |mean - k|). 0 when none is finite, so an Inf
+ * still yields mean = Inf as in Keras. */
 static void choose_shift(nnp_bn_dims d, const float *x, float *shift)
 {
+    const int64_t m = d.outer * d.inner, n = min64(m, SHIFT_SAMPLES);
     for (int64_t c = 0; c < d.channels; c++) {
-        float v = x[c * d.inner];
-        shift[c] = isfinite(v) ? v : 0.0f;
+        double sum = 0.0;
+        int64_t cnt = 0;
+        for (int64_t j = 0; j < n; j++) {
+            float v = x[((j / d.inner) * d.channels + c) * d.inner + j % d.inner];
+            if (isfinite(v)) {
+                sum += v;
+                cnt++;
+            }
+        }
+        shift[c] = cnt ? (float)(sum / (double)cnt) : 0.0f;
     }
 }
 

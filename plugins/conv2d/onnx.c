@@ -193,7 +193,7 @@ nnp_status conv_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
                             "Conv node '%s': strides, dilations and group must be >= 1 and "
                             "divide the %lld filters",
                             node, (long long)M);
-    int mode;
+    int mode = PAD_VALID;
     int64_t pads[4];
     st = pad_from_onnx(h, r, k, s, d, &mode, pads, err);
     if (st == NNP_OK)

@@ -8,8 +8,9 @@
  * Import: Gemm with a constant B (transB = 1 is PyTorch Linear's [out, in]
  * weight; alpha and beta are folded into the weights) and an optional
  * constant C of [units], [1, units] or one value; MatMul with a constant
- * right operand (no bias: a following Add of a constant is the importer's to
- * fold).
+ * right operand. A MatMul -> Add(bias) pair is one Dense layer: an importer
+ * that folds the pair presents the MatMul node with the Add's constant as a
+ * third input, read like Gemm's C.
  */
 #include "dense.h"
 #include "../activation/plugin_util.h"
@@ -157,7 +158,9 @@ static nnp_status read_gemm(const nnp_host *h, const nnp_onnx_reader *r, gemm_in
                             g->b->shape.rank);
     g->in_dim = g->b->shape.dims[g->trans_b ? 1 : 0];
     g->units = g->b->shape.dims[g->trans_b ? 0 : 1];
-    if (g->gemm && has_input(h, r, 2)) {
+    /* C: Gemm's bias; for MatMul, a bias an importer folded in from the Add
+     * that follows it, presented as a third input */
+    if (has_input(h, r, 2)) {
         st = constant(h, r, 2, "C", &g->c, err);
         if (st != NNP_OK)
             return st;
@@ -168,9 +171,9 @@ static nnp_status read_gemm(const nnp_host *h, const nnp_onnx_reader *r, gemm_in
         if (!ok) {
             char b[160];
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
-                                "Gemm node '%s': C of shape %s is not a bias of %lld units "
+                                "%s node '%s': C of shape %s is not a bias of %lld units "
                                 "([units], [1, units] or one value)",
-                                node, pu_shape_str(cs, b, sizeof b), (long long)g->units);
+                                op, node, pu_shape_str(cs, b, sizeof b), (long long)g->units);
         }
     }
     return NNP_OK;
@@ -229,7 +232,8 @@ nnp_status dense_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_er
             bias[u] = c ? g.beta * c[one ? 0 : u] : 0.0f;
     } else if (g.c) {
         return h->error_set(err, NNP_ERR_INVALID,
-                            "Gemm node '%s': has a bias C but the layer has use_bias=false", node);
+                            "%s node '%s': has a bias C but the layer has use_bias=false",
+                            h->onnx_op_type(r), node);
     }
     return NNP_OK;
 }

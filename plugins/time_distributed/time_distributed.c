@@ -9,12 +9,16 @@
  * data, so no copy is made. */
 #include <nnplug/plugin.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct td {
     const nnp_host *host;
+    const nnp_config *cfg;
     nnp_layer *inner;
+    nnp_shape in_shape;     /* last build's input, -1 for unknown dims */
+    nnp_shape inner_out;    /* the wrapped layer's output at that build */
 } td;
 
 static const nnp_param_def td_params[] = {
@@ -29,6 +33,7 @@ static nnp_status td_create(const nnp_host *host, const nnp_config *cfg, void **
     if (!s)
         return host->error_set(err, NNP_ERR_NOMEM, "out of memory");
     s->host = host;
+    s->cfg = cfg;
     nnp_status st = host->layer_create(cfg, "layer", &s->inner, err);
     if (st) {
         free(s);
@@ -86,6 +91,10 @@ static nnp_status td_build(void *state, int n_in, const nnp_shape *in, nnp_shape
         st = s->host->layer_build(s->inner, 1, &m, &io, err);
     if (st == NNP_OK)
         st = split(s->host, &in[0], &io, out, err);
+    if (st == NNP_OK) {
+        s->in_shape = in[0];
+        s->inner_out = io;
+    }
     return st;
 }
 
@@ -151,6 +160,85 @@ static nnp_status td_constraints(void *state, nnp_error *err)
     return s->host->layer_apply_constraints(s->inner, err);
 }
 
+/* A 1-D int64 initializer holding a Reshape target. */
+static nnp_status shape_const(const td *s, nnp_onnx_writer *w, const char *base,
+                              const int64_t *dims, int n, char *name, size_t size,
+                              nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    nnp_tensor t;
+    nnp_shape sh = {1, {n}};
+    nnp_status st = h->tensor_alloc(&t, NNP_I64, &sh, err);
+    if (st)
+        return st;
+    for (int i = 0; i < n; i++)
+        ((int64_t *)t.data)[i] = dims[i];
+    h->onnx_unique_name(w, base, name, size);
+    st = h->onnx_add_initializer(w, name, &t, err);
+    h->tensor_free(&t);
+    return st;
+}
+
+/* Reshape [N, T, ...] -> [N*T, ...], the wrapped layer's nodes, and Reshape
+ * back to [N, T, ...]: what Keras computes, in standard operators. */
+static nnp_status td_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                             int n_inputs, const char *output, nnp_error *err)
+{
+    const td *s = state;
+    const nnp_host *h = s->host;
+    (void)n_inputs;
+    const char *name = h->config_name(s->cfg);
+    if (s->in_shape.rank < 3 || s->in_shape.dims[1] < 0)
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "TimeDistributed '%s': ONNX export needs a known time dimension",
+                            name);
+    int64_t merge[8], back[8];
+    merge[0] = -1;
+    for (int i = 2; i < s->in_shape.rank; i++) {
+        merge[i - 1] = s->in_shape.dims[i];
+        if (merge[i - 1] < 0)
+            return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                                "TimeDistributed '%s': ONNX export needs known inner dimensions",
+                                name);
+    }
+    back[0] = -1;
+    back[1] = s->in_shape.dims[1];
+    for (int i = 1; i < s->inner_out.rank; i++)
+        back[i + 1] = s->inner_out.dims[i];
+    char base[200], c1[256], c2[256], merged[256], inner_out[256], node[256];
+    snprintf(base, sizeof base, "%s", name);
+    nnp_status st = shape_const(s, w, "time_distributed_merge_shape", merge, s->in_shape.rank - 1,
+                                c1, sizeof c1, err);
+    if (st == NNP_OK)
+        st = shape_const(s, w, "time_distributed_split_shape", back, s->inner_out.rank + 1, c2,
+                         sizeof c2, err);
+    if (st)
+        return st;
+    snprintf(node, sizeof node, "%s_merged", base);
+    h->onnx_unique_name(w, node, merged, sizeof merged);
+    snprintf(node, sizeof node, "%s_inner", base);
+    h->onnx_unique_name(w, node, inner_out, sizeof inner_out);
+    const char *in1[2] = {inputs[0], c1}, *out1[1] = {merged};
+    snprintf(node, sizeof node, "%s_merge", base);
+    if (h->onnx_add_node(w, "Reshape", "", node, in1, 2, out1, 1, err) < 0)
+        return err->code ? err->code : NNP_ERR_INTERNAL;
+    const char *ins[1] = {merged};
+    st = h->layer_to_onnx(s->inner, w, ins, 1, inner_out, err);
+    if (st)
+        return st;
+    const char *in2[2] = {inner_out, c2}, *out2[1] = {output};
+    snprintf(node, sizeof node, "%s_split", base);
+    if (h->onnx_add_node(w, "Reshape", "", node, in2, 2, out2, 1, err) < 0)
+        return err->code ? err->code : NNP_ERR_INTERNAL;
+    return NNP_OK;
+}
+
+static nnp_status td_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
+{
+    td *s = state;
+    return s->host->layer_onnx_load_weights(s->inner, r, err);
+}
+
 static const nnp_kind time_distributed = {
     .struct_size = sizeof(nnp_kind),
     .abi_major = NNP_ABI_MAJOR,
@@ -172,6 +260,8 @@ static const nnp_kind time_distributed = {
     .backward = td_backward,
     .regularization_loss = td_reg_loss,
     .apply_constraints = td_constraints,
+    .to_onnx = td_to_onnx,
+    .onnx_load_weights = td_load_weights,
 };
 
 /* Keras's Bidirectional recreates the wrapped layer with go_backwards

@@ -237,9 +237,9 @@ int cmd_run(int argc, char **argv)
     for (int f = 0; f < feeds.n; f++) {
         int k = -1;
         if (!feeds.names[f]) {
-            if (ni != 1 || feeds.n != 1) {
+            if (ni != 1) {
                 cli_error("%s: -i FILE.npy without a NAME= needs a model with exactly one input "
-                          "and a single -i (the model has %d inputs)", model_path, ni);
+                          "(this one has %d)", model_path, ni);
                 free(in);
                 goto done;
             }
@@ -260,6 +260,12 @@ int cmd_run(int argc, char **argv)
                                        nnp_model_value_name(m, nnp_model_input_value(m, i)));
             cli_error("%s: the model has no input '%s' (inputs: %s)", model_path, feeds.names[f],
                       ni ? list : "none");
+            free(in);
+            goto done;
+        }
+        if (in[k]) {
+            cli_error("%s: input '%s' is given twice", model_path,
+                      nnp_model_value_name(m, nnp_model_input_value(m, k)));
             free(in);
             goto done;
         }

@@ -2,10 +2,12 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char train_usage[] =
     "usage: nnplug train MODEL --x X.npy --y Y.npy --save OUT.onnx|OUT.json\n"
@@ -13,9 +15,14 @@ static const char train_usage[] =
     "binary_crossentropy]\n"
     "         [--from-logits] [--optimizer sgd|adam] [--lr F] [--momentum F] [--nesterov]\n"
     "         [--epochs N] [--batch-size N] [--no-shuffle] [--seed N] [--threads N]\n"
-    "         [--validation-split F] [--opset N]\n"
+    "         [--validation-split F] [--opset N] [--out-dir DIR]\n"
     "Trains MODEL (.onnx or Keras .json) and saves it to --save after every epoch\n"
-    "(atomically) and at the end.\n";
+    "(atomically) and at the end.\n"
+    "  --out-dir DIR  after training, writes every weight of every layer as\n"
+    "                 DIR/WEIGHT.npy (DIR/LAYER_WEIGHT.npy for each layer holding a\n"
+    "                 weight name that another layer also has), and the history as\n"
+    "                 DIR/loss_history.npy (per epoch) and DIR/batch_losses.npy (per\n"
+    "                 step), float64; DIR is created when missing\n";
 
 typedef struct train_ctx {
     progress prog;
@@ -30,6 +37,99 @@ static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error
     progress_on_epoch(&c->prog, logs);
     /* A checkpoint at every epoch end: an interrupted run keeps its last one. */
     return cli_save_model(c->m, c->save, c->opset, err);
+}
+
+/* DIR/NAME.npy, with characters other than [A-Za-z0-9._-] replaced by '_'. */
+static char *npy_path(const char *dir, const char *prefix, const char *name)
+{
+    size_t need = strlen(dir) + strlen(prefix) + strlen(name) + 8;
+    char *p = malloc(need);
+    if (!p)
+        return NULL;
+    int off = snprintf(p, need, "%s/", dir);
+    snprintf(p + off, need - (size_t)off, "%s%s", prefix, name);
+    for (char *c = p + off; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+            *c = '_';
+    strcat(p, ".npy");
+    return p;
+}
+
+static nnp_status write_f64(const char *path, const double *v, int n, nnp_error *err)
+{
+    nnp_tensor t;
+    nnp_shape s = {1, {n}};
+    nnp_status st = nnp_tensor_wrap(&t, NNP_F64, &s, (void *)v, err);
+    return st ? st : nnp_npy_write(path, &t, err);
+}
+
+/* paths[n] against paths[0..n). */
+static nnp_status check_unique(char *const *paths, int n, nnp_error *err)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(paths[i], paths[n]) == 0)
+            return nnp_error_set(err, NNP_ERR_INVALID, "--out-dir: two arrays would be written "
+                                 "to %s (rename a layer)", paths[n]);
+    return NNP_OK;
+}
+
+/* Layers holding a weight called `name` (to tell when names collide). */
+static int weight_name_count(const nnp_model *m, const char *name)
+{
+    int n = 0;
+    for (int li = 0; li < nnp_model_n_layers(m); li++)
+        n += nnp_layer_weight_by_name(nnp_model_layer(m, li), name) != NULL;
+    return n;
+}
+
+/* --out-dir: every weight of every layer, then the loss history. */
+static nnp_status write_out_dir(const nnp_model *m, const nnp_history *h, const char *dir,
+                                nnp_error *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0)
+        return nnp_error_set(err, NNP_ERR_IO, "%s: cannot create directory: %s", dir,
+                             strerror(errno));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
+    /* Every path once: two names that end up as the same file are an error,
+     * not a silent overwrite. */
+    int cap = 2;
+    for (int li = 0; li < nnp_model_n_layers(m); li++)
+        cap += nnp_layer_n_weights(nnp_model_layer(m, li));
+    char **paths = calloc((size_t)cap, sizeof *paths);
+    if (!paths)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int n = 0;
+    nnp_status st = NNP_OK;
+    for (int li = 0; !st && li < nnp_model_n_layers(m); li++) {
+        const nnp_layer *l = nnp_model_layer(m, li);
+        for (int i = 0; !st && i < nnp_layer_n_weights(l); i++) {
+            const nnp_weight *w = nnp_layer_weight(l, i);
+            char prefix[300] = "";
+            if (weight_name_count(m, w->name) > 1)
+                snprintf(prefix, sizeof prefix, "%s_", nnp_layer_name(l));
+            if (!(paths[n] = npy_path(dir, prefix, w->name)))
+                st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+            else if (!(st = check_unique(paths, n, err)))
+                st = nnp_npy_write(paths[n], w->value, err);
+            n++;
+        }
+    }
+    const char *hist_names[2] = {"loss_history", "batch_losses"};
+    for (int k = 0; !st && k < 2; k++) {
+        if (!(paths[n] = npy_path(dir, "", hist_names[k])))
+            st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        else if (!(st = check_unique(paths, n, err)))
+            st = k == 0 ? write_f64(paths[n], h->loss, h->epochs, err)
+                        : write_f64(paths[n], h->batch_loss, h->n_steps, err);
+        n++;
+    }
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    return st;
 }
 
 static int parse_double(const char *opt, const char *s, double *out)
@@ -57,7 +157,7 @@ static int parse_long(const char *opt, const char *s, long long min, long long *
 int cmd_train(int argc, char **argv)
 {
     enum { O_X = 256, O_Y, O_SAVE, O_LOSS, O_LOGITS, O_OPT, O_LR, O_MOM, O_NEST, O_EPOCHS,
-           O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET };
+           O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR };
     static const struct option opts[] = {
         {"x", required_argument, 0, O_X}, {"y", required_argument, 0, O_Y},
         {"save", required_argument, 0, O_SAVE}, {"loss", required_argument, 0, O_LOSS},
@@ -67,8 +167,10 @@ int cmd_train(int argc, char **argv)
         {"batch-size", required_argument, 0, O_BS}, {"no-shuffle", no_argument, 0, O_NOSHUF},
         {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
         {"validation-split", required_argument, 0, O_VAL}, {"opset", required_argument, 0, O_OPSET},
+        {"out-dir", required_argument, 0, O_OUTDIR},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *xpath = NULL, *ypath = NULL, *save = NULL, *loss_name = "mse", *opt_name = "sgd";
+    const char *xpath = NULL, *ypath = NULL, *save = NULL, *loss_name = "mse", *opt_name = "sgd",
+               *out_dir = NULL;
     double lr = -1, momentum = 0, val = 0;
     long long epochs = 1, bs = 32, seed = 0, threads = 0, opset = 0;
     int from_logits = 0, nesterov = 0, shuffle = 1, c;
@@ -93,6 +195,7 @@ int cmd_train(int argc, char **argv)
         case O_THREADS: bad = parse_long("--threads", optarg, 1, &threads); break;
         case O_VAL: bad = parse_double("--validation-split", optarg, &val); break;
         case O_OPSET: bad = parse_long("--opset", optarg, 0, &opset); break;
+        case O_OUTDIR: out_dir = optarg; break;
         case 'h': fputs(train_usage, stdout); return CLI_EXIT_OK;
         default:
             cli_error("train: unknown or incomplete option '%s'", argv[optind - 1]);
@@ -138,6 +241,22 @@ int cmd_train(int argc, char **argv)
         st = nnp_npy_read_f32(xpath, &x, &err);
     if (!st)
         st = nnp_npy_read(ypath, &y, &err);
+    if (!st && x.shape.rank > 0 && y.shape.rank > 0 && x.shape.dims[0] != y.shape.dims[0])
+        st = nnp_error_set(&err, NNP_ERR_INVALID, "%s has %lld samples but %s has %lld (the "
+                           "first dimension must match)", xpath, (long long)x.shape.dims[0],
+                           ypath, (long long)y.shape.dims[0]);
+    if (!st && nnp_model_n_inputs(m) == 1) {
+        /* the file, not the model's input, is what the user has to fix */
+        const nnp_shape *want = nnp_model_value_shape(m, nnp_model_input_value(m, 0));
+        int ok = want->rank == x.shape.rank;
+        for (int d = 1; ok && d < want->rank; d++)
+            ok = want->dims[d] < 0 || want->dims[d] == x.shape.dims[d];
+        char a[128], b[128];
+        if (!ok)
+            st = nnp_error_set(&err, NNP_ERR_SHAPE, "%s: shape %s does not fit the model's "
+                               "input %s", xpath, nnp_shape_str(&x.shape, a, sizeof a),
+                               nnp_shape_str(want, b, sizeof b));
+    }
     if (!st)
         st = nnp_optimizer_new(&oc, m, &opt, &err);
     if (!st) {
@@ -152,8 +271,12 @@ int cmd_train(int argc, char **argv)
         to.validation_split = val;
         nnp_train_callbacks cb = {&ctx, progress_on_step, on_epoch_end};
         st = nnp_model_fit(m, &x, &y, &loss, opt, &to, &cb, &h, &err);
+        if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
+            nnp_error_prefix(&err, "training on %s and %s", xpath, ypath);
         if (!st && epochs == 0)
             st = cli_save_model(m, save, (int)opset, &err);
+        if (!st && out_dir)
+            st = write_out_dir(m, &h, out_dir, &err);
     }
     if (st)
         rc = cli_fail(&err);

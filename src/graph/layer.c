@@ -229,6 +229,28 @@ nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
     return st;
 }
 
+nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
+                             int n_inputs, const char *output, nnp_error *err)
+{
+    if (!l->kind->to_onnx)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s': kind %s has no ONNX form",
+                             nnp_layer_name(l), l->kind->name);
+    nnp_status st = check_built(l, err);
+    if (st == NNP_OK)
+        st = l->kind->to_onnx(l->state, w, inputs, n_inputs, output, err);
+    return st;
+}
+
+nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err)
+{
+    if (!l->kind->onnx_load_weights)
+        return NNP_OK;
+    nnp_status st = check_built(l, err);
+    if (st == NNP_OK)
+        st = l->kind->onnx_load_weights(l->state, r, err);
+    return st;
+}
+
 void nnp_set_num_threads(int n)
 {
     omp_set_num_threads(n > 0 ? n : omp_get_num_procs());

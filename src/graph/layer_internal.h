@@ -9,6 +9,10 @@
 nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key,
                                    nnp_layer **out, nnp_error *err);
 const char *nnp_layer_kind_name(const nnp_layer *l);
+/* The kind's to_onnx / onnx_load_weights on this layer's state. */
+nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
+                             int n_inputs, const char *output, nnp_error *err);
+nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err);
 /* The kind's opaque state (for kind calls made elsewhere: ONNX interchange). */
 void *nnp_layer_state(const nnp_layer *l);
 #endif

@@ -70,17 +70,29 @@ static nnp_status make_input(nnp_model *m, const json_t *shape_j, bool has_batch
     return nnp_model_add_input(m, name, &s, value, err);
 }
 
+static const char *class_of(const json_t *lj)
+{
+    const char *cls = json_string_value(json_object_get(lj, "class_name"));
+    return cls ? cls : json_string_value(json_object_get(lj, "className"));
+}
+
+/* The layer's name: in its config, or beside it (Functional models). */
+static const char *layer_name_of(const json_t *lj)
+{
+    const char *n = json_string_value(json_object_get(json_object_get(lj, "config"), "name"));
+    return n ? n : json_string_value(json_object_get(lj, "name"));
+}
+
 static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, int *li,
                             nnp_error *err)
 {
-    const char *cls = json_string_value(json_object_get(lj, "class_name"));
-    if (!cls)
-        cls = json_string_value(json_object_get(lj, "className"));
+    const char *cls = class_of(lj);
     const json_t *cfg = json_object_get(lj, "config");
+    const char *lname = layer_name_of(lj);
     if (!cls || !json_is_object(cfg))
-        return nnp_error_set(err, NNP_ERR_INVALID, "%s: a layer lacks class_name or config", origin);
+        return nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' lacks class_name or config",
+                             origin, lname ? lname : "?");
     const nnp_kind *k = nnp_registry_find(nnp_model_registry(m), cls);
-    const char *lname = json_string_value(json_object_get(cfg, "name"));
     if (!k) {
         char *names = nnp_registry_kind_names(nnp_model_registry(m));
         nnp_status st = nnp_error_set(err, NNP_ERR_NOT_FOUND,
@@ -94,16 +106,24 @@ static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, 
     nnp_status st = nnp_config_from_jsonv(k, cfg, &c, err);
     if (st)
         return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
+    /* A Functional layer named only beside its config keeps that name. */
+    if (!json_object_get(cfg, "name") && lname && nnp_config_set_name(c, lname, err)) {
+        nnp_config_free(c);
+        return nnp_error_prefix(err, "%s: layer '%s'", origin, lname);
+    }
     nnp_layer *l;
     st = nnp_layer_new_from_config(nnp_model_registry(m), c, &l, err);
     if (st)
+        return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
+    st = nnp_model_add_layer(m, l, li, err);
+    if (st)
         return nnp_error_prefix(err, "%s", origin);
-    return nnp_model_add_layer(m, l, li, err);
+    return NNP_OK;
 }
 
 static bool is_input_layer(const json_t *lj)
 {
-    const char *cls = json_string_value(json_object_get(lj, "class_name"));
+    const char *cls = class_of(lj);
     return cls && strcmp(cls, "InputLayer") == 0;
 }
 
@@ -143,10 +163,11 @@ static nnp_status load_sequential(nnp_model *m, const json_t *config, const char
     for (size_t i = i0; i < json_array_size(layers); i++) {
         int li;
         nnp_status st = add_layer(m, json_array_get(layers, i), origin, &li, err);
-        if (st == NNP_OK)
-            st = nnp_model_apply(m, li, &cur, 1, NULL, &cur, err);
         if (st)
             return st;
+        if (nnp_model_apply(m, li, &cur, 1, NULL, &cur, err))
+            return nnp_error_prefix(err, "%s: layer '%s'", origin,
+                                    nnp_layer_name(nnp_model_layer(m, li)));
     }
     return nnp_model_set_outputs(m, &cur, 1, err);
 }
@@ -182,105 +203,238 @@ static int lookup_applied(const applied *a, int n, const char *layer, int node_i
     return -1;
 }
 
+#define MAX_REFS 64
+
+/* input_layers / output_layers: a list of [layer, node, tensor] references,
+ * or (Keras 3, one tensor) a single one. */
+static nnp_status io_refs(const json_t *j, const char *key, const char **layer, int *node_idx,
+                          int *n, const char *origin, nnp_error *err)
+{
+    *n = 0;
+    if (json_array_size(j) > 0 && json_is_string(json_array_get(j, 0))) {
+        *n = 1;
+        return history_ref(j, layer, node_idx, origin, err);
+    }
+    if (json_array_size(j) > MAX_REFS)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: more than %d %s", origin, MAX_REFS,
+                             key);
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        nnp_status st = history_ref(json_array_get(j, i), &layer[i], &node_idx[i], origin, err);
+        if (st)
+            return nnp_error_prefix(err, "%s", key);
+        (*n)++;
+    }
+    return NNP_OK;
+}
+
+/* The tensor references one inbound node reads: Keras 2 [[layer, node,
+ * tensor, kwargs], ...], Keras 3 {"args": [tensor, ...] or [[tensor, ...]],
+ * "kwargs": {...}}. */
+static nnp_status node_refs(const json_t *node, const char *lname, const char **src, int *sidx,
+                            int *n, const char *origin, nnp_error *err)
+{
+    const json_t *args = json_is_object(node) ? json_object_get(node, "args") : node;
+    /* Keras 3 passes several inputs as one list argument. */
+    if (json_is_object(node) && json_array_size(args) == 1 &&
+        json_is_array(json_array_get(args, 0)))
+        args = json_array_get(args, 0);
+    *n = 0;
+    if (!json_is_array(args) || json_array_size(args) == 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' has an inbound node without "
+                             "inputs", origin, lname);
+    if (json_array_size(args) > MAX_REFS)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: layer '%s' reads more than %d inputs",
+                             origin, lname, MAX_REFS);
+    for (size_t a = 0; a < json_array_size(args); a++) {
+        nnp_status st = history_ref(json_array_get(args, a), &src[a], &sidx[a], origin, err);
+        if (st)
+            return nnp_error_prefix(err, "layer '%s'", lname);
+        (*n)++;
+    }
+    return NNP_OK;
+}
+
+/* A non-input layer of a Functional config and how many of its inbound nodes
+ * have been applied. */
+typedef struct fn_layer {
+    const json_t *inbound;
+    const char *name;
+    int li;
+    size_t done;
+} fn_layer;
+
+static const json_t *find_layer_json(const json_t *layers, const char *name)
+{
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const json_t *lj = json_array_get(layers, i);
+        const char *n = json_string_value(json_object_get(lj, "name"));
+        if (!n)
+            n = layer_name_of(lj);
+        if (n && strcmp(n, name) == 0)
+            return lj;
+    }
+    return NULL;
+}
+
+/* Graph inputs in the order of input_layers (the order a caller feeds
+ * them), or of the layer list when input_layers is absent. */
+static nnp_status make_inputs(nnp_model *m, const json_t *config, applied *ap, int *nap,
+                              const char *origin, nnp_error *err)
+{
+    const json_t *layers = json_object_get(config, "layers");
+    const json_t *ins = json_object_get(config, "input_layers");
+    const char *names[MAX_REFS];
+    int idx[MAX_REFS], n = 0;
+    if (ins) {
+        nnp_status st = io_refs(ins, "input_layers", names, idx, &n, origin, err);
+        if (st)
+            return st;
+    } else {
+        for (size_t i = 0; i < json_array_size(layers) && n < MAX_REFS; i++)
+            if (is_input_layer(json_array_get(layers, i))) {
+                const json_t *lj = json_array_get(layers, i);
+                const char *nm = json_string_value(json_object_get(lj, "name"));
+                names[n] = nm ? nm : layer_name_of(lj);
+                idx[n++] = 0;
+            }
+    }
+    for (int i = 0; i < n; i++) {
+        const json_t *lj = names[i] ? find_layer_json(layers, names[i]) : NULL;
+        if (!lj || !is_input_layer(lj))
+            return nnp_error_set(err, NNP_ERR_INVALID, "%s: input_layers names '%s', which is not "
+                                 "an InputLayer of the model", origin, names[i] ? names[i] : "?");
+        if (lookup_applied(ap, *nap, names[i], 0) >= 0)
+            return nnp_error_set(err, NNP_ERR_INVALID, "%s: input '%s' is listed twice", origin,
+                                 names[i]);
+        bool has_batch = true;
+        const json_t *bs = batch_shape_of(json_object_get(lj, "config"), &has_batch);
+        int v;
+        nnp_status st = bs ? make_input(m, bs, has_batch, names[i], origin, &v, err)
+                           : nnp_error_set(err, NNP_ERR_INVALID, "%s: InputLayer '%s' has no "
+                                           "batch shape", origin, names[i]);
+        if (st)
+            return st;
+        ap[(*nap)++] = (applied){names[i], 0, v};
+    }
+    for (size_t i = 0; ins && i < json_array_size(layers); i++) {
+        const json_t *lj = json_array_get(layers, i);
+        const char *nm = json_string_value(json_object_get(lj, "name"));
+        if (!nm)
+            nm = layer_name_of(lj);
+        if (is_input_layer(lj) && nm && lookup_applied(ap, *nap, nm, 0) < 0)
+            return nnp_error_set(err, NNP_ERR_INVALID, "%s: InputLayer '%s' is not in "
+                                 "input_layers", origin, nm);
+    }
+    return NNP_OK;
+}
+
 static nnp_status load_functional(nnp_model *m, const json_t *config, const char *origin,
                                   nnp_error *err)
 {
     const json_t *layers = json_object_get(config, "layers");
     if (!json_is_array(layers))
         return nnp_error_set(err, NNP_ERR_INVALID, "%s: model config has no layers list", origin);
-    size_t nl = json_array_size(layers);
-    applied *ap = calloc(nl * 8 + 1, sizeof *ap);
-    int nap = 0, cap = (int)(nl * 8 + 1);
-    if (!ap)
+    size_t nl = json_array_size(layers), n_nodes = 0;
+    for (size_t i = 0; i < nl; i++)
+        n_nodes += json_array_size(json_object_get(json_array_get(layers, i), "inbound_nodes"));
+    applied *ap = calloc(nl + n_nodes + 1, sizeof *ap);
+    fn_layer *fl = calloc(nl + 1, sizeof *fl);
+    int nap = 0, nfl = 0;
+    if (!ap || !fl) {
+        free(ap);
+        free(fl);
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
     nnp_status st = NNP_OK;
-    /* Keras lists layers in a topological order; one pass suffices. */
+    /* Every layer first, in the listed order (which the layer indices keep). */
     for (size_t i = 0; i < nl && !st; i++) {
         const json_t *lj = json_array_get(layers, i);
-        const json_t *cfg = json_object_get(lj, "config");
         const char *lname = json_string_value(json_object_get(lj, "name"));
         if (!lname)
-            lname = json_string_value(json_object_get(cfg, "name"));
+            lname = layer_name_of(lj);
         if (!lname) {
             st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer %zu has no name", origin, i);
             break;
         }
-        if (is_input_layer(lj)) {
-            bool has_batch = true;
-            const json_t *bs = batch_shape_of(cfg, &has_batch);
-            int v;
-            st = bs ? make_input(m, bs, has_batch, lname, origin, &v, err)
-                    : nnp_error_set(err, NNP_ERR_INVALID, "%s: InputLayer '%s' has no batch shape",
-                                    origin, lname);
-            if (st == NNP_OK)
-                ap[nap++] = (applied){lname, 0, v};
+        if (is_input_layer(lj))
             continue;
-        }
-        int li;
-        st = add_layer(m, lj, origin, &li, err);
-        const json_t *inbound = json_object_get(lj, "inbound_nodes");
-        if (st == NNP_OK && (!json_is_array(inbound) || json_array_size(inbound) == 0))
+        fl[nfl] = (fn_layer){json_object_get(lj, "inbound_nodes"), lname, -1, 0};
+        st = add_layer(m, lj, origin, &fl[nfl].li, err);
+        if (st == NNP_OK &&
+            (!json_is_array(fl[nfl].inbound) || json_array_size(fl[nfl].inbound) == 0))
             st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' has no inbound_nodes", origin,
                                lname);
-        for (size_t n = 0; st == NNP_OK && n < json_array_size(inbound); n++) {
-            const json_t *node = json_array_get(inbound, n);
-            const json_t *args = json_is_object(node) ? json_object_get(node, "args") : node;
-            /* Keras 3 passes several inputs as one list argument. */
-            if (json_is_object(node) && json_array_size(args) == 1 &&
-                json_is_array(json_array_get(args, 0)))
-                args = json_array_get(args, 0);
-            int ins[64], nin = 0;
-            for (size_t a = 0; st == NNP_OK && a < json_array_size(args) && nin < 64; a++) {
-                const char *src;
-                int sidx;
-                st = history_ref(json_array_get(args, a), &src, &sidx, origin, err);
-                if (st == NNP_OK) {
-                    ins[nin] = lookup_applied(ap, nap, src, sidx);
-                    if (ins[nin] < 0)
-                        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads '%s' node "
-                                           "%d, which is not defined before it", origin, lname,
-                                           src, sidx);
-                    nin++;
+        nfl++;
+    }
+    if (st == NNP_OK)
+        st = make_inputs(m, config, ap, &nap, origin, err);
+    /* Then the nodes, as soon as what they read exists. Keras lists layers by
+     * first use, so a shared layer's later node may read a layer listed after
+     * it: repeat until no node is left or none can run. A layer's nodes run
+     * in their order, so node k of a layer is its k-th application. */
+    for (bool progress = true; st == NNP_OK && progress;) {
+        progress = false;
+        for (int f = 0; st == NNP_OK && f < nfl; f++) {
+            while (st == NNP_OK && fl[f].done < json_array_size(fl[f].inbound)) {
+                const char *src[MAX_REFS];
+                int sidx[MAX_REFS], ins[MAX_REFS], nin, ready = 1;
+                st = node_refs(json_array_get(fl[f].inbound, fl[f].done), fl[f].name, src, sidx,
+                               &nin, origin, err);
+                for (int a = 0; st == NNP_OK && a < nin; a++)
+                    ready &= (ins[a] = lookup_applied(ap, nap, src[a], sidx[a])) >= 0;
+                if (st || !ready)
+                    break;
+                int out;
+                st = nnp_model_apply(m, fl[f].li, ins, nin, NULL, &out, err);
+                if (st) {
+                    nnp_error_prefix(err, "%s: layer '%s'", origin, fl[f].name);
+                    break;
                 }
+                ap[nap++] = (applied){fl[f].name, (int)fl[f].done, out};
+                fl[f].done++;
+                progress = true;
             }
-            int out;
-            if (st == NNP_OK)
-                st = nnp_model_apply(m, li, ins, nin, NULL, &out, err);
-            if (st == NNP_OK && nap < cap)
-                ap[nap++] = (applied){lname, (int)n, out};
+        }
+    }
+    /* A node left over reads something that never exists. */
+    for (int f = 0; st == NNP_OK && f < nfl; f++) {
+        if (fl[f].done == json_array_size(fl[f].inbound))
+            continue;
+        const char *src[MAX_REFS];
+        int sidx[MAX_REFS], nin;
+        st = node_refs(json_array_get(fl[f].inbound, fl[f].done), fl[f].name, src, sidx, &nin,
+                       origin, err);
+        for (int a = 0; st == NNP_OK && a < nin; a++) {
+            if (lookup_applied(ap, nap, src[a], sidx[a]) >= 0)
+                continue;
+            if (!find_layer_json(layers, src[a]))
+                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads '%s', which is not "
+                                   "a layer of the model", origin, fl[f].name, src[a]);
+            else
+                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads node %d of '%s', "
+                                   "which never exists (no such node, or layers that read each "
+                                   "other)", origin, fl[f].name, sidx[a], src[a]);
         }
     }
     const json_t *outs = json_object_get(config, "output_layers");
     if (st == NNP_OK && !json_is_array(outs))
         st = nnp_error_set(err, NNP_ERR_INVALID, "%s: model config has no output_layers", origin);
-    /* A single output may be written as one reference instead of a list of them. */
-    if (st == NNP_OK && json_array_size(outs) > 0 && json_is_string(json_array_get(outs, 0))) {
-        const char *src;
-        int sidx;
-        st = history_ref(outs, &src, &sidx, origin, err);
-        int v = st ? -1 : lookup_applied(ap, nap, src, sidx);
-        if (st == NNP_OK)
-            st = v < 0 ? nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown output layer '%s'",
-                                       origin, src)
-                       : nnp_model_set_outputs(m, &v, 1, err);
-    } else if (st == NNP_OK) {
-        int vals[64], nv = 0;
-        for (size_t i = 0; st == NNP_OK && i < json_array_size(outs) && nv < 64; i++) {
-            const char *src;
-            int sidx;
-            st = history_ref(json_array_get(outs, i), &src, &sidx, origin, err);
-            if (st == NNP_OK) {
-                vals[nv] = lookup_applied(ap, nap, src, sidx);
-                if (vals[nv] < 0)
-                    st = nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown output layer '%s'",
-                                       origin, src);
-                nv++;
-            }
-        }
-        if (st == NNP_OK)
-            st = nnp_model_set_outputs(m, vals, nv, err);
+    const char *src[MAX_REFS];
+    int sidx[MAX_REFS], vals[MAX_REFS], nv = 0;
+    if (st == NNP_OK)
+        st = io_refs(outs, "output_layers", src, sidx, &nv, origin, err);
+    if (st == NNP_OK && nv == 0)
+        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers is empty", origin);
+    for (int i = 0; st == NNP_OK && i < nv; i++) {
+        vals[i] = lookup_applied(ap, nap, src[i], sidx[i]);
+        if (vals[i] < 0)
+            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers names '%s' node %d, which "
+                               "the model does not have", origin, src[i], sidx[i]);
     }
+    if (st == NNP_OK)
+        st = nnp_model_set_outputs(m, vals, nv, err);
     free(ap);
+    free(fl);
     return st;
 }
 
@@ -289,7 +443,7 @@ nnp_status nnp_keras_load_string(const nnp_registry *reg, const char *json, cons
 {
     *out = NULL;
     json_error_t je;
-    json_t *root = json_loads(json, 0, &je);
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return nnp_error_set(err, NNP_ERR_FORMAT, "%s: invalid JSON at line %d column %d: %s",
                              origin, je.line, je.column, je.text);

@@ -99,6 +99,17 @@ static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error 
     return NNP_OK;
 }
 
+/* Activations carry the batch first (Keras's convention, which every layer
+ * keeps): written as the symbolic "N" whatever batch the model was declared
+ * with. Weight outputs have no batch. */
+static nnp_shape batch_shape(const nnp_model *m, int v)
+{
+    nnp_shape s = *nnp_model_value_shape(m, v);
+    if (s.rank > 0 && nnp_model_weight_output_layer(m, v, NULL) < 0)
+        s.dims[0] = -1;
+    return s;
+}
+
 /* ---- assembling the model --------------------------------------------------- */
 
 typedef struct export_ctx {
@@ -334,9 +345,9 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     shape_map sm = {0};
     for (int i = 0; i < ni && !st; i++) {
         int v = nnp_model_input_value(m, i);
-        const nnp_shape *s = nnp_model_value_shape(m, v);
+        nnp_shape s = batch_shape(m, v);
         g->input[i] = onnx_make_value_info(nnp_model_value_name(m, v),
-                                           ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s);
+                                           ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
         if (!g->input[i])
             st = FAIL(NNP_ERR_NOMEM, "out of memory");
         else
@@ -344,17 +355,19 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     }
     for (int i = 0; i < no && !st; i++) {
         int v = nnp_model_output_value(m, i);
-        const nnp_shape *s = nnp_model_value_shape(m, v);
+        nnp_shape s = batch_shape(m, v);
         g->output[i] = onnx_make_value_info(nnp_model_value_name(m, v),
-                                            ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s);
+                                            ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
         if (!g->output[i])
             st = FAIL(NNP_ERR_NOMEM, "out of memory");
         else
             g->n_output++;
     }
     /* value infos: every model value, then what the layers wrote inside */
-    for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
-        st = shape_put(&sm, nnp_model_value_name(m, v), nnp_model_value_shape(m, v), err);
+    for (int v = 0; v < nnp_model_n_values(m) && !st; v++) {
+        nnp_shape s = batch_shape(m, v);
+        st = shape_put(&sm, nnp_model_value_name(m, v), &s, err);
+    }
     for (size_t i = 0; i < w->n_inits && !st; i++) {
         nnp_shape s = {(int32_t)w->inits[i]->n_dims, {0}};
         for (size_t d = 0; d < w->inits[i]->n_dims && d < NNP_MAX_RANK; d++)

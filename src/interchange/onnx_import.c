@@ -1431,6 +1431,8 @@ nnp_status nnp_onnx_load_buffer(const nnp_registry *reg, const void *data, size_
     if (st == NNP_OK) {
         *out = imp.m;
         imp.m = NULL;
+    } else if (!strstr(err->msg, imp.label)) {
+        nnp_error_prefix(err, "%s", imp.label);   /* every message names the file */
     }
     import_free(&imp);
     return st;

@@ -94,6 +94,8 @@ static void host_init(void)
     h->config_seed = nnp_config_seed;
     h->config_is_null = nnp_config_is_null;
     h->seed_mix = nnp_seed_mix;
+    h->layer_to_onnx = nnp_layer_to_onnx;
+    h->layer_onnx_load_weights = nnp_layer_onnx_load_weights;
     h->config_set_json = nnp_config_set_json;
     h->config_set_int = host_config_set_int;
     h->config_set_float = host_config_set_float;

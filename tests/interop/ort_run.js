@@ -1,7 +1,10 @@
-// Runs an ONNX model in ONNX Runtime (onnxruntime-node) on .npy inputs and
-// writes one float32 .npy per output:
+// Runs ONNX models in ONNX Runtime (onnxruntime-node) on .npy inputs and
+// writes one float32 .npy per output (named as nnplug run --out-dir does):
 //   node ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy ...
-// Exit status: 0 ok, 1 ONNX Runtime refused or failed, 2 usage / bad files.
+//   node ort_run.js --batch JOBS.json      (many models, one process)
+//   node ort_run.js --version
+// Exit status: 0 ok, 1 ONNX Runtime refused or failed, 2 usage / bad files /
+// onnxruntime-node missing.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -51,40 +54,70 @@ function writeNpy(file, dims, data) {
   fs.writeFileSync(file, Buffer.concat([hb, Buffer.from(header, 'latin1'), db]));
 }
 
+function outName(name) {
+  // the same file names as nnplug run --out-dir
+  return (name.startsWith('.') ? '_' : '') + name.replace(/[^A-Za-z0-9._-]/g, '_') + '.npy';
+}
+
+// One model: returns null on success, else the error message.
+async function runOne(ort, model, outDir, feeds) {
+  const inputs = {};
+  for (const [name, file] of Object.entries(feeds)) {
+    const a = readNpy(file);
+    inputs[name] = new ort.Tensor('float32', a.data, a.dims);
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(model);
+  } catch (e) {
+    return 'ONNX Runtime ' + ort.env.versions.common + ' refused ' + model + ': ' + e.message;
+  }
+  let results;
+  try {
+    results = await session.run(inputs);
+  } catch (e) {
+    return 'ONNX Runtime failed on ' + model + ': ' + e.message;
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const name of session.outputNames) {
+    const t = results[name];
+    writeNpy(path.join(outDir, outName(name)), t.dims, t.data);
+  }
+  return null;
+}
+
 async function main() {
   const args = process.argv.slice(2);
-  if (args.length < 2) die(2, 'usage: ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy ...');
   let ort;
   try {
     ort = require('onnxruntime-node');
   } catch (e) {
     die(2, 'onnxruntime-node is not installed (NODE_PATH=' + (process.env.NODE_PATH || '') + '): ' + e.message);
   }
-  const [model, outDir, ...feeds] = args;
-  const inputs = {};
-  for (const f of feeds) {
+  if (args[0] === '--version') {
+    process.stdout.write(ort.env.versions.common + '\n');
+    return;
+  }
+  if (args[0] === '--batch' && args.length === 2) {
+    // JOBS.json: [{"model": ..., "out": ..., "inputs": {"name": "file.npy"}}, ...];
+    // one JSON line per job on stdout: {"model", "ok", "error"}
+    const jobs = JSON.parse(fs.readFileSync(args[1], 'utf8'));
+    for (const j of jobs) {
+      const error = await runOne(ort, j.model, j.out, j.inputs);
+      process.stdout.write(JSON.stringify({ model: j.model, ok: error === null, error }) + '\n');
+    }
+    return;
+  }
+  if (args.length < 2) die(2, 'usage: ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy ... | --batch JOBS.json | --version');
+  const [model, outDir, ...rest] = args;
+  const feeds = {};
+  for (const f of rest) {
     const eq = f.indexOf('=');
     if (eq <= 0) die(2, 'expected NAME=FILE.npy, got ' + f);
-    const a = readNpy(f.slice(eq + 1));
-    inputs[f.slice(0, eq)] = new ort.Tensor('float32', a.data, a.dims);
+    feeds[f.slice(0, eq)] = f.slice(eq + 1);
   }
-  let session;
-  try {
-    session = await ort.InferenceSession.create(model);
-  } catch (e) {
-    die(1, 'ONNX Runtime ' + ort.env.versions.common + ' refused ' + model + ': ' + e.message);
-  }
-  let results;
-  try {
-    results = await session.run(inputs);
-  } catch (e) {
-    die(1, 'ONNX Runtime failed on ' + model + ': ' + e.message);
-  }
-  fs.mkdirSync(outDir, { recursive: true });
-  for (const name of session.outputNames) {
-    const t = results[name];
-    writeNpy(path.join(outDir, name.replace(/[^A-Za-z0-9._-]/g, '_') + '.npy'), t.dims, t.data);
-  }
+  const error = await runOne(ort, model, outDir, feeds);
+  if (error) die(1, error);
 }
 
 main().catch(e => die(1, e.stack || String(e)));

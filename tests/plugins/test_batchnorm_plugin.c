@@ -302,6 +302,24 @@ Test(run, empty_batch_keeps_moving_statistics)
     nnp_registry_free(reg);
 }
 
+Test(run, zero_channels)
+{
+    nnp_registry *reg = tu_registry();
+    nnp_layer *l = new_layer(reg, "{\"axis\": 1}");
+    int64_t d[3] = {-1, 0, 5}, z[3] = {3, 0, 5};
+    build(l, shape_of(3, d));
+    cr_assert_eq(nnp_tensor_numel(nnp_layer_weight(l, 0)->value), 0);
+    nnp_tensor x, y, dy, dx;
+    alloc(&x, shape_of(3, z)), alloc(&y, shape_of(3, z)), alloc(&dy, shape_of(3, z));
+    alloc(&dx, shape_of(3, z));
+    forward(l, &x, &y, NNP_MODE_TRAIN);
+    forward(l, &x, &y, NNP_MODE_INFER);
+    backward(l, &x, &y, &dy, &dx, NNP_MODE_TRAIN);
+    nnp_tensor_free(&x), nnp_tensor_free(&y), nnp_tensor_free(&dy), nnp_tensor_free(&dx);
+    nnp_layer_free(l);
+    nnp_registry_free(reg);
+}
+
 Test(run, not_trainable_runs_inference)
 {
     nnp_registry *reg = tu_registry();

@@ -89,6 +89,7 @@ Test(dense, gradients_match_finite_differences_every_activation)
         kit_fill(&x, -1.5, 1.5);
         nnp_tensor *ins[1] = {&x};
         kit_gc g = kit_gc_default();
+        g.label = all_acts[i];
         kit_gradcheck(&g, l, ins, 1, &os);
         nnp_tensor_free(&x);
         nnp_layer_free(l);

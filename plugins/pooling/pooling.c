@@ -1,0 +1,387 @@
+/*
+ * Pooling layers with Keras semantics: MaxPooling2D and AveragePooling2D
+ * (pool_size default (2, 2), strides default = pool_size, padding valid /
+ * same with TensorFlow's rule, averages over the unpadded positions only),
+ * GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims).
+ *
+ * nnplug extensions for ONNX imports: "pads" [top, left, bottom, right]
+ * (explicit padding, overrides "padding") and, for AveragePooling2D,
+ * "count_include_pad" (padded zeros count in the divisor, as in PyTorch's
+ * AvgPool2d default).
+ *
+ * No weights and no scratch: forward and backward recompute what they need
+ * from the input (max's gradient goes to the first maximum of its window).
+ */
+#include "pooling.h"
+#include "../activation/plugin_util.h"
+#include "../conv2d/padding.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_COMMON_PARAMS                                                                     \
+    {"pool_size", NNP_PARAM_INTS, "[2, 2]", NNP_PARAM_HAS_MIN, 1, 0, NULL,                     \
+     "[rows, cols] of the pooling window, or one int for both"},                               \
+    {"strides", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,     \
+     "[rows, cols] strides, or one int; null = pool_size"},                                    \
+    {"padding", NNP_PARAM_STRING, "\"valid\"", 0, 0, 0, "valid|same",                          \
+     "valid: windows inside the input; same: out = ceil(in / stride)"},                        \
+    {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,           \
+     "channels_last|channels_first", "channels_last: [batch, rows, cols, channels]"},          \
+    {"pads", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,                           \
+     "nnplug extension (ONNX imports): explicit padding [top, left, bottom, right]; overrides " \
+     "padding"}
+
+static const nnp_param_def max_params[] = {POOL_COMMON_PARAMS};
+
+static const nnp_param_def avg_params[] = {
+    POOL_COMMON_PARAMS,
+    {"count_include_pad", NNP_PARAM_BOOL, "false", 0, 0, 0, NULL,
+     "nnplug extension (ONNX imports): padded zeros count in the average"},
+};
+
+static const nnp_param_def global_params[] = {
+    {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
+     "channels_last|channels_first", "channels_last: [batch, rows, cols, channels]"},
+    {"keepdims", NNP_PARAM_BOOL, "false", 0, 0, 0, NULL,
+     "keep the spatial axes with size 1"},
+};
+
+const char *pool_name(const pool_state *s) { return pu_name(s->host, s->cfg); }
+
+/* ------------------------------------------------------------------ */
+/* create                                                              */
+/* ------------------------------------------------------------------ */
+
+static nnp_status pair(const pool_state *s, const char *key, int64_t *a, int64_t *b, int *null,
+                       nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    int64_t v[4];
+    int n = h->config_ints(s->cfg, key, v, 4);
+    *null = n < 0;
+    if (n < 0)
+        return NNP_OK;
+    if (n == 1)
+        v[1] = v[0];
+    if (n != 1 && n != 2)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "%s '%s': '%s' must be one int or a list of 2 ints", s->kind,
+                            pool_name(s), key);
+    if (v[0] < 1 || v[1] < 1)
+        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': '%s' entries must be >= 1", s->kind,
+                            pool_name(s), key);
+    *a = v[0];
+    *b = v[1];
+    return NNP_OK;
+}
+
+static nnp_status pool_create_common(const nnp_host *h, const nnp_config *cfg, const char *kind,
+                                     pool_op op, int global, void **state, nnp_error *err)
+{
+    pool_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return h->error_set(err, NNP_ERR_NOMEM, "%s: out of memory", kind);
+    s->host = h;
+    s->cfg = cfg;
+    s->kind = kind;
+    s->op = op;
+    s->global = global;
+    const char *df = h->config_string(cfg, "data_format");
+    s->channels_first = df && strcmp(df, "channels_first") == 0;
+    nnp_status st = NNP_OK;
+    if (global) {
+        s->keepdims = h->config_bool(cfg, "keepdims");
+    } else {
+        int null;
+        st = pair(s, "pool_size", &s->kh, &s->kw, &null, err);
+        if (st == NNP_OK)
+            st = pair(s, "strides", &s->sh, &s->sw, &null, err);
+        if (st == NNP_OK && null) {
+            s->sh = s->kh;
+            s->sw = s->kw;
+        }
+        const char *pad = h->config_string(cfg, "padding");
+        if (st == NNP_OK && (!pad || (strcmp(pad, "valid") && strcmp(pad, "same"))))
+            st = h->error_set(err, NNP_ERR_INVALID,
+                              "%s '%s': padding '%s' is not supported (valid or same)", kind,
+                              pu_name(h, cfg), pad ? pad : "null");
+        s->same = pad && strcmp(pad, "same") == 0;
+        int np = h->config_ints(cfg, "pads", s->pads, 4);
+        if (st == NNP_OK && np >= 0 && np != 4)
+            st = h->error_set(err, NNP_ERR_INVALID,
+                              "%s '%s': 'pads' must list 4 ints [top, left, bottom, right]", kind,
+                              pu_name(h, cfg));
+        s->explicit_pads = np == 4;
+        if (st == NNP_OK && s->explicit_pads &&
+            (s->pads[0] >= s->kh || s->pads[2] >= s->kh || s->pads[1] >= s->kw ||
+             s->pads[3] >= s->kw))
+            st = h->error_set(err, NNP_ERR_INVALID,
+                              "%s '%s': each of 'pads' must be smaller than the pool size", kind,
+                              pu_name(h, cfg));
+        if (op == POOL_AVG)
+            s->count_include_pad = h->config_bool(cfg, "count_include_pad");
+    }
+    if (st != NNP_OK) {
+        free(s);
+        return st;
+    }
+    *state = s;
+    return NNP_OK;
+}
+
+static nnp_status max_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                             nnp_error *err)
+{
+    return pool_create_common(h, cfg, "MaxPooling2D", POOL_MAX, 0, state, err);
+}
+
+static nnp_status avg_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                             nnp_error *err)
+{
+    return pool_create_common(h, cfg, "AveragePooling2D", POOL_AVG, 0, state, err);
+}
+
+static nnp_status gavg_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                              nnp_error *err)
+{
+    return pool_create_common(h, cfg, "GlobalAveragePooling2D", POOL_AVG, 1, state, err);
+}
+
+static nnp_status gmax_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                              nnp_error *err)
+{
+    return pool_create_common(h, cfg, "GlobalMaxPooling2D", POOL_MAX, 1, state, err);
+}
+
+static void pool_destroy(void *state) { free(state); }
+
+/* ------------------------------------------------------------------ */
+/* geometry / build                                                    */
+/* ------------------------------------------------------------------ */
+
+nnp_status pool_geometry(const pool_state *s, const nnp_shape *in, pool_geom *g, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b[160];
+    if (in->rank != 4)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "%s '%s': expects a rank-4 input (%s), got rank %d (shape %s)",
+                            s->kind, pool_name(s),
+                            s->channels_first ? "[batch, channels, rows, cols]"
+                                              : "[batch, rows, cols, channels]",
+                            in->rank, pu_shape_str(in, b, sizeof b));
+    memset(g, 0, sizeof *g);
+    g->channels_first = s->channels_first;
+    g->N = in->dims[0];
+    g->C = in->dims[s->channels_first ? 1 : 3];
+    g->H = in->dims[s->channels_first ? 2 : 1];
+    g->W = in->dims[s->channels_first ? 3 : 2];
+    g->kh = s->kh;
+    g->kw = s->kw;
+    g->sh = s->sh;
+    g->sw = s->sw;
+    g->OH = g->OW = -1;
+    if (s->global) {
+        g->OH = g->OW = 1;
+        return NNP_OK;
+    }
+    if (g->H < 0 || g->W < 0)
+        return NNP_OK;
+    int64_t after;
+    const int64_t *ph = s->explicit_pads ? (int64_t[2]){s->pads[0], s->pads[2]} : NULL;
+    const int64_t *pw = s->explicit_pads ? (int64_t[2]){s->pads[1], s->pads[3]} : NULL;
+    if (pad_axis(s->same, ph, g->H, s->kh, s->sh, 1, &g->OH, &g->pt, &after) != 0 ||
+        pad_axis(s->same, pw, g->W, s->kw, s->sw, 1, &g->OW, &g->pl, &after) != 0)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "%s '%s': the %lldx%lld pool window is larger than the %lldx%lld "
+                            "input (shape %s) with %s",
+                            s->kind, pool_name(s), (long long)s->kh, (long long)s->kw,
+                            (long long)g->H, (long long)g->W, pu_shape_str(in, b, sizeof b),
+                            s->explicit_pads ? "the explicit pads"
+                            : s->same        ? "'same' padding"
+                                             : "'valid' padding");
+    return NNP_OK;
+}
+
+static void out_shape(const pool_state *s, const pool_geom *g, nnp_shape *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s->global && !s->keepdims) {
+        out->rank = 2;
+        out->dims[0] = g->N;
+        out->dims[1] = g->C;
+        return;
+    }
+    out->rank = 4;
+    out->dims[0] = g->N;
+    out->dims[1] = s->channels_first ? g->C : g->OH;
+    out->dims[2] = s->channels_first ? g->OH : g->OW;
+    out->dims[3] = s->channels_first ? g->OW : g->C;
+}
+
+static nnp_status pool_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                             nnp_error *err)
+{
+    pool_state *s = state;
+    if (n_in != 1)
+        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': expects 1 input, got %d",
+                                  s->kind, pool_name(s), n_in);
+    pool_geom g;
+    nnp_status st = pool_geometry(s, &in[0], &g, err);
+    if (st != NNP_OK)
+        return st;
+    out_shape(s, &g, out);
+    s->in_shape = in[0];
+    s->built = 1;
+    return NNP_OK;
+}
+
+static int pool_n_weights(const void *state)
+{
+    (void)state;
+    return 0;
+}
+
+static const nnp_weight *pool_weight(const void *state, int i)
+{
+    (void)state;
+    (void)i;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward / backward                                                  */
+/* ------------------------------------------------------------------ */
+
+static nnp_status run_geom(const pool_state *s, const nnp_tensor *x, pool_geom *g,
+                           nnp_shape *os, nnp_error *err)
+{
+    if (!s->built)
+        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': used before build", s->kind,
+                                  pool_name(s));
+    nnp_status st = pu_check(s->host, s->kind, pool_name(s), x, "input", NULL, err);
+    if (st == NNP_OK)
+        st = pool_geometry(s, &x->shape, g, err);
+    if (st == NNP_OK)
+        out_shape(s, g, os);
+    return st;
+}
+
+static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n_in,
+                                 nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    pool_state *s = state;
+    (void)n_in;
+    (void)mode;
+    pool_geom g;
+    nnp_shape os;
+    nnp_status st = run_geom(s, in[0], &g, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, pool_name(s), out, "output", &os, err);
+    if (st != NNP_OK)
+        return st;
+    const int nt = pu_nthreads(s->host);
+    if (s->global)
+        global_forward(&g, s->op, in[0]->data, out->data, nt);
+    else
+        pool_forward(&g, s->op, s->count_include_pad, in[0]->data, out->data, nt);
+    return NNP_OK;
+}
+
+static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int n_in,
+                                  const nnp_tensor *out, const nnp_tensor *grad_out,
+                                  nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    pool_state *s = state;
+    (void)n_in;
+    (void)mode;
+    (void)out;
+    pool_geom g;
+    nnp_shape os;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_status st = run_geom(s, in[0], &g, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, pool_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(s->host, s->kind, pool_name(s), gx, "input gradient", &in[0]->shape, err);
+    if (st != NNP_OK || !gx)
+        return st;
+    const int nt = pu_nthreads(s->host);
+    if (s->global)
+        global_backward(&g, s->op, in[0]->data, grad_out->data, gx->data, nt);
+    else
+        pool_backward(&g, s->op, s->count_include_pad, in[0]->data, grad_out->data, gx->data, nt);
+    return NNP_OK;
+}
+
+static double pool_reg_loss(const void *state)
+{
+    (void)state;
+    return 0.0;
+}
+
+static nnp_status pool_constraints(void *state, nnp_error *err)
+{
+    (void)state;
+    (void)err;
+    return NNP_OK;
+}
+
+static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
+{
+    (void)state;
+    (void)r;
+    (void)err;
+    return NNP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* plugin table                                                        */
+/* ------------------------------------------------------------------ */
+
+#define POOL_KIND(NAME, DOC, PARAMS, CREATE, OP)                                                 \
+    {                                                                                          \
+        .struct_size = sizeof(nnp_kind), .abi_major = NNP_ABI_MAJOR,                           \
+        .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,                \
+        .n_params = (int)(sizeof PARAMS / sizeof PARAMS[0]), .onnx = {"", OP, 1, 23},          \
+        .n_inputs_min = 1, .n_inputs_max = 1, .create = CREATE, .destroy = pool_destroy,       \
+        .build = pool_build, .n_weights = pool_n_weights, .weight = pool_weight,               \
+        .forward = pool_forward_k, .backward = pool_backward_k,                                \
+        .regularization_loss = pool_reg_loss, .apply_constraints = pool_constraints,           \
+        .to_onnx = pool_to_onnx, .from_onnx = pool_from_onnx, .onnx_load_weights = no_weights, \
+    }
+
+static const nnp_kind max_kind =
+    POOL_KIND("MaxPooling2D", "Keras MaxPooling2D: the maximum of each window", max_params,
+              max_create, "MaxPool");
+static const nnp_kind avg_kind =
+    POOL_KIND("AveragePooling2D",
+              "Keras AveragePooling2D: the mean of each window's unpadded positions", avg_params,
+              avg_create, "AveragePool");
+static const nnp_kind gavg_kind =
+    POOL_KIND("GlobalAveragePooling2D", "Keras GlobalAveragePooling2D: the mean over rows and cols",
+              global_params, gavg_create, "GlobalAveragePool");
+static const nnp_kind gmax_kind =
+    POOL_KIND("GlobalMaxPooling2D", "Keras GlobalMaxPooling2D: the maximum over rows and cols",
+              global_params, gmax_create, "GlobalMaxPool");
+
+static const nnp_kind *const kinds[] = {&max_kind, &avg_kind, &gavg_kind, &gmax_kind};
+
+static const nnp_plugin plugin = {
+    .struct_size = sizeof(nnp_plugin),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "pooling",
+    .version = "1.0.0",
+    .kinds = kinds,
+    .n_kinds = (int)(sizeof kinds / sizeof kinds[0]),
+};
+
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
+{
+    if (!host || host->abi_major != NNP_ABI_MAJOR ||
+        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
+        return NULL;
+    return &plugin;
+}

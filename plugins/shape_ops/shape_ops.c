@@ -1,0 +1,851 @@
+/*
+ * Keras Flatten, Reshape, Permute, Dropout and Add.
+ *
+ * Flatten keeps the batch axis and flattens the rest; with
+ * data_format="channels_first" it first moves the channel axis last, as
+ * Keras does (so weights of a following Dense keep their order across data
+ * formats). Reshape takes target_shape without the batch axis (one -1
+ * allowed). Permute reorders the non-batch axes (dims 1-based, as Keras).
+ * Add sums 2 or more inputs of equal shapes.
+ *
+ * Dropout: inverted dropout in training (kept values scaled by 1 / (1 -
+ * rate)), identity in inference. The mask comes from a counter-based hash
+ * (splitmix64) of the seed, the training step and the element's index in
+ * noise_shape, so it is the same for any thread count and can be recomputed
+ * by backward instead of stored; each training forward advances the step.
+ */
+#include "shape_ops.h"
+#include "../activation/plugin_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SOP_PAR_MIN 65536
+
+const char *sop_name(const sop_state *s) { return pu_name(s->host, s->cfg); }
+
+static const nnp_param_def flatten_params[] = {
+    {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
+     "channels_last|channels_first",
+     "channels_first: move the channel axis (1) last before flattening, as Keras does"},
+};
+
+static const nnp_param_def reshape_params[] = {
+    {"target_shape", NNP_PARAM_SHAPE, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "output shape without the batch axis; one entry may be -1 (required)"},
+};
+
+static const nnp_param_def permute_params[] = {
+    {"dims", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,
+     "permutation of the non-batch axes, 1-based: (2, 1) swaps axes 1 and 2 (required)"},
+};
+
+static const nnp_param_def dropout_params[] = {
+    {"rate", NNP_PARAM_FLOAT, "0.5",
+     NNP_PARAM_HAS_MIN | NNP_PARAM_HAS_MAX | NNP_PARAM_MAX_EXCLUSIVE, 0, 1, NULL,
+     "fraction of the input units to drop in training"},
+    {"noise_shape", NNP_PARAM_SHAPE, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
+     "shape of the binary mask, broadcast over axes of size 1; null entries take the input's "
+     "size"},
+};
+
+/* Add has no parameters; the schema table needs one entry to exist. */
+static const nnp_param_def add_params[1];
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+/* ------------------------------------------------------------------ */
+
+static nnp_status new_state(const nnp_host *h, const nnp_config *cfg, const char *kind,
+                            sop_state **out, nnp_error *err)
+{
+    sop_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return h->error_set(err, NNP_ERR_NOMEM, "%s: out of memory", kind);
+    s->host = h;
+    s->cfg = cfg;
+    s->kind = kind;
+    s->noise_rank = -1;
+    *out = s;
+    return NNP_OK;
+}
+
+static nnp_status flatten_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                                 nnp_error *err)
+{
+    sop_state *s = NULL;
+    nnp_status st = new_state(h, cfg, "Flatten", &s, err);
+    if (st)
+        return st;
+    const char *df = h->config_string(cfg, "data_format");
+    s->channels_first = df && strcmp(df, "channels_first") == 0;
+    *state = s;
+    return NNP_OK;
+}
+
+static nnp_status reshape_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                                 nnp_error *err)
+{
+    const char *name = pu_name(h, cfg);
+    int64_t t[NNP_MAX_RANK + 1];
+    int n = h->config_ints(cfg, "target_shape", t, NNP_MAX_RANK + 1);
+    if (n < 0)
+        return h->error_set(err, NNP_ERR_INVALID, "Reshape '%s': 'target_shape' is required",
+                            name);
+    if (n + 1 > NNP_MAX_RANK)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Reshape '%s': target_shape has %d entries; at most %d", name, n,
+                            NNP_MAX_RANK - 1);
+    int unknown = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i] < 0)
+            unknown++;
+        else if (t[i] == 0)
+            return h->error_set(err, NNP_ERR_INVALID,
+                                "Reshape '%s': target_shape entry %d is 0", name, i);
+    }
+    if (unknown > 1)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Reshape '%s': target_shape may have one -1, it has %d", name,
+                            unknown);
+    sop_state *s = NULL;
+    nnp_status st = new_state(h, cfg, "Reshape", &s, err);
+    if (st)
+        return st;
+    memcpy(s->target, t, (size_t)n * sizeof(int64_t));
+    s->target_rank = n;
+    *state = s;
+    return NNP_OK;
+}
+
+static nnp_status permute_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                                 nnp_error *err)
+{
+    const char *name = pu_name(h, cfg);
+    int64_t d[NNP_MAX_RANK + 1];
+    int n = h->config_ints(cfg, "dims", d, NNP_MAX_RANK + 1);
+    if (n < 1 || n >= NNP_MAX_RANK)
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "Permute '%s': 'dims' must list 1 to %d axes (it is required)", name,
+                            NNP_MAX_RANK - 1);
+    int seen[NNP_MAX_RANK] = {0};
+    for (int i = 0; i < n; i++) {
+        if (d[i] < 1 || d[i] > n || seen[d[i] - 1]++)
+            return h->error_set(err, NNP_ERR_INVALID,
+                                "Permute '%s': dims must be a permutation of 1..%d", name, n);
+    }
+    sop_state *s = NULL;
+    nnp_status st = new_state(h, cfg, "Permute", &s, err);
+    if (st)
+        return st;
+    for (int i = 0; i < n; i++)
+        s->perm[i] = d[i];
+    s->perm_rank = n;
+    *state = s;
+    return NNP_OK;
+}
+
+static nnp_status dropout_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                                 nnp_error *err)
+{
+    sop_state *s = NULL;
+    nnp_status st = new_state(h, cfg, "Dropout", &s, err);
+    if (st)
+        return st;
+    s->rate = h->config_float(cfg, "rate");
+    s->seed = h->config_seed(cfg); /* Keras's "seed" is the host's per-layer seed key */
+    s->noise_rank = h->config_ints(cfg, "noise_shape", s->noise, NNP_MAX_RANK);
+    if (s->noise_rank > NNP_MAX_RANK) {
+        st = h->error_set(err, NNP_ERR_INVALID, "Dropout '%s': noise_shape has too many entries",
+                          pu_name(h, cfg));
+        free(s);
+        return st;
+    }
+    *state = s;
+    return NNP_OK;
+}
+
+static nnp_status add_create(const nnp_host *h, const nnp_config *cfg, void **state,
+                             nnp_error *err)
+{
+    sop_state *s = NULL;
+    nnp_status st = new_state(h, cfg, "Add", &s, err);
+    if (st)
+        return st;
+    *state = s;
+    return NNP_OK;
+}
+
+static void sop_destroy(void *state) { free(state); }
+
+/* ------------------------------------------------------------------ */
+/* build                                                               */
+/* ------------------------------------------------------------------ */
+
+static nnp_status one_input(const sop_state *s, int n_in, nnp_error *err)
+{
+    if (n_in != 1)
+        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': expects 1 input, got %d",
+                                  s->kind, sop_name(s), n_in);
+    return NNP_OK;
+}
+
+/* [N, d1, ..., dk] -> [N, d1 * ... * dk] (-1 when a dim is unknown). */
+static nnp_status flatten_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    if (in->rank < 1)
+        return s->host->error_set(err, NNP_ERR_SHAPE,
+                                  "Flatten '%s': needs an input of rank >= 1 (a batch axis)",
+                                  sop_name(s));
+    int64_t n = 1;
+    for (int i = 1; i < in->rank; i++)
+        n = (n < 0 || in->dims[i] < 0) ? -1 : n * in->dims[i];
+    memset(out, 0, sizeof *out);
+    out->rank = 2;
+    out->dims[0] = in->dims[0];
+    out->dims[1] = n;
+    return NNP_OK;
+}
+
+static nnp_status flatten_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    sop_state *s = state;
+    nnp_status st = one_input(s, n_in, err);
+    if (st == NNP_OK)
+        st = flatten_shape(s, &in[0], out, err);
+    if (st)
+        return st;
+    s->in_shape = in[0];
+    s->out_shape = *out;
+    s->built = 1;
+    return NNP_OK;
+}
+
+/* The output shape of Reshape for an input shape (-1 resolved when the
+ * input's non-batch size is known). */
+static nnp_status reshape_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b1[160];
+    if (in->rank < 1)
+        return h->error_set(err, NNP_ERR_SHAPE, "Reshape '%s': needs an input with a batch axis",
+                            sop_name(s));
+    int64_t total = 1;
+    for (int i = 1; i < in->rank; i++)
+        total = (total < 0 || in->dims[i] < 0) ? -1 : total * in->dims[i];
+    int64_t known = 1;
+    int unknown_at = -1;
+    for (int i = 0; i < s->target_rank; i++) {
+        if (s->target[i] < 0)
+            unknown_at = i;
+        else
+            known *= s->target[i];
+    }
+    memset(out, 0, sizeof *out);
+    out->rank = s->target_rank + 1;
+    out->dims[0] = in->dims[0];
+    for (int i = 0; i < s->target_rank; i++)
+        out->dims[i + 1] = s->target[i];
+    if (total < 0)
+        return NNP_OK;
+    if ((unknown_at < 0 && known != total) ||
+        (unknown_at >= 0 && (known == 0 || total % known != 0)))
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Reshape '%s': input shape %s has %lld values per sample, which do "
+                            "not fit target_shape (%lld%s)",
+                            sop_name(s), pu_shape_str(in, b1, sizeof b1), (long long)total,
+                            (long long)known, unknown_at >= 0 ? " times -1" : "");
+    if (unknown_at >= 0)
+        out->dims[unknown_at + 1] = total / known;
+    return NNP_OK;
+}
+
+static nnp_status reshape_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    sop_state *s = state;
+    nnp_status st = one_input(s, n_in, err);
+    if (st == NNP_OK)
+        st = reshape_shape(s, &in[0], out, err);
+    if (st)
+        return st;
+    s->in_shape = in[0];
+    s->out_shape = *out;
+    s->built = 1;
+    return NNP_OK;
+}
+
+static nnp_status permute_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    char b[160];
+    if (in->rank != s->perm_rank + 1)
+        return s->host->error_set(err, NNP_ERR_SHAPE,
+                                  "Permute '%s': dims has %d entries, so the input needs rank %d; "
+                                  "got shape %s",
+                                  sop_name(s), s->perm_rank, s->perm_rank + 1,
+                                  pu_shape_str(in, b, sizeof b));
+    *out = *in;
+    for (int i = 0; i < s->perm_rank; i++)
+        out->dims[i + 1] = in->dims[s->perm[i]];
+    return NNP_OK;
+}
+
+static nnp_status permute_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    sop_state *s = state;
+    nnp_status st = one_input(s, n_in, err);
+    if (st == NNP_OK)
+        st = permute_shape(s, &in[0], out, err);
+    if (st)
+        return st;
+    s->in_shape = in[0];
+    s->out_shape = *out;
+    s->built = 1;
+    return NNP_OK;
+}
+
+/* noise_shape must have the input's rank, each entry 1 or the input's size. */
+static nnp_status dropout_check(const sop_state *s, const nnp_shape *in, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    char b[160];
+    if (s->noise_rank < 0)
+        return NNP_OK;
+    if (s->noise_rank != in->rank)
+        return h->error_set(err, NNP_ERR_SHAPE,
+                            "Dropout '%s': noise_shape has %d entries, the input %s has rank %d",
+                            sop_name(s), s->noise_rank, pu_shape_str(in, b, sizeof b), in->rank);
+    for (int i = 0; i < s->noise_rank; i++)
+        if (s->noise[i] >= 0 && s->noise[i] != 1 && in->dims[i] >= 0 &&
+            s->noise[i] != in->dims[i])
+            return h->error_set(err, NNP_ERR_SHAPE,
+                                "Dropout '%s': noise_shape entry %d is %lld; it must be 1 or the "
+                                "input's %lld",
+                                sop_name(s), i, (long long)s->noise[i], (long long)in->dims[i]);
+    return NNP_OK;
+}
+
+static nnp_status dropout_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    sop_state *s = state;
+    nnp_status st = one_input(s, n_in, err);
+    if (st == NNP_OK)
+        st = dropout_check(s, &in[0], err);
+    if (st)
+        return st;
+    *out = in[0];
+    s->in_shape = in[0];
+    s->out_shape = *out;
+    s->built = 1;
+    return NNP_OK;
+}
+
+static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                            nnp_error *err)
+{
+    sop_state *s = state;
+    const nnp_host *h = s->host;
+    char b1[160], b2[160];
+    if (n_in < 2)
+        return h->error_set(err, NNP_ERR_INVALID, "Add '%s': needs at least 2 inputs, got %d",
+                            sop_name(s), n_in);
+    for (int k = 1; k < n_in; k++)
+        if (!pu_same_shape(&in[k], &in[0]))
+            return h->error_set(err, NNP_ERR_SHAPE,
+                                "Add '%s': input %d has shape %s but input 0 has %s; Add needs "
+                                "equal shapes",
+                                sop_name(s), k, pu_shape_str(&in[k], b1, sizeof b1),
+                                pu_shape_str(&in[0], b2, sizeof b2));
+    *out = in[0];
+    s->in_shape = in[0];
+    s->out_shape = *out;
+    s->built = 1;
+    return NNP_OK;
+}
+
+static int sop_n_weights(const void *state)
+{
+    (void)state;
+    return 0;
+}
+
+static const nnp_weight *sop_weight(const void *state, int i)
+{
+    (void)state;
+    (void)i;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* run                                                                 */
+/* ------------------------------------------------------------------ */
+
+static nnp_status check_built(const sop_state *s, nnp_error *err)
+{
+    if (!s->built)
+        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': used before build", s->kind,
+                                  sop_name(s));
+    return NNP_OK;
+}
+
+static void copy(float *dst, const float *src, int64_t n)
+{
+    if (dst != src && n > 0)
+        memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+/* [N, C, rest] <-> [N, rest, C]: to_last moves the channel axis last. */
+static void move_channels(const float *x, float *y, int64_t N, int64_t C, int64_t R, int to_last,
+                          int nt)
+{
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * C * R >= SOP_PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const float *xn = x + n * C * R;
+        float *yn = y + n * C * R;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t r = 0; r < R; r++) {
+                if (to_last)
+                    yn[r * C + c] = xn[c * R + r];
+                else
+                    yn[c * R + r] = xn[r * C + c];
+            }
+    }
+}
+
+static nnp_status flatten_forward(void *state, const nnp_tensor *const *in, int n_in,
+                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    nnp_shape os;
+    if (st == NNP_OK)
+        st = flatten_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    if (st != NNP_OK)
+        return st;
+    const nnp_shape *xs = &in[0]->shape;
+    if (s->channels_first && xs->rank > 2)
+        move_channels(in[0]->data, out->data, xs->dims[0], xs->dims[1],
+                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 1, pu_nthreads(s->host));
+    else
+        copy(out->data, in[0]->data, pu_numel(xs));
+    return NNP_OK;
+}
+
+static nnp_status flatten_backward(void *state, const nnp_tensor *const *in, int n_in,
+                                   const nnp_tensor *out, const nnp_tensor *grad_out,
+                                   nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    (void)out;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = flatten_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
+    if (st != NNP_OK || !gx)
+        return st;
+    const nnp_shape *xs = &in[0]->shape;
+    if (s->channels_first && xs->rank > 2)
+        move_channels(grad_out->data, gx->data, xs->dims[0], xs->dims[1],
+                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 0, pu_nthreads(s->host));
+    else
+        copy(gx->data, grad_out->data, pu_numel(xs));
+    return NNP_OK;
+}
+
+static nnp_status reshape_forward(void *state, const nnp_tensor *const *in, int n_in,
+                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = reshape_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    if (st == NNP_OK)
+        copy(out->data, in[0]->data, pu_numel(&os));
+    return st;
+}
+
+static nnp_status reshape_backward(void *state, const nnp_tensor *const *in, int n_in,
+                                   const nnp_tensor *out, const nnp_tensor *grad_out,
+                                   nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    (void)out;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = reshape_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
+    if (st == NNP_OK && gx)
+        copy(gx->data, grad_out->data, pu_numel(&in[0]->shape));
+    return st;
+}
+
+/* y = x with its axes reordered: y's axis i is x's axis p[i]. Each output
+ * row (last axis) is one task. */
+static void transpose_nd(const float *x, float *y, const nnp_shape *xs, const int *p, int nt)
+{
+    const int r = xs->rank;
+    int64_t xst[NNP_MAX_RANK] = {0}, yd[NNP_MAX_RANK] = {0};
+    if (r < 1 || r > NNP_MAX_RANK)
+        return;
+    xst[r - 1] = 1;
+    for (int i = r - 2; i >= 0; i--)
+        xst[i] = xst[i + 1] * xs->dims[i + 1];
+    for (int i = 0; i < r; i++)
+        yd[i] = xs->dims[p[i]];
+    const int64_t inner = yd[r - 1], step = xst[p[r - 1]];
+    const int64_t n = pu_numel(xs), rows = inner ? n / inner : 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t rem = row, off = 0;
+        for (int i = r - 2; i >= 0; i--) {
+            off += (rem % yd[i]) * xst[p[i]];
+            rem /= yd[i];
+        }
+        float *yr = y + row * inner;
+        for (int64_t j = 0; j < inner; j++)
+            yr[j] = x[off + j * step];
+    }
+}
+
+/* The full permutation (batch axis first) and its inverse. */
+static void full_perm(const sop_state *s, int *p, int *inv)
+{
+    p[0] = 0;
+    for (int i = 0; i < s->perm_rank; i++)
+        p[i + 1] = (int)s->perm[i];
+    for (int i = 0; i <= s->perm_rank; i++)
+        inv[p[i]] = i;
+}
+
+static nnp_status permute_forward(void *state, const nnp_tensor *const *in, int n_in,
+                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = permute_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    if (st != NNP_OK)
+        return st;
+    int p[NNP_MAX_RANK], inv[NNP_MAX_RANK];
+    full_perm(s, p, inv);
+    transpose_nd(in[0]->data, out->data, &in[0]->shape, p, pu_nthreads(s->host));
+    return NNP_OK;
+}
+
+static nnp_status permute_backward(void *state, const nnp_tensor *const *in, int n_in,
+                                   const nnp_tensor *out, const nnp_tensor *grad_out,
+                                   nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)mode;
+    (void)out;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = permute_shape(s, &in[0]->shape, &os, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
+    if (st != NNP_OK || !gx)
+        return st;
+    int p[NNP_MAX_RANK], inv[NNP_MAX_RANK];
+    full_perm(s, p, inv);
+    transpose_nd(grad_out->data, gx->data, &os, inv, pu_nthreads(s->host));
+    return NNP_OK;
+}
+
+/* Index of element i of a tensor of shape sh in the broadcast noise shape. */
+static int64_t noise_index(const sop_state *s, const nnp_shape *sh, int64_t i)
+{
+    if (s->noise_rank < 0)
+        return i;
+    int64_t idx = 0, mul = 1;
+    for (int a = sh->rank - 1; a >= 0; a--) {
+        const int64_t d = sh->dims[a], coord = i % d;
+        i /= d;
+        const int64_t nd = s->noise[a] < 0 ? d : s->noise[a];
+        if (nd != 1)
+            idx += coord * mul;
+        mul *= nd;
+    }
+    return idx;
+}
+
+/* Whether element idx (noise index) is kept at step. */
+static inline int kept(uint64_t seed, uint64_t step, int64_t idx, double rate)
+{
+    const uint64_t z = pu_mix64(pu_mix64(seed ^ pu_mix64(step)) + (uint64_t)idx);
+    return (double)(z >> 40) * 0x1.0p-24 >= rate;
+}
+
+/* y = x * mask / (1 - rate) for the mask of step. */
+static void apply_mask(const sop_state *s, const nnp_shape *sh, const float *x, float *y,
+                       uint64_t step, int nt)
+{
+    const int64_t n = pu_numel(sh);
+    const float scale = (float)(1.0 / (1.0 - s->rate));
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = kept(s->seed, step, noise_index(s, sh, i), s->rate) ? x[i] * scale : 0.0f;
+}
+
+static nnp_status dropout_forward(void *state, const nnp_tensor *const *in, int n_in,
+                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = dropout_check(s, &in[0]->shape, err);
+    if (st == NNP_OK)
+        os = in[0]->shape;
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    if (st != NNP_OK)
+        return st;
+    if (mode != NNP_MODE_TRAIN || s->rate == 0.0) {
+        copy(out->data, in[0]->data, pu_numel(&os));
+        return NNP_OK;
+    }
+    const uint64_t step = ++s->step;
+    /* remember the step for this input's backward (the slot of the same
+     * input if any, else the oldest) */
+    int at = -1;
+    for (int i = 0; i < DROPOUT_SLOTS && at < 0; i++)
+        if (s->slots[i].key == in[0]->data)
+            at = i;
+    if (at < 0) {
+        at = s->next_slot;
+        s->next_slot = (s->next_slot + 1) % DROPOUT_SLOTS;
+    }
+    s->slots[at].key = in[0]->data;
+    s->slots[at].step = step;
+    apply_mask(s, &os, in[0]->data, out->data, step, pu_nthreads(s->host));
+    return NNP_OK;
+}
+
+static nnp_status dropout_backward(void *state, const nnp_tensor *const *in, int n_in,
+                                   const nnp_tensor *out, const nnp_tensor *grad_out,
+                                   nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)n_in;
+    (void)out;
+    nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    nnp_shape os;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
+    if (st == NNP_OK)
+        st = dropout_check(s, &in[0]->shape, err);
+    if (st == NNP_OK)
+        os = in[0]->shape;
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
+    if (st == NNP_OK && gx)
+        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &os, err);
+    if (st != NNP_OK || !gx)
+        return st;
+    if (mode != NNP_MODE_TRAIN || s->rate == 0.0) {
+        copy(gx->data, grad_out->data, pu_numel(&os));
+        return NNP_OK;
+    }
+    int at = -1;
+    for (int i = 0; i < DROPOUT_SLOTS && at < 0; i++)
+        if (s->slots[i].key && s->slots[i].key == in[0]->data)
+            at = i;
+    if (at < 0)
+        return s->host->error_set(err, NNP_ERR_INVALID,
+                                  "Dropout '%s': training backward without a training forward "
+                                  "of the same input",
+                                  sop_name(s));
+    apply_mask(s, &os, grad_out->data, gx->data, s->slots[at].step, pu_nthreads(s->host));
+    return NNP_OK;
+}
+
+static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in,
+                              nnp_tensor *out, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)mode;
+    nnp_status st = check_built(s, err);
+    for (int k = 0; k < n_in && st == NNP_OK; k++)
+        st = pu_check(s->host, s->kind, sop_name(s), in[k], "input", k ? &in[0]->shape : NULL,
+                      err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
+    if (st != NNP_OK)
+        return st;
+    const int64_t n = pu_numel(&in[0]->shape);
+    float *y = out->data;
+    const float *x0 = in[0]->data;
+#pragma omp parallel for schedule(static) num_threads(pu_nthreads(s->host)) if (n >= SOP_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x0[i];
+        for (int k = 1; k < n_in; k++)
+            v += ((const float *)in[k]->data)[i];
+        y[i] = v;
+    }
+    return NNP_OK;
+}
+
+static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_in,
+                               const nnp_tensor *out, const nnp_tensor *grad_out,
+                               nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
+{
+    sop_state *s = state;
+    (void)mode;
+    (void)out;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &in[0]->shape,
+                      err);
+    for (int k = 0; k < n_in && st == NNP_OK; k++)
+        if (grad_in && grad_in[k])
+            st = pu_check(s->host, s->kind, sop_name(s), grad_in[k], "input gradient",
+                          &in[0]->shape, err);
+    if (st != NNP_OK)
+        return st;
+    for (int k = 0; k < n_in; k++)
+        if (grad_in && grad_in[k])
+            copy(grad_in[k]->data, grad_out->data, pu_numel(&in[0]->shape));
+    return NNP_OK;
+}
+
+static double sop_reg_loss(const void *state)
+{
+    (void)state;
+    return 0.0;
+}
+
+static nnp_status sop_constraints(void *state, nnp_error *err)
+{
+    (void)state;
+    (void)err;
+    return NNP_OK;
+}
+
+static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
+{
+    (void)state;
+    (void)r;
+    (void)err;
+    return NNP_OK;
+}
+
+static const nnp_onnx_op add_more_ops[] = {
+    {"", "Sum", 1, 23},
+    {NULL, NULL, 0, 0},
+};
+
+static const void *add_extension(const char *name)
+{
+    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? add_more_ops : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* plugin table                                                        */
+/* ------------------------------------------------------------------ */
+
+#define SOP_KIND(NAME, DOC, PARAMS, NPARAMS, NMAX, PFX, OP, EXT)                              \
+    {                                                                                       \
+        .struct_size = sizeof(nnp_kind), .abi_major = NNP_ABI_MAJOR,                        \
+        .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,             \
+        .n_params = NPARAMS, .onnx = {"", OP, 1, 23}, .n_inputs_min = NMAX > 1 ? 2 : 1,     \
+        .n_inputs_max = NMAX, .create = PFX##_create, .destroy = sop_destroy,               \
+        .build = PFX##_build, .n_weights = sop_n_weights, .weight = sop_weight,             \
+        .forward = PFX##_forward, .backward = PFX##_backward,                               \
+        .regularization_loss = sop_reg_loss, .apply_constraints = sop_constraints,          \
+        .to_onnx = PFX##_to_onnx, .from_onnx = PFX##_from_onnx,                             \
+        .onnx_load_weights = no_weights, .extension = EXT,                                  \
+    }
+
+static const nnp_kind flatten_kind =
+    SOP_KIND("Flatten", "Keras Flatten: [batch, ...] -> [batch, n]", flatten_params, 1, 1,
+             flatten, "Flatten", NULL);
+static const nnp_kind reshape_kind =
+    SOP_KIND("Reshape", "Keras Reshape: [batch, ...] -> [batch, target_shape...]",
+             reshape_params, 1, 1, reshape, "Reshape", NULL);
+static const nnp_kind permute_kind =
+    SOP_KIND("Permute", "Keras Permute: reorders the non-batch axes", permute_params, 1, 1,
+             permute, "Transpose", NULL);
+static const nnp_kind dropout_kind =
+    SOP_KIND("Dropout", "Keras Dropout: inverted dropout in training, identity in inference",
+             dropout_params, 2, 1, dropout, "Dropout", NULL);
+static const nnp_kind add_kind =
+    SOP_KIND("Add", "Keras Add: the sum of 2 or more inputs of equal shapes", add_params, 0, 64,
+             add, "Add", add_extension);
+
+static const nnp_kind *const kinds[] = {&flatten_kind, &reshape_kind, &permute_kind,
+                                        &dropout_kind, &add_kind};
+
+static const nnp_plugin plugin = {
+    .struct_size = sizeof(nnp_plugin),
+    .abi_major = NNP_ABI_MAJOR,
+    .abi_minor = NNP_ABI_MINOR,
+    .name = "shape_ops",
+    .version = "1.0.0",
+    .kinds = kinds,
+    .n_kinds = (int)(sizeof kinds / sizeof kinds[0]),
+};
+
+NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
+{
+    if (!host || host->abi_major != NNP_ABI_MAJOR ||
+        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
+        return NULL;
+    return &plugin;
+}
