@@ -25,7 +25,7 @@ enum {
     CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
     WIDE = 512,         /* channels-last, C >= SPAN: channels per tile */
     CHUNK_ROWS = 64,    /* channels-last, wide: rows summed in float before a flush */
-    FOUR_ROWS_MIN = 256, /* channels-last statistics: tile width for four rows a pass */
+    FOUR_ROWS_MIN = 128, /* channels-last statistics: tile width for four rows a pass */
     CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */

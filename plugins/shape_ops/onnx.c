@@ -153,17 +153,6 @@ nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
     if (n < 1)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Reshape node '%s': a rank-0 target drops the batch axis", node);
-    int rest_unknown = 0;
-    for (int i = 1; i < n; i++)
-        rest_unknown += shape[i] == -1;
-    /* the first entry must keep the batch axis */
-    int batch_ok = (shape[0] == 0 && !allowzero) || (shape[0] == -1 && rest_unknown == 0) ||
-                   (in.rank > 0 && in.dims[0] >= 0 && shape[0] == in.dims[0]);
-    if (!batch_ok)
-        return h->error_set(err, NNP_ERR_UNSUPPORTED,
-                            "Reshape node '%s': target entry 0 (%lld) does not keep the batch "
-                            "axis; Keras Reshape only reshapes the other axes",
-                            node, (long long)shape[0]);
     int64_t target[NNP_MAX_RANK];
     for (int i = 1; i < n; i++) {
         int64_t v = shape[i];
@@ -181,6 +170,25 @@ nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
                                 (long long)v);
         target[i - 1] = v;
     }
+    /* the first entry must keep the batch axis: 0 copies it; -1 or the
+     * batch size keep it only when the other entries hold exactly one
+     * sample's values (else the batch would merge with or split into other
+     * axes, as in [N, T, C] -> [-1, C]) */
+    int64_t per_sample = 1, want = 1;
+    for (int i = 1; i < in.rank && per_sample >= 0; i++)
+        per_sample = in.dims[i] < 0 ? -1 : per_sample * in.dims[i];
+    for (int i = 0; i < n - 1 && want >= 0; i++)
+        want = target[i] < 0 ? -1 : want * target[i];
+    int batch_ok = shape[0] == 0 && !allowzero;
+    if (!batch_ok && (shape[0] == -1 || (in.rank > 0 && shape[0] == in.dims[0])))
+        batch_ok = in.rank > 0 && per_sample >= 0 &&
+                   (want >= 0 ? want == per_sample : shape[0] != -1);
+    if (!batch_ok)
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "Reshape node '%s': target entry 0 (%lld) with the others (%lld values "
+                            "per sample, input %lld) does not keep the batch axis; Keras Reshape "
+                            "only reshapes the axes after it",
+                            node, (long long)shape[0], (long long)want, (long long)per_sample);
     return pu_set_ints(h, cfg, "target_shape", target, n - 1, err);
 }
 

@@ -127,11 +127,14 @@ int cmd_info(int argc, char **argv)
                                                                                           : "",
                      json_string_value(json_object_get(n, "op_type")),
                      (long long)json_integer_value(json_object_get(n, "opset")));
+            char folded[200] = "";
+            const char *how = json_string_value(json_object_get(n, "folded"));
+            if (how)
+                snprintf(folded, sizeof folded, "  (%lld nodes: %s)",
+                         (long long)json_integer_value(json_object_get(n, "n_nodes")), how);
             printf("  %-28s %-24s -> layer %-20s %s  plugin %s%s%s\n",
                    json_string_value(json_object_get(n, "node")), op, layer ? layer : "?",
-                   kind ? kind : "?", k ? origin_of(reg, k) : "?",
-                   json_object_get(n, "folded") ? "  (Transpose pair folded: axis in config)"
-                                                : "",
+                   kind ? kind : "?", k ? origin_of(reg, k) : "?", folded,
                    json_is_true(json_object_get(n, "training_mode")) ? "  training_mode=1" : "");
         }
     } else {

@@ -257,7 +257,3 @@ void nnp_set_num_threads(int n)
 }
 
 int nnp_get_num_threads(void) { return omp_get_max_threads(); }
-
-/* The plugin's own state, for the kind calls the host makes outside this
- * file (ONNX to_onnx / onnx_load_weights). */
-void *nnp_layer_state(const nnp_layer *l) { return l->state; }

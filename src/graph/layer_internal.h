@@ -13,6 +13,4 @@ const char *nnp_layer_kind_name(const nnp_layer *l);
 nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
                              int n_inputs, const char *output, nnp_error *err);
 nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err);
-/* The kind's opaque state (for kind calls made elsewhere: ONNX interchange). */
-void *nnp_layer_state(const nnp_layer *l);
 #endif

@@ -63,7 +63,24 @@ static const nnp_shape *shape_get(const shape_map *m, const char *name)
 
 /* Output shapes of the ops layers write around themselves, so that every
  * tensor gets a value info even when the layer did not describe it. */
-static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error *err)
+/* Integer values of an int64 initializer (a Reshape's target shape). */
+static int init_ints(const nnp_onnx_writer *w, const char *name, int64_t *v, int max)
+{
+    for (size_t i = 0; i < w->n_inits; i++) {
+        const Onnx__TensorProto *t = w->inits[i];
+        if (strcmp(t->name, name) != 0)
+            continue;
+        if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || t->n_dims != 1 ||
+            t->dims[0] > max || !t->has_raw_data || t->raw_data.len != (size_t)t->dims[0] * 8)
+            return -1;
+        memcpy(v, t->raw_data.data, t->raw_data.len);
+        return (int)t->dims[0];
+    }
+    return -1;
+}
+
+static nnp_status infer_node(const nnp_onnx_writer *w, shape_map *sm, const Onnx__NodeProto *n,
+                             nnp_error *err)
 {
     const nnp_shape *in = n->n_input ? shape_get(sm, n->input[0]) : NULL;
     if (!in || !n->n_output)
@@ -88,6 +105,26 @@ static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error 
         }
         return shape_put(sm, n->output[0], &o, err);
     }
+    if (strcmp(op, "Reshape") == 0 && n->n_input >= 2) {
+        int64_t t[NNP_MAX_RANK];
+        int r = init_ints(w, n->input[1], t, NNP_MAX_RANK);
+        if (r < 0)
+            return NNP_OK;
+        nnp_shape o = {r, {0}};
+        int64_t known = 1, total = 1, fill = -1;
+        for (int i = 0; i < in->rank; i++)
+            total = in->dims[i] >= 0 && total >= 0 ? total * in->dims[i] : -1;
+        for (int i = 0; i < r; i++) {
+            o.dims[i] = t[i] > 0 ? t[i] : t[i] == 0 && i < in->rank ? in->dims[i] : -2;
+            if (t[i] == -1)
+                fill = i;
+            else
+                known = o.dims[i] >= 0 && known >= 0 ? known * o.dims[i] : -1;
+        }
+        if (fill >= 0 && total >= 0 && known > 0)
+            o.dims[fill] = total / known;
+        return shape_put(sm, n->output[0], &o, err);
+    }
     if (strcmp(op, "BatchNormalization") == 0) {
         nnp_status st = shape_put(sm, n->output[0], in, err);
         nnp_shape c = {1, {in->rank > 1 ? in->dims[1] : -1}};
@@ -105,6 +142,9 @@ static nnp_status infer_node(shape_map *sm, const Onnx__NodeProto *n, nnp_error 
 static nnp_shape batch_shape(const nnp_model *m, int v)
 {
     nnp_shape s = *nnp_model_value_shape(m, v);
+    for (int d = 1; d < s.rank; d++)
+        if (s.dims[d] < 0)
+            s.dims[d] = -2;   /* unknown, not the batch */
     if (s.rank > 0 && nnp_model_weight_output_layer(m, v, NULL) < 0)
         s.dims[0] = -1;
     return s;
@@ -154,7 +194,7 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
     size_t first = x->w.n_nodes;
     x->w.layer = layer;
     x->w.dtypes = json_object_get(x->dtypes, lname);
-    nnp_status st = k->to_onnx(nnp_layer_state(layer), &x->w, ins, n_in, out, err);
+    nnp_status st = nnp_layer_to_onnx(layer, &x->w, ins, n_in, out, err);
     x->w.layer = NULL;
     x->w.dtypes = NULL;
     if (st)
@@ -375,7 +415,7 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         st = shape_put(&sm, w->inits[i]->name, &s, err);
     }
     for (size_t i = 0; i < w->n_nodes && !st; i++)
-        st = infer_node(&sm, w->nodes[i], err);
+        st = infer_node(w, &sm, w->nodes[i], err);
     for (size_t i = 0; i < w->n_nodes && !st; i++) {
         const Onnx__NodeProto *n = w->nodes[i];
         for (size_t k = 0; k < n->n_output && !st; k++) {

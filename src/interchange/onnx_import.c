@@ -121,6 +121,9 @@ typedef struct inode {
     int skip;                   /* a Transpose folded into a BatchNormalization */
     int fold_in, fold_out;      /* ival ids replacing input 0 / output 0, or -1 */
     int fold_axis, fold_rank;
+    int group;                  /* nnplug.layers entry it was written by, or -1 */
+    int comp;                   /* connected nodes of that entry: one application */
+    int done;                   /* consumed by a group */
 } inode;
 
 typedef struct domain_opset {
@@ -380,6 +383,7 @@ static nnp_status collect_names(struct onnx_import *imp, nnp_error *err)
         inode *n = &imp->nodes[i];
         n->p = p;
         n->fold_in = n->fold_out = -1;
+        n->group = n->comp = -1;
         if (!p->op_type || !p->op_type[0]) {
             st = FAIL(NNP_ERR_FORMAT, "%s: node %d ('%s') has no op_type", L, i, ONNX_STR(p->name));
             break;
@@ -665,6 +669,52 @@ static void find_folds(struct onnx_import *imp)
     }
 }
 
+static int uf_find(int *parent, int i)
+{
+    while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+/* Nodes our own export wrote for one layer (metadata "nodes") are read back
+ * together; one entry applied twice (a shared layer) gives two connected
+ * components, one per application. */
+static nnp_status find_groups(struct onnx_import *imp, nnp_error *err)
+{
+    if (!imp->meta_layers || !imp->nn)
+        return NNP_OK;
+    for (int i = 0; i < imp->nn; i++) {
+        inode *n = &imp->nodes[i];
+        int e = onnx_map_get(&imp->meta_node, n->name);
+        const json_t *entry = e >= 0 ? json_array_get(imp->meta_layers, (size_t)e) : NULL;
+        const char *cls = json_string_value(json_object_get(entry, "class_name"));
+        const json_t *cfg = json_object_get(entry, "config");
+        if (cls && nnp_registry_find(imp->reg, cls) && json_is_object(cfg) &&
+            json_is_string(json_object_get(cfg, "name")))
+            n->group = e;
+    }
+    int *parent = malloc(sizeof(int) * (size_t)imp->nn);
+    if (!parent)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < imp->nn; i++)
+        parent[i] = i;
+    for (int i = 0; i < imp->nn; i++) {
+        const inode *n = &imp->nodes[i];
+        if (n->group < 0)
+            continue;
+        for (size_t k = 0; k < n->p->n_input; k++) {
+            ival *x = V(imp, n->p->input[k]);
+            if (x && x->producer >= 0 && imp->nodes[x->producer].group == n->group)
+                parent[uf_find(parent, i)] = uf_find(parent, x->producer);
+        }
+    }
+    for (int i = 0; i < imp->nn; i++)
+        if (imp->nodes[i].group >= 0)
+            imp->nodes[i].comp = uf_find(parent, i);
+    free(parent);
+    return NNP_OK;
+}
+
 static nnp_status find_kinds(struct onnx_import *imp, nnp_error *err)
 {
     for (int k = 0; k < imp->nn; k++) {
@@ -674,10 +724,13 @@ static nnp_status find_kinds(struct onnx_import *imp, nnp_error *err)
         n->kind = nnp_registry_find_onnx(imp->reg, n->p->domain, n->p->op_type, n->opset);
     }
     find_folds(imp);
+    nnp_status gs = find_groups(imp, err);
+    if (gs)
+        return gs;
     for (int k = 0; k < imp->nn; k++) {
         inode *n = &imp->nodes[imp->order[k]];
-        if (n->kind || n->skip || is_op(n, "Constant") || is_op(n, "Identity") ||
-            is_op(n, "Cast"))
+        if (n->kind || n->skip || n->group >= 0 || is_op(n, "Constant") ||
+            is_op(n, "Identity") || is_op(n, "Cast"))
             continue;
         char *names = nnp_registry_kind_names(imp->reg);
         char nd[600];
@@ -989,19 +1042,6 @@ static const char *value_name(struct onnx_import *imp, const ival *x)
     return x->name;
 }
 
-/* The metadata entry (nnplug.layers) describing this node's layer, or NULL. */
-static const json_t *meta_entry(struct onnx_import *imp, const inode *n)
-{
-    int i = imp->meta_layers ? onnx_map_get(&imp->meta_node, n->name) : -1;
-    if (i < 0)
-        return NULL;
-    const json_t *e = json_array_get(imp->meta_layers, (size_t)i);
-    const char *cls = json_string_value(json_object_get(e, "class_name"));
-    if (!cls || strcmp(cls, n->kind->name) != 0 || !json_is_object(json_object_get(e, "config")))
-        return NULL;
-    return e;
-}
-
 /* Remembers the stored type of constants a layer's weights came from, by
  * content: a weight equal to a non-float32 constant input came from it. */
 static nnp_status note_dtypes(struct onnx_import *imp, const inode *n, const nnp_layer *l,
@@ -1080,93 +1120,92 @@ static nnp_status node_error(struct onnx_import *imp, const inode *n, nnp_error 
     return nnp_error_prefix(err, "%s: %s", imp->label, node_desc(n, nd, sizeof nd));
 }
 
-static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
+static int is_host_op(const inode *n)
 {
+    return is_op(n, "Constant") || is_op(n, "Identity") || is_op(n, "Cast");
+}
+
+/* One layer application: the node whose reader the plugin sees, its
+ * computed inputs, its output, and where the config comes from. */
+typedef struct app {
+    inode *main;
+    nnp_onnx_reader r;
+    const nnp_kind *kind;
+    int ins[MAX_NODE_IO];
+    int n_in;
+    ival *out;
+    const json_t *entry;   /* nnplug.layers entry (our own export), or NULL */
+    int n_members;         /* ONNX nodes it stands for */
+} app;
+
+/* The layer's config: the exact one from our metadata, or from_onnx. */
+static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out, nnp_error *err)
+{
+    inode *n = a->main;
+    const nnp_kind *kind = a->kind;
+    nnp_config *cfg = NULL;
+    nnp_status st;
+    *out = NULL;
+    if (a->entry) {
+        st = nnp_config_from_jsonv(kind, json_object_get(a->entry, "config"), &cfg, err);
+        if (st)
+            return nnp_error_prefix(err, "metadata %s", NNP_ONNX_META_LAYERS);
+        nnp_config_set_registry(cfg, imp->reg);
+        *out = cfg;
+        return NNP_OK;
+    }
+    st = nnp_config_new(kind, &cfg, err);
+    if (st)
+        return st;
+    nnp_config_set_registry(cfg, imp->reg);
+    st = nnp_config_set_name(cfg, n->name, err);
+    if (st == NNP_OK && kind->from_onnx)
+        st = kind->from_onnx(nnp_host_services(), &a->r, cfg, err);
+    else if (st == NNP_OK)
+        st = FAIL(NNP_ERR_UNSUPPORTED, "kind %s cannot read ONNX nodes", kind->name);
+    if (st == NNP_OK && n->fold_in >= 0) {
+        nnp_shape s = *nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
+        char j[32];
+        /* Keras writes the last axis as -1 */
+        snprintf(j, sizeof j, "%d", n->fold_axis == s.rank - 1 ? -1 : n->fold_axis);
+        if (s.rank != n->fold_rank)
+            st = FAIL(NNP_ERR_SHAPE, "the Transpose around it has a perm of %d entries, its "
+                      "input has rank %d", n->fold_rank, (int)s.rank);
+        else
+            st = nnp_config_set_json(cfg, "axis", j, err);
+    }
+    if (st) {
+        nnp_config_free(cfg);
+        return st;
+    }
+    *out = cfg;
+    return NNP_OK;
+}
+
+static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
+{
+    inode *n = a->main;
     const Onnx__NodeProto *p = n->p;
-    const nnp_kind *kind = n->kind;
+    const nnp_kind *kind = a->kind;
+    const char *L = imp->label;
     char nd[600];
     node_desc(n, nd, sizeof nd);
-    const char *L = imp->label;
-    if (p->n_output < 1 || !p->output[0][0])
-        return FAIL(NNP_ERR_FORMAT, "%s: %s has no output", L, nd);
-    nnp_onnx_reader r = {imp, p, n->name, n->opset, NULL};
-    if (n->fold_in >= 0)
-        r.in0 = imp->v[n->fold_in].name;
-
-    /* computed inputs: at the kind's data positions only */
-    int ins[MAX_NODE_IO], n_in = 0;
-    for (size_t k = 0; k < p->n_input; k++) {
-        const char *name = k == 0 && r.in0 ? r.in0 : p->input[k];
-        if (!name[0])
-            continue;
-        ival *x = V(imp, name);
-        if (x->kind == V_CONST)
-            continue;
-        if (x->kind != V_RUNTIME)
-            return FAIL(NNP_ERR_INTERNAL, "%s: %s: input '%s' is not computed yet", L, nd, name);
-        if ((int)k >= kind->n_inputs_max) {
-            const char *how = x->producer >= 0 ? "computed by node" : "a graph input";
-            return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: input %zu ('%s') must be a constant (an "
-                        "initializer or a Constant node), but it is %s%s%s%s", L, nd, k, name,
-                        how, x->producer >= 0 ? " '" : "",
-                        x->producer >= 0 ? imp->nodes[x->producer].name : "",
-                        x->producer >= 0 ? "'" : "");
-        }
-        ins[n_in++] = x->value;
-    }
-    if (n_in < kind->n_inputs_min)
-        return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: needs %d computed input%s, has %d (a node on "
-                    "constants only is not folded)", L, nd, kind->n_inputs_min,
-                    kind->n_inputs_min == 1 ? "" : "s", n_in);
-
-    const json_t *entry = meta_entry(imp, n);
-    const char *lname = entry ? json_string_value(json_object_get(
-                                    json_object_get(entry, "config"), "name"))
-                              : NULL;
+    if (a->n_in < kind->n_inputs_min || a->n_in > kind->n_inputs_max)
+        return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: %s takes %d to %d computed inputs, the graph "
+                    "gives %d (a layer on constants only is not folded)", L, nd, kind->name,
+                    kind->n_inputs_min, kind->n_inputs_max, a->n_in);
+    const char *lname = a->entry ? json_string_value(json_object_get(
+                                       json_object_get(a->entry, "config"), "name"))
+                                 : NULL;
     int li = lname ? nnp_model_find_layer(imp->m, lname) : -1;
+    int fresh = !(li >= 0 && nnp_layer_kind_of(nnp_model_layer(imp->m, li)) == kind);
     nnp_status st;
-    if (li >= 0 && nnp_layer_kind_of(nnp_model_layer(imp->m, li)) == kind) {
-        /* a layer applied again (shared weights, as exported) */
-    } else {
+    if (fresh) {
+        /* a layer applied again (shared weights) comes back as the same layer */
         nnp_config *cfg;
-        st = nnp_config_new(kind, &cfg, err);
+        st = make_config(imp, a, &cfg, err);
         if (st)
             return node_error(imp, n, err);
-        nnp_config_set_registry(cfg, imp->reg);
-        st = nnp_config_set_name(cfg, n->name, err);
-        if (st == NNP_OK && kind->from_onnx)
-            st = kind->from_onnx(nnp_host_services(), &r, cfg, err);
-        else if (st == NNP_OK)
-            st = FAIL(NNP_ERR_UNSUPPORTED, "kind %s cannot read ONNX nodes", kind->name);
-        if (st == NNP_OK && n->fold_in >= 0) {
-            nnp_shape s = *nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
-            int axis = n->fold_axis;
-            char j[32];
-            /* Keras writes the last axis as -1 */
-            snprintf(j, sizeof j, "%d", axis == s.rank - 1 ? -1 : axis);
-            if (s.rank != n->fold_rank)
-                st = FAIL(NNP_ERR_SHAPE, "the Transpose around it has a perm of %d entries, its "
-                          "input has rank %d", n->fold_rank, (int)s.rank);
-            else
-                st = nnp_config_set_json(cfg, "axis", j, err);
-        }
-        if (st == NNP_OK && entry) {
-            /* our own export: the exact config it wrote */
-            nnp_config *exact;
-            json_t *c = json_object_get(entry, "config");
-            st = nnp_config_from_jsonv(kind, c, &exact, err);
-            if (st == NNP_OK) {
-                nnp_config_free(cfg);
-                cfg = exact;
-                nnp_config_set_registry(cfg, imp->reg);
-            } else {
-                nnp_error_prefix(err, "metadata nnplug.layers");
-            }
-        }
-        if (st) {
-            nnp_config_free(cfg);
-            return node_error(imp, n, err);
-        }
         /* a generated or clashing name gets a suffix */
         if (nnp_model_find_layer(imp->m, nnp_config_name(cfg)) >= 0) {
             char buf[300];
@@ -1187,27 +1226,19 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
             st = nnp_model_add_layer(imp->m, layer, &li, err);
         if (st)
             return node_error(imp, n, err);
-        li = -1 - li;   /* marks "new": weights to load */
     }
-    int fresh = li < 0;
-    if (fresh)
-        li = -1 - li;
-
-    ival *out = n->fold_out >= 0 ? &imp->v[n->fold_out] : V(imp, p->output[0]);
     int ov;
-    st = nnp_model_apply(imp->m, li, ins, n_in, value_name(imp, out), &ov, err);
+    st = nnp_model_apply(imp->m, li, a->ins, a->n_in, value_name(imp, a->out), &ov, err);
     if (st)
         return node_error(imp, n, err);
-    out->kind = V_RUNTIME;
-    out->value = ov;
+    a->out->kind = V_RUNTIME;
+    a->out->value = ov;
     int node_index = nnp_model_n_nodes(imp->m) - 1;
     nnp_layer *layer = nnp_model_layer(imp->m, li);
-    if (fresh && kind->onnx_load_weights) {
-        st = kind->onnx_load_weights(nnp_layer_state(layer), &r, err);
+    if (fresh) {
+        st = nnp_layer_onnx_load_weights(layer, &a->r, err);
         if (st)
             return node_error(imp, n, err);
-    }
-    if (fresh) {
         st = note_dtypes(imp, n, layer, err);
         if (st)
             return st;
@@ -1220,16 +1251,15 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     if (st)
         return st;
     /* outputs beyond Y: weights after the forward, when anything reads them */
-    const char *const *wo = onnx_weight_outputs(p->op_type);
+    const char *const *wo = n->is_default_domain ? onnx_weight_outputs(p->op_type) : NULL;
     for (size_t k = 1; k < p->n_output; k++) {
         ival *x = V(imp, p->output[k]);
         if (!x || (x->n_uses == 0 && !x->is_output))
             continue;   /* absent or unused */
         const char *wname = NULL;
-        if (wo && n->is_default_domain)
-            for (size_t j = 1; wo[j] && !wname; j++)
-                if (j == k)
-                    wname = wo[j];
+        for (size_t j = 1; wo && wo[j] && !wname; j++)
+            if (j == k)
+                wname = wo[j];
         if (!wname || !train)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: output %zu ('%s') is not supported%s", L,
                         nd, k, x->name, wname ? " outside training mode" : "");
@@ -1243,8 +1273,12 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     json_t *rep = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "node", n->name, "op_type",
                             p->op_type, "domain", n->is_default_domain ? "ai.onnx" : p->domain,
                             "opset", n->opset, "layer", nnp_layer_name(layer), "kind", kind->name);
-    if (rep && n->fold_in >= 0)
-        json_object_set_new(rep, "folded", json_string("Transpose pair"));
+    if (rep && a->n_members > 1)
+        json_object_set_new(rep, "folded",
+                            json_string(a->entry ? "nodes written by one layer (metadata)"
+                                                 : "Transpose pair"));
+    if (rep && a->n_members > 1)
+        json_object_set_new(rep, "n_nodes", json_integer(a->n_members));
     if (rep && train)
         json_object_set_new(rep, "training_mode", json_true());
     if (!rep || json_array_append_new(imp->report, rep))
@@ -1252,12 +1286,141 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     return NNP_OK;
 }
 
+/* A node served by its kind (a folded Transpose pair included). */
+static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
+{
+    const Onnx__NodeProto *p = n->p;
+    char nd[600];
+    node_desc(n, nd, sizeof nd);
+    const char *L = imp->label;
+    if (p->n_output < 1 || !p->output[0][0])
+        return FAIL(NNP_ERR_FORMAT, "%s: %s has no output", L, nd);
+    app a;
+    memset(&a, 0, sizeof a);
+    a.main = n;
+    a.kind = n->kind;
+    a.r = (nnp_onnx_reader){imp, p, n->name, n->opset, NULL};
+    a.n_members = n->fold_in >= 0 ? 3 : 1;
+    if (n->fold_in >= 0)
+        a.r.in0 = imp->v[n->fold_in].name;
+    /* computed inputs: at the kind's data positions only */
+    for (size_t k = 0; k < p->n_input; k++) {
+        const char *name = k == 0 && a.r.in0 ? a.r.in0 : p->input[k];
+        if (!name[0])
+            continue;
+        ival *x = V(imp, name);
+        if (x->kind == V_CONST)
+            continue;
+        if (x->kind != V_RUNTIME)
+            return FAIL(NNP_ERR_INTERNAL, "%s: %s: input '%s' is not computed yet", L, nd, name);
+        if ((int)k >= a.kind->n_inputs_max) {
+            const char *how = x->producer >= 0 ? "computed by node" : "a graph input";
+            return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: input %zu ('%s') must be a constant (an "
+                        "initializer or a Constant node), but it is %s%s%s%s", L, nd, k, name,
+                        how, x->producer >= 0 ? " '" : "",
+                        x->producer >= 0 ? imp->nodes[x->producer].name : "",
+                        x->producer >= 0 ? "'" : "");
+        }
+        a.ins[a.n_in++] = x->value;
+    }
+    a.out = n->fold_out >= 0 ? &imp->v[n->fold_out] : V(imp, p->output[0]);
+    return instantiate(imp, &a, err);
+}
+
+/* The nodes one layer of ours wrote (nnplug.layers "nodes", one connected
+ * application of it), read back as that layer with its exact config. This
+ * is how layers whose ONNX form uses ops without a kind of their own
+ * (TimeDistributed's Reshape pair) come back. */
+static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
+{
+    const char *L = imp->label;
+    const json_t *entry = json_array_get(imp->meta_layers, (size_t)n->group);
+    const nnp_kind *kind =
+        nnp_registry_find(imp->reg, json_string_value(json_object_get(entry, "class_name")));
+    app a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.entry = entry;
+    /* the node whose reader the layer sees: of the layer's own kind, else of
+     * the kind it wraps (config "layer"), else the first with a kind */
+    const char *inner = json_string_value(json_object_get(
+        json_object_get(json_object_get(entry, "config"), "layer"), "class_name"));
+    inode *best = NULL, *wrapped = NULL, *any = NULL;
+    for (int i = 0; i < imp->nn; i++) {
+        inode *m = &imp->nodes[i];
+        if (m->comp != n->comp || is_host_op(m))
+            continue;
+        a.n_members++;
+        m->done = 1;
+        if (m->kind == kind && !best)
+            best = m;
+        if (m->kind && inner && strcmp(m->kind->name, inner) == 0 && !wrapped)
+            wrapped = m;
+        if (m->kind && !any)
+            any = m;
+    }
+    a.main = best ? best : wrapped ? wrapped : any ? any : n;
+    a.r = (nnp_onnx_reader){imp, a.main->p, a.main->name, a.main->opset, NULL};
+    char nd[600];
+    node_desc(a.main, nd, sizeof nd);
+    /* inputs: computed tensors read from outside; output: the one tensor
+     * read outside (running statistics of the main node aside) */
+    for (int i = 0; i < imp->nn; i++) {
+        inode *m = &imp->nodes[i];
+        if (m->comp != n->comp || is_host_op(m))
+            continue;
+        for (size_t k = 0; k < m->p->n_input; k++) {
+            ival *x = V(imp, m->p->input[k]);
+            if (!x || (x->producer >= 0 && imp->nodes[x->producer].comp == n->comp) ||
+                x->kind == V_CONST)
+                continue;
+            if (x->kind != V_RUNTIME)
+                return FAIL(NNP_ERR_UNSUPPORTED, "%s: layer '%s' (%s, from metadata): input "
+                            "'%s' is not computed before the layer", L,
+                            json_string_value(json_object_get(json_object_get(entry, "config"),
+                                                              "name")),
+                            kind->name, x->name);
+            int seen = 0;
+            for (int j = 0; j < a.n_in; j++)
+                seen |= a.ins[j] == x->value;
+            if (!seen && a.n_in < MAX_NODE_IO)
+                a.ins[a.n_in++] = x->value;
+        }
+        for (size_t k = 0; k < m->p->n_output; k++) {
+            ival *o = V(imp, m->p->output[k]);
+            if (!o || (m == a.main && k > 0))
+                continue;
+            int inside = 0;
+            for (int j = 0; j < imp->nn; j++) {
+                const inode *u = &imp->nodes[j];
+                if (u->comp != n->comp)
+                    continue;
+                for (size_t q = 0; q < u->p->n_input; q++)
+                    inside += strcmp(u->p->input[q], o->name) == 0;
+            }
+            if (o->is_output || o->n_uses > inside) {
+                if (a.out)
+                    return FAIL(NNP_ERR_UNSUPPORTED, "%s: the nodes of layer '%s' (%s, from "
+                                "metadata) have two outputs read elsewhere ('%s', '%s')", L,
+                                json_string_value(json_object_get(
+                                    json_object_get(entry, "config"), "name")),
+                                kind->name, a.out->name, o->name);
+                a.out = o;
+            }
+        }
+    }
+    if (!a.out)
+        return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: the nodes of its layer (from metadata) have "
+                    "no output", L, nd);
+    return instantiate(imp, &a, err);
+}
+
 static nnp_status do_nodes(struct onnx_import *imp, nnp_error *err)
 {
     for (int k = 0; k < imp->nn; k++) {
         inode *n = &imp->nodes[imp->order[k]];
         nnp_status st;
-        if (n->skip)
+        if (n->done)
             continue;
         if (is_op(n, "Constant"))
             st = do_constant(imp, n, err);
@@ -1265,6 +1428,10 @@ static nnp_status do_nodes(struct onnx_import *imp, nnp_error *err)
             st = do_identity(imp, n, err);
         else if (is_op(n, "Cast"))
             st = do_cast(imp, n, err);
+        else if (n->group >= 0)
+            st = do_group(imp, n, err);
+        else if (n->skip)
+            continue;
         else
             st = do_layer(imp, n, err);
         if (st)
@@ -1396,9 +1563,9 @@ static nnp_status import_run(struct onnx_import *imp, const void *data, size_t l
     if (st == NNP_OK)
         st = topo_sort(imp, err);
     if (st == NNP_OK)
-        st = find_kinds(imp, err);
-    if (st == NNP_OK)
         st = read_metadata(imp, err);
+    if (st == NNP_OK)
+        st = find_kinds(imp, err);
     if (st == NNP_OK)
         st = add_inputs(imp, err);
     if (st == NNP_OK)

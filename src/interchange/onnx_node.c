@@ -572,17 +572,13 @@ static void set_dims(Onnx__TensorShapeProto *sp, const nnp_shape *shape)
         if (!d)
             return;
         onnx__tensor_shape_proto__dimension__init(d);
+        /* -1 is the batch wherever a Transpose moved it; below -1: unknown */
         if (shape->dims[i] >= 0) {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
             d->dim_value = shape->dims[i];
-        } else {
-            char buf[32];
-            if (i == 0)
-                snprintf(buf, sizeof buf, "N");
-            else
-                snprintf(buf, sizeof buf, "unk_%d", i);
+        } else if (shape->dims[i] == -1) {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = onnx_strdup(buf);
+            d->dim_param = onnx_strdup("N");
         }
         sp->dim[sp->n_dim++] = d;
     }

@@ -6,16 +6,20 @@ the malformed-file cases, numpy references, onnx.checker and ONNX Runtime.
 
 SUITE:
   onnx-node   testdata/onnx-node cases through `nnplug run`, checked by compare.py
+  torch-export  testdata/torch-export models (PyTorch's exporter: Conv, BN, ReLU,
+              MaxPool, GlobalAveragePool, Flatten, Gemm), inference and --training
   bad-inputs  testdata/bad-inputs cases: exit 2, the named words, no output file
   generated   gen_models.py models (Transpose folding, Constant/Identity chains,
               float16/bfloat16/float64, typed fields, external data, training mode,
               opset 6 / IR 3) through `nnplug run`, against numpy references
-  export      every generated and onnx-node model exported at opsets 9..17 and the
-              Keras JSON models at 9/13/15/17: onnx.checker full_check, ONNX Runtime
+  export      every generated and onnx-node model exported at opsets 9..17, the
+              torch-export models at 9/11/13/15/17 and the Keras JSON models at
+              9/13/15/17: onnx.checker full_check, ONNX Runtime
               (onnxruntime-node) outputs equal to `nnplug run` of the same file
               within 1e-5, deterministic bytes, export(import(f)) == f
   keras       `convert a.json b.onnx && convert b.onnx c.json` gives a.json's
-              layer configs; layers with no ONNX form are refused cleanly
+              layer configs (TimeDistributed included: its Reshape pair comes back
+              through the nnplug.layers metadata)
   cli         exit codes and messages of run / convert / info on bad usage
 
 Needs /usr/bin/python3 (numpy, onnx) and, for `export`, node with
@@ -108,6 +112,24 @@ def suite_onnx_node(a):
         check(r.returncode == 0, 'onnx-node/%s: compare.py\n%s' % (name, r.stdout.strip()))
 
 
+def suite_torch_export(a):
+    root = os.path.join(a.testdata, 'torch-export')
+    for name in sorted(os.listdir(root)):
+        c = os.path.join(root, name)
+        case, inputs = case_inputs(c)
+        for variant in [None] + sorted(case.get('variants', {})):
+            flags = case['variants'][variant].get('run_flags', '').split() if variant else []
+            out = fresh(os.path.join(a.work, 'torch-export', name + ('-' + variant if variant
+                                                                      else '')))
+            r = nnplug_run(a, os.path.join(c, 'model.onnx'), inputs, out, flags)
+            what = 'torch-export/%s%s' % (name, ' [%s]' % variant if variant else '')
+            if not check(r.returncode == 0, '%s: nnplug run %s (%s)' % (
+                    what, ' '.join(flags), r.stderr.strip())):
+                continue
+            r = run(compare_py(a) + [c, out] + (['--variant', variant] if variant else []))
+            check(r.returncode == 0, '%s: compare.py\n%s' % (what, r.stdout.strip()))
+
+
 def suite_bad_inputs(a):
     root = os.path.join(a.testdata, 'bad-inputs')
     for name in sorted(os.listdir(root)):
@@ -172,11 +194,15 @@ def export_sources(a):
         data = {'x': inputs.pop('x')}
         src.append(('onnx-node/' + name, os.path.join(c, 'model.onnx'), inputs, data,
                     os.path.join(c, 'expected'), list(case['outputs']), range(9, 18)))
+    root = os.path.join(a.testdata, 'torch-export')
+    for name in sorted(os.listdir(root)):
+        c = os.path.join(root, name)
+        case, inputs = case_inputs(c)
+        src.append(('torch-export/' + name, os.path.join(c, 'model.onnx'), {}, inputs,
+                    os.path.join(c, 'expected'), list(case['outputs']), (9, 11, 13, 15, 17)))
     root = os.path.join(a.testdata, 'keras-tfjs')
     for name in sorted(os.listdir(root)):
         c = os.path.join(root, name)
-        if name == 'time_distributed':
-            continue   # no ONNX form: suite_keras checks the refusal
         src.append(('keras-tfjs/' + name, os.path.join(c, 'model.json'), {},
                     {None: os.path.join(c, 'inputs', 'Xprobe.npy')}, None, None, (9, 13, 15, 17)))
     return src
@@ -294,13 +320,6 @@ def suite_keras(a):
         src = os.path.join(root, name, 'model.json')
         b, c, d = (os.path.join(work, name + s) for s in ('.onnx', '.json', '.direct.json'))
         r = run([a.nnplug, 'convert', src, b])
-        if name == 'time_distributed':
-            left = [f for f in os.listdir(work) if f.startswith(name)]
-            check(r.returncode == 2 and 'TimeDistributed' in r.stderr and b in r.stderr
-                  and len(r.stderr.strip().splitlines()) == 1 and not left,
-                  'keras-tfjs/%s: no ONNX form: exit 2, one line naming file and layer, no file '
-                  '(%s)' % (name, r.stderr.strip()))
-            continue
         if not check(r.returncode == 0, 'keras-tfjs/%s: convert a.json b.onnx (%s)' % (
                 name, r.stderr.strip())):
             continue
@@ -393,7 +412,8 @@ def suite_cli(a):
           % r.stderr.strip())
 
 
-SUITES = {'onnx-node': suite_onnx_node, 'bad-inputs': suite_bad_inputs,
+SUITES = {'onnx-node': suite_onnx_node, 'torch-export': suite_torch_export,
+          'bad-inputs': suite_bad_inputs,
           'generated': suite_generated, 'export': suite_export, 'keras': suite_keras,
           'cli': suite_cli}
 

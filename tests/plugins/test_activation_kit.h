@@ -8,6 +8,7 @@
 
 #include "common/testutil.h"
 #include "nnplug/layer.h"
+#include "nnplug/onnx.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -419,6 +420,35 @@ static inline void kit_threads_identical(nnp_layer *l, nnp_tensor *const *in, in
     for (int t = 0; t < 32; t++)
         free(ref[t]);
     nnp_tensor_free(&gy);
+}
+
+/* ------------------------------------------------------------------ */
+/* whole models against independent references                         */
+/* ------------------------------------------------------------------ */
+
+/* Loads $NNP_TESTDATA/<case>/model.onnx, runs inputs/input.npy through it
+ * in mode and compares output 0 with <expected>/output.npy (produced by
+ * PyTorch) within the case's tolerance. */
+static inline void kit_torch_case(const char *cas, const char *expected, nnp_mode mode)
+{
+    nnp_model *m = NULL;
+    nnp_error err = {0};
+    nnp_status st = nnp_onnx_load(kit_reg, tu_data_path("%s/model.onnx", cas), NULL, &m, &err);
+    cr_assert_eq(st, NNP_OK, "%s: %s", cas, err.msg);
+    nnp_tensor x;
+    tu_load_f32(tu_data_path("%s/inputs/input.npy", cas), &x);
+    const nnp_tensor *ins[1] = {&x};
+    st = nnp_model_forward(m, ins, 1, mode, &err);
+    cr_assert_eq(st, NNP_OK, "%s: %s", cas, err.msg);
+    const nnp_tensor *y = nnp_model_output(m, 0);
+    nnp_shape es;
+    int64_t n;
+    double *e = tu_load_f64(tu_data_path("%s/%s/output.npy", cas, expected), &es, &n);
+    cr_assert(kit_same_shape(&y->shape, &es), "%s: output shape differs", cas);
+    tu_assert_close_f32(cas, y->data, e, n, 1e-4, 1e-5);
+    free(e);
+    nnp_tensor_free(&x);
+    nnp_model_free(m);
 }
 
 #endif

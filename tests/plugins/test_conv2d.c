@@ -335,3 +335,12 @@ Test(conv2d, clear_errors)
                   NNP_OK);
     cr_assert(strstr(err.msg, "pads"), "%s", err.msg);
 }
+
+/* PyTorch's Conv-BN-ReLU-MaxPool-Conv-BN-ReLU-GlobalAvgPool-Flatten-Linear
+ * exported at opset 15 (Conv with pads, MaxPool, GlobalAveragePool,
+ * Flatten, Gemm), against torch's own outputs. */
+Test(conv2d, torch_cnn_export_matches_torch)
+{
+    kit_torch_case("torch-export/cnn_bn2d_op15", "expected", NNP_MODE_INFER);
+    kit_torch_case("torch-export/cnn_bn2d_op15", "expected_training", NNP_MODE_TRAIN);
+}

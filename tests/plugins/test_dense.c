@@ -296,3 +296,11 @@ Test(dense, clear_errors)
     nnp_tensor_free(&y);
     nnp_layer_free(l);
 }
+
+/* PyTorch's Linear -> BatchNorm1d -> ReLU -> Linear exported at opset 15
+ * (Gemm with transB=1), against torch's own outputs. */
+Test(dense, torch_mlp_export_matches_torch)
+{
+    kit_torch_case("torch-export/mlp_bn1d_op15", "expected", NNP_MODE_INFER);
+    kit_torch_case("torch-export/mlp_bn1d_op15", "expected_training", NNP_MODE_TRAIN);
+}
