@@ -17,7 +17,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+# CI always refreshes the package lists, as a fresh machine must.
+if [ ${#missing[@]} -gt 0 ] || [ "${CI:-}" = true ]; then
+  [ ${#missing[@]} -gt 0 ] || missing=("${pkgs[@]}")
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive

@@ -10,10 +10,14 @@
  * raw_data, typed fields or external files beside the model.
  *
  * Export writes opset NNP_ONNX_OPSET_DEFAULT unless asked otherwise, with the
- * IR version that opset needs, value infos for every tensor, a symbolic batch
- * dimension "N", and every layer's full config in metadata_props (key
- * "nnplug.layers") so that our own import restores the exact configs.
- * Output bytes depend only on the model: the same model gives the same file.
+ * IR version that opset needs, value infos for every tensor and a symbolic
+ * batch dimension "N". metadata_props key "nnplug.layers" holds a JSON array
+ * with, per layer, {"class_name", "config" (nnp_config_to_json), "nodes":
+ * [[names of the ONNX nodes each application wrote], ...]}: our own import
+ * reads those nodes back as that one layer with its exact config (a shared
+ * layer stays shared; a wrapper's Reshape pair needs no Reshape kind). Other
+ * tools ignore it. Output bytes depend only on the model: the same model
+ * gives the same file, and export(import(f)) == f for files we wrote.
  *
  * Every malformed file is an error naming the file and, where it applies,
  * the node, tensor or attribute at fault. */

@@ -320,6 +320,8 @@ typedef struct nnp_onnx_op {
     int opset_max;        /* inclusive */
 } nnp_onnx_op;
 
+#define NNP_EXT_ONNX_OPS "nnp.onnx_ops"
+
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */
 
@@ -373,7 +375,9 @@ typedef struct nnp_kind {
     nnp_status (*onnx_load_weights)(void *state, const nnp_onnx_reader *r,
                                     nnp_error *err);
 
-    /* Optional capabilities looked up by name; NULL when none. */
+    /* Optional capabilities looked up by name; NULL when none. Known names:
+       NNP_EXT_ONNX_OPS -> const nnp_onnx_op[] of further ONNX operators the
+       kind imports, ended by an entry whose op_type is NULL. */
     const void *(*extension)(const char *name);
 } nnp_kind;
 

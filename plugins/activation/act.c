@@ -18,7 +18,8 @@
 
 const char act_choices[] =
     "linear|relu|sigmoid|tanh|softmax|log_softmax|elu|selu|softplus|softsign|gelu|gelu_new|"
-    "swish|silu|hard_sigmoid|hard_silu|hard_swish|exponential|relu6|leaky_relu|mish";
+    "swish|silu|hard_sigmoid|hard_silu|hard_swish|exponential|relu6|leaky_relu|mish|"
+    "hardSigmoid";
 
 static const struct {
     const char *name;
@@ -34,7 +35,7 @@ static const struct {
     {"hard_sigmoid", ACT_HARD_SIGMOID}, {"hard_silu", ACT_HARD_SILU},
     {"hard_swish", ACT_HARD_SILU},    {"exponential", ACT_EXPONENTIAL},
     {"relu6", ACT_RELU6},             {"leaky_relu", ACT_LEAKY_RELU},
-    {"mish", ACT_MISH},
+    {"mish", ACT_MISH},               {"hardSigmoid", ACT_HARD_SIGMOID}, /* tfjs's name */
 };
 
 int act_parse(const char *name, act_fn *out)

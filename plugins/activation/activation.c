@@ -37,8 +37,7 @@ static const nnp_param_def activation_params[] = {
 
 static const nnp_param_def relu_params[] = {
     {"max_value", NNP_PARAM_FLOAT, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 0, 0, NULL,
-     "upper bound of the output; null = none (0 reads as none too: the host ABI cannot tell "
-     "null from 0)"},
+     "upper bound of the output; null = none"},
     {"negative_slope", NNP_PARAM_FLOAT, "0.0", NNP_PARAM_HAS_MIN, 0, 0, NULL,
      "slope below the threshold"},
     {"threshold", NNP_PARAM_FLOAT, "0.0", NNP_PARAM_HAS_MIN, 0, 0, NULL,
@@ -89,8 +88,9 @@ static nnp_status activation_create(const nnp_host *h, const nnp_config *cfg, vo
         return st;
     const char *name = h->config_string(cfg, "activation");
     if (act_parse(name, &s->fn) != 0) {
-        st = h->error_set(err, NNP_ERR_INVALID, "Activation '%s': unknown activation '%s' (one of %s)",
-                          pu_name(h, cfg), name, act_choices);
+        st = h->error_set(err, NNP_ERR_INVALID,
+                          "Activation '%s': unknown activation '%s' (one of %s)", pu_name(h, cfg),
+                          name, act_choices);
         free(s);
         return st;
     }
@@ -107,7 +107,7 @@ static nnp_status relu_create(const nnp_host *h, const nnp_config *cfg, void **s
         return st;
     const double mx = h->config_float(cfg, "max_value");
     s->fn.id = ACT_RELU_GENERAL;
-    s->fn.max_value = mx > 0.0 ? (float)mx : INFINITY;
+    s->fn.max_value = h->config_is_null(cfg, "max_value") ? INFINITY : (float)mx;
     s->fn.alpha = (float)h->config_float(cfg, "negative_slope");
     s->fn.threshold = (float)h->config_float(cfg, "threshold");
     /* the plain case runs the cheaper kernel */
@@ -303,8 +303,9 @@ static nnp_status act_to_onnx_k(const void *state, nnp_onnx_writer *w, const cha
     const act_state *s = state;
     const nnp_host *h = s->host;
     if (!s->built || n_inputs != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': export needs a built layer with 1 input",
-                            s->kind, pu_name(h, s->cfg));
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "%s '%s': export needs a built layer with 1 input", s->kind,
+                            pu_name(h, s->cfg));
     return act_to_onnx(h, w, &s->fn, pu_onnx_base(h, s->cfg, "activation"), inputs[0], output,
                        s->rank, s->axis, err);
 }

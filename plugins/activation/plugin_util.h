@@ -238,6 +238,6 @@ static inline uint64_t pu_mix64(uint64_t z)
 
 /* Name of the extension by which a kind lists further ONNX ops it imports:
  * a const nnp_onnx_op array ended by an entry with op_type NULL. */
-#define PU_EXT_ONNX_OPS "nnp.onnx_ops"
+#define PU_EXT_ONNX_OPS NNP_EXT_ONNX_OPS
 
 #endif

@@ -36,7 +36,7 @@ static const nnp_param_def conv_params[] = {
     {"padding", NNP_PARAM_STRING, "\"valid\"", 0, 0, 0, "valid|same",
      "valid: no padding; same: zero padding so that out = ceil(in / stride)"},
     {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
-     "channels_last|channels_first",
+     "channels_last|channels_first|channelsLast|channelsFirst",
      "channels_last: [batch, rows, cols, channels]; channels_first: [batch, channels, rows, cols]"},
     {"dilation_rate", NNP_PARAM_INTS, "[1, 1]", NNP_PARAM_HAS_MIN, 1, 0, NULL,
      "[rows, cols] dilation of the kernel, or one int for both"},
@@ -129,7 +129,8 @@ static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **s
                             name, np);
     tmp.explicit_pads = np == 4;
     const char *df = h->config_string(cfg, "data_format");
-    tmp.channels_first = df && strcmp(df, "channels_first") == 0;
+    tmp.channels_first = df && (strcmp(df, "channels_first") == 0 ||
+                                strcmp(df, "channelsFirst") == 0);
     tmp.use_bias = h->config_bool(cfg, "use_bias");
     const char *an = h->config_string(cfg, "activation");
     if (act_parse(an, &tmp.act) != 0)

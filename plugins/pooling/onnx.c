@@ -62,8 +62,9 @@ nnp_status pool_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     const pool_state *s = state;
     const nnp_host *h = s->host;
     if (!s->built || n_inputs != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': export needs a built layer with 1 input",
-                            s->kind, pool_name(s));
+        return h->error_set(err, NNP_ERR_INVALID,
+                            "%s '%s': export needs a built layer with 1 input", s->kind,
+                            pool_name(s));
     const char *base = pu_onnx_base(h, s->cfg, "pooling");
     static const int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
     const char *op = s->global ? (s->op == POOL_MAX ? "GlobalMaxPool" : "GlobalAveragePool")

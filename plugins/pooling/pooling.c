@@ -27,7 +27,8 @@
     {"padding", NNP_PARAM_STRING, "\"valid\"", 0, 0, 0, "valid|same",                          \
      "valid: windows inside the input; same: out = ceil(in / stride)"},                        \
     {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,           \
-     "channels_last|channels_first", "channels_last: [batch, rows, cols, channels]"},          \
+     "channels_last|channels_first|channelsLast|channelsFirst",                                \
+     "channels_last: [batch, rows, cols, channels]"},                                          \
     {"pads", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,                           \
      "nnplug extension (ONNX imports): explicit padding [top, left, bottom, right]; overrides " \
      "padding"}
@@ -42,7 +43,8 @@ static const nnp_param_def avg_params[] = {
 
 static const nnp_param_def global_params[] = {
     {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
-     "channels_last|channels_first", "channels_last: [batch, rows, cols, channels]"},
+     "channels_last|channels_first|channelsLast|channelsFirst",
+     "channels_last: [batch, rows, cols, channels]"},
     {"keepdims", NNP_PARAM_BOOL, "false", 0, 0, 0, NULL,
      "keep the spatial axes with size 1"},
 };
@@ -88,7 +90,8 @@ static nnp_status pool_create_common(const nnp_host *h, const nnp_config *cfg, c
     s->op = op;
     s->global = global;
     const char *df = h->config_string(cfg, "data_format");
-    s->channels_first = df && strcmp(df, "channels_first") == 0;
+    s->channels_first = df && (strcmp(df, "channels_first") == 0 ||
+                                strcmp(df, "channelsFirst") == 0);
     nnp_status st = NNP_OK;
     if (global) {
         s->keepdims = h->config_bool(cfg, "keepdims");

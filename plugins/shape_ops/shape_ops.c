@@ -27,7 +27,7 @@ const char *sop_name(const sop_state *s) { return pu_name(s->host, s->cfg); }
 
 static const nnp_param_def flatten_params[] = {
     {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
-     "channels_last|channels_first",
+     "channels_last|channels_first|channelsLast|channelsFirst",
      "channels_first: move the channel axis (1) last before flattening, as Keras does"},
 };
 
@@ -79,7 +79,8 @@ static nnp_status flatten_create(const nnp_host *h, const nnp_config *cfg, void 
     if (st)
         return st;
     const char *df = h->config_string(cfg, "data_format");
-    s->channels_first = df && strcmp(df, "channels_first") == 0;
+    s->channels_first = df && (strcmp(df, "channels_first") == 0 ||
+                                strcmp(df, "channelsFirst") == 0);
     *state = s;
     return NNP_OK;
 }

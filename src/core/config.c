@@ -302,6 +302,8 @@ static nnp_status parse_common_key(nnp_config *c, const char *key, const json_t 
         return NNP_OK;
     }
     if (strcmp(key, "seed") == 0) {
+        if (json_is_null(j))   /* Keras writes "seed": null for unseeded layers */
+            return NNP_OK;
         if (!json_is_integer(j) || json_integer_value(j) < 0)
             return nnp_error_set(err, NNP_ERR_INVALID, "%s key 'seed' must be a non-negative int", kn);
         c->seed = (uint64_t)json_integer_value(j);

@@ -219,11 +219,13 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
             return nnp_error_prefix(err, "layer '%s'", lname);
     }
 
-    /* nnplug.layers: the layer's config once, and every node it wrote */
+    /* nnplug.layers: the layer's config once, and the nodes of each application */
     json_t *e = json_array_get(x->layers, (size_t)li);
-    json_t *nodes = json_object_get(e, "nodes");
+    json_t *names = json_array();
+    if (!names || json_array_append_new(json_object_get(e, "nodes"), names))
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
     for (size_t i = first; i < x->w.n_nodes; i++)
-        if (json_array_append_new(nodes, json_string(x->w.nodes[i]->name)))
+        if (json_array_append_new(names, json_string(x->w.nodes[i]->name)))
             return FAIL(NNP_ERR_NOMEM, "out of memory");
     return NNP_OK;
 }
@@ -438,9 +440,8 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         const Onnx__NodeProto *n = w->nodes[i];
         for (size_t k = 0; k < n->n_input; k++) {
             const char *in = n->input[k];
-            int ok = !in[0] || onnx_map_get(&w->produced, in) >= 0;
-            for (size_t j = 0; !ok && j < w->n_inits; j++)
-                ok = strcmp(w->inits[j]->name, in) == 0;
+            int ok = !in[0] || onnx_map_get(&w->produced, in) >= 0 ||
+                     onnx_map_get(&w->init_names, in) >= 0;
             for (size_t j = 0; !ok && j < g->n_input; j++)
                 ok = strcmp(g->input[j]->name, in) == 0;
             if (!ok)

@@ -109,7 +109,6 @@ typedef struct ival {
     int value;                  /* V_RUNTIME: model value id */
     int n_uses;                 /* node inputs reading it */
     int first_use;              /* first reading node (index), -1 */
-    int first_use_pos;
 } ival;
 
 typedef struct inode {
@@ -122,7 +121,7 @@ typedef struct inode {
     int fold_in, fold_out;      /* ival ids replacing input 0 / output 0, or -1 */
     int fold_axis, fold_rank;
     int group;                  /* nnplug.layers entry it was written by, or -1 */
-    int comp;                   /* connected nodes of that entry: one application */
+    int comp;                   /* which application of that entry's layer */
     int done;                   /* consumed by a group */
 } inode;
 
@@ -148,7 +147,11 @@ struct onnx_import {
     int *order;
     nnp_model *m;
     json_t *meta_layers;        /* "nnplug.layers" of the file, or NULL */
-    onnx_map meta_node;         /* node name -> index in meta_layers */
+    onnx_map meta_node;         /* node name -> application (index in comp_entry) */
+    int *comp_entry;            /* application -> index in meta_layers */
+    int n_comp;
+    int *members, *comp_start;  /* node indices by application */
+    int *inside;                /* per ival: reads by the group at hand (scratch) */
     json_t *dtypes;             /* {"layer": {"weight": "float16"}} */
     json_t *report;             /* per node, for nnplug info */
     json_t *bound;              /* graph inputs made constants */
@@ -259,6 +262,10 @@ static void import_free(struct onnx_import *imp)
     free(imp->opsets);
     onnx_map_free(&imp->by_name);
     onnx_map_free(&imp->meta_node);
+    free(imp->comp_entry);
+    free(imp->members);
+    free(imp->comp_start);
+    free(imp->inside);
     json_decref(imp->meta_layers);
     json_decref(imp->dtypes);
     json_decref(imp->report);
@@ -472,10 +479,8 @@ static nnp_status collect_names(struct onnx_import *imp, nnp_error *err)
                             "input, an initializer or the output of any node", L,
                             node_desc(&imp->nodes[i], nd, sizeof nd), k, in);
             }
-            if (x->n_uses++ == 0) {
+            if (x->n_uses++ == 0)
                 x->first_use = i;
-                x->first_use_pos = (int)k;
-            }
         }
     }
     for (size_t i = 0; i < imp->g->n_value_info; i++) {
@@ -669,49 +674,45 @@ static void find_folds(struct onnx_import *imp)
     }
 }
 
-static int uf_find(int *parent, int i)
-{
-    while (parent[i] != i)
-        i = parent[i] = parent[parent[i]];
-    return i;
-}
-
-/* Nodes our own export wrote for one layer (metadata "nodes") are read back
- * together; one entry applied twice (a shared layer) gives two connected
- * components, one per application. */
+/* Nodes our own export wrote for one application of a layer (metadata
+ * "nodes") are read back together, as that layer. */
 static nnp_status find_groups(struct onnx_import *imp, nnp_error *err)
 {
-    if (!imp->meta_layers || !imp->nn)
+    if (!imp->meta_layers || !imp->n_comp)
         return NNP_OK;
     for (int i = 0; i < imp->nn; i++) {
         inode *n = &imp->nodes[i];
-        int e = onnx_map_get(&imp->meta_node, n->name);
+        int c = onnx_map_get(&imp->meta_node, n->name);
+        int e = c >= 0 ? imp->comp_entry[c] : -1;
         const json_t *entry = e >= 0 ? json_array_get(imp->meta_layers, (size_t)e) : NULL;
         const char *cls = json_string_value(json_object_get(entry, "class_name"));
         const json_t *cfg = json_object_get(entry, "config");
         if (cls && nnp_registry_find(imp->reg, cls) && json_is_object(cfg) &&
-            json_is_string(json_object_get(cfg, "name")))
+            json_is_string(json_object_get(cfg, "name"))) {
             n->group = e;
-    }
-    int *parent = malloc(sizeof(int) * (size_t)imp->nn);
-    if (!parent)
-        return FAIL(NNP_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < imp->nn; i++)
-        parent[i] = i;
-    for (int i = 0; i < imp->nn; i++) {
-        const inode *n = &imp->nodes[i];
-        if (n->group < 0)
-            continue;
-        for (size_t k = 0; k < n->p->n_input; k++) {
-            ival *x = V(imp, n->p->input[k]);
-            if (x && x->producer >= 0 && imp->nodes[x->producer].group == n->group)
-                parent[uf_find(parent, i)] = uf_find(parent, x->producer);
+            n->comp = c;
         }
     }
+    /* members of each application, in file order (counting sort) */
+    imp->comp_start = calloc((size_t)imp->n_comp + 1, sizeof(int));
+    imp->members = malloc(sizeof(int) * (size_t)(imp->nn ? imp->nn : 1));
+    imp->inside = calloc((size_t)(imp->nv ? imp->nv : 1), sizeof(int));
+    if (!imp->comp_start || !imp->members || !imp->inside)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < imp->nn; i++)
-        if (imp->nodes[i].group >= 0)
-            imp->nodes[i].comp = uf_find(parent, i);
-    free(parent);
+        if (imp->nodes[i].comp >= 0)
+            imp->comp_start[imp->nodes[i].comp + 1]++;
+    for (int c = 0; c < imp->n_comp; c++)
+        imp->comp_start[c + 1] += imp->comp_start[c];
+    int *fill = calloc((size_t)imp->n_comp, sizeof(int));
+    if (!fill)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < imp->nn; i++) {
+        int c = imp->nodes[i].comp;
+        if (c >= 0)
+            imp->members[imp->comp_start[c] + fill[c]++] = i;
+    }
+    free(fill);
     return NNP_OK;
 }
 
@@ -815,6 +816,19 @@ static nnp_status add_inputs(struct onnx_import *imp, nnp_error *err)
         nnp_shape s;
         int et;
         vi_shape(x->vi, &s, &et);
+        const Onnx__TypeProto *ty = x->vi ? x->vi->type : NULL;
+        const Onnx__TensorShapeProto *sp =
+            ty && ty->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && ty->tensor_type
+                ? ty->tensor_type->shape
+                : NULL;
+        if (sp && sp->n_dim > NNP_MAX_RANK)
+            return FAIL(NNP_ERR_SHAPE, "%s: graph input '%s' has rank %zu (at most %d)",
+                        imp->label, x->name, sp->n_dim, NNP_MAX_RANK);
+        for (size_t d = 0; sp && d < sp->n_dim; d++)
+            if (sp->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                sp->dim[d]->dim_value < 0)
+                return FAIL(NNP_ERR_SHAPE, "%s: graph input '%s' has negative dimension %lld",
+                            imp->label, x->name, (long long)sp->dim[d]->dim_value);
         const inode *who = NULL;
         int pos = 0;
         if (param_only(imp, x, &who, &pos)) {
@@ -1021,9 +1035,8 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
         }
     }
     out->kind = V_CONST;
-    out->onnx_dtype = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && onnx_dtype_is_float(src->onnx_dtype)
-                          ? src->onnx_dtype
-                          : to;
+    int keep = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && onnx_dtype_is_float(src->onnx_dtype);
+    out->onnx_dtype = keep ? src->onnx_dtype : to;
     return NNP_OK;
 }
 
@@ -1346,9 +1359,11 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
     const char *inner = json_string_value(json_object_get(
         json_object_get(json_object_get(entry, "config"), "layer"), "class_name"));
     inode *best = NULL, *wrapped = NULL, *any = NULL;
-    for (int i = 0; i < imp->nn; i++) {
-        inode *m = &imp->nodes[i];
-        if (m->comp != n->comp || is_host_op(m))
+    const int *mem = imp->members + imp->comp_start[n->comp];
+    const int n_mem = imp->comp_start[n->comp + 1] - imp->comp_start[n->comp];
+    for (int i = 0; i < n_mem; i++) {
+        inode *m = &imp->nodes[mem[i]];
+        if (is_host_op(m))
             continue;
         a.n_members++;
         m->done = 1;
@@ -1365,50 +1380,65 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
     node_desc(a.main, nd, sizeof nd);
     /* inputs: computed tensors read from outside; output: the one tensor
      * read outside (running statistics of the main node aside) */
-    for (int i = 0; i < imp->nn; i++) {
-        inode *m = &imp->nodes[i];
-        if (m->comp != n->comp || is_host_op(m))
+    for (int i = 0; i < n_mem; i++)
+        for (size_t k = 0; k < imp->nodes[mem[i]].p->n_input; k++) {
+            int x = onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
+            if (x >= 0)
+                imp->inside[x]++;
+        }
+    nnp_status st = NNP_OK;
+    for (int i = 0; i < n_mem && !st; i++) {
+        inode *m = &imp->nodes[mem[i]];
+        if (is_host_op(m))
             continue;
         for (size_t k = 0; k < m->p->n_input; k++) {
             ival *x = V(imp, m->p->input[k]);
             if (!x || (x->producer >= 0 && imp->nodes[x->producer].comp == n->comp) ||
                 x->kind == V_CONST)
                 continue;
-            if (x->kind != V_RUNTIME)
-                return FAIL(NNP_ERR_UNSUPPORTED, "%s: layer '%s' (%s, from metadata): input "
-                            "'%s' is not computed before the layer", L,
-                            json_string_value(json_object_get(json_object_get(entry, "config"),
-                                                              "name")),
-                            kind->name, x->name);
+            if (x->kind != V_RUNTIME) {
+                st = FAIL(NNP_ERR_UNSUPPORTED, "%s: layer '%s' (%s, from metadata): input "
+                          "'%s' is not computed before the layer", L,
+                          json_string_value(json_object_get(json_object_get(entry, "config"),
+                                                            "name")),
+                          kind->name, x->name);
+                break;
+            }
             int seen = 0;
             for (int j = 0; j < a.n_in; j++)
                 seen |= a.ins[j] == x->value;
             if (!seen && a.n_in < MAX_NODE_IO)
                 a.ins[a.n_in++] = x->value;
         }
+        if (st)
+            break;
         for (size_t k = 0; k < m->p->n_output; k++) {
             ival *o = V(imp, m->p->output[k]);
             if (!o || (m == a.main && k > 0))
                 continue;
-            int inside = 0;
-            for (int j = 0; j < imp->nn; j++) {
-                const inode *u = &imp->nodes[j];
-                if (u->comp != n->comp)
-                    continue;
-                for (size_t q = 0; q < u->p->n_input; q++)
-                    inside += strcmp(u->p->input[q], o->name) == 0;
-            }
-            if (o->is_output || o->n_uses > inside) {
-                if (a.out)
-                    return FAIL(NNP_ERR_UNSUPPORTED, "%s: the nodes of layer '%s' (%s, from "
-                                "metadata) have two outputs read elsewhere ('%s', '%s')", L,
-                                json_string_value(json_object_get(
-                                    json_object_get(entry, "config"), "name")),
-                                kind->name, a.out->name, o->name);
+            if (o->is_output || o->n_uses > imp->inside[o - imp->v]) {
+                if (a.out) {
+                    st = FAIL(NNP_ERR_UNSUPPORTED, "%s: the nodes of layer '%s' (%s, from "
+                              "metadata) have two outputs read elsewhere ('%s', '%s')", L,
+                              json_string_value(json_object_get(
+                                  json_object_get(entry, "config"), "name")),
+                              kind->name, a.out->name, o->name);
+                    break;
+                }
                 a.out = o;
             }
         }
     }
+    for (int i = 0; i < n_mem; i++)
+        for (size_t k = 0; k < imp->nodes[mem[i]].p->n_input; k++) {
+            int x = onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
+            if (x >= 0)
+                imp->inside[x] = 0;
+        }
+    if (st)
+        return st;
+    if (!a.out && a.main->p->n_output > 0)
+        a.out = V(imp, a.main->p->output[0]);   /* a layer nothing reads */
     if (!a.out)
         return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: the nodes of its layer (from metadata) have "
                     "no output", L, nd);
@@ -1490,12 +1520,22 @@ static nnp_status read_metadata(struct onnx_import *imp, nnp_error *err)
                 continue;
             }
             imp->meta_layers = j;
+            /* "nodes": one list of node names per application of the layer */
             for (size_t e = 0; e < json_array_size(j); e++) {
-                const json_t *nodes = json_object_get(json_array_get(j, e), "nodes");
-                for (size_t q = 0; q < json_array_size(nodes); q++) {
-                    const char *nn = json_string_value(json_array_get(nodes, q));
-                    if (nn && onnx_map_put(&imp->meta_node, nn, (int)e, err))
-                        return err->code;
+                const json_t *apps = json_object_get(json_array_get(j, e), "nodes");
+                for (size_t q = 0; q < json_array_size(apps); q++) {
+                    const json_t *names = json_array_get(apps, q);
+                    int *ce = realloc(imp->comp_entry, sizeof(int) * (size_t)(imp->n_comp + 1));
+                    if (!ce)
+                        return FAIL(NNP_ERR_NOMEM, "out of memory");
+                    imp->comp_entry = ce;
+                    ce[imp->n_comp] = (int)e;
+                    for (size_t r = 0; r < json_array_size(names); r++) {
+                        const char *nn = json_string_value(json_array_get(names, r));
+                        if (nn && onnx_map_put(&imp->meta_node, nn, imp->n_comp, err))
+                            return err->code;
+                    }
+                    imp->n_comp++;
                 }
             }
             continue;

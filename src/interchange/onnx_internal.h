@@ -99,6 +99,7 @@ struct nnp_onnx_writer {
     onnx_map aliases;           /* initializer name -> index of the one it repeats */
     onnx_map node_names;        /* node name -> node index */
     onnx_map produced;          /* tensor name -> index of the node producing it */
+    onnx_map init_names;        /* initializer names (stored and referenced) -> index */
     /* the layer being exported */
     const nnp_layer *layer;
     const json_t *dtypes;       /* {"weight": "float16", ...} of that layer, or NULL */

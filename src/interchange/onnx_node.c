@@ -245,6 +245,7 @@ void onnx_writer_free(nnp_onnx_writer *w)
     onnx_map_free(&w->aliases);
     onnx_map_free(&w->node_names);
     onnx_map_free(&w->produced);
+    onnx_map_free(&w->init_names);
     memset(w, 0, sizeof *w);
 }
 
@@ -500,11 +501,9 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
 {
     if (!name || !name[0] || !t)
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx_add_initializer: bad arguments");
-    if (onnx_map_get(&w->produced, name) >= 0 || onnx_map_get(&w->aliases, name) >= 0)
+    if (onnx_map_get(&w->produced, name) >= 0 || onnx_map_get(&w->aliases, name) >= 0 ||
+        onnx_map_get(&w->init_names, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "initializer '%s' added twice", name);
-    for (size_t i = 0; i < w->n_inits; i++)
-        if (strcmp(w->init_ref[i], name) == 0)
-            return nnp_error_set(err, NNP_ERR_DUPLICATE, "initializer '%s' added twice", name);
     const char *weight = layer_weight_of(w, t->data);
     if (weight) {
         /* a layer applied several times shares its weights: write them once */
@@ -550,6 +549,10 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
     nnp_status st = onnx_tensor_write(tp, iname, t, dt, err);
     if (st == NNP_OK)
         st = onnx_map_put(&w->names, name, 1, err);
+    if (st == NNP_OK)
+        st = onnx_map_put(&w->init_names, name, (int)w->n_inits - 1, err);
+    if (st == NNP_OK && dt)
+        st = onnx_map_put(&w->init_names, iname, (int)w->n_inits - 1, err);
     if (st || !dt)
         return st;
     snprintf(want, sizeof want, "%.400s/cast", name);

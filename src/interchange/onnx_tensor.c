@@ -136,8 +136,10 @@ nnp_dtype onnx_dtype_to_nnp(int t)
 
 int onnx_dtype_is_float(int t)
 {
-    return t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
-           t == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 || t == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    return t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+           t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+           t == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 ||
+           t == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
 }
 
 /* Bytes per element in raw_data; 0 for types we do not read. */
@@ -357,7 +359,8 @@ nnp_status onnx_external_path(const char *base_dir, const char *location, const 
     if (location[0] == '/')
         return nnp_error_set(err, NNP_ERR_INVALID,
                              "%s: tensor '%s': external data location '%s' is an absolute path "
-                             "(it must be relative to the model's folder)", label, tensor, location);
+                             "(it must be relative to the model's folder)", label, tensor,
+                             location);
     /* lexically: every ".." must stay below the folder */
     int depth = 0;
     for (const char *p = location; *p;) {
@@ -383,8 +386,9 @@ nnp_status onnx_external_path(const char *base_dir, const char *location, const 
     char *real = realpath(joined, NULL);
     if (!real) {
         nnp_status st = nnp_error_set(err, NNP_ERR_IO,
-                                      "%s: tensor '%s': external data file '%s' is missing (%s: %s)",
-                                      label, tensor, location, joined, strerror(errno));
+                                      "%s: tensor '%s': external data file '%s' is missing "
+                                      "(%s: %s)", label, tensor, location, joined,
+                                      strerror(errno));
         free(joined);
         return st;
     }
@@ -395,8 +399,9 @@ nnp_status onnx_external_path(const char *base_dir, const char *location, const 
     if (!real_base || strncmp(real, real_base, bl) != 0 ||
         (real[bl] != '/' && !(bl == 1 && real_base[0] == '/'))) {
         nnp_status st = nnp_error_set(err, NNP_ERR_INVALID,
-                                      "%s: tensor '%s': external data location '%s' resolves to %s, "
-                                      "outside the model's folder", label, tensor, location, real);
+                                      "%s: tensor '%s': external data location '%s' resolves "
+                                      "to %s, outside the model's folder", label, tensor,
+                                      location, real);
         free(real);
         free(real_base);
         return st;
@@ -517,7 +522,8 @@ nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, cons
         shape.dims[i] = tp->dims[i];
         if (__builtin_mul_overflow(numel, tp->dims[i], &numel))
             return nnp_error_set(err, NNP_ERR_OVERFLOW,
-                                 "%s: tensor '%s': element count of its dims overflows", label, name);
+                                 "%s: tensor '%s': element count of its dims overflows", label,
+                                 name);
     }
     size_t bytes;
     if ((uint64_t)numel > SIZE_MAX / 8 || !nnp_mul_size((size_t)numel, esize, &bytes))

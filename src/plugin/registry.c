@@ -704,6 +704,14 @@ static const char *onnx_domain(const char *d)
     return !d || strcmp(d, "ai.onnx") == 0 ? "" : d;
 }
 
+static bool onnx_op_matches(const nnp_onnx_op *op, const char *domain, const char *op_type,
+                            int opset)
+{
+    return op->op_type && strcmp(op->op_type, op_type) == 0 &&
+           strcmp(onnx_domain(op->domain), domain) == 0 && opset >= op->opset_min &&
+           opset <= op->opset_max;
+}
+
 const nnp_kind *nnp_registry_find_onnx(const nnp_registry *reg, const char *domain,
                                        const char *op_type, int opset)
 {
@@ -714,10 +722,13 @@ const nnp_kind *nnp_registry_find_onnx(const nnp_registry *reg, const char *doma
     rdlock(reg);
     for (int i = 0; i < reg->n_kinds && !found; i++) {
         const nnp_kind *k = &reg->kinds[i]->kind;
-        if (k->onnx.op_type && strcmp(k->onnx.op_type, op_type) == 0 &&
-            strcmp(onnx_domain(k->onnx.domain), domain) == 0 &&
-            opset >= k->onnx.opset_min && opset <= k->onnx.opset_max)
+        if (onnx_op_matches(&k->onnx, domain, op_type, opset))
             found = k;
+        /* further operators a kind reads (NNP_EXT_ONNX_OPS) */
+        const nnp_onnx_op *more = k->extension ? k->extension(NNP_EXT_ONNX_OPS) : NULL;
+        for (; !found && more && more->op_type; more++)
+            if (onnx_op_matches(more, domain, op_type, opset))
+                found = k;
     }
     unlock(reg);
     return found;

@@ -78,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nnp_onnx_serialize(m, 0, &bytes, &len, &err) == NNP_OK) {
         nnp_model *back = NULL;
         /* what we write, we read */
-        if (nnp_onnx_load_buffer(reg, bytes, len, "fuzz-export", NULL, NULL, &back, &err) != NNP_OK) {
+        st = nnp_onnx_load_buffer(reg, bytes, len, "fuzz-export", NULL, NULL, &back, &err);
+        if (st != NNP_OK) {
             fprintf(stderr, "fuzz_onnx_import: re-import of an export failed: %s\n", err.msg);
             abort();
         }

@@ -239,6 +239,15 @@ def main():
     save(out, 'bn_opset6_ir3', m, {'x': x}, {'y': bn_ref(x, *w, 1e-5)},
          'opset 6 (is_test, spatial), IR 3 with initializers declared as inputs')
 
+    # 11b. opset 1: consumed_inputs, is_test
+    w = weights(3)
+    x = RNG.randn(2, 3, 2).astype(np.float32)
+    ins = [vinfo('x', [2, 3, 2])] + [vinfo('p_' + k, [3]) for k in 'sbmv']
+    m = model_of([bn_node('bn', 'x', 'y', 'p_', is_test=1, consumed_inputs=[0, 0, 0, 1, 1])],
+                 ins, [vinfo('y', [2, 3, 2])], inits('p_', w), opset=1, ir=3)
+    save(out, 'bn_opset1_ir3', m, {'x': x}, {'y': bn_ref(x, *w, 1e-5)},
+         'opset 1 (consumed_inputs, is_test), IR 3')
+
     # 12. two layers in a chain, channels-last in between
     w1, w2 = weights(4), weights(4)
     x = RNG.randn(2, 4, 3, 3).astype(np.float32)

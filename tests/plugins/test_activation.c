@@ -68,8 +68,9 @@ static void ref_relu(const float *x, double *y, const nnp_shape *s, const void *
     const relu_args *a = ctx;
     for (int64_t i = 0; i < kit_numel(s); i++) {
         double v = x[i];
-        y[i] = v >= a->max_value ? a->max_value : v >= a->threshold ? v
-                                                                     : a->slope * (v - a->threshold);
+        y[i] = v >= a->max_value   ? a->max_value
+               : v >= a->threshold ? v
+                                   : a->slope * (v - a->threshold);
     }
 }
 

@@ -137,16 +137,17 @@ static inline void kit_randomize_weights(nnp_layer *l, double lo, double hi)
         kit_fill(nnp_layer_weight(l, i)->value, lo, hi);
 }
 
-static inline void kit_forward(nnp_layer *l, nnp_tensor *const *in, int n_in, nnp_tensor *out,
-                        nnp_mode mode)
+static inline void kit_forward(nnp_layer *l, nnp_tensor *const *in, int n_in,
+                               nnp_tensor *out, nnp_mode mode)
 {
     nnp_error err = {0};
     nnp_status st = nnp_layer_forward(l, (const nnp_tensor *const *)in, n_in, out, mode, &err);
     cr_assert_eq(st, NNP_OK, "forward: %s", err.msg);
 }
 
-static inline void kit_backward(nnp_layer *l, nnp_tensor *const *in, int n_in, const nnp_tensor *out,
-                         const nnp_tensor *gy, nnp_tensor *const *gx, nnp_mode mode)
+static inline void kit_backward(nnp_layer *l, nnp_tensor *const *in, int n_in,
+                                const nnp_tensor *out, const nnp_tensor *gy,
+                                nnp_tensor *const *gx, nnp_mode mode)
 {
     nnp_error err = {0};
     nnp_status st = nnp_layer_backward(l, (const nnp_tensor *const *)in, n_in, out, gy, gx, mode,

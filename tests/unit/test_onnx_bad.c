@@ -96,6 +96,9 @@ BAD(parameter_unbound, "param_unbound.onnx", NNP_ERR_INVALID, "graph input 's'",
 BAD(output_not_produced, "no_output_producer.onnx", NNP_ERR_NOT_FOUND, "graph output 'z'")
 BAD(input_without_shape, "input_no_shape.onnx", NNP_ERR_UNSUPPORTED, "graph input 'x'",
     "no shape")
+BAD(input_rank_over_8, "input_rank9.onnx", NNP_ERR_SHAPE, "graph input 'x'", "rank 9")
+BAD(input_negative_dim, "input_negative_dim.onnx", NNP_ERR_SHAPE, "graph input 'x'",
+    "negative dimension -2")
 BAD(input_double, "input_double.onnx", NNP_ERR_UNSUPPORTED, "graph input 'x'", "DOUBLE")
 BAD(constant_bad_attribute, "constant_bad_attr.onnx", NNP_ERR_UNSUPPORTED, "node 'c0'",
     "'value_string'")

@@ -331,14 +331,48 @@ Test(onnx_export, layer_without_onnx_form, .init = setup, .fini = teardown)
     nnp_shape s = {2, {-1, 7}};
     int x;
     cr_assert_eq(nnp_model_add_input(m, "x", &s, &x, &err), NNP_OK);
-    /* ExampleScale declares no ONNX operator */
-    int a = add_layer(m, "ExampleScale", "{\"name\": \"scale\"}");
+    int a = add_layer(m, "ExampleScale", "{\"name\": \"scaler\", \"factor\": 2.0}");
     int y = apply(m, a, x, "y");
     cr_assert_eq(nnp_model_set_outputs(m, &y, 1, &err), NNP_OK);
     uint8_t *bytes;
     size_t len;
     cr_assert_eq(nnp_onnx_serialize(m, 0, &bytes, &len, &err), NNP_ERR_UNSUPPORTED);
-    cr_assert(strstr(err.msg, "'scale'") && strstr(err.msg, "ExampleScale"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'scaler'") && strstr(err.msg, "ExampleScale"), "%s", err.msg);
+    nnp_model_free(m);
+}
+
+/* A wrapper writes ops with no kind of their own (TimeDistributed: Reshape,
+ * BatchNormalization, Reshape): the metadata brings the one layer back. */
+Test(onnx_export, wrapper_round_trip, .init = setup, .fini = teardown)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_new(reg, &m, &err), NNP_OK);
+    nnp_shape s = {4, {-1, 4, 3, 5}};
+    int x;
+    cr_assert_eq(nnp_model_add_input(m, "x", &s, &x, &err), NNP_OK);
+    int a = add_layer(m, "TimeDistributed",
+                      "{\"name\": \"td\", \"layer\": {\"class_name\": \"BatchNormalization\","
+                      " \"config\": {\"name\": \"inner\", \"epsilon\": 0.01}}}");
+    int y = apply(m, a, x, "y");
+    cr_assert_eq(nnp_model_set_outputs(m, &y, 1, &err), NNP_OK);
+    scramble(m);
+    for (int opset = NNP_ONNX_OPSET_MIN; opset <= NNP_ONNX_OPSET_MAX; opset += 4) {
+        uint8_t *bytes;
+        size_t len;
+        nnp_model *back = round_trip(m, opset, &bytes, &len);
+        cr_assert_eq(nnp_model_n_layers(back), 1);
+        cr_assert_str_eq(nnp_layer_kind_of(nnp_model_layer(back, 0))->name, "TimeDistributed");
+        char *ca = nnp_config_to_json(nnp_layer_config(nnp_model_layer(m, 0)));
+        char *cb = nnp_config_to_json(nnp_layer_config(nnp_model_layer(back, 0)));
+        cr_assert_str_eq(ca, cb);
+        free(ca);
+        free(cb);
+        assert_same_outputs(m, back, NNP_MODE_INFER);
+        nnp_model_free(back);
+        free(bytes);
+        scramble(m);
+    }
     nnp_model_free(m);
 }
 
