@@ -39,7 +39,12 @@ const nnp_weight *nnp_layer_weight(const nnp_layer *l, int i);
 const nnp_weight *nnp_layer_weight_by_name(const nnp_layer *l, const char *name);
 /* Zeroes every weight gradient. */
 void nnp_layer_zero_grad(nnp_layer *l);
+/* Penalties of the trainable weights' regularizers (plus the kind's own). */
 double nnp_layer_regularization_loss(const nnp_layer *l);
+/* Adds the regularizers' gradients to the trainable weights' grads: once
+ * per training step, after the backward passes. */
+void nnp_layer_add_regularization_grads(nnp_layer *l);
+/* Projects trainable weights with their constraints (after each step). */
 nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err);
 /* Sets the thread count plugins use (OpenMP); 0 = all cores. */
 void nnp_set_num_threads(int n);

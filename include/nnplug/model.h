@@ -57,6 +57,8 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
                               int n_outputs, nnp_error *err);
 void nnp_model_zero_grad(nnp_model *m);
 double nnp_model_regularization_loss(const nnp_model *m);
+/* Adds every layer's regularizer gradients, once (after backward). */
+void nnp_model_add_regularization_grads(nnp_model *m);
 nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
 
 /* Introspection */

@@ -155,13 +155,19 @@ typedef enum nnp_mode {
     NNP_MODE_TRAIN = 1
 } nnp_mode;
 
-/* A weight a layer exposes. Tensors are owned by the layer. */
+/* A weight a layer exposes. Tensors are owned by the layer.
+ * A weight's regularizer and constraint are the host's to apply: it adds
+ * the regularization loss and its gradient once per training step (however
+ * often the layer was applied) and projects the weight after each optimizer
+ * step, as Keras does; kinds never apply them themselves. */
 #define NNP_WEIGHT_TRAINABLE 1u
 typedef struct nnp_weight {
     const char *name;          /* Keras name: "gamma", "beta", "moving_mean" */
     nnp_tensor *value;
     nnp_tensor *grad;          /* NULL for non-trainable weights */
     uint32_t flags;
+    const nnp_regularizer *regularizer;  /* NULL: none */
+    const nnp_constraint *constraint;    /* NULL: none */
 } nnp_weight;
 
 /* ------------------------------------------------------------------ */
@@ -354,13 +360,16 @@ typedef struct nnp_kind {
     /* Run-time calls: no allocation, no I/O. */
     nnp_status (*forward)(void *state, const nnp_tensor *const *in, int n_in,
                           nnp_tensor *out, nnp_mode mode, nnp_error *err);
-    /* Writes grad_in[i] (NULL entries are skipped) and ADDS weight gradients
-       into each trainable weight's grad (regularizer gradients included).
+    /* Writes grad_in[i] (NULL entries are skipped) and ADDS the data part of
+       the weight gradients into each trainable weight's grad (the host adds
+       the weights' regularizer gradients itself, once per step).
        `out` is the forward output of the same step; mode as in forward. */
     nnp_status (*backward)(void *state, const nnp_tensor *const *in, int n_in,
                            const nnp_tensor *out, const nnp_tensor *grad_out,
                            nnp_tensor *const *grad_in, nnp_mode mode,
                            nnp_error *err);
+    /* Optional (NULL when none): penalties and projections beyond the
+       per-weight regularizers and constraints the host applies. */
     double (*regularization_loss)(const void *state);
     nnp_status (*apply_constraints)(void *state, nnp_error *err);
 

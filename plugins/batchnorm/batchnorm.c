@@ -238,11 +238,13 @@ static nnp_status bn_build(void *state, int n_in, const nnp_shape *in, nnp_shape
         /* Keras order: gamma, beta, moving_mean, moving_variance */
         int n = 0;
         if (s->scale)
-            s->weights[n++] = (nnp_weight){"gamma", &s->gamma, &s->dgamma, NNP_WEIGHT_TRAINABLE};
+            s->weights[n++] = (nnp_weight){"gamma", &s->gamma, &s->dgamma, NNP_WEIGHT_TRAINABLE,
+                                           s->gamma_reg, s->gamma_con};
         if (s->center)
-            s->weights[n++] = (nnp_weight){"beta", &s->beta, &s->dbeta, NNP_WEIGHT_TRAINABLE};
-        s->weights[n++] = (nnp_weight){"moving_mean", &s->moving_mean, NULL, 0};
-        s->weights[n++] = (nnp_weight){"moving_variance", &s->moving_var, NULL, 0};
+            s->weights[n++] = (nnp_weight){"beta", &s->beta, &s->dbeta, NNP_WEIGHT_TRAINABLE,
+                                           s->beta_reg, s->beta_con};
+        s->weights[n++] = (nnp_weight){"moving_mean", &s->moving_mean, NULL, 0, NULL, NULL};
+        s->weights[n++] = (nnp_weight){"moving_variance", &s->moving_var, NULL, 0, NULL, NULL};
         s->n_weights = n;
         s->built = 1;
     }
@@ -416,37 +418,7 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
         nnp_bn_backward_train(&a, x->data, grad_out->data, dx, saved, dgamma, dbeta,
                               &s->scratch);
     }
-    if (dgamma && s->gamma_reg)
-        s->host->regularizer_grad_add(s->gamma_reg, s->gamma.data, dgamma, s->channels);
-    if (dbeta && s->beta_reg)
-        s->host->regularizer_grad_add(s->beta_reg, s->beta.data, dbeta, s->channels);
     return NNP_OK;
-}
-
-static double bn_regularization_loss(const void *state)
-{
-    const bn_state *s = state;
-    double loss = 0.0;
-    if (!s->built)
-        return 0.0;
-    if (s->scale && s->gamma_reg)
-        loss += s->host->regularizer_loss(s->gamma_reg, s->gamma.data, s->channels);
-    if (s->center && s->beta_reg)
-        loss += s->host->regularizer_loss(s->beta_reg, s->beta.data, s->channels);
-    return loss;
-}
-
-static nnp_status bn_apply_constraints(void *state, nnp_error *err)
-{
-    bn_state *s = state;
-    nnp_status st = NNP_OK;
-    if (!s->built)
-        return NNP_OK;
-    if (s->scale && s->gamma_con)
-        st = s->host->constraint_apply(s->gamma_con, &s->gamma, err);
-    if (st == NNP_OK && s->center && s->beta_con)
-        st = s->host->constraint_apply(s->beta_con, &s->beta, err);
-    return st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -475,8 +447,6 @@ static const nnp_kind bn_kind = {
     .weight = bn_weight,
     .forward = bn_forward,
     .backward = bn_backward,
-    .regularization_loss = bn_regularization_loss,
-    .apply_constraints = bn_apply_constraints,
     .to_onnx = bn_to_onnx,
     .from_onnx = bn_from_onnx,
     .onnx_load_weights = bn_onnx_load_weights,

@@ -282,8 +282,10 @@ static nnp_status alloc_weights(conv_state *s, int64_t cg, nnp_error *err)
         free_weights(s);
         return st;
     }
-    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE};
-    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE};
+    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE,
+                                 s->kernel_reg, s->kernel_con};
+    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE,
+                                 s->bias_reg, s->bias_con};
     s->n_weights = s->use_bias ? 2 : 1;
     s->built = 1;
     return NNP_OK;
@@ -470,39 +472,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     }
     conv_backward(&g, g.N, in[0]->data, s->kernel.data, dz, s->dkernel.data,
                   s->use_bias ? s->dbias.data : NULL, gx ? gx->data : NULL, &s->scratch, nt);
-    const int64_t wn = pu_numel(&s->kernel.shape);
-    if (s->kernel_reg)
-        h->regularizer_grad_add(s->kernel_reg, s->kernel.data, s->dkernel.data, wn);
-    if (s->use_bias && s->bias_reg)
-        h->regularizer_grad_add(s->bias_reg, s->bias.data, s->dbias.data, s->filters);
     return NNP_OK;
-}
-
-static double conv_reg_loss(const void *state)
-{
-    const conv_state *s = state;
-    double loss = 0.0;
-    if (!s->built)
-        return 0.0;
-    if (s->kernel_reg)
-        loss += s->host->regularizer_loss(s->kernel_reg, s->kernel.data,
-                                          pu_numel(&s->kernel.shape));
-    if (s->use_bias && s->bias_reg)
-        loss += s->host->regularizer_loss(s->bias_reg, s->bias.data, s->filters);
-    return loss;
-}
-
-static nnp_status conv_constraints(void *state, nnp_error *err)
-{
-    conv_state *s = state;
-    nnp_status st = NNP_OK;
-    if (!s->built)
-        return NNP_OK;
-    if (s->kernel_con)
-        st = s->host->constraint_apply(s->kernel_con, &s->kernel, err);
-    if (st == NNP_OK && s->use_bias && s->bias_con)
-        st = s->host->constraint_apply(s->bias_con, &s->bias, err);
-    return st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -528,8 +498,6 @@ static const nnp_kind conv_kind = {
     .weight = conv_weight,
     .forward = conv_forward_k,
     .backward = conv_backward_k,
-    .regularization_loss = conv_reg_loss,
-    .apply_constraints = conv_constraints,
     .to_onnx = conv_to_onnx,
     .from_onnx = conv_from_onnx,
     .onnx_load_weights = conv_onnx_load_weights,

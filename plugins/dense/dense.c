@@ -134,8 +134,10 @@ static nnp_status alloc_weights(dense_state *s, int64_t in_dim, nnp_error *err)
         free_weights(s);
         return st;
     }
-    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE};
-    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE};
+    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE,
+                                 s->kernel_reg, s->kernel_con};
+    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE,
+                                 s->bias_reg, s->bias_con};
     s->n_weights = s->use_bias ? 2 : 1;
     s->in_dim = in_dim;
     s->built = 1;
@@ -340,37 +342,7 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
             gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->kernel.data, units, 0.0f,
                      gx->data, in_dim, nt);
     }
-    if (s->kernel_reg)
-        h->regularizer_grad_add(s->kernel_reg, s->kernel.data, s->dkernel.data, in_dim * units);
-    if (s->use_bias && s->bias_reg)
-        h->regularizer_grad_add(s->bias_reg, s->bias.data, s->dbias.data, units);
     return NNP_OK;
-}
-
-static double dense_reg_loss(const void *state)
-{
-    const dense_state *s = state;
-    double loss = 0.0;
-    if (!s->built)
-        return 0.0;
-    if (s->kernel_reg)
-        loss += s->host->regularizer_loss(s->kernel_reg, s->kernel.data, s->in_dim * s->units);
-    if (s->use_bias && s->bias_reg)
-        loss += s->host->regularizer_loss(s->bias_reg, s->bias.data, s->units);
-    return loss;
-}
-
-static nnp_status dense_constraints(void *state, nnp_error *err)
-{
-    dense_state *s = state;
-    nnp_status st = NNP_OK;
-    if (!s->built)
-        return NNP_OK;
-    if (s->kernel_con)
-        st = s->host->constraint_apply(s->kernel_con, &s->kernel, err);
-    if (st == NNP_OK && s->use_bias && s->bias_con)
-        st = s->host->constraint_apply(s->bias_con, &s->bias, err);
-    return st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,8 +379,6 @@ static const nnp_kind dense_kind = {
     .weight = dense_weight,
     .forward = dense_forward,
     .backward = dense_backward,
-    .regularization_loss = dense_reg_loss,
-    .apply_constraints = dense_constraints,
     .to_onnx = dense_to_onnx,
     .from_onnx = dense_from_onnx,
     .onnx_load_weights = dense_onnx_load_weights,

@@ -148,18 +148,6 @@ static nnp_status td_backward(void *state, const nnp_tensor *const *in, int n_in
     return s->host->layer_backward(s->inner, xs, 1, &y, &gy, gxs, mode, err);
 }
 
-static double td_reg_loss(const void *state)
-{
-    const td *s = state;
-    return s->host->layer_regularization_loss(s->inner);
-}
-
-static nnp_status td_constraints(void *state, nnp_error *err)
-{
-    td *s = state;
-    return s->host->layer_apply_constraints(s->inner, err);
-}
-
 /* A 1-D int64 initializer holding a Reshape target. */
 static nnp_status shape_const(const td *s, nnp_onnx_writer *w, const char *base,
                               const int64_t *dims, int n, char *name, size_t size,
@@ -258,8 +246,6 @@ static const nnp_kind time_distributed = {
     .weight = td_weight,
     .forward = td_forward,
     .backward = td_backward,
-    .regularization_loss = td_reg_loss,
-    .apply_constraints = td_constraints,
     .to_onnx = td_to_onnx,
     .onnx_load_weights = td_load_weights,
 };

@@ -1,7 +1,9 @@
 /* Layer instances: a kind's opaque state with its config. */
 #include "graph/layer_internal.h"
 #include "core/config_internal.h"
+#include "nnplug/services.h"
 #include "nnplug/status.h"
+#include "nnplug/tensor.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -212,18 +214,44 @@ void nnp_layer_zero_grad(nnp_layer *l)
             memset(l->weights[i].grad->data, 0, l->weights[i].grad->nbytes);
 }
 
+/* Keras counts the penalties of trainable weights only. */
 double nnp_layer_regularization_loss(const nnp_layer *l)
 {
-    if (!l->built || !l->kind->regularization_loss || !nnp_config_trainable(l->cfg))
+    if (!l->built || !nnp_config_trainable(l->cfg))
         return 0.0;
-    return l->kind->regularization_loss(l->state);
+    double loss = l->kind->regularization_loss ? l->kind->regularization_loss(l->state) : 0.0;
+    for (int i = 0; i < l->n_weights; i++) {
+        const nnp_weight *w = &l->weights[i];
+        if (w->regularizer && (w->flags & NNP_WEIGHT_TRAINABLE))
+            loss += nnp_regularizer_loss(w->regularizer, w->value->data, nnp_tensor_numel(w->value));
+    }
+    return loss;
+}
+
+void nnp_layer_add_regularization_grads(nnp_layer *l)
+{
+    if (!l->built)
+        return;
+    for (int i = 0; i < l->n_weights; i++) {
+        const nnp_weight *w = &l->weights[i];
+        if (w->regularizer && w->grad && (w->flags & NNP_WEIGHT_TRAINABLE))
+            nnp_regularizer_grad_add(w->regularizer, w->value->data, w->grad->data,
+                                     nnp_tensor_numel(w->value));
+    }
 }
 
 nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
 {
-    if (!l->built || !l->kind->apply_constraints)
+    if (!l->built)
         return NNP_OK;
-    nnp_status st = l->kind->apply_constraints(l->state, err);
+    nnp_status st = NNP_OK;
+    for (int i = 0; i < l->n_weights && !st; i++) {
+        const nnp_weight *w = &l->weights[i];
+        if (w->constraint && (w->flags & NNP_WEIGHT_TRAINABLE))
+            st = nnp_constraint_apply(w->constraint, w->value, err);
+    }
+    if (!st && l->kind->apply_constraints)
+        st = l->kind->apply_constraints(l->state, err);
     if (st)
         nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
     return st;

@@ -564,6 +564,12 @@ double nnp_model_regularization_loss(const nnp_model *m)
     return s;
 }
 
+void nnp_model_add_regularization_grads(nnp_model *m)
+{
+    for (int i = 0; i < m->nl; i++)
+        nnp_layer_add_regularization_grads(m->layers[i]);
+}
+
 nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err)
 {
     for (int i = 0; i < m->nl; i++) {

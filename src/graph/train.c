@@ -220,8 +220,10 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
             nnp_model_zero_grad(m);
             const nnp_tensor *g[1] = {&b.grad};
             st = nnp_model_backward(m, g, 1, err);
-            if (st == NNP_OK)
+            if (st == NNP_OK) {
+                nnp_model_add_regularization_grads(m);
                 st = nnp_optimizer_step(opt, err);
+            }
             if (st == NNP_OK && !isfinite(l))
                 st = nnp_error_set(err, NNP_ERR_INVALID, "training diverged: loss is %g at epoch "
                                    "%d step %d", l, e + 1, s + 1);

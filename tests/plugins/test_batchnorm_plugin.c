@@ -602,6 +602,7 @@ static void run_keras_case(const char *id)
             history[e] += loss * (double)nb / (double)N;
             nnp_layer_zero_grad(l);
             backward(l, &xb, &y, &dy, &dx, NNP_MODE_TRAIN);
+            nnp_layer_add_regularization_grads(l);
             for (int i = 0; i < nnp_layer_n_weights(l); i++) {
                 const nnp_weight *w = nnp_layer_weight(l, i);
                 if (!(w->flags & NNP_WEIGHT_TRAINABLE))

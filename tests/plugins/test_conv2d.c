@@ -281,6 +281,9 @@ Test(conv2d, regularizer_and_constraint)
     kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
     nnp_layer_zero_grad(l);
     kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+    cr_assert_float_eq(kit_weight(l, "kernel")->grad->data ? ((float *)kit_weight(l, "kernel")
+                       ->grad->data)[1] : 1, 0.0f, 0, "backward adds no regularizer gradient");
+    nnp_layer_add_regularization_grads(l);
     const float *dk = kit_weight(l, "kernel")->grad->data;
     for (int i = 0; i < 8; i++)
         cr_assert_float_eq(dk[i], k[i], 1e-6);

@@ -202,7 +202,7 @@ Test(dense, regularizers_add_loss_and_gradient)
     for (int i = 0; i < 3; i++)
         expect += 0.5 * fabs(b[i]);
     cr_assert_float_eq(nnp_layer_regularization_loss(l), expect, 1e-5);
-    /* with a zero output gradient only the regularizer gradients remain */
+    /* with a zero output gradient only the regularizer gradients (added once by the host) remain */
     nnp_tensor x = kit_tensor(&xs), y = kit_tensor(&os), gy = kit_tensor(&os);
     kit_fill(&x, -1, 1);
     nnp_tensor *ins[1] = {&x};
@@ -210,6 +210,9 @@ Test(dense, regularizers_add_loss_and_gradient)
     kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
     nnp_layer_zero_grad(l);
     kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+    cr_assert_float_eq(kit_weight(l, "kernel")->grad->data ? ((float *)kit_weight(l, "kernel")
+                       ->grad->data)[1] : 1, 0.0f, 0, "backward adds no regularizer gradient");
+    nnp_layer_add_regularization_grads(l);
     const float *dk = kit_weight(l, "kernel")->grad->data, *db = kit_weight(l, "bias")->grad->data;
     for (int i = 0; i < 12; i++)
         cr_assert_float_eq(dk[i], 0.2 * k[i], 1e-6);

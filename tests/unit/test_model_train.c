@@ -274,3 +274,38 @@ Test(optimizer, keras_update_rules, .init = setup, .fini = teardown)
     float got2 = step_gamma(&adam, 2);
     cr_assert_float_eq(got2, (float)w2, 1e-6, "Adam step 2: %.9g vs %.9g", got2, w2);
 }
+
+/* Keras adds a weight's penalty once per step, however often its layer runs:
+ * with zero output gradients, gamma's gradient is exactly 2 * 0.1 * gamma. */
+Test(model, regularizer_counted_once_for_shared_layer, .init = setup, .fini = teardown)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_new(reg, &m, &err), NNP_OK);
+    nnp_shape s = {2, {-1, 4}};
+    int x;
+    nnp_model_add_input(m, "x", &s, &x, &err);
+    int a = add_layer(m, "BatchNormalization",
+                      "{\"gamma_initializer\": {\"class_name\": \"Constant\", \"config\": "
+                      "{\"value\": 1.5}}, \"gamma_regularizer\": {\"class_name\": \"L2\", "
+                      "\"config\": {\"l2\": 0.1}}}");
+    int y = apply(m, a, apply(m, a, x));
+    nnp_model_set_outputs(m, &y, 1, &err);
+    nnp_shape bs = {2, {6, 4}};
+    nnp_tensor xt, zero;
+    fill(&xt, &bs, 5);
+    nnp_tensor_alloc(&zero, NNP_F32, &bs, &err);
+    const nnp_tensor *in[1] = {&xt}, *g[1] = {&zero};
+    cr_assert_eq(nnp_model_forward(m, in, 1, NNP_MODE_TRAIN, &err), NNP_OK, "%s", err.msg);
+    cr_assert_float_eq(nnp_model_regularization_loss(m), 0.1 * 4 * 1.5 * 1.5, 1e-9);
+    nnp_model_zero_grad(m);
+    cr_assert_eq(nnp_model_backward(m, g, 1, &err), NNP_OK, "%s", err.msg);
+    nnp_model_add_regularization_grads(m);
+    const nnp_weight *w = nnp_layer_weight_by_name(nnp_model_layer(m, a), "gamma");
+    for (int i = 0; i < 4; i++)
+        cr_assert_float_eq(((float *)w->grad->data)[i], 0.3f, 1e-7, "gamma grad %g",
+                           ((float *)w->grad->data)[i]);
+    nnp_tensor_free(&xt);
+    nnp_tensor_free(&zero);
+    nnp_model_free(m);
+}
