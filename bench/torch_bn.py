@@ -17,7 +17,12 @@ Run it with Debian's interpreter, which has python3-torch:
 Bandwidth uses the same compulsory traffic as nnplug (fwd-infer 2S,
 fwd-train 3S, bwd 5S for a tensor of S bytes). Times include PyTorch's
 Python-side dispatch, which is what a PyTorch user pays; it dominates only
-for the smallest shape.
+for the smallest shape. The backward also allocates fresh gradient tensors
+on every call, as autograd does (nnplug and oneDNN write into buffers
+allocated once), which makes its times bimodal.
+
+Leave torch.set_num_interop_threads alone: on a 2-core machine setting it
+made every later 2-thread call take whole 4 ms scheduler ticks.
 """
 import argparse
 import json
@@ -124,7 +129,6 @@ def main():
     except ValueError:
         ap.error("--reps and --threads must be positive integers")
 
-    torch.set_num_interop_threads(1)
     gen = torch.Generator().manual_seed(42)
     print(json.dumps({"tool": "torch", "impl": "env", "torch": torch.__version__,
                       "parallel": torch.__config__.parallel_info().splitlines()[-1].strip()}))

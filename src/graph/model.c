@@ -516,8 +516,11 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
     nnp_status st = plan_grads(m, err);
     if (st)
         return st;
+    /* A value read by one node only, and not a graph output, gets its
+     * gradient written whole by that node (backward writes grad_in, see
+     * plugin.h); the others accumulate (add_into) and start from zero. */
     for (int i = 0; i < m->nv; i++)
-        if (m->v[i].grad.data)
+        if (m->v[i].grad.data && (m->v[i].n_consumers != 1 || is_output(m, i)))
             memset(m->v[i].grad.data, 0, m->v[i].grad.nbytes);
     for (int i = 0; i < n_outputs; i++) {
         value *v = &m->v[m->outputs[i]];

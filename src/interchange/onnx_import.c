@@ -1195,6 +1195,69 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
     return NNP_OK;
 }
 
+/* Channels (dimension 1) of a BatchNormalization node's X, looking through
+ * a folded Transpose or a Transpose / Reshape of ours just before it; -1
+ * when unknown. */
+static int64_t bn_channels(struct onnx_import *imp, const inode *n)
+{
+    if (n->fold_in >= 0) {
+        const nnp_shape *s = nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
+        return n->fold_axis < s->rank ? s->dims[n->fold_axis] : -1;
+    }
+    const ival *x = n->p->n_input ? V(imp, n->p->input[0]) : NULL;
+    if (!x)
+        return -1;
+    if (x->kind == V_RUNTIME) {
+        const nnp_shape *s = nnp_model_value_shape(imp->m, x->value);
+        return s->rank > 1 ? s->dims[1] : -1;
+    }
+    if (x->producer < 0)
+        return -1;
+    const inode *p = &imp->nodes[x->producer];
+    const ival *src = p->p->n_input ? V(imp, p->p->input[0]) : NULL;
+    const nnp_shape *s = src && src->kind == V_RUNTIME ? nnp_model_value_shape(imp->m, src->value)
+                                                       : NULL;
+    if (is_op(p, "Transpose") && s) {
+        int64_t perm[NNP_MAX_RANK];
+        int r = transpose_perm(p, perm);
+        return r == s->rank ? s->dims[perm[1]] : -1;
+    }
+    if (is_op(p, "Reshape") && p->p->n_input >= 2) {
+        const ival *c = const_root(imp, V(imp, p->p->input[1]));
+        if (!c || c->kind != V_CONST || c->t.dtype != NNP_I64 || c->t.shape.rank != 1 ||
+            c->t.shape.dims[0] < 2)
+            return -1;
+        int64_t d = ((const int64_t *)c->t.data)[1];
+        return d > 0 ? d : d == 0 && s && s->rank > 1 ? s->dims[1] : -1;
+    }
+    return -1;
+}
+
+/* ONNX's own rule, checked before the layer allocates anything: scale, B,
+ * mean and var hold one value per channel of X. */
+static nnp_status check_bn_params(struct onnx_import *imp, const inode *n, nnp_error *err)
+{
+    static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
+    if (!is_op(n, "BatchNormalization") || n->p->n_input < 5)
+        return NNP_OK;
+    int64_t c = bn_channels(imp, n);
+    if (c < 0)
+        return NNP_OK;
+    for (int k = 1; k < 5; k++) {
+        const ival *p = const_root(imp, V(imp, n->p->input[k]));
+        if (!p || p->kind != V_CONST)
+            continue;
+        int64_t numel = nnp_tensor_numel(&p->t);
+        if (numel != c) {
+            char nd[600];
+            return FAIL(NNP_ERR_SHAPE, "%s: %s: %s '%s' holds %lld values, but X has %lld "
+                        "channels (dimension 1)", imp->label, node_desc(n, nd, sizeof nd),
+                        what[k], n->p->input[k], (long long)numel, (long long)c);
+        }
+    }
+    return NNP_OK;
+}
+
 static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
 {
     inode *n = a->main;
@@ -1207,12 +1270,14 @@ static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
         return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: %s takes %d to %d computed inputs, the graph "
                     "gives %d (a layer on constants only is not folded)", L, nd, kind->name,
                     kind->n_inputs_min, kind->n_inputs_max, a->n_in);
+    nnp_status st = check_bn_params(imp, n, err);
+    if (st)
+        return st;
     const char *lname = a->entry ? json_string_value(json_object_get(
                                        json_object_get(a->entry, "config"), "name"))
                                  : NULL;
     int li = lname ? nnp_model_find_layer(imp->m, lname) : -1;
     int fresh = !(li >= 0 && nnp_layer_kind_of(nnp_model_layer(imp->m, li)) == kind);
-    nnp_status st;
     if (fresh) {
         /* a layer applied again (shared weights) comes back as the same layer */
         nnp_config *cfg;

@@ -1,9 +1,11 @@
 /* libFuzzer harness for the ONNX importer (and, on what it accepts, the
- * exporter and a forward pass). The BatchNormalization plugin is linked in
- * and registered directly, so the fuzzer sees its coverage too.
+ * exporter and a forward pass).
  *
- *   tests/fuzz/run.sh                    builds with clang and runs it
- *   cmake -DNNP_FUZZ=ON -DCMAKE_C_COMPILER=clang   builds target fuzz_onnx_import
+ *   tests/fuzz/run.sh      builds it and every plugin (instrumented, as .so
+ *                          files loaded from NNP_FUZZ_PLUGIN_DIR) with clang
+ *   cmake -DNNP_FUZZ=ON -DCMAKE_C_COMPILER=clang
+ *                          target fuzz_onnx_import, with the BatchNormalization
+ *                          plugin linked in (NNP_FUZZ_BUILTIN_BN)
  *
  * Every input must give NNP_OK or an error with a message; anything else
  * (crash, sanitizer report, leak, timeout, out-of-memory) is a finding. */
@@ -22,11 +24,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     nnp_error err = {0};
-    if (nnp_registry_new(&reg, &err) != NNP_OK ||
-        nnp_registry_add(reg, nnp_plugin_entry(nnp_host_services()), "builtin", &err) != NNP_OK) {
+    if (nnp_registry_new(&reg, &err) != NNP_OK) {
         fprintf(stderr, "fuzz_onnx_import: setup failed: %s\n", err.msg);
         abort();
     }
+#ifdef NNP_FUZZ_BUILTIN_BN
+    if (nnp_registry_add(reg, nnp_plugin_entry(nnp_host_services()), "builtin", &err) != NNP_OK) {
+        fprintf(stderr, "fuzz_onnx_import: setup failed: %s\n", err.msg);
+        abort();
+    }
+#endif
+    const char *dir = getenv("NNP_FUZZ_PLUGIN_DIR");
+    if (dir && nnp_registry_load_dir(reg, dir, &err) != NNP_OK) {
+        fprintf(stderr, "fuzz_onnx_import: %s\n", err.msg);
+        abort();
+    }
+    for (int i = 0; i < nnp_registry_n_failures(reg); i++)
+        fprintf(stderr, "fuzz_onnx_import: plugin failed: %s\n", nnp_registry_failure(reg, i));
+    if (nnp_registry_n_kinds(reg) == 0 || nnp_registry_n_failures(reg) > 0) {
+        fprintf(stderr, "fuzz_onnx_import: no usable plugins (set NNP_FUZZ_PLUGIN_DIR)\n");
+        abort();
+    }
+    char *names = nnp_registry_kind_names(reg);
+    fprintf(stderr, "fuzz_onnx_import: kinds: %s\n", names ? names : "?");
+    free(names);
     nnp_set_num_threads(1);
     return 0;
 }

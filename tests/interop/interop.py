@@ -27,6 +27,7 @@ onnxruntime-node on NODE_PATH: without them the suite FAILS (never skips).
 Exit status 0 when every check passed."""
 import argparse
 import filecmp
+import hashlib
 import json
 import os
 import shutil
@@ -147,7 +148,10 @@ def suite_bad_inputs(a):
 
 
 def generate(a):
-    gen = os.path.join(a.work, 'generated')
+    # named after the generator's own bytes: an edited gen_models.py regenerates
+    with open(os.path.join(HERE, 'gen_models.py'), 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    gen = os.path.join(a.work, 'generated-' + digest)
     if not os.path.isdir(gen):
         # suites may run in parallel: each writes its own copy, the first rename wins
         tmp = '%s.tmp.%d' % (gen, os.getpid())

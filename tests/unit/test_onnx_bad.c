@@ -102,7 +102,14 @@ BAD(input_negative_dim, "input_negative_dim.onnx", NNP_ERR_SHAPE, "graph input '
 BAD(input_double, "input_double.onnx", NNP_ERR_UNSUPPORTED, "graph input 'x'", "DOUBLE")
 BAD(constant_bad_attribute, "constant_bad_attr.onnx", NNP_ERR_UNSUPPORTED, "node 'c0'",
     "'value_string'")
-BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "'bn0'", "'s'", "expected 3")
+BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "'bn0'", "'s'", "holds 4 values",
+    "3 channels")
+BAD(channels_mismatch, "channels_mismatch.onnx", NNP_ERR_SHAPE, "node 'bn0'", "scale 's'",
+    "holds 3 values", "5 channels")
+BAD(huge_channels_no_allocation, "huge_channels.onnx", NNP_ERR_SHAPE, "node 'bn0'",
+    "536870911 channels")
+BAD(huge_channels_through_transpose, "huge_channels_transposed.onnx", NNP_ERR_SHAPE,
+    "node 'bn0'", "1073741824 channels")
 BAD(saved_mean_read, "saved_mean_used.onnx", NNP_ERR_UNSUPPORTED, "node 'bn0'", "output 3",
     "'sm'")
 
