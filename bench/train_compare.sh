@@ -35,6 +35,12 @@
 #   REPS=7  WARMUP=2  ROUNDS=1
 #   MLP_STEPS=40  CNN_STEPS=12
 #   PYTHON=/usr/bin/python3   an interpreter with numpy and torch
+#   OMP_WAIT_POLICY   left as it is (libgomp's default: spin a while, then
+#                   sleep), what users get; both frameworks use libgomp. On a
+#                   machine where other processes hold cores, set it to
+#                   passive: spinning threads then stall every barrier for a
+#                   time slice, in both frameworks alike (measured: 2-thread
+#                   MLP at 1-10% of its 1-thread rate with active waiting).
 # Output: a table on stdout; raw JSON lines in BUILD_DIR/bench/train/results.jsonl.
 set -eu
 
@@ -57,13 +63,14 @@ if ! "$python" -c 'import numpy, torch' 2>/dev/null; then
     echo "train_compare.sh: $python lacks numpy or torch (Debian: python3-torch)" >&2
     exit 1
 fi
-export NNP_PLUGIN_PATH=${NNP_PLUGIN_PATH:-$build/plugins}
+export NNP_PLUGIN_PATH="${NNP_PLUGIN_PATH:-$build/plugins}"
 work=$build/bench/train
 mkdir -p "$work"
 results=$work/results.jsonl
 : >"$results"
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) processors"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) processors;" \
+    "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)}"
 echo "$("$bin" --version 2>/dev/null | head -n 1); torch $("$python" -c 'import torch; print(torch.__version__)')"
 
 # models and data

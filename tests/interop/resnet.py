@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A ResNet-18 in PyTorch's export style through nnplug and ONNX Runtime.
 
-    resnet.py --nnplug BIN --source DIR --work DIR [--width 8] [--ort-js FILE]
+    resnet.py --nnplug BIN --source DIR --work DIR [--ort-js FILE]   (NNP_RESNET_WIDTH=8)
 
 tools/gen_resnet.py writes, at test time, a reduced-width ResNet-18 (the
 torchvision topology and PyTorch 1.13's export style: Conv without bias ->
