@@ -38,6 +38,10 @@ mkdir -p "$out"
 
 # The machine may be shared: say how busy it was when we started.
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) processors"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l > 0.8) }'; then
+    echo "run.sh: warning: the machine is busy; runs with as many threads as cores" \
+         "will wait for it (rows marked !)" >&2
+fi
 
 # OpenMP waiting is left at libgomp's default (spin a while, then sleep),
 # what users get; nnplug, oneDNN and PyTorch all use that same runtime.

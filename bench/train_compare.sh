@@ -35,6 +35,8 @@
 #   REPS=7  WARMUP=2  ROUNDS=1
 #   MLP_STEPS=40  CNN_STEPS=12
 #   PYTHON=/usr/bin/python3   an interpreter with numpy and torch
+#   STAT=best       rank by the fastest epoch instead of the median (steadier
+#                   on a shared machine)
 #   OMP_WAIT_POLICY   left as it is (libgomp's default: spin a while, then
 #                   sleep), what users get; both frameworks use libgomp. On a
 #                   machine where other processes hold cores, set it to
@@ -158,18 +160,20 @@ PYEOF
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$python" - "$results" "$models" "$threads" <<'PYEOF'
+"$python" - "$results" "$models" "$threads" "${STAT:-median}" <<'PYEOF'
 import json, statistics, sys
 res, models, threads = sys.argv[1], sys.argv[2].split(), [int(t) for t in sys.argv[3].split()]
+stat = max if sys.argv[4] == 'best' else statistics.median
 rates = {}
 for line in open(res):
     j = json.loads(line)
     fw = 'nnplug' if j['framework'] == 'nnplug' else 'torch'
     rates.setdefault((fw, j['model'], j['threads']), []).extend(j['rates'])
-med = {k: statistics.median(v) for k, v in rates.items() if v}
+med = {k: stat(v) for k, v in rates.items() if v}
 spread = {k: (min(v), max(v)) for k, v in rates.items() if v}
 print()
-print('training throughput, samples/s (median of timed epochs; min-max in brackets)')
+print('training throughput, samples/s (%s of timed epochs; min-max in brackets)' % (
+    'best' if stat is max else 'median'))
 print('%-7s %7s  %-26s %-26s %8s' % ('model', 'threads', 'nnplug', 'PyTorch', 'ratio'))
 for m in models:
     tm = 'cnn' if m == 'cnn_cf' else m

@@ -250,7 +250,10 @@ void act_backward(const act_fn *a, const float *x, const float *y, const float *
             EW_LOOP(n, dx[i] = dy[i]);
         break;
     case ACT_RELU:
-        EW_LOOP(n, dx[i] = y[i] > 0.0f ? dy[i] : 0.0f);
+        EW_LOOP(n, {
+            const float g = dy[i]; /* loaded unconditionally: the loop vectorizes */
+            dx[i] = y[i] > 0.0f ? g : 0.0f;
+        });
         break;
     case ACT_SIGMOID:
         EW_LOOP(n, dx[i] = dy[i] * y[i] * (1.0f - y[i]));

@@ -246,17 +246,32 @@ static void backward_image(const conv_geom *g, const float *x, const float *wm, 
 static void bias_grad(const conv_geom *g, int64_t N, const float *dz, float *db, int nt)
 {
     const int64_t F = g->F, P = g->P;
+    if (!g->channels_first) {
+        /* the same per-filter order (images, then positions), walked row by
+         * row so that the filters of a block vectorize */
+        enum { FB = 64 };
+        const int64_t nfb = (F + FB - 1) / FB;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t b = 0; b < nfb; b++) {
+            const int64_t f0 = b * FB, f1 = f0 + FB < F ? f0 + FB : F;
+            double acc[FB] = {0};
+            for (int64_t r = 0; r < N * P; r++) {
+                const float *d = dz + r * F + f0;
+                for (int64_t f = 0; f < f1 - f0; f++)
+                    acc[f] += d[f];
+            }
+            for (int64_t f = f0; f < f1; f++)
+                db[f] += (float)acc[f - f0];
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t f = 0; f < F; f++) {
         double acc = 0.0;
         for (int64_t n = 0; n < N; n++) {
             const float *d = dz + n * P * F;
-            if (g->channels_first)
-                for (int64_t p = 0; p < P; p++)
-                    acc += d[f * P + p];
-            else
-                for (int64_t p = 0; p < P; p++)
-                    acc += d[p * F + f];
+            for (int64_t p = 0; p < P; p++)
+                acc += d[f * P + p];
         }
         db[f] += (float)acc;
     }

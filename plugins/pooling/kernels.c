@@ -71,7 +71,12 @@ void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++) {
                     const float *xi = x + n * si.n + ih * si.h + iw * si.w;
-                    if (op == POOL_MAX) {
+                    if (op == POOL_MAX && si.c == 1 && so.c == 1) {
+                        float *restrict yr = yo;
+                        const float *restrict xr = xi;
+                        for (int64_t c = 0; c < g->C; c++)
+                            yr[c] = xr[c] > yr[c] ? xr[c] : yr[c];
+                    } else if (op == POOL_MAX) {
                         for (int64_t c = 0; c < g->C; c++) {
                             const float v = xi[c * si.c];
                             if (v > yo[c * so.c])
@@ -95,19 +100,25 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                    const float *dy, float *dx, int nthreads)
 {
     const strides si = in_strides(g), so = out_strides(g);
-    const int64_t ncb = (g->C + POOL_CBLK - 1) / POOL_CBLK;
+    /* channels_last: one task per image, every channel in one pass */
+    const int64_t cblk = si.c == 1 ? g->C : POOL_CBLK;
+    const int64_t ncb = (g->C + cblk - 1) / cblk;
     const int64_t tasks = g->N * ncb;
 #pragma omp parallel for schedule(static) num_threads(nthreads) \
     if (g->N * g->H * g->W * g->C >= POOL_PAR_MIN)
     for (int64_t t = 0; t < tasks; t++) {
-        const int64_t n = t / ncb, c0 = (t % ncb) * POOL_CBLK;
-        const int64_t c1 = c0 + POOL_CBLK < g->C ? c0 + POOL_CBLK : g->C;
+        const int64_t n = t / ncb, c0 = (t % ncb) * cblk;
+        const int64_t c1 = c0 + cblk < g->C ? c0 + cblk : g->C;
         float *dxn = dx + n * si.n;
         const float *xn = x + n * si.n;
-        for (int64_t h = 0; h < g->H; h++)
-            for (int64_t w = 0; w < g->W; w++)
-                for (int64_t c = c0; c < c1; c++)
-                    dxn[h * si.h + w * si.w + c * si.c] = 0.0f;
+        if (si.c == 1) {
+            memset(dxn, 0, (size_t)(g->H * g->W * g->C) * sizeof(float));
+        } else {
+            for (int64_t h = 0; h < g->H; h++)
+                for (int64_t w = 0; w < g->W; w++)
+                    for (int64_t c = c0; c < c1; c++)
+                        dxn[h * si.h + w * si.w + c * si.c] = 0.0f;
+        }
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 int64_t h0, h1, w0, w1;
@@ -121,7 +132,35 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                                 dxn[ih * si.h + iw * si.w + c * si.c] += dyo[c * so.c] * inv;
                     continue;
                 }
-                for (int64_t c = c0; c < c1; c++) {
+                int64_t cv = c0;   /* channels done 16 at a time */
+                if (si.c == 1 && h1 > h0 && w1 > w0) {
+                    const int64_t ww = w1 - w0;
+                    for (; cv + POOL_CBLK <= c1; cv += POOL_CBLK) {
+                        /* first maximum in window order, as below */
+                        int32_t bk[POOL_CBLK];
+                        float bv[POOL_CBLK];
+                        const float *x0 = xn + h0 * si.h + w0 * si.w + cv;
+                        for (int k = 0; k < POOL_CBLK; k++) {
+                            bk[k] = 0;
+                            bv[k] = x0[k];
+                        }
+                        int32_t pos = 0;
+                        for (int64_t ih = h0; ih < h1; ih++)
+                            for (int64_t iw = w0; iw < w1; iw++, pos++) {
+                                const float *xa = xn + ih * si.h + iw * si.w + cv;
+                                for (int k = 0; k < POOL_CBLK; k++) {
+                                    const int32_t up = -(int32_t)(xa[k] > bv[k]);
+                                    bv[k] = xa[k] > bv[k] ? xa[k] : bv[k];
+                                    bk[k] = (bk[k] & ~up) | (pos & up);
+                                }
+                            }
+                        for (int k = 0; k < POOL_CBLK; k++) {
+                            const int64_t ih = h0 + bk[k] / ww, iw = w0 + bk[k] % ww;
+                            dxn[ih * si.h + iw * si.w + cv + k] += dyo[(cv + k) * so.c];
+                        }
+                    }
+                }
+                for (int64_t c = cv; c < c1; c++) {
                     int64_t best = -1;
                     float bv = -INFINITY;
                     for (int64_t ih = h0; ih < h1; ih++)
