@@ -867,6 +867,11 @@ static nnp_status add_inputs(struct onnx_import *imp, nnp_error *err)
         if (s.rank < 0)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: graph input '%s' has no shape (nnplug needs "
                         "at least its rank, at most %d)", imp->label, x->name, NNP_MAX_RANK);
+        /* The first axis of a data input is the batch, as in Keras and in our
+         * own exports: a fixed batch size in the file (PyTorch exports one)
+         * does not bind the model to it, so it can train on other batches. */
+        if (s.rank >= 1)
+            s.dims[0] = -1;
         const nnp_tensor *hint =
             o ? find_binding(o->input_hints, o->n_input_hints, x->name) : NULL;
         if (hint && hint->shape.rank == s.rank)

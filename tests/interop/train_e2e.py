@@ -10,7 +10,7 @@ Conv-BN-ReLU-MaxPool-Conv-BN-ReLU-GlobalAvgPool-Flatten-Linear, BN nodes
 kept). The data, made here with a seeded numpy: 64 images 3x16x16, N(0,1)
 noise plus one of 10 fixed random patterns, the pattern's index being the
 sparse label. Checks:
-  - `nnplug train --epochs 2 --batch-size 4` (sparse categorical CE from
+  - `nnplug train --epochs 2 --batch-size 8` (sparse categorical CE from
     logits, SGD lr 0.05 momentum 0.9) succeeds; the epoch loss goes down and
     the mean of the last 4 step losses is below the mean of the first 4;
   - every weight (kernels, the Gemm bias, gamma, beta, moving statistics)
@@ -23,11 +23,11 @@ sparse label. Checks:
   - ONNX Runtime's inference-mode loss on the data is lower for the trained
     model than for the imported one.
 
-The batch size is the export's own: torch.onnx.export without dynamic_axes
-fixes the input at [4,3,16,16], and nnplug (like ONNX Runtime) keeps a fixed
-batch dimension fixed, so training this file directly needs batches of 4;
-nnplug's export writes the batch as the symbolic "N", so the trained file runs
-on any batch.
+torch.onnx.export without dynamic_axes fixes the input at [4,3,16,16]; nnplug
+reads the first axis of a data input as the batch, so it trains this file on
+batches of 8, and its export writes the batch as the symbolic "N". ONNX
+Runtime keeps the file's fixed batch, so the imported file is run there on
+batches of 4.
 
 Needs /usr/bin/python3 with numpy and onnx, node and onnxruntime-node on
 NODE_PATH. Torch is not needed."""
@@ -66,20 +66,20 @@ def main():
     out, init = os.path.join(d, 'out.onnx'), os.path.join(d, 'initial.onnx')
     od, od0 = os.path.join(d, 'weights'), os.path.join(d, 'weights0')
     common = ['--x', xf, '--y', yf, '--loss', 'sparse_categorical_crossentropy', '--from-logits',
-              '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--batch-size', '4',
+              '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--batch-size', '8',
               '--seed', '3']
     r0 = run([a.nnplug, 'train', src, '--epochs', '0', '--save', init, '--out-dir', od0] + common)
     check(r0.returncode == 0, 'nnplug train --epochs 0 (the imported weights) (%s)'
           % r0.stderr.strip())
     r = run([a.nnplug, 'train', src, '--epochs', '2', '--save', out, '--out-dir', od] + common)
     if not check(r.returncode == 0 and os.path.exists(out), 'nnplug train --epochs 2 '
-                 '--batch-size 4 --save out.onnx (%s)' % r.stderr.strip()):
+                 '--batch-size 8 --save out.onnx (%s)' % r.stderr.strip()):
         itest.finish('train_e2e')
     print(r.stderr.strip())
 
     hist = np.load(os.path.join(od, 'loss_history.npy'))
     steps = np.load(os.path.join(od, 'batch_losses.npy'))
-    check(hist.shape == (2,) and steps.shape == (32,), 'history: %s epochs, %s steps'
+    check(hist.shape == (2,) and steps.shape == (16,), 'history: %s epochs, %s steps'
           % (hist.shape, steps.shape))
     check(hist[1] < hist[0], 'the epoch loss went down: %s' % hist)
     check(steps[-4:].mean() < steps[:4].mean(), 'the step loss went down: first 4 %.4f, '
