@@ -1181,6 +1181,9 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
         st = kind->from_onnx(nnp_host_services(), &a->r, cfg, err);
     else if (st == NNP_OK)
         st = FAIL(NNP_ERR_UNSUPPORTED, "kind %s cannot read ONNX nodes", kind->name);
+    if (st == NNP_OK && n->fold_in >= 0 && imp->v[n->fold_in].kind != V_RUNTIME)
+        st = FAIL(NNP_ERR_UNSUPPORTED, "the Transpose before it reads a constant; nnplug "
+                  "normalizes only values computed at run time");
     if (st == NNP_OK && n->fold_in >= 0) {
         nnp_shape s = *nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
         char j[32];
@@ -1206,7 +1209,11 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
 static int64_t bn_channels(struct onnx_import *imp, const inode *n)
 {
     if (n->fold_in >= 0) {
-        const nnp_shape *s = nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
+        /* the folded input is a model value only once it is computed at run time */
+        const ival *f = &imp->v[n->fold_in];
+        if (f->kind != V_RUNTIME)
+            return -1;
+        const nnp_shape *s = nnp_model_value_shape(imp->m, f->value);
         return n->fold_axis < s->rank ? s->dims[n->fold_axis] : -1;
     }
     const ival *x = n->p->n_input ? V(imp, n->p->input[0]) : NULL;
