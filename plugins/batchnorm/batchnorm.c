@@ -95,6 +95,7 @@ static nnp_status bn_create(const nnp_host *host, const nnp_config *cfg, void **
     if (!s)
         return host->error_set(err, NNP_ERR_NOMEM, "BatchNormalization: out of memory");
     s->host = host;
+    s->k = bn_kernels_select();
     s->cfg = cfg;
     s->axis_cfg = host->config_int(cfg, "axis");
     s->momentum = host->config_float(cfg, "momentum");
@@ -350,7 +351,7 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
     const nnp_tensor *x = in[0];
     nnp_bn_args a = make_args(s, &x->shape);
     if (mode != NNP_MODE_TRAIN) {
-        nnp_bn_forward_infer(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
+        s->k->forward_infer(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
                              &s->scratch);
         return NNP_OK;
     }
@@ -373,7 +374,7 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
     slot->key = x->data;
     slot->shape = x->shape;
     slot->stamp = ++s->clock;
-    nnp_bn_forward_train(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
+    s->k->forward_train(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
                          &slot->st, &s->scratch);
     return NNP_OK;
 }
@@ -401,7 +402,7 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
     float *dbeta = s->center ? s->dbeta.data : NULL;
 
     if (mode != NNP_MODE_TRAIN) {
-        nnp_bn_backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,
+        s->k->backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,
                               s->moving_var.data, dgamma, dbeta, &s->scratch);
     } else {
         const nnp_bn_saved *saved = NULL;
@@ -413,9 +414,9 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
             /* not seen by a training forward (or evicted): recompute the
              * batch statistics; moving statistics are left alone */
             saved = &s->slots[BN_SLOTS].st;
-            nnp_bn_forward_train(&a, x->data, NULL, NULL, NULL, saved, &s->scratch);
+            s->k->forward_train(&a, x->data, NULL, NULL, NULL, saved, &s->scratch);
         }
-        nnp_bn_backward_train(&a, x->data, grad_out->data, dx, saved, dgamma, dbeta,
+        s->k->backward_train(&a, x->data, grad_out->data, dx, saved, dgamma, dbeta,
                               &s->scratch);
     }
     return NNP_OK;

@@ -4,7 +4,7 @@
 #define NNP_BN_BATCHNORM_H
 
 #include "nnplug/plugin.h"
-#include "kernels.h"
+#include "kernels_isa.h"
 
 /* Saved batch statistics of this many training-mode forwards, for layers
  * applied to several inputs before their backwards. */
@@ -19,6 +19,7 @@ typedef struct bn_slot {
 
 typedef struct bn_state {
     const nnp_host *host;
+    const bn_kernels *k;        /* the kernels' best instruction-set variant */
     const nnp_config *cfg;          /* host-owned, lives as long as the layer */
     int64_t axis_cfg;               /* as configured, may be negative */
     double momentum, epsilon;

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "common/testutil.h"
 
@@ -639,3 +640,59 @@ Test(keras_tfjs, center_false) { run_keras_case("center_false"); }
 Test(keras_tfjs, gamma_l2) { run_keras_case("gamma_l2"); }
 Test(keras_tfjs, beta_nonneg) { run_keras_case("beta_nonneg"); }
 Test(keras_tfjs, minibatch) { run_keras_case("minibatch"); }
+
+/* ------------------------------------------------------------------ */
+/* the kernel variant this run selected (NNP_BN_ISA), through the ABI  */
+/* ------------------------------------------------------------------ */
+
+/* Outputs, moving statistics and gradients bitwise identical for 1..4
+ * threads, channels-first and channels-last, in whichever instruction-set
+ * variant the plugin runs. */
+Test(run, deterministic_for_any_thread_count)
+{
+    nnp_registry *reg = tu_registry();
+    static const struct { const char *cfg; int64_t dims[4]; } cases[] = {
+        {"{\"axis\": 1}", {16, 32, 20, 20}},
+        {"{\"axis\": -1}", {16, 20, 20, 48}},
+    };
+    for (size_t c = 0; c < 2; c++) {
+        nnp_shape s = shape_of(4, cases[c].dims);
+        nnp_tensor x, dy, y[4], dx[4];
+        alloc(&x, s);
+        alloc(&dy, s);
+        fill(&x, 11, 3.0f, 4.0f);
+        fill(&dy, 12, 0.0f, 1.0f);
+        float mm[4][64], dg[4][64], db[4][64];
+        int64_t C = cases[c].dims[c == 0 ? 1 : 3];
+        for (int t = 0; t < 4; t++) {
+            omp_set_num_threads(t + 1);
+            nnp_layer *l = new_layer(reg, cases[c].cfg);
+            build(l, s);
+            alloc(&y[t], s);
+            alloc(&dx[t], s);
+            forward(l, &x, &y[t], NNP_MODE_TRAIN);
+            nnp_layer_zero_grad(l);
+            backward(l, &x, &y[t], &dy, &dx[t], NNP_MODE_TRAIN);
+            memcpy(mm[t], wdata(l, "moving_variance"), (size_t)C * sizeof(float));
+            memcpy(dg[t], gdata(l, "gamma"), (size_t)C * sizeof(float));
+            memcpy(db[t], gdata(l, "beta"), (size_t)C * sizeof(float));
+            nnp_layer_free(l);
+            if (t == 0)
+                continue;
+            cr_assert_eq(memcmp(y[t].data, y[0].data, y[0].nbytes), 0, "y, %d threads", t + 1);
+            cr_assert_eq(memcmp(dx[t].data, dx[0].data, dx[0].nbytes), 0, "dx, %d threads",
+                         t + 1);
+            cr_assert_eq(memcmp(mm[t], mm[0], (size_t)C * sizeof(float)), 0, "moving var");
+            cr_assert_eq(memcmp(dg[t], dg[0], (size_t)C * sizeof(float)), 0, "dgamma");
+            cr_assert_eq(memcmp(db[t], db[0], (size_t)C * sizeof(float)), 0, "dbeta");
+        }
+        for (int t = 0; t < 4; t++) {
+            nnp_tensor_free(&y[t]);
+            nnp_tensor_free(&dx[t]);
+        }
+        nnp_tensor_free(&x);
+        nnp_tensor_free(&dy);
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    nnp_registry_free(reg);
+}
