@@ -38,6 +38,75 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define BN_VEC512 1
+/* Sums of e = x - k and e*e over px[0, len), in float with two independent
+ * accumulator pairs (latency, not throughput, bounds short runs) and a
+ * masked tail; the order depends only on len. */
+static inline void v_stats(const float *px, int64_t len, float k, float *o1, float *o2)
+{
+    const __m512 vk = _mm512_set1_ps(k);
+    __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+    int64_t t = 0;
+    for (; t + 32 <= len; t += 32) {
+        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        __m512 e1 = _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk);
+        a1 = _mm512_add_ps(a1, e0);
+        b1 = _mm512_add_ps(b1, e1);
+        a2 = _mm512_fmadd_ps(e0, e0, a2);
+        b2 = _mm512_fmadd_ps(e1, e1, b2);
+    }
+    if (t + 16 <= len) {
+        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        a1 = _mm512_add_ps(a1, e0);
+        a2 = _mm512_fmadd_ps(e0, e0, a2);
+        t += 16;
+    }
+    if (t < len) {
+        __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+        __m512 e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+        b1 = _mm512_add_ps(b1, e1);
+        b2 = _mm512_fmadd_ps(e1, e1, b2);
+    }
+    *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+    *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+}
+/* Sums of g = dy and g*(x - k) over [0, len). */
+static inline void v_bsums(const float *px, const float *pg, int64_t len, float k, float *o1,
+                           float *o2)
+{
+    const __m512 vk = _mm512_set1_ps(k);
+    __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+    int64_t t = 0;
+    for (; t + 32 <= len; t += 32) {
+        __m512 g0 = _mm512_loadu_ps(pg + t), g1 = _mm512_loadu_ps(pg + t + 16);
+        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        __m512 e1 = _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk);
+        a1 = _mm512_add_ps(a1, g0);
+        b1 = _mm512_add_ps(b1, g1);
+        a2 = _mm512_fmadd_ps(g0, e0, a2);
+        b2 = _mm512_fmadd_ps(g1, e1, b2);
+    }
+    if (t + 16 <= len) {
+        __m512 g0 = _mm512_loadu_ps(pg + t);
+        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        a1 = _mm512_add_ps(a1, g0);
+        a2 = _mm512_fmadd_ps(g0, e0, a2);
+        t += 16;
+    }
+    if (t < len) {
+        __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+        __m512 g1 = _mm512_maskz_loadu_ps(m, pg + t);
+        __m512 e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+        b1 = _mm512_add_ps(b1, g1);
+        b2 = _mm512_fmadd_ps(g1, e1, b2);
+    }
+    *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+    *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+}
+#endif
+
 nnp_bn_dims nnp_bn_dims_of(const int64_t *dims, int rank, int axis)
 {
     nnp_bn_dims d = {1, dims[axis], 1};
@@ -154,6 +223,13 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
             const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
             const float *restrict px = x + off;
             float f1 = 0.0f, f2 = 0.0f;
+#ifdef BN_VEC512
+            if (!dy) {
+                v_stats(px, len, k, &f1, &f2);
+            } else if (!dx) {
+                v_bsums(px, dy + off, len, k, &f1, &f2);
+            } else
+#endif
             if (!dy) {
 #pragma omp simd reduction(+ : f1, f2)
                 for (int64_t t = 0; t < len; t++) {

@@ -48,6 +48,8 @@ nnp_status cli_load_model_fed(const nnp_registry *reg, const char *path, const c
 /* True when an imported ONNX graph input was bound as a constant parameter. */
 int cli_is_parameter_input(const nnp_model *m, const char *name);
 
+/* True when path ends in ext (".onnx") and has more before it. */
+int cli_has_ext(const char *path, const char *ext);
 /* Loads an .onnx or Keras .json model (by extension). */
 nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,
                           nnp_error *err);

@@ -113,12 +113,6 @@ static int parse_shape(const char *text, nnp_shape *s)
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* Returns -1 when parsing went through, else the exit code (help: 0). */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
@@ -227,7 +221,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         cli_error("bench: --config applies to --layer only");
         return CLI_EXIT_USAGE;
     }
-    if (o->model && !ends_with(o->model, ".onnx") && !ends_with(o->model, ".json")) {
+    if (o->model && !cli_has_ext(o->model, ".onnx") && !cli_has_ext(o->model, ".json")) {
         cli_error("bench: MODEL '%s' must be an .onnx or a Keras-style .json file", o->model);
         return CLI_EXIT_USAGE;
     }
@@ -511,18 +505,6 @@ static double model_traffic(const nnp_model *m, int64_t batch, bench_dir dir)
     return dir == DIR_BWD ? fwd + bwd : fwd;
 }
 
-static nnp_status load_model(const nnp_registry *reg, const char *path, nnp_model **m,
-                             nnp_error *err)
-{
-    if (ends_with(path, ".json"))
-        return nnp_keras_load(reg, path, m, err);
-    /* Parameters fed as graph inputs (ONNX node tests) get zeros: values
-     * do not change the time of a float kernel, and a bench needs none. */
-    nnp_onnx_load_options lo = {0};
-    lo.placeholder_parameters = 1;
-    return nnp_onnx_load(reg, path, &lo, m, err);
-}
-
 /* The concrete shape of input i and the batch size, from --shape or the
  * declared shape (unknown batch: DEFAULT_BATCH). */
 static nnp_status input_shape(const bench_opts *o, const nnp_model *m, int i, int64_t *batch,
@@ -652,7 +634,9 @@ static int bench_model(const bench_opts *o)
     nnp_status s = cli_load_registry(&reg, &err);
     if (s)
         return cli_fail(&err);
-    s = load_model(reg, o->model, &c.m, &err);
+    /* Parameters fed as graph inputs (ONNX node tests) get zeros: values do
+     * not change the time of a float kernel. */
+    s = cli_load_model_fed(reg, o->model, NULL, 1, &c.m, &err);
     if (!s)
         s = model_setup(o, &c, &batch, &shape0, &err);
     if (!s)

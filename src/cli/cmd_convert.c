@@ -16,12 +16,6 @@ static const char convert_usage[] =
     "  -i NAME=FILE.npy   value of an ONNX graph input that nodes read as a\n"
     "                     constant parameter (it becomes an initializer)\n";
 
-static int has_ext(const char *path, const char *ext)
-{
-    size_t n = strlen(path), e = strlen(ext);
-    return n > e && strcmp(path + n - e, ext) == 0;
-}
-
 int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -68,12 +62,12 @@ int cmd_convert(int argc, char **argv)
     }
     for (int k = 0; k < 2; k++) {
         const char *p = k ? out : in;
-        if (!has_ext(p, ".onnx") && !has_ext(p, ".json")) {
+        if (!cli_has_ext(p, ".onnx") && !cli_has_ext(p, ".json")) {
             cli_error("%s: unknown model format (expected .onnx or .json)", p);
             goto done;
         }
     }
-    if (opset && !has_ext(out, ".onnx")) {
+    if (opset && !cli_has_ext(out, ".onnx")) {
         cli_error("convert: --opset applies to .onnx output only (%s)", out);
         goto done;
     }

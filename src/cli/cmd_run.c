@@ -28,12 +28,6 @@ static const char run_usage[] =
 
 /* ---- -i feeds ------------------------------------------------------------ */
 
-static int has_ext(const char *path, const char *ext)
-{
-    size_t n = strlen(path), e = strlen(ext);
-    return n > e && strcmp(path + n - e, ext) == 0;
-}
-
 /* "NAME=FILE" or "FILE": a name has no '/' and the part after '=' is non-empty. */
 static void split_named(const char *arg, char **name, const char **path)
 {
@@ -90,7 +84,7 @@ void cli_feeds_free(cli_feeds *f)
 nnp_status cli_load_model_fed(const nnp_registry *reg, const char *path, const cli_feeds *f,
                               int placeholders, nnp_model **out, nnp_error *err)
 {
-    if (!has_ext(path, ".onnx"))
+    if (!cli_has_ext(path, ".onnx"))
         return cli_load_model(reg, path, out, err);
     nnp_onnx_binding *b = calloc((size_t)(f && f->n ? f->n : 1), sizeof *b);
     if (!b)

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static int has_ext(const char *path, const char *ext)
+int cli_has_ext(const char *path, const char *ext)
 {
     size_t n = strlen(path), e = strlen(ext);
     return n > e && strcmp(path + n - e, ext) == 0;
@@ -13,9 +13,9 @@ static int has_ext(const char *path, const char *ext)
 nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,
                           nnp_error *err)
 {
-    if (has_ext(path, ".json"))
+    if (cli_has_ext(path, ".json"))
         return nnp_keras_load(reg, path, out, err);
-    if (has_ext(path, ".onnx"))
+    if (cli_has_ext(path, ".onnx"))
         return nnp_onnx_load(reg, path, NULL, out, err);
     return nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown model format (expected .onnx or .json)",
                          path);
@@ -23,9 +23,9 @@ nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model *
 
 nnp_status cli_save_model(const nnp_model *m, const char *path, int opset, nnp_error *err)
 {
-    if (has_ext(path, ".json"))
+    if (cli_has_ext(path, ".json"))
         return nnp_keras_save(m, path, err);
-    if (has_ext(path, ".onnx"))
+    if (cli_has_ext(path, ".onnx"))
         return nnp_onnx_save(m, path, opset, err);
     return nnp_error_set(err, NNP_ERR_INVALID, "%s: unknown model format (expected .onnx or .json)",
                          path);

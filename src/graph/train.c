@@ -44,6 +44,17 @@ static size_t row_bytes(const nnp_tensor *t)
     return n ? t->nbytes / (size_t)n : 0;
 }
 
+/* A view of rows [at, at + count) of t (no copy). */
+static nnp_tensor rows_view(const nnp_tensor *t, int64_t at, int64_t count)
+{
+    nnp_tensor v = *t;
+    v.flags = 0;
+    v.data = (char *)t->data + (size_t)at * row_bytes(t);
+    v.shape.dims[0] = count;
+    v.nbytes = (size_t)count * row_bytes(t);
+    return v;
+}
+
 /* A batch tensor whose first dim is `rows`, with t's other dims. */
 static nnp_status alloc_batch(const nnp_tensor *t, int64_t rows, nnp_tensor *out, nnp_error *err)
 {
@@ -119,13 +130,7 @@ nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tenso
     double sum = 0, correct = 0;
     for (int64_t at = 0; at < n && !st; at += batch_size) {
         int64_t b = n - at < batch_size ? n - at : batch_size;
-        nnp_tensor xb = *x, yb = *y;
-        xb.flags = yb.flags = 0;
-        xb.data = (char *)x->data + (size_t)at * row_bytes(x);
-        yb.data = (char *)y->data + (size_t)at * row_bytes(y);
-        xb.shape.dims[0] = yb.shape.dims[0] = b;
-        xb.nbytes = (size_t)b * row_bytes(x);
-        yb.nbytes = (size_t)b * row_bytes(y);
+        nnp_tensor xb = rows_view(x, at, b), yb = rows_view(y, at, b);
         const nnp_tensor *in[1] = {&xb};
         st = nnp_model_forward(m, in, 1, NNP_MODE_INFER, err);
         double l, c;
@@ -181,13 +186,7 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
     st = alloc_batch(x, bs, &b.xb, err);
     if (st == NNP_OK)
         st = alloc_batch(y, bs, &b.yb, err);
-    nnp_tensor vx = *x, vy = *y;
-    vx.flags = vy.flags = 0;
-    vx.data = (char *)x->data + (size_t)n * row_bytes(x);
-    vy.data = (char *)y->data + (size_t)n * row_bytes(y);
-    vx.shape.dims[0] = vy.shape.dims[0] = n_val;
-    vx.nbytes = (size_t)n_val * row_bytes(x);
-    vy.nbytes = (size_t)n_val * row_bytes(y);
+    nnp_tensor vx = rows_view(x, n, n_val), vy = rows_view(y, n, n_val);
     for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
         for (int64_t i = 0; i < n; i++)
             b.idx[i] = i;
@@ -269,11 +268,7 @@ nnp_status nnp_model_predict(nnp_model *m, const nnp_tensor *x, int64_t batch_si
     nnp_status st = NNP_OK;
     for (int64_t at = 0; at < n && !st; at += batch_size) {
         int64_t b = n - at < batch_size ? n - at : batch_size;
-        nnp_tensor xb = *x;
-        xb.flags = 0;
-        xb.data = (char *)x->data + (size_t)at * row_bytes(x);
-        xb.shape.dims[0] = b;
-        xb.nbytes = (size_t)b * row_bytes(x);
+        nnp_tensor xb = rows_view(x, at, b);
         const nnp_tensor *in[1] = {&xb};
         st = nnp_model_forward(m, in, 1, NNP_MODE_INFER, err);
         if (st)
