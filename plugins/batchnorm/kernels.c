@@ -20,6 +20,7 @@
 #include <math.h>
 #include <omp.h>
 
+
 enum {
     SPAN = 64,          /* channels-last, C < SPAN: floats per packed span */
     CHUNK_SPANS = 64,   /* channels-last: spans summed in float before a double flush */
@@ -31,7 +32,8 @@ enum {
     PIECE = 8192,       /* channels-first elementwise work item */
     PAR_MIN = 1 << 15,  /* below this many elements, stay on one thread */
     PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
-    SHIFT_SAMPLES = 16  /* elements averaged for the statistics shift */
+    SHIFT_SAMPLES = 16, /* elements averaged for the statistics shift */
+    NT_MIN = 1 << 22    /* elementwise outputs of this many floats (16 MiB) bypass the caches */
 };
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -64,46 +66,95 @@ static inline void v_stats(const float *px, int64_t len, float k, float *o1, flo
         t += 16;
     }
     if (t < len) {
-        __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
-        __m512 e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+        /* the tail: an unmasked load ending at len when that is in the run,
+         * the lanes already summed zeroed */
+        __m512 e1;
+        if (len >= 16) {
+            __mmask16 m = (__mmask16)(0xFFFFu << (16 - (len - t)));
+            e1 = _mm512_maskz_sub_ps(m, _mm512_loadu_ps(px + len - 16), vk);
+        } else {
+            __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+            e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+        }
         b1 = _mm512_add_ps(b1, e1);
         b2 = _mm512_fmadd_ps(e1, e1, b2);
     }
     *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
     *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
 }
-/* Sums of g = dy and g*(x - k) over [0, len). */
-static inline void v_bsums(const float *px, const float *pg, int64_t len, float k, float *o1,
-                           float *o2)
+/* One channels-first run of the elementwise pass, per-channel scalars:
+ * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. With nt the
+ * 64-byte aligned body is written with streaming stores (the same values). */
+static inline __m512 v_ew(int mode, const float *px, const float *pg, int64_t t, __m512 va,
+                          __m512 vb, __m512 vk, __m512 vc, __mmask16 m)
 {
-    const __m512 vk = _mm512_set1_ps(k);
-    __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+    __m512 x = _mm512_maskz_loadu_ps(m, px + t);
+    if (mode == 0)
+        return _mm512_fmadd_ps(x, va, vb);
+    if (mode == 1)
+        return _mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb);
+    __m512 g = _mm512_maskz_loadu_ps(m, pg + t);
+    return _mm512_add_ps(_mm512_fmadd_ps(g, va, _mm512_mul_ps(_mm512_sub_ps(x, vk), vb)), vc);
+}
+static inline void v_run(int mode, int nt, const float *px, const float *pg, float *po,
+                         int64_t len, float a, float b, float k, float c)
+{
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+    const __m512 vk = _mm512_set1_ps(k), vc = _mm512_set1_ps(c);
     int64_t t = 0;
-    for (; t + 32 <= len; t += 32) {
-        __m512 g0 = _mm512_loadu_ps(pg + t), g1 = _mm512_loadu_ps(pg + t + 16);
-        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
-        __m512 e1 = _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk);
-        a1 = _mm512_add_ps(a1, g0);
-        b1 = _mm512_add_ps(b1, g1);
-        a2 = _mm512_fmadd_ps(g0, e0, a2);
-        b2 = _mm512_fmadd_ps(g1, e1, b2);
+    if (nt) {
+        int64_t head = (int64_t)((64 - ((uintptr_t)po & 63)) & 63);
+        if (head % 4 == 0) {
+            head = min64(head / 4, len);
+            if (head) {
+                __mmask16 m = (__mmask16)((1u << head) - 1u);
+                _mm512_mask_storeu_ps(po, m, v_ew(mode, px, pg, 0, va, vb, vk, vc, m));
+                t = head;
+            }
+            for (; t + 16 <= len; t += 16)
+                _mm512_stream_ps(po + t, v_ew(mode, px, pg, t, va, vb, vk, vc, 0xFFFF));
+        }
     }
-    if (t + 16 <= len) {
-        __m512 g0 = _mm512_loadu_ps(pg + t);
-        __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
-        a1 = _mm512_add_ps(a1, g0);
-        a2 = _mm512_fmadd_ps(g0, e0, a2);
-        t += 16;
+    for (; t + 16 <= len; t += 16)
+        _mm512_storeu_ps(po + t, v_ew(mode, px, pg, t, va, vb, vk, vc, 0xFFFF));
+    if (t < len) {
+        __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+        _mm512_mask_storeu_ps(po + t, m, v_ew(mode, px, pg, t, va, vb, vk, vc, m));
+    }
+}
+/* One channels-last span: per-lane coefficient arrays, same modes as v_run;
+ * streaming stores for 64-byte aligned full vectors when nt. */
+static inline void v_span(int mode, int nt, const float *px, const float *pg, float *po,
+                          int64_t len, const float *a, const float *b, const float *k,
+                          const float *c)
+{
+    const __m512 z = _mm512_setzero_ps();
+    nt = nt && ((uintptr_t)po & 63) == 0;
+    int64_t t = 0;
+    for (; t + 16 <= len; t += 16) {
+        __m512 va = _mm512_loadu_ps(a + t), vb = _mm512_loadu_ps(b + t);
+        __m512 vk = mode ? _mm512_loadu_ps(k + t) : z;
+        __m512 vc = mode == 2 ? _mm512_loadu_ps(c + t) : z;
+        __m512 x = _mm512_loadu_ps(px + t), r;
+        if (mode == 0)
+            r = _mm512_fmadd_ps(x, va, vb);
+        else if (mode == 1)
+            r = _mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb);
+        else
+            r = _mm512_add_ps(_mm512_fmadd_ps(_mm512_loadu_ps(pg + t), va,
+                                              _mm512_mul_ps(_mm512_sub_ps(x, vk), vb)), vc);
+        if (nt)
+            _mm512_stream_ps(po + t, r);
+        else
+            _mm512_storeu_ps(po + t, r);
     }
     if (t < len) {
         __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
-        __m512 g1 = _mm512_maskz_loadu_ps(m, pg + t);
-        __m512 e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
-        b1 = _mm512_add_ps(b1, g1);
-        b2 = _mm512_fmadd_ps(g1, e1, b2);
+        __m512 va = _mm512_maskz_loadu_ps(m, a + t), vb = _mm512_maskz_loadu_ps(m, b + t);
+        __m512 vk = mode ? _mm512_maskz_loadu_ps(m, k + t) : z;
+        __m512 vc = mode == 2 ? _mm512_maskz_loadu_ps(m, c + t) : z;
+        _mm512_mask_storeu_ps(po + t, m, v_ew(mode, px, pg, t, va, vb, vk, vc, m));
     }
-    *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
-    *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
 }
 #endif
 
@@ -215,6 +266,8 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
                     int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
                     const float *w, double *p1, double *p2)
 {
+    const int short_runs = i1 - i0 < 2 * CHUNK_RUN;
+    (void)short_runs;
     for (int64_t r = r0, c = r0 % d.channels; r < r1; r++, c = c + 1 == d.channels ? 0 : c + 1) {
         const int64_t base = r * d.inner;
         const float k = shift[c], wc = w ? w[c] : 0.0f;
@@ -224,11 +277,11 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
             const float *restrict px = x + off;
             float f1 = 0.0f, f2 = 0.0f;
 #ifdef BN_VEC512
-            if (!dy) {
+            /* short runs: latency-bound, so two accumulator pairs and a
+             * tail without a scalar loop; long runs do better as below */
+            if (!dy && short_runs)
                 v_stats(px, len, k, &f1, &f2);
-            } else if (!dx) {
-                v_bsums(px, dy + off, len, k, &f1, &f2);
-            } else
+            else
 #endif
             if (!dy) {
 #pragma omp simd reduction(+ : f1, f2)
@@ -334,6 +387,48 @@ static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t
         const int64_t tw = min64(WIDE, C - c0);
         const float *restrict k = shift + c0;
         const float *restrict wc = w ? w + c0 : NULL;
+#ifdef BN_VEC512
+        if (tw == 64 && !dx) {
+            /* one 64-channel tile (C = 64): the float sums stay in registers */
+            __m512 kv[4];
+            for (int v = 0; v < 4; v++)
+                kv[v] = _mm512_loadu_ps(k + 16 * v);
+            for (int64_t r = r0; r < r1;) {
+                const int64_t rend = min64(r1, r + CHUNK_ROWS);
+                __m512 s1[4], s2[4];
+                for (int v = 0; v < 4; v++)
+                    s1[v] = s2[v] = _mm512_setzero_ps();
+                for (; r < rend; r++) {
+                    const float *xa = x + r * C + c0;
+                    if (!dy) {
+                        for (int v = 0; v < 4; v++) {
+                            __m512 e = _mm512_sub_ps(_mm512_loadu_ps(xa + 16 * v), kv[v]);
+                            s1[v] = _mm512_add_ps(s1[v], e);
+                            s2[v] = _mm512_fmadd_ps(e, e, s2[v]);
+                        }
+                    } else {
+                        const float *ga = dy + r * C + c0;
+                        for (int v = 0; v < 4; v++) {
+                            __m512 g = _mm512_loadu_ps(ga + 16 * v);
+                            __m512 e = _mm512_sub_ps(_mm512_loadu_ps(xa + 16 * v), kv[v]);
+                            s1[v] = _mm512_add_ps(s1[v], g);
+                            s2[v] = _mm512_fmadd_ps(g, e, s2[v]);
+                        }
+                    }
+                }
+                float f1[64], f2[64];
+                for (int v = 0; v < 4; v++) {
+                    _mm512_storeu_ps(f1 + 16 * v, s1[v]);
+                    _mm512_storeu_ps(f2 + 16 * v, s2[v]);
+                }
+                for (int64_t j = 0; j < 64; j++) {
+                    p1[c0 + j] += f1[j];
+                    p2[c0 + j] += f2[j];
+                }
+            }
+            continue;
+        }
+#endif
         for (int64_t r = r0; r < r1;) {
             const int64_t rend = min64(r1, r + CHUNK_ROWS);
             float f1[WIDE], f2[WIDE];
@@ -426,10 +521,10 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
 
     /* Combine in item order for every channel: the fixed order that makes
      * the result independent of the thread count. */
-    const int ntc = team(a, p.items * C, cdiv(C, 256));
+    const int ntc = team(a, p.items * C, cdiv(C, 64));
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c0 = 0; c0 < C; c0 += 256) {
-        const int64_t c1 = min64(C, c0 + 256);
+    for (int64_t c0 = 0; c0 < C; c0 += 64) {
+        const int64_t c1 = min64(C, c0 + 64);
         for (int64_t c = c0; c < c1; c++)
             t1[c] = t2[c] = 0.0;
         for (int64_t it = 0; it < p.items; it++)
@@ -455,29 +550,43 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
     if (d.inner > 1) {
         int64_t np = cdiv(d.inner, PIECE), items = d.outer * C * np;
         int nt = team(a, d.outer * C * d.inner, items);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t it = 0; it < items; it++) {
-            int64_t row = it / np, i0 = (it % np) * PIECE, c = row % C;
-            int64_t len = min64(PIECE, d.inner - i0), off = row * d.inner + i0;
-            const float *px = x + off;
-            float *po = out + off;
-            float va = ca[c], vb = cb[c];
-            if (dy) {
-                const float *pg = dy + off;
-                float vk = k[c], vc = cc[c];
+        const int use_nt = d.outer * C * d.inner >= NT_MIN;
+        (void)use_nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++) {
+                int64_t row = it / np, i0 = (it % np) * PIECE, c = row % C;
+                int64_t len = min64(PIECE, d.inner - i0), off = row * d.inner + i0;
+                const float *px = x + off;
+                float *po = out + off;
+                float va = ca[c], vb = cb[c];
+#ifdef BN_VEC512
+                v_run(dy ? 2 : k ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb,
+                      k ? k[c] : 0.0f, cc ? cc[c] : 0.0f);
+#else
+                if (dy) {
+                    const float *pg = dy + off;
+                    float vk = k[c], vc = cc[c];
 #pragma omp simd
-                for (int64_t t = 0; t < len; t++)
-                    po[t] = pg[t] * va + (px[t] - vk) * vb + vc;
-            } else if (k) {
-                float vk = k[c];
+                    for (int64_t t = 0; t < len; t++)
+                        po[t] = pg[t] * va + (px[t] - vk) * vb + vc;
+                } else if (k) {
+                    float vk = k[c];
 #pragma omp simd
-                for (int64_t t = 0; t < len; t++)
-                    po[t] = (px[t] - vk) * va + vb;
-            } else {
+                    for (int64_t t = 0; t < len; t++)
+                        po[t] = (px[t] - vk) * va + vb;
+                } else {
 #pragma omp simd
-                for (int64_t t = 0; t < len; t++)
-                    po[t] = px[t] * va + vb;
+                    for (int64_t t = 0; t < len; t++)
+                        po[t] = px[t] * va + vb;
+                }
+#endif
             }
+#ifdef BN_VEC512
+            if (use_nt)
+                _mm_sfence();
+#endif
         }
         return;
     }
@@ -500,25 +609,38 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
         vb = rb;
         vc = cc ? rc : NULL;
     }
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t sp = 0; sp < nspans; sp++) {
-        int64_t r = sp * rspan, len = min64(rspan, d.outer - r) * C, off = r * C;
-        const float *px = x + off;
-        float *po = out + off;
-        if (dy) {
-            const float *pg = dy + off;
+    const int use_nt = d.outer * C >= NT_MIN;
+    (void)use_nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int64_t sp = 0; sp < nspans; sp++) {
+            int64_t r = sp * rspan, len = min64(rspan, d.outer - r) * C, off = r * C;
+            const float *px = x + off;
+            float *po = out + off;
+#ifdef BN_VEC512
+            v_span(dy ? 2 : vk ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
+#else
+            if (dy) {
+                const float *pg = dy + off;
 #pragma omp simd
-            for (int64_t j = 0; j < len; j++)
-                po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
-        } else if (vk) {
+                for (int64_t j = 0; j < len; j++)
+                    po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
+            } else if (vk) {
 #pragma omp simd
-            for (int64_t j = 0; j < len; j++)
-                po[j] = (px[j] - vk[j]) * va[j] + vb[j];
-        } else {
+                for (int64_t j = 0; j < len; j++)
+                    po[j] = (px[j] - vk[j]) * va[j] + vb[j];
+            } else {
 #pragma omp simd
-            for (int64_t j = 0; j < len; j++)
-                po[j] = px[j] * va[j] + vb[j];
+                for (int64_t j = 0; j < len; j++)
+                    po[j] = px[j] * va[j] + vb[j];
+            }
+#endif
         }
+#ifdef BN_VEC512
+        if (use_nt)
+            _mm_sfence();
+#endif
     }
 }
 

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -689,6 +690,68 @@ Test(run, deterministic_for_any_thread_count)
         for (int t = 0; t < 4; t++) {
             nnp_tensor_free(&y[t]);
             nnp_tensor_free(&dx[t]);
+        }
+        nnp_tensor_free(&x);
+        nnp_tensor_free(&dy);
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    nnp_registry_free(reg);
+}
+
+/* Tensors of 4M+ floats take the streaming-store paths of the vector
+ * variants: the selected variant must agree with the generic kernels (to
+ * float rounding: FMA and vector width change the summation) and stay
+ * bitwise deterministic across thread counts. */
+Test(run, large_tensors_match_the_generic_kernels)
+{
+    nnp_registry *reg = tu_registry();
+    static const struct { const char *cfg; int64_t dims[4]; int c_axis; } cases[] = {
+        {"{\"axis\": 1}", {4, 64, 128, 130}, 1},
+        {"{\"axis\": -1}", {4, 128, 130, 64}, 3},
+    };
+    const char *keep = getenv("NNP_BN_ISA");
+    char saved[32] = "";
+    if (keep)
+        snprintf(saved, sizeof saved, "%s", keep);
+    for (size_t c = 0; c < 2; c++) {
+        nnp_shape s = shape_of(4, cases[c].dims);
+        int64_t n = 0;
+        cr_assert_eq(nnp_shape_numel(&s, &n, NULL), NNP_OK);
+        nnp_tensor x, dy, y[3], dx[3];
+        alloc(&x, s);
+        alloc(&dy, s);
+        fill(&x, 21, 2.0f, 3.0f);
+        fill(&dy, 22, 0.0f, 1.0f);
+        for (int v = 0; v < 3; v++) {
+            /* v 0, 1: the selected variant at 1 and 2 threads; v 2: generic */
+            if (v == 2)
+                setenv("NNP_BN_ISA", "generic", 1);
+            omp_set_num_threads(v == 1 ? 2 : 1);
+            nnp_layer *l = new_layer(reg, cases[c].cfg);
+            build(l, s);
+            alloc(&y[v], s);
+            alloc(&dx[v], s);
+            forward(l, &x, &y[v], NNP_MODE_TRAIN);
+            nnp_layer_zero_grad(l);
+            backward(l, &x, &y[v], &dy, &dx[v], NNP_MODE_TRAIN);
+            nnp_layer_free(l);
+        }
+        if (keep)
+            setenv("NNP_BN_ISA", saved, 1);
+        else
+            unsetenv("NNP_BN_ISA");
+        cr_assert_eq(memcmp(y[1].data, y[0].data, y[0].nbytes), 0, "y differs at 2 threads");
+        cr_assert_eq(memcmp(dx[1].data, dx[0].data, dx[0].nbytes), 0, "dx differs at 2 threads");
+        const float *a = y[0].data, *b = y[2].data, *ga = dx[0].data, *gb = dx[2].data;
+        for (int64_t i = 0; i < n; i++) {
+            cr_assert(fabsf(a[i] - b[i]) <= 1e-5f * (1 + fabsf(b[i])), "y[%lld]: %g vs generic %g",
+                      (long long)i, a[i], b[i]);
+            cr_assert(fabsf(ga[i] - gb[i]) <= 1e-4f * (1 + fabsf(gb[i])),
+                      "dx[%lld]: %g vs generic %g", (long long)i, ga[i], gb[i]);
+        }
+        for (int v = 0; v < 3; v++) {
+            nnp_tensor_free(&y[v]);
+            nnp_tensor_free(&dx[v]);
         }
         nnp_tensor_free(&x);
         nnp_tensor_free(&dy);
