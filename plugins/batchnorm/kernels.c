@@ -30,6 +30,7 @@ enum {
     CHUNK_RUN = 512,    /* channels-first: floats summed in float before a double flush */
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
+    FLAT = 16384,       /* channels-first, short rows: flat elementwise work item */
     PAR_MIN = 1 << 15,  /* below this many elements, stay on one thread */
     PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
     SHIFT_SAMPLES = 16, /* elements averaged for the statistics shift */
@@ -120,6 +121,68 @@ static inline void v_run(int mode, int nt, const float *px, const float *pg, flo
     if (t < len) {
         __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
         _mm512_mask_storeu_ps(po + t, m, v_ew(mode, px, pg, t, va, vb, vk, vc, m));
+    }
+}
+/* Channels-first elementwise pass over the flat range [s, e) of a tensor
+ * with rows of inner >= 16 floats (row r is channel r % C): vectors follow
+ * the output's 64-byte alignment, not the rows, so short rows cost no
+ * masked tail each and, with nt, every full vector is a streaming store of
+ * a whole line. A vector that crosses a row end takes each lane's channel
+ * coefficients by mask; each element gets the same operations as v_run. */
+static inline void v_flat(int mode, int nt, const float *x, const float *dy, float *out,
+                          int64_t s, int64_t e, int64_t inner, int64_t C, const float *ka,
+                          const float *ca, const float *cb, const float *cc)
+{
+    const __m512 z = _mm512_setzero_ps();
+    int64_t row = s / inner, rend = (row + 1) * inner, c = row % C;
+    int64_t cn = c + 1 == C ? 0 : c + 1;
+    __m512 a0 = _mm512_set1_ps(ca[c]), b0 = _mm512_set1_ps(cb[c]);
+    __m512 k0 = mode ? _mm512_set1_ps(ka[c]) : z, c0 = mode == 2 ? _mm512_set1_ps(cc[c]) : z;
+    int64_t p = s;
+    while (p < e) {
+        const int64_t mis = (int64_t)(((uintptr_t)(out + p) >> 2) & 15);
+        const int64_t len = min64(16 - mis, e - p);
+        if (len == 16 && p + 16 <= rend) {
+            /* the body: whole aligned vectors inside the row */
+            const int64_t lim = min64(rend, e);
+            if (nt) {
+                for (; p + 16 <= lim; p += 16)
+                    _mm512_stream_ps(out + p, v_ew(mode, x, dy, p, a0, b0, k0, c0, 0xFFFF));
+            } else {
+                for (; p + 16 <= lim; p += 16)
+                    _mm512_storeu_ps(out + p, v_ew(mode, x, dy, p, a0, b0, k0, c0, 0xFFFF));
+            }
+        } else {
+            const __mmask16 m = (__mmask16)((1u << len) - 1u);
+            __m512 va = a0, vb = b0, vk = k0, vc = c0;
+            if (p + len > rend) {
+                /* lanes from rend - p on belong to the next row's channel */
+                const __mmask16 hi = (__mmask16)(m & ~((1u << (rend - p)) - 1u));
+                va = _mm512_mask_blend_ps(hi, a0, _mm512_set1_ps(ca[cn]));
+                vb = _mm512_mask_blend_ps(hi, b0, _mm512_set1_ps(cb[cn]));
+                if (mode)
+                    vk = _mm512_mask_blend_ps(hi, k0, _mm512_set1_ps(ka[cn]));
+                if (mode == 2)
+                    vc = _mm512_mask_blend_ps(hi, c0, _mm512_set1_ps(cc[cn]));
+            }
+            __m512 r = v_ew(mode, x, dy, p, va, vb, vk, vc, m);
+            if (len == 16 && nt)
+                _mm512_stream_ps(out + p, r);
+            else
+                _mm512_mask_storeu_ps(out + p, m, r);
+            p += len;
+        }
+        if (p >= rend) {
+            c = cn;
+            cn = c + 1 == C ? 0 : c + 1;
+            rend += inner;
+            a0 = _mm512_set1_ps(ca[c]);
+            b0 = _mm512_set1_ps(cb[c]);
+            if (mode)
+                k0 = _mm512_set1_ps(ka[c]);
+            if (mode == 2)
+                c0 = _mm512_set1_ps(cc[c]);
+        }
     }
 }
 /* One channels-last span: per-lane coefficient arrays, same modes as v_run;
@@ -547,6 +610,23 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
                         const float *cc)
 {
     const int64_t C = d.channels;
+#ifdef BN_VEC512
+    if (d.inner >= 16 && d.inner < PIECE) {
+        const int64_t total = d.outer * C * d.inner, items = cdiv(total, FLAT);
+        const int nt = team(a, total, items);
+        const int use_nt = total >= NT_MIN;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++)
+                v_flat(dy ? 2 : k ? 1 : 0, use_nt, x, dy, out, it * FLAT,
+                       min64(total, (it + 1) * FLAT), d.inner, C, k, ca, cb, cc);
+            if (use_nt)
+                _mm_sfence();
+        }
+        return;
+    }
+#endif
     if (d.inner > 1) {
         int64_t np = cdiv(d.inner, PIECE), items = d.outer * C * np;
         int nt = team(a, d.outer * C * d.inner, items);

@@ -359,6 +359,13 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         return nnp_error_set(err, NNP_ERR_INVALID, "batch size %lld is negative", (long long)batch);
     if (m->n_outputs == 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "the model has no outputs");
+    /* A computed value nothing reads is work for nothing, and usually a
+     * wiring mistake: Keras would not compute it either. */
+    for (int i = 0; i < m->nv; i++)
+        if (m->v[i].producer >= 0 && m->v[i].n_consumers == 0 && !is_output(m, i))
+            return nnp_error_set(err, NNP_ERR_INVALID, "value '%s' (output of layer '%s') is "
+                                 "neither used nor a model output", m->v[i].name,
+                                 nnp_layer_name(m->layers[m->nodes[m->v[i].producer].layer]));
     nnp_status st = NNP_OK;
     for (int i = 0; i < m->n_inputs && !st; i++) {
         value *v = &m->v[m->inputs[i]];

@@ -309,3 +309,26 @@ Test(model, regularizer_counted_once_for_shared_layer, .init = setup, .fini = te
     nnp_tensor_free(&zero);
     nnp_model_free(m);
 }
+
+Test(model, unused_value_is_an_error, .init = setup, .fini = teardown)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_new(reg, &m, &err), NNP_OK);
+    nnp_shape s = {2, {-1, 3}};
+    int x;
+    nnp_model_add_input(m, "x", &s, &x, &err);
+    int a = add_layer(m, "BatchNormalization", "{\"name\": \"used\"}");
+    int b = add_layer(m, "BatchNormalization", "{\"name\": \"dangling\"}");
+    int y = apply(m, a, x);
+    apply(m, b, x);
+    nnp_model_set_outputs(m, &y, 1, &err);
+    nnp_shape bs = {2, {4, 3}};
+    nnp_tensor xt;
+    fill(&xt, &bs, 9);
+    const nnp_tensor *in[1] = {&xt};
+    cr_assert_eq(nnp_model_forward(m, in, 1, NNP_MODE_INFER, &err), NNP_ERR_INVALID);
+    cr_assert(strstr(err.msg, "'dangling'") && strstr(err.msg, "neither used nor"), "%s", err.msg);
+    nnp_tensor_free(&xt);
+    nnp_model_free(m);
+}
