@@ -83,6 +83,43 @@ static inline void v_stats(const float *px, int64_t len, float k, float *o1, flo
     *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
     *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
 }
+/* The backward sums of v_stats' shape: g = dy and g*(x - k) over [0, len). */
+static inline void v_bsums(const float *px, const float *pg, int64_t len, float k, float *o1,
+                           float *o2)
+{
+    const __m512 vk = _mm512_set1_ps(k);
+    __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+    int64_t t = 0;
+    for (; t + 32 <= len; t += 32) {
+        __m512 g0 = _mm512_loadu_ps(pg + t), g1 = _mm512_loadu_ps(pg + t + 16);
+        a1 = _mm512_add_ps(a1, g0);
+        b1 = _mm512_add_ps(b1, g1);
+        a2 = _mm512_fmadd_ps(g0, _mm512_sub_ps(_mm512_loadu_ps(px + t), vk), a2);
+        b2 = _mm512_fmadd_ps(g1, _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk), b2);
+    }
+    if (t + 16 <= len) {
+        __m512 g0 = _mm512_loadu_ps(pg + t);
+        a1 = _mm512_add_ps(a1, g0);
+        a2 = _mm512_fmadd_ps(g0, _mm512_sub_ps(_mm512_loadu_ps(px + t), vk), a2);
+        t += 16;
+    }
+    if (t < len) {
+        __m512 g1, e1;
+        if (len >= 16) {
+            __mmask16 m = (__mmask16)(0xFFFFu << (16 - (len - t)));
+            g1 = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(pg + len - 16));
+            e1 = _mm512_maskz_sub_ps(m, _mm512_loadu_ps(px + len - 16), vk);
+        } else {
+            __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+            g1 = _mm512_maskz_loadu_ps(m, pg + t);
+            e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+        }
+        b1 = _mm512_add_ps(b1, g1);
+        b2 = _mm512_fmadd_ps(g1, e1, b2);
+    }
+    *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+    *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+}
 /* One channels-first run of the elementwise pass, per-channel scalars:
  * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. With nt the
  * 64-byte aligned body is written with streaming stores (the same values). */
@@ -221,6 +258,73 @@ static inline void v_span(int mode, int nt, const float *px, const float *pg, fl
 }
 #endif
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#include <immintrin.h>
+#define BN_VEC256 1
+/* Streaming-store forms of the elementwise pass for outputs >= NT_MIN:
+ * scalar head and tail up to the 32-byte aligned body (explicit fmaf, the
+ * same operations as the vector lanes). Per element, same modes as v_run:
+ * 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. */
+static inline float s8_ew(int mode, float x, float g, float a, float b, float k, float c)
+{
+    if (mode == 0)
+        return fmaf(x, a, b);
+    if (mode == 1)
+        return fmaf(x - k, a, b);
+    return fmaf(g, a, (x - k) * b) + c;
+}
+static inline __m256 v8_ew(int mode, const float *px, const float *pg, int64_t t, __m256 va,
+                           __m256 vb, __m256 vk, __m256 vc)
+{
+    __m256 x = _mm256_loadu_ps(px + t);
+    if (mode == 0)
+        return _mm256_fmadd_ps(x, va, vb);
+    if (mode == 1)
+        return _mm256_fmadd_ps(_mm256_sub_ps(x, vk), va, vb);
+    return _mm256_add_ps(
+        _mm256_fmadd_ps(_mm256_loadu_ps(pg + t), va, _mm256_mul_ps(_mm256_sub_ps(x, vk), vb)), vc);
+}
+/* Elements before the 32-byte aligned body of po[0, len) (len if none). */
+static inline int64_t head8(const float *po, int64_t len)
+{
+    return min64((int64_t)(((32 - ((uintptr_t)po & 31)) & 31) / 4), len);
+}
+/* One channels-first run, per-channel scalars. */
+static inline void v8_run_nt(int mode, const float *px, const float *pg, float *po, int64_t len,
+                             float a, float b, float k, float c)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    const __m256 vk = _mm256_set1_ps(k), vc = _mm256_set1_ps(c);
+    int64_t t = 0, h = head8(po, len);
+    for (; t < h; t++)
+        po[t] = s8_ew(mode, px[t], pg ? pg[t] : 0.0f, a, b, k, c);
+    for (; t + 8 <= len; t += 8)
+        _mm256_stream_ps(po + t, v8_ew(mode, px, pg, t, va, vb, vk, vc));
+    for (; t < len; t++)
+        po[t] = s8_ew(mode, px[t], pg ? pg[t] : 0.0f, a, b, k, c);
+}
+/* One channels-last span, per-lane coefficient arrays (k, c unused by the
+ * modes that take none). */
+static inline void v8_span_nt(int mode, const float *px, const float *pg, float *po, int64_t len,
+                              const float *a, const float *b, const float *k, const float *c)
+{
+    const __m256 z = _mm256_setzero_ps();
+    int64_t t = 0, h = head8(po, len);
+    for (; t < h; t++)
+        po[t] = s8_ew(mode, px[t], pg ? pg[t] : 0.0f, a[t], b[t], mode ? k[t] : 0.0f,
+                      mode == 2 ? c[t] : 0.0f);
+    for (; t + 8 <= len; t += 8) {
+        __m256 va = _mm256_loadu_ps(a + t), vb = _mm256_loadu_ps(b + t);
+        __m256 vk = mode ? _mm256_loadu_ps(k + t) : z;
+        __m256 vc = mode == 2 ? _mm256_loadu_ps(c + t) : z;
+        _mm256_stream_ps(po + t, v8_ew(mode, px, pg, t, va, vb, vk, vc));
+    }
+    for (; t < len; t++)
+        po[t] = s8_ew(mode, px[t], pg ? pg[t] : 0.0f, a[t], b[t], mode ? k[t] : 0.0f,
+                      mode == 2 ? c[t] : 0.0f);
+}
+#endif
+
 nnp_bn_dims nnp_bn_dims_of(const int64_t *dims, int rank, int axis)
 {
     nnp_bn_dims d = {1, dims[axis], 1};
@@ -344,6 +448,8 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
              * tail without a scalar loop; long runs do better as below */
             if (!dy && short_runs)
                 v_stats(px, len, k, &f1, &f2);
+            else if (!dx && short_runs)
+                v_bsums(px, dy + off, len, k, &f1, &f2);
             else
 #endif
             if (!dy) {
@@ -611,16 +717,24 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
 {
     const int64_t C = d.channels;
 #ifdef BN_VEC512
-    if (d.inner >= 16 && d.inner < PIECE) {
+    /* rows of a whole number of vectors take the per-run path below */
+    if (d.inner >= 16 && d.inner < PIECE && d.inner % 16 != 0) {
         const int64_t total = d.outer * C * d.inner, items = cdiv(total, FLAT);
         const int nt = team(a, total, items);
         const int use_nt = total >= NT_MIN;
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
 #pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++)
-                v_flat(dy ? 2 : k ? 1 : 0, use_nt, x, dy, out, it * FLAT,
-                       min64(total, (it + 1) * FLAT), d.inner, C, k, ca, cb, cc);
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t s0 = it * FLAT, s1 = min64(total, s0 + FLAT);
+                /* constant modes: one specialized loop each */
+                if (dy)
+                    v_flat(2, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
+                else if (k)
+                    v_flat(1, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
+                else
+                    v_flat(0, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
+            }
             if (use_nt)
                 _mm_sfence();
         }
@@ -645,6 +759,13 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
                 v_run(dy ? 2 : k ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb,
                       k ? k[c] : 0.0f, cc ? cc[c] : 0.0f);
 #else
+#ifdef BN_VEC256
+                if (use_nt) {
+                    v8_run_nt(dy ? 2 : k ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb,
+                              k ? k[c] : 0.0f, cc ? cc[c] : 0.0f);
+                    continue;
+                }
+#endif
                 if (dy) {
                     const float *pg = dy + off;
                     float vk = k[c], vc = cc[c];
@@ -663,7 +784,7 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
                 }
 #endif
             }
-#ifdef BN_VEC512
+#if defined(BN_VEC512) || defined(BN_VEC256)
             if (use_nt)
                 _mm_sfence();
 #endif
@@ -701,6 +822,12 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
 #ifdef BN_VEC512
             v_span(dy ? 2 : vk ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
 #else
+#ifdef BN_VEC256
+            if (use_nt) {
+                v8_span_nt(dy ? 2 : vk ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
+                continue;
+            }
+#endif
             if (dy) {
                 const float *pg = dy + off;
 #pragma omp simd
@@ -717,7 +844,7 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
             }
 #endif
         }
-#ifdef BN_VEC512
+#if defined(BN_VEC512) || defined(BN_VEC256)
         if (use_nt)
             _mm_sfence();
 #endif
