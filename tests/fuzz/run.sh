@@ -85,11 +85,14 @@ if [ -n "${NNP_TESTDATA:-}" ] && [ -d "$NNP_TESTDATA" ]; then
 fi
 parallel=
 [ "$jobs" -gt 1 ] && parallel="-jobs=$jobs -workers=$jobs"
-echo "fuzzing $seconds s (seeds: $seeds)"
+# A fixed libFuzzer seed keeps CI's bounded run repeatable; NNP_FUZZ_SEED=0
+# lets libFuzzer pick one for exploratory runs.
+echo "fuzzing $seconds s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
 # shellcheck disable=SC2086
 NNP_FUZZ_PLUGIN_DIR="$work/plugins" OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1 \
-  "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  "$bin" -max_total_time="$seconds" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
+  -rss_limit_mb=2048 -malloc_limit_mb=1024 \
   $parallel -print_final_stats=1 \
   -dict="$src/tests/fuzz/onnx.dict" -artifact_prefix="$work/artifacts/" \
   "$work/corpus" $seeds
