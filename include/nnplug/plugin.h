@@ -354,6 +354,7 @@ typedef struct nnp_kind {
        input shapes; weights are kept when their shapes do not change. */
     nnp_status (*build)(void *state, int n_in, const nnp_shape *in,
                         nnp_shape *out, nnp_error *err);
+    /* Both NULL for a kind without weights. */
     int (*n_weights)(const void *state);
     const nnp_weight *(*weight)(const void *state, int i);
 

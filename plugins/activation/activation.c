@@ -189,19 +189,6 @@ static nnp_status act_build(void *state, int n_in, const nnp_shape *in, nnp_shap
     return NNP_OK;
 }
 
-static int act_n_weights(const void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static const nnp_weight *act_weight(const void *state, int i)
-{
-    (void)state;
-    (void)i;
-    return NULL;
-}
-
 /* [outer, len, inner] around the softmax axis (elementwise: all in outer). */
 static void split_dims(const act_state *s, const nnp_shape *sh, int64_t *outer, int64_t *len,
                        int64_t *inner)
@@ -513,7 +500,7 @@ static const void *relu_ext(const char *name)
         .n_params = (int)(sizeof PARAMS / sizeof PARAMS[0]),                    \
         .onnx = {"", OP, 1, ACT_OPSET_MAX}, .n_inputs_min = 1, .n_inputs_max = 1, \
         .create = CREATE, .destroy = act_destroy, .build = act_build,           \
-        .n_weights = act_n_weights, .weight = act_weight, .forward = act_forward_k, \
+        .forward = act_forward_k, \
         .backward = act_backward_k, .regularization_loss = act_reg_loss,        \
         .apply_constraints = act_constraints, .to_onnx = act_to_onnx_k,         \
         .from_onnx = FROM, .onnx_load_weights = no_weights, .extension = EXT,   \

@@ -240,19 +240,6 @@ static nnp_status pool_build(void *state, int n_in, const nnp_shape *in, nnp_sha
     return NNP_OK;
 }
 
-static int pool_n_weights(const void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static const nnp_weight *pool_weight(const void *state, int i)
-{
-    (void)state;
-    (void)i;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* forward / backward                                                  */
 /* ------------------------------------------------------------------ */
@@ -349,7 +336,7 @@ static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *e
         .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,                \
         .n_params = (int)(sizeof PARAMS / sizeof PARAMS[0]), .onnx = {"", OP, 1, 23},          \
         .n_inputs_min = 1, .n_inputs_max = 1, .create = CREATE, .destroy = pool_destroy,       \
-        .build = pool_build, .n_weights = pool_n_weights, .weight = pool_weight,               \
+        .build = pool_build,               \
         .forward = pool_forward_k, .backward = pool_backward_k,                                \
         .regularization_loss = pool_reg_loss, .apply_constraints = pool_constraints,           \
         .to_onnx = pool_to_onnx, .from_onnx = pool_from_onnx, .onnx_load_weights = no_weights, \

@@ -371,19 +371,6 @@ static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shap
     return NNP_OK;
 }
 
-static int sop_n_weights(const void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static const nnp_weight *sop_weight(const void *state, int i)
-{
-    (void)state;
-    (void)i;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* run                                                                 */
 /* ------------------------------------------------------------------ */
@@ -807,7 +794,7 @@ static const void *add_extension(const char *name)
         .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,             \
         .n_params = NPARAMS, .onnx = {"", OP, 1, 23}, .n_inputs_min = NMAX > 1 ? 2 : 1,     \
         .n_inputs_max = NMAX, .create = PFX##_create, .destroy = sop_destroy,               \
-        .build = PFX##_build, .n_weights = sop_n_weights, .weight = sop_weight,             \
+        .build = PFX##_build,             \
         .forward = PFX##_forward, .backward = PFX##_backward,                               \
         .regularization_loss = sop_reg_loss, .apply_constraints = sop_constraints,          \
         .to_onnx = PFX##_to_onnx, .from_onnx = PFX##_from_onnx,                             \
