@@ -1,8 +1,9 @@
 /*
  * Pooling kernels. Every output element, and every input-gradient element,
  * is computed by one thread in a fixed order, so results do not depend on
- * the thread count: forward splits output rows, backward splits (image,
- * channel block) pairs, whose input-gradient elements are disjoint.
+ * the thread count: forward splits output rows, backward splits images
+ * (channels-last) or (image, channel) planes (channels-first), whose
+ * input-gradient elements are disjoint.
  */
 #include "pooling.h"
 
@@ -52,10 +53,79 @@ static float avg_count(const pool_geom *g, int include_pad, int64_t h0, int64_t 
     return (float)((h1 - h0) * (w1 - w0));
 }
 
+/* Channels-first: one task per output row of one (image, channel) plane, so
+ * every read walks a contiguous input row. Windows that lie inside the row
+ * and do not overlap (stride == width, the usual 2x2/2) take a loop the
+ * compiler vectorizes; the others go through window(). */
+static void cf_forward_row(const pool_geom *g, pool_op op, int include_pad, const float *xp,
+                           float *restrict yr, int64_t oh)
+{
+    int64_t h0, h1, w0, w1;
+    window(g, oh, 0, &h0, &h1, &w0, &w1);
+    int64_t ow = 0;
+    /* outputs whose window starts at >= 0 and ends inside the row */
+    int64_t fast0 = g->pl > 0 ? (g->pl + g->sw - 1) / g->sw : 0;
+    int64_t fast1 = g->W >= g->kw - g->pl ? (g->W - g->kw + g->pl) / g->sw + 1 : 0;
+    if (fast1 > g->OW)
+        fast1 = g->OW;
+    if (fast0 > fast1)
+        fast0 = fast1;
+    const float init = op == POOL_MAX ? -INFINITY : 0.0f;
+    if (op == POOL_MAX && g->kw == 2 && g->sw == 2) {
+        for (ow = fast0; ow < fast1; ow++)
+            yr[ow] = init;
+        for (int64_t ih = h0; ih < h1; ih++) {
+            const float *restrict xr = xp + ih * g->W + fast0 * 2 - g->pl;
+            float *restrict yo = yr + fast0;
+            for (int64_t j = 0; j < fast1 - fast0; j++) {
+                const float a = xr[2 * j], b = xr[2 * j + 1];
+                float m = yo[j];
+                m = a > m ? a : m;
+                m = b > m ? b : m;
+                yo[j] = m;
+            }
+        }
+    } else {
+        fast0 = fast1 = 0;
+    }
+    for (ow = 0; ow < g->OW; ow++) {
+        if (ow == fast0 && fast1 > fast0) {
+            ow = fast1 - 1;
+            continue;
+        }
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        float acc = init;
+        for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) {
+                const float v = xp[ih * g->W + iw];
+                if (op == POOL_MAX) {
+                    if (v > acc)
+                        acc = v;
+                } else {
+                    acc += v;
+                }
+            }
+        if (op == POOL_AVG)
+            acc *= 1.0f / avg_count(g, include_pad, h0, h1, w0, w1);
+        yr[ow] = acc;
+    }
+}
+
 void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *x, float *y,
                   int nthreads)
 {
     const strides si = in_strides(g), so = out_strides(g);
+    if (g->channels_first) {
+        const int64_t rows = g->N * g->C * g->OH;
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
+    if (rows * g->OW >= POOL_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t plane = r / g->OH, oh = r % g->OH;
+            cf_forward_row(g, op, include_pad, x + plane * g->H * g->W, y + r * g->OW, oh);
+        }
+        return;
+    }
+    /* channels_last: one task per output row, every channel contiguous */
     const int64_t rows = g->N * g->OH;
 #pragma omp parallel for schedule(static) num_threads(nthreads) \
     if (rows * g->OW * g->C >= POOL_PAR_MIN)
@@ -64,34 +134,93 @@ void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *
         for (int64_t ow = 0; ow < g->OW; ow++) {
             int64_t h0, h1, w0, w1;
             window(g, oh, ow, &h0, &h1, &w0, &w1);
-            float *yo = y + n * so.n + oh * so.h + ow * so.w;
+            float *restrict yo = y + n * so.n + oh * so.h + ow * so.w;
             const float init = op == POOL_MAX ? -INFINITY : 0.0f;
             for (int64_t c = 0; c < g->C; c++)
-                yo[c * so.c] = init;
+                yo[c] = init;
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++) {
-                    const float *xi = x + n * si.n + ih * si.h + iw * si.w;
-                    if (op == POOL_MAX && si.c == 1 && so.c == 1) {
-                        float *restrict yr = yo;
-                        const float *restrict xr = xi;
+                    const float *restrict xi = x + n * si.n + ih * si.h + iw * si.w;
+                    if (op == POOL_MAX) {
                         for (int64_t c = 0; c < g->C; c++)
-                            yr[c] = xr[c] > yr[c] ? xr[c] : yr[c];
-                    } else if (op == POOL_MAX) {
-                        for (int64_t c = 0; c < g->C; c++) {
-                            const float v = xi[c * si.c];
-                            if (v > yo[c * so.c])
-                                yo[c * so.c] = v;
-                        }
+                            yo[c] = xi[c] > yo[c] ? xi[c] : yo[c];
                     } else {
                         for (int64_t c = 0; c < g->C; c++)
-                            yo[c * so.c] += xi[c * si.c];
+                            yo[c] += xi[c];
                     }
                 }
             if (op == POOL_AVG) {
                 const float inv = 1.0f / avg_count(g, include_pad, h0, h1, w0, w1);
                 for (int64_t c = 0; c < g->C; c++)
-                    yo[c * so.c] *= inv;
+                    yo[c] *= inv;
             }
+        }
+    }
+}
+
+/* Max-pool 2x2/2 backward over n whole windows of two input rows r0, r1:
+ * each window's gradient goes to its first maximum in the order r0[2j],
+ * r0[2j+1], r1[2j], r1[2j+1], the others get 0. Float selects only, so
+ * the compiler vectorizes the loop. */
+static void max2x2_backward(const float *restrict r0, const float *restrict r1,
+                            const float *restrict dyr, float *restrict d0, float *restrict d1,
+                            int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const float gv = dyr[j], z = 0.0f;
+        const float m1 = b > a ? b : a, m2 = c > m1 ? c : m1;
+        const float rd = d > m2 ? gv : z, rest = d > m2 ? z : gv;
+        const float rc = c > m1 ? rest : z, rest2 = c > m1 ? z : rest;
+        d0[2 * j] = b > a ? z : rest2;
+        d0[2 * j + 1] = b > a ? rest2 : z;
+        d1[2 * j] = rc;
+        d1[2 * j + 1] = rd;
+    }
+}
+
+/* Channels-first backward of one (image, channel) plane: zero it, then each
+ * output adds its gradient to its window (average) or to the first maximum
+ * of its window in row-major order (max). Planes are disjoint. */
+static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
+                              const float *restrict xp, const float *restrict dyp,
+                              float *restrict dxp)
+{
+    const int64_t W = g->W;
+    memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
+    const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
+                      g->pt == 0 && g->pl == 0;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const float *dyr = dyp + oh * g->OW;
+        int64_t ow = 0;
+        if (tile2 && 2 * oh + 1 < g->H) {
+            /* whole 2x2 windows: ow < W / 2 */
+            const float *restrict r0 = xp + 2 * oh * W, *restrict r1 = r0 + W;
+            float *restrict d0 = dxp + 2 * oh * W, *restrict d1 = d0 + W;
+            const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
+            max2x2_backward(r0, r1, dyr, d0, d1, full);
+            ow = full;
+        }
+        for (; ow < g->OW; ow++) {
+            int64_t h0, h1, w0, w1;
+            window(g, oh, ow, &h0, &h1, &w0, &w1);
+            if (op == POOL_AVG) {
+                const float v = dyr[ow] * (1.0f / avg_count(g, include_pad, h0, h1, w0, w1));
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        dxp[ih * W + iw] += v;
+                continue;
+            }
+            int64_t best = -1;
+            float bv = -INFINITY;
+            for (int64_t ih = h0; ih < h1; ih++)
+                for (int64_t iw = w0; iw < w1; iw++)
+                    if (best < 0 || xp[ih * W + iw] > bv) {
+                        best = ih * W + iw;
+                        bv = xp[best];
+                    }
+            if (best >= 0)
+                dxp[best] += dyr[ow];
         }
     }
 }
@@ -100,25 +229,21 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                    const float *dy, float *dx, int nthreads)
 {
     const strides si = in_strides(g), so = out_strides(g);
+    if (g->channels_first) {
+        const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
+    if (planes * hw >= POOL_PAR_MIN)
+        for (int64_t p = 0; p < planes; p++)
+            cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw);
+        return;
+    }
     /* channels_last: one task per image, every channel in one pass */
-    const int64_t cblk = si.c == 1 ? g->C : POOL_CBLK;
-    const int64_t ncb = (g->C + cblk - 1) / cblk;
-    const int64_t tasks = g->N * ncb;
 #pragma omp parallel for schedule(static) num_threads(nthreads) \
     if (g->N * g->H * g->W * g->C >= POOL_PAR_MIN)
-    for (int64_t t = 0; t < tasks; t++) {
-        const int64_t n = t / ncb, c0 = (t % ncb) * cblk;
-        const int64_t c1 = c0 + cblk < g->C ? c0 + cblk : g->C;
+    for (int64_t n = 0; n < g->N; n++) {
         float *dxn = dx + n * si.n;
         const float *xn = x + n * si.n;
-        if (si.c == 1) {
-            memset(dxn, 0, (size_t)(g->H * g->W * g->C) * sizeof(float));
-        } else {
-            for (int64_t h = 0; h < g->H; h++)
-                for (int64_t w = 0; w < g->W; w++)
-                    for (int64_t c = c0; c < c1; c++)
-                        dxn[h * si.h + w * si.w + c * si.c] = 0.0f;
-        }
+        memset(dxn, 0, (size_t)(g->H * g->W * g->C) * sizeof(float));
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 int64_t h0, h1, w0, w1;
@@ -128,14 +253,14 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                     const float inv = 1.0f / avg_count(g, include_pad, h0, h1, w0, w1);
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++)
-                            for (int64_t c = c0; c < c1; c++)
-                                dxn[ih * si.h + iw * si.w + c * si.c] += dyo[c * so.c] * inv;
+                            for (int64_t c = 0; c < g->C; c++)
+                                dxn[ih * si.h + iw * si.w + c] += dyo[c] * inv;
                     continue;
                 }
-                int64_t cv = c0;   /* channels done 16 at a time */
-                if (si.c == 1 && h1 > h0 && w1 > w0) {
+                int64_t cv = 0;   /* channels done 16 at a time */
+                if (h1 > h0 && w1 > w0) {
                     const int64_t ww = w1 - w0;
-                    for (; cv + POOL_CBLK <= c1; cv += POOL_CBLK) {
+                    for (; cv + POOL_CBLK <= g->C; cv += POOL_CBLK) {
                         /* first maximum in window order, as below */
                         int32_t bk[POOL_CBLK];
                         float bv[POOL_CBLK];
@@ -156,23 +281,23 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                             }
                         for (int k = 0; k < POOL_CBLK; k++) {
                             const int64_t ih = h0 + bk[k] / ww, iw = w0 + bk[k] % ww;
-                            dxn[ih * si.h + iw * si.w + cv + k] += dyo[(cv + k) * so.c];
+                            dxn[ih * si.h + iw * si.w + cv + k] += dyo[cv + k];
                         }
                     }
                 }
-                for (int64_t c = cv; c < c1; c++) {
+                for (int64_t c = cv; c < g->C; c++) {
                     int64_t best = -1;
                     float bv = -INFINITY;
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++) {
-                            const int64_t at = ih * si.h + iw * si.w + c * si.c;
+                            const int64_t at = ih * si.h + iw * si.w + c;
                             if (best < 0 || xn[at] > bv) {
                                 best = at;
                                 bv = xn[at];
                             }
                         }
                     if (best >= 0)
-                        dxn[best] += dyo[c * so.c];
+                        dxn[best] += dyo[c];
                 }
             }
     }

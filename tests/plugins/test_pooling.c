@@ -100,6 +100,7 @@ static void fill_distinct(nnp_tensor *t)
 }
 
 static const int64_t pads_a[4] = {1, 0, 1, 2};
+static const int64_t pads_b[4] = {0, 1, 1, 1};
 
 static const pool_case cases[] = {
     {"MaxPooling2D", 2, 6, 7, 3, 2, 2, 2, 2, "valid", NULL, 0, 0},
@@ -113,6 +114,14 @@ static const pool_case cases[] = {
     {"AveragePooling2D", 2, 7, 8, 2, 3, 3, 3, 2, "same", NULL, 1, 0},
     {"AveragePooling2D", 1, 7, 8, 2, 3, 3, 2, 2, "valid", pads_a, 1, 0},
     {"AveragePooling2D", 1, 7, 8, 2, 3, 3, 2, 2, "valid", pads_a, 0, 1},
+    /* channels-first 2x2/2 with a leftover row and column, clipped 'same'
+     * windows, a left pad (row fast path starts after the first output);
+     * channels-last with more than one 16-channel block */
+    {"MaxPooling2D", 2, 7, 9, 5, 2, 2, 2, 2, "valid", NULL, 1, 0},
+    {"MaxPooling2D", 2, 7, 9, 3, 2, 2, 2, 2, "same", NULL, 1, 0},
+    {"MaxPooling2D", 1, 6, 8, 3, 2, 2, 2, 2, "valid", pads_b, 1, 0},
+    {"AveragePooling2D", 2, 7, 9, 3, 2, 2, 2, 2, "same", NULL, 1, 0},
+    {"MaxPooling2D", 2, 5, 6, 35, 2, 2, 2, 2, "same", NULL, 0, 0},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -165,6 +174,67 @@ Test(pooling, gradients_match_finite_differences)
         kit_gradcheck(&g, l, ins, 1, &os);
         cr_assert_eq(g.skipped, 0, "%s: %d kinks", json, g.skipped);
         nnp_tensor_free(&x);
+        nnp_layer_free(l);
+    }
+}
+
+/* Ties: each window's gradient goes to its first maximum in row-major
+ * window order (the rule of TensorFlow's and PyTorch's CPU kernels), on
+ * inputs drawn from {0, 1}; reference from a direct loop. */
+Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
+{
+    kit_seed(35);
+    for (size_t i = 0; i < N_CASES; i++) {
+        const pool_case *c = &cases[i];
+        if (strcmp(c->kind, "MaxPooling2D"))
+            continue;
+        char json[256];
+        json_of(c, json, sizeof json);
+        nnp_layer *l = kit_layer(c->kind, json);
+        nnp_shape xs = in_shape(c);
+        nnp_shape os = kit_build(l, 1, &xs);
+        nnp_tensor x = kit_tensor(&xs), y = kit_tensor(&os), gy = kit_tensor(&os),
+                   gx = kit_tensor(&xs);
+        float *xp = kit_data(&x);
+        for (int64_t k = 0; k < kit_numel(&xs); k++)
+            xp[k] = kit_uniform() < 0.5 ? 0.0f : 1.0f;
+        kit_fill(&gy, 0.5, 1.5);
+        nnp_tensor *ins[1] = {&x}, *gxs[1] = {&gx};
+        kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
+        kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+        int64_t OH, OW, pt, pl;
+        axis_ref(c, 0, c->H, &OH, &pt);
+        axis_ref(c, 1, c->W, &OW, &pl);
+        double *ref = calloc((size_t)kit_numel(&xs), sizeof *ref);
+        for (int64_t n = 0; n < c->N; n++)
+            for (int64_t ch = 0; ch < c->C; ch++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t best = -1;
+                        double bv = 0;
+                        for (int64_t a = 0; a < c->kh; a++)
+                            for (int64_t b = 0; b < c->kw; b++) {
+                                int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
+                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
+                                    continue;
+                                int64_t at = c->channels_first
+                                                 ? ((n * c->C + ch) * c->H + ih) * c->W + iw
+                                                 : ((n * c->H + ih) * c->W + iw) * c->C + ch;
+                                if (best < 0 || xp[at] > bv) {
+                                    best = at;
+                                    bv = xp[at];
+                                }
+                            }
+                        int64_t o = c->channels_first ? ((n * c->C + ch) * OH + oh) * OW + ow
+                                                      : ((n * OH + oh) * OW + ow) * c->C + ch;
+                        ref[best] += kit_data(&gy)[o];
+                    }
+        tu_assert_close_f32(json, gx.data, ref, kit_numel(&xs), 1e-6, 1e-6);
+        free(ref);
+        nnp_tensor_free(&x);
+        nnp_tensor_free(&y);
+        nnp_tensor_free(&gy);
+        nnp_tensor_free(&gx);
         nnp_layer_free(l);
     }
 }
