@@ -124,6 +124,105 @@ static void col2im(const conv_geom *g, const float *dcols, int64_t grp, int64_t 
     }
 }
 
+/* The outputs ow in [0, OW) whose input column ow * sw - pl + off lies in
+ * [0, W): ow in [*lo, *hi). */
+static void valid_cols(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi)
+{
+    const int64_t base = off - g->pl; /* iw = ow * sw + base */
+    int64_t a = base >= 0 ? 0 : (-base + g->sw - 1) / g->sw;
+    int64_t b = g->W - base > 0 ? (g->W - base + g->sw - 1) / g->sw : 0;
+    if (b > g->OW)
+        b = g->OW;
+    if (a > b)
+        a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* The segment of output row oh that block position p starts: columns
+ * ow0 .. ow0 + n (n <= rows left in the block). */
+static int64_t row_segment(const conv_geom *g, int64_t p, int64_t end, int64_t *oh, int64_t *ow0)
+{
+    *oh = p / g->OW;
+    *ow0 = p % g->OW;
+    return g->OW - *ow0 < end - p ? g->OW - *ow0 : end - p;
+}
+
+/* Channels-first: colsT [Kg, rows] (row k = (i * kw + j) * Cg + c, column
+ * r = output position p0 + r) of group grp, built one output-row segment at
+ * a time: for a fixed (i, j, c) the inputs under one output row are a
+ * strided (for stride 1, contiguous) slice of one input row. */
+static void im2col_cf(const conv_geom *g, const float *x, int64_t grp, int64_t p0, int64_t rows,
+                      float *colsT)
+{
+    const int64_t HW = g->H * g->W, Cg = g->Cg, c0 = grp * Cg;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t lo, hi;
+            valid_cols(g, j * g->dw, &lo, &hi);
+            for (int64_t c = 0; c < Cg; c++) {
+                float *dst = colsT + ((i * g->kw + j) * Cg + c) * rows;
+                const float *xc = x + (c0 + c) * HW;
+                for (int64_t p = p0, oh, ow0, n; p < p0 + rows; p += n) {
+                    n = row_segment(g, p, p0 + rows, &oh, &ow0);
+                    float *d = dst + (p - p0); /* d[ow - ow0], ow in ow0 .. e */
+                    const int64_t e = ow0 + n, ih = oh * g->sh - g->pt + i * g->dh;
+                    int64_t a = lo < ow0 ? ow0 : lo > e ? e : lo;
+                    int64_t b = hi < a ? a : hi > e ? e : hi;
+                    if (ih < 0 || ih >= g->H)
+                        a = b = e;
+                    const int64_t base = ih * g->W + j * g->dw - g->pl; /* iw = ow * sw + .. */
+                    for (int64_t ow = ow0; ow < a; ow++)
+                        d[ow - ow0] = 0.0f;
+                    if (g->sw == 1 && b > a)
+                        memcpy(d + (a - ow0), xc + base + a, (size_t)(b - a) * sizeof(float));
+                    else
+                        for (int64_t ow = a; ow < b; ow++)
+                            d[ow - ow0] = xc[base + ow * g->sw];
+                    for (int64_t ow = b; ow < e; ow++)
+                        d[ow - ow0] = 0.0f;
+                }
+            }
+        }
+}
+
+/* Channels-first: dx += the rows of dcolsT [Kg, rows] put back in place,
+ * in a fixed order (kernel offset, channel, output position). */
+static void col2im_cf(const conv_geom *g, const float *dcolsT, int64_t grp, int64_t p0,
+                      int64_t rows, float *dx)
+{
+    const int64_t HW = g->H * g->W, Cg = g->Cg, c0 = grp * Cg;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t lo, hi;
+            valid_cols(g, j * g->dw, &lo, &hi);
+            for (int64_t c = 0; c < Cg; c++) {
+                const float *src = dcolsT + ((i * g->kw + j) * Cg + c) * rows;
+                float *dxc = dx + (c0 + c) * HW;
+                for (int64_t p = p0, oh, ow0, n; p < p0 + rows; p += n) {
+                    n = row_segment(g, p, p0 + rows, &oh, &ow0);
+                    const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+                    if (ih < 0 || ih >= g->H)
+                        continue;
+                    const float *s = src + (p - p0); /* s[ow - ow0] */
+                    const int64_t e = ow0 + n;
+                    const int64_t a = lo < ow0 ? ow0 : lo > e ? e : lo;
+                    const int64_t b = hi < a ? a : hi > e ? e : hi;
+                    const int64_t base = ih * g->W + j * g->dw - g->pl;
+                    if (g->sw == 1) {
+                        float *restrict dd = dxc + base + a;
+                        const float *restrict ss = s + (a - ow0);
+                        for (int64_t k = 0; k < b - a; k++)
+                            dd[k] += ss[k];
+                    } else {
+                        for (int64_t ow = a; ow < b; ow++)
+                            dxc[base + ow * g->sw] += s[ow - ow0];
+                    }
+                }
+            }
+        }
+}
+
 /* A matrix operand: ptr with leading dimension ld, transposed or not. */
 typedef struct mat {
     const float *p;
@@ -140,6 +239,10 @@ static mat cols_of(const conv_geom *g, const float *x, int64_t grp, int64_t p0, 
         if (g->channels_first)
             return (mat){x + grp * g->Cg * g->P + p0, g->P, 1};  /* [Cg, P] seen transposed */
         return (mat){x + p0 * g->C + grp * g->Cg, g->C, 0};
+    }
+    if (g->channels_first) {
+        im2col_cf(g, x, grp, p0, rows, buf);
+        return (mat){buf, rows, 1}; /* [Kg, rows] seen transposed */
     }
     im2col(g, x, grp, p0, rows, buf);
     return (mat){buf, g->Kg, 0};
@@ -226,7 +329,12 @@ static void backward_image(const conv_geom *g, const float *x, const float *wm, 
             if (!dx)
                 continue;
             /* dcols [rows, Kg] = dz_g . W_g^T */
-            if (!g->direct) {
+            if (!g->direct && g->channels_first) {
+                /* dcolsT [Kg, rows] = W_g . dz_g^T */
+                gt_sgemm1(0, !d.t, Kg, rows, Fg, 1.0f, wm + grp * Fg, F, d.p, d.ld, 0.0f, dbuf,
+                          rows);
+                col2im_cf(g, dbuf, grp, p0, rows, dx);
+            } else if (!g->direct) {
                 gt_sgemm1(d.t, 1, rows, Kg, Fg, 1.0f, d.p, d.ld, wm + grp * Fg, F, 0.0f, dbuf, Kg);
                 col2im(g, dbuf, grp, p0, rows, dx);
             } else if (g->channels_first) {
