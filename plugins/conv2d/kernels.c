@@ -373,14 +373,25 @@ static void bias_grad(const conv_geom *g, int64_t N, const float *dz, float *db,
         }
         return;
     }
+    /* channels_first: per filter, BG interleaved double lanes (position p
+     * goes to lane p % BG) over images then positions, the lanes summed in
+     * order at the end: a fixed order that vectorizes */
+    enum { BG = 8 };
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t f = 0; f < F; f++) {
-        double acc = 0.0;
+        double lane[BG] = {0};
         for (int64_t n = 0; n < N; n++) {
-            const float *d = dz + n * P * F;
-            for (int64_t p = 0; p < P; p++)
-                acc += d[f * P + p];
+            const float *d = dz + (n * F + f) * P;
+            int64_t p = 0;
+            for (; p + BG <= P; p += BG)
+                for (int k = 0; k < BG; k++)
+                    lane[k] += d[p + k];
+            for (; p < P; p++)
+                lane[p % BG] += d[p];
         }
+        double acc = 0.0;
+        for (int k = 0; k < BG; k++)
+            acc += lane[k];
         db[f] += (float)acc;
     }
 }
@@ -419,13 +430,23 @@ void conv_backward(const conv_geom *g, int64_t N, const float *x, const float *k
         }
         /* sum the partials of the non-empty chunks, always in chunk order */
         int nt2 = nthreads < 1 ? 1 : nthreads;
+        enum { KB = 1024 };
+        const int64_t nkb = (wn + KB - 1) / KB;
 #pragma omp parallel for schedule(static) num_threads(nt2) if (wn * R >= 65536)
-        for (int64_t k = 0; k < wn; k++) {
-            float acc = 0.0f;
-            for (int r = 0; r < R; r++)
-                if (N * r / R != N * (r + 1) / R)
-                    acc += s->partials[(size_t)r * (size_t)wn + (size_t)k];
-            dkernel[k] += acc;
+        for (int64_t b = 0; b < nkb; b++) {
+            const int64_t k0 = b * KB, k1 = k0 + KB < wn ? k0 + KB : wn;
+            float acc[KB];
+            for (int64_t k = 0; k < k1 - k0; k++)
+                acc[k] = 0.0f;
+            for (int r = 0; r < R; r++) {
+                if (N * r / R == N * (r + 1) / R)
+                    continue;
+                const float *pr = s->partials + (size_t)r * (size_t)wn + (size_t)k0;
+                for (int64_t k = 0; k < k1 - k0; k++)
+                    acc[k] += pr[k];
+            }
+            for (int64_t k = 0; k < k1 - k0; k++)
+                dkernel[k0 + k] += acc[k];
         }
     } else if (dx && N > 0) {
         memset(dx, 0, (size_t)(N * in_img) * sizeof(float));
