@@ -158,24 +158,27 @@ void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *
     }
 }
 
-/* Max-pool 2x2/2 backward over n whole windows of two input rows r0, r1:
- * each window's gradient goes to its first maximum in the order r0[2j],
- * r0[2j+1], r1[2j], r1[2j+1], the others get 0. Float selects only, so
- * the compiler vectorizes the loop. */
-static void max2x2_backward(const float *restrict r0, const float *restrict r1,
-                            const float *restrict dyr, float *restrict d0, float *restrict d1,
-                            int64_t n)
+/* Max-pool 2x2 backward over n whole windows whose four elements are
+ * a[j * s], b[j * s], c[j * s], d[j * s] (in window order; s = 2 for a
+ * channels-first row pair, 1 for channels-last channel vectors): each
+ * window's gradient g[j] goes to its first maximum, the others get 0. Float
+ * selects only, so the compiler vectorizes the loop. */
+static inline void max2x2_backward(const float *restrict a, const float *restrict b,
+                                   const float *restrict c, const float *restrict d,
+                                   const float *restrict gy, float *restrict da,
+                                   float *restrict db, float *restrict dc, float *restrict dd,
+                                   int64_t n, int64_t s)
 {
     for (int64_t j = 0; j < n; j++) {
-        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-        const float gv = dyr[j], z = 0.0f;
-        const float m1 = b > a ? b : a, m2 = c > m1 ? c : m1;
-        const float rd = d > m2 ? gv : z, rest = d > m2 ? z : gv;
-        const float rc = c > m1 ? rest : z, rest2 = c > m1 ? z : rest;
-        d0[2 * j] = b > a ? z : rest2;
-        d0[2 * j + 1] = b > a ? rest2 : z;
-        d1[2 * j] = rc;
-        d1[2 * j + 1] = rd;
+        const float va = a[j * s], vb = b[j * s], vc = c[j * s], vd = d[j * s];
+        const float gv = gy[j], z = 0.0f;
+        const float m1 = vb > va ? vb : va, m2 = vc > m1 ? vc : m1;
+        const float rd = vd > m2 ? gv : z, rest = vd > m2 ? z : gv;
+        const float rc = vc > m1 ? rest : z, rest2 = vc > m1 ? z : rest;
+        da[j * s] = vb > va ? z : rest2;
+        db[j * s] = vb > va ? rest2 : z;
+        dc[j * s] = rc;
+        dd[j * s] = rd;
     }
 }
 
@@ -198,7 +201,7 @@ static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
             const float *restrict r0 = xp + 2 * oh * W, *restrict r1 = r0 + W;
             float *restrict d0 = dxp + 2 * oh * W, *restrict d1 = d0 + W;
             const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
-            max2x2_backward(r0, r1, dyr, d0, d1, full);
+            max2x2_backward(r0, r0 + 1, r1, r1 + 1, dyr, d0, d0 + 1, d1, d1 + 1, full, 2);
             ow = full;
         }
         for (; ow < g->OW; ow++) {
@@ -257,6 +260,16 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                                 dxn[ih * si.h + iw * si.w + c] += dyo[c] * inv;
                     continue;
                 }
+                if (h1 - h0 == 2 && w1 - w0 == 2 && g->kh == 2 && g->kw == 2 && g->sh >= 2 &&
+                    g->sw >= 2) {
+                    /* a whole 2x2 window that overlaps no other one */
+                    const int64_t at = h0 * si.h + w0 * si.w;
+                    const float *x0 = xn + at, *x1 = x0 + si.h;
+                    float *d0 = dxn + at, *d1 = d0 + si.h;
+                    max2x2_backward(x0, x0 + g->C, x1, x1 + g->C, dyo, d0, d0 + g->C, d1,
+                                    d1 + g->C, g->C, 1);
+                    continue;
+                }
                 int64_t cv = 0;   /* channels done 16 at a time */
                 if (h1 > h0 && w1 > w0) {
                     const int64_t ww = w1 - w0;
@@ -303,15 +316,94 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
     }
 }
 
+/* Global pooling, channels-last: one task per (image, block of GCB
+ * channels), positions walked in order with the block's channels side by
+ * side, so every read is contiguous and the channel loop vectorizes. */
+#define GCB 64
+
+static void global_forward_cl(const pool_geom *g, pool_op op, const float *x, float *y,
+                              int nthreads)
+{
+    const int64_t C = g->C, hw = g->H * g->W, ncb = (C + GCB - 1) / GCB;
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
+    if (g->N * C * hw >= POOL_PAR_MIN)
+    for (int64_t t = 0; t < g->N * ncb; t++) {
+        const int64_t n = t / ncb, c0 = (t % ncb) * GCB, nc = C - c0 < GCB ? C - c0 : GCB;
+        const float *xn = x + n * hw * C + c0;
+        float *yn = y + n * C + c0;
+        if (op == POOL_MAX) {
+            float m[GCB];
+            for (int64_t k = 0; k < nc; k++)
+                m[k] = -INFINITY;
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < nc; k++)
+                    m[k] = xn[p * C + k] > m[k] ? xn[p * C + k] : m[k];
+            for (int64_t k = 0; k < nc; k++)
+                yn[k] = m[k];
+        } else {
+            double acc[GCB];
+            for (int64_t k = 0; k < nc; k++)
+                acc[k] = 0.0;
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < nc; k++)
+                    acc[k] += xn[p * C + k];
+            for (int64_t k = 0; k < nc; k++)
+                yn[k] = hw ? (float)(acc[k] / (double)hw) : 0.0f;
+        }
+    }
+}
+
+static void global_backward_cl(const pool_geom *g, pool_op op, const float *x, const float *dy,
+                               float *dx, int nthreads)
+{
+    const int64_t C = g->C, hw = g->H * g->W, ncb = (C + GCB - 1) / GCB;
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
+    if (g->N * C * hw >= POOL_PAR_MIN)
+    for (int64_t t = 0; t < g->N * ncb; t++) {
+        const int64_t n = t / ncb, c0 = (t % ncb) * GCB, nc = C - c0 < GCB ? C - c0 : GCB;
+        const float *xn = x + n * hw * C + c0, *dyn = dy + n * C + c0;
+        float *dxn = dx + n * hw * C + c0;
+        if (op == POOL_AVG) {
+            float v[GCB];
+            for (int64_t k = 0; k < nc; k++)
+                v[k] = hw ? dyn[k] / (float)hw : 0.0f;
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < nc; k++)
+                    dxn[p * C + k] = v[k];
+            continue;
+        }
+        /* the first maximum of each channel, as in the channels-first loop */
+        float bv[GCB];
+        int64_t best[GCB];
+        for (int64_t k = 0; k < nc; k++) {
+            bv[k] = hw ? xn[k] : 0.0f;
+            best[k] = 0;
+        }
+        for (int64_t p = 1; p < hw; p++)
+            for (int64_t k = 0; k < nc; k++) {
+                const float v = xn[p * C + k];
+                best[k] = v > bv[k] ? p : best[k];
+                bv[k] = v > bv[k] ? v : bv[k];
+            }
+        for (int64_t p = 0; p < hw; p++)
+            for (int64_t k = 0; k < nc; k++)
+                dxn[p * C + k] = p == best[k] ? dyn[k] : 0.0f;
+    }
+}
+
 void global_forward(const pool_geom *g, pool_op op, const float *x, float *y, int nthreads)
 {
+    if (!g->channels_first) {
+        global_forward_cl(g, op, x, y, nthreads);
+        return;
+    }
     const strides si = in_strides(g);
     const int64_t pairs = g->N * g->C, hw = g->H * g->W;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (pairs * hw >= POOL_PAR_MIN)
     for (int64_t t = 0; t < pairs; t++) {
         const int64_t n = t / g->C, c = t % g->C;
         const float *xi = x + n * si.n + c * si.c;
-        const int64_t step = g->channels_first ? 1 : g->C;
+        const int64_t step = 1;
         if (op == POOL_MAX) {
             float m = -INFINITY;
             for (int64_t p = 0; p < hw; p++)
@@ -329,12 +421,16 @@ void global_forward(const pool_geom *g, pool_op op, const float *x, float *y, in
 void global_backward(const pool_geom *g, pool_op op, const float *x, const float *dy, float *dx,
                      int nthreads)
 {
+    if (!g->channels_first) {
+        global_backward_cl(g, op, x, dy, dx, nthreads);
+        return;
+    }
     const strides si = in_strides(g);
     const int64_t pairs = g->N * g->C, hw = g->H * g->W;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (pairs * hw >= POOL_PAR_MIN)
     for (int64_t t = 0; t < pairs; t++) {
         const int64_t n = t / g->C, c = t % g->C;
-        const int64_t step = g->channels_first ? 1 : g->C;
+        const int64_t step = 1;
         const float *xi = x + n * si.n + c * si.c;
         float *di = dx + n * si.n + c * si.c;
         if (op == POOL_AVG) {

@@ -266,30 +266,56 @@ Test(pooling, global_pooling_forward_gradient_keepdims)
                 snprintf(json, sizeof json, "{\"data_format\": \"%s\", \"keepdims\": %s}",
                          cf ? "channels_first" : "channels_last", keep ? "true" : "false");
                 nnp_layer *l = kit_layer(kinds[k], json);
-                pool_case c = {kinds[k], 2, 5, 3, 4, 0, 0, 0, 0, "valid", NULL, cf, 0};
+                /* 70 channels: more than one channel block of the
+                 * channels-last kernels */
+                enum { C = 70 };
+                pool_case c = {kinds[k], 2, 5, 3, C, 0, 0, 0, 0, "valid", NULL, cf, 0};
                 nnp_shape xs = in_shape(&c);
                 nnp_shape os = kit_build(l, 1, &xs);
                 if (keep)
-                    cr_assert(os.rank == 4 && os.dims[cf ? 1 : 3] == 4 &&
+                    cr_assert(os.rank == 4 && os.dims[cf ? 1 : 3] == C &&
                               os.dims[cf ? 2 : 1] == 1 && os.dims[cf ? 3 : 2] == 1);
                 else
-                    cr_assert(os.rank == 2 && os.dims[0] == 2 && os.dims[1] == 4);
+                    cr_assert(os.rank == 2 && os.dims[0] == 2 && os.dims[1] == C);
                 nnp_tensor x = kit_tensor(&xs), y = kit_tensor(&os);
                 fill_distinct(&x);
                 nnp_tensor *ins[1] = {&x};
                 kit_forward(l, ins, 1, &y, NNP_MODE_INFER);
-                double e[8];
+                double e[2 * C];
                 for (int n = 0; n < 2; n++)
-                    for (int ch = 0; ch < 4; ch++) {
+                    for (int ch = 0; ch < C; ch++) {
                         double acc = k ? -INFINITY : 0;
                         for (int h = 0; h < 5; h++)
                             for (int w = 0; w < 3; w++) {
                                 double v = xat(&c, x.data, n, h, w, ch);
                                 acc = k ? fmax(acc, v) : acc + v / 15;
                             }
-                        e[n * 4 + ch] = acc;
+                        e[n * C + ch] = acc;
                     }
-                tu_assert_close_f32(json, y.data, e, 8, 1e-6, 1e-6);
+                tu_assert_close_f32(json, y.data, e, 2 * C, 1e-6, 1e-6);
+                /* every input gradient against a direct loop: the maximum's
+                 * position (values are distinct) or 1/15 of the average */
+                nnp_tensor gy = kit_tensor(&os), gx = kit_tensor(&xs);
+                kit_fill(&gy, -1, 1);
+                nnp_tensor *gxs[1] = {&gx};
+                kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+                double *ge = calloc((size_t)kit_numel(&xs), sizeof *ge);
+                for (int n = 0; n < 2; n++)
+                    for (int ch = 0; ch < C; ch++)
+                        for (int h = 0; h < 5; h++)
+                            for (int w = 0; w < 3; w++) {
+                                int64_t at = cf ? ((n * C + ch) * 5 + h) * 3 + w
+                                                : ((n * 5 + h) * 3 + w) * C + ch;
+                                double g1 = kit_data(&gy)[n * C + ch];
+                                if (!k)
+                                    ge[at] = g1 / 15;
+                                else if (xat(&c, x.data, n, h, w, ch) == e[n * C + ch])
+                                    ge[at] = g1;
+                            }
+                tu_assert_close_f32(json, gx.data, ge, kit_numel(&xs), 1e-6, 1e-6);
+                free(ge);
+                nnp_tensor_free(&gy);
+                nnp_tensor_free(&gx);
                 kit_gc g = kit_gc_default();
                 kit_gradcheck(&g, l, ins, 1, &os);
                 nnp_tensor_free(&x);
