@@ -31,7 +31,7 @@ enum {
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
     FLAT = 16384,       /* channels-first, short rows: flat elementwise work item */
-    PAR_MIN = 1 << 15,  /* below this many elements, stay on one thread */
+    PAR_MIN = 1 << 16,  /* below this many elements, stay on one thread */
     PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
     SHIFT_SAMPLES = 16, /* elements averaged for the statistics shift */
     NT_MIN = 1 << 22    /* elementwise outputs of this many floats (16 MiB) bypass the caches */
