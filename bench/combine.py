@@ -12,9 +12,13 @@ the peer in a layout holding the same bytes as nnplug's buffer.
 
 --stat min ranks by the fastest run instead of the median: on a shared
 machine the minimum is the figure least moved by other people's load.
+
+Files from several rounds (run.sh with ROUNDS > 1) are pooled: each
+measurement's figure is the median of its rounds' medians.
 """
 import argparse
 import json
+import statistics
 
 NOISY = 1.5   # median / min above this marks a row measured under load
 
@@ -27,8 +31,23 @@ def fmt_ratio(v):
     return "%6.2f" % v if v is not None else "%6s" % "-"
 
 
+def merge(records):
+    """One record from several rounds of the same measurement: the median
+    of the rounds' medians, the fastest of their minimums."""
+    if len(records) == 1:
+        return records[0]
+    r = dict(records[0])
+    r["median_ms"] = statistics.median(x["median_ms"] for x in records)
+    r["min_ms"] = min(x["min_ms"] for x in records)
+    if "gbps" in r:
+        r["gbps"] = records[0]["gbps"] * records[0]["median_ms"] / r["median_ms"]
+    r["rounds"] = len(records)
+    return r
+
+
 def load(paths):
-    rows, env, triad, checks, dnnl, torch = [], [], {}, [], {}, {}
+    rows, env, checks = {}, [], []
+    triad, dnnl, torch = {}, {}, {}
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -38,19 +57,27 @@ def load(paths):
                 r = json.loads(line)
                 impl = r.get("impl")
                 if impl == "env":
-                    env.append(r)
+                    if r not in env:
+                        env.append(r)
                 elif impl == "check":
                     checks.append(r)
                 elif impl == "stream_triad":
-                    triad.setdefault(r["threads"], {})[r["when"]] = r["gbps"]
+                    triad.setdefault(r["threads"], {}).setdefault(r["when"], []).append(r["gbps"])
                 elif impl == "nnplug":
-                    rows.append(r)
+                    key = (tuple(r["shape"]), r["layout"], r["direction"], r["threads"])
+                    rows.setdefault(key, []).append(r)  # dicts keep bn_compare's order
                 elif impl == "onednn":
                     # keyed by the case it ran in (same process, same minutes)
-                    dnnl[(tuple(r["shape"]), r["direction"], r["threads"], r["layout"])] = r
+                    key = (tuple(r["shape"]), r["direction"], r["threads"], r["layout"])
+                    dnnl.setdefault(key, []).append(r)
                 elif impl == "torch":
-                    torch[(tuple(r["logical"]), r["direction"], r["threads"], r["layout"])] = r
-    return rows, env, triad, checks, dnnl, torch
+                    key = (tuple(r["logical"]), r["direction"], r["threads"], r["layout"])
+                    torch.setdefault(key, []).append(r)
+    rounds = max((len(v) for v in rows.values()), default=0)
+    triad = {t: {w: statistics.median(v) for w, v in ws.items()} for t, ws in triad.items()}
+    return ([merge(v) for v in rows.values()], env, triad, checks,
+            {k: merge(v) for k, v in dnnl.items()}, {k: merge(v) for k, v in torch.items()},
+            rounds)
 
 
 def main():
@@ -59,7 +86,7 @@ def main():
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     stat = args.stat + "_ms"
-    rows, env, triad, checks, dnnl, torch = load(args.files)
+    rows, env, triad, checks, dnnl, torch, rounds = load(args.files)
 
     for e in env:
         print("  ".join("%s=%s" % (k, v) for k, v in e.items() if k not in ("tool", "impl")))
@@ -73,6 +100,9 @@ def main():
         print("results checked against oneDNN (y, dx, dgamma, dbeta) for %d shape/layout "
               "pairs: worst relative difference %.2g (%s %s)"
               % (len(checks), worst["max_rel_diff"], worst["case"], worst["layout"]))
+    if rounds > 1:
+        print("%d rounds: each figure is the median of the rounds' medians (min: the "
+              "fastest run of all); STREAM figures are medians over the rounds" % rounds)
     print("times: %s of the runs; GB/s = compulsory traffic (2S, 3S, 5S) / time; %%triad "
           "against the start figure;\nratios = peer ms / nnplug ms (>1: nnplug faster); "
           "! = some median in the row is over %.1fx its minimum (foreign load)\n"

@@ -14,6 +14,8 @@
 #                 python3-torch; the first python3 on PATH may lack it)
 #   STAT=min      rank by the fastest run instead of the median (steadier
 #                 on a shared machine)
+#   ROUNDS=N      run both programs N times, alternating (default 1); the
+#                 table gives each measurement's median over the rounds
 # Raw JSON lines are kept in BUILD_DIR/bench/results-*.jsonl; reprint the
 # table from them with: bench/combine.py [--stat min] BUILD_DIR/bench/results-*.jsonl
 set -eu
@@ -46,20 +48,33 @@ fi
 # OpenMP waiting is left at libgomp's default (spin a while, then sleep),
 # what users get; nnplug, oneDNN and PyTorch all use that same runtime.
 
-echo "running bn_compare (nnplug, oneDNN, STREAM triad)..."
-# shellcheck disable=SC2086 # only_args is meant to split
-"$bin" --json --reps "$reps" --threads "$threads" $only_args >"$out/results-bn_compare.jsonl"
-
-files=$out/results-bn_compare.jsonl
+rounds=${ROUNDS:-1}
+rm -f "$out"/results-bn_compare*.jsonl "$out"/results-torch*.jsonl
+have_torch=0
 if "$python" -c "import torch" 2>/dev/null; then
-    echo "running torch_bn.py (PyTorch)..."
-    # shellcheck disable=SC2086
-    "$python" "$here/torch_bn.py" --reps "$reps" --threads "$threads" $only_args \
-        >"$out/results-torch.jsonl"
-    files="$files $out/results-torch.jsonl"
+    have_torch=1
 else
     echo "run.sh: $python has no torch module: PyTorch columns left empty" >&2
 fi
+files=""
+r=1
+while [ "$r" -le "$rounds" ]; do
+    sfx=""
+    [ "$rounds" -gt 1 ] && sfx="-r$r"
+    echo "running bn_compare (nnplug, oneDNN, STREAM triad)${sfx:+, round $r}..."
+    # shellcheck disable=SC2086 # only_args is meant to split
+    "$bin" --json --reps "$reps" --threads "$threads" $only_args \
+        >"$out/results-bn_compare$sfx.jsonl"
+    files="$files $out/results-bn_compare$sfx.jsonl"
+    if [ "$have_torch" = 1 ]; then
+        echo "running torch_bn.py (PyTorch)${sfx:+, round $r}..."
+        # shellcheck disable=SC2086
+        "$python" "$here/torch_bn.py" --reps "$reps" --threads "$threads" $only_args \
+            >"$out/results-torch$sfx.jsonl"
+        files="$files $out/results-torch$sfx.jsonl"
+    fi
+    r=$((r + 1))
+done
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
