@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package nnplug needs to build, test and benchmark.
+# Installs every Debian 12 package nnplug needs to build and test; with
+# --bench also oneDNN, which the BatchNormalization benchmark compares with.
 # Skips apt when everything is already there (so repeated runs are quick).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libprotobuf-c-dev protobuf-c-compiler libonnx-dev
       libcriterion-dev libjansson-dev
       python3 python3-numpy python3-onnx
+      python3-torch python3-torchvision   # tests/interop/resnet18_torch.py
       clang libomp-dev)   # clang + libomp: the libFuzzer harness (tests/fuzz)
 # ONNX Runtime for tests/interop comes from npm; keep a node already installed
 # (e.g. from NodeSource, which bundles npm) rather than pull Debian's over it.
@@ -13,6 +15,8 @@ command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # Dense / Conv2D: CBLAS from the OpenMP build of OpenBLAS (plugins/dense/openblas.cmake)
 pkgs+=(libopenblas-openmp-dev)
+# --bench: oneDNN for bench/bn_compare (PyTorch is installed anyway, for the tests)
+if [ "${1:-}" = --bench ]; then pkgs+=(libdnnl-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

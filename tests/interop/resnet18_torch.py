@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""The real ResNet-18: torchvision's model exported by PyTorch, trained by
+nnplug and by PyTorch from the same weights on the same data, step for step.
+
+    resnet18_torch.py --nnplug BIN --source DIR --work DIR [--ort-js FILE]
+
+The file is made here by tools/export_torchvision_resnet18.py (torchvision's
+resnet18, width 64, 10 classes, seeded gamma/beta/running statistics, opset
+15, BatchNormalization nodes kept, symbolic batch). PyTorch's side builds the
+same torchvision module and loads the file's initializers into it by name,
+in float64 (the reference; nnplug runs in float32). Data, seeded numpy: 16
+images 3x64x64, N(0,1), labels 0..9.
+
+Training: full-batch SGD (lr 0.01, momentum 0.9), sparse categorical
+cross-entropy from logits (torch: CrossEntropyLoss), 3 steps; in training
+mode BatchNormalization normalizes with the batch statistics in both.
+Keras's momentum SGD (v = m v - lr g; w += v) and PyTorch's (v = m v + g;
+w -= lr v) are the same updates for a constant learning rate.
+
+Checks:
+  - the three step losses (before each update) agree within 2e-4 relative:
+    step 1 tests the forward pass, steps 2 and 3 the gradients of every
+    weight through the updates;
+  - after the first step, all 21 kernels, 20 gammas and betas, the Linear
+    bias and the 20 moving means agree with PyTorch's: max |nnplug - torch|
+    <= 1% of the change torch made to that tensor (the kernels' change is
+    lr times their gradient, so this bounds each gradient's error). ONNX
+    momentum 0.9 is PyTorch momentum 0.1 for the moving means. The moving
+    variances are not compared: PyTorch folds the unbiased batch variance
+    into running_var, ONNX and Keras the biased one;
+  - the saved 3-step model passes onnx.checker, and ONNX Runtime on it
+    equals `nnplug run` on it within 1e-4 (atol + rtol) on 4 images.
+For scale: PyTorch's own float32 run of these 3 steps ends 4e-3 (relative)
+away from its float64 loss; nnplug's float32 run, 3e-5 to 5e-5.
+
+Needs /usr/bin/python3 with numpy, onnx, torch and torchvision (Debian's
+python3-torch and python3-torchvision), node and onnxruntime-node on
+NODE_PATH. A missing one is a failure."""
+import os
+import sys
+
+import numpy as np
+
+import itest
+from itest import check, fresh, run
+
+STEPS, N, CLASSES, HW = 3, 16, 10, 64
+LOSS_TOL, UPDATE_TOL = 2e-4, 1e-2
+
+
+def main():
+    a = itest.args(__doc__.split('\n\n')[0])
+    try:
+        import onnx
+        import torch
+        import torchvision
+        from onnx import numpy_helper
+    except ImportError as e:
+        check(False, 'torch, torchvision and onnx import (%s): install python3-torch '
+              'python3-torchvision python3-onnx' % e)
+        itest.finish('resnet18_torch')
+    d = fresh(os.path.join(a.work, 'resnet18-torch'))
+    src = os.path.join(d, 'resnet18.onnx')
+    tool = os.path.join(a.source, 'tools', 'export_torchvision_resnet18.py')
+    r = run([sys.executable, tool, src, '--classes', str(CLASSES), '--input-shape',
+             '4,3,%d,%d' % (HW, HW), '--dynamic-batch'])
+    if not check(r.returncode == 0, 'export_torchvision_resnet18.py (%s)'
+                 % (r.stderr.strip().splitlines() or [''])[-1]):
+        itest.finish('resnet18_torch')
+
+    rng = np.random.RandomState(7)
+    x = rng.normal(0, 1, (N, 3, HW, HW)).astype(np.float32)
+    y = rng.randint(0, CLASSES, N).astype(np.int64)
+    xf, yf, x4 = (os.path.join(d, f) for f in ('X.npy', 'Y.npy', 'X4.npy'))
+    np.save(xf, x)
+    np.save(yf, y)
+    np.save(x4, x[:4])
+
+    # nnplug: one full-batch step (weights), and 3 (losses, the export)
+    out, od1, od = (os.path.join(d, f) for f in ('trained.onnx', 'weights1', 'weights'))
+    common = [a.nnplug, 'train', src, '--x', xf, '--y', yf, '--loss',
+              'sparse_categorical_crossentropy', '--from-logits', '--optimizer', 'sgd', '--lr',
+              '0.01', '--momentum', '0.9', '--batch-size', str(N), '--seed', '1']
+    r1 = run(common + ['--epochs', '1', '--save', os.path.join(d, 'step1.onnx'),
+                       '--out-dir', od1])
+    r = run(common + ['--epochs', str(STEPS), '--save', out, '--out-dir', od])
+    if not check(r1.returncode == 0 and r.returncode == 0, 'nnplug train resnet18.onnx, 1 and '
+                 '%d full-batch steps (%s)' % (STEPS, (r1.stderr + r.stderr).strip()[-300:])):
+        itest.finish('resnet18_torch')
+    print(r.stderr.strip())
+    nn_loss = np.load(os.path.join(od, 'loss_history.npy'))
+
+    # PyTorch, float64, from the file's initializers
+    m = onnx.load(src)
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    torch.set_num_threads(2)
+    net = torchvision.models.resnet18(weights=None, num_classes=CLASSES).double()
+    state = net.state_dict()
+    missing = [k for k in state if k not in init and not k.endswith('num_batches_tracked')]
+    check(not missing, 'every torch parameter is an initializer of the file (%s)' % missing[:3])
+    net.load_state_dict({k: (torch.from_numpy(init[k].astype(np.float64)) if k in init else v)
+                         for k, v in state.items()})
+    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    lossf = torch.nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(y)
+    t_loss = []
+    for i in range(STEPS):
+        opt.zero_grad()
+        loss = lossf(net(xt), yt)
+        t_loss.append(loss.item())
+        loss.backward()
+        opt.step()
+        if i == 0:
+            after = {k: v.detach().clone().numpy() for k, v in net.state_dict().items()}
+
+    rel = np.abs(nn_loss - np.array(t_loss)) / np.abs(np.array(t_loss))
+    check(nn_loss.shape == (STEPS,) and rel.max() <= LOSS_TOL,
+          'step losses: nnplug %s, torch %s (worst relative difference %.2g)'
+          % (np.round(nn_loss, 6).tolist(), np.round(t_loss, 6).tolist(), rel.max()))
+
+    # the initializer each nnplug weight file holds: from the graph's nodes
+    role = {'Conv': {1: 'kernel'}, 'Gemm': {1: 'kernel', 2: 'bias'},
+            'BatchNormalization': {1: 'gamma', 2: 'beta', 3: 'moving_mean'}}
+    files = set(os.listdir(od1))
+    worst = {'kernel': (0.0, ''), 'gamma': (0.0, ''), 'beta': (0.0, ''), 'bias': (0.0, ''),
+             'moving_mean': (0.0, '')}
+    count = dict.fromkeys(worst, 0)
+    for n in m.graph.node:
+        for idx, w in role.get(n.op_type, {}).items():
+            name = n.input[idx]
+            layer = n.name.replace('/', '_')
+            f = next((c for c in ('%s_%s.npy' % (layer, w), '%s.npy' % w) if c in files), None)
+            if f is None:
+                check(False, '%s (%s of %s): no weight file' % (name, w, n.name))
+                continue
+            got = np.load(os.path.join(od1, f)).astype(np.float64)
+            want, w0 = after[name], before[name].numpy()
+            if w == 'kernel' and got.ndim == 4:
+                got = got.transpose(3, 2, 0, 1)   # Keras [kh, kw, C, F] -> [F, C, kh, kw]
+            elif w == 'kernel':
+                got = got.T                       # Keras [in, out] -> Linear [out, in]
+            if got.shape != want.shape:
+                check(False, '%s: shape %s, torch %s' % (name, got.shape, want.shape))
+                continue
+            err, step = float(np.abs(got - want).max()), float(np.abs(want - w0).max())
+            ratio = err / step if step > 0 else float('inf')
+            worst[w] = max(worst[w], (ratio, name))
+            count[w] += 1
+            if ratio > UPDATE_TOL:
+                check(False, '%s after one step: max |nnplug - torch| %.3g is %.2g of '
+                      'torch\'s largest change %.3g' % (name, err, ratio, step))
+    check(count == {'kernel': 21, 'gamma': 20, 'beta': 20, 'bias': 1, 'moving_mean': 20},
+          'compared with torch: %s' % count)
+    for w, (ratio, name) in worst.items():
+        check(0 < ratio <= UPDATE_TOL, '%s after one step: worst %s, difference %.2g of '
+              'its largest change (tolerance %g)' % (w, name, ratio, UPDATE_TOL))
+
+    tm = onnx.load(out)
+    try:
+        onnx.checker.check_model(tm, full_check=True)
+        ok, msg = True, ''
+    except Exception as e:  # noqa: BLE001
+        ok, msg = False, str(e).splitlines()[0]
+    check(ok, 'trained.onnx: onnx.checker full_check %s' % msg)
+    nn_dir, ort_dir = fresh(os.path.join(d, 'nnplug')), fresh(os.path.join(d, 'ort'))
+    r = run([a.nnplug, 'run', out, '-i', 'input=' + x4, '--out-dir', nn_dir])
+    check(r.returncode == 0, 'nnplug run trained.onnx (%s)' % r.stderr.strip())
+    err = itest.ort(a, out, ort_dir, {'input': x4})
+    check(err is None, 'ONNX Runtime runs trained.onnx (%s)' % (err or ''))
+    if r.returncode == 0 and err is None:
+        ok, msg = itest.close(np.load(os.path.join(nn_dir, 'output.npy')),
+                              np.load(os.path.join(ort_dir, 'output.npy')), 1e-4, 1e-4)
+        check(ok, 'ONNX Runtime reproduces nnplug run on trained.onnx within 1e-4 (%s)' % msg)
+    itest.finish('resnet18_torch')
+
+
+if __name__ == '__main__':
+    main()
