@@ -139,13 +139,29 @@ static void valid_cols(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi
     *hi = b;
 }
 
-/* The segment of output row oh that block position p starts: columns
- * ow0 .. ow0 + n (n <= rows left in the block). */
-static int64_t row_segment(const conv_geom *g, int64_t p, int64_t end, int64_t *oh, int64_t *ow0)
+/* One output-row segment of a block, for kernel offset (i, j): output
+ * columns ow0 .. ow0 + n of row oh; its input row ih; the columns a .. b
+ * whose input column ow * sw + base lies inside the row (none when row ih is
+ * padding). */
+typedef struct segment {
+    int64_t n, ow0, ih, a, b, base;
+} segment;
+
+static segment segment_at(const conv_geom *g, int64_t p, int64_t end, int64_t i, int64_t j,
+                          int64_t lo, int64_t hi)
 {
-    *oh = p / g->OW;
-    *ow0 = p % g->OW;
-    return g->OW - *ow0 < end - p ? g->OW - *ow0 : end - p;
+    segment s;
+    const int64_t oh = p / g->OW;
+    s.ow0 = p % g->OW;
+    s.n = g->OW - s.ow0 < end - p ? g->OW - s.ow0 : end - p;
+    const int64_t e = s.ow0 + s.n;
+    s.ih = oh * g->sh - g->pt + i * g->dh;
+    s.a = lo < s.ow0 ? s.ow0 : lo > e ? e : lo;
+    s.b = hi < s.a ? s.a : hi > e ? e : hi;
+    if (s.ih < 0 || s.ih >= g->H)
+        s.a = s.b = e;
+    s.base = s.ih * g->W + j * g->dw - g->pl;
+    return s;
 }
 
 /* Channels-first: colsT [Kg, rows] (row k = (i * kw + j) * Cg + c, column
@@ -163,24 +179,20 @@ static void im2col_cf(const conv_geom *g, const float *x, int64_t grp, int64_t p
             for (int64_t c = 0; c < Cg; c++) {
                 float *dst = colsT + ((i * g->kw + j) * Cg + c) * rows;
                 const float *xc = x + (c0 + c) * HW;
-                for (int64_t p = p0, oh, ow0, n; p < p0 + rows; p += n) {
-                    n = row_segment(g, p, p0 + rows, &oh, &ow0);
-                    float *d = dst + (p - p0); /* d[ow - ow0], ow in ow0 .. e */
-                    const int64_t e = ow0 + n, ih = oh * g->sh - g->pt + i * g->dh;
-                    int64_t a = lo < ow0 ? ow0 : lo > e ? e : lo;
-                    int64_t b = hi < a ? a : hi > e ? e : hi;
-                    if (ih < 0 || ih >= g->H)
-                        a = b = e;
-                    const int64_t base = ih * g->W + j * g->dw - g->pl; /* iw = ow * sw + .. */
-                    for (int64_t ow = ow0; ow < a; ow++)
-                        d[ow - ow0] = 0.0f;
-                    if (g->sw == 1 && b > a)
-                        memcpy(d + (a - ow0), xc + base + a, (size_t)(b - a) * sizeof(float));
+                for (int64_t p = p0; p < p0 + rows;) {
+                    const segment s = segment_at(g, p, p0 + rows, i, j, lo, hi);
+                    float *d = dst + (p - p0); /* d[ow - ow0] */
+                    for (int64_t ow = s.ow0; ow < s.a; ow++)
+                        d[ow - s.ow0] = 0.0f;
+                    if (g->sw == 1 && s.b > s.a)
+                        memcpy(d + (s.a - s.ow0), xc + s.base + s.a,
+                               (size_t)(s.b - s.a) * sizeof(float));
                     else
-                        for (int64_t ow = a; ow < b; ow++)
-                            d[ow - ow0] = xc[base + ow * g->sw];
-                    for (int64_t ow = b; ow < e; ow++)
-                        d[ow - ow0] = 0.0f;
+                        for (int64_t ow = s.a; ow < s.b; ow++)
+                            d[ow - s.ow0] = xc[s.base + ow * g->sw];
+                    for (int64_t ow = s.b; ow < s.ow0 + s.n; ow++)
+                        d[ow - s.ow0] = 0.0f;
+                    p += s.n;
                 }
             }
         }
@@ -199,25 +211,19 @@ static void col2im_cf(const conv_geom *g, const float *dcolsT, int64_t grp, int6
             for (int64_t c = 0; c < Cg; c++) {
                 const float *src = dcolsT + ((i * g->kw + j) * Cg + c) * rows;
                 float *dxc = dx + (c0 + c) * HW;
-                for (int64_t p = p0, oh, ow0, n; p < p0 + rows; p += n) {
-                    n = row_segment(g, p, p0 + rows, &oh, &ow0);
-                    const int64_t ih = oh * g->sh - g->pt + i * g->dh;
-                    if (ih < 0 || ih >= g->H)
-                        continue;
-                    const float *s = src + (p - p0); /* s[ow - ow0] */
-                    const int64_t e = ow0 + n;
-                    const int64_t a = lo < ow0 ? ow0 : lo > e ? e : lo;
-                    const int64_t b = hi < a ? a : hi > e ? e : hi;
-                    const int64_t base = ih * g->W + j * g->dw - g->pl;
-                    if (g->sw == 1) {
-                        float *restrict dd = dxc + base + a;
-                        const float *restrict ss = s + (a - ow0);
-                        for (int64_t k = 0; k < b - a; k++)
+                for (int64_t p = p0; p < p0 + rows;) {
+                    const segment s = segment_at(g, p, p0 + rows, i, j, lo, hi);
+                    const float *sp = src + (p - p0); /* sp[ow - ow0] */
+                    if (g->sw == 1 && s.b > s.a) {
+                        float *restrict dd = dxc + s.base + s.a;
+                        const float *restrict ss = sp + (s.a - s.ow0);
+                        for (int64_t k = 0; k < s.b - s.a; k++)
                             dd[k] += ss[k];
-                    } else {
-                        for (int64_t ow = a; ow < b; ow++)
-                            dxc[base + ow * g->sw] += s[ow - ow0];
+                    } else if (g->sw != 1) {
+                        for (int64_t ow = s.a; ow < s.b; ow++)
+                            dxc[s.base + ow * g->sw] += sp[ow - s.ow0];
                     }
+                    p += s.n;
                 }
             }
         }

@@ -1,5 +1,5 @@
-"""Small helpers shared by the interop scripts resnet.py, train_e2e.py and
-train_threads.py: checks that print ok/FAIL and are counted, subprocess
+"""Small helpers shared by the interop scripts resnet.py, train_e2e.py,
+train_threads.py and resnet18_torch.py: checks that print ok/FAIL and are counted, subprocess
 calls, ONNX Runtime through ort_run.js, array comparison.
 
 Each script takes --nnplug BIN --source DIR --work DIR (and --testdata DIR
@@ -99,3 +99,30 @@ def close(got, exp, atol, rtol):
         return False, '%s; %d of %d elements outside atol %g + rtol %g' % (
             msg, int(bad.sum()), d.size, atol, rtol)
     return True, msg
+
+
+def onnx_check(model):
+    """(ok, message) of onnx.checker's full check on a model (path or proto)."""
+    import onnx
+    try:
+        onnx.checker.check_model(onnx.load(model) if isinstance(model, str) else model,
+                                 full_check=True)
+        return True, ''
+    except Exception as e:  # noqa: BLE001
+        return False, str(e).splitlines()[0]
+
+
+def run_vs_ort(a, model, x_file, work, label, tol):
+    """Checks that `nnplug run` and ONNX Runtime both run model on input
+    x_file (the graph input 'input') and agree within tol (atol + rtol) on
+    'output'."""
+    nn_dir, ort_dir = fresh(os.path.join(work, 'nnplug')), fresh(os.path.join(work, 'ort'))
+    r = run([a.nnplug, 'run', model, '-i', 'input=' + x_file, '--out-dir', nn_dir])
+    check(r.returncode == 0, 'nnplug run %s (%s)' % (label, r.stderr.strip()))
+    err = ort(a, model, ort_dir, {'input': x_file})
+    check(err is None, 'ONNX Runtime runs %s (%s)' % (label, err or ''))
+    if r.returncode == 0 and err is None:
+        ok, msg = close(np.load(os.path.join(nn_dir, 'output.npy')),
+                        np.load(os.path.join(ort_dir, 'output.npy')), tol, tol)
+        check(ok, 'ONNX Runtime reproduces nnplug run on %s within %g (%s)' % (label, tol, msg))
+

@@ -157,22 +157,9 @@ def main():
         check(0 < ratio <= UPDATE_TOL, '%s after one step: worst %s, difference %.2g of '
               'its largest change (tolerance %g)' % (w, name, ratio, UPDATE_TOL))
 
-    tm = onnx.load(out)
-    try:
-        onnx.checker.check_model(tm, full_check=True)
-        ok, msg = True, ''
-    except Exception as e:  # noqa: BLE001
-        ok, msg = False, str(e).splitlines()[0]
+    ok, msg = itest.onnx_check(out)
     check(ok, 'trained.onnx: onnx.checker full_check %s' % msg)
-    nn_dir, ort_dir = fresh(os.path.join(d, 'nnplug')), fresh(os.path.join(d, 'ort'))
-    r = run([a.nnplug, 'run', out, '-i', 'input=' + x4, '--out-dir', nn_dir])
-    check(r.returncode == 0, 'nnplug run trained.onnx (%s)' % r.stderr.strip())
-    err = itest.ort(a, out, ort_dir, {'input': x4})
-    check(err is None, 'ONNX Runtime runs trained.onnx (%s)' % (err or ''))
-    if r.returncode == 0 and err is None:
-        ok, msg = itest.close(np.load(os.path.join(nn_dir, 'output.npy')),
-                              np.load(os.path.join(ort_dir, 'output.npy')), 1e-4, 1e-4)
-        check(ok, 'ONNX Runtime reproduces nnplug run on trained.onnx within 1e-4 (%s)' % msg)
+    itest.run_vs_ort(a, out, x4, d, 'trained.onnx (4 images)', 1e-4)
     itest.finish('resnet18_torch')
 
 

@@ -36,7 +36,7 @@ import os
 import numpy as np
 
 import itest
-from itest import check, close, fresh, run
+from itest import check, fresh, run
 
 
 def ce(logits, labels):
@@ -104,24 +104,12 @@ def main():
                   '%.3g)' % (f, delta))
 
     m = onnx.load(out)
-    try:
-        onnx.checker.check_model(m, full_check=True)
-        ok, msg = True, ''
-    except Exception as e:  # noqa: BLE001
-        ok, msg = False, str(e).splitlines()[0]
+    ok, msg = itest.onnx_check(m)
     check(ok, 'out.onnx: onnx.checker full_check %s' % msg)
     check(m.graph.input[0].type.tensor_type.shape.dim[0].dim_param != '',
           'out.onnx: the batch dimension is symbolic')
 
-    nn_dir, ort_dir = fresh(os.path.join(d, 'nnplug')), fresh(os.path.join(d, 'ort'))
-    r = run([a.nnplug, 'run', out, '-i', 'input=' + x8, '--out-dir', nn_dir])
-    check(r.returncode == 0, 'nnplug run out.onnx on 8 samples (%s)' % r.stderr.strip())
-    err = itest.ort(a, out, ort_dir, {'input': x8})
-    check(err is None, 'ONNX Runtime runs out.onnx (%s)' % (err or ''))
-    if r.returncode == 0 and err is None:
-        ok, msg = close(np.load(os.path.join(nn_dir, 'output.npy')),
-                        np.load(os.path.join(ort_dir, 'output.npy')), 1e-5, 1e-5)
-        check(ok, 'ONNX Runtime reproduces nnplug run on out.onnx within 1e-5 (%s)' % msg)
+    itest.run_vs_ort(a, out, x8, d, 'out.onnx (8 samples)', 1e-5)
 
     # the training helped, as an independent runtime sees it
     jobs = []

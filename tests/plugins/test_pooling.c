@@ -47,10 +47,17 @@ static void axis_ref(const pool_case *c, int axis, int64_t in, int64_t *out, int
     }
 }
 
+/* Flat index of (n, ch, h, w) in a [N, C, H, W] or [N, H, W, C] tensor. */
+static int64_t at4(const pool_case *c, int64_t H, int64_t W, int64_t n, int64_t ch, int64_t h,
+                   int64_t w)
+{
+    return c->channels_first ? ((n * c->C + ch) * H + h) * W + w
+                             : ((n * H + h) * W + w) * c->C + ch;
+}
+
 static double xat(const pool_case *c, const float *x, int64_t n, int64_t h, int64_t w, int64_t ch)
 {
-    return c->channels_first ? x[((n * c->C + ch) * c->H + h) * c->W + w]
-                             : x[((n * c->H + h) * c->W + w) * c->C + ch];
+    return x[at4(c, c->H, c->W, n, ch, h, w)];
 }
 
 static double *ref_pool(const pool_case *c, const float *x, int64_t *OH, int64_t *OW)
@@ -77,9 +84,7 @@ static double *ref_pool(const pool_case *c, const float *x, int64_t *OH, int64_t
                         }
                     if (!is_max)
                         acc /= c->include_pad ? (double)(c->kh * c->kw) : cnt;
-                    int64_t at = c->channels_first ? ((n * c->C + ch) * *OH + oh) * *OW + ow
-                                                   : ((n * *OH + oh) * *OW + ow) * c->C + ch;
-                    y[at] = acc;
+                    y[at4(c, *OH, *OW, n, ch, oh, ow)] = acc;
                 }
     return y;
 }
@@ -217,17 +222,13 @@ Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
                                 int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
                                 if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
                                     continue;
-                                int64_t at = c->channels_first
-                                                 ? ((n * c->C + ch) * c->H + ih) * c->W + iw
-                                                 : ((n * c->H + ih) * c->W + iw) * c->C + ch;
+                                int64_t at = at4(c, c->H, c->W, n, ch, ih, iw);
                                 if (best < 0 || xp[at] > bv) {
                                     best = at;
                                     bv = xp[at];
                                 }
                             }
-                        int64_t o = c->channels_first ? ((n * c->C + ch) * OH + oh) * OW + ow
-                                                      : ((n * OH + oh) * OW + ow) * c->C + ch;
-                        ref[best] += kit_data(&gy)[o];
+                        ref[best] += kit_data(&gy)[at4(c, OH, OW, n, ch, oh, ow)];
                     }
         tu_assert_close_f32(json, gx.data, ref, kit_numel(&xs), 1e-6, 1e-6);
         free(ref);
@@ -304,8 +305,7 @@ Test(pooling, global_pooling_forward_gradient_keepdims)
                     for (int ch = 0; ch < C; ch++)
                         for (int h = 0; h < 5; h++)
                             for (int w = 0; w < 3; w++) {
-                                int64_t at = cf ? ((n * C + ch) * 5 + h) * 3 + w
-                                                : ((n * 5 + h) * 3 + w) * C + ch;
+                                int64_t at = at4(&c, 5, 3, n, ch, h, w);
                                 double g1 = kit_data(&gy)[n * C + ch];
                                 if (!k)
                                     ge[at] = g1 / 15;
