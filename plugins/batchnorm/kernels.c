@@ -31,6 +31,7 @@ enum {
     MIN_BLOCK = 4096,   /* elements per reduction item at least: amortizes the combine */
     PIECE = 8192,       /* channels-first elementwise work item */
     FLAT = 16384,       /* channels-first, short rows: flat elementwise work item */
+    PERIOD_MAX = 1024,  /* channels-first rows up to this long: the permute (period) path */
     PAR_MIN = 1 << 16,  /* below this many elements, stay on one thread */
     PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
     SHIFT_SAMPLES = 16, /* elements averaged for the statistics shift */
@@ -219,6 +220,60 @@ static inline void v_flat(int mode, int nt, const float *x, const float *dy, flo
                 k0 = _mm512_set1_ps(ka[c]);
             if (mode == 2)
                 c0 = _mm512_set1_ps(cc[c]);
+        }
+    }
+}
+/* The P-lane coefficient vector of rows r0 .. r0 + P (row r: channel r % C)
+ * of a per-channel array. */
+static inline __m512 v_rows(const float *arr, int64_t r0, int64_t C, int64_t P)
+{
+    const int64_t c0 = r0 % C;
+    if (c0 + P <= C)
+        return _mm512_maskz_loadu_ps((__mmask16)((1u << P) - 1u), arr + c0);
+    float t[16] = {0};
+    for (int64_t j = 0; j < P; j++)
+        t[j] = arr[(c0 + j) % C];
+    return _mm512_loadu_ps(t);
+}
+/* Channels-first elementwise pass for short rows (inner not a multiple of
+ * 16), over [s, e) where s starts a period: P = 16 / gcd(inner, 16) rows
+ * make L = P * inner floats, a whole number V = L / 16 of vectors, so every
+ * period starts on the same lane and vector v's lanes always belong to the
+ * rows idx[16 v .. 16 v + 16) of its period. Each vector takes its
+ * coefficients from the period's P-row vectors by one permute: no branch per
+ * row, every vector full and (for a 64-byte aligned out) aligned, so with nt
+ * every store streams. Same operations per element as v_run. */
+static inline void v_period(int mode, int nt, const float *x, const float *dy, float *out,
+                            int64_t s, int64_t e, int64_t inner, int64_t C, int64_t P,
+                            int64_t V, const uint8_t *idx, const float *ka, const float *ca,
+                            const float *cb, const float *cc)
+{
+    const __m512 z = _mm512_setzero_ps();
+    for (int64_t p0 = s; p0 < e; p0 += 16 * V) {
+        const int64_t r0 = p0 / inner, pend = min64(p0 + 16 * V, e);
+        const __m512 A = v_rows(ca, r0, C, P), B = v_rows(cb, r0, C, P);
+        const __m512 K = mode ? v_rows(ka, r0, C, P) : z;
+        const __m512 CC = mode == 2 ? v_rows(cc, r0, C, P) : z;
+        int64_t p = p0;
+        const uint8_t *ix8 = idx;
+        for (; p + 16 <= pend; p += 16, ix8 += 16) {
+            const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ix8));
+            const __m512 va = _mm512_permutexvar_ps(ix, A), vb = _mm512_permutexvar_ps(ix, B);
+            const __m512 vk = mode ? _mm512_permutexvar_ps(ix, K) : z;
+            const __m512 vc = mode == 2 ? _mm512_permutexvar_ps(ix, CC) : z;
+            const __m512 r = v_ew(mode, x, dy, p, va, vb, vk, vc, 0xFFFF);
+            if (nt)
+                _mm512_stream_ps(out + p, r);
+            else
+                _mm512_storeu_ps(out + p, r);
+        }
+        if (p < pend) {
+            const __mmask16 m = (__mmask16)((1u << (pend - p)) - 1u);
+            const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ix8));
+            const __m512 va = _mm512_permutexvar_ps(ix, A), vb = _mm512_permutexvar_ps(ix, B);
+            const __m512 vk = mode ? _mm512_permutexvar_ps(ix, K) : z;
+            const __m512 vc = mode == 2 ? _mm512_permutexvar_ps(ix, CC) : z;
+            _mm512_mask_storeu_ps(out + p, m, v_ew(mode, x, dy, p, va, vb, vk, vc, m));
         }
     }
 }
@@ -718,6 +773,39 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
     const int64_t C = d.channels;
 #ifdef BN_VEC512
     /* rows of a whole number of vectors take the per-run path below */
+    if (d.inner > 1 && d.inner <= PERIOD_MAX && d.inner % 16 != 0) {
+        int64_t g = 16;
+        while (d.inner % g)
+            g /= 2;
+        const int64_t P = 16 / g, L = P * d.inner, V = L / 16;
+        uint8_t idx[PERIOD_MAX * 16]; /* L = 16 inner / g floats: each one's row */
+        for (int64_t q = 0; q < L; q++)
+            idx[q] = (uint8_t)(q / d.inner);
+        const int64_t total = d.outer * C * d.inner, per = max64(1, FLAT / L);
+        const int64_t items = cdiv(cdiv(total, L), per);
+        const int nt = team(a, total, items);
+        const int use_nt = total >= NT_MIN && ((uintptr_t)out & 63) == 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t s0 = it * per * L, s1 = min64(total, s0 + per * L);
+                /* constant modes: one specialized loop each */
+                if (dy)
+                    v_period(2, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
+                             cc);
+                else if (k)
+                    v_period(1, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
+                             cc);
+                else
+                    v_period(0, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
+                             cc);
+            }
+            if (use_nt)
+                _mm_sfence();
+        }
+        return;
+    }
     if (d.inner >= 16 && d.inner < PIECE && d.inner % 16 != 0) {
         const int64_t total = d.outer * C * d.inner, items = cdiv(total, FLAT);
         const int nt = team(a, total, items);

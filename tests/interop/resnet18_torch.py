@@ -18,9 +18,11 @@ Keras's momentum SGD (v = m v - lr g; w += v) and PyTorch's (v = m v + g;
 w -= lr v) are the same updates for a constant learning rate.
 
 Checks:
-  - the three step losses (before each update) agree within 2e-4 relative:
-    step 1 tests the forward pass, steps 2 and 3 the gradients of every
-    weight through the updates;
+  - the three step losses (before each update) agree within 1e-5, 1e-4 and
+    1e-3 relative: step 1 tests the forward pass, steps 2 and 3 the
+    gradients of every weight through the updates, with float32 rounding
+    amplified by each step (the third loss moves by 2e-4 between an -O3 and
+    a sanitizer build);
   - after the first step, all 21 kernels, 20 gammas and betas, the Linear
     bias and the 20 moving means agree with PyTorch's: max |nnplug - torch|
     <= 1% of the change torch made to that tensor (the kernels' change is
@@ -31,7 +33,7 @@ Checks:
   - the saved 3-step model passes onnx.checker, and ONNX Runtime on it
     equals `nnplug run` on it within 1e-4 (atol + rtol) on 4 images.
 For scale: PyTorch's own float32 run of these 3 steps ends 4e-3 (relative)
-away from its float64 loss; nnplug's float32 run, 3e-5 to 5e-5.
+away from its float64 loss; nnplug's float32 run, 3e-5 to 2.2e-4.
 
 Needs /usr/bin/python3 with numpy, onnx, torch and torchvision (Debian's
 python3-torch and python3-torchvision), node and onnxruntime-node on
@@ -45,7 +47,7 @@ import itest
 from itest import check, fresh, run
 
 STEPS, N, CLASSES, HW = 3, 16, 10, 64
-LOSS_TOL, UPDATE_TOL = 2e-4, 1e-2
+LOSS_TOL, UPDATE_TOL = (1e-5, 1e-4, 1e-3), 1e-2
 
 
 def main():
@@ -116,9 +118,10 @@ def main():
             after = {k: v.detach().clone().numpy() for k, v in net.state_dict().items()}
 
     rel = np.abs(nn_loss - np.array(t_loss)) / np.abs(np.array(t_loss))
-    check(nn_loss.shape == (STEPS,) and rel.max() <= LOSS_TOL,
-          'step losses: nnplug %s, torch %s (worst relative difference %.2g)'
-          % (np.round(nn_loss, 6).tolist(), np.round(t_loss, 6).tolist(), rel.max()))
+    check(nn_loss.shape == (STEPS,) and np.all(rel <= np.array(LOSS_TOL)),
+          'step losses: nnplug %s, torch %s (relative differences %s, tolerances %s)'
+          % (np.round(nn_loss, 6).tolist(), np.round(t_loss, 6).tolist(),
+             ['%.2g' % v for v in rel], list(LOSS_TOL)))
 
     # the initializer each nnplug weight file holds: from the graph's nodes
     role = {'Conv': {1: 'kernel'}, 'Gemm': {1: 'kernel', 2: 'bias'},

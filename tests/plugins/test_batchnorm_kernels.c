@@ -331,6 +331,11 @@ Test(fast_vs_ref, channels_first)
     fast_vs_ref((nnp_bn_dims){64, 4, 300}, 1, 1, 4);   /* several blocks per channel */
     fast_vs_ref((nnp_bn_dims){3, 7, 2}, 1, 1, 5);      /* tiny inner */
     fast_vs_ref((nnp_bn_dims){1, 2, 70000}, 1, 1, 6);  /* one long run per channel */
+    /* short rows whose period (rows until the lanes realign) wraps the
+     * channels: 7x7 (16 rows), 3x3 (16 rows), 1000 (2 rows) */
+    fast_vs_ref((nnp_bn_dims){5, 3, 49}, 1, 1, 7);
+    fast_vs_ref((nnp_bn_dims){4, 5, 9}, 1, 1, 8);
+    fast_vs_ref((nnp_bn_dims){3, 7, 1000}, 1, 1, 9);
 }
 
 Test(fast_vs_ref, channels_last)

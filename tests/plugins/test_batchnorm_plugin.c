@@ -705,11 +705,12 @@ Test(run, deterministic_for_any_thread_count)
 Test(run, large_tensors_match_the_generic_kernels)
 {
     nnp_registry *reg = tu_registry();
-    /* long rows, channels-last, and short rows (196) that do not fill whole vectors */
+    /* long rows, channels-last, and short rows (196, 49) that do not fill whole vectors */
     static const struct { const char *cfg; int64_t dims[4]; int c_axis; } cases[] = {
         {"{\"axis\": 1}", {4, 64, 128, 130}, 1},
         {"{\"axis\": -1}", {4, 128, 130, 64}, 3},
         {"{\"axis\": 1}", {128, 256, 14, 14}, 1},
+        {"{\"axis\": 1}", {1024, 130, 7, 7}, 1},
     };
     const char *keep = getenv("NNP_BN_ISA");
     char saved[32] = "";
