@@ -54,15 +54,15 @@ static float avg_count(const pool_geom *g, int include_pad, int64_t h0, int64_t 
 }
 
 /* Channels-first: one task per output row of one (image, channel) plane, so
- * every read walks a contiguous input row. Windows that lie inside the row
- * and do not overlap (stride == width, the usual 2x2/2) take a loop the
- * compiler vectorizes; the others go through window(). */
+ * every read walks a contiguous input row. Max windows 2 wide with stride 2
+ * (the usual 2x2/2) that lie inside the row take a loop the compiler
+ * vectorizes; the other outputs go through window(). */
 static void cf_forward_row(const pool_geom *g, pool_op op, int include_pad, const float *xp,
                            float *restrict yr, int64_t oh)
 {
     int64_t h0, h1, w0, w1;
     window(g, oh, 0, &h0, &h1, &w0, &w1);
-    int64_t ow = 0;
+    int64_t ow;
     /* outputs whose window starts at >= 0 and ends inside the row */
     int64_t fast0 = g->pl > 0 ? (g->pl + g->sw - 1) / g->sw : 0;
     int64_t fast1 = g->W >= g->kw - g->pl ? (g->W - g->kw + g->pl) / g->sw + 1 : 0;
@@ -89,10 +89,8 @@ static void cf_forward_row(const pool_geom *g, pool_op op, int include_pad, cons
         fast0 = fast1 = 0;
     }
     for (ow = 0; ow < g->OW; ow++) {
-        if (ow == fast0 && fast1 > fast0) {
-            ow = fast1 - 1;
-            continue;
-        }
+        if (ow >= fast0 && ow < fast1)
+            continue; /* done above */
         window(g, oh, ow, &h0, &h1, &w0, &w1);
         float acc = init;
         for (int64_t ih = h0; ih < h1; ih++)
