@@ -7,6 +7,9 @@
  * the input patch under output position p in the same (i, j, c) order, so
  *   channels_last:  y[p, g*Fg + f]  = cols . Wm[:, g*Fg:(g+1)*Fg]
  *   channels_first: y[g*Fg + f, p]  = (that product)^T
+ * Channels-last builds cols itself (each patch entry is Cg contiguous
+ * floats); channels-first builds its transpose cols^T [Kg, rows], whose rows
+ * are slices of input rows, and the GEMMs read it transposed.
  * A 1x1 convolution with stride 1 and no padding needs no im2col: the
  * input itself is cols (channels_last) or cols^T (channels_first).
  *
@@ -57,27 +60,12 @@ int conv_n_chunks(const conv_geom *g)
     return n < 1 ? 1 : (int)n;
 }
 
-/* Strides of the input (per image) along c, h, w. */
-static void in_strides(const conv_geom *g, int64_t *sc, int64_t *sh, int64_t *sw)
-{
-    if (g->channels_first) {
-        *sc = g->H * g->W;
-        *sh = g->W;
-        *sw = 1;
-    } else {
-        *sc = 1;
-        *sh = g->W * g->C;
-        *sw = g->C;
-    }
-}
-
-/* cols [rows, Kg] of group grp for output positions p0 .. p0+rows. */
+/* Channels-last: cols [rows, Kg] of group grp for output positions
+ * p0 .. p0+rows; each (i, j) patch entry is Cg contiguous input floats. */
 static void im2col(const conv_geom *g, const float *x, int64_t grp, int64_t p0, int64_t rows,
                    float *cols)
 {
-    int64_t sc, sh, sw;
-    in_strides(g, &sc, &sh, &sw);
-    const int64_t Cg = g->Cg, c0 = grp * Cg;
+    const int64_t Cg = g->Cg, c0 = grp * Cg, sh = g->W * g->C, sw = g->C;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = p0 + r, oh = p / g->OW, ow = p % g->OW;
         float *dst = cols + r * g->Kg;
@@ -85,28 +73,21 @@ static void im2col(const conv_geom *g, const float *x, int64_t grp, int64_t p0, 
             const int64_t ih = oh * g->sh - g->pt + i * g->dh;
             for (int64_t j = 0; j < g->kw; j++, dst += Cg) {
                 const int64_t iw = ow * g->sw - g->pl + j * g->dw;
-                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) {
+                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
                     memset(dst, 0, (size_t)Cg * sizeof(float));
-                    continue;
-                }
-                const float *src = x + ih * sh + iw * sw + c0 * sc;
-                if (sc == 1)
-                    memcpy(dst, src, (size_t)Cg * sizeof(float));
                 else
-                    for (int64_t c = 0; c < Cg; c++)
-                        dst[c] = src[c * sc];
+                    memcpy(dst, x + ih * sh + iw * sw + c0, (size_t)Cg * sizeof(float));
             }
         }
     }
 }
 
-/* dx += the patches of dcols [rows, Kg] put back in place (a fixed order). */
+/* Channels-last: dx += the patches of dcols [rows, Kg] put back in place
+ * (a fixed order). */
 static void col2im(const conv_geom *g, const float *dcols, int64_t grp, int64_t p0,
                    int64_t rows, float *dx)
 {
-    int64_t sc, sh, sw;
-    in_strides(g, &sc, &sh, &sw);
-    const int64_t Cg = g->Cg, c0 = grp * Cg;
+    const int64_t Cg = g->Cg, c0 = grp * Cg, sh = g->W * g->C, sw = g->C;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = p0 + r, oh = p / g->OW, ow = p % g->OW;
         const float *src = dcols + r * g->Kg;
@@ -116,9 +97,9 @@ static void col2im(const conv_geom *g, const float *dcols, int64_t grp, int64_t 
                 const int64_t iw = ow * g->sw - g->pl + j * g->dw;
                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
                     continue;
-                float *dst = dx + ih * sh + iw * sw + c0 * sc;
+                float *restrict dst = dx + ih * sh + iw * sw + c0;
                 for (int64_t c = 0; c < Cg; c++)
-                    dst[c * sc] += src[c];
+                    dst[c] += src[c];
             }
         }
     }
