@@ -145,12 +145,15 @@ static segment segment_at(const conv_geom *g, int64_t p, int64_t end, int64_t i,
     return s;
 }
 
-/* Channels-first: colsT [Kg, rows] (row k = (i * kw + j) * Cg + c, column
- * r = output position p0 + r) of group grp, built one output-row segment at
- * a time: for a fixed (i, j, c) the inputs under one output row are a
- * strided (for stride 1, contiguous) slice of one input row. */
-static void im2col_cf(const conv_geom *g, const float *x, int64_t grp, int64_t p0, int64_t rows,
-                      float *colsT)
+/* Channels-first, between an image and colsT [Kg, rows] of group grp (row
+ * k = (i * kw + j) * Cg + c, column r = output position p0 + r), one
+ * output-row segment at a time: for a fixed (i, j, c) the inputs under one
+ * output row are a strided (for stride 1, contiguous) slice of one input
+ * row. With x: colsT = the patches of x (im2col). With dx: dx += colsT put
+ * back in place (col2im), in a fixed order (kernel offset, channel,
+ * output position). */
+static void cols_cf(const conv_geom *g, int64_t grp, int64_t p0, int64_t rows, const float *x,
+                    float *dx, float *colsT)
 {
     const int64_t HW = g->H * g->W, Cg = g->Cg, c0 = grp * Cg;
     for (int64_t i = 0; i < g->kh; i++)
@@ -158,51 +161,33 @@ static void im2col_cf(const conv_geom *g, const float *x, int64_t grp, int64_t p
             int64_t lo, hi;
             valid_cols(g, j * g->dw, &lo, &hi);
             for (int64_t c = 0; c < Cg; c++) {
-                float *dst = colsT + ((i * g->kw + j) * Cg + c) * rows;
-                const float *xc = x + (c0 + c) * HW;
+                float *row = colsT + ((i * g->kw + j) * Cg + c) * rows;
                 for (int64_t p = p0; p < p0 + rows;) {
                     const segment s = segment_at(g, p, p0 + rows, i, j, lo, hi);
-                    float *d = dst + (p - p0); /* d[ow - ow0] */
-                    for (int64_t ow = s.ow0; ow < s.a; ow++)
-                        d[ow - s.ow0] = 0.0f;
-                    if (g->sw == 1 && s.b > s.a)
-                        memcpy(d + (s.a - s.ow0), xc + s.base + s.a,
-                               (size_t)(s.b - s.a) * sizeof(float));
-                    else
-                        for (int64_t ow = s.a; ow < s.b; ow++)
-                            d[ow - s.ow0] = xc[s.base + ow * g->sw];
-                    for (int64_t ow = s.b; ow < s.ow0 + s.n; ow++)
-                        d[ow - s.ow0] = 0.0f;
-                    p += s.n;
-                }
-            }
-        }
-}
-
-/* Channels-first: dx += the rows of dcolsT [Kg, rows] put back in place,
- * in a fixed order (kernel offset, channel, output position). */
-static void col2im_cf(const conv_geom *g, const float *dcolsT, int64_t grp, int64_t p0,
-                      int64_t rows, float *dx)
-{
-    const int64_t HW = g->H * g->W, Cg = g->Cg, c0 = grp * Cg;
-    for (int64_t i = 0; i < g->kh; i++)
-        for (int64_t j = 0; j < g->kw; j++) {
-            int64_t lo, hi;
-            valid_cols(g, j * g->dw, &lo, &hi);
-            for (int64_t c = 0; c < Cg; c++) {
-                const float *src = dcolsT + ((i * g->kw + j) * Cg + c) * rows;
-                float *dxc = dx + (c0 + c) * HW;
-                for (int64_t p = p0; p < p0 + rows;) {
-                    const segment s = segment_at(g, p, p0 + rows, i, j, lo, hi);
-                    const float *sp = src + (p - p0); /* sp[ow - ow0] */
-                    if (g->sw == 1 && s.b > s.a) {
-                        float *restrict dd = dxc + s.base + s.a;
-                        const float *restrict ss = sp + (s.a - s.ow0);
-                        for (int64_t k = 0; k < s.b - s.a; k++)
-                            dd[k] += ss[k];
-                    } else if (g->sw != 1) {
-                        for (int64_t ow = s.a; ow < s.b; ow++)
-                            dxc[s.base + ow * g->sw] += sp[ow - s.ow0];
+                    float *d = row + (p - p0); /* d[ow - ow0] */
+                    if (dx) {
+                        float *dxc = dx + (c0 + c) * HW;
+                        if (g->sw == 1 && s.b > s.a) {
+                            float *restrict dd = dxc + s.base + s.a;
+                            const float *restrict ss = d + (s.a - s.ow0);
+                            for (int64_t k = 0; k < s.b - s.a; k++)
+                                dd[k] += ss[k];
+                        } else if (g->sw != 1) {
+                            for (int64_t ow = s.a; ow < s.b; ow++)
+                                dxc[s.base + ow * g->sw] += d[ow - s.ow0];
+                        }
+                    } else {
+                        const float *xc = x + (c0 + c) * HW;
+                        for (int64_t ow = s.ow0; ow < s.a; ow++)
+                            d[ow - s.ow0] = 0.0f;
+                        if (g->sw == 1 && s.b > s.a)
+                            memcpy(d + (s.a - s.ow0), xc + s.base + s.a,
+                                   (size_t)(s.b - s.a) * sizeof(float));
+                        else
+                            for (int64_t ow = s.a; ow < s.b; ow++)
+                                d[ow - s.ow0] = xc[s.base + ow * g->sw];
+                        for (int64_t ow = s.b; ow < s.ow0 + s.n; ow++)
+                            d[ow - s.ow0] = 0.0f;
                     }
                     p += s.n;
                 }
@@ -228,7 +213,7 @@ static mat cols_of(const conv_geom *g, const float *x, int64_t grp, int64_t p0, 
         return (mat){x + p0 * g->C + grp * g->Cg, g->C, 0};
     }
     if (g->channels_first) {
-        im2col_cf(g, x, grp, p0, rows, buf);
+        cols_cf(g, grp, p0, rows, x, NULL, buf);
         return (mat){buf, rows, 1}; /* [Kg, rows] seen transposed */
     }
     im2col(g, x, grp, p0, rows, buf);
@@ -320,7 +305,7 @@ static void backward_image(const conv_geom *g, const float *x, const float *wm, 
                 /* dcolsT [Kg, rows] = W_g . dz_g^T */
                 gt_sgemm1(0, !d.t, Kg, rows, Fg, 1.0f, wm + grp * Fg, F, d.p, d.ld, 0.0f, dbuf,
                           rows);
-                col2im_cf(g, dbuf, grp, p0, rows, dx);
+                cols_cf(g, grp, p0, rows, NULL, dx, dbuf);
             } else if (!g->direct) {
                 gt_sgemm1(d.t, 1, rows, Kg, Fg, 1.0f, d.p, d.ld, wm + grp * Fg, F, 0.0f, dbuf, Kg);
                 col2im(g, dbuf, grp, p0, rows, dx);
