@@ -210,19 +210,30 @@ static nnp_status flatten_shape(const sop_state *s, const nnp_shape *in, nnp_sha
     return NNP_OK;
 }
 
-static nnp_status flatten_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
-                                nnp_error *err)
+/* Build of a one-input kind whose output shape `shape` derives from the
+ * input's: check, derive, remember both shapes. */
+typedef nnp_status (*sop_shape_fn)(const sop_state *, const nnp_shape *, nnp_shape *,
+                                   nnp_error *);
+
+static nnp_status build_one(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                            sop_shape_fn shape, nnp_error *err)
 {
     sop_state *s = state;
     nnp_status st = one_input(s, n_in, err);
     if (st == NNP_OK)
-        st = flatten_shape(s, &in[0], out, err);
+        st = shape(s, &in[0], out, err);
     if (st)
         return st;
     s->in_shape = in[0];
     s->out_shape = *out;
     s->built = 1;
     return NNP_OK;
+}
+
+static nnp_status flatten_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    return build_one(state, n_in, in, out, flatten_shape, err);
 }
 
 /* The output shape of Reshape for an input shape (-1 resolved when the
@@ -268,16 +279,7 @@ static nnp_status reshape_shape(const sop_state *s, const nnp_shape *in, nnp_sha
 static nnp_status reshape_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                                 nnp_error *err)
 {
-    sop_state *s = state;
-    nnp_status st = one_input(s, n_in, err);
-    if (st == NNP_OK)
-        st = reshape_shape(s, &in[0], out, err);
-    if (st)
-        return st;
-    s->in_shape = in[0];
-    s->out_shape = *out;
-    s->built = 1;
-    return NNP_OK;
+    return build_one(state, n_in, in, out, reshape_shape, err);
 }
 
 static nnp_status permute_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
@@ -299,16 +301,7 @@ static nnp_status permute_shape(const sop_state *s, const nnp_shape *in, nnp_sha
 static nnp_status permute_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                                 nnp_error *err)
 {
-    sop_state *s = state;
-    nnp_status st = one_input(s, n_in, err);
-    if (st == NNP_OK)
-        st = permute_shape(s, &in[0], out, err);
-    if (st)
-        return st;
-    s->in_shape = in[0];
-    s->out_shape = *out;
-    s->built = 1;
-    return NNP_OK;
+    return build_one(state, n_in, in, out, permute_shape, err);
 }
 
 /* noise_shape must have the input's rank, each entry 1 or the input's size. */
