@@ -478,64 +478,75 @@ static int team(const nnp_bn_args *a, int64_t work, int64_t items)
 /* Reduction items                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Channels-first item: runs [r0, r1) (run r = channel r % C of sample
- * r / C), inner slice [i0, i1) of each.
+/* Sums over x[base + i0 .. base + i1), one slice of a channels-first run
+ * (shift k, weight wc of its channel), into *o1, *o2:
  * dy == NULL: sums of e = x - k and e^2 (statistics); else sums of dy and
- * dy*(x - k), with dx = w[c] * dy written in the same pass when dx is
- * given (inference backward: 3S of traffic instead of 5S). Adds into
+ * dy*(x - k), with dx = wc * dy written in the same pass when dx is given
+ * (inference backward: 3S of traffic instead of 5S). In float within
+ * chunks of CHUNK_RUN, in double across them; the order depends only on
+ * i1 - i0. */
+static void cf_run(const float *restrict x, const float *dy, float *dx, int64_t base,
+                   int64_t i0, int64_t i1, float k, float wc, double *o1, double *o2)
+{
+    const int short_runs = i1 - i0 < 2 * CHUNK_RUN;
+    (void)short_runs;
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
+        const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
+        const float *restrict px = x + off;
+        float f1 = 0.0f, f2 = 0.0f;
+#ifdef BN_VEC512
+        /* short runs: latency-bound, so two accumulator pairs and a
+         * tail without a scalar loop; long runs do better as below */
+        if (!dy && short_runs)
+            v_stats(px, len, k, &f1, &f2);
+        else if (!dx && short_runs)
+            v_bsums(px, dy + off, len, k, &f1, &f2);
+        else
+#endif
+        if (!dy) {
+#pragma omp simd reduction(+ : f1, f2)
+            for (int64_t t = 0; t < len; t++) {
+                float e = px[t] - k;
+                f1 += e;
+                f2 += e * e;
+            }
+        } else if (!dx) {
+            const float *pg = dy + off;
+#pragma omp simd reduction(+ : f1, f2)
+            for (int64_t t = 0; t < len; t++) {
+                float g = pg[t];
+                f1 += g;
+                f2 += g * (px[t] - k);
+            }
+        } else {
+            const float *pg = dy + off;
+            float *pd = dx + off;
+#pragma omp simd reduction(+ : f1, f2)
+            for (int64_t t = 0; t < len; t++) {
+                float g = pg[t];
+                f1 += g;
+                f2 += g * (px[t] - k);
+                pd[t] = g * wc;
+            }
+        }
+        s1 += f1;
+        s2 += f2;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+/* Channels-first item: runs [r0, r1) (run r = channel r % C of sample
+ * r / C), inner slice [i0, i1) of each; adds each run's sums into
  * p1/p2[c], which the caller zeroed. */
 static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_dims d,
                     int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
                     const float *w, double *p1, double *p2)
 {
-    const int short_runs = i1 - i0 < 2 * CHUNK_RUN;
-    (void)short_runs;
     for (int64_t r = r0, c = r0 % d.channels; r < r1; r++, c = c + 1 == d.channels ? 0 : c + 1) {
-        const int64_t base = r * d.inner;
-        const float k = shift[c], wc = w ? w[c] : 0.0f;
-        double s1 = 0.0, s2 = 0.0;
-        for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
-            const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
-            const float *restrict px = x + off;
-            float f1 = 0.0f, f2 = 0.0f;
-#ifdef BN_VEC512
-            /* short runs: latency-bound, so two accumulator pairs and a
-             * tail without a scalar loop; long runs do better as below */
-            if (!dy && short_runs)
-                v_stats(px, len, k, &f1, &f2);
-            else if (!dx && short_runs)
-                v_bsums(px, dy + off, len, k, &f1, &f2);
-            else
-#endif
-            if (!dy) {
-#pragma omp simd reduction(+ : f1, f2)
-                for (int64_t t = 0; t < len; t++) {
-                    float e = px[t] - k;
-                    f1 += e;
-                    f2 += e * e;
-                }
-            } else if (!dx) {
-                const float *pg = dy + off;
-#pragma omp simd reduction(+ : f1, f2)
-                for (int64_t t = 0; t < len; t++) {
-                    float g = pg[t];
-                    f1 += g;
-                    f2 += g * (px[t] - k);
-                }
-            } else {
-                const float *pg = dy + off;
-                float *pd = dx + off;
-#pragma omp simd reduction(+ : f1, f2)
-                for (int64_t t = 0; t < len; t++) {
-                    float g = pg[t];
-                    f1 += g;
-                    f2 += g * (px[t] - k);
-                    pd[t] = g * wc;
-                }
-            }
-            s1 += f1;
-            s2 += f2;
-        }
+        double s1, s2;
+        cf_run(x, dy, dx, r * d.inner, i0, i1, shift[c], w ? w[c] : 0.0f, &s1, &s2);
         p1[c] += s1;
         p2[c] += s2;
     }
@@ -763,6 +774,153 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
 /* Elementwise passes                                                  */
 /* ------------------------------------------------------------------ */
 
+/* The channels-first elementwise pass over flat ranges of the tensor, per
+ * element (per-channel coefficients, channel of row r: r % C):
+ *   mode 0: out = x * ca + cb (the fused inference form);
+ *   mode 1: out = (x - k) * ca + cb;
+ *   mode 2: out = dy * ca + (x - k) * cb + cc.
+ * Which kernel serves a shape is fixed once by ew_setup; any split of the
+ * tensor into ranges gives the same values. */
+enum { EW_RUN, EW_FLAT, EW_PERIOD };
+typedef struct ewpass {
+    int mode, kind, nt;     /* nt: streaming stores */
+    nnp_bn_dims d;
+    const float *x, *dy, *k, *ca, *cb, *cc;
+    float *out;
+    int64_t P, V;           /* EW_PERIOD: rows and vectors per period */
+#ifdef BN_VEC512
+    uint8_t idx[PERIOD_MAX * 16]; /* EW_PERIOD: each float's row in its period */
+#endif
+} ewpass;
+
+/* Rows per period of the EW_PERIOD kernel for rows of `inner` floats: the
+ * fewest rows that make whole vectors; 1 for the shapes other kernels take. */
+static int64_t period_rows(int64_t inner)
+{
+#ifdef BN_VEC512
+    if (inner > 1 && inner <= PERIOD_MAX && inner % 16 != 0) {
+        int64_t g = 16;
+        while (inner % g)
+            g /= 2;
+        return 16 / g;
+    }
+#endif
+    (void)inner;
+    return 1;
+}
+
+/* inner > 1. No initializer for the whole struct: idx is 16 KiB and only
+ * P * inner entries of it are used. */
+static void ew_setup(ewpass *w, nnp_bn_dims d, const float *x, const float *dy, float *out,
+                     const float *k, const float *ca, const float *cb, const float *cc)
+{
+    w->mode = dy ? 2 : k ? 1 : 0;
+    w->kind = EW_RUN;
+    w->nt = d.outer * d.channels * d.inner >= NT_MIN;
+    w->d = d;
+    w->x = x;
+    w->dy = dy;
+    w->out = out;
+    w->k = k;
+    w->ca = ca;
+    w->cb = cb;
+    w->cc = cc;
+    w->P = 1;
+    w->V = 0;
+#ifdef BN_VEC512
+    /* rows of a whole number of vectors take the per-run kernel */
+    if (period_rows(d.inner) > 1) {
+        w->kind = EW_PERIOD;
+        w->P = period_rows(d.inner);
+        w->V = w->P * d.inner / 16;
+        for (int64_t q = 0; q < w->P * d.inner; q++)
+            w->idx[q] = (uint8_t)(q / d.inner);
+        /* periods start on the output's vector alignment only if out does */
+        w->nt = w->nt && ((uintptr_t)out & 63) == 0;
+    } else if (d.inner < PIECE && d.inner % 16 != 0) {
+        w->kind = EW_FLAT;
+    }
+#endif
+}
+
+/* One run's stretch po[0, len) with its channel's scalars. */
+static inline void ew_run(int mode, int nt, const float *px, const float *pg, float *po,
+                          int64_t len, float a, float b, float k, float c)
+{
+    (void)nt;
+#ifdef BN_VEC512
+    v_run(mode, nt, px, pg, po, len, a, b, k, c);
+#else
+#ifdef BN_VEC256
+    if (nt) {
+        v8_run_nt(mode, px, pg, po, len, a, b, k, c);
+        return;
+    }
+#endif
+    if (mode == 2) {
+#pragma omp simd
+        for (int64_t t = 0; t < len; t++)
+            po[t] = pg[t] * a + (px[t] - k) * b + c;
+    } else if (mode == 1) {
+#pragma omp simd
+        for (int64_t t = 0; t < len; t++)
+            po[t] = (px[t] - k) * a + b;
+    } else {
+#pragma omp simd
+        for (int64_t t = 0; t < len; t++)
+            po[t] = px[t] * a + b;
+    }
+#endif
+}
+
+/* The pass over the flat range [s, e); EW_PERIOD needs s at a period start
+ * (a row multiple of P). mode is a constant at each call site below. */
+static inline __attribute__((always_inline)) void ew_span_mode(const ewpass *w, int mode,
+                                                               int64_t s, int64_t e)
+{
+    const nnp_bn_dims d = w->d;
+#ifdef BN_VEC512
+    if (w->kind == EW_PERIOD) {
+        v_period(mode, w->nt, w->x, w->dy, w->out, s, e, d.inner, d.channels, w->P, w->V,
+                 w->idx, w->k, w->ca, w->cb, w->cc);
+        return;
+    }
+    if (w->kind == EW_FLAT) {
+        v_flat(mode, w->nt, w->x, w->dy, w->out, s, e, d.inner, d.channels, w->k, w->ca, w->cb,
+               w->cc);
+        return;
+    }
+#endif
+    for (int64_t p = s; p < e;) {
+        const int64_t row = p / d.inner, c = row % d.channels;
+        const int64_t len = min64(e, (row + 1) * d.inner) - p;
+        ew_run(mode, w->nt, w->x + p, mode == 2 ? w->dy + p : NULL, w->out + p, len, w->ca[c],
+               w->cb[c], mode ? w->k[c] : 0.0f, mode == 2 ? w->cc[c] : 0.0f);
+        p += len;
+    }
+}
+
+static void ew_span(const ewpass *w, int64_t s, int64_t e)
+{
+    if (w->mode == 2)
+        ew_span_mode(w, 2, s, e);
+    else if (w->mode == 1)
+        ew_span_mode(w, 1, s, e);
+    else
+        ew_span_mode(w, 0, s, e);
+}
+
+/* Streaming stores are weakly ordered: fence them before the team ends. */
+static inline void nt_fence(int nt)
+{
+#if defined(BN_VEC512) || defined(BN_VEC256)
+    if (nt)
+        _mm_sfence();
+#else
+    (void)nt;
+#endif
+}
+
 /* out = (x - k) * ca + cb  (k == NULL: x * ca + cb, the fused inference form),
  * or with dy: out = dy * ca + (x - k) * cb + cc. Per-channel coefficients.
  * out may alias x or dy: each element is read before it is written. */
@@ -771,111 +929,23 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
                         const float *cc)
 {
     const int64_t C = d.channels;
-#ifdef BN_VEC512
-    /* rows of a whole number of vectors take the per-run path below */
-    if (d.inner > 1 && d.inner <= PERIOD_MAX && d.inner % 16 != 0) {
-        int64_t g = 16;
-        while (d.inner % g)
-            g /= 2;
-        const int64_t P = 16 / g, L = P * d.inner, V = L / 16;
-        uint8_t idx[PERIOD_MAX * 16]; /* L = 16 inner / g floats: each one's row */
-        for (int64_t q = 0; q < L; q++)
-            idx[q] = (uint8_t)(q / d.inner);
-        const int64_t total = d.outer * C * d.inner, per = max64(1, FLAT / L);
-        const int64_t items = cdiv(cdiv(total, L), per);
-        const int nt = team(a, total, items);
-        const int use_nt = total >= NT_MIN && ((uintptr_t)out & 63) == 0;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++) {
-                const int64_t s0 = it * per * L, s1 = min64(total, s0 + per * L);
-                /* constant modes: one specialized loop each */
-                if (dy)
-                    v_period(2, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
-                             cc);
-                else if (k)
-                    v_period(1, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
-                             cc);
-                else
-                    v_period(0, use_nt, x, dy, out, s0, s1, d.inner, C, P, V, idx, k, ca, cb,
-                             cc);
-            }
-            if (use_nt)
-                _mm_sfence();
-        }
-        return;
-    }
-    if (d.inner >= 16 && d.inner < PIECE && d.inner % 16 != 0) {
-        const int64_t total = d.outer * C * d.inner, items = cdiv(total, FLAT);
-        const int nt = team(a, total, items);
-        const int use_nt = total >= NT_MIN;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++) {
-                const int64_t s0 = it * FLAT, s1 = min64(total, s0 + FLAT);
-                /* constant modes: one specialized loop each */
-                if (dy)
-                    v_flat(2, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
-                else if (k)
-                    v_flat(1, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
-                else
-                    v_flat(0, use_nt, x, dy, out, s0, s1, d.inner, C, k, ca, cb, cc);
-            }
-            if (use_nt)
-                _mm_sfence();
-        }
-        return;
-    }
-#endif
     if (d.inner > 1) {
-        int64_t np = cdiv(d.inner, PIECE), items = d.outer * C * np;
-        int nt = team(a, d.outer * C * d.inner, items);
-        const int use_nt = d.outer * C * d.inner >= NT_MIN;
-        (void)use_nt;
+        ewpass w;
+        ew_setup(&w, d, x, dy, out, k, ca, cb, cc);
+        /* work items: whole periods, or whole rows up to PIECE floats */
+        const int64_t total = d.outer * C * d.inner;
+        const int64_t isz = w.kind == EW_PERIOD ? max64(1, FLAT / (w.P * d.inner)) * w.P * d.inner
+                            : w.kind == EW_FLAT ? FLAT
+                            : d.inner <= PIECE  ? PIECE / d.inner * d.inner
+                                                : PIECE;
+        const int64_t items = cdiv(total, isz);
+        const int nt = team(a, total, items);
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
 #pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++) {
-                int64_t row = it / np, i0 = (it % np) * PIECE, c = row % C;
-                int64_t len = min64(PIECE, d.inner - i0), off = row * d.inner + i0;
-                const float *px = x + off;
-                float *po = out + off;
-                float va = ca[c], vb = cb[c];
-#ifdef BN_VEC512
-                v_run(dy ? 2 : k ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb,
-                      k ? k[c] : 0.0f, cc ? cc[c] : 0.0f);
-#else
-#ifdef BN_VEC256
-                if (use_nt) {
-                    v8_run_nt(dy ? 2 : k ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb,
-                              k ? k[c] : 0.0f, cc ? cc[c] : 0.0f);
-                    continue;
-                }
-#endif
-                if (dy) {
-                    const float *pg = dy + off;
-                    float vk = k[c], vc = cc[c];
-#pragma omp simd
-                    for (int64_t t = 0; t < len; t++)
-                        po[t] = pg[t] * va + (px[t] - vk) * vb + vc;
-                } else if (k) {
-                    float vk = k[c];
-#pragma omp simd
-                    for (int64_t t = 0; t < len; t++)
-                        po[t] = (px[t] - vk) * va + vb;
-                } else {
-#pragma omp simd
-                    for (int64_t t = 0; t < len; t++)
-                        po[t] = px[t] * va + vb;
-                }
-#endif
-            }
-#if defined(BN_VEC512) || defined(BN_VEC256)
-            if (use_nt)
-                _mm_sfence();
-#endif
+            for (int64_t it = 0; it < items; it++)
+                ew_span(&w, it * isz, min64(total, (it + 1) * isz));
+            nt_fence(w.nt);
         }
         return;
     }
@@ -932,10 +1002,7 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
             }
 #endif
         }
-#if defined(BN_VEC512) || defined(BN_VEC256)
-        if (use_nt)
-            _mm_sfence();
-#endif
+        nt_fence(use_nt);
     }
 }
 
@@ -972,6 +1039,178 @@ static void choose_shift(nnp_bn_dims d, const float *x, float *shift)
     }
 }
 
+/* Mean and biased variance (var may be NULL) of a channel from the sums
+ * t1, t2 of its m elements' x - k. */
+static void stats_of(double t1, double t2, int64_t m, float k, double *mean, double *var)
+{
+    const double dm = t1 / (double)m, v = t2 / (double)m - dm * dm;
+    *mean = (double)k + dm;
+    if (var)
+        *var = v < 0.0 ? 0.0 : v; /* rounding only; NaN stays NaN */
+}
+
+/* ------------------------------------------------------------------ */
+/* Channels-first training passes, one group of channels at a time     */
+/* ------------------------------------------------------------------ */
+
+/* The training forward's two-sweep form (the statistics over the whole
+ * tensor, then the elementwise pass) reads x twice: 3S of traffic, of which
+ * the second S comes from memory again once the tensor outgrows the caches.
+ * Channels-first, a group of G channels is `outer` stretches of G * inner
+ * contiguous floats; summing a group and then normalizing it while it is
+ * still in the core's caches reads x from memory once: 2S. (The backward
+ * keeps its two sweeps: with two inputs and an output per element, its
+ * grouped form measured slower, its first sweep's short strided reads
+ * bound by latency.) */
+enum {
+    FUSE_BYTES = 1 << 19, /* a group's input: aim to stay within a core's L2 */
+    FUSE_MAX = 1 << 21,   /* ... and at most this (then L3 serves the second pass) */
+    PF_DIST = 2           /* samples ahead to prefetch a group's stretches */
+};
+
+/* Channels per group of the one-sweep forward, 0 when the two-sweep form
+ * serves the shape better (too few groups for the team to share evenly, or
+ * a channel's data too large to stay cached). P: the elementwise kernel's
+ * rows per period (groups start on whole periods). The choice may depend on
+ * the thread count: both forms give the same bits. */
+static int64_t fuse_group(const nnp_bn_args *a, nnp_bn_dims d, int64_t P)
+{
+    const int64_t C = d.channels;
+    if (a->two_sweep || d.inner == 1 || C % P != 0)
+        return 0;
+    const int64_t per = d.outer * d.inner * (int64_t)sizeof(float);
+    const int nt = team(a, d.outer * C * d.inner, C / P);
+    int64_t G = max64(FUSE_BYTES / per, 1);
+    if (nt > 1) /* at least four groups a thread, to balance */
+        G = min64(G, max64(C / (4 * nt), 1));
+    G = max64(G / P, 1) * P;
+    const int64_t groups = cdiv(C, G);
+    if (G * per > FUSE_MAX || (nt > 1 && groups < 4 * nt && groups % nt != 0))
+        return 0;
+    return G;
+}
+
+int64_t nnp_bn_forward_groups(const nnp_bn_args *a)
+{
+    const nnp_bn_dims d = canon(a->dims);
+    if (d.channels == 0 || d.outer * d.inner == 0)
+        return 0;
+    return fuse_group(a, d, period_rows(d.inner));
+}
+
+/* A one-sweep training forward: shape, partition, groups, where the sums
+ * and statistics go. */
+typedef struct fused {
+    const nnp_bn_args *a;
+    nnp_bn_dims d;
+    part p;
+    int64_t G, groups;
+    const float *x;
+    const ewpass *w;            /* the elementwise pass (mode 1: (x - k)*ca + cb) */
+    double *q1, *q2, *t1, *t2;  /* per channel: the current item's sums, the totals */
+    double *mean, *var;
+    float *k, *moving_mean, *moving_var;
+    nnp_bn_scratch *s;
+} fused;
+
+/* The statistics sums of the channels [c0, c1) (see cf_run), one sample n
+ * at a time, added in exactly the order reduce() adds them: per item of
+ * the shape's partition from zero (q1/q2), the items' sums in item order
+ * (t1/t2). Hence the same bits as the two-sweep form. */
+static void sums_begin(const fused *f, int64_t c0, int64_t c1)
+{
+    for (int64_t c = c0; c < c1; c++)
+        f->t1[c] = f->t2[c] = f->q1[c] = f->q2[c] = 0.0;
+}
+static void sums_step(const fused *f, int64_t c0, int64_t c1, int64_t n)
+{
+    const nnp_bn_dims d = f->d;
+    const int64_t C = d.channels;
+    if (n + PF_DIST < d.outer) {
+        /* the group's stretches are short and far apart: the hardware
+         * prefetchers would start on each one late */
+        const float *px = f->x + ((n + PF_DIST) * C + c0) * d.inner;
+        for (int64_t j = 0; j < (c1 - c0) * d.inner; j += 16)
+            __builtin_prefetch(px + j);
+    }
+    for (int64_t c = c0; c < c1; c++) {
+        const int64_t r = n * C + c;
+        double s1, s2;
+        if (f->p.nib > 1) { /* one run per block, each slice its own item */
+            for (int64_t i0 = 0; i0 < d.inner; i0 += f->p.isize) {
+                cf_run(f->x, NULL, NULL, r * d.inner, i0, min64(d.inner, i0 + f->p.isize),
+                       f->k[c], 0.0f, &s1, &s2);
+                f->t1[c] += s1;
+                f->t2[c] += s2;
+            }
+            continue;
+        }
+        if (n > 0 && (r - C) / f->p.per != r / f->p.per) { /* a new item */
+            f->t1[c] += f->q1[c];
+            f->t2[c] += f->q2[c];
+            f->q1[c] = f->q2[c] = 0.0;
+        }
+        cf_run(f->x, NULL, NULL, r * d.inner, 0, d.inner, f->k[c], 0.0f, &s1, &s2);
+        f->q1[c] += s1;
+        f->q2[c] += s2;
+    }
+}
+static void sums_end(const fused *f, int64_t c0, int64_t c1)
+{
+    if (f->p.nib == 1)
+        for (int64_t c = c0; c < c1; c++) {
+            f->t1[c] += f->q1[c];
+            f->t2[c] += f->q2[c];
+        }
+}
+
+static void train_channel(const nnp_bn_args *a, int64_t c, int64_t m, double *mean, double *var,
+                          float *k, float *ca, float *cb, float *moving_mean, float *moving_var);
+
+/* Each thread takes a contiguous share of the groups and pipelines them:
+ * while the elementwise pass of group g re-reads x from the caches and
+ * writes y, the sums of group g + 1 read x from memory, so that reads and
+ * writes overlap as in a streaming pass. */
+static void fused_forward(const fused *f)
+{
+    const nnp_bn_dims d = f->d;
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    const int nt = team(f->a, m * C, f->groups);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
+        const int64_t g0 = f->groups * id / T, g1 = f->groups * (id + 1) / T;
+        if (g0 < g1) {
+            int64_t c0 = g0 * f->G, c1 = min64(C, c0 + f->G);
+            sums_begin(f, c0, c1);
+            for (int64_t n = 0; n < d.outer; n++)
+                sums_step(f, c0, c1, n);
+            sums_end(f, c0, c1);
+            for (int64_t g = g0; g < g1; g++) {
+                const int64_t n0 = c1, n1 = min64(C, n0 + f->G);
+                const int next = g + 1 < g1;
+                for (int64_t c = c0; c < c1; c++) {
+                    stats_of(f->t1[c], f->t2[c], m, f->k[c], &f->mean[c], &f->var[c]);
+                    train_channel(f->a, c, m, f->mean, f->var, f->k, f->s->ca, f->s->cb,
+                                  f->moving_mean, f->moving_var);
+                }
+                if (next)
+                    sums_begin(f, n0, n1);
+                for (int64_t n = 0; n < d.outer; n++) {
+                    ew_span(f->w, (n * C + c0) * d.inner, (n * C + c1) * d.inner);
+                    if (next)
+                        sums_step(f, n0, n1, n);
+                }
+                if (next)
+                    sums_end(f, n0, n1);
+                c0 = n0;
+                c1 = n1;
+            }
+        }
+        nt_fence(f->w->nt);
+    }
+}
+
 void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, double *mean,
                         double *var, nnp_bn_scratch *s)
 {
@@ -992,13 +1231,33 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, doub
     choose_shift(d, x, k);
     double *t1 = tot1(s, C), *t2 = tot2(s, C);
     reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
-    for (int64_t c = 0; c < C; c++) {
-        double dm = t1[c] / (double)m;
-        double v = t2[c] / (double)m - dm * dm;
-        mean[c] = (double)k[c] + dm;
-        if (var)
-            var[c] = v < 0.0 ? 0.0 : v; /* rounding only; NaN stays NaN */
+    for (int64_t c = 0; c < C; c++)
+        stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL);
+}
+
+/* Channel c after its statistics: from here on x is centred on k, the
+ * float nearest the mean (x - k is then exact near the mean, (mean - k)
+ * corrects the rounding in double, and the backward sums of dy*(x - k)
+ * hardly cancel); coefficients ca/cb of y = (x - k)*ca + cb; the moving
+ * statistics; var[c] becomes 1/sqrt(var + eps). */
+static void train_channel(const nnp_bn_args *a, int64_t c, int64_t m, double *mean, double *var,
+                          float *k, float *ca, float *cb, float *moving_mean, float *moving_var)
+{
+    k[c] = isfinite(mean[c]) ? (float)mean[c] : 0.0f;
+    double v = var[c];
+    double inv = 1.0 / sqrt(v + a->epsilon);
+    double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
+    ca[c] = (float)sc;
+    cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (mean[c] - (double)k[c]) * sc);
+    if (m > 0) {
+        /* Keras: decay cast to float, moving -= (moving - batch) * decay */
+        float decay = (float)(1.0 - a->momentum);
+        if (moving_mean)
+            moving_mean[c] -= (moving_mean[c] - (float)mean[c]) * decay;
+        if (moving_var)
+            moving_var[c] -= (moving_var[c] - (float)v) * decay;
     }
+    var[c] = inv;
 }
 
 void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float *moving_mean,
@@ -1010,31 +1269,29 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
         return;
     /* Without `saved`, mean and var land in the totals they are computed
      * from (each channel reads its totals before writing) and the shift in
-     * cc; with it, saved->invstd holds the variance until the loop below. */
+     * cc; with it, saved->invstd holds the variance until train_channel. */
     double *mean = saved ? saved->mean : tot1(s, C);
     double *var = saved ? saved->invstd : tot2(s, C);
     float *k = saved ? saved->shift : s->cc;
-    nnp_bn_batch_stats(a, x, k, mean, var, s);
-    for (int64_t c = 0; c < C; c++) {
-        /* From here on x is centred on the float nearest the mean: x - k is
-         * then exact near the mean, (mean - k) corrects the rounding in
-         * double, and the backward sums of dy*(x - k) hardly cancel. */
-        k[c] = isfinite(mean[c]) ? (float)mean[c] : 0.0f;
-        double v = var[c];
-        double inv = 1.0 / sqrt(v + a->epsilon);
-        double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
-        s->ca[c] = (float)sc;
-        s->cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (mean[c] - (double)k[c]) * sc);
-        if (m > 0) {
-            /* Keras: decay cast to float, moving -= (moving - batch) * decay */
-            float decay = (float)(1.0 - a->momentum);
-            if (moving_mean)
-                moving_mean[c] -= (moving_mean[c] - (float)mean[c]) * decay;
-            if (moving_var)
-                moving_var[c] -= (moving_var[c] - (float)v) * decay;
+    if (y && m > 0 && d.inner > 1) {
+        ewpass w;
+        ew_setup(&w, d, x, NULL, y, k, s->ca, s->cb, NULL);
+        const int64_t G = fuse_group(a, d, w.P);
+        if (G) {
+            const fused f = {.a = a, .d = d, .p = partition(d), .G = G, .groups = cdiv(C, G),
+                             .x = x, .w = &w, .q1 = s->partials,
+                             .q2 = s->partials + max_items(C) * item_stride(C),
+                             .t1 = tot1(s, C), .t2 = tot2(s, C), .mean = mean, .var = var,
+                             .k = k, .moving_mean = moving_mean, .moving_var = moving_var,
+                             .s = s};
+            choose_shift(d, x, k);
+            fused_forward(&f);
+            return;
         }
-        var[c] = inv;
     }
+    nnp_bn_batch_stats(a, x, k, mean, var, s);
+    for (int64_t c = 0; c < C; c++)
+        train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var);
     if (m > 0 && y)
         elementwise(a, d, x, NULL, y, k, s->ca, s->cb, NULL);
 }
@@ -1054,6 +1311,25 @@ void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
     elementwise(a, d, x, NULL, y, NULL, s->ca, s->cb, NULL);
 }
 
+/* Channel c of the training backward from its sums of dy and dy*(x - k):
+ * dgamma, dbeta, and the coefficients of dx = dy*ca + (x - k)*cb + cc. */
+static void bwd_channel(const nnp_bn_args *a, int64_t c, int64_t m, double sdy, double sdyk,
+                        const nnp_bn_saved *saved, float *dgamma, float *dbeta,
+                        nnp_bn_scratch *s)
+{
+    double inv = saved->invstd[c], dm = saved->mean[c] - (double)saved->shift[c];
+    double sxh = inv * (sdyk - dm * sdy); /* sum of dy * xhat */
+    if (dgamma)
+        dgamma[c] += (float)sxh;
+    if (dbeta)
+        dbeta[c] += (float)sdy;
+    /* dx = g*inv*(dy - sdy/m - xhat*sxh/m) with xhat = ((x-k) - dm)*inv */
+    double gs = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
+    s->ca[c] = (float)gs;
+    s->cb[c] = (float)(-gs * inv * sxh / (double)m);
+    s->cc[c] = (float)(gs * (inv * sxh * dm - sdy) / (double)m);
+}
+
 void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
                            const nnp_bn_saved *saved, float *dgamma, float *dbeta,
                            nnp_bn_scratch *s)
@@ -1064,19 +1340,8 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
         return;
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
-    for (int64_t c = 0; c < C; c++) {
-        double inv = saved->invstd[c], dm = saved->mean[c] - (double)saved->shift[c];
-        double sxh = inv * (sdyk[c] - dm * sdy[c]); /* sum of dy * xhat */
-        if (dgamma)
-            dgamma[c] += (float)sxh;
-        if (dbeta)
-            dbeta[c] += (float)sdy[c];
-        /* dx = g*inv*(dy - sdy/m - xhat*sxh/m) with xhat = ((x-k) - dm)*inv */
-        double gs = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
-        s->ca[c] = (float)gs;
-        s->cb[c] = (float)(-gs * inv * sxh / (double)m);
-        s->cc[c] = (float)(gs * (inv * sxh * dm - sdy[c]) / (double)m);
-    }
+    for (int64_t c = 0; c < C; c++)
+        bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s);
     if (dx)
         elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc);
 }

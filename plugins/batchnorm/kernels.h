@@ -11,8 +11,9 @@
  *   elements), in float within short chunks and in double per work item
  *   and across items; no E[x^2] - E[x]^2 cancellation in float.
  * - Memory traffic for a tensor of S bytes: inference forward 2S, training
- *   forward 3S, training backward 5S (with the statistics its forward
- *   saved), inference backward 3S.
+ *   forward 3S (2S channels-first when a group of channels fits in the
+ *   caches: see nnp_bn_forward_groups), training backward 5S (with the
+ *   statistics its forward saved), inference backward 3S.
  * - Deterministic: the work is cut into items whose bounds depend only on
  *   the shape (never on the thread count) and partial sums are combined in
  *   item order, so results are bitwise identical for any thread count.
@@ -46,6 +47,8 @@ typedef struct nnp_bn_args {
     const float *gamma; /* [C], NULL when scale=false (gamma = 1) */
     const float *beta;  /* [C], NULL when center=false (beta = 0) */
     int nthreads;       /* 0: OpenMP's current default */
+    int two_sweep;      /* nonzero: the training forward takes its two-sweep
+                           form (the same bits; tests compare the two) */
 } nnp_bn_args;
 
 /* Caller-owned scratch, allocated once at build. */
@@ -81,6 +84,14 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift,
 void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y,
                           float *moving_mean, float *moving_var,
                           const nnp_bn_saved *saved, nnp_bn_scratch *s);
+
+/* Channels per group when nnp_bn_forward_train with these arguments (and
+ * an output) takes its one-sweep form, channels-first: each group's
+ * statistics, then its output, while its input is still cached. 0 when it
+ * takes the two-sweep form (statistics over the whole tensor, then the
+ * output). Either form gives the same bits; the choice may depend on the
+ * thread count. */
+int64_t nnp_bn_forward_groups(const nnp_bn_args *a);
 
 /* Inference-mode forward with the moving statistics, as one fused
  * per-channel y = x * scale + shift. y may alias x. */

@@ -8,4 +8,5 @@
 #define nnp_bn_forward_infer nnp_bn_forward_infer_avx512
 #define nnp_bn_backward_train nnp_bn_backward_train_avx512
 #define nnp_bn_backward_infer nnp_bn_backward_infer_avx512
+#define nnp_bn_forward_groups nnp_bn_forward_groups_avx512
 #include "kernels.c"

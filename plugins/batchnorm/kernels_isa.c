@@ -5,7 +5,7 @@
 
 #define BN_TABLE(name, sfx)                                                             \
     {name, nnp_bn_batch_stats##sfx, nnp_bn_forward_train##sfx, nnp_bn_forward_infer##sfx, \
-     nnp_bn_backward_train##sfx, nnp_bn_backward_infer##sfx}
+     nnp_bn_backward_train##sfx, nnp_bn_backward_infer##sfx, nnp_bn_forward_groups##sfx}
 
 static const bn_kernels generic = BN_TABLE("generic", );
 
@@ -22,7 +22,8 @@ static const bn_kernels generic = BN_TABLE("generic", );
                                     nnp_bn_scratch *);                                        \
     void nnp_bn_backward_infer##sfx(const nnp_bn_args *, const float *, const float *,       \
                                     float *, const float *, const float *, float *, float *,  \
-                                    nnp_bn_scratch *);
+                                    nnp_bn_scratch *);                                        \
+    int64_t nnp_bn_forward_groups##sfx(const nnp_bn_args *);
 BN_DECLARE(_avx2)
 BN_DECLARE(_avx512)
 static const bn_kernels avx2 = BN_TABLE("avx2", _avx2);
@@ -56,4 +57,18 @@ const bn_kernels *bn_kernels_select(void)
         return &avx2;
 #endif
     return &generic;
+}
+
+const bn_kernels *bn_kernels_variant(const char *isa)
+{
+    if (strcmp(isa, "generic") == 0)
+        return &generic;
+#ifdef NNP_BN_ISA_VARIANTS
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx2") == 0 && has_avx2())
+        return &avx2;
+    if (strcmp(isa, "avx512") == 0 && has_avx512())
+        return &avx512;
+#endif
+    return NULL;
 }

@@ -21,7 +21,11 @@ typedef struct bn_kernels {
     void (*backward_infer)(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
                            const float *moving_mean, const float *moving_var, float *dgamma,
                            float *dbeta, nnp_bn_scratch *s);
+    int64_t (*forward_groups)(const nnp_bn_args *a);
 } bn_kernels;
 
 const bn_kernels *bn_kernels_select(void);
+/* The variant named isa ("generic", "avx2", "avx512") if this build has it
+ * and the CPU runs it, else NULL (tests walk every variant). */
+const bn_kernels *bn_kernels_variant(const char *isa);
 #endif

@@ -14,6 +14,7 @@
 
 #include "common/testutil.h"
 #include "kernels.h"
+#include "kernels_isa.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
@@ -203,7 +204,7 @@ static void run_torch_case(const char *dir)
     float *mv = load_in(dir, "moving_variance", &cs, &C);
     if (axis < 0)
         axis += xs.rank;
-    nnp_bn_args a = {nnp_bn_dims_of(xs.dims, xs.rank, axis), eps, mom, gamma, beta, 0};
+    nnp_bn_args a = {nnp_bn_dims_of(xs.dims, xs.rank, axis), eps, mom, gamma, beta, 0, 0};
     cr_assert_eq(a.dims.channels, C);
     bufs b = bufs_new(C);
     float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
@@ -265,7 +266,7 @@ static void fast_vs_ref(nnp_bn_dims d, int with_gamma, int with_beta, uint64_t s
     float *mm = make_vec(C, seed + 4, -0.5, 0.5), *mv = make_vec(C, seed + 5, 0.5, 2.0);
     double *xd = f64_of(x, n), *dyd = f64_of(dy, n), *gd = f64_of(gamma, C), *bd = f64_of(beta, C);
     double *mmd = f64_of(mm, C), *mvd = f64_of(mv, C);
-    nnp_bn_args a = {d, eps, mom, with_gamma ? gamma : NULL, with_beta ? beta : NULL, 0};
+    nnp_bn_args a = {d, eps, mom, with_gamma ? gamma : NULL, with_beta ? beta : NULL, 0, 0};
     bufs b = bufs_new(C);
     float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
     double *yr = malloc(sizeof(double) * (size_t)n), *dxr = malloc(sizeof(double) * (size_t)n);
@@ -459,7 +460,7 @@ static run_out run_all(nnp_bn_dims d, const float *x, const float *dy, const flo
         *vec[i] = calloc((size_t)C, sizeof(float));
     for (int64_t c = 0; c < C; c++)
         o.mv[c] = 1.0f;
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, o.y, o.mm, o.mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, dy, o.dx, &b.sv, o.dg, o.db, &b.s);
@@ -511,6 +512,117 @@ Test(determinism, wide_2048x300) { determinism((nnp_bn_dims){2048, 300, 1}); }
 Test(determinism, long_runs_2x3x50000) { determinism((nnp_bn_dims){2, 3, 50000}); }
 
 /* ------------------------------------------------------------------ */
+/* the training forward's one-sweep form                               */
+/* ------------------------------------------------------------------ */
+
+/* One training forward of variant k; y, moving statistics and the saved
+ * statistics into o (the moving statistics start at 0 and 1). */
+typedef struct fw_out {
+    float *y, *mm, *mv;
+    bufs b;
+} fw_out;
+
+static fw_out forward_of(const bn_kernels *k, const nnp_bn_args *a, const float *x, int saved)
+{
+    const int64_t n = numel(a->dims), C = a->dims.channels;
+    fw_out o = {malloc(sizeof(float) * (size_t)n), calloc((size_t)C, sizeof(float)),
+                malloc(sizeof(float) * (size_t)C), bufs_new(C)};
+    cr_assert(o.y && o.mm && o.mv);
+    for (int64_t c = 0; c < C; c++)
+        o.mv[c] = 1.0f;
+    k->forward_train(a, x, o.y, o.mm, o.mv, saved ? &o.b.sv : NULL, &o.b.s);
+    return o;
+}
+
+static void fw_free(fw_out *o)
+{
+    free(o->y), free(o->mm), free(o->mv);
+    bufs_free(&o->b);
+}
+
+/* Channels-first shapes take the one-sweep form (statistics and output one
+ * group of channels at a time): it must give the bits of the two-sweep form
+ * in every kernel variant this CPU runs, at any thread count, with or
+ * without saved statistics, and match the double reference. */
+static void one_sweep_x(nnp_bn_dims d, float *x, int check_ref)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *gamma = make_vec(C, 52, 0.5, 1.5), *beta = make_vec(C, 53, -1, 1);
+    double *xd = f64_of(x, n), *gd = f64_of(gamma, C), *bd = f64_of(beta, C);
+    double *yr = malloc(sizeof(double) * (size_t)n);
+    double *mmr = calloc((size_t)C, sizeof(double)), *mvr = malloc(sizeof(double) * (size_t)C);
+    for (int64_t c = 0; c < C; c++)
+        mvr[c] = 1.0;
+    nnp_bn_ref_forward_train(d, 1e-3, 0.9, xd, gd, bd, yr, NULL, NULL, mmr, mvr);
+    const size_t fb = sizeof(float) * (size_t)n, cb = sizeof(float) * (size_t)C;
+    const size_t db = sizeof(double) * (size_t)C;
+    static const char *const isas[] = {"generic", "avx2", "avx512"};
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        const bn_kernels *k = bn_kernels_variant(isas[v]);
+        if (!k)
+            continue; /* not in this build, or not on this CPU */
+        for (int nt = 1; nt <= 4; nt++) {
+            nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, 0};
+            const int64_t G = k->forward_groups(&a);
+            if (nt == 1)
+                cr_assert(G > 0, "%s [%lld,%lld,%lld]: expected the one-sweep form", isas[v],
+                          (long long)d.outer, (long long)C, (long long)d.inner);
+            fw_out one = forward_of(k, &a, x, 1), bare = forward_of(k, &a, x, 0);
+            a.two_sweep = 1;
+            cr_assert(k->forward_groups(&a) == 0);
+            fw_out two = forward_of(k, &a, x, 1);
+            const char *isa = isas[v];
+            cr_assert(memcmp(one.y, two.y, fb) == 0, "%s, %d threads: y differs", isa, nt);
+            cr_assert(memcmp(bare.y, two.y, fb) == 0, "%s, %d threads: y without saved "
+                      "statistics differs", isa, nt);
+            cr_assert(memcmp(one.mm, two.mm, cb) == 0 && memcmp(one.mv, two.mv, cb) == 0 &&
+                          memcmp(bare.mm, two.mm, cb) == 0 && memcmp(bare.mv, two.mv, cb) == 0,
+                      "%s, %d threads: moving statistics differ", isa, nt);
+            cr_assert(memcmp(one.b.sv.shift, two.b.sv.shift, cb) == 0 &&
+                          memcmp(one.b.sv.mean, two.b.sv.mean, db) == 0 &&
+                          memcmp(one.b.sv.invstd, two.b.sv.invstd, db) == 0,
+                      "%s, %d threads: saved statistics differ", isa, nt);
+            if (nt == 1 && check_ref) {
+                assert_close_scaled("one-sweep y", one.y, yr, n, 1e-5);
+                tu_assert_close_f32("one-sweep moving_mean", one.mm, mmr, C, 1e-5, 1e-6);
+                tu_assert_close_f32("one-sweep moving_variance", one.mv, mvr, C, 1e-5, 1e-6);
+            }
+            fw_free(&one), fw_free(&bare), fw_free(&two);
+        }
+    }
+    free(x), free(gamma), free(beta), free(xd), free(gd), free(bd), free(yr), free(mmr);
+    free(mvr);
+}
+
+
+static void one_sweep(nnp_bn_dims d) { one_sweep_x(d, make_x(d, 51, 2.0, 3.0), 1); }
+
+/* rows of 196 floats (periods of 4 rows under AVX-512), 64 groups */
+Test(one_sweep, rows_14x14) { one_sweep((nnp_bn_dims){16, 64, 196}); }
+/* rows of 49 and of 3 floats: 16-row periods */
+Test(one_sweep, rows_7x7) { one_sweep((nnp_bn_dims){8, 64, 49}); }
+Test(one_sweep, rows_of_3) { one_sweep((nnp_bn_dims){64, 32, 3}); }
+/* rows of whole vectors, a reduction item spanning two runs */
+Test(one_sweep, rows_56x56) { one_sweep((nnp_bn_dims){4, 48, 3136}); }
+/* items spanning many samples of a channel: the item flushes */
+Test(one_sweep, items_across_samples) { one_sweep((nnp_bn_dims){512, 4, 20}); }
+/* The same, with every third sample (not the first: the shift stays small)
+ * 1e12 times larger: the double sums of the float partial sums now round,
+ * so only the same order of additions as the two-sweep form gives its
+ * bits. */
+Test(one_sweep, items_across_samples_rounding)
+{
+    const nnp_bn_dims d = {512, 4, 20};
+    float *x = make_x(d, 54, 0.0, 1.0);
+    for (int64_t o = 1; o < d.outer; o += 3)
+        for (int64_t j = 0; j < d.channels * d.inner; j++)
+            x[o * d.channels * d.inner + j] *= 1e12f;
+    one_sweep_x(d, x, 0);
+}
+/* few long runs: each cut into slices, every slice its own item */
+Test(one_sweep, sliced_runs) { one_sweep((nnp_bn_dims){1, 4, 100000}); }
+
+/* ------------------------------------------------------------------ */
 /* numerical stability: mean 1e4, std 1e-2                             */
 /* ------------------------------------------------------------------ */
 
@@ -523,7 +635,7 @@ static void stability(nnp_bn_dims d)
     double *mean = malloc(sizeof(double) * (size_t)C), *var = malloc(sizeof(double) * (size_t)C);
     /* float64 two-pass statistics of the same float32 data */
     nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, NULL, mr, vr, NULL, NULL);
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_batch_stats(&a, x, NULL, mean, var, &b.s);
     for (int64_t c = 0; c < C; c++) {
@@ -559,7 +671,7 @@ Test(degenerate, batch_of_one_dense)
     float x[4] = {1.5f, -2.0f, 0.0f, 1e6f}, dy[4] = {1, 2, 3, 4}, y[4], dx[4];
     float gamma[4] = {2, 2, 2, 2}, beta[4] = {0.5f, -1, 0, 3};
     float mm[4] = {0}, mv[4] = {1, 1, 1, 1}, dg[4] = {0}, db[4] = {0};
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
     bufs b = bufs_new(4);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
@@ -592,7 +704,7 @@ static void constant_channels(nnp_bn_dims d)
                 x[(o * C + c) * d.inner + i] = 1234.5f + (float)c;
     float *gamma = make_vec(C, 72, 0.5, 1.5), *beta = make_vec(C, 73, -1, 1);
     float *mm = calloc((size_t)C, sizeof(float)), *mv = calloc((size_t)C, sizeof(float));
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     for (int64_t o = 0; o < d.outer; o++)
@@ -627,7 +739,7 @@ static void zero_size(nnp_bn_dims d)
     float x[1] = {0}, y[1] = {42}, gamma[4] = {1, 1, 1, 1}, beta[4] = {0};
     float mm[4] = {0.5f, 0.5f, 0.5f, 0.5f}, mv[4] = {2, 2, 2, 2};
     float dg[4] = {7, 7, 7, 7}, db[4] = {9, 9, 9, 9};
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
     bufs b = bufs_new(4);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, x, y, &b.sv, dg, db, &b.s);
@@ -649,7 +761,7 @@ Test(degenerate, zero_channels)
 {
     nnp_bn_dims d = {5, 0, 7};
     float x[1] = {0}, y[1] = {42};
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
     bufs b = bufs_new(0);
     nnp_bn_forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, x, y, &b.sv, NULL, NULL, &b.s);
@@ -674,7 +786,7 @@ static void nonfinite(nnp_bn_dims d, float bad, int64_t at_first)
     double *mmr = calloc((size_t)C, sizeof(double)), *mvr = calloc((size_t)C, sizeof(double));
     for (int64_t c = 0; c < C; c++)
         mv[c] = 1.0f, mvr[c] = 1.0;
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, yr, NULL, NULL, mmr, mvr);
