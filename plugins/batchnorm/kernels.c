@@ -35,6 +35,8 @@ enum {
     PAR_MIN = 1 << 16,  /* below this many elements, stay on one thread */
     PARTIALS_MAX = 1 << 17, /* items * channels at most (2 MiB of partial sums) */
     SHIFT_SAMPLES = 16, /* elements averaged for the statistics shift */
+    CH_COST = 128,      /* a channel's coefficients (a division, a square root) in
+                           elements of a pass: wide layers share them out */
     NT_MIN = 1 << 22    /* elementwise outputs of this many floats (16 MiB) bypass the caches */
 };
 
@@ -1022,20 +1024,29 @@ static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C;
  * small and the float partial sums neither grow nor cancel much (their
  * rounding error scales with |mean - k|). 0 when none is finite, so an Inf
  * still yields mean = Inf as in Keras. */
-static void choose_shift(nnp_bn_dims d, const float *x, float *shift)
+static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, float *shift)
 {
-    const int64_t m = d.outer * d.inner, n = min64(m, SHIFT_SAMPLES);
-    for (int64_t c = 0; c < d.channels; c++) {
-        double sum = 0.0;
-        int64_t cnt = 0;
+    const int64_t C = d.channels, n = min64(d.outer * d.inner, SHIFT_SAMPLES);
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    /* 64 channels at a time, sample j of each in turn: channels-last reads
+     * rows instead of one stride-C walk per channel */
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
+    for (int64_t c0 = 0; c0 < C; c0 += 64) {
+        const int64_t nc = min64(C - c0, 64);
+        double sum[64] = {0};
+        int64_t cnt[64] = {0};
         for (int64_t j = 0; j < n; j++) {
-            float v = x[((j / d.inner) * d.channels + c) * d.inner + j % d.inner];
-            if (isfinite(v)) {
-                sum += v;
-                cnt++;
+            const float *px = x + ((j / d.inner) * C + c0) * d.inner + j % d.inner;
+            for (int64_t i = 0; i < nc; i++) {
+                const float v = px[i * d.inner];
+                if (isfinite(v)) {
+                    sum[i] += v;
+                    cnt[i]++;
+                }
             }
         }
-        shift[c] = cnt ? (float)(sum / (double)cnt) : 0.0f;
+        for (int64_t i = 0; i < nc; i++)
+            shift[c0 + i] = cnt[i] ? (float)(sum[i] / (double)cnt[i]) : 0.0f;
     }
 }
 
@@ -1228,9 +1239,11 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, doub
         }
         return;
     }
-    choose_shift(d, x, k);
+    choose_shift(a, d, x, k);
     double *t1 = tot1(s, C), *t2 = tot2(s, C);
     reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL);
 }
@@ -1284,12 +1297,14 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
                              .t1 = tot1(s, C), .t2 = tot2(s, C), .mean = mean, .var = var,
                              .k = k, .moving_mean = moving_mean, .moving_var = moving_var,
                              .s = s};
-            choose_shift(d, x, k);
+            choose_shift(a, d, x, k);
             fused_forward(&f);
             return;
         }
     }
     nnp_bn_batch_stats(a, x, k, mean, var, s);
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var);
     if (m > 0 && y)
@@ -1303,6 +1318,8 @@ void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
     const int64_t C = d.channels;
     if (C == 0 || d.outer * d.inner == 0)
         return;
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++) {
         double sc = (a->gamma ? (double)a->gamma[c] : 1.0) / sqrt((double)moving_var[c] + a->epsilon);
         s->ca[c] = (float)sc;
@@ -1340,6 +1357,8 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
         return;
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s);
     if (dx)
@@ -1354,6 +1373,8 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     const int64_t C = d.channels, m = d.outer * d.inner;
     if (C == 0 || m == 0)
         return;
+    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++) {
         double iv = 1.0 / sqrt((double)moving_var[c] + a->epsilon);
         s->ca[c] = (float)((a->gamma ? (double)a->gamma[c] : 1.0) * iv);
@@ -1366,6 +1387,7 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     }
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, dx, moving_mean, s->ca, s->partials, sdy, sdyk);
+#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++) {
         if (dgamma) /* sum dy*(x - mm) * 1/sqrt(mv + eps) */
             dgamma[c] += (float)(sdyk[c] / sqrt((double)moving_var[c] + a->epsilon));
