@@ -509,6 +509,9 @@ Test(determinism, nchw_16x32x20x20) { determinism((nnp_bn_dims){16, 32, 400}); }
 Test(determinism, dense_4096x64) { determinism((nnp_bn_dims){4096, 64, 1}); }
 Test(determinism, nhwc_8x20x20x3) { determinism((nnp_bn_dims){8 * 20 * 20, 3, 1}); }
 Test(determinism, wide_2048x300) { determinism((nnp_bn_dims){2048, 300, 1}); }
+/* enough channels for the per-channel coefficients to be shared out */
+Test(determinism, wide_256x1024) { determinism((nnp_bn_dims){256, 1024, 1}); }
+Test(determinism, nchw_4x640x7x7) { determinism((nnp_bn_dims){4, 640, 49}); }
 Test(determinism, long_runs_2x3x50000) { determinism((nnp_bn_dims){2, 3, 50000}); }
 
 /* ------------------------------------------------------------------ */
