@@ -531,6 +531,8 @@ static fw_out forward_of(const bn_kernels *k, const nnp_bn_args *a, const float 
     fw_out o = {malloc(sizeof(float) * (size_t)n), calloc((size_t)C, sizeof(float)),
                 malloc(sizeof(float) * (size_t)C), bufs_new(C)};
     cr_assert(o.y && o.mm && o.mv);
+    for (int64_t i = 0; i < n; i++) /* no value left from an earlier run */
+        o.y[i] = NAN;
     for (int64_t c = 0; c < C; c++)
         o.mv[c] = 1.0f;
     k->forward_train(a, x, o.y, o.mm, o.mv, saved ? &o.b.sv : NULL, &o.b.s);
@@ -624,6 +626,66 @@ Test(one_sweep, items_across_samples_rounding)
 }
 /* few long runs: each cut into slices, every slice its own item */
 Test(one_sweep, sliced_runs) { one_sweep((nnp_bn_dims){1, 4, 100000}); }
+
+/* ------------------------------------------------------------------ */
+/* every kernel variant against the double reference                   */
+/* ------------------------------------------------------------------ */
+
+/* Training forward and backward of each variant this CPU runs against
+ * kernels_ref.c (the variants differ in rounding, not in results). */
+static void variants_vs_ref(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    const double eps = 1e-3, mom = 0.9;
+    float *x = make_x(d, 61, 0.5, 2.0), *dy = make_x(d, 62, 0.1, 1.0);
+    float *gamma = make_vec(C, 63, 0.5, 1.5), *beta = make_vec(C, 64, -1, 1);
+    double *xd = f64_of(x, n), *dyd = f64_of(dy, n), *gd = f64_of(gamma, C), *bd = f64_of(beta, C);
+    double *yr = malloc(sizeof(double) * (size_t)n), *dxr = malloc(sizeof(double) * (size_t)n);
+    double *mean = malloc(sizeof(double) * (size_t)C), *var = malloc(sizeof(double) * (size_t)C);
+    double *inv = malloc(sizeof(double) * (size_t)C), *dgr = malloc(sizeof(double) * (size_t)C);
+    double *dbr = malloc(sizeof(double) * (size_t)C);
+    nnp_bn_ref_forward_train(d, eps, mom, xd, gd, bd, yr, mean, var, NULL, NULL);
+    nnp_bn_ref_backward_train(d, eps, xd, gd, dyd, dxr, dgr, dbr);
+    for (int64_t c = 0; c < C; c++)
+        inv[c] = 1.0 / sqrt(var[c] + eps);
+    float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
+    float *dg = malloc(sizeof(float) * (size_t)C), *db = malloc(sizeof(float) * (size_t)C);
+    static const char *const isas[] = {"generic", "avx2", "avx512"};
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        const bn_kernels *k = bn_kernels_variant(isas[v]);
+        if (!k)
+            continue;
+        nnp_bn_args a = {d, eps, mom, gamma, beta, 0, 0};
+        bufs b = bufs_new(C);
+        memset(dg, 0, sizeof(float) * (size_t)C);
+        memset(db, 0, sizeof(float) * (size_t)C);
+        for (int64_t i = 0; i < n; i++) /* no value left from the previous variant */
+            y[i] = dx[i] = NAN;
+        k->forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
+        k->backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
+        cr_log_info("%s [%lld,%lld,%lld]", isas[v], (long long)d.outer, (long long)C,
+                    (long long)d.inner);
+        assert_close_scaled("train y", y, yr, n, 1e-5);
+        assert_close_scaled("train dx", dx, dxr, n, 1e-5);
+        assert_sums_close("train dgamma", d, dg, dgr, xd, dyd, mean, inv, 1e-5);
+        assert_sums_close("train dbeta", d, db, dbr, xd, dyd, NULL, NULL, 1e-5);
+        bufs_free(&b);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(xd), free(dyd), free(gd), free(bd);
+    free(yr), free(dxr), free(mean), free(var), free(inv), free(dgr), free(dbr), free(y);
+    free(dx), free(dg), free(db);
+}
+
+/* channels-last spans of 64 lanes (C = 64, or 16 and 32 with four and two
+ * rows a span), a last span cut short */
+Test(variants, channels_last_64_lanes)
+{
+    variants_vs_ref((nnp_bn_dims){1001, 64, 1});
+    variants_vs_ref((nnp_bn_dims){1001, 16, 1});
+    variants_vs_ref((nnp_bn_dims){7, 32, 1});
+}
+/* over NT_MIN (16 MiB): the outputs go out with streaming stores */
+Test(variants, channels_last_64_lanes_streamed) { variants_vs_ref((nnp_bn_dims){65601, 64, 1}); }
 
 /* ------------------------------------------------------------------ */
 /* numerical stability: mean 1e4, std 1e-2                             */
