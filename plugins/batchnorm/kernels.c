@@ -1135,14 +1135,15 @@ enum {
 };
 
 /* Channels per group of the one-sweep forward, 0 when the two-sweep form
- * serves the shape better (too few groups for the team to share evenly, or
- * a channel's data too large to stay cached). P: the elementwise kernel's
- * rows per period (groups start on whole periods). The choice may depend on
- * the thread count: both forms give the same bits. */
+ * serves the shape better (too few groups for the team to share evenly, a
+ * channel's data too large to stay cached, or a build without AVX-512).
+ * P: the elementwise kernel's rows per period (groups start on whole
+ * periods). The choice may depend on the thread count: both forms give the
+ * same bits. a->sweeps forces either form (tests). */
 static int64_t fuse_group(const nnp_bn_args *a, nnp_bn_dims d, int64_t P)
 {
     const int64_t C = d.channels;
-    if (a->two_sweep || d.inner == 1 || C % P != 0)
+    if (a->sweeps == 2 || d.inner == 1 || C % P != 0)
         return 0;
     const int64_t per = d.outer * d.inner * (int64_t)sizeof(float);
     const int nt = team(a, d.outer * C * d.inner, C / P);
@@ -1150,6 +1151,15 @@ static int64_t fuse_group(const nnp_bn_args *a, nnp_bn_dims d, int64_t P)
     if (nt > 1) /* at least four groups a thread, to balance */
         G = min64(G, max64(C / (4 * nt), 1));
     G = max64(G / P, 1) * P;
+    if (a->sweeps == 1)
+        return G;
+#ifndef BN_VEC512
+    /* Without AVX-512 the sums of short runs are bound by the latency of
+     * their one accumulator pair, which the two-sweep form's long streams
+     * hide and the groups' strided stretches do not: [128,256,14,14] took
+     * 2.7 ms in one sweep against 1.7 ms in two (AVX2, 1 thread). */
+    return 0;
+#endif
     const int64_t groups = cdiv(C, G);
     if (G * per > FUSE_MAX || (nt > 1 && groups < 4 * nt && groups % nt != 0))
         return 0;
@@ -1213,19 +1223,26 @@ static void sums_step(const fused *f, int64_t c0, int64_t c1, int64_t n)
             }
             continue;
         }
+        cf_run(f->x, NULL, NULL, r * d.inner, 0, d.inner, f->k[c], 0.0f, &s1, &s2);
+        if (f->p.per <= C) {
+            /* no item holds two runs of a channel: each run is an item's
+             * whole sum (0 + s), added to the total at once */
+            f->t1[c] += s1;
+            f->t2[c] += s2;
+            continue;
+        }
         if (n > 0 && (r - C) / f->p.per != r / f->p.per) { /* a new item */
             f->t1[c] += f->q1[c];
             f->t2[c] += f->q2[c];
             f->q1[c] = f->q2[c] = 0.0;
         }
-        cf_run(f->x, NULL, NULL, r * d.inner, 0, d.inner, f->k[c], 0.0f, &s1, &s2);
         f->q1[c] += s1;
         f->q2[c] += s2;
     }
 }
 static void sums_end(const fused *f, int64_t c0, int64_t c1)
 {
-    if (f->p.nib == 1)
+    if (f->p.nib == 1 && f->p.per > f->d.channels)
         for (int64_t c = c0; c < c1; c++) {
             f->t1[c] += f->q1[c];
             f->t2[c] += f->q2[c];

@@ -47,8 +47,9 @@ typedef struct nnp_bn_args {
     const float *gamma; /* [C], NULL when scale=false (gamma = 1) */
     const float *beta;  /* [C], NULL when center=false (beta = 0) */
     int nthreads;       /* 0: OpenMP's current default */
-    int two_sweep;      /* nonzero: the training forward takes its two-sweep
-                           form (the same bits; tests compare the two) */
+    int sweeps;         /* the training forward's form: 0 the kernels choose,
+                           1 one sweep wherever the shape allows, 2 two sweeps
+                           (the same bits; tests compare the two) */
 } nnp_bn_args;
 
 /* Caller-owned scratch, allocated once at build. */

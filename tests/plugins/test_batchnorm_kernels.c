@@ -568,12 +568,16 @@ static void one_sweep_x(nnp_bn_dims d, float *x, int check_ref)
             continue; /* not in this build, or not on this CPU */
         for (int nt = 1; nt <= 4; nt++) {
             nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, 0};
-            const int64_t G = k->forward_groups(&a);
-            if (nt == 1)
-                cr_assert(G > 0, "%s [%lld,%lld,%lld]: expected the one-sweep form", isas[v],
+            /* the kernels' own choice: one sweep under AVX-512 for these
+             * shapes on one thread */
+            if (nt == 1 && strcmp(isas[v], "avx512") == 0)
+                cr_assert(k->forward_groups(&a) > 0,
+                          "%s [%lld,%lld,%lld]: expected the one-sweep form", isas[v],
                           (long long)d.outer, (long long)C, (long long)d.inner);
+            a.sweeps = 1; /* every variant has the one-sweep form: test it */
+            cr_assert(k->forward_groups(&a) > 0);
             fw_out one = forward_of(k, &a, x, 1), bare = forward_of(k, &a, x, 0);
-            a.two_sweep = 1;
+            a.sweeps = 2;
             cr_assert(k->forward_groups(&a) == 0);
             fw_out two = forward_of(k, &a, x, 1);
             const char *isa = isas[v];
