@@ -577,6 +577,20 @@ static void one_sweep_x(nnp_bn_dims d, float *x, int check_ref)
             a.sweeps = 1; /* every variant has the one-sweep form: test it */
             cr_assert(k->forward_groups(&a) > 0);
             fw_out one = forward_of(k, &a, x, 1), bare = forward_of(k, &a, x, 0);
+            { /* in place: y over x */
+                float *xy = malloc(fb), *mm = calloc((size_t)C, sizeof(float));
+                float *mv = malloc(cb);
+                cr_assert(xy && mm && mv);
+                memcpy(xy, x, fb);
+                for (int64_t c = 0; c < C; c++)
+                    mv[c] = 1.0f;
+                bufs b = bufs_new(C);
+                k->forward_train(&a, xy, xy, mm, mv, &b.sv, &b.s);
+                cr_assert(memcmp(xy, one.y, fb) == 0, "%s, %d threads: in-place y differs",
+                          isas[v], nt);
+                bufs_free(&b);
+                free(xy), free(mm), free(mv);
+            }
             a.sweeps = 2;
             cr_assert(k->forward_groups(&a) == 0);
             fw_out two = forward_of(k, &a, x, 1);
