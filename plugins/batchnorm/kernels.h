@@ -11,9 +11,10 @@
  *   elements), in float within short chunks and in double per work item
  *   and across items; no E[x^2] - E[x]^2 cancellation in float.
  * - Memory traffic for a tensor of S bytes: inference forward 2S, training
- *   forward 3S (2S channels-first when a group of channels fits in the
- *   caches: see nnp_bn_forward_groups), training backward 5S (with the
- *   statistics its forward saved), inference backward 3S.
+ *   forward 3S (2S channels-first in the AVX-512 kernels when a group of
+ *   channels fits in the caches: see nnp_bn_forward_groups), training
+ *   backward 5S (with the statistics its forward saved), inference
+ *   backward 3S.
  * - Deterministic: the work is cut into items whose bounds depend only on
  *   the shape (never on the thread count) and partial sums are combined in
  *   item order, so results are bitwise identical for any thread count.
