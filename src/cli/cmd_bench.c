@@ -393,6 +393,7 @@ static nnp_status layer_report(const bench_opts *o, layer_ctx *c, nnp_error *err
     if (o->json) {
         json_t *j = common_json(o, &o->shape, &st, gbps, threads);
         json_object_set_new(j, "layer", json_string(o->layer));
+        json_object_set_new(j, "config", o->config ? json_string(o->config) : json_null());
         json_object_set_new(j, "bytes", json_real(traffic));
         return print_json(j, err);
     }
@@ -400,6 +401,9 @@ static nnp_status layer_report(const bench_opts *o, layer_ctx *c, nnp_error *err
     nnp_shape_str(&o->shape, shape_buf, sizeof shape_buf);
     printf("%s %s %s, %d thread%s, %d reps after %d warm-up\n", o->layer, shape_buf,
            dir_names[o->dir], threads, threads == 1 ? "" : "s", o->reps, o->warmup);
+    /* the parameters matter to the kernels timed (BatchNormalization's
+     * default axis is the last one: channels-last) */
+    printf("  parameters: %s\n", o->config ? o->config : "the kind's defaults");
     printf("  median %.4f ms  min %.4f ms  max %.4f ms\n", st.median_ms, st.min_ms,
            st.max_ms);
     printf("  %.2f GB/s effective (compulsory traffic %.2f MB: %s)\n", gbps, traffic / 1e6,
