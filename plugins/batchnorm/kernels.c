@@ -509,6 +509,13 @@ static int team(const nnp_bn_args *a, int64_t work, int64_t items)
     return nt < 1 ? 1 : (int)nt;
 }
 
+/* Threads for per-channel work (coefficients: a division and a square root
+ * each) over C channels in blocks of 64: wide layers share it out. */
+static int channel_team(const nnp_bn_args *a, int64_t C)
+{
+    return team(a, C * CH_COST, cdiv(C, 64));
+}
+
 /* ------------------------------------------------------------------ */
 /* Reduction items                                                     */
 /* ------------------------------------------------------------------ */
@@ -1082,7 +1089,7 @@ static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C;
 static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, float *shift)
 {
     const int64_t C = d.channels, n = min64(d.outer * d.inner, SHIFT_SAMPLES);
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
     /* 64 channels at a time, sample j of each in turn: channels-last reads
      * rows instead of one stride-C walk per channel */
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
@@ -1316,7 +1323,7 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, doub
     choose_shift(a, d, x, k);
     double *t1 = tot1(s, C), *t2 = tot2(s, C);
     reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL);
@@ -1360,24 +1367,21 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
     double *mean = saved ? saved->mean : tot1(s, C);
     double *var = saved ? saved->invstd : tot2(s, C);
     float *k = saved ? saved->shift : s->cc;
-    if (y && m > 0 && d.inner > 1) {
+    const int64_t G = y && m > 0 && d.inner > 1 ? fuse_group(a, d, period_rows(d.inner)) : 0;
+    if (G) {
         ewpass w;
         ew_setup(&w, d, x, NULL, y, k, s->ca, s->cb, NULL);
-        const int64_t G = fuse_group(a, d, w.P);
-        if (G) {
-            const fused f = {.a = a, .d = d, .p = partition(d), .G = G, .groups = cdiv(C, G),
-                             .x = x, .w = &w, .q1 = s->partials,
-                             .q2 = s->partials + max_items(C) * item_stride(C),
-                             .t1 = tot1(s, C), .t2 = tot2(s, C), .mean = mean, .var = var,
-                             .k = k, .moving_mean = moving_mean, .moving_var = moving_var,
-                             .s = s};
-            choose_shift(a, d, x, k);
-            fused_forward(&f);
-            return;
-        }
+        const fused f = {.a = a, .d = d, .p = partition(d), .G = G, .groups = cdiv(C, G),
+                         .x = x, .w = &w, .q1 = s->partials,
+                         .q2 = s->partials + max_items(C) * item_stride(C),
+                         .t1 = tot1(s, C), .t2 = tot2(s, C), .mean = mean, .var = var, .k = k,
+                         .moving_mean = moving_mean, .moving_var = moving_var, .s = s};
+        choose_shift(a, d, x, k);
+        fused_forward(&f);
+        return;
     }
     nnp_bn_batch_stats(a, x, k, mean, var, s);
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var);
@@ -1392,7 +1396,7 @@ void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
     const int64_t C = d.channels;
     if (C == 0 || d.outer * d.inner == 0)
         return;
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++) {
         double sc = (a->gamma ? (double)a->gamma[c] : 1.0) / sqrt((double)moving_var[c] + a->epsilon);
@@ -1431,7 +1435,7 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
         return;
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++)
         bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s);
@@ -1447,7 +1451,7 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     const int64_t C = d.channels, m = d.outer * d.inner;
     if (C == 0 || m == 0)
         return;
-    const int ntc = team(a, C * CH_COST, cdiv(C, 64));
+    const int ntc = channel_team(a, C);
 #pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
     for (int64_t c = 0; c < C; c++) {
         double iv = 1.0 / sqrt((double)moving_var[c] + a->epsilon);
