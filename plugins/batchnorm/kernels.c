@@ -516,6 +516,43 @@ static int channel_team(const nnp_bn_args *a, int64_t C)
     return team(a, C * CH_COST, cdiv(C, 64));
 }
 
+/* Streaming stores are weakly ordered: fence them before the team ends. */
+static inline void nt_fence(int nt)
+{
+#if defined(BN_VEC512) || defined(BN_VEC256)
+    if (nt)
+        _mm_sfence();
+#else
+    (void)nt;
+#endif
+}
+
+/* for (int64_t i = 0; i < n; i++) body, on a team of nt threads (static
+ * schedule) when nt > 1, else as a plain loop: libgomp sets up a team even
+ * for a region whose if clause is false (an allocation, and a futex wake at
+ * its end: 0.2-0.3 us), which a small tensor would pay in every pass. With
+ * fence, each thread fences its streaming stores after its share. body: a
+ * statement or block without pragmas. */
+#define TEAM_LOOP(nt, fence, i, n, ...)                                                   \
+    do {                                                                                   \
+        const int team_nt_ = (nt), team_fence_ = (fence);                                  \
+        const int64_t team_n_ = (n);                                                       \
+        if (team_nt_ > 1) {                                                                \
+            _Pragma("omp parallel num_threads(team_nt_)")                                  \
+            {                                                                              \
+                _Pragma("omp for schedule(static)")                                        \
+                for (int64_t i = 0; i < team_n_; i++)                                      \
+                    __VA_ARGS__                                                            \
+                nt_fence(team_fence_);                                                     \
+            }                                                                              \
+        } else {                                                                           \
+            for (int64_t i = 0; i < team_n_; i++)                                          \
+                __VA_ARGS__                                                                \
+            nt_fence(team_fence_);                                                         \
+        }                                                                                  \
+    } while (0)
+#define TEAM_FOR(nt, i, n, ...) TEAM_LOOP(nt, 0, i, n, __VA_ARGS__)
+
 /* ------------------------------------------------------------------ */
 /* Reduction items                                                     */
 /* ------------------------------------------------------------------ */
@@ -777,8 +814,7 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
     double *P1 = partials, *P2 = partials + max_items(C) * S;
     const int nt = team(a, d.outer * d.inner * C, p.items);
 
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t it = 0; it < p.items; it++) {
+    TEAM_FOR(nt, it, p.items, {
         double *q1 = P1 + it * S, *q2 = P2 + it * S;
         for (int64_t c = 0; c < C; c++)
             q1[c] = q2[c] = 0.0;
@@ -794,14 +830,13 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
             cf_item(x, dy, dx, d, blk * p.per, min64(d.outer * C, (blk + 1) * p.per), i0, i1,
                     shift, w, q1, q2);
         }
-    }
+    });
 
     /* Combine in item order for every channel: the fixed order that makes
      * the result independent of the thread count. */
     const int ntc = team(a, p.items * C, cdiv(C, 64));
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c0 = 0; c0 < C; c0 += 64) {
-        const int64_t c1 = min64(C, c0 + 64);
+    TEAM_FOR(ntc, b, cdiv(C, 64), {
+        const int64_t c0 = 64 * b, c1 = min64(C, c0 + 64);
         for (int64_t c = c0; c < c1; c++)
             t1[c] = t2[c] = 0.0;
         for (int64_t it = 0; it < p.items; it++)
@@ -809,7 +844,7 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
                 t1[c] += P1[it * S + c];
                 t2[c] += P2[it * S + c];
             }
-    }
+    });
 }
 
 /* ------------------------------------------------------------------ */
@@ -952,14 +987,39 @@ static void ew_span(const ewpass *w, int64_t s, int64_t e)
         ew_span_mode(w, 0, s, e);
 }
 
-/* Streaming stores are weakly ordered: fence them before the team ends. */
-static inline void nt_fence(int nt)
+/* Span sp of the channels-last elementwise pass: rspan rows of C lanes
+ * (the last span may be shorter), per-lane coefficient arrays. */
+static inline void cl_span(const float *x, const float *dy, float *out, int64_t sp,
+                           int64_t rspan, int64_t rows, int64_t C, int use_nt, const float *va,
+                           const float *vb, const float *vk, const float *vc)
 {
-#if defined(BN_VEC512) || defined(BN_VEC256)
-    if (nt)
-        _mm_sfence();
+    const int64_t r = sp * rspan, len = min64(rspan, rows - r) * C, off = r * C;
+    const float *px = x + off;
+    float *po = out + off;
+    (void)use_nt;
+#ifdef BN_VEC512
+    v_span(dy ? 2 : vk ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
 #else
-    (void)nt;
+#ifdef BN_VEC256
+    if (use_nt) {
+        v8_span_nt(dy ? 2 : vk ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
+        return;
+    }
+#endif
+    if (dy) {
+        const float *pg = dy + off;
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
+    } else if (vk) {
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            po[j] = (px[j] - vk[j]) * va[j] + vb[j];
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            po[j] = px[j] * va[j] + vb[j];
+    }
 #endif
 }
 
@@ -981,21 +1041,15 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
                             : d.inner <= PIECE  ? PIECE / d.inner * d.inner
                                                 : PIECE;
         const int64_t items = cdiv(total, isz);
-        const int nt = team(a, total, items);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++)
-                ew_span(&w, it * isz, min64(total, (it + 1) * isz));
-            nt_fence(w.nt);
-        }
+        TEAM_LOOP(team(a, total, items), w.nt, it, items,
+                  ew_span(&w, it * isz, min64(total, (it + 1) * isz)););
         return;
     }
 
     /* channels-last: lanes repeat the C coefficients rspan times */
     int64_t rspan = C < SPAN ? SPAN / C : 1, lanes = rspan * C;
     int64_t nspans = cdiv(d.outer, rspan);
-    int nt = team(a, d.outer * C, nspans);
+    const int nt = team(a, d.outer * C, nspans);
     float rk[SPAN], ra[SPAN], rb[SPAN], rc[SPAN];
     const float *vk = k, *va = ca, *vb = cb, *vc = cc;
     if (rspan > 1) {
@@ -1011,63 +1065,24 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
         vc = cc ? rc : NULL;
     }
     const int use_nt = d.outer * C >= NT_MIN;
-    (void)use_nt;
 #ifdef BN_VEC512
     if (lanes == 64 && (dy || vk)) {
         /* work items of 64 spans (16 KiB a stream); the training passes
          * only: inference (mode 0) measured 5-10% slower this way in
          * bn_compare, for reasons not found, and stays on v_span */
         const int64_t total = d.outer * C, items = cdiv(nspans, 64);
-        nt = team(a, total, items);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++) {
-                const int64_t f0 = it * 64 * 64, f1 = min64(total, f0 + 64 * 64);
-                if (dy)
-                    v_span64(2, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
-                else
-                    v_span64(1, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
-            }
-            nt_fence(use_nt);
-        }
+        TEAM_LOOP(team(a, total, items), use_nt, it, items, {
+            const int64_t f0 = it * 64 * 64, f1 = min64(total, f0 + 64 * 64);
+            if (dy)
+                v_span64(2, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
+            else
+                v_span64(1, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
+        });
         return;
     }
 #endif
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-#pragma omp for schedule(static)
-        for (int64_t sp = 0; sp < nspans; sp++) {
-            int64_t r = sp * rspan, len = min64(rspan, d.outer - r) * C, off = r * C;
-            const float *px = x + off;
-            float *po = out + off;
-#ifdef BN_VEC512
-            v_span(dy ? 2 : vk ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
-#else
-#ifdef BN_VEC256
-            if (use_nt) {
-                v8_span_nt(dy ? 2 : vk ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
-                continue;
-            }
-#endif
-            if (dy) {
-                const float *pg = dy + off;
-#pragma omp simd
-                for (int64_t j = 0; j < len; j++)
-                    po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
-            } else if (vk) {
-#pragma omp simd
-                for (int64_t j = 0; j < len; j++)
-                    po[j] = (px[j] - vk[j]) * va[j] + vb[j];
-            } else {
-#pragma omp simd
-                for (int64_t j = 0; j < len; j++)
-                    po[j] = px[j] * va[j] + vb[j];
-            }
-#endif
-        }
-        nt_fence(use_nt);
-    }
+    TEAM_LOOP(nt, use_nt, sp, nspans,
+              cl_span(x, dy, out, sp, rspan, d.outer, C, use_nt, va, vb, vk, vc););
 }
 
 /* ------------------------------------------------------------------ */
@@ -1092,9 +1107,8 @@ static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, fl
     const int ntc = channel_team(a, C);
     /* 64 channels at a time, sample j of each in turn: channels-last reads
      * rows instead of one stride-C walk per channel */
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c0 = 0; c0 < C; c0 += 64) {
-        const int64_t nc = min64(C - c0, 64);
+    TEAM_FOR(ntc, b, cdiv(C, 64), {
+        const int64_t c0 = 64 * b, nc = min64(C - c0, 64);
         double sum[64] = {0};
         int64_t cnt[64] = {0};
         for (int64_t j = 0; j < n; j++) {
@@ -1109,7 +1123,7 @@ static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, fl
         }
         for (int64_t i = 0; i < nc; i++)
             shift[c0 + i] = cnt[i] ? (float)(sum[i] / (double)cnt[i]) : 0.0f;
-    }
+    });
 }
 
 /* Mean and biased variance (var may be NULL) of a channel from the sums
@@ -1259,47 +1273,53 @@ static void sums_end(const fused *f, int64_t c0, int64_t c1)
 static void train_channel(const nnp_bn_args *a, int64_t c, int64_t m, double *mean, double *var,
                           float *k, float *ca, float *cb, float *moving_mean, float *moving_var);
 
-/* Each thread takes a contiguous share of the groups and pipelines them:
+/* Thread id of T takes a contiguous share of the groups and pipelines them:
  * while the elementwise pass of group g re-reads x from the caches and
  * writes y, the sums of group g + 1 read x from memory, so that reads and
  * writes overlap as in a streaming pass. */
-static void fused_forward(const fused *f)
+static void fused_share(const fused *f, int64_t id, int64_t T)
 {
     const nnp_bn_dims d = f->d;
     const int64_t C = d.channels, m = d.outer * d.inner;
-    const int nt = team(f->a, m * C, f->groups);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
-        const int64_t g0 = f->groups * id / T, g1 = f->groups * (id + 1) / T;
-        if (g0 < g1) {
-            int64_t c0 = g0 * f->G, c1 = min64(C, c0 + f->G);
-            sums_begin(f, c0, c1);
-            for (int64_t n = 0; n < d.outer; n++)
-                sums_step(f, c0, c1, n);
-            sums_end(f, c0, c1);
-            for (int64_t g = g0; g < g1; g++) {
-                const int64_t n0 = c1, n1 = min64(C, n0 + f->G);
-                const int next = g + 1 < g1;
-                for (int64_t c = c0; c < c1; c++) {
-                    stats_of(f->t1[c], f->t2[c], m, f->k[c], &f->mean[c], &f->var[c]);
-                    train_channel(f->a, c, m, f->mean, f->var, f->k, f->s->ca, f->s->cb,
-                                  f->moving_mean, f->moving_var);
-                }
-                if (next)
-                    sums_begin(f, n0, n1);
-                for (int64_t n = 0; n < d.outer; n++) {
-                    ew_span(f->w, (n * C + c0) * d.inner, (n * C + c1) * d.inner);
-                    if (next)
-                        sums_step(f, n0, n1, n);
-                }
-                if (next)
-                    sums_end(f, n0, n1);
-                c0 = n0;
-                c1 = n1;
+    const int64_t g0 = f->groups * id / T, g1 = f->groups * (id + 1) / T;
+    if (g0 < g1) {
+        int64_t c0 = g0 * f->G, c1 = min64(C, c0 + f->G);
+        sums_begin(f, c0, c1);
+        for (int64_t n = 0; n < d.outer; n++)
+            sums_step(f, c0, c1, n);
+        sums_end(f, c0, c1);
+        for (int64_t g = g0; g < g1; g++) {
+            const int64_t n0 = c1, n1 = min64(C, n0 + f->G);
+            const int next = g + 1 < g1;
+            for (int64_t c = c0; c < c1; c++) {
+                stats_of(f->t1[c], f->t2[c], m, f->k[c], &f->mean[c], &f->var[c]);
+                train_channel(f->a, c, m, f->mean, f->var, f->k, f->s->ca, f->s->cb,
+                              f->moving_mean, f->moving_var);
             }
+            if (next)
+                sums_begin(f, n0, n1);
+            for (int64_t n = 0; n < d.outer; n++) {
+                ew_span(f->w, (n * C + c0) * d.inner, (n * C + c1) * d.inner);
+                if (next)
+                    sums_step(f, n0, n1, n);
+            }
+            if (next)
+                sums_end(f, n0, n1);
+            c0 = n0;
+            c1 = n1;
         }
-        nt_fence(f->w->nt);
+    }
+    nt_fence(f->w->nt);
+}
+
+static void fused_forward(const fused *f)
+{
+    const int nt = team(f->a, f->d.outer * f->d.inner * f->d.channels, f->groups);
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        fused_share(f, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        fused_share(f, 0, 1);
     }
 }
 
@@ -1324,9 +1344,7 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, doub
     double *t1 = tot1(s, C), *t2 = tot2(s, C);
     reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
     const int ntc = channel_team(a, C);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++)
-        stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL);
+    TEAM_FOR(ntc, c, C, stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL););
 }
 
 /* Channel c after its statistics: from here on x is centred on k, the
@@ -1382,9 +1400,8 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
     }
     nnp_bn_batch_stats(a, x, k, mean, var, s);
     const int ntc = channel_team(a, C);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++)
-        train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var);
+    TEAM_FOR(ntc, c, C,
+             train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var););
     if (m > 0 && y)
         elementwise(a, d, x, NULL, y, k, s->ca, s->cb, NULL);
 }
@@ -1397,12 +1414,11 @@ void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
     if (C == 0 || d.outer * d.inner == 0)
         return;
     const int ntc = channel_team(a, C);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++) {
+    TEAM_FOR(ntc, c, C, {
         double sc = (a->gamma ? (double)a->gamma[c] : 1.0) / sqrt((double)moving_var[c] + a->epsilon);
         s->ca[c] = (float)sc;
         s->cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (double)moving_mean[c] * sc);
-    }
+    });
     elementwise(a, d, x, NULL, y, NULL, s->ca, s->cb, NULL);
 }
 
@@ -1436,9 +1452,7 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
     const int ntc = channel_team(a, C);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++)
-        bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s);
+    TEAM_FOR(ntc, c, C, bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s););
     if (dx)
         elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc);
 }
@@ -1452,12 +1466,11 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     if (C == 0 || m == 0)
         return;
     const int ntc = channel_team(a, C);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++) {
+    TEAM_FOR(ntc, c, C, {
         double iv = 1.0 / sqrt((double)moving_var[c] + a->epsilon);
         s->ca[c] = (float)((a->gamma ? (double)a->gamma[c] : 1.0) * iv);
         s->cb[c] = 0.0f;
-    }
+    });
     if (!dgamma && !dbeta) {
         if (dx) /* dx = dy * gamma/sqrt(var+eps): the fused form on dy */
             elementwise(a, d, dy, NULL, dx, NULL, s->ca, s->cb, NULL);
@@ -1465,11 +1478,10 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     }
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
     reduce(a, d, x, dy, dx, moving_mean, s->ca, s->partials, sdy, sdyk);
-#pragma omp parallel for schedule(static) num_threads(ntc) if (ntc > 1)
-    for (int64_t c = 0; c < C; c++) {
+    TEAM_FOR(ntc, c, C, {
         if (dgamma) /* sum dy*(x - mm) * 1/sqrt(mv + eps) */
             dgamma[c] += (float)(sdyk[c] / sqrt((double)moving_var[c] + a->epsilon));
         if (dbeta)
             dbeta[c] += (float)sdy[c];
-    }
+    });
 }
