@@ -17,6 +17,10 @@
  * for a tensor of S bytes. Like STREAM, the counts leave out write-allocate
  * traffic, so "% of triad" compares like with like.
  *
+ * A third column, the floor, times the simplest streaming passes with each
+ * direction's compulsory traffic (see floor_run): how close a kernel is to
+ * what the memory allows, whatever the peers do.
+ *
  * Both libraries share one OpenMP runtime (libgomp; Debian's oneDNN is
  * built with DNNL_CPU_RUNTIME=OMP, printed at start-up), so
  * omp_set_num_threads() sets the thread count of both. oneDNN primitives
@@ -28,8 +32,8 @@
  * alike. The triad runs at the start and at the end: a difference between
  * the two says the machine was busy with something else.
  *
- * Without oneDNN (NNP_BENCH_HAVE_DNNL undefined) only nnplug and the triad
- * are measured. */
+ * Without oneDNN (NNP_BENCH_HAVE_DNNL undefined) only nnplug, the floor and
+ * the triad are measured. */
 #include <nnplug/nnplug.h>
 
 #include <math.h>
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 
 #ifdef NNP_BENCH_HAVE_DNNL
@@ -264,6 +269,207 @@ static void nnp_teardown(nnp_ctx *c)
     nnp_tensor_free(&c->dy);
     nnp_tensor_free(&c->dx);
     nnp_layer_free(c->layer);
+}
+
+/* ------------------------------------------------------------------ */
+/* the streaming floor                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The simplest passes with a direction's compulsory traffic and nothing
+ * per channel (one scalar coefficient for the whole tensor):
+ *   fwd-infer: y = x*a + b                                  (read S, write S)
+ *   fwd-train: a sum over x, then y = x*a + b               (3S)
+ *   bwd:       sums of dy and dy*x, then dx = dy*a + x*b + c (5S)
+ * in the widest vectors the CPU has, four accumulators a sum, streaming
+ * stores from 16 MiB on (as nnplug), each thread on a contiguous share. A
+ * memory-bound kernel cannot beat it by much: where nnplug and oneDNN both
+ * sit near it, the difference between them is the machine's, not theirs.
+ * Timed in the same alternating rounds as the libraries; results unused. */
+#define FLOOR_NT_MIN (1L << 22)    /* floats */
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FLOOR_X86 1
+
+__attribute__((target("avx512f"))) static void floor_sums512(const float *x, const float *g,
+                                                             int64_t n, double *o1, double *o2)
+{
+    __m512 a[4], b[4];
+    for (int j = 0; j < 4; j++)
+        a[j] = b[j] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 4; j++) {
+            const __m512 v = _mm512_loadu_ps(x + i + 16 * j);
+            if (g) {
+                const __m512 w = _mm512_loadu_ps(g + i + 16 * j);
+                a[j] = _mm512_add_ps(a[j], w);
+                b[j] = _mm512_fmadd_ps(w, v, b[j]);
+            } else {
+                a[j] = _mm512_add_ps(a[j], v);
+            }
+        }
+    double s1 = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]),
+                                                   _mm512_add_ps(a[2], a[3])));
+    double s2 = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(b[0], b[1]),
+                                                   _mm512_add_ps(b[2], b[3])));
+    for (; i < n; i++) {
+        s1 += g ? g[i] : x[i];
+        s2 += g ? g[i] * x[i] : 0.0f;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+__attribute__((target("avx512f"))) static void floor_out512(const float *x, const float *g,
+                                                            float *y, int64_t n, float a,
+                                                            float b, float c, int nt)
+{
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c);
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(y + i) & 63) != 0; i++)
+        y[i] = g ? g[i] * a + x[i] * b + c : x[i] * a + b;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512 r = g ? _mm512_fmadd_ps(_mm512_loadu_ps(g + i), va, _mm512_fmadd_ps(v, vb, vc))
+                           : _mm512_fmadd_ps(v, va, vb);
+        if (nt)
+            _mm512_stream_ps(y + i, r);
+        else
+            _mm512_storeu_ps(y + i, r);
+    }
+    for (; i < n; i++)
+        y[i] = g ? g[i] * a + x[i] * b + c : x[i] * a + b;
+}
+
+__attribute__((target("avx2,fma"))) static void floor_sums256(const float *x, const float *g,
+                                                              int64_t n, double *o1, double *o2)
+{
+    __m256 a[4], b[4];
+    for (int j = 0; j < 4; j++)
+        a[j] = b[j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 4; j++) {
+            const __m256 v = _mm256_loadu_ps(x + i + 8 * j);
+            if (g) {
+                const __m256 w = _mm256_loadu_ps(g + i + 8 * j);
+                a[j] = _mm256_add_ps(a[j], w);
+                b[j] = _mm256_fmadd_ps(w, v, b[j]);
+            } else {
+                a[j] = _mm256_add_ps(a[j], v);
+            }
+        }
+    float t1[8], t2[8];
+    _mm256_storeu_ps(t1, _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
+    _mm256_storeu_ps(t2, _mm256_add_ps(_mm256_add_ps(b[0], b[1]), _mm256_add_ps(b[2], b[3])));
+    double s1 = 0.0, s2 = 0.0;
+    for (int j = 0; j < 8; j++) {
+        s1 += t1[j];
+        s2 += t2[j];
+    }
+    for (; i < n; i++) {
+        s1 += g ? g[i] : x[i];
+        s2 += g ? g[i] * x[i] : 0.0f;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+__attribute__((target("avx2,fma"))) static void floor_out256(const float *x, const float *g,
+                                                             float *y, int64_t n, float a,
+                                                             float b, float c, int nt)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vc = _mm256_set1_ps(c);
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(y + i) & 31) != 0; i++)
+        y[i] = g ? g[i] * a + x[i] * b + c : x[i] * a + b;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 r = g ? _mm256_fmadd_ps(_mm256_loadu_ps(g + i), va, _mm256_fmadd_ps(v, vb, vc))
+                           : _mm256_fmadd_ps(v, va, vb);
+        if (nt)
+            _mm256_stream_ps(y + i, r);
+        else
+            _mm256_storeu_ps(y + i, r);
+    }
+    for (; i < n; i++)
+        y[i] = g ? g[i] * a + x[i] * b + c : x[i] * a + b;
+}
+#endif
+
+/* Without AVX2: plain loops (then it is no floor, only a reference). */
+static void floor_sums(const float *x, const float *g, int64_t n, double *o1, double *o2)
+{
+#ifdef FLOOR_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        floor_sums512(x, g, n, o1, o2);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        floor_sums256(x, g, n, o1, o2);
+        return;
+    }
+#endif
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        s1 += g ? g[i] : x[i];
+        s2 += g ? (double)g[i] * x[i] : 0.0;
+    }
+    *o1 = s1;
+    *o2 = s2;
+}
+
+static void floor_out(const float *x, const float *g, float *y, int64_t n, float a, float b,
+                      float c, int nt)
+{
+#ifdef FLOOR_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        floor_out512(x, g, y, n, a, b, c, nt);
+        _mm_sfence();
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        floor_out256(x, g, y, n, a, b, c, nt);
+        _mm_sfence();
+        return;
+    }
+#endif
+    (void)nt;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = g ? g[i] * a + x[i] * b + c : x[i] * a + b;
+}
+
+typedef struct floor_ctx {
+    const float *x, *dy;
+    float *y, *dx;
+    int64_t n;
+    double sink;
+} floor_ctx;
+
+static void floor_run(struct impl *im, int dir)
+{
+    floor_ctx *c = im->ctx;
+    const int64_t n = c->n;
+    const int nt = n >= FLOOR_NT_MIN;
+    const float *g = dir == D_BWD ? c->dy : NULL;
+    double t1 = 0.0, t2 = 0.0;
+#pragma omp parallel reduction(+ : t1, t2)
+    {
+        const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
+        /* shares on 64-byte boundaries of a 64-byte aligned buffer */
+        const int64_t i0 = n / 16 * id / T * 16, i1 = id + 1 == T ? n : n / 16 * (id + 1) / T * 16;
+        if (dir != D_INFER) {
+            floor_sums(c->x + i0, g ? g + i0 : NULL, i1 - i0, &t1, &t2);
+            /* the coefficients would come from the sums: wait for all */
+#pragma omp barrier
+        }
+        if (dir == D_BWD)
+            floor_out(c->x + i0, g + i0, c->dx + i0, i1 - i0, 0.5f, 0.25f, 0.125f, nt);
+        else
+            floor_out(c->x + i0, NULL, c->y + i0, i1 - i0, 0.5f, 0.25f, 0.0f, nt);
+    }
+    c->sink += t1 + t2;
 }
 
 #ifdef NNP_BENCH_HAVE_DNNL
@@ -755,7 +961,8 @@ int main(int argc, char **argv)
                    opt.threads[t] == 1 ? "" : "s", triad[t]);
         printf("\n%-18s %-6s %-9s %3s %10s %7s %6s | %-22s", "shape", "layout", "direction",
                "thr", "nnplug ms", "GB/s", "%triad", "oneDNN best ms");
-        printf(" %9s %9s %9s | %s\n", "nchw/nc", "nhwc", "nChw16c", "oneDNN/nnplug");
+        printf(" %9s %9s %9s | %s | %9s %5s\n", "nchw/nc", "nhwc", "nChw16c", "oneDNN/nnplug",
+               "floor ms", "ratio");
     }
     fflush(stdout);
 
@@ -765,7 +972,7 @@ int main(int argc, char **argv)
         case_label(bc, label, sizeof label);
         if (opt.only && !strstr(label, opt.only))
             continue;
-        impl ims[1 + MAX_LAYOUTS];
+        impl ims[2 + MAX_LAYOUTS];
         int n_impl = 1;
         nnp_ctx nc;
         memset(ims, 0, sizeof ims);
@@ -790,6 +997,15 @@ int main(int argc, char **argv)
             im->ctx = &dc[l];
         }
 #endif
+        /* the floor last: not a peer, the "best" below skips it */
+        const int fl = n_impl++;
+        floor_ctx fc = {.x = nc.x.data, .dy = nc.dy.data, .y = nc.y.data, .dx = nc.dx.data,
+                        .n = case_numel(bc)};
+        snprintf(ims[fl].name, sizeof ims[fl].name, "floor");
+        snprintf(ims[fl].layout, sizeof ims[fl].layout, "%s", bc->layout);
+        snprintf(ims[fl].info, sizeof ims[fl].info, "streaming passes, no per-channel work");
+        ims[fl].run = floor_run;
+        ims[fl].ctx = &fc;
         for (int t = 0; t < opt.n_threads; t++) {
             omp_set_num_threads(opt.threads[t]);
 #ifdef NNP_BENCH_HAVE_DNNL
@@ -821,7 +1037,7 @@ int main(int argc, char **argv)
                     for (int k = 0; k < n_impl; k++)
                         ims[k].run(&ims[k], D_TRAIN);
                 measure(ims, n_impl, dir);
-                stats s[1 + MAX_LAYOUTS];
+                stats s[2 + MAX_LAYOUTS];
                 for (int k = 0; k < n_impl; k++)
                     s[k] = stats_of(ims[k].samples, ims[k].n);
                 if (opt.json) {
@@ -835,7 +1051,7 @@ int main(int argc, char **argv)
                        dir_names[dir], opt.threads[t], s[0].median, gbps,
                        100.0 * gbps / triad[t]);
                 int best = 0;
-                for (int k = 1; k < n_impl; k++)
+                for (int k = 1; k < fl; k++)
                     if (!best || s[k].median < s[best].median)
                         best = k;
                 if (best) {
@@ -843,15 +1059,16 @@ int main(int argc, char **argv)
                     snprintf(b, sizeof b, "%.4f (%s)", s[best].median, ims[best].layout);
                     printf(" %-22s", b);
                     for (int k = 1; k < 1 + MAX_LAYOUTS; k++) {
-                        if (k < n_impl)
+                        if (k < fl)
                             printf(" %9.4f", s[k].median);
                         else
                             printf(" %9s", "-");
                     }
-                    printf(" | %.2f\n", s[best].median / s[0].median);
+                    printf(" | %13.2f", s[best].median / s[0].median);
                 } else {
-                    printf(" %-22s %9s %9s %9s | -\n", "-", "-", "-", "-");
+                    printf(" %-22s %9s %9s %9s | %13s", "-", "-", "-", "-", "-");
                 }
+                printf(" | %9.4f %5.2f\n", s[fl].median, s[fl].median / s[0].median);
                 fflush(stdout);
             }
 #ifdef NNP_BENCH_HAVE_DNNL

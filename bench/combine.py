@@ -47,7 +47,7 @@ def merge(records):
 
 def load(paths):
     rows, env, checks = {}, [], []
-    triad, dnnl, torch = {}, {}, {}
+    triad, dnnl, torch, floor = {}, {}, {}, {}
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -70,6 +70,9 @@ def load(paths):
                     # keyed by the case it ran in (same process, same minutes)
                     key = (tuple(r["shape"]), r["direction"], r["threads"], r["layout"])
                     dnnl.setdefault(key, []).append(r)
+                elif impl == "floor":
+                    key = (tuple(r["shape"]), r["direction"], r["threads"])
+                    floor.setdefault(key, []).append(r)
                 elif impl == "torch":
                     key = (tuple(r["logical"]), r["direction"], r["threads"], r["layout"])
                     torch.setdefault(key, []).append(r)
@@ -77,7 +80,7 @@ def load(paths):
     triad = {t: {w: statistics.median(v) for w, v in ws.items()} for t, ws in triad.items()}
     return ([merge(v) for v in rows.values()], env, triad, checks,
             {k: merge(v) for k, v in dnnl.items()}, {k: merge(v) for k, v in torch.items()},
-            rounds)
+            {k: merge(v) for k, v in floor.items()}, rounds)
 
 
 def main():
@@ -86,7 +89,7 @@ def main():
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     stat = args.stat + "_ms"
-    rows, env, triad, checks, dnnl, torch, rounds = load(args.files)
+    rows, env, triad, checks, dnnl, torch, floor, rounds = load(args.files)
 
     for e in env:
         print("  ".join("%s=%s" % (k, v) for k, v in e.items() if k not in ("tool", "impl")))
@@ -105,16 +108,19 @@ def main():
               "fastest run of all); STREAM figures are medians over the rounds" % rounds)
     print("times: %s of the runs; GB/s = compulsory traffic (2S, 3S, 5S) / time; %%triad "
           "against the start figure;\nratios = peer ms / nnplug ms (>1: nnplug faster); "
-          "! = some median in the row is over %.1fx its minimum (foreign load)\n"
+          "! = some median in the row is over %.1fx its minimum (foreign load);\n"
+          "floor = the simplest streaming passes with the direction's compulsory traffic "
+          "(bn_compare), ratio floor ms / nnplug ms\n"
           % (args.stat, NOISY))
 
     head = ("%-17s %-6s %-9s %3s %9s %7s %6s | %9s %9s %9s %6s %6s | %10s %9s %6s %6s"
+            " | %9s %5s"
             % ("shape", "layout", "direction", "thr", "nnplug", "GB/s", "%triad",
                "dnnl nchw", "nhwc", "nChw16c", "best", "same",
-               "torch nchw", "nhwc", "best", "same"))
-    print("%-17s %-6s %-9s %3s %9s %7s %6s | %-45s | %-36s"
+               "torch nchw", "nhwc", "best", "same", "floor", "ratio"))
+    print("%-17s %-6s %-9s %3s %9s %7s %6s | %-45s | %-36s | %-15s"
           % ("", "", "", "", "ms", "", "", "oneDNN ms, ratios (2-D: nc, [N,C,1,1] nhwc)",
-             "PyTorch ms, ratios"))
+             "PyTorch ms, ratios", "floor ms, ratio"))
     print(head)
     print("-" * len(head))
     for r in rows:   # bn_compare's order: shape, threads, direction
@@ -143,15 +149,18 @@ def main():
         dms, dbest, dsame = peer(dnnl, shape, ("nc", "nhwc") if flat
                                  else ("nchw", "nhwc", "nChw16c"))
         tms, tbest, tsame = peer(torch, logical, ("nc",) if flat else ("nchw", "nhwc"))
+        fl = floor.get((shape,) + key)
+        fms = fl[stat] if fl else None
         first = "nc" if flat else "nchw"
         label = "[" + ",".join(str(d) for d in shape) + "]"
-        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s  %s %s %s%s"
+        print("%-17s %-6s %-9s %3d %9.4f %7.2f %6s | %s %s %s %s %s | %s  %s %s %s | %s %s%s"
               % (label, r["layout"], r["direction"], r["threads"], nnp, gbps,
                  "%6.1f" % pct if pct is not None else "-",
                  fmt_ms(dms.get(first)), fmt_ms(dms.get("nhwc")), fmt_ms(dms.get("nChw16c")),
                  fmt_ratio(dbest), fmt_ratio(dsame),
                  fmt_ms(tms.get(first)), fmt_ms(tms.get("nhwc")), fmt_ratio(tbest),
-                 fmt_ratio(tsame), " !" if max(spread) > NOISY else ""))
+                 fmt_ratio(tsame), fmt_ms(fms), fmt_ratio(fms / nnp if fms else None)[1:],
+                 " !" if max(spread) > NOISY else ""))
 
 
 if __name__ == "__main__":
