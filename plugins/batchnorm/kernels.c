@@ -123,6 +123,54 @@ static inline void v_bsums(const float *px, const float *pg, int64_t len, float 
     *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
     *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
 }
+/* The backward sums of channels-first rows [r0, r1) of `inner` floats (row
+ * r: channel r % C, shift k[c]): dy and dy*(x - k), in float per row, each
+ * row's added to q1/q2[c] in double. The walk goes by the tensor's own
+ * 16-float vectors (flat index multiples of 16: aligned loads for 64-byte
+ * aligned tensors, the same sums at any address), a vector that holds row
+ * ends split between the rows by masks, so short rows cost no unaligned
+ * loads and tails as per-run sums do (rows of 196 floats: 1.2 -> 0.96 ms
+ * for the pass over [128,256,14,14], one thread). */
+static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1, int64_t inner,
+                         int64_t C, const float *k, double *q1, double *q2)
+{
+    const __m512 z = _mm512_setzero_ps();
+    int64_t row = r0, c = r0 % C, rend = (r0 + 1) * inner;
+    int64_t p = r0 * inner / 16 * 16;
+    __mmask16 live = (__mmask16)(0xFFFFu << (r0 * inner - p)); /* lanes from row r0 on */
+    __m512 vk = _mm512_set1_ps(k[c]), a1 = z, a2 = z;
+    for (;; p += 16) {
+        if (live == 0xFFFF && p + 16 < rend) {
+            const __m512 g = _mm512_loadu_ps(dy + p);
+            a1 = _mm512_add_ps(a1, g);
+            a2 = _mm512_fmadd_ps(g, _mm512_sub_ps(_mm512_loadu_ps(x + p), vk), a2);
+            continue;
+        }
+        /* the live lanes below rend - p belong to the current row */
+        for (;;) {
+            const int64_t lim = rend - p;
+            const __mmask16 m = lim >= 16 ? live : (__mmask16)(live & ((1u << lim) - 1u));
+            const __m512 g = _mm512_maskz_loadu_ps(m, dy + p);
+            a1 = _mm512_add_ps(a1, g);
+            a2 = _mm512_fmadd_ps(g, _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + p), vk),
+                                 a2);
+            if (lim > 16) /* the row goes on past this vector */
+                break;
+            q1[c] += _mm512_reduce_add_ps(a1);
+            q2[c] += _mm512_reduce_add_ps(a2);
+            a1 = a2 = z;
+            if (++row == r1)
+                return;
+            c = c + 1 == C ? 0 : c + 1;
+            rend += inner;
+            vk = _mm512_set1_ps(k[c]);
+            live = (__mmask16)(live & ~m);
+            if (!live)
+                break;
+        }
+        live = 0xFFFF;
+    }
+}
 /* One channels-first run of the elementwise pass, per-channel scalars:
  * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. With nt the
  * 64-byte aligned body is written with streaming stores (the same values). */
@@ -623,6 +671,13 @@ static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_
                     int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
                     const float *w, double *p1, double *p2)
 {
+#ifdef BN_VEC512
+    if (dy && !dx && i0 == 0 && i1 == d.inner && d.inner <= CHUNK_RUN) {
+        if (r0 < r1)
+            v_bsums_rows(x, dy, r0, r1, d.inner, d.channels, shift, p1, p2);
+        return;
+    }
+#endif
     for (int64_t r = r0, c = r0 % d.channels; r < r1; r++, c = c + 1 == d.channels ? 0 : c + 1) {
         double s1, s2;
         cf_run(x, dy, dx, r * d.inner, i0, i1, shift[c], w ? w[c] : 0.0f, &s1, &s2);

@@ -705,6 +705,76 @@ Test(variants, channels_last_64_lanes)
 /* over NT_MIN (16 MiB): the outputs go out with streaming stores */
 Test(variants, channels_last_64_lanes_streamed) { variants_vs_ref((nnp_bn_dims){65601, 64, 1}); }
 
+/* channels-first rows up to 512 floats: the backward sums walk the
+ * tensor's 16-float vectors, splitting those that hold row ends: rows
+ * shorter than a vector (3, 9), one vector (16), just over (17), 196, the
+ * longest (512) and the first past it (513, per-run sums); rows of 49 cut
+ * into items of 84 rows, which start inside vectors */
+Test(variants, channels_first_short_rows)
+{
+    static const nnp_bn_dims shapes[] = {{5, 7, 3},   {3, 5, 9},   {4, 6, 16}, {4, 6, 17},
+                                         {3, 5, 196}, {2, 3, 512}, {2, 3, 513}, {64, 64, 49},
+                                         {1, 1, 9}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        variants_vs_ref(shapes[i]);
+}
+
+/* The backward gives the same bits for the same values at any address: a
+ * walk by the tensor's vectors must count from its first element, not
+ * from memory alignment (x and dy one float off a 64-byte boundary). */
+static void backward_any_address(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = make_x(d, 71, 1.0, 2.0), *dy = make_x(d, 72, 0.0, 1.0);
+    float *gamma = make_vec(C, 73, 0.5, 1.5), *beta = make_vec(C, 74, -1, 1);
+    float *xo = nnp_aligned_alloc(sizeof(float) * (size_t)(n + 16));
+    float *dyo = nnp_aligned_alloc(sizeof(float) * (size_t)(n + 16));
+    cr_assert(xo && dyo);
+    memcpy(xo + 1, x, sizeof(float) * (size_t)n);
+    memcpy(dyo + 1, dy, sizeof(float) * (size_t)n);
+    float *y = malloc(sizeof(float) * (size_t)n);
+    float *dx[2] = {malloc(sizeof(float) * (size_t)n), malloc(sizeof(float) * (size_t)n)};
+    float *dg[2] = {calloc((size_t)C, sizeof(float)), calloc((size_t)C, sizeof(float))};
+    float *db[2] = {calloc((size_t)C, sizeof(float)), calloc((size_t)C, sizeof(float))};
+    static const char *const isas[] = {"generic", "avx2", "avx512"};
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        const bn_kernels *k = bn_kernels_variant(isas[v]);
+        if (!k)
+            continue;
+        nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0};
+        bufs b = bufs_new(C);
+        const size_t plen = sizeof(double) * nnp_bn_partials_len(C);
+        double *sums = malloc(plen);
+        k->forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
+        for (int j = 0; j < 2; j++) {
+            memset(dg[j], 0, sizeof(float) * (size_t)C);
+            memset(db[j], 0, sizeof(float) * (size_t)C);
+            k->backward_train(&a, j ? xo + 1 : x, j ? dyo + 1 : dy, dx[j], &b.sv, dg[j], db[j],
+                              &b.s);
+            if (!j)
+                memcpy(sums, b.s.partials, plen);
+        }
+        /* the double sums themselves, where a float row sum's last bit
+         * survives (dgamma's float rounding may hide it) */
+        cr_assert(memcmp(sums, b.s.partials, plen) == 0, "%s: backward sums", isas[v]);
+        free(sums);
+        cr_assert(memcmp(dx[0], dx[1], sizeof(float) * (size_t)n) == 0, "%s: dx", isas[v]);
+        cr_assert(memcmp(dg[0], dg[1], sizeof(float) * (size_t)C) == 0, "%s: dgamma", isas[v]);
+        cr_assert(memcmp(db[0], db[1], sizeof(float) * (size_t)C) == 0, "%s: dbeta", isas[v]);
+        bufs_free(&b);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(y);
+    nnp_aligned_free(xo), nnp_aligned_free(dyo);
+    for (int j = 0; j < 2; j++)
+        free(dx[j]), free(dg[j]), free(db[j]);
+}
+
+Test(variants, backward_any_address)
+{
+    backward_any_address((nnp_bn_dims){16, 32, 196});
+    backward_any_address((nnp_bn_dims){8, 16, 9});
+}
+
 /* ------------------------------------------------------------------ */
 /* numerical stability: mean 1e4, std 1e-2                             */
 /* ------------------------------------------------------------------ */
