@@ -17,6 +17,7 @@
  */
 #include "kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 
@@ -1156,6 +1157,29 @@ static double *tot2(const nnp_bn_scratch *s, int64_t C) { return tot1(s, C) + C;
  * small and the float partial sums neither grow nor cancel much (their
  * rounding error scales with |mean - k|). 0 when none is finite, so an Inf
  * still yields mean = Inf as in Keras. */
+/* One sample of nc <= 64 channels (stride apart) into the shift sums:
+ * branch-free, so that channels-last rows (stride 1) vectorize. */
+static inline void shift_sample(const float *px, int64_t stride, int64_t nc, double *sum,
+                                double *cnt)
+{
+    if (stride == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < nc; i++) {
+            const double v = px[i];
+            const int ok = fabs(v) <= FLT_MAX; /* finite; false for NaN */
+            sum[i] += ok ? v : 0.0;
+            cnt[i] += ok ? 1.0 : 0.0;
+        }
+        return;
+    }
+    for (int64_t i = 0; i < nc; i++) {
+        const double v = px[i * stride];
+        const int ok = fabs(v) <= FLT_MAX;
+        sum[i] += ok ? v : 0.0;
+        cnt[i] += ok ? 1.0 : 0.0;
+    }
+}
+
 static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, float *shift)
 {
     const int64_t C = d.channels, n = min64(d.outer * d.inner, SHIFT_SAMPLES);
@@ -1165,19 +1189,12 @@ static void choose_shift(const nnp_bn_args *a, nnp_bn_dims d, const float *x, fl
     TEAM_FOR(ntc, b, cdiv(C, 64), {
         const int64_t c0 = 64 * b, nc = min64(C - c0, 64);
         double sum[64] = {0};
-        int64_t cnt[64] = {0};
-        for (int64_t j = 0; j < n; j++) {
-            const float *px = x + ((j / d.inner) * C + c0) * d.inner + j % d.inner;
-            for (int64_t i = 0; i < nc; i++) {
-                const float v = px[i * d.inner];
-                if (isfinite(v)) {
-                    sum[i] += v;
-                    cnt[i]++;
-                }
-            }
-        }
+        double cnt[64] = {0};
+        for (int64_t j = 0; j < n; j++)
+            shift_sample(x + ((j / d.inner) * C + c0) * d.inner + j % d.inner, d.inner, nc, sum,
+                         cnt);
         for (int64_t i = 0; i < nc; i++)
-            shift[c0 + i] = cnt[i] ? (float)(sum[i] / (double)cnt[i]) : 0.0f;
+            shift[c0 + i] = cnt[i] > 0.0 ? (float)(sum[i] / cnt[i]) : 0.0f;
     });
 }
 
