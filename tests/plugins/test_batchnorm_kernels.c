@@ -719,6 +719,17 @@ Test(variants, channels_first_short_rows)
         variants_vs_ref(shapes[i]);
 }
 
+/* every row length from 2 to 40 floats (where a row end falls in a
+ * vector, vectors holding several row ends, items of one row), one and
+ * three channels, one sample and five */
+Test(variants, channels_first_row_lengths)
+{
+    for (int64_t inner = 2; inner <= 40; inner++)
+        for (int64_t C = 1; C <= 3; C += 2)
+            for (int64_t outer = 1; outer <= 5; outer += 4)
+                variants_vs_ref((nnp_bn_dims){outer, C, inner});
+}
+
 /* The backward gives the same bits for the same values at any address: a
  * walk by the tensor's vectors must count from its first element, not
  * from memory alignment (x and dy one float off a 64-byte boundary). */
