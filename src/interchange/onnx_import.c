@@ -1468,6 +1468,9 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
         inode *m = &imp->nodes[mem[i]];
         if (is_host_op(m))
             continue;
+        /* a tensor two members read is one input of the layer; one node
+         * reading it twice (Add(X, X)) takes it twice */
+        const int before = a.n_in;
         for (size_t k = 0; k < m->p->n_input; k++) {
             ival *x = V(imp, m->p->input[k]);
             if (!x || (x->producer >= 0 && imp->nodes[x->producer].comp == n->comp) ||
@@ -1482,7 +1485,7 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
                 break;
             }
             int seen = 0;
-            for (int j = 0; j < a.n_in; j++)
+            for (int j = 0; j < before; j++)
                 seen |= a.ins[j] == x->value;
             if (!seen && a.n_in < MAX_NODE_IO)
                 a.ins[a.n_in++] = x->value;

@@ -265,6 +265,35 @@ Test(onnx_export, shared_layer, .init = setup, .fini = teardown)
     nnp_model_free(m);
 }
 
+/* One node reading a tensor twice (Add(x, x)) keeps both inputs through
+ * the metadata's layer groups: the re-import is x + x, not a one-input Add. */
+Test(onnx_export, node_reading_one_tensor_twice, .init = setup, .fini = teardown)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_new(reg, &m, &err), NNP_OK);
+    nnp_shape s = {4, {-1, 4, 3, 5}};
+    int x, y, li = add_layer(m, "Add", "{\"name\": \"twice\"}");
+    cr_assert_eq(nnp_model_add_input(m, "x", &s, &x, &err), NNP_OK);
+    int xx[2] = {x, x};
+    cr_assert_eq(nnp_model_apply(m, li, xx, 2, "y", &y, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_model_set_outputs(m, &y, 1, &err), NNP_OK);
+    uint8_t *bytes;
+    size_t len;
+    nnp_model *back = round_trip(m, 0, &bytes, &len);
+    nnp_tensor t;
+    input_of(&t, 2);
+    const nnp_tensor *in[1] = {&t};
+    cr_assert_eq(nnp_model_forward(back, in, 1, NNP_MODE_INFER, &err), NNP_OK, "%s", err.msg);
+    const float *out = nnp_model_output(back, 0)->data, *xv = t.data;
+    for (int64_t i = 0; i < nnp_tensor_numel(&t); i++)
+        cr_assert_eq(out[i], xv[i] + xv[i], "element %lld", (long long)i);
+    nnp_tensor_free(&t);
+    nnp_model_free(back);
+    free(bytes);
+    nnp_model_free(m);
+}
+
 Test(onnx_export, metadata_kept, .init = setup, .fini = teardown)
 {
     nnp_model *m = two_layer_model();
