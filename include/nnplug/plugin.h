@@ -9,10 +9,23 @@
  *
  *     const nnp_plugin *nnp_plugin_entry(const nnp_host *host);
  *
- * Versioning rule: every table starts with struct_size, abi_major and
- * abi_minor. A host refuses a plugin whose abi_major differs from its own.
- * Minor versions only append fields at the end of a table; a reader uses a
- * field only when the other side's struct_size covers it (NNP_HAS_FIELD).
+ * Versioning rules:
+ *  - Every table starts with struct_size, abi_major and abi_minor.
+ *  - A host refuses a plugin whose abi_major differs from its own; a plugin
+ *    MUST refuse a host whose abi_major differs from the one it was built for.
+ *  - A minor version only appends fields at the end of a table; each field
+ *    added after 1.0 is tagged with the version that added it ("since 1.1").
+ *    Layouts are frozen: tests/unit/test_abi_layout.c pins every offset.
+ *  - A plugin MUST check NNP_HOST_AT_LEAST(host, minor) (or NNP_HAS_FIELD)
+ *    before it calls a field added after 1.0, and a host reads a plugin's
+ *    table field only when the table's struct_size covers it.
+ *  - An entry function that refuses a host returns NULL after saying why
+ *    with host->log(NNP_LOG_ERROR, ...); the host puts that line in the
+ *    load error it reports. (log exists since 1.0, so this works on every
+ *    host.)
+ *
+ * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
+ * layer_to_onnx and layer_onnx_load_weights to nnp_host.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -26,7 +39,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 0
+#define NNP_ABI_MINOR 1
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -41,6 +54,19 @@ extern "C" {
 /* True when a table of the given struct_size contains FIELD. */
 #define NNP_HAS_FIELD(ptr, type, field) \
     ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* True when host (an nnp_host *) has this plugin's major version and at
+ * least the given minor version, so every field up to that minor is there. */
+#define NNP_HOST_AT_LEAST(host, minor)                                   \
+    ((host) != NULL && (host)->abi_major == NNP_ABI_MAJOR &&             \
+     (host)->abi_minor >= (uint32_t)(minor) &&                           \
+     (host)->struct_size >= nnp_host_size_of_minor_(minor))
+
+/* Levels of nnp_host.log. */
+#define NNP_LOG_ERROR 1
+#define NNP_LOG_WARN 2
+#define NNP_LOG_INFO 3
+#define NNP_LOG_DEBUG 4
 
 /* ------------------------------------------------------------------ */
 /* Status codes and errors                                             */
@@ -300,6 +326,8 @@ typedef struct nnp_host {
     double (*layer_regularization_loss)(const nnp_layer *l);
     nnp_status (*layer_apply_constraints)(nnp_layer *l, nnp_error *err);
 
+    /* ---- since 1.1 ---- */
+
     /* True when a nullable parameter holds null (config_float etc. read 0). */
     int (*config_is_null)(const nnp_config *c, const char *key);
     /* A seed derived from seed and a name (per-weight initializer streams). */
@@ -313,6 +341,12 @@ typedef struct nnp_host {
     nnp_status (*layer_onnx_load_weights)(nnp_layer *l, const nnp_onnx_reader *r,
                                           nnp_error *err);
 } nnp_host;
+
+/* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
+#define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
+#define NNP_HOST_SIZE_1_1 sizeof(nnp_host)
+#define nnp_host_size_of_minor_(minor) \
+    ((minor) <= 0 ? NNP_HOST_SIZE_1_0 : NNP_HOST_SIZE_1_1)
 
 /* ------------------------------------------------------------------ */
 /* Layer kinds                                                         */
@@ -330,6 +364,49 @@ typedef struct nnp_onnx_op {
 
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */
+
+/*
+ * Lifecycle and ownership of a kind's calls (MUST: the host relies on it;
+ * MAY: allowed).
+ *
+ * Required and optional callbacks
+ *  - create, destroy, build and forward MUST be set; the loader refuses a
+ *    kind without them.
+ *  - Every other callback MAY be NULL: n_weights and weight (both, for a
+ *    kind without weights), backward (not trainable through), the
+ *    regularization and constraint hooks, to_onnx, from_onnx,
+ *    onnx_load_weights and extension.
+ *
+ * create
+ *  - On success create MUST set *state; the state belongs to the kind until
+ *    the host passes it to destroy, exactly once.
+ *  - On failure create MUST set err, free whatever it allocated and leave
+ *    *state unused: the host never passes a failed create's state to
+ *    destroy.
+ *  - The config stays valid and unchanged until destroy; the kind MAY keep
+ *    a pointer to it, and to the host table.
+ * destroy
+ *  - MUST accept NULL (and do nothing).
+ * build
+ *  - MAY be called again with new input shapes; weights MUST survive a
+ *    rebuild whose weight shapes do not change. After a failed build the
+ *    host calls nothing but build and destroy.
+ * forward and backward
+ *  - MUST NOT allocate through the system allocator, do I/O or keep pointers
+ *    to their tensors after returning; the tensors belong to the host.
+ *  - The host never calls forward, backward, build or the weight hooks of
+ *    one instance from two threads at once; separate instances MAY run
+ *    concurrently, so kinds MUST NOT keep mutable global state. Inside a
+ *    call a kind MAY use up to host->num_threads() OpenMP threads.
+ *  - Their results MUST NOT depend on the number of threads (bitwise).
+ * weights
+ *  - The nnp_weight entries and their tensors belong to the kind and stay
+ *    valid until the next build or destroy; the host MAY write their values
+ *    (optimizer steps, loading) and their grad tensors.
+ * from_onnx, onnx_load_weights, to_onnx
+ *  - Reader and writer objects, and the strings and tensors they hand out,
+ *    are the host's, valid only during the call.
+ */
 
 typedef struct nnp_kind {
     size_t struct_size;

@@ -5,6 +5,8 @@
  * ONNX: each kind serves its own op (Relu, Softmax, LeakyRelu, Elu; Activation
  * serves Sigmoid) and lists the further ops it imports through the
  * "nnp.onnx_ops" extension (Activation: Tanh, Softplus, ...; ReLU: Clip). */
+#include <nnplug/plugin_util.h>
+
 #include "act.h"
 #include "plugin_util.h"
 
@@ -538,8 +540,6 @@ static const nnp_plugin plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &plugin;
+    /* it calls host fields added in 1.1 */
+    return nnp_pu_accept_host(host, 1, &plugin);
 }

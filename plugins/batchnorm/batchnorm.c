@@ -15,6 +15,8 @@
  *   says: a layer applied k times in one step gets them k times, where
  *   Keras counts the penalty once.
  */
+#include <nnplug/plugin_util.h>
+
 #include "batchnorm.h"
 
 #include <stdio.h>
@@ -468,9 +470,6 @@ static const nnp_plugin bn_plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    /* refuse a host without every service this plugin calls */
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &bn_plugin;
+    /* it calls host fields added in 1.1 */
+    return nnp_pu_accept_host(host, 1, &bn_plugin);
 }

@@ -14,6 +14,8 @@
  * kernel-gradient partials, the activation gradient) for the largest shape
  * it has seen, and forward/backward never allocate.
  */
+#include <nnplug/plugin_util.h>
+
 #include "conv2d.h"
 #include "../activation/plugin_util.h"
 #include "padding.h"
@@ -517,8 +519,6 @@ static const nnp_plugin conv_plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &conv_plugin;
+    /* it calls only the 1.0 host fields */
+    return nnp_pu_accept_host(host, 0, &conv_plugin);
 }

@@ -9,6 +9,8 @@
  * gradient, the one reduction done here, runs over fixed column blocks, each
  * summed in row order.
  */
+#include <nnplug/plugin_util.h>
+
 #include "dense.h"
 #include "../activation/plugin_util.h"
 #include "gemm_tiled.h"
@@ -399,8 +401,6 @@ static const nnp_plugin dense_plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &dense_plugin;
+    /* it calls host fields added in 1.1 */
+    return nnp_pu_accept_host(host, 1, &dense_plugin);
 }

@@ -2,6 +2,7 @@
  * to copy when writing a plugin, and a kind the loader and install tests can
  * count on. It has no weights and no ONNX mapping. */
 #include <nnplug/plugin.h>
+#include <nnplug/plugin_util.h>
 
 typedef struct scale_state {
     const nnp_host *host;
@@ -154,6 +155,6 @@ static const nnp_plugin scale_plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    (void)host;
-    return &scale_plugin;
+    /* it calls only the 1.0 host fields */
+    return nnp_pu_accept_host(host, 0, &scale_plugin);
 }

@@ -12,6 +12,8 @@
  * No weights and no scratch: forward and backward recompute what they need
  * from the input (max's gradient goes to the first maximum of its window).
  */
+#include <nnplug/plugin_util.h>
+
 #include "pooling.h"
 #include "../activation/plugin_util.h"
 #include "../conv2d/padding.h"
@@ -370,8 +372,6 @@ static const nnp_plugin plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &plugin;
+    /* it calls only the 1.0 host fields */
+    return nnp_pu_accept_host(host, 0, &plugin);
 }

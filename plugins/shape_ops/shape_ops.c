@@ -14,6 +14,8 @@
  * noise_shape, so it is the same for any thread count and can be recomputed
  * by backward instead of stored; each training forward advances the step.
  */
+#include <nnplug/plugin_util.h>
+
 #include "shape_ops.h"
 #include "../activation/plugin_util.h"
 
@@ -825,8 +827,6 @@ static const nnp_plugin plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    if (!host || host->abi_major != NNP_ABI_MAJOR ||
-        !NNP_HAS_FIELD(host, nnp_host, onnx_input_shape))
-        return NULL;
-    return &plugin;
+    /* it calls only the 1.0 host fields */
+    return nnp_pu_accept_host(host, 0, &plugin);
 }

@@ -8,6 +8,7 @@
  * statistics get one update per call. The merge is a reshape of contiguous
  * data, so no copy is made. */
 #include <nnplug/plugin.h>
+#include <nnplug/plugin_util.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,6 @@ static const nnp_plugin plugin = {
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    (void)host;
-    return &plugin;
+    /* it calls host fields added in 1.1 */
+    return nnp_pu_accept_host(host, 1, &plugin);
 }

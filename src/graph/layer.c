@@ -33,6 +33,8 @@ nnp_status nnp_layer_new_from_config(const nnp_registry *reg, nnp_config *cfg,
         nnp_config_set_registry(cfg, reg);
     nnp_status st = l->kind->create(nnp_host_services(), cfg, &l->state, err);
     if (st) {
+        /* a failed create owns nothing the host may destroy (plugin.h) */
+        l->state = NULL;
         nnp_error_prefix(err, "layer '%s' (%s)", nnp_config_name(cfg), l->kind->name);
         nnp_layer_free(l);
         return st;

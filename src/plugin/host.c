@@ -16,24 +16,44 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static nnp_host host_table;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
 /* Libraries never print; plugin diagnostics appear only when the user asks
- * for them with NNP_LOG. */
+ * for them with NNP_LOG. While a plugin's entry function runs, its
+ * NNP_LOG_ERROR lines are also kept for the loader (the reason a plugin
+ * refuses a host). */
+static _Thread_local char *entry_log;
+static _Thread_local size_t entry_log_size;
+
+void nnp_host_capture_errors(char *buf, size_t size)
+{
+    entry_log = size ? buf : NULL;
+    entry_log_size = size;
+    if (entry_log)
+        entry_log[0] = '\0';
+}
+
 static void host_log(int level, const char *fmt, ...)
 {
     const char *env = getenv("NNP_LOG");
-    if (!env || !*env)
+    int keep = entry_log && level <= NNP_LOG_ERROR;
+    if ((!env || !*env) && !keep)
         return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    if (keep) {
+        size_t at = strlen(entry_log);
+        snprintf(entry_log + at, entry_log_size - at, "%s%s", at ? "; " : "", line);
+    }
     /* One call, so lines from several threads do not interleave. */
-    fprintf(stderr, "nnplug: log[%d]: %s\n", level, line);
+    if (env && *env)
+        fprintf(stderr, "nnplug: log[%d]: %s\n", level, line);
 }
 
 /* The typed setters go through the JSON setter so that the schema checks

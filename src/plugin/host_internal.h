@@ -10,4 +10,12 @@
  * such a program would find NULL onnx_* entries. */
 void nnp_host_onnx_fill(nnp_host *h);
 
+/* While buf is set (size > 0), the host keeps the NNP_LOG_ERROR lines this
+ * thread logs in it ("; "-separated): the loader's window on why a plugin's
+ * entry function refused the host. nnp_host_capture_errors(NULL, 0) stops. */
+void nnp_host_capture_errors(char *buf, size_t size);
+/* While buf is set (size > 0), the host keeps the NNP_LOG_ERROR lines this
+ * thread logs in it ("; "-separated); nnp_host_capture_errors(NULL, 0) stops. */
+void nnp_host_capture_errors(char *buf, size_t size);
+
 #endif

@@ -9,6 +9,7 @@
 #include "nnplug/config.h"
 #include "nnplug/registry.h"
 #include "nnplug/status.h"
+#include "plugin/host_internal.h"
 #include "plugin/schema_internal.h"
 
 #include <dirent.h>
@@ -504,11 +505,17 @@ nnp_status nnp_registry_load(nnp_registry *reg, const char *path, nnp_error *err
         /* POSIX guarantees data and function pointers convert; memcpy says so
          * without a cast ISO C frowns on. */
         memcpy(&entry, &sym, sizeof entry);
-        const nnp_plugin *plugin = entry(nnp_host_services());
+        char why[512];
+        const nnp_host *host = nnp_host_services();
+        nnp_host_capture_errors(why, sizeof why);
+        const nnp_plugin *plugin = entry(host);
+        nnp_host_capture_errors(NULL, 0);
         if (!plugin) {
             st = nnp_error_set(err, NNP_ERR_INVALID,
-                               "%s: %s returned NULL (the plugin refused this host)", path,
-                               NNP_PLUGIN_ENTRY_SYMBOL);
+                               "%s: %s returned NULL (the plugin refused this host, ABI "
+                               "%u.%u)%s%s", path, NNP_PLUGIN_ENTRY_SYMBOL,
+                               (unsigned)host->abi_major, (unsigned)host->abi_minor,
+                               why[0] ? ": " : "", why);
             dlclose(handle);
         } else {
             st = register_plugin(reg, handle, path, real, plugin, err);
