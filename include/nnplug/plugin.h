@@ -57,10 +57,7 @@ extern "C" {
 
 /* True when host (an nnp_host *) has this plugin's major version and at
  * least the given minor version, so every field up to that minor is there. */
-#define NNP_HOST_AT_LEAST(host, minor)                                   \
-    ((host) != NULL && (host)->abi_major == NNP_ABI_MAJOR &&             \
-     (host)->abi_minor >= (uint32_t)(minor) &&                           \
-     (host)->struct_size >= nnp_host_size_of_minor_(minor))
+#define NNP_HOST_AT_LEAST(host, minor) nnp_host_at_least_((host), (unsigned)(minor))
 
 /* Levels of nnp_host.log. */
 #define NNP_LOG_ERROR 1
@@ -345,8 +342,13 @@ typedef struct nnp_host {
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
 #define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
 #define NNP_HOST_SIZE_1_1 sizeof(nnp_host)
-#define nnp_host_size_of_minor_(minor) \
-    ((minor) <= 0 ? NNP_HOST_SIZE_1_0 : NNP_HOST_SIZE_1_1)
+
+static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
+{
+    size_t need = minor == 0 ? NNP_HOST_SIZE_1_0 : NNP_HOST_SIZE_1_1;
+    return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
+           host->struct_size >= need;
+}
 
 /* ------------------------------------------------------------------ */
 /* Layer kinds                                                         */

@@ -1,6 +1,9 @@
 /* ExampleScale: y = factor * x. The smallest complete layer kind: a template
  * to copy when writing a plugin, and a kind the loader and install tests can
- * count on. It has no weights and no ONNX mapping. */
+ * count on. It has no weights and no ONNX mapping, so it sets only the
+ * callbacks plugin.h requires (create, destroy, build, forward) and the
+ * backward pass that makes it trainable through; the rest stay NULL. Its
+ * entry accepts every 1.x host, since it calls only fields of 1.0. */
 #include <nnplug/plugin.h>
 #include <nnplug/plugin_util.h>
 
@@ -42,19 +45,6 @@ static nnp_status scale_build(void *state, int n_in, const nnp_shape *in, nnp_sh
                                   n_in);
     *out = in[0];
     return NNP_OK;
-}
-
-static int scale_n_weights(const void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static const nnp_weight *scale_weight(const void *state, int i)
-{
-    (void)state;
-    (void)i;
-    return NULL;
 }
 
 /* Element count of two float32 tensors that must match in size. */
@@ -107,19 +97,6 @@ static nnp_status scale_backward(void *state, const nnp_tensor *const *in, int n
     return NNP_OK;
 }
 
-static double scale_regularization_loss(const void *state)
-{
-    (void)state;
-    return 0.0;
-}
-
-static nnp_status scale_apply_constraints(void *state, nnp_error *err)
-{
-    (void)state;
-    (void)err;
-    return NNP_OK;
-}
-
 static const nnp_kind scale_kind = {
     .struct_size = sizeof(nnp_kind),
     .abi_major = NNP_ABI_MAJOR,
@@ -133,12 +110,8 @@ static const nnp_kind scale_kind = {
     .create = scale_create,
     .destroy = scale_destroy,
     .build = scale_build,
-    .n_weights = scale_n_weights,
-    .weight = scale_weight,
     .forward = scale_forward,
     .backward = scale_backward,
-    .regularization_loss = scale_regularization_loss,
-    .apply_constraints = scale_apply_constraints,
 };
 
 static const nnp_kind *const scale_kinds[] = {&scale_kind};
