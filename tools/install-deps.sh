@@ -15,6 +15,7 @@ command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # Dense / Conv2D: CBLAS from the OpenMP build of OpenBLAS (plugins/dense/openblas.cmake)
 pkgs+=(libopenblas-openmp-dev)
+pkgs+=(chromium)   # headless renders of the `nnplug docs` site (tests/cli/docs_cli.sh)
 # --bench: oneDNN for bench/bn_compare (PyTorch is installed anyway, for the tests)
 if [ "${1:-}" = --bench ]; then pkgs+=(libdnnl-dev); fi
 missing=()

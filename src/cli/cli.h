@@ -29,6 +29,14 @@ int cmd_demo(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_docs(int argc, char **argv);
+
+/* The document `nnplug plugins --json` prints (nnp_registry_schema_json over
+ * cli_load_registry's kinds), parsed: a JSON array of kinds. Returns an exit
+ * code; on success the caller json_decref's *out, on failure one line has
+ * been printed. (cmd_plugins.c) */
+struct json_t;
+int cli_plugins_schema(struct json_t **out);
 
 /* -i [NAME=]FILE.npy values (run, convert; cmd_run.c). names[i] is NULL for
  * an unnamed file; t[i] is float32. */

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "plugin/schema_internal.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,36 @@ static void print_kind(const nnp_kind *k, const char *origin)
     printf("\n");
 }
 
+/* cli_load_registry, warning when no plugin provides a kind. */
+static int open_registry(nnp_registry **reg)
+{
+    nnp_error err = {0};
+    if (cli_load_registry(reg, &err) != NNP_OK)
+        return cli_fail(&err);
+    if (nnp_registry_n_kinds(*reg) == 0)
+        cli_warn("no layer kinds found (set NNP_PLUGIN_PATH to a plugin directory)");
+    return CLI_EXIT_OK;
+}
+
+int cli_plugins_schema(struct json_t **out)
+{
+    nnp_registry *reg;
+    int rc = open_registry(&reg);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char *s = nnp_registry_schema_json(reg);
+    nnp_registry_free(reg);
+    json_t *doc = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        cli_error("out of memory building the plugin schema");
+        return CLI_EXIT_FAIL;
+    }
+    *out = doc;
+    return CLI_EXIT_OK;
+}
+
 int cmd_plugins(int argc, char **argv)
 {
     int json = 0;
@@ -99,14 +130,9 @@ int cmd_plugins(int argc, char **argv)
     }
 
     nnp_registry *reg;
-    nnp_error err = {0};
-    if (cli_load_registry(&reg, &err) != NNP_OK)
-        return cli_fail(&err);
-    int n = nnp_registry_n_kinds(reg);
-    if (n == 0)
-        cli_warn("no layer kinds found (set NNP_PLUGIN_PATH to a plugin directory)");
-
-    int rc = CLI_EXIT_OK;
+    int rc = open_registry(&reg);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (json) {
         char *s = nnp_registry_schema_json(reg);
         if (s) {
@@ -117,7 +143,7 @@ int cmd_plugins(int argc, char **argv)
             rc = CLI_EXIT_FAIL;
         }
     } else {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < nnp_registry_n_kinds(reg); i++)
             print_kind(nnp_registry_kind_at(reg, i), nnp_registry_kind_origin(reg, i));
     }
     nnp_registry_free(reg);

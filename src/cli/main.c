@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"info", cmd_info, "inputs, outputs, nodes -> serving plugin, weight counts"},
     {"run", cmd_run, "run a model on .npy inputs, write .npy outputs"},
     {"convert", cmd_convert, "convert between .onnx and Keras-style .json [--opset N]"},
+    {"docs", cmd_docs, "write a static HTML site: one card page per layer kind"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
