@@ -1,5 +1,6 @@
 /* nnplug train MODEL --x X.npy --y Y.npy --save OUT [options] */
 #include "cli/cli.h"
+#include "cli/history_svg.h"
 #include "cli/progress.h"
 
 #include <errno.h>
@@ -22,7 +23,9 @@ static const char train_usage[] =
     "                 DIR/WEIGHT.npy (DIR/LAYER_WEIGHT.npy for each layer holding a\n"
     "                 weight name that another layer also has), and the history as\n"
     "                 DIR/loss_history.npy (per epoch) and DIR/batch_losses.npy (per\n"
-    "                 step), float64; DIR is created when missing\n";
+    "                 step), float64, and DIR/history.svg, a plot of the loss per\n"
+    "                 epoch (with accuracy, val_loss and val_accuracy when the run\n"
+    "                 has them); DIR is created when missing\n";
 
 typedef struct train_ctx {
     progress prog;
@@ -83,7 +86,21 @@ static int weight_name_count(const nnp_model *m, const char *name)
     return n;
 }
 
-/* --out-dir: every weight of every layer, then the loss history. */
+/* DIR/history.svg: the per-epoch history drawn (history_svg.h). */
+static nnp_status write_history_svg(const char *dir, const nnp_history *h, nnp_error *err)
+{
+    size_t need = strlen(dir) + sizeof "/history.svg";
+    char *p = malloc(need);
+    if (!p)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    snprintf(p, need, "%s/history.svg", dir);
+    nnp_status st = history_svg_write(p, h, err);
+    free(p);
+    return st;
+}
+
+/* --out-dir: every weight of every layer, then the loss history, as .npy
+ * and drawn. */
 static nnp_status write_out_dir(const nnp_model *m, const nnp_history *h, const char *dir,
                                 nnp_error *err)
 {
@@ -126,6 +143,9 @@ static nnp_status write_out_dir(const nnp_model *m, const nnp_history *h, const 
                         : write_f64(paths[n], h->batch_loss, h->n_steps, err);
         n++;
     }
+    /* never one of paths: those all end in .npy */
+    if (!st)
+        st = write_history_svg(dir, h, err);
     for (int i = 0; i < n; i++)
         free(paths[i]);
     free(paths);

@@ -85,11 +85,12 @@ def main():
     check(steps[-4:].mean() < steps[:4].mean(), 'the step loss went down: first 4 %.4f, '
           'last 4 %.4f' % (steps[:4].mean(), steps[-4:].mean()))
 
-    files = sorted(f for f in os.listdir(od0) if f not in ('loss_history.npy',
-                                                            'batch_losses.npy'))
-    check(len(files) == 14 and files == sorted(f for f in os.listdir(od) if f not in (
-        'loss_history.npy', 'batch_losses.npy')), 'the same 14 weights before and after: %s'
-          % files)
+    history = ('loss_history.npy', 'batch_losses.npy', 'history.svg')
+    check(all(os.path.exists(os.path.join(o, f)) for o in (od0, od) for f in history),
+          'the history (%s) in both --out-dir folders' % ', '.join(history))
+    files = sorted(f for f in os.listdir(od0) if f not in history)
+    check(len(files) == 14 and files == sorted(f for f in os.listdir(od) if f not in history),
+          'the same 14 weights before and after: %s' % files)
     for f in files:
         w0, w1 = np.load(os.path.join(od0, f)), np.load(os.path.join(od, f))
         delta = float(np.abs(w1 - w0).max()) if w0.shape == w1.shape else float('nan')
