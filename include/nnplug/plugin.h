@@ -25,7 +25,9 @@
  *    host.)
  *
  * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
- * layer_to_onnx and layer_onnx_load_weights to nnp_host.
+ * layer_to_onnx, layer_onnx_load_weights and the onnx_writer_node_* /
+ * onnx_writer_set_output functions to nnp_host, and defines the kind
+ * extension NNP_EXT_ONNX_NODE (nnp_onnx_node_ext).
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -337,6 +339,17 @@ typedef struct nnp_host {
                                 const char *output, nnp_error *err);
     nnp_status (*layer_onnx_load_weights)(nnp_layer *l, const nnp_onnx_reader *r,
                                           nnp_error *err);
+
+    /* ONNX node writer, continued: a written node's name and outputs, for
+       the hooks of nnp_onnx_node_ext (write_training). */
+    const char *(*onnx_writer_node_name)(const nnp_onnx_writer *w, int node);
+    int (*onnx_writer_node_n_outputs)(const nnp_onnx_writer *w, int node);
+    /* "" for an absent optional output; NULL when out of range. */
+    const char *(*onnx_writer_node_output)(const nnp_onnx_writer *w, int node, int i);
+    /* Names output i of a written node, adding absent ("") outputs before
+       it; the name must be new to the graph (see onnx_unique_name). */
+    nnp_status (*onnx_writer_set_output)(nnp_onnx_writer *w, int node, int i,
+                                         const char *name, nnp_error *err);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
@@ -363,6 +376,42 @@ typedef struct nnp_onnx_op {
 } nnp_onnx_op;
 
 #define NNP_EXT_ONNX_OPS "nnp.onnx_ops"
+
+/* Extension NNP_EXT_ONNX_NODE (since 1.1; a kind that offers it needs a 1.1
+ * host): what a kind knows about its ONNX node beyond one input, one output
+ * and its attributes. The host's interchange code knows no operator; every
+ * operator-specific rule lives in the kind, here. Every member MAY be NULL. */
+#define NNP_EXT_ONNX_NODE "nnp.onnx_node"
+typedef struct nnp_onnx_node_ext {
+    size_t struct_size;
+    /* Node outputs after the first that hold a weight's value after a
+       training-mode forward, by output position: weight_outputs[k] names
+       the weight output k carries (entry 0 is unused), ended by NULL; e.g.
+       {"", "moving_mean", "moving_variance", NULL}. */
+    const char *const *weight_outputs;
+    /* Whether the node the reader is on computes in training mode. */
+    nnp_status (*read_training)(const nnp_host *host, const nnp_onnx_reader *r,
+                                int *train, nnp_error *err);
+    /* Makes written node `node` (the kind's own op, from to_onnx) compute in
+       training mode. The host calls it once the outputs the model reads
+       (weight_outputs) are in place; the kind names any further outputs
+       its training form needs and describes them (onnx_add_value_info). */
+    nnp_status (*write_training)(const void *state, nnp_onnx_writer *w, int node,
+                                 nnp_error *err);
+    /* Checks a node against what is known of its inputs (shapes through
+       onnx_input_shape, constants) before a layer is created from it, so a
+       file cannot make the layer allocate what its own weights contradict.
+       Errors need not name the file or node; the host adds both. */
+    nnp_status (*check_node)(const nnp_host *host, const nnp_onnx_reader *r, nnp_error *err);
+    /* Layout folds: when set, the host reads Transpose(perm) -> node ->
+       Transpose(inverse of perm) as one application of the kind on the
+       Transpose's input; fold_transpose sets the config (from_onnx's, read
+       from the node) for that layout: e.g. BatchNormalization's axis becomes
+       perm[1]. The reader's input 0 is then the Transpose's input, with the
+       shape the node sees (permuted). */
+    nnp_status (*fold_transpose)(const nnp_host *host, const int64_t *perm, int rank,
+                                 const nnp_shape *input, nnp_config *cfg, nnp_error *err);
+} nnp_onnx_node_ext;
 
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */
@@ -466,7 +515,8 @@ typedef struct nnp_kind {
 
     /* Optional capabilities looked up by name; NULL when none. Known names:
        NNP_EXT_ONNX_OPS -> const nnp_onnx_op[] of further ONNX operators the
-       kind imports, ended by an entry whose op_type is NULL. */
+       kind imports, ended by an entry whose op_type is NULL;
+       NNP_EXT_ONNX_NODE -> const nnp_onnx_node_ext * (since 1.1). */
     const void *(*extension)(const char *name);
 } nnp_kind;
 

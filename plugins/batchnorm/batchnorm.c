@@ -253,6 +253,7 @@ static nnp_status bn_build(void *state, int n_in, const nnp_shape *in, nnp_shape
     }
     s->rank = rank;
     s->axis = (int)axis;
+    s->in_shape = in[0];
     *out = in[0];
     return NNP_OK;
 }
@@ -453,7 +454,7 @@ static const nnp_kind bn_kind = {
     .to_onnx = bn_to_onnx,
     .from_onnx = bn_from_onnx,
     .onnx_load_weights = bn_onnx_load_weights,
-    .extension = NULL,
+    .extension = bn_extension,
 };
 
 static const nnp_kind *const bn_kinds[] = {&bn_kind};

@@ -29,6 +29,7 @@ typedef struct bn_state {
 
     int built;
     int rank, axis;                 /* axis normalized to 0..rank-1 */
+    nnp_shape in_shape;             /* the input shape of the last build */
     int64_t channels;
     nnp_tensor gamma, beta, moving_mean, moving_var, dgamma, dbeta;
     nnp_weight weights[4];
@@ -48,5 +49,8 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
 nnp_status bn_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,
                         nnp_error *err);
 nnp_status bn_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err);
+/* The kind's extensions (NNP_EXT_ONNX_NODE: training mode, running
+ * statistics outputs, parameter checks, Transpose folds). */
+const void *bn_extension(const char *name);
 
 #endif

@@ -63,6 +63,19 @@ static nnp_status add_transpose(const bn_state *s, nnp_onnx_writer *w, const cha
     return h->onnx_attr_ints(w, node, "perm", perm, s->rank, err);
 }
 
+/* The value info of the node's output inside a Transpose sandwich: the
+ * input's shape with the channels at 1, the batch as the symbolic batch. */
+static nnp_status describe_channels_first(const bn_state *s, nnp_onnx_writer *w,
+                                          const char *name, const int64_t *perm, nnp_error *err)
+{
+    nnp_shape sh = {s->rank, {0}};
+    for (int i = 0; i < s->rank; i++) {
+        int64_t d = s->in_shape.dims[perm[i]];
+        sh.dims[i] = perm[i] == 0 ? -1 : d >= 0 ? d : -2;   /* -1: the batch; -2: unknown */
+    }
+    return s->host->onnx_add_value_info(w, name, NNP_F32, &sh, err);
+}
+
 nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
                       int n_inputs, const char *output, nnp_error *err)
 {
@@ -142,6 +155,8 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
     /* opset 6 defaults to training (is_test=0); a Keras model exports inference */
     if (st == NNP_OK && opset < 7)
         st = h->onnx_attr_int(w, node, "is_test", 1, err);
+    if (st == NNP_OK && transpose)
+        st = describe_channels_first(s, w, bn_out, perm, err);
     if (st == NNP_OK && transpose)
         st = add_transpose(s, w, base, bn_out, output, inv, err);
     return st;
@@ -249,4 +264,122 @@ nnp_status bn_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error
                                     (long long)c, (double)identity[i]);
     }
     return NNP_OK;
+}
+
+/* ---- what the host's interchange asks of the kind (NNP_EXT_ONNX_NODE) ---- */
+
+/* ONNX's outputs Y, running_mean, running_var: in training mode the last
+ * two are the moving statistics after the forward. */
+static const char *const bn_weight_outputs[] = {"", "moving_mean", "moving_variance", NULL};
+
+/* training_mode from opset 14 on; before, the presence of the running
+ * statistics outputs (as ONNX Runtime reads them). */
+static nnp_status bn_read_training(const nnp_host *h, const nnp_onnx_reader *r, int *train,
+                                   nnp_error *err)
+{
+    *train = 0;
+    if (h->onnx_reader_opset(r) >= 14) {
+        if (!h->onnx_has_attr(r, "training_mode"))
+            return NNP_OK;
+        int64_t v = 0;
+        nnp_status st = h->onnx_get_attr_int(r, "training_mode", &v, err);
+        if (st != NNP_OK)
+            return st;
+        if (v != 0 && v != 1)
+            return h->error_set(err, NNP_ERR_FORMAT, "training_mode is %lld (0 or 1)",
+                                (long long)v);
+        *train = v == 1;
+        return NNP_OK;
+    }
+    for (int k = 1; k < h->onnx_n_outputs(r); k++) {
+        const char *o = h->onnx_output_name(r, k);
+        if (o && o[0])
+            *train = 1;
+    }
+    return NNP_OK;
+}
+
+/* From opset 14 the attribute; below it a node computes in training mode
+ * when it has all five outputs (Y, mean, var, saved_mean, saved_var): the
+ * ones the model does not read get names of their own. */
+static nnp_status bn_write_training(const void *state, nnp_onnx_writer *w, int node,
+                                    nnp_error *err)
+{
+    static const char *const what[5] = {"", "running_mean", "running_var", "saved_mean",
+                                        "saved_var"};
+    const bn_state *s = state;
+    const nnp_host *h = s->host;
+    if (h->onnx_writer_opset(w) >= 14)
+        return h->onnx_attr_int(w, node, "training_mode", 1, err);
+    const char *node_name = h->onnx_writer_node_name(w, node);
+    const nnp_shape per_channel = {1, {s->channels}};
+    for (int k = 1; k < 5; k++) {
+        const char *o = h->onnx_writer_node_output(w, node, k);
+        if (o && o[0])
+            continue;
+        char want[400], name[512];
+        snprintf(want, sizeof want, "%.300s/%s", node_name ? node_name : bn_name(s), what[k]);
+        if (!h->onnx_unique_name(w, want, name, sizeof name))
+            return h->error_set(err, NNP_ERR_NOMEM, "BatchNormalization '%s': no name for %s",
+                                bn_name(s), want);
+        nnp_status st = h->onnx_writer_set_output(w, node, k, name, err);
+        if (st == NNP_OK)
+            st = h->onnx_add_value_info(w, name, NNP_F32, &per_channel, err);
+        if (st != NNP_OK)
+            return st;
+    }
+    return NNP_OK;
+}
+
+/* ONNX's own rule, checked before the layer allocates anything: scale, B,
+ * mean and var hold one value per channel of X (dimension 1). */
+static nnp_status bn_check_node(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
+{
+    static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
+    if (h->onnx_n_inputs(r) < 5)
+        return NNP_OK;
+    nnp_error scratch = {NNP_OK, ""};
+    nnp_shape x;
+    if (h->onnx_input_shape(r, 0, &x, &scratch) != NNP_OK || x.rank < 2 || x.dims[1] < 0)
+        return NNP_OK;   /* channels unknown until the layer is built */
+    for (int k = 1; k < 5; k++) {
+        const nnp_tensor *t = NULL;
+        nnp_status st = h->onnx_input_constant(r, k, &t, err);
+        if (st == NNP_ERR_NOT_FOUND)
+            continue;   /* not a constant: the host refuses it elsewhere */
+        int64_t n = 0;
+        if (st == NNP_OK)
+            st = h->shape_numel(&t->shape, &n, err);
+        if (st != NNP_OK)
+            return st;
+        if (n != x.dims[1])
+            return h->error_set(err, NNP_ERR_SHAPE, "%s '%s' holds %lld values, but X has %lld "
+                                "channels (dimension 1)", what[k], h->onnx_input_name(r, k),
+                                (long long)n, (long long)x.dims[1]);
+    }
+    return NNP_OK;
+}
+
+/* Transpose(perm) -> BatchNormalization -> Transpose(inverse): ONNX
+ * normalizes axis 1 of the transposed tensor, which is axis perm[1] of the
+ * sandwich's input (Keras writes the last axis as -1). */
+static nnp_status bn_fold_transpose(const nnp_host *h, const int64_t *perm, int rank,
+                                    const nnp_shape *input, nnp_config *cfg, nnp_error *err)
+{
+    (void)input;
+    return h->config_set_int(cfg, "axis", perm[1] == rank - 1 ? -1 : perm[1], err);
+}
+
+static const nnp_onnx_node_ext bn_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .weight_outputs = bn_weight_outputs,
+    .read_training = bn_read_training,
+    .write_training = bn_write_training,
+    .check_node = bn_check_node,
+    .fold_transpose = bn_fold_transpose,
+};
+
+const void *bn_extension(const char *name)
+{
+    return name && strcmp(name, NNP_EXT_ONNX_NODE) == 0 ? &bn_onnx_node : NULL;
 }

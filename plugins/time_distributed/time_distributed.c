@@ -215,6 +215,14 @@ static nnp_status td_to_onnx(const void *state, nnp_onnx_writer *w, const char *
     st = h->layer_to_onnx(s->inner, w, ins, 1, inner_out, err);
     if (st)
         return st;
+    /* the inner output's batch is batch x time: no symbol of its own (-2) */
+    nnp_shape io = s->inner_out;
+    io.dims[0] = -2;
+    for (int i = 1; i < io.rank; i++)
+        io.dims[i] = io.dims[i] >= 0 ? io.dims[i] : -2;
+    st = h->onnx_add_value_info(w, inner_out, NNP_F32, &io, err);
+    if (st)
+        return st;
     const char *in2[2] = {inner_out, c2}, *out2[1] = {output};
     snprintf(node, sizeof node, "%s_split", base);
     if (h->onnx_add_node(w, "Reshape", "", node, in2, 2, out2, 1, err) < 0)

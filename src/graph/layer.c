@@ -1,6 +1,7 @@
 /* Layer instances: a kind's opaque state with its config. */
 #include "graph/layer_internal.h"
 #include "core/config_internal.h"
+#include "plugin/host_internal.h"
 #include "nnplug/services.h"
 #include "nnplug/status.h"
 #include "nnplug/tensor.h"
@@ -287,3 +288,13 @@ void nnp_set_num_threads(int n)
 }
 
 int nnp_get_num_threads(void) { return omp_get_max_threads(); }
+
+nnp_status nnp_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
+                                         nnp_error *err)
+{
+    const nnp_onnx_node_ext *x = nnp_kind_onnx_node_ext(l->kind);
+    if (!x || !x->write_training)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no training form "
+                             "in ONNX", nnp_layer_name(l), l->kind->name);
+    return x->write_training(l->state, w, node, err);
+}

@@ -13,4 +13,8 @@ const char *nnp_layer_kind_name(const nnp_layer *l);
 nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
                              int n_inputs, const char *output, nnp_error *err);
 nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err);
+/* The kind's write_training (NNP_EXT_ONNX_NODE) on this layer's state:
+ * makes written node `node` compute in training mode. */
+nnp_status nnp_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
+                                         nnp_error *err);
 #endif

@@ -8,6 +8,7 @@
  * bytes depend only on the model (protobuf-c packs fields in order; JSON
  * is written with sorted keys), so the same model gives the same file. */
 #include "interchange/onnx_internal.h"
+#include "plugin/host_internal.h"
 #include "core/config_internal.h"
 
 #include <stdio.h>
@@ -125,14 +126,6 @@ static nnp_status infer_node(const nnp_onnx_writer *w, shape_map *sm, const Onnx
             o.dims[fill] = total / known;
         return shape_put(sm, n->output[0], &o, err);
     }
-    if (strcmp(op, "BatchNormalization") == 0) {
-        nnp_status st = shape_put(sm, n->output[0], in, err);
-        nnp_shape c = {1, {in->rank > 1 ? in->dims[1] : -1}};
-        for (size_t k = 1; k < n->n_output && k < 5 && !st; k++)
-            if (n->output[k][0])
-                st = shape_put(sm, n->output[k], &c, err);
-        return st;
-    }
     return NNP_OK;
 }
 
@@ -158,12 +151,13 @@ typedef struct export_ctx {
     json_t *layers;        /* nnplug.layers, one entry per layer */
     json_t *dtypes;        /* model metadata nnplug.initializer_dtypes, parsed */
     int *layer_node;       /* per layer: index of its last main ONNX node, or -1 */
-    int *train_nodes;      /* ONNX nodes in training mode below opset 14 */
+    int *train_nodes;      /* ONNX nodes in training mode ... */
+    const nnp_layer **train_layers; /* ... and the layers that wrote them */
     int n_train;
 } export_ctx;
 
-/* The node of this call that is the kind's own op (BatchNormalization in a
- * Transpose sandwich), or -1. */
+/* The node of this call that is the kind's own op (the middle of a
+ * Transpose sandwich, say), or -1. */
 static int main_node(const export_ctx *x, const nnp_kind *k, size_t first)
 {
     if (!k->onnx.op_type)
@@ -204,19 +198,15 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
     int main = main_node(x, k, first);
     x->layer_node[li] = main;
 
-    /* training mode: ONNX's attribute from opset 14; before it, the running
-     * statistics outputs say it (added below when the model reads them) */
+    /* training mode: the kind writes it (write_training) once the outputs
+     * the model reads are in place (export_weight_outputs) */
     if (nnp_model_node_mode(m, nd) == NNP_MODE_TRAIN) {
-        const char *const *wo = onnx_weight_outputs(k->onnx.op_type);
-        if (main < 0 || !wo)
+        const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(k);
+        if (main < 0 || !ext || !ext->write_training)
             return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s' (%s): a node forced to training mode "
                         "has no ONNX form", lname, k->name);
-        if (x->w.opset >= 14)
-            st = nnp_host_services()->onnx_attr_int(&x->w, main, "training_mode", 1, err);
-        else
-            x->train_nodes[x->n_train++] = main;
-        if (st)
-            return nnp_error_prefix(err, "layer '%s'", lname);
+        x->train_nodes[x->n_train] = main;
+        x->train_layers[x->n_train++] = layer;
     }
 
     /* nnplug.layers: the layer's config once, and the nodes of each application */
@@ -242,10 +232,9 @@ static nnp_status export_weight_outputs(export_ctx *x, nnp_error *err)
             continue;
         const nnp_layer *l = nnp_model_layer(m, li);
         const nnp_kind *k = nnp_layer_kind_of(l);
-        const char *const *wo = onnx_weight_outputs(k->onnx.op_type);
         int node = x->layer_node[li], pos = -1;
-        for (int j = 1; wo && wo[j]; j++)
-            if (strcmp(wo[j], weight) == 0)
+        for (int j = 1; onnx_weight_output(k, j); j++)
+            if (strcmp(onnx_weight_output(k, j), weight) == 0)
                 pos = j;
         int train = 0;
         for (int nd = 0; nd < nnp_model_n_nodes(m); nd++)
@@ -256,59 +245,26 @@ static nnp_status export_weight_outputs(export_ctx *x, nnp_error *err)
                         "which ONNX expresses only as a running statistic of a node in "
                         "training mode", nnp_model_value_name(m, v), weight, nnp_layer_name(l),
                         k->name);
-        Onnx__NodeProto *n = x->w.nodes[node];
-        /* fill the positions before it with unnamed (absent) outputs */
-        while (n->n_output < (size_t)pos) {
-            nnp_status st = onnx_writer_node_add_output(&x->w, node, "", err);
-            if (st)
-                return st;
-        }
-        if (n->n_output > (size_t)pos) {
-            if (n->output[pos][0])
-                return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s': weight '%s' is read by two outputs",
-                            nnp_layer_name(l), weight);
-            free(n->output[pos]);
-            n->output[pos] = onnx_strdup(nnp_model_value_name(m, v));
-            if (!n->output[pos])
-                return FAIL(NNP_ERR_NOMEM, "out of memory");
-        } else {
-            nnp_status st = onnx_writer_node_add_output(&x->w, node, nnp_model_value_name(m, v),
-                                                        err);
-            if (st)
-                return st;
-        }
+        const Onnx__NodeProto *n = x->w.nodes[node];
+        if (n->n_output > (size_t)pos && n->output[pos][0])
+            return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s': weight '%s' is read by two outputs",
+                        nnp_layer_name(l), weight);
+        nnp_status st = onnx_writer_set_output(&x->w, node, pos, nnp_model_value_name(m, v), err);
+        if (st)
+            return st;
     }
     return NNP_OK;
 }
 
-/* Below opset 14 a BatchNormalization computes in training mode when it has
- * all five outputs (Y, mean, var, saved_mean, saved_var); the ones the
- * model does not read get names of their own. */
-static nnp_status pad_training_outputs(export_ctx *x, nnp_error *err)
+/* Nodes in training mode, written so by their kinds. */
+static nnp_status write_training(export_ctx *x, nnp_error *err)
 {
-    static const char *const what[5] = {"", "running_mean", "running_var", "saved_mean",
-                                        "saved_var"};
     for (int t = 0; t < x->n_train; t++) {
-        int node = x->train_nodes[t];
-        Onnx__NodeProto *n = x->w.nodes[node];
-        for (size_t k = 1; k < 5; k++) {
-            if (k < n->n_output && n->output[k][0])
-                continue;
-            char buf[512], want[400];
-            snprintf(want, sizeof want, "%.300s/%s", n->name, what[k]);
-            if (!nnp_host_services()->onnx_unique_name(&x->w, want, buf, sizeof buf))
-                return FAIL(NNP_ERR_NOMEM, "out of memory");
-            if (k < n->n_output) {
-                free(n->output[k]);
-                n->output[k] = onnx_strdup(buf);
-                if (!n->output[k] || onnx_map_put(&x->w.produced, buf, node, err))
-                    return FAIL(NNP_ERR_NOMEM, "out of memory");
-            } else {
-                nnp_status st = onnx_writer_node_add_output(&x->w, node, buf, err);
-                if (st)
-                    return st;
-            }
-        }
+        const nnp_layer *l = x->train_layers[t];
+        nnp_status st = nnp_layer_onnx_write_training(l, &x->w, x->train_nodes[t], err);
+        if (st)
+            return nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l),
+                                    nnp_layer_kind_of(l)->name);
     }
     return NNP_OK;
 }
@@ -352,8 +308,9 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     int nl = nnp_model_n_layers(m);
     x->layer_node = malloc(sizeof(int) * (size_t)(nl ? nl : 1));
     x->train_nodes = malloc(sizeof(int) * (size_t)(nnp_model_n_nodes(m) + 1));
+    x->train_layers = malloc(sizeof(*x->train_layers) * (size_t)(nnp_model_n_nodes(m) + 1));
     x->layers = json_array();
-    if (!x->layer_node || !x->train_nodes || !x->layers)
+    if (!x->layer_node || !x->train_nodes || !x->train_layers || !x->layers)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
     const char *dt = nnp_model_get_meta(m, NNP_ONNX_META_DTYPES);
     x->dtypes = dt ? json_loads(dt, 0, NULL) : NULL;
@@ -372,7 +329,7 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     if (st == NNP_OK)
         st = export_weight_outputs(x, err);
     if (st == NNP_OK)
-        st = pad_training_outputs(x, err);
+        st = write_training(x, err);
     if (st)
         return st;
 
@@ -541,6 +498,7 @@ nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, siz
     json_decref(x.dtypes);
     free(x.layer_node);
     free(x.train_nodes);
+    free(x.train_layers);
     return st;
 }
 

@@ -8,13 +8,14 @@
  *   4. initializers read (dims against data length, rank, overflow);
  *   5. nodes sorted topologically (a cycle is an error naming its nodes);
  *   6. every node's serving kind found (or an error naming node and op);
- *      Transpose -> BatchNormalization -> Transpose patterns folded;
+ *      Transpose sandwiches folded into the kinds that absorb them;
  *   7. graph inputs become model inputs, or constants when they are only
  *      read as parameters and the caller bound them;
  *   8. nodes in order: Constant and Identity resolved here, every other
  *      node becomes a layer (from_onnx, create, apply, onnx_load_weights);
  *   9. graph outputs; metadata. */
 #include "interchange/onnx_internal.h"
+#include "plugin/host_internal.h"
 #include "core/config_internal.h"
 
 #include <limits.h>
@@ -117,9 +118,10 @@ typedef struct inode {
     int opset;
     int is_default_domain;
     const nnp_kind *kind;
-    int skip;                   /* a Transpose folded into a BatchNormalization */
+    int skip;                   /* a Transpose folded into its neighbour's layer */
     int fold_in, fold_out;      /* ival ids replacing input 0 / output 0, or -1 */
-    int fold_axis, fold_rank;
+    int64_t fold_perm[NNP_MAX_RANK];   /* the folded Transpose's perm ... */
+    int fold_rank;                     /* ... and its length */
     int group;                  /* nnplug.layers entry it was written by, or -1 */
     int comp;                   /* which application of that entry's layer */
     int done;                   /* consumed by a group */
@@ -200,6 +202,8 @@ nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor, con
     return NNP_OK;
 }
 
+static int layout_shape(struct onnx_import *imp, const ival *x, nnp_shape *s);
+
 /* Declared shape of a value info: rank -1 when unknown, -1 dims when symbolic. */
 static void vi_shape(const Onnx__ValueInfoProto *vi, nnp_shape *s, int *elem_type)
 {
@@ -243,7 +247,27 @@ nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_sh
         *s = *nnp_model_value_shape(imp->m, x->value);
         return NNP_OK;
     }
+    if (layout_shape(imp, x, s))
+        return NNP_OK;
     vi_shape(x->vi, s, NULL);
+    return NNP_OK;
+}
+
+nnp_status onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
+                                  const int64_t *perm, int rank, nnp_shape *s)
+{
+    const ival *x = V(imp, tensor);
+    memset(s, 0, sizeof *s);
+    s->rank = -1;
+    /* the folded input is a model value only once it is computed at run time */
+    if (!x || x->kind != V_RUNTIME)
+        return NNP_OK;
+    const nnp_shape *in = nnp_model_value_shape(imp->m, x->value);
+    if (in->rank != rank)
+        return NNP_OK;
+    s->rank = rank;
+    for (int i = 0; i < rank; i++)
+        s->dims[i] = in->dims[perm[i]];
     return NNP_OK;
 }
 
@@ -641,14 +665,17 @@ static int transpose_perm(const inode *n, int64_t *perm)
     return r;
 }
 
+/* Transpose(perm) -> node -> Transpose(inverse) where the node's kind
+ * absorbs such a sandwich (its extension's fold_transpose): the three are
+ * read as one application of the kind on the first Transpose's input. */
 static void find_folds(struct onnx_import *imp)
 {
     for (int i = 0; i < imp->nn; i++) {
-        inode *bn = &imp->nodes[i];
-        if (!is_op(bn, "BatchNormalization") || !bn->kind || bn->p->n_input < 1 ||
-            bn->p->n_output < 1)
+        inode *n = &imp->nodes[i];
+        const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(n->kind);
+        if (!ext || !ext->fold_transpose || n->p->n_input < 1 || n->p->n_output < 1)
             continue;
-        ival *a = V(imp, bn->p->input[0]), *b = V(imp, bn->p->output[0]);
+        ival *a = V(imp, n->p->input[0]), *b = V(imp, n->p->output[0]);
         if (!a || !b || a->producer < 0 || a->n_uses != 1 || a->is_output || b->n_uses != 1 ||
             b->is_output)
             continue;
@@ -667,11 +694,46 @@ static void find_folds(struct onnx_import *imp)
         if (!inverse)
             continue;
         t1->skip = t2->skip = 1;
-        bn->fold_in = onnx_map_get(&imp->by_name, t1->p->input[0]);
-        bn->fold_out = onnx_map_get(&imp->by_name, t2->p->output[0]);
-        bn->fold_axis = (int)p[1];
-        bn->fold_rank = r;
+        n->fold_in = onnx_map_get(&imp->by_name, t1->p->input[0]);
+        n->fold_out = onnx_map_get(&imp->by_name, t2->p->output[0]);
+        memcpy(n->fold_perm, p, sizeof(int64_t) * (size_t)r);
+        n->fold_rank = r;
     }
+}
+
+/* The shape of a tensor computed inside a group of our own nodes (not yet a
+ * model value) by a layout op on a run-time value: a Transpose, or a
+ * Reshape to a constant shape. 0 when it is neither. */
+static int layout_shape(struct onnx_import *imp, const ival *x, nnp_shape *s)
+{
+    if (x->producer < 0)
+        return 0;
+    const inode *p = &imp->nodes[x->producer];
+    const ival *src = p->p->n_input ? V(imp, p->p->input[0]) : NULL;
+    if (!src || src->kind != V_RUNTIME)
+        return 0;
+    const nnp_shape *in = nnp_model_value_shape(imp->m, src->value);
+    if (is_op(p, "Transpose")) {
+        int64_t perm[NNP_MAX_RANK];
+        int r = transpose_perm(p, perm);
+        if (r != in->rank)
+            return 0;
+        s->rank = r;
+        for (int i = 0; i < r; i++)
+            s->dims[i] = in->dims[perm[i]];
+        return 1;
+    }
+    if (!is_op(p, "Reshape") || p->p->n_input < 2)
+        return 0;
+    const ival *c = const_root(imp, V(imp, p->p->input[1]));
+    if (!c || c->kind != V_CONST || c->t.dtype != NNP_I64 || c->t.shape.rank != 1 ||
+        c->t.shape.dims[0] > NNP_MAX_RANK)
+        return 0;
+    const int64_t *t = c->t.data;
+    s->rank = (int32_t)c->t.shape.dims[0];
+    for (int i = 0; i < s->rank; i++)
+        s->dims[i] = t[i] > 0 ? t[i] : t[i] == 0 && i < in->rank ? in->dims[i] : -1;
+    return 1;
 }
 
 /* Nodes our own export wrote for one application of a layer (metadata
@@ -1097,36 +1159,6 @@ static nnp_status note_dtypes(struct onnx_import *imp, const inode *n, const nnp
     return NNP_OK;
 }
 
-/* Whether an ONNX node computes in training mode: training_mode from opset
- * 14 on; before, the presence of the running-statistics outputs (as ONNX
- * Runtime reads them). */
-static nnp_status node_training(struct onnx_import *imp, const inode *n, int *train,
-                                nnp_error *err)
-{
-    *train = 0;
-    if (!is_op(n, "BatchNormalization"))
-        return NNP_OK;
-    char nd[600];
-    if (n->opset >= 14) {
-        const Onnx__AttributeProto *a = onnx_find_attr(n->p, "training_mode");
-        if (!a)
-            return NNP_OK;
-        if (onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
-            return FAIL(NNP_ERR_FORMAT, "%s: %s: attribute 'training_mode' has type %s, expected "
-                        "INT", imp->label, node_desc(n, nd, sizeof nd),
-                        onnx_attr_type_name(onnx_attr_type(a)));
-        if (a->i != 0 && a->i != 1)
-            return FAIL(NNP_ERR_FORMAT, "%s: %s: training_mode is %lld (0 or 1)", imp->label,
-                        node_desc(n, nd, sizeof nd), (long long)a->i);
-        *train = a->i == 1;
-        return NNP_OK;
-    }
-    for (size_t k = 1; k < n->p->n_output; k++)
-        if (n->p->output[k][0])
-            *train = 1;
-    return NNP_OK;
-}
-
 /* Adds the file and, unless the message names it already, the node. */
 static nnp_status node_error(struct onnx_import *imp, const inode *n, nnp_error *err)
 {
@@ -1183,17 +1215,15 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
         st = FAIL(NNP_ERR_UNSUPPORTED, "kind %s cannot read ONNX nodes", kind->name);
     if (st == NNP_OK && n->fold_in >= 0 && imp->v[n->fold_in].kind != V_RUNTIME)
         st = FAIL(NNP_ERR_UNSUPPORTED, "the Transpose before it reads a constant; nnplug "
-                  "normalizes only values computed at run time");
+                  "folds layouts only of values computed at run time");
     if (st == NNP_OK && n->fold_in >= 0) {
-        nnp_shape s = *nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
-        char j[32];
-        /* Keras writes the last axis as -1 */
-        snprintf(j, sizeof j, "%d", n->fold_axis == s.rank - 1 ? -1 : n->fold_axis);
-        if (s.rank != n->fold_rank)
+        const nnp_shape *s = nnp_model_value_shape(imp->m, imp->v[n->fold_in].value);
+        if (s->rank != n->fold_rank)
             st = FAIL(NNP_ERR_SHAPE, "the Transpose around it has a perm of %d entries, its "
-                      "input has rank %d", n->fold_rank, (int)s.rank);
+                      "input has rank %d", n->fold_rank, (int)s->rank);
         else
-            st = nnp_config_set_json(cfg, "axis", j, err);
+            st = nnp_kind_onnx_node_ext(kind)->fold_transpose(nnp_host_services(), n->fold_perm,
+                                                     n->fold_rank, s, cfg, err);
     }
     if (st) {
         nnp_config_free(cfg);
@@ -1203,71 +1233,27 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
     return NNP_OK;
 }
 
-/* Channels (dimension 1) of a BatchNormalization node's X, looking through
- * a folded Transpose or a Transpose / Reshape of ours just before it; -1
- * when unknown. */
-static int64_t bn_channels(struct onnx_import *imp, const inode *n)
+/* The kind's own checks of the node against its inputs (its extension's
+ * check_node), before the layer allocates anything. */
+static nnp_status check_node(struct onnx_import *imp, const app *a, nnp_error *err)
 {
-    if (n->fold_in >= 0) {
-        /* the folded input is a model value only once it is computed at run time */
-        const ival *f = &imp->v[n->fold_in];
-        if (f->kind != V_RUNTIME)
-            return -1;
-        const nnp_shape *s = nnp_model_value_shape(imp->m, f->value);
-        return n->fold_axis < s->rank ? s->dims[n->fold_axis] : -1;
-    }
-    const ival *x = n->p->n_input ? V(imp, n->p->input[0]) : NULL;
-    if (!x)
-        return -1;
-    if (x->kind == V_RUNTIME) {
-        const nnp_shape *s = nnp_model_value_shape(imp->m, x->value);
-        return s->rank > 1 ? s->dims[1] : -1;
-    }
-    if (x->producer < 0)
-        return -1;
-    const inode *p = &imp->nodes[x->producer];
-    const ival *src = p->p->n_input ? V(imp, p->p->input[0]) : NULL;
-    const nnp_shape *s = src && src->kind == V_RUNTIME ? nnp_model_value_shape(imp->m, src->value)
-                                                       : NULL;
-    if (is_op(p, "Transpose") && s) {
-        int64_t perm[NNP_MAX_RANK];
-        int r = transpose_perm(p, perm);
-        return r == s->rank ? s->dims[perm[1]] : -1;
-    }
-    if (is_op(p, "Reshape") && p->p->n_input >= 2) {
-        const ival *c = const_root(imp, V(imp, p->p->input[1]));
-        if (!c || c->kind != V_CONST || c->t.dtype != NNP_I64 || c->t.shape.rank != 1 ||
-            c->t.shape.dims[0] < 2)
-            return -1;
-        int64_t d = ((const int64_t *)c->t.data)[1];
-        return d > 0 ? d : d == 0 && s && s->rank > 1 ? s->dims[1] : -1;
-    }
-    return -1;
+    const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(a->main->kind);
+    if (!ext || !ext->check_node)
+        return NNP_OK;
+    nnp_status st = ext->check_node(nnp_host_services(), &a->r, err);
+    return st ? node_error(imp, a->main, err) : NNP_OK;
 }
 
-/* ONNX's own rule, checked before the layer allocates anything: scale, B,
- * mean and var hold one value per channel of X. */
-static nnp_status check_bn_params(struct onnx_import *imp, const inode *n, nnp_error *err)
+/* Whether the node computes in training mode, as its kind reads it. */
+static nnp_status node_training(struct onnx_import *imp, const app *a, int *train,
+                                nnp_error *err)
 {
-    static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
-    if (!is_op(n, "BatchNormalization") || n->p->n_input < 5)
+    const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(a->main->kind);
+    *train = 0;
+    if (!ext || !ext->read_training)
         return NNP_OK;
-    int64_t c = bn_channels(imp, n);
-    if (c < 0)
-        return NNP_OK;
-    for (int k = 1; k < 5; k++) {
-        const ival *p = const_root(imp, V(imp, n->p->input[k]));
-        if (!p || p->kind != V_CONST)
-            continue;
-        int64_t numel = nnp_tensor_numel(&p->t);
-        if (numel != c) {
-            char nd[600];
-            return FAIL(NNP_ERR_SHAPE, "%s: %s: %s '%s' holds %lld values, but X has %lld "
-                        "channels (dimension 1)", imp->label, node_desc(n, nd, sizeof nd),
-                        what[k], n->p->input[k], (long long)numel, (long long)c);
-        }
-    }
-    return NNP_OK;
+    nnp_status st = ext->read_training(nnp_host_services(), &a->r, train, err);
+    return st ? node_error(imp, a->main, err) : NNP_OK;
 }
 
 static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
@@ -1282,7 +1268,7 @@ static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
         return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: %s takes %d to %d computed inputs, the graph "
                     "gives %d (a layer on constants only is not folded)", L, nd, kind->name,
                     kind->n_inputs_min, kind->n_inputs_max, a->n_in);
-    nnp_status st = check_bn_params(imp, n, err);
+    nnp_status st = check_node(imp, a, err);
     if (st)
         return st;
     const char *lname = a->entry ? json_string_value(json_object_get(
@@ -1335,21 +1321,17 @@ static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
     }
 
     int train;
-    st = node_training(imp, n, &train, err);
+    st = node_training(imp, a, &train, err);
     if (st == NNP_OK && train)
         st = nnp_model_set_node_mode(imp->m, node_index, NNP_MODE_TRAIN, err);
     if (st)
         return st;
     /* outputs beyond Y: weights after the forward, when anything reads them */
-    const char *const *wo = n->is_default_domain ? onnx_weight_outputs(p->op_type) : NULL;
     for (size_t k = 1; k < p->n_output; k++) {
         ival *x = V(imp, p->output[k]);
         if (!x || (x->n_uses == 0 && !x->is_output))
             continue;   /* absent or unused */
-        const char *wname = NULL;
-        for (size_t j = 1; wo && wo[j] && !wname; j++)
-            if (j == k)
-                wname = wo[j];
+        const char *wname = n->kind ? onnx_weight_output(n->kind, (int)k) : NULL;
         if (!wname || !train)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: output %zu ('%s') is not supported%s", L,
                         nd, k, x->name, wname ? " outside training mode" : "");
@@ -1389,10 +1371,13 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     memset(&a, 0, sizeof a);
     a.main = n;
     a.kind = n->kind;
-    a.r = (nnp_onnx_reader){imp, p, n->name, n->opset, NULL};
+    a.r = (nnp_onnx_reader){imp, p, n->name, n->opset, NULL, NULL, 0};
     a.n_members = n->fold_in >= 0 ? 3 : 1;
-    if (n->fold_in >= 0)
+    if (n->fold_in >= 0) {
         a.r.in0 = imp->v[n->fold_in].name;
+        a.r.perm0 = n->fold_perm;
+        a.r.rank0 = n->fold_rank;
+    }
     /* computed inputs: at the kind's data positions only */
     for (size_t k = 0; k < p->n_input; k++) {
         const char *name = k == 0 && a.r.in0 ? a.r.in0 : p->input[k];
@@ -1452,7 +1437,7 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
             any = m;
     }
     a.main = best ? best : wrapped ? wrapped : any ? any : n;
-    a.r = (nnp_onnx_reader){imp, a.main->p, a.main->name, a.main->opset, NULL};
+    a.r = (nnp_onnx_reader){imp, a.main->p, a.main->name, a.main->opset, NULL, NULL, 0};
     char nd[600];
     node_desc(a.main, nd, sizeof nd);
     /* inputs: computed tensors read from outside; output: the one tensor

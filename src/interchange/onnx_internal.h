@@ -76,12 +76,18 @@ struct nnp_onnx_reader {
     const char *name;      /* the node's name, or a generated one */
     int opset;             /* of the node's domain */
     const char *in0;       /* replaces input 0 (folded Transpose), or NULL */
+    const int64_t *perm0;  /* with in0: the folded Transpose's perm ... */
+    int rank0;             /* ... and its length */
 };
 /* Implemented by onnx_import.c for the reader. */
 nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor,
                                 const nnp_tensor **t, nnp_error *err);
 nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
                              nnp_error *err);
+/* The shape of a folded Transpose's input as the node inside the fold sees
+ * it (permuted by perm); rank -1 when unknown or not computed at run time. */
+nnp_status onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
+                                  const int64_t *perm, int rank, nnp_shape *s);
 
 /* ---- node writer (export side) ---------------------------------------- */
 struct nnp_onnx_writer {
@@ -117,9 +123,11 @@ nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_typ
 nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
                                        nnp_error *err);
 
-/* Node outputs beyond the first that map to weights of the serving layer
- * (BatchNormalization's running_mean / running_var). NULL-terminated list
- * of weight names by output position (entry 0 is unused), or NULL. */
-const char *const *onnx_weight_outputs(const char *op_type);
+/* The weight that output pos (>= 1) of the kind's node carries in training
+ * mode (its extension's weight_outputs), or NULL. */
+const char *onnx_weight_output(const nnp_kind *k, int pos);
+/* The host's onnx_writer_set_output. */
+nnp_status onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
+                                  nnp_error *err);
 
 #endif

@@ -4,6 +4,7 @@
 #include "interchange/onnx_internal.h"
 #include "plugin/host_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,14 @@ char *onnx_strdup(const char *s)
     return strdup(s ? s : "");
 }
 
-const char *const *onnx_weight_outputs(const char *op_type)
+const char *onnx_weight_output(const nnp_kind *k, int pos)
 {
-    /* ONNX BatchNormalization: Y, running_mean, running_var (training) */
-    static const char *const bn[] = {"", "moving_mean", "moving_variance", NULL};
-    if (op_type && strcmp(op_type, "BatchNormalization") == 0)
-        return bn;
+    const nnp_onnx_node_ext *x = nnp_kind_onnx_node_ext(k);
+    if (!x || !x->weight_outputs || pos < 1)
+        return NULL;
+    for (int j = 1; x->weight_outputs[j]; j++)
+        if (j == pos)
+            return x->weight_outputs[j];
     return NULL;
 }
 
@@ -200,6 +203,8 @@ static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, n
     if (!name || !name[0])
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "node '%s' (%s) has no input %d", r->name,
                              r_op_type(r), i);
+    if (i == 0 && r->in0)
+        return onnx_import_fold_shape(r->imp, name, r->perm0, r->rank0, s);
     return onnx_import_shape(r->imp, name, s, err);
 }
 
@@ -367,6 +372,57 @@ nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char 
         return NNP_OK;   /* an absent optional output */
     if (onnx_map_get(&w->produced, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "tensor '%s' is produced twice", name);
+    nnp_status st = onnx_map_put(&w->produced, name, node, err);
+    return st ? st : onnx_map_put(&w->names, name, 1, err);
+}
+
+static const Onnx__NodeProto *w_node(const nnp_onnx_writer *w, int node)
+{
+    return w && node >= 0 && (size_t)node < w->n_nodes ? w->nodes[node] : NULL;
+}
+
+static const char *w_node_name(const nnp_onnx_writer *w, int node)
+{
+    const Onnx__NodeProto *n = w_node(w, node);
+    return n ? n->name : NULL;
+}
+
+static int w_node_n_outputs(const nnp_onnx_writer *w, int node)
+{
+    const Onnx__NodeProto *n = w_node(w, node);
+    return n ? (int)n->n_output : -1;
+}
+
+static const char *w_node_output(const nnp_onnx_writer *w, int node, int i)
+{
+    const Onnx__NodeProto *n = w_node(w, node);
+    return n && i >= 0 && (size_t)i < n->n_output ? n->output[i] : NULL;
+}
+
+nnp_status onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
+                                  nnp_error *err)
+{
+    if (!w_node(w, node) || i < 0 || !name || !name[0])
+        return nnp_error_set(err, NNP_ERR_INVALID, "onnx_writer_set_output: bad node %d, "
+                             "output %d or name", node, i);
+    Onnx__NodeProto *n = w->nodes[node];
+    while (n->n_output < (size_t)i) {
+        nnp_status st = onnx_writer_node_add_output(w, node, "", err);
+        if (st)
+            return st;
+    }
+    if (n->n_output == (size_t)i)
+        return onnx_writer_node_add_output(w, node, name, err);
+    if (n->output[i][0])
+        return nnp_error_set(err, NNP_ERR_DUPLICATE, "node '%s': output %d is '%s' already",
+                             n->name, i, n->output[i]);
+    if (onnx_map_get(&w->produced, name) >= 0)
+        return nnp_error_set(err, NNP_ERR_DUPLICATE, "tensor '%s' is produced twice", name);
+    char *copy = onnx_strdup(name);
+    if (!copy)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    free(n->output[i]);
+    n->output[i] = copy;
     nnp_status st = onnx_map_put(&w->produced, name, node, err);
     return st ? st : onnx_map_put(&w->names, name, 1, err);
 }
@@ -663,6 +719,10 @@ void nnp_host_onnx_fill(nnp_host *h)
     h->onnx_attr_string = w_attr_string;
     h->onnx_add_initializer = w_add_initializer;
     h->onnx_add_value_info = w_add_value_info;
+    h->onnx_writer_node_name = w_node_name;
+    h->onnx_writer_node_n_outputs = w_node_n_outputs;
+    h->onnx_writer_node_output = w_node_output;
+    h->onnx_writer_set_output = onnx_writer_set_output;
 
     h->onnx_op_type = r_op_type;
     h->onnx_domain = r_domain;

@@ -142,6 +142,16 @@ static void host_init(void)
     nnp_host_onnx_fill(h);
 }
 
+const nnp_onnx_node_ext *nnp_kind_onnx_node_ext(const nnp_kind *k)
+{
+    const nnp_onnx_node_ext *x =
+        k && k->extension ? (const nnp_onnx_node_ext *)k->extension(NNP_EXT_ONNX_NODE) : NULL;
+    return x && x->struct_size >= offsetof(nnp_onnx_node_ext, fold_transpose) +
+                                      sizeof x->fold_transpose
+               ? x
+               : NULL;
+}
+
 const nnp_host *nnp_host_services(void)
 {
     pthread_once(&host_once, host_init);

@@ -126,13 +126,25 @@ NNP_PIN(nnp_host, config_is_null, 496);
 NNP_PIN(nnp_host, seed_mix, 504);
 NNP_PIN(nnp_host, layer_to_onnx, 512);
 NNP_PIN(nnp_host, layer_onnx_load_weights, 520);
-NNP_PIN_SIZE(nnp_host, 528);
+NNP_PIN(nnp_host, onnx_writer_node_name, 528);
+NNP_PIN(nnp_host, onnx_writer_node_n_outputs, 536);
+NNP_PIN(nnp_host, onnx_writer_node_output, 544);
+NNP_PIN(nnp_host, onnx_writer_set_output, 552);
+NNP_PIN_SIZE(nnp_host, 560);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
 NNP_PIN(nnp_onnx_op, opset_min, 16);
 NNP_PIN(nnp_onnx_op, opset_max, 20);
 NNP_PIN_SIZE(nnp_onnx_op, 24);
+/* nnp_onnx_node_ext */
+NNP_PIN(nnp_onnx_node_ext, struct_size, 0);
+NNP_PIN(nnp_onnx_node_ext, weight_outputs, 8);
+NNP_PIN(nnp_onnx_node_ext, read_training, 16);
+NNP_PIN(nnp_onnx_node_ext, write_training, 24);
+NNP_PIN(nnp_onnx_node_ext, check_node, 32);
+NNP_PIN(nnp_onnx_node_ext, fold_transpose, 40);
+NNP_PIN_SIZE(nnp_onnx_node_ext, 48);
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
 NNP_PIN(nnp_kind, abi_major, 8);
