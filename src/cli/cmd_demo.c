@@ -1,14 +1,19 @@
-/* nnplug demo: two interleaved spirals, a Dense-BatchNormalization-ReLU
- * network built with the C API, trained with Adam; the trained model is saved
- * to ONNX, loaded back, and its predictions must match. */
+/* nnplug demo: two interleaved spirals, the Dense-BatchNormalization-ReLU
+ * network of models/spirals.json (compiled in, see CMakeLists.txt), trained
+ * with Adam; the trained model is saved to ONNX, loaded back, and its
+ * predictions must match. --data writes the training data, so that
+ * `nnplug train models/spirals.json` can repeat the same training. */
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "nnplug/onnx.h"
+#include "spirals_json.h"   /* nnp_spirals_json: models/spirals.json's text */
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define DEMO_SAMPLES 1200
 #define DEMO_TARGET_ACCURACY 0.95
@@ -36,47 +41,33 @@ static nnp_status make_spirals(nnp_tensor *x, nnp_tensor *y, nnp_error *err)
     return NNP_OK;
 }
 
-static nnp_status add(nnp_model *m, const nnp_registry *reg, const char *kind, const char *cfg,
-                      int *v, nnp_error *err)
-{
-    nnp_layer *l;
-    int li;
-    nnp_status st = nnp_layer_new(reg, kind, cfg, &l, err);
-    if (!st)
-        st = nnp_model_add_layer(m, l, &li, err);
-    if (!st)
-        st = nnp_model_apply(m, li, v, 1, NULL, v, err);
-    return st;
-}
+/* The training, shared by the demo and the `nnplug train` line --data prints. */
+#define DEMO_LR 0.003
+#define DEMO_EPOCHS 60
+#define DEMO_BATCH 32
+#define DEMO_SEED 7
+#define DEMO_VALIDATION 0.2
 
-static nnp_status build_model(const nnp_registry *reg, nnp_model **out, nnp_error *err)
+/* DIR/spirals_x.npy (float32 [samples, 2]) and DIR/spirals_y.npy (float32
+ * class indices [samples]); DIR is created when missing. */
+static nnp_status write_data(const char *dir, const nnp_tensor *x, const nnp_tensor *y,
+                             char **xpath, char **ypath, nnp_error *err)
 {
-    nnp_model *m;
-    nnp_status st = nnp_model_new(reg, &m, err);
-    if (st)
-        return st;
-    nnp_shape in = {2, {-1, 2}};
-    int v;
-    st = nnp_model_add_input(m, "points", &in, &v, err);
-    const char *layers[][2] = {
-        {"Dense", "{\"name\": \"dense_1\", \"units\": 64, \"seed\": 1}"},
-        {"BatchNormalization", "{\"name\": \"bn_1\"}"},
-        {"ReLU", "{\"name\": \"relu_1\"}"},
-        {"Dense", "{\"name\": \"dense_2\", \"units\": 64, \"seed\": 2}"},
-        {"BatchNormalization", "{\"name\": \"bn_2\"}"},
-        {"ReLU", "{\"name\": \"relu_2\"}"},
-        {"Dense", "{\"name\": \"logits\", \"units\": 2, \"seed\": 3}"},
-    };
-    for (size_t i = 0; !st && i < sizeof layers / sizeof layers[0]; i++)
-        st = add(m, reg, layers[i][0], layers[i][1], &v, err);
-    if (!st)
-        st = nnp_model_set_outputs(m, &v, 1, err);
-    if (st) {
-        nnp_model_free(m);
-        return st;
-    }
-    *out = m;
-    return NNP_OK;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0)
+        return nnp_error_set(err, NNP_ERR_IO, "%s: cannot create directory: %s", dir,
+                             strerror(errno));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
+    size_t need = strlen(dir) + sizeof "/spirals_x.npy";
+    *xpath = malloc(need);
+    *ypath = malloc(need);
+    if (!*xpath || !*ypath)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    snprintf(*xpath, need, "%s/spirals_x.npy", dir);
+    snprintf(*ypath, need, "%s/spirals_y.npy", dir);
+    nnp_status st = nnp_npy_write(*xpath, x, err);
+    return st ? st : nnp_npy_write(*ypath, y, err);
 }
 
 static nnp_status on_epoch(void *user, const nnp_epoch_logs *logs, nnp_error *err)
@@ -87,15 +78,22 @@ static nnp_status on_epoch(void *user, const nnp_epoch_logs *logs, nnp_error *er
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *out_path = "demo.onnx";
+    const char *out_path = "demo.onnx", *data_dir = NULL;
+    char *xpath = NULL, *ypath = NULL;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
-            printf("usage: nnplug demo [--out FILE.onnx]\n"
-                   "Trains a Dense-BatchNormalization-ReLU network on two spirals, saves it\n"
-                   "(default demo.onnx), reloads it and checks the predictions match.\n");
+            printf("usage: nnplug demo [--out FILE.onnx] [--data DIR]\n"
+                   "Trains a Dense-BatchNormalization-ReLU network (models/spirals.json) on two\n"
+                   "spirals, saves it (default demo.onnx), reloads it and checks the predictions\n"
+                   "match.\n"
+                   "  --data DIR  also writes the training data as DIR/spirals_x.npy and\n"
+                   "              DIR/spirals_y.npy (DIR is created when missing) and prints\n"
+                   "              the nnplug train command that repeats the training\n");
             return CLI_EXIT_OK;
         } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
             out_path = argv[++i];
+        } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            data_dir = argv[++i];
         } else {
             cli_error("demo: unknown option '%s'", argv[i]);
             return CLI_EXIT_USAGE;
@@ -111,24 +109,32 @@ int cmd_demo(int argc, char **argv)
     nnp_status st = cli_load_registry(&reg, &err);
     if (!st)
         st = make_spirals(&x, &y, &err);
+    if (!st && data_dir)
+        st = write_data(data_dir, &x, &y, &xpath, &ypath, &err);
     if (!st)
-        st = build_model(reg, &m, &err);
+        st = nnp_keras_load_string(reg, nnp_spirals_json, "models/spirals.json", &m, &err);
     nnp_optimizer_config oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
-    oc.learning_rate = 0.003;
+    oc.learning_rate = DEMO_LR;
     if (!st)
         st = nnp_optimizer_new(&oc, m, &opt, &err);
     nnp_loss loss = {NNP_LOSS_SPARSE_CATEGORICAL_CE, 1};
     nnp_train_options to = nnp_train_defaults();
-    to.epochs = 60;
-    to.batch_size = 32;
-    to.seed = 7;
-    to.validation_split = 0.2;
+    to.epochs = DEMO_EPOCHS;
+    to.batch_size = DEMO_BATCH;
+    to.seed = DEMO_SEED;
+    to.validation_split = DEMO_VALIDATION;
     progress prog;
     progress_init(&prog, stderr);
     prog.epochs = to.epochs;
     if (!st) {
         printf("nnplug demo: %d points on two spirals, Dense(64)-BN-ReLU x2 - Dense(2), Adam, "
                "%d threads\n", DEMO_SAMPLES, nnp_get_num_threads());
+        if (data_dir)
+            printf("wrote %s and %s; the same training: nnplug train models/spirals.json "
+                   "--x %s --y %s --optimizer adam --lr %g --loss "
+                   "sparse_categorical_crossentropy --from-logits --epochs %d --batch-size %d "
+                   "--seed %d --validation-split %g --save OUT.onnx\n", xpath, ypath, xpath,
+                   ypath, DEMO_LR, DEMO_EPOCHS, DEMO_BATCH, DEMO_SEED, DEMO_VALIDATION);
         fflush(stdout);
         nnp_train_callbacks cb = {&prog, progress_on_step, on_epoch};
         st = nnp_model_fit(m, &x, &y, &loss, opt, &to, &cb, &h, &err);
@@ -160,6 +166,8 @@ int cmd_demo(int argc, char **argv)
             printf("demo passed\n");
         }
     }
+    free(xpath);
+    free(ypath);
     nnp_history_free(&h);
     nnp_tensor_free(&p1);
     nnp_tensor_free(&p2);
