@@ -1,5 +1,5 @@
 /* Keras-style JSON models into the graph, and back. */
-#include "core/config_internal.h"
+#include "services/config_internal.h"
 #include "nnplug/io.h"
 #include "nnplug/keras.h"
 #include "nnplug/layer.h"

@@ -9,7 +9,7 @@
  * is written with sorted keys), so the same model gives the same file. */
 #include "interchange/onnx_internal.h"
 #include "plugin/host_internal.h"
-#include "core/config_internal.h"
+#include "services/config_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

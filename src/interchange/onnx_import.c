@@ -16,7 +16,7 @@
  *   9. graph outputs; metadata. */
 #include "interchange/onnx_internal.h"
 #include "plugin/host_internal.h"
-#include "core/config_internal.h"
+#include "services/config_internal.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -1371,7 +1371,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     memset(&a, 0, sizeof a);
     a.main = n;
     a.kind = n->kind;
-    a.r = (nnp_onnx_reader){imp, p, n->name, n->opset, NULL, NULL, 0};
+    a.r = (nnp_onnx_reader){&onnx_reader_ops, imp, p, n->name, n->opset, NULL, NULL, 0};
     a.n_members = n->fold_in >= 0 ? 3 : 1;
     if (n->fold_in >= 0) {
         a.r.in0 = imp->v[n->fold_in].name;
@@ -1437,7 +1437,8 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
             any = m;
     }
     a.main = best ? best : wrapped ? wrapped : any ? any : n;
-    a.r = (nnp_onnx_reader){imp, a.main->p, a.main->name, a.main->opset, NULL, NULL, 0};
+    a.r = (nnp_onnx_reader){&onnx_reader_ops, imp, a.main->p, a.main->name,
+                             a.main->opset, NULL, NULL, 0};
     char nd[600];
     node_desc(a.main, nd, sizeof nd);
     /* inputs: computed tensors read from outside; output: the one tensor

@@ -4,7 +4,8 @@
 #define NNP_ONNX_INTERNAL_H
 #include "nnplug/nnplug.h"
 #include "nnplug/onnx.h"
-#include "graph/layer_internal.h"
+#include "plugin/instance_internal.h"
+#include "plugin/onnx_ops.h"
 
 #include <onnx/onnx.pb-c.h>
 #include <jansson.h>
@@ -71,6 +72,7 @@ const char *onnx_attr_type_name(int type);
 /* ---- node reader (import side) ---------------------------------------- */
 struct onnx_import;
 struct nnp_onnx_reader {
+    const nnp_onnx_reader_ops *ops;   /* first: how the host table reaches it */
     struct onnx_import *imp;
     const Onnx__NodeProto *node;
     const char *name;      /* the node's name, or a generated one */
@@ -89,8 +91,13 @@ nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_sh
 nnp_status onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
                                   const int64_t *perm, int rank, nnp_shape *s);
 
+/* The implementations (onnx_node.c). */
+extern const nnp_onnx_reader_ops onnx_reader_ops;
+extern const nnp_onnx_writer_ops onnx_writer_ops;
+
 /* ---- node writer (export side) ---------------------------------------- */
 struct nnp_onnx_writer {
+    const nnp_onnx_writer_ops *ops;   /* first: how the host table reaches it */
     int opset;
     Onnx__NodeProto **nodes;
     size_t n_nodes, cap_nodes;

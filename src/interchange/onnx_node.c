@@ -3,6 +3,7 @@
  * handing a value out; the writer owns every byte it builds. */
 #include "interchange/onnx_internal.h"
 #include "plugin/host_internal.h"
+#include "plugin/onnx_ops.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -228,6 +229,7 @@ static int grow_array(void **p, size_t *cap, size_t elem)
 void onnx_writer_init(nnp_onnx_writer *w, int opset)
 {
     memset(w, 0, sizeof *w);
+    w->ops = &onnx_writer_ops;
     w->opset = opset;
 }
 
@@ -706,37 +708,38 @@ static nnp_status w_add_value_info(nnp_onnx_writer *w, const char *name, nnp_dty
     return onnx_writer_add_vi(w, name, et, shape, err);
 }
 
-/* ---- the host table ------------------------------------------------------- */
+/* ---- the ops tables (src/plugin/onnx_ops.h) ------------------------------- */
 
-void nnp_host_onnx_fill(nnp_host *h)
-{
-    h->onnx_writer_opset = w_opset;
-    h->onnx_unique_name = w_unique_name;
-    h->onnx_add_node = w_add_node;
-    h->onnx_attr_int = w_attr_int;
-    h->onnx_attr_float = w_attr_float;
-    h->onnx_attr_ints = w_attr_ints;
-    h->onnx_attr_string = w_attr_string;
-    h->onnx_add_initializer = w_add_initializer;
-    h->onnx_add_value_info = w_add_value_info;
-    h->onnx_writer_node_name = w_node_name;
-    h->onnx_writer_node_n_outputs = w_node_n_outputs;
-    h->onnx_writer_node_output = w_node_output;
-    h->onnx_writer_set_output = onnx_writer_set_output;
+const nnp_onnx_writer_ops onnx_writer_ops = {
+    .opset = w_opset,
+    .unique_name = w_unique_name,
+    .add_node = w_add_node,
+    .attr_int = w_attr_int,
+    .attr_float = w_attr_float,
+    .attr_ints = w_attr_ints,
+    .attr_string = w_attr_string,
+    .add_initializer = w_add_initializer,
+    .add_value_info = w_add_value_info,
+    .node_name = w_node_name,
+    .node_n_outputs = w_node_n_outputs,
+    .node_output = w_node_output,
+    .set_output = onnx_writer_set_output,
+};
 
-    h->onnx_op_type = r_op_type;
-    h->onnx_domain = r_domain;
-    h->onnx_node_name = r_node_name;
-    h->onnx_reader_opset = r_opset;
-    h->onnx_n_inputs = r_n_inputs;
-    h->onnx_n_outputs = r_n_outputs;
-    h->onnx_input_name = r_input_name;
-    h->onnx_output_name = r_output_name;
-    h->onnx_has_attr = r_has_attr;
-    h->onnx_get_attr_int = r_attr_int;
-    h->onnx_get_attr_float = r_attr_float;
-    h->onnx_get_attr_ints = r_attr_ints;
-    h->onnx_get_attr_string = r_attr_string;
-    h->onnx_input_constant = r_input_constant;
-    h->onnx_input_shape = r_input_shape;
-}
+const nnp_onnx_reader_ops onnx_reader_ops = {
+    .op_type = r_op_type,
+    .domain = r_domain,
+    .node_name = r_node_name,
+    .opset = r_opset,
+    .n_inputs = r_n_inputs,
+    .n_outputs = r_n_outputs,
+    .input_name = r_input_name,
+    .output_name = r_output_name,
+    .has_attr = r_has_attr,
+    .get_attr_int = r_attr_int,
+    .get_attr_float = r_attr_float,
+    .get_attr_ints = r_attr_ints,
+    .get_attr_string = r_attr_string,
+    .input_constant = r_input_constant,
+    .input_shape = r_input_shape,
+};

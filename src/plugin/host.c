@@ -2,7 +2,8 @@
  * once (pthread_once) and read-only afterwards, so every plugin of every
  * registry shares it. */
 #include "plugin/host_internal.h"
-#include "graph/layer_internal.h"
+#include "plugin/onnx_ops.h"
+#include "plugin/instance_internal.h"
 #include "nnplug/config.h"
 #include "nnplug/rng.h"
 #include "nnplug/registry.h"

@@ -3,12 +3,6 @@
 #define NNP_HOST_INTERNAL_H
 #include "nnplug/plugin.h"
 
-/* Fills the onnx_* fields of the host table with the ONNX node writer and
- * reader (src/interchange/onnx_node.c). Called once, while host.c builds the
- * table. Deliberately not a weak symbol with a stand-in: from the static
- * library a weak definition would not pull onnx_node.o in, and plugins of
- * such a program would find NULL onnx_* entries. */
-void nnp_host_onnx_fill(nnp_host *h);
 
 /* While buf is set (size > 0), the host keeps the NNP_LOG_ERROR lines this
  * thread logs in it ("; "-separated): the loader's window on why a plugin's

@@ -1,6 +1,6 @@
 /* Layer instances: a kind's opaque state with its config. */
-#include "graph/layer_internal.h"
-#include "core/config_internal.h"
+#include "plugin/instance_internal.h"
+#include "services/config_internal.h"
 #include "plugin/host_internal.h"
 #include "nnplug/services.h"
 #include "nnplug/status.h"

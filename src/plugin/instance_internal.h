@@ -1,6 +1,6 @@
 /* Host-side layer functions that plugins reach through nnp_host. */
-#ifndef NNP_LAYER_INTERNAL_H
-#define NNP_LAYER_INTERNAL_H
+#ifndef NNP_INSTANCE_INTERNAL_H
+#define NNP_INSTANCE_INTERNAL_H
 #include "nnplug/layer.h"
 #include "nnplug/config.h"
 

@@ -1,5 +1,5 @@
 /* Typed layer configs checked against a kind's parameter schema. */
-#include "core/config_internal.h"
+#include "services/config_internal.h"
 #include "nnplug/rng.h"
 #include "nnplug/services.h"
 #include "nnplug/status.h"
@@ -33,7 +33,7 @@ struct nnp_config {
     uint64_t seed;
     int bis_rank;               /* -1: no batch_input_shape */
     int64_t bis[NNP_MAX_RANK];
-    const nnp_registry *reg;
+    const struct nnp_registry *reg;
 };
 
 void nnp_snake_case(const char *in, char *out, size_t outsize)
@@ -536,8 +536,8 @@ nnp_status nnp_config_set_name(nnp_config *c, const char *name, nnp_error *err)
 
 void nnp_config_set_trainable(nnp_config *c, bool trainable) { c->trainable = trainable; }
 void nnp_config_set_seed(nnp_config *c, uint64_t seed) { c->seed = seed; }
-void nnp_config_set_registry(nnp_config *c, const nnp_registry *reg) { c->reg = reg; }
-const nnp_registry *nnp_config_registry(const nnp_config *c) { return c->reg; }
+void nnp_config_set_registry(nnp_config *c, const struct nnp_registry *reg) { c->reg = reg; }
+const struct nnp_registry *nnp_config_registry(const nnp_config *c) { return c->reg; }
 
 static const cfg_value *get(const nnp_config *c, const char *key, nnp_param_type t)
 {
