@@ -9,18 +9,18 @@ extern "C" {
 #endif
 
 /* Reads path into a newly allocated tensor (caller frees with nnp_tensor_free). */
-nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err);
+NNP_API nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err);
 /* Same, converted to float32 (float64 and int64 are converted). */
-nnp_status nnp_npy_read_f32(const char *path, nnp_tensor *t, nnp_error *err);
+NNP_API nnp_status nnp_npy_read_f32(const char *path, nnp_tensor *t, nnp_error *err);
 /* Writes atomically: a temporary file beside path, then rename. */
-nnp_status nnp_npy_write(const char *path, const nnp_tensor *t, nnp_error *err);
+NNP_API nnp_status nnp_npy_write(const char *path, const nnp_tensor *t, nnp_error *err);
 
 /* Writes `len` bytes to path atomically (temp file in the same folder,
  * fsync, rename). On failure the old file is untouched and no temp remains. */
-nnp_status nnp_write_file_atomic(const char *path, const void *data, size_t len,
-                                 nnp_error *err);
+NNP_API nnp_status nnp_write_file_atomic(const char *path, const void *data, size_t len,
+                                         nnp_error *err);
 /* Reads a whole file (malloc'ed, NUL-terminated beyond *len). */
-nnp_status nnp_read_file(const char *path, char **data, size_t *len, nnp_error *err);
+NNP_API nnp_status nnp_read_file(const char *path, char **data, size_t *len, nnp_error *err);
 
 #ifdef __cplusplus
 }

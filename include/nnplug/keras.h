@@ -12,16 +12,16 @@ extern "C" {
 
 /* Loads a model file. Unknown class names or config keys are errors naming
  * the layer. Caller frees with nnp_model_free. */
-nnp_status nnp_keras_load(const nnp_registry *reg, const char *path, nnp_model **out,
-                          nnp_error *err);
-nnp_status nnp_keras_load_string(const nnp_registry *reg, const char *json, const char *origin,
-                                 nnp_model **out, nnp_error *err);
+NNP_API nnp_status nnp_keras_load(const nnp_registry *reg, const char *path, nnp_model **out,
+                                  nnp_error *err);
+NNP_API nnp_status nnp_keras_load_string(const nnp_registry *reg, const char *json,
+                                         const char *origin, nnp_model **out, nnp_error *err);
 /* The model as Keras JSON (Sequential when it is a chain, else Functional);
  * malloc'ed. Weight outputs (ONNX running statistics) have no Keras form
  * and are left out. */
-char *nnp_keras_to_json(const nnp_model *m);
+NNP_API char *nnp_keras_to_json(const nnp_model *m);
 /* Writes nnp_keras_to_json atomically. */
-nnp_status nnp_keras_save(const nnp_model *m, const char *path, nnp_error *err);
+NNP_API nnp_status nnp_keras_save(const nnp_model *m, const char *path, nnp_error *err);
 
 #ifdef __cplusplus
 }

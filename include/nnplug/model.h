@@ -18,79 +18,81 @@ extern "C" {
 typedef struct nnp_model nnp_model;
 
 /* The model keeps a pointer to reg, which must outlive it. */
-nnp_status nnp_model_new(const nnp_registry *reg, nnp_model **out, nnp_error *err);
-void nnp_model_free(nnp_model *m);
-const nnp_registry *nnp_model_registry(const nnp_model *m);
+NNP_API nnp_status nnp_model_new(const nnp_registry *reg, nnp_model **out, nnp_error *err);
+NNP_API void nnp_model_free(nnp_model *m);
+NNP_API const nnp_registry *nnp_model_registry(const nnp_model *m);
 
 /* A graph input; dims may be -1 (unknown, normally the batch). *value gets its id. */
-nnp_status nnp_model_add_input(nnp_model *m, const char *name, const nnp_shape *shape,
-                               int *value, nnp_error *err);
+NNP_API nnp_status nnp_model_add_input(nnp_model *m, const char *name, const nnp_shape *shape,
+                                       int *value, nnp_error *err);
 /* Adds a layer instance; the model takes ownership (freed even on failure). */
-nnp_status nnp_model_add_layer(nnp_model *m, nnp_layer *layer, int *layer_index,
-                               nnp_error *err);
+NNP_API nnp_status nnp_model_add_layer(nnp_model *m, nnp_layer *layer, int *layer_index,
+                                       nnp_error *err);
 /* Applies layer `layer_index` to values; the output value gets `out_name`
  * (NULL: "<layer name>_out<k>"). Shapes are checked here (the layer is built
  * for the known dims). */
-nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int n_inputs,
-                           const char *out_name, int *out_value, nnp_error *err);
+NNP_API nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int n_inputs,
+                                   const char *out_name, int *out_value, nnp_error *err);
 /* Declares a graph output that reads a weight of a layer after each forward
  * (ONNX BatchNormalization's running_mean/running_var outputs). */
-nnp_status nnp_model_add_weight_output(nnp_model *m, int layer_index, const char *weight,
-                                       const char *out_name, int *out_value, nnp_error *err);
-nnp_status nnp_model_set_outputs(nnp_model *m, const int *values, int n, nnp_error *err);
+NNP_API nnp_status nnp_model_add_weight_output(nnp_model *m, int layer_index,
+                                               const char *weight, const char *out_name,
+                                               int *out_value, nnp_error *err);
+NNP_API nnp_status nnp_model_set_outputs(nnp_model *m, const int *values, int n, nnp_error *err);
 /* Forces a node's mode (-1: follow the run's mode). */
-nnp_status nnp_model_set_node_mode(nnp_model *m, int node, int mode, nnp_error *err);
+NNP_API nnp_status nnp_model_set_node_mode(nnp_model *m, int node, int mode, nnp_error *err);
 
 /* Plans memory for a batch size (the -1 dims of the inputs). Idempotent for
  * the same batch size. */
-nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err);
+NNP_API nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err);
 /* Runs forward. inputs[i] feeds graph input i (shape must match the build;
  * a different batch size rebuilds). Output tensors stay owned by the model
  * and valid until the next forward. */
-nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int n_inputs,
-                             nnp_mode mode, nnp_error *err);
-const nnp_tensor *nnp_model_output(const nnp_model *m, int i);
+NNP_API nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int n_inputs,
+                                     nnp_mode mode, nnp_error *err);
+NNP_API const nnp_tensor *nnp_model_output(const nnp_model *m, int i);
 /* Backward of the last forward: grad_outputs[i] is dLoss/d(output i) (NULL =
  * zero). Weight gradients are ADDED to each layer's grads (call
  * nnp_model_zero_grad first). */
-nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
-                              int n_outputs, nnp_error *err);
-void nnp_model_zero_grad(nnp_model *m);
-double nnp_model_regularization_loss(const nnp_model *m);
+NNP_API nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
+                                      int n_outputs, nnp_error *err);
+NNP_API void nnp_model_zero_grad(nnp_model *m);
+NNP_API double nnp_model_regularization_loss(const nnp_model *m);
 /* Adds every layer's regularizer gradients, once (after backward). */
-void nnp_model_add_regularization_grads(nnp_model *m);
-nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
+NNP_API void nnp_model_add_regularization_grads(nnp_model *m);
+NNP_API nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
 
 /* Introspection */
-int nnp_model_n_inputs(const nnp_model *m);
-int nnp_model_input_value(const nnp_model *m, int i);
-int nnp_model_n_outputs(const nnp_model *m);
-int nnp_model_output_value(const nnp_model *m, int i);
-int nnp_model_n_values(const nnp_model *m);
-const char *nnp_model_value_name(const nnp_model *m, int value);
+NNP_API int nnp_model_n_inputs(const nnp_model *m);
+NNP_API int nnp_model_input_value(const nnp_model *m, int i);
+NNP_API int nnp_model_n_outputs(const nnp_model *m);
+NNP_API int nnp_model_output_value(const nnp_model *m, int i);
+NNP_API int nnp_model_n_values(const nnp_model *m);
+NNP_API const char *nnp_model_value_name(const nnp_model *m, int value);
 /* Declared shape (with -1 dims) of a value. */
-const nnp_shape *nnp_model_value_shape(const nnp_model *m, int value);
-int nnp_model_find_value(const nnp_model *m, const char *name);   /* -1 if none */
-int nnp_model_n_layers(const nnp_model *m);
-nnp_layer *nnp_model_layer(const nnp_model *m, int i);
-int nnp_model_find_layer(const nnp_model *m, const char *name);   /* -1 if none */
-int nnp_model_n_nodes(const nnp_model *m);
+NNP_API const nnp_shape *nnp_model_value_shape(const nnp_model *m, int value);
+NNP_API int nnp_model_find_value(const nnp_model *m, const char *name);   /* -1 if none */
+NNP_API int nnp_model_n_layers(const nnp_model *m);
+NNP_API nnp_layer *nnp_model_layer(const nnp_model *m, int i);
+NNP_API int nnp_model_find_layer(const nnp_model *m, const char *name);   /* -1 if none */
+NNP_API int nnp_model_n_nodes(const nnp_model *m);
 /* Node i: its layer, input values, output value, forced mode (-1 none). */
-int nnp_model_node_layer(const nnp_model *m, int node);
-int nnp_model_node_n_inputs(const nnp_model *m, int node);
-int nnp_model_node_input(const nnp_model *m, int node, int k);
-int nnp_model_node_output(const nnp_model *m, int node);
-int nnp_model_node_mode(const nnp_model *m, int node);
+NNP_API int nnp_model_node_layer(const nnp_model *m, int node);
+NNP_API int nnp_model_node_n_inputs(const nnp_model *m, int node);
+NNP_API int nnp_model_node_input(const nnp_model *m, int node, int k);
+NNP_API int nnp_model_node_output(const nnp_model *m, int node);
+NNP_API int nnp_model_node_mode(const nnp_model *m, int node);
 /* Weight outputs: value -> (layer, weight name); layer -1 if value is not one. */
-int nnp_model_weight_output_layer(const nnp_model *m, int value, const char **weight);
+NNP_API int nnp_model_weight_output_layer(const nnp_model *m, int value, const char **weight);
 /* Total parameter count (all weights) of a layer. */
-int64_t nnp_model_layer_param_count(const nnp_model *m, int layer_index);
+NNP_API int64_t nnp_model_layer_param_count(const nnp_model *m, int layer_index);
 
 /* Model-level metadata (ONNX metadata_props round-trip). Strings copied. */
-nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value, nnp_error *err);
-const char *nnp_model_get_meta(const nnp_model *m, const char *key);
-int nnp_model_n_meta(const nnp_model *m);
-const char *nnp_model_meta_key(const nnp_model *m, int i);
+NNP_API nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value,
+                                      nnp_error *err);
+NNP_API const char *nnp_model_get_meta(const nnp_model *m, const char *key);
+NNP_API int nnp_model_n_meta(const nnp_model *m);
+NNP_API const char *nnp_model_meta_key(const nnp_model *m, int i);
 
 #ifdef __cplusplus
 }

@@ -62,27 +62,28 @@ typedef struct nnp_onnx_load_options {
 /* Reads an .onnx file into a new model (caller frees with nnp_model_free).
  * External data is resolved relative to the file's folder and must stay
  * inside it. opts may be NULL. The model keeps a pointer to reg. */
-nnp_status nnp_onnx_load(const nnp_registry *reg, const char *path,
-                         const nnp_onnx_load_options *opts, nnp_model **out, nnp_error *err);
+NNP_API nnp_status nnp_onnx_load(const nnp_registry *reg, const char *path,
+                                 const nnp_onnx_load_options *opts, nnp_model **out,
+                                 nnp_error *err);
 /* Same from memory. `label` names the model in messages; base_dir is the
  * folder external data is resolved against (NULL: external data is an
  * error). */
-nnp_status nnp_onnx_load_buffer(const nnp_registry *reg, const void *data, size_t len,
-                                const char *label, const char *base_dir,
-                                const nnp_onnx_load_options *opts, nnp_model **out,
-                                nnp_error *err);
+NNP_API nnp_status nnp_onnx_load_buffer(const nnp_registry *reg, const void *data, size_t len,
+                                        const char *label, const char *base_dir,
+                                        const nnp_onnx_load_options *opts, nnp_model **out,
+                                        nnp_error *err);
 
 /* The model as a serialized ModelProto at `opset` (0: the default; else
  * NNP_ONNX_OPSET_MIN..MAX). *data is malloc'ed; the caller frees it. */
-nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
-                              nnp_error *err);
+NNP_API nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
+                                      nnp_error *err);
 /* Serializes and writes path atomically (temporary file in the same folder,
  * then rename): on failure an existing file is left untouched. */
-nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err);
+NNP_API nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err);
 
 /* IR version an exported model of this opset carries (9: 4, 10: 5, 11: 6,
  * 12-14: 7, 15-17: 8); 0 outside NNP_ONNX_OPSET_MIN..MAX. */
-int nnp_onnx_ir_version(int opset);
+NNP_API int nnp_onnx_ir_version(int opset);
 
 /* Model metadata keys written by import (and not exported as such). */
 #define NNP_ONNX_META_LAYERS "nnplug.layers"

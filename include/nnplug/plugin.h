@@ -45,11 +45,16 @@ extern "C" {
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
+/* NNP_EXPORT marks a plugin's entry function. NNP_API marks every function
+ * of libnnplug's public headers: the library is built with hidden
+ * visibility, so these are the only symbols it exports. */
 #if defined(__GNUC__)
 #define NNP_EXPORT __attribute__((visibility("default")))
+#define NNP_API __attribute__((visibility("default")))
 #define NNP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define NNP_EXPORT
+#define NNP_API
 #define NNP_PRINTF(f, a)
 #endif
 

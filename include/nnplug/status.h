@@ -9,14 +9,14 @@ extern "C" {
 #endif
 
 /* Sets err (may be NULL) and returns code. */
-nnp_status nnp_error_set(nnp_error *err, nnp_status code, const char *fmt, ...)
+NNP_API nnp_status nnp_error_set(nnp_error *err, nnp_status code, const char *fmt, ...)
     NNP_PRINTF(3, 4);
-nnp_status nnp_error_setv(nnp_error *err, nnp_status code, const char *fmt, va_list ap);
+NNP_API nnp_status nnp_error_setv(nnp_error *err, nnp_status code, const char *fmt, va_list ap);
 /* Prepends "prefix: " to an error already set (for adding context). */
-nnp_status nnp_error_prefix(nnp_error *err, const char *fmt, ...) NNP_PRINTF(2, 3);
-void nnp_error_clear(nnp_error *err);
+NNP_API nnp_status nnp_error_prefix(nnp_error *err, const char *fmt, ...) NNP_PRINTF(2, 3);
+NNP_API void nnp_error_clear(nnp_error *err);
 /* Short name of a status code ("invalid argument", ...). */
-const char *nnp_status_str(nnp_status s);
+NNP_API const char *nnp_status_str(nnp_status s);
 
 #ifdef __cplusplus
 }

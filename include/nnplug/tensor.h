@@ -8,33 +8,33 @@
 extern "C" {
 #endif
 
-size_t nnp_dtype_size(nnp_dtype dt);          /* 0 for undefined */
-const char *nnp_dtype_name(nnp_dtype dt);
+NNP_API size_t nnp_dtype_size(nnp_dtype dt);          /* 0 for undefined */
+NNP_API const char *nnp_dtype_name(nnp_dtype dt);
 
 /* Builds a shape from n dims (n <= NNP_MAX_RANK, dims >= 0). */
-nnp_status nnp_shape_make(nnp_shape *s, int rank, const int64_t *dims, nnp_error *err);
+NNP_API nnp_status nnp_shape_make(nnp_shape *s, int rank, const int64_t *dims, nnp_error *err);
 /* Product of dims, overflow-checked (result fits int64 and size_t). */
-nnp_status nnp_shape_numel(const nnp_shape *s, int64_t *numel, nnp_error *err);
-bool nnp_shape_equal(const nnp_shape *a, const nnp_shape *b);
+NNP_API nnp_status nnp_shape_numel(const nnp_shape *s, int64_t *numel, nnp_error *err);
+NNP_API bool nnp_shape_equal(const nnp_shape *a, const nnp_shape *b);
 /* "[2,3,4]" into buf; returns buf. */
-const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize);
+NNP_API const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize);
 
 /* Allocates zeroed, aligned storage; t->flags gets NNP_TENSOR_OWNED.
  * The caller frees with nnp_tensor_free. */
-nnp_status nnp_tensor_alloc(nnp_tensor *t, nnp_dtype dtype, const nnp_shape *shape,
-                            nnp_error *err);
+NNP_API nnp_status nnp_tensor_alloc(nnp_tensor *t, nnp_dtype dtype, const nnp_shape *shape,
+                                    nnp_error *err);
 /* Frees storage if owned; leaves t zeroed. Safe on zeroed tensors. */
-void nnp_tensor_free(nnp_tensor *t);
+NNP_API void nnp_tensor_free(nnp_tensor *t);
 /* Wraps caller-owned memory (not freed by nnp_tensor_free). */
-nnp_status nnp_tensor_wrap(nnp_tensor *t, nnp_dtype dtype, const nnp_shape *shape,
-                           void *data, nnp_error *err);
-int64_t nnp_tensor_numel(const nnp_tensor *t);
+NNP_API nnp_status nnp_tensor_wrap(nnp_tensor *t, nnp_dtype dtype, const nnp_shape *shape,
+                                   void *data, nnp_error *err);
+NNP_API int64_t nnp_tensor_numel(const nnp_tensor *t);
 
 /* Aligned, zeroed allocation; NULL on failure or overflow. */
-void *nnp_aligned_alloc(size_t bytes);
-void nnp_aligned_free(void *p);
+NNP_API void *nnp_aligned_alloc(size_t bytes);
+NNP_API void nnp_aligned_free(void *p);
 /* a*b with overflow check; false on overflow. */
-bool nnp_mul_size(size_t a, size_t b, size_t *out);
+NNP_API bool nnp_mul_size(size_t a, size_t b, size_t *out);
 
 #ifdef __cplusplus
 }

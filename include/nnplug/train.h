@@ -22,13 +22,14 @@ typedef struct nnp_loss {
 
 /* "mse" | "mean_squared_error" | "categorical_crossentropy" |
  * "sparse_categorical_crossentropy" | "binary_crossentropy". */
-nnp_status nnp_loss_parse(const char *name, int from_logits, nnp_loss *out, nnp_error *err);
-const char *nnp_loss_name(const nnp_loss *l);
+NNP_API nnp_status nnp_loss_parse(const char *name, int from_logits, nnp_loss *out, nnp_error *err);
+NNP_API const char *nnp_loss_name(const nnp_loss *l);
 /* Mean loss over the batch; grad (same shape as pred, may be NULL) gets
  * dLoss/dpred; *correct (may be NULL) the number of correctly classified
  * samples (CE losses only; -1 for MSE). */
-nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
-                            double *loss, nnp_tensor *grad, double *correct, nnp_error *err);
+NNP_API nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred,
+                                    const nnp_tensor *target, double *loss, nnp_tensor *grad,
+                                    double *correct, nnp_error *err);
 
 /* ---- optimizers (Keras update rules; constraints applied after each step) */
 typedef enum nnp_optimizer_kind { NNP_OPT_SGD = 1, NNP_OPT_ADAM = 2 } nnp_optimizer_kind;
@@ -44,15 +45,15 @@ typedef struct nnp_optimizer_config {
 } nnp_optimizer_config;
 
 /* Keras defaults for kind. */
-nnp_optimizer_config nnp_optimizer_defaults(nnp_optimizer_kind kind);
+NNP_API nnp_optimizer_config nnp_optimizer_defaults(nnp_optimizer_kind kind);
 
 typedef struct nnp_optimizer nnp_optimizer;
 /* Slots for every trainable weight of m are allocated here, once. */
-nnp_status nnp_optimizer_new(const nnp_optimizer_config *cfg, nnp_model *m,
-                             nnp_optimizer **out, nnp_error *err);
-void nnp_optimizer_free(nnp_optimizer *o);
+NNP_API nnp_status nnp_optimizer_new(const nnp_optimizer_config *cfg, nnp_model *m,
+                                     nnp_optimizer **out, nnp_error *err);
+NNP_API void nnp_optimizer_free(nnp_optimizer *o);
 /* One update of every trainable weight from its grad, then constraints. */
-nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err);
+NNP_API nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err);
 
 /* ---- fit */
 typedef struct nnp_epoch_logs {
@@ -81,7 +82,7 @@ typedef struct nnp_train_options {
     double validation_split; /* 0: the last fraction of the samples, taken before shuffling */
 } nnp_train_options;
 
-nnp_train_options nnp_train_defaults(void);
+NNP_API nnp_train_options nnp_train_defaults(void);
 
 typedef struct nnp_history {
     int epochs;
@@ -89,20 +90,20 @@ typedef struct nnp_history {
     int n_steps;
     double *batch_loss;                                   /* one per step */
 } nnp_history;
-void nnp_history_free(nnp_history *h);
+NNP_API void nnp_history_free(nnp_history *h);
 
 /* Trains m (one input, one output) on x, y. */
-nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
-                         const nnp_loss *loss, nnp_optimizer *opt,
-                         const nnp_train_options *opts, const nnp_train_callbacks *cb,
-                         nnp_history *hist, nnp_error *err);
+NNP_API nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                                 const nnp_loss *loss, nnp_optimizer *opt,
+                                 const nnp_train_options *opts, const nnp_train_callbacks *cb,
+                                 nnp_history *hist, nnp_error *err);
 /* Loss and accuracy in inference mode over x, y in batches. */
-nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
-                              const nnp_loss *loss, int64_t batch_size, double *loss_out,
-                              double *accuracy, nnp_error *err);
+NNP_API nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
+                                      const nnp_loss *loss, int64_t batch_size, double *loss_out,
+                                      double *accuracy, nnp_error *err);
 /* Inference over x in batches into a new tensor (caller frees). */
-nnp_status nnp_model_predict(nnp_model *m, const nnp_tensor *x, int64_t batch_size,
-                             nnp_tensor *out, nnp_error *err);
+NNP_API nnp_status nnp_model_predict(nnp_model *m, const nnp_tensor *x, int64_t batch_size,
+                                     nnp_tensor *out, nnp_error *err);
 
 #ifdef __cplusplus
 }

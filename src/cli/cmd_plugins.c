@@ -1,6 +1,5 @@
 /* nnplug plugins [--json]: the registered layer kinds and their schemas. */
 #include "cli/cli.h"
-#include "plugin/schema_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -103,7 +103,7 @@ static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, 
         return st;
     }
     nnp_config *c;
-    nnp_status st = nnp_config_from_jsonv(k, cfg, &c, err);
+    nnp_status st = nnpi_config_from_jsonv(k, cfg, &c, err);
     if (st)
         return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
     /* A Functional layer named only beside its config keeps that name. */
@@ -503,7 +503,7 @@ static json_t *layer_json(const nnp_layer *l)
 {
     json_t *o = json_object();
     json_object_set_new(o, "class_name", json_string(nnp_layer_kind_of(l)->name));
-    json_object_set_new(o, "config", nnp_config_to_jsonv(nnp_layer_config(l)));
+    json_object_set_new(o, "config", nnpi_config_to_jsonv(nnp_layer_config(l)));
     return o;
 }
 

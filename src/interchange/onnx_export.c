@@ -42,7 +42,7 @@ typedef struct shape_map {
 
 static nnp_status shape_put(shape_map *m, const char *name, const nnp_shape *s, nnp_error *err)
 {
-    if (onnx_map_get(&m->idx, name) >= 0)
+    if (nnpi_onnx_map_get(&m->idx, name) >= 0)
         return NNP_OK;
     if (m->n == m->cap) {
         int nc = m->cap ? m->cap * 2 : 32;
@@ -53,12 +53,12 @@ static nnp_status shape_put(shape_map *m, const char *name, const nnp_shape *s, 
         m->cap = nc;
     }
     m->s[m->n] = *s;
-    return onnx_map_put(&m->idx, name, m->n++, err);
+    return nnpi_onnx_map_put(&m->idx, name, m->n++, err);
 }
 
 static const nnp_shape *shape_get(const shape_map *m, const char *name)
 {
-    int i = onnx_map_get(&m->idx, name);
+    int i = nnpi_onnx_map_get(&m->idx, name);
     return i >= 0 ? &m->s[i] : NULL;
 }
 
@@ -90,7 +90,7 @@ static nnp_status infer_node(const nnp_onnx_writer *w, shape_map *sm, const Onnx
     if (strcmp(op, "Identity") == 0 || strcmp(op, "Relu") == 0 || strcmp(op, "Cast") == 0)
         return shape_put(sm, n->output[0], in, err);
     if (strcmp(op, "Transpose") == 0) {
-        const Onnx__AttributeProto *a = onnx_find_attr(n, "perm");
+        const Onnx__AttributeProto *a = nnpi_onnx_find_attr(n, "perm");
         nnp_shape o = *in;
         if (a && a->n_ints == (size_t)in->rank) {
             for (int i = 0; i < in->rank; i++) {
@@ -188,7 +188,7 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
     size_t first = x->w.n_nodes;
     x->w.layer = layer;
     x->w.dtypes = json_object_get(x->dtypes, lname);
-    nnp_status st = nnp_layer_to_onnx(layer, &x->w, ins, n_in, out, err);
+    nnp_status st = nnpi_layer_to_onnx(layer, &x->w, ins, n_in, out, err);
     x->w.layer = NULL;
     x->w.dtypes = NULL;
     if (st)
@@ -201,7 +201,7 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
     /* training mode: the kind writes it (write_training) once the outputs
      * the model reads are in place (export_weight_outputs) */
     if (nnp_model_node_mode(m, nd) == NNP_MODE_TRAIN) {
-        const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(k);
+        const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(k);
         if (main < 0 || !ext || !ext->write_training)
             return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s' (%s): a node forced to training mode "
                         "has no ONNX form", lname, k->name);
@@ -233,8 +233,8 @@ static nnp_status export_weight_outputs(export_ctx *x, nnp_error *err)
         const nnp_layer *l = nnp_model_layer(m, li);
         const nnp_kind *k = nnp_layer_kind_of(l);
         int node = x->layer_node[li], pos = -1;
-        for (int j = 1; onnx_weight_output(k, j); j++)
-            if (strcmp(onnx_weight_output(k, j), weight) == 0)
+        for (int j = 1; nnpi_onnx_weight_output(k, j); j++)
+            if (strcmp(nnpi_onnx_weight_output(k, j), weight) == 0)
                 pos = j;
         int train = 0;
         for (int nd = 0; nd < nnp_model_n_nodes(m); nd++)
@@ -249,7 +249,8 @@ static nnp_status export_weight_outputs(export_ctx *x, nnp_error *err)
         if (n->n_output > (size_t)pos && n->output[pos][0])
             return FAIL(NNP_ERR_UNSUPPORTED, "layer '%s': weight '%s' is read by two outputs",
                         nnp_layer_name(l), weight);
-        nnp_status st = onnx_writer_set_output(&x->w, node, pos, nnp_model_value_name(m, v), err);
+        nnp_status st =
+            nnpi_onnx_writer_set_output(&x->w, node, pos, nnp_model_value_name(m, v), err);
         if (st)
             return st;
     }
@@ -261,7 +262,7 @@ static nnp_status write_training(export_ctx *x, nnp_error *err)
 {
     for (int t = 0; t < x->n_train; t++) {
         const nnp_layer *l = x->train_layers[t];
-        nnp_status st = nnp_layer_onnx_write_training(l, &x->w, x->train_nodes[t], err);
+        nnp_status st = nnpi_layer_onnx_write_training(l, &x->w, x->train_nodes[t], err);
         if (st)
             return nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l),
                                     nnp_layer_kind_of(l)->name);
@@ -281,8 +282,8 @@ static nnp_status add_meta(Onnx__ModelProto *mp, const char *k, const char *v, n
         return FAIL(NNP_ERR_NOMEM, "out of memory");
     onnx__string_string_entry_proto__init(e);
     a[mp->n_metadata_props++] = e;
-    e->key = onnx_strdup(k);
-    e->value = onnx_strdup(v);
+    e->key = nnpi_onnx_strdup(k);
+    e->value = nnpi_onnx_strdup(v);
     if (!e->key || !e->value)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
     return NNP_OK;
@@ -318,12 +319,12 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         const nnp_layer *l = nnp_model_layer(m, i);
         x->layer_node[i] = -1;
         json_t *e = json_pack("{s:s, s:o, s:[]}", "class_name", nnp_layer_kind_of(l)->name,
-                              "config", nnp_config_to_jsonv(nnp_layer_config(l)), "nodes");
+                              "config", nnpi_config_to_jsonv(nnp_layer_config(l)), "nodes");
         if (!e || json_array_append_new(x->layers, e))
             return FAIL(NNP_ERR_NOMEM, "out of memory");
     }
     for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
-        st = onnx_writer_reserve(w, nnp_model_value_name(m, v), err);
+        st = nnpi_onnx_writer_reserve(w, nnp_model_value_name(m, v), err);
     for (int nd = 0; nd < nnp_model_n_nodes(m) && !st; nd++)
         st = export_node(x, nd, err);
     if (st == NNP_OK)
@@ -334,7 +335,7 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         return st;
 
     Onnx__GraphProto *g = mp->graph;
-    g->name = onnx_strdup("nnplug");
+    g->name = nnpi_onnx_strdup("nnplug");
     /* graph inputs and outputs */
     int ni = nnp_model_n_inputs(m), no = nnp_model_n_outputs(m);
     g->input = calloc((size_t)(ni ? ni : 1), sizeof *g->input);
@@ -345,8 +346,8 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     for (int i = 0; i < ni && !st; i++) {
         int v = nnp_model_input_value(m, i);
         nnp_shape s = batch_shape(m, v);
-        g->input[i] = onnx_make_value_info(nnp_model_value_name(m, v),
-                                           ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
+        g->input[i] = nnpi_onnx_make_value_info(nnp_model_value_name(m, v),
+                                                ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
         if (!g->input[i])
             st = FAIL(NNP_ERR_NOMEM, "out of memory");
         else
@@ -355,8 +356,8 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     for (int i = 0; i < no && !st; i++) {
         int v = nnp_model_output_value(m, i);
         nnp_shape s = batch_shape(m, v);
-        g->output[i] = onnx_make_value_info(nnp_model_value_name(m, v),
-                                            ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
+        g->output[i] = nnpi_onnx_make_value_info(nnp_model_value_name(m, v),
+                                                 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s);
         if (!g->output[i])
             st = FAIL(NNP_ERR_NOMEM, "out of memory");
         else
@@ -384,10 +385,10 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
                 is_out |= strcmp(g->output[j]->name, o) == 0;
             const nnp_shape *s = o[0] && !is_out ? shape_get(&sm, o) : NULL;
             if (s)
-                st = onnx_writer_add_vi(w, o, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s, err);
+                st = nnpi_onnx_writer_add_vi(w, o, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, s, err);
         }
     }
-    onnx_map_free(&sm.idx);
+    nnpi_onnx_map_free(&sm.idx);
     free(sm.s);
     if (st)
         return st;
@@ -397,8 +398,8 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         const Onnx__NodeProto *n = w->nodes[i];
         for (size_t k = 0; k < n->n_input; k++) {
             const char *in = n->input[k];
-            int ok = !in[0] || onnx_map_get(&w->produced, in) >= 0 ||
-                     onnx_map_get(&w->init_names, in) >= 0;
+            int ok = !in[0] || nnpi_onnx_map_get(&w->produced, in) >= 0 ||
+                     nnpi_onnx_map_get(&w->init_names, in) >= 0;
             for (size_t j = 0; !ok && j < g->n_input; j++)
                 ok = strcmp(g->input[j]->name, in) == 0;
             if (!ok)
@@ -423,11 +424,11 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     }
     onnx__operator_set_id_proto__init(os);
     mp->opset_import[mp->n_opset_import++] = os;
-    os->domain = onnx_strdup("");
+    os->domain = nnpi_onnx_strdup("");
     os->has_version = 1;
     os->version = opset;
-    mp->producer_name = onnx_strdup("nnplug");
-    mp->producer_version = onnx_strdup(NNP_VERSION_STRING);
+    mp->producer_name = nnpi_onnx_strdup("nnplug");
+    mp->producer_version = nnpi_onnx_strdup(NNP_VERSION_STRING);
     if (!os->domain || !mp->producer_name || !mp->producer_version)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
 
@@ -463,7 +464,7 @@ nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, siz
     export_ctx x;
     memset(&x, 0, sizeof x);
     x.m = m;
-    onnx_writer_init(&x.w, opset);
+    nnpi_onnx_writer_init(&x.w, opset);
     Onnx__ModelProto *mp = malloc(sizeof *mp);
     Onnx__GraphProto *g = malloc(sizeof *g);
     nnp_status st = NNP_OK;
@@ -493,7 +494,7 @@ nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, siz
         nnp_error_prefix(err, "ONNX export");
     if (mp)
         onnx__model_proto__free_unpacked(mp, NULL);
-    onnx_writer_free(&x.w);
+    nnpi_onnx_writer_free(&x.w);
     json_decref(x.layers);
     json_decref(x.dtypes);
     free(x.layer_node);

@@ -168,7 +168,7 @@ static const char *dom_norm(const char *d)
 
 static ival *V(struct onnx_import *imp, const char *name)
 {
-    int i = name && name[0] ? onnx_map_get(&imp->by_name, name) : -1;
+    int i = name && name[0] ? nnpi_onnx_map_get(&imp->by_name, name) : -1;
     return i >= 0 ? &imp->v[i] : NULL;
 }
 
@@ -179,8 +179,8 @@ static ival *const_root(struct onnx_import *imp, ival *x)
     return x;
 }
 
-nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor, const nnp_tensor **t,
-                                nnp_error *err)
+nnp_status nnpi_onnx_import_constant(struct onnx_import *imp, const char *tensor,
+                                     const nnp_tensor **t, nnp_error *err)
 {
     *t = NULL;
     ival *x = const_root(imp, V(imp, tensor));
@@ -191,7 +191,7 @@ nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor, con
         return NNP_OK;
     }
     if (!x->f32.data && x->t.nbytes) {
-        nnp_status st = onnx_tensor_to_f32(&x->t, &x->f32, err);
+        nnp_status st = nnpi_onnx_tensor_to_f32(&x->t, &x->f32, err);
         if (st)
             return st;
     } else if (!x->f32.data) {
@@ -229,8 +229,8 @@ static void vi_shape(const Onnx__ValueInfoProto *vi, nnp_shape *s, int *elem_typ
     }
 }
 
-nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
-                             nnp_error *err)
+nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
+                                  nnp_error *err)
 {
     (void)err;
     ival *x = V(imp, tensor);
@@ -253,8 +253,8 @@ nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_sh
     return NNP_OK;
 }
 
-nnp_status onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
-                                  const int64_t *perm, int rank, nnp_shape *s)
+nnp_status nnpi_onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
+                                       const int64_t *perm, int rank, nnp_shape *s)
 {
     const ival *x = V(imp, tensor);
     memset(s, 0, sizeof *s);
@@ -284,8 +284,8 @@ static void import_free(struct onnx_import *imp)
     free(imp->nodes);
     free(imp->order);
     free(imp->opsets);
-    onnx_map_free(&imp->by_name);
-    onnx_map_free(&imp->meta_node);
+    nnpi_onnx_map_free(&imp->by_name);
+    nnpi_onnx_map_free(&imp->meta_node);
     free(imp->comp_entry);
     free(imp->members);
     free(imp->comp_start);
@@ -313,7 +313,7 @@ static int add_ival(struct onnx_import *imp, const char *name, nnp_error *err)
     x->alias = -1;
     x->value = -1;
     x->first_use = -1;
-    if (onnx_map_put(&imp->by_name, name, imp->nv, err))
+    if (nnpi_onnx_map_put(&imp->by_name, name, imp->nv, err))
         return -1;
     return imp->nv++;
 }
@@ -425,11 +425,11 @@ static nnp_status collect_names(struct onnx_import *imp, nnp_error *err)
             break;
         }
         if (p->name && p->name[0]) {
-            if (onnx_map_get(&node_names, p->name) >= 0) {
+            if (nnpi_onnx_map_get(&node_names, p->name) >= 0) {
                 st = FAIL(NNP_ERR_DUPLICATE, "%s: node name '%s' is used twice", L, p->name);
                 break;
             }
-            st = onnx_map_put(&node_names, p->name, i, err);
+            st = nnpi_onnx_map_put(&node_names, p->name, i, err);
         }
     }
     for (int i = 0; i < imp->nn && !st; i++) {
@@ -439,16 +439,16 @@ static nnp_status collect_names(struct onnx_import *imp, nnp_error *err)
         } else {
             char buf[300];
             snprintf(buf, sizeof buf, "%.200s_%d", n->p->op_type, i);
-            for (int k = 1; onnx_map_get(&node_names, buf) >= 0; k++)
+            for (int k = 1; nnpi_onnx_map_get(&node_names, buf) >= 0; k++)
                 snprintf(buf, sizeof buf, "%.200s_%d_%d", n->p->op_type, i, k);
             n->name = strdup(buf);
             if (n->name)
-                st = onnx_map_put(&node_names, buf, i, err);
+                st = nnpi_onnx_map_put(&node_names, buf, i, err);
         }
         if (!n->name && !st)
             st = FAIL(NNP_ERR_NOMEM, "out of memory");
     }
-    onnx_map_free(&node_names);
+    nnpi_onnx_map_free(&node_names);
     if (st)
         return st;
     /* opsets per node */
@@ -538,7 +538,8 @@ static nnp_status read_initializers(struct onnx_import *imp, nnp_error *err)
     for (size_t i = 0; i < imp->g->n_initializer; i++) {
         const Onnx__TensorProto *tp = imp->g->initializer[i];
         ival *x = V(imp, tp->name);
-        nnp_status st = onnx_tensor_read(tp, imp->label, imp->base_dir, &x->t, &x->onnx_dtype, err);
+        nnp_status st =
+            nnpi_onnx_tensor_read(tp, imp->label, imp->base_dir, &x->t, &x->onnx_dtype, err);
         if (st)
             return st;
         x->kind = V_CONST;
@@ -651,8 +652,8 @@ static int is_op(const inode *n, const char *op)
 /* perm attribute of a Transpose node; -1 when absent or malformed. */
 static int transpose_perm(const inode *n, int64_t *perm)
 {
-    const Onnx__AttributeProto *a = onnx_find_attr(n->p, "perm");
-    if (!a || onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS ||
+    const Onnx__AttributeProto *a = nnpi_onnx_find_attr(n->p, "perm");
+    if (!a || nnpi_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS ||
         a->n_ints < 2 || a->n_ints > NNP_MAX_RANK)
         return -1;
     int r = (int)a->n_ints, used[NNP_MAX_RANK] = {0};
@@ -672,7 +673,7 @@ static void find_folds(struct onnx_import *imp)
 {
     for (int i = 0; i < imp->nn; i++) {
         inode *n = &imp->nodes[i];
-        const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(n->kind);
+        const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(n->kind);
         if (!ext || !ext->fold_transpose || n->p->n_input < 1 || n->p->n_output < 1)
             continue;
         ival *a = V(imp, n->p->input[0]), *b = V(imp, n->p->output[0]);
@@ -694,8 +695,8 @@ static void find_folds(struct onnx_import *imp)
         if (!inverse)
             continue;
         t1->skip = t2->skip = 1;
-        n->fold_in = onnx_map_get(&imp->by_name, t1->p->input[0]);
-        n->fold_out = onnx_map_get(&imp->by_name, t2->p->output[0]);
+        n->fold_in = nnpi_onnx_map_get(&imp->by_name, t1->p->input[0]);
+        n->fold_out = nnpi_onnx_map_get(&imp->by_name, t2->p->output[0]);
         memcpy(n->fold_perm, p, sizeof(int64_t) * (size_t)r);
         n->fold_rank = r;
     }
@@ -744,7 +745,7 @@ static nnp_status find_groups(struct onnx_import *imp, nnp_error *err)
         return NNP_OK;
     for (int i = 0; i < imp->nn; i++) {
         inode *n = &imp->nodes[i];
-        int c = onnx_map_get(&imp->meta_node, n->name);
+        int c = nnpi_onnx_map_get(&imp->meta_node, n->name);
         int e = c >= 0 ? imp->comp_entry[c] : -1;
         const json_t *entry = e >= 0 ? json_array_get(imp->meta_layers, (size_t)e) : NULL;
         const char *cls = json_string_value(json_object_get(entry, "class_name"));
@@ -857,7 +858,7 @@ static nnp_status bind_constant(struct onnx_import *imp, ival *x, const nnp_tens
         if (st == NNP_OK && t->nbytes)
             memcpy(x->t.data, t->data, t->nbytes);
     } else {
-        st = onnx_tensor_to_f32(t, &x->t, err);
+        st = nnpi_onnx_tensor_to_f32(t, &x->t, err);
     }
     if (st)
         return nnp_error_prefix(err, "%s: graph input '%s'", imp->label, x->name);
@@ -925,7 +926,7 @@ static nnp_status add_inputs(struct onnx_import *imp, nnp_error *err)
                         x->name);
         if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: graph input '%s' has element type %s; nnplug "
-                        "computes in float32", imp->label, x->name, onnx_dtype_name(et));
+                        "computes in float32", imp->label, x->name, nnpi_onnx_dtype_name(et));
         if (s.rank < 0)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: graph input '%s' has no shape (nnplug needs "
                         "at least its rank, at most %d)", imp->label, x->name, NNP_MAX_RANK);
@@ -961,7 +962,7 @@ static nnp_status do_constant(struct onnx_import *imp, inode *n, nnp_error *err)
         return FAIL(NNP_ERR_FORMAT, "%s: %s must have exactly one attribute", imp->label, nd);
     const Onnx__AttributeProto *a = p->attribute[0];
     const char *an = ONNX_STR(a->name);
-    int t = onnx_attr_type(a);
+    int t = nnpi_onnx_attr_type(a);
     ival *x = V(imp, p->output[0]);
     nnp_status st = NNP_OK;
     nnp_shape s = {0};
@@ -976,13 +977,13 @@ static nnp_status do_constant(struct onnx_import *imp, inode *n, nnp_error *err)
                     "value_float(s), value_int(s) are)", imp->label, nd, an);
     if (t != want)
         return FAIL(NNP_ERR_FORMAT, "%s: %s: attribute '%s' has type %s, expected %s", imp->label,
-                    nd, an, onnx_attr_type_name(t), onnx_attr_type_name(want));
+                    nd, an, nnpi_onnx_attr_type_name(t), nnpi_onnx_attr_type_name(want));
     switch (t) {
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
         if (!a->t)
             return FAIL(NNP_ERR_FORMAT, "%s: %s: attribute 'value' holds no tensor", imp->label,
                         nd);
-        st = onnx_tensor_read(a->t, imp->label, imp->base_dir, &x->t, &x->onnx_dtype, err);
+        st = nnpi_onnx_tensor_read(a->t, imp->label, imp->base_dir, &x->t, &x->onnx_dtype, err);
         if (st)
             return nnp_error_prefix(err, "%s", nd);
         break;
@@ -1055,15 +1056,15 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
     node_desc(n, nd, sizeof nd);
     if (p->n_input != 1 || p->n_output != 1 || !p->input[0][0] || !p->output[0][0])
         return FAIL(NNP_ERR_FORMAT, "%s: %s must have one input and one output", imp->label, nd);
-    const Onnx__AttributeProto *a = onnx_find_attr(p, "to");
-    if (!a || onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
+    const Onnx__AttributeProto *a = nnpi_onnx_find_attr(p, "to");
+    if (!a || nnpi_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
         return FAIL(NNP_ERR_FORMAT, "%s: %s needs an INT attribute 'to'", imp->label, nd);
     int to = a->i >= 0 && a->i <= 64 ? (int)a->i : -1;
     ival *in = V(imp, p->input[0]), *out = V(imp, p->output[0]);
     if (in->kind == V_RUNTIME) {
         if (to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s casts a computed value to %s (nnplug "
-                        "computes in float32)", imp->label, nd, onnx_dtype_name(to));
+                        "computes in float32)", imp->label, nd, nnpi_onnx_dtype_name(to));
         out->kind = V_RUNTIME;
         out->value = in->value;
         return NNP_OK;
@@ -1071,7 +1072,7 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
     ival *src = const_root(imp, in);
     if (src->kind != V_CONST)
         return FAIL(NNP_ERR_INTERNAL, "%s: %s: input not computed yet", imp->label, nd);
-    int to_float = onnx_dtype_is_float(to);
+    int to_float = nnpi_onnx_dtype_is_float(to);
     int to_int = to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
                  to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
                  to == ONNX__TENSOR_PROTO__DATA_TYPE__INT16 ||
@@ -1080,7 +1081,7 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
                  to == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     if (!to_float && !to_int)
         return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: cast to %s is not supported", imp->label, nd,
-                    onnx_dtype_name(to));
+                    nnpi_onnx_dtype_name(to));
     nnp_status st = nnp_tensor_alloc(&out->t, to_float ? NNP_F32 : NNP_I64, &src->t.shape, err);
     if (st)
         return nnp_error_prefix(err, "%s: %s", imp->label, nd);
@@ -1091,9 +1092,9 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
         if (to_float) {
             float f = (float)v;
             if (to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16)
-                f = onnx_f16_to_f32(onnx_f32_to_f16(f));
+                f = nnpi_onnx_f16_to_f32(nnpi_onnx_f32_to_f16(f));
             else if (to == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16)
-                f = onnx_bf16_to_f32(onnx_f32_to_bf16(f));
+                f = nnpi_onnx_bf16_to_f32(nnpi_onnx_f32_to_bf16(f));
             ((float *)out->t.data)[i] = f;
         } else {
             int64_t q = to == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? v != 0
@@ -1102,7 +1103,8 @@ static nnp_status do_cast(struct onnx_import *imp, inode *n, nnp_error *err)
         }
     }
     out->kind = V_CONST;
-    int keep = to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && onnx_dtype_is_float(src->onnx_dtype);
+    int keep =
+        to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && nnpi_onnx_dtype_is_float(src->onnx_dtype);
     out->onnx_dtype = keep ? src->onnx_dtype : to;
     return NNP_OK;
 }
@@ -1135,7 +1137,7 @@ static nnp_status note_dtypes(struct onnx_import *imp, const inode *n, const nnp
         ival *c = const_root(imp, V(imp, n->p->input[k]));
         if (!c || c->kind != V_CONST || c->t.dtype != NNP_F32 ||
             c->onnx_dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
-            !onnx_dtype_is_float(c->onnx_dtype))
+            !nnpi_onnx_dtype_is_float(c->onnx_dtype))
             continue;
         for (int i = 0; i < nw; i++) {
             const nnp_weight *w = nnp_layer_weight(l, i);
@@ -1144,7 +1146,7 @@ static nnp_status note_dtypes(struct onnx_import *imp, const inode *n, const nnp
                 (c->t.nbytes && memcmp(w->value->data, c->t.data, c->t.nbytes) != 0))
                 continue;
             used[i] = 1;
-            const char *dn = nnp_dtype_name(onnx_dtype_to_nnp(c->onnx_dtype));
+            const char *dn = nnp_dtype_name(nnpi_onnx_dtype_to_nnp(c->onnx_dtype));
             json_t *per = json_object_get(imp->dtypes, nnp_layer_name(l));
             if (!per) {
                 per = json_object();
@@ -1197,17 +1199,17 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
     nnp_status st;
     *out = NULL;
     if (a->entry) {
-        st = nnp_config_from_jsonv(kind, json_object_get(a->entry, "config"), &cfg, err);
+        st = nnpi_config_from_jsonv(kind, json_object_get(a->entry, "config"), &cfg, err);
         if (st)
             return nnp_error_prefix(err, "metadata %s", NNP_ONNX_META_LAYERS);
-        nnp_config_set_registry(cfg, imp->reg);
+        nnpi_config_set_registry(cfg, imp->reg);
         *out = cfg;
         return NNP_OK;
     }
     st = nnp_config_new(kind, &cfg, err);
     if (st)
         return st;
-    nnp_config_set_registry(cfg, imp->reg);
+    nnpi_config_set_registry(cfg, imp->reg);
     st = nnp_config_set_name(cfg, n->name, err);
     if (st == NNP_OK && kind->from_onnx)
         st = kind->from_onnx(nnp_host_services(), &a->r, cfg, err);
@@ -1222,7 +1224,7 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
             st = FAIL(NNP_ERR_SHAPE, "the Transpose around it has a perm of %d entries, its "
                       "input has rank %d", n->fold_rank, (int)s->rank);
         else
-            st = nnp_kind_onnx_node_ext(kind)->fold_transpose(nnp_host_services(), n->fold_perm,
+            st = nnpi_kind_onnx_node_ext(kind)->fold_transpose(nnp_host_services(), n->fold_perm,
                                                      n->fold_rank, s, cfg, err);
     }
     if (st) {
@@ -1237,7 +1239,7 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
  * check_node), before the layer allocates anything. */
 static nnp_status check_node(struct onnx_import *imp, const app *a, nnp_error *err)
 {
-    const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(a->main->kind);
+    const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(a->main->kind);
     if (!ext || !ext->check_node)
         return NNP_OK;
     nnp_status st = ext->check_node(nnp_host_services(), &a->r, err);
@@ -1248,7 +1250,7 @@ static nnp_status check_node(struct onnx_import *imp, const app *a, nnp_error *e
 static nnp_status node_training(struct onnx_import *imp, const app *a, int *train,
                                 nnp_error *err)
 {
-    const nnp_onnx_node_ext *ext = nnp_kind_onnx_node_ext(a->main->kind);
+    const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(a->main->kind);
     *train = 0;
     if (!ext || !ext->read_training)
         return NNP_OK;
@@ -1312,7 +1314,7 @@ static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
     int node_index = nnp_model_n_nodes(imp->m) - 1;
     nnp_layer *layer = nnp_model_layer(imp->m, li);
     if (fresh) {
-        st = nnp_layer_onnx_load_weights(layer, &a->r, err);
+        st = nnpi_layer_onnx_load_weights(layer, &a->r, err);
         if (st)
             return node_error(imp, n, err);
         st = note_dtypes(imp, n, layer, err);
@@ -1331,7 +1333,7 @@ static nnp_status instantiate(struct onnx_import *imp, app *a, nnp_error *err)
         ival *x = V(imp, p->output[k]);
         if (!x || (x->n_uses == 0 && !x->is_output))
             continue;   /* absent or unused */
-        const char *wname = n->kind ? onnx_weight_output(n->kind, (int)k) : NULL;
+        const char *wname = n->kind ? nnpi_onnx_weight_output(n->kind, (int)k) : NULL;
         if (!wname || !train)
             return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: output %zu ('%s') is not supported%s", L,
                         nd, k, x->name, wname ? " outside training mode" : "");
@@ -1371,7 +1373,7 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     memset(&a, 0, sizeof a);
     a.main = n;
     a.kind = n->kind;
-    a.r = (nnp_onnx_reader){&onnx_reader_ops, imp, p, n->name, n->opset, NULL, NULL, 0};
+    a.r = (nnp_onnx_reader){&nnpi_onnx_reader_ops, imp, p, n->name, n->opset, NULL, NULL, 0};
     a.n_members = n->fold_in >= 0 ? 3 : 1;
     if (n->fold_in >= 0) {
         a.r.in0 = imp->v[n->fold_in].name;
@@ -1437,7 +1439,7 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
             any = m;
     }
     a.main = best ? best : wrapped ? wrapped : any ? any : n;
-    a.r = (nnp_onnx_reader){&onnx_reader_ops, imp, a.main->p, a.main->name,
+    a.r = (nnp_onnx_reader){&nnpi_onnx_reader_ops, imp, a.main->p, a.main->name,
                              a.main->opset, NULL, NULL, 0};
     char nd[600];
     node_desc(a.main, nd, sizeof nd);
@@ -1445,7 +1447,7 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
      * read outside (running statistics of the main node aside) */
     for (int i = 0; i < n_mem; i++)
         for (size_t k = 0; k < imp->nodes[mem[i]].p->n_input; k++) {
-            int x = onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
+            int x = nnpi_onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
             if (x >= 0)
                 imp->inside[x]++;
         }
@@ -1497,7 +1499,7 @@ static nnp_status do_group(struct onnx_import *imp, inode *n, nnp_error *err)
     }
     for (int i = 0; i < n_mem; i++)
         for (size_t k = 0; k < imp->nodes[mem[i]].p->n_input; k++) {
-            int x = onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
+            int x = nnpi_onnx_map_get(&imp->by_name, imp->nodes[mem[i]].p->input[k]);
             if (x >= 0)
                 imp->inside[x] = 0;
         }
@@ -1559,7 +1561,7 @@ static nnp_status set_outputs(struct onnx_import *imp, nnp_error *err)
                       o->name);
         else if (et && et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
             st = FAIL(NNP_ERR_UNSUPPORTED, "%s: graph output '%s' has element type %s; nnplug "
-                      "computes in float32", imp->label, o->name, onnx_dtype_name(et));
+                      "computes in float32", imp->label, o->name, nnpi_onnx_dtype_name(et));
         if (st) {
             free(vals);
             return st;
@@ -1598,7 +1600,7 @@ static nnp_status read_metadata(struct onnx_import *imp, nnp_error *err)
                     ce[imp->n_comp] = (int)e;
                     for (size_t r = 0; r < json_array_size(names); r++) {
                         const char *nn = json_string_value(json_array_get(names, r));
-                        if (nn && onnx_map_put(&imp->meta_node, nn, imp->n_comp, err))
+                        if (nn && nnpi_onnx_map_put(&imp->meta_node, nn, imp->n_comp, err))
                             return err->code;
                     }
                     imp->n_comp++;

@@ -20,54 +20,54 @@ typedef struct onnx_map {
     size_t cap, n;
 } onnx_map;
 
-int onnx_map_get(const onnx_map *m, const char *key);   /* -1 when absent */
-nnp_status onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err);
-void onnx_map_free(onnx_map *m);
+int nnpi_onnx_map_get(const onnx_map *m, const char *key);   /* -1 when absent */
+nnp_status nnpi_onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err);
+void nnpi_onnx_map_free(onnx_map *m);
 
 /* ---- tensors (onnx_tensor.c) ----------------------------------------- */
 /* "FLOAT", "FLOAT16", ... for messages. */
-const char *onnx_dtype_name(int onnx_dtype);
+const char *nnpi_onnx_dtype_name(int onnx_dtype);
 /* ONNX element type of an nnp dtype (0 when none) and back. */
-int onnx_dtype_from_nnp(nnp_dtype dt);
-nnp_dtype onnx_dtype_to_nnp(int onnx_dtype);
+int nnpi_onnx_dtype_from_nnp(nnp_dtype dt);
+nnp_dtype nnpi_onnx_dtype_to_nnp(int onnx_dtype);
 /* True for FLOAT, FLOAT16, BFLOAT16, DOUBLE. */
-int onnx_dtype_is_float(int onnx_dtype);
+int nnpi_onnx_dtype_is_float(int onnx_dtype);
 
-float onnx_f16_to_f32(uint16_t h);
-uint16_t onnx_f32_to_f16(float f);
-float onnx_bf16_to_f32(uint16_t b);
-uint16_t onnx_f32_to_bf16(float f);
+float nnpi_onnx_f16_to_f32(uint16_t h);
+uint16_t nnpi_onnx_f32_to_f16(float f);
+float nnpi_onnx_bf16_to_f32(uint16_t b);
+uint16_t nnpi_onnx_f32_to_bf16(float f);
 
 /* Reads a TensorProto into a new tensor: float element types become
  * float32, integer and bool ones int64. Checks rank (<= NNP_MAX_RANK), dims,
  * element count overflow and the data length against the dims before
  * allocating. External data is read from base_dir (NULL: refused). `label`
  * prefixes messages (the model file). *onnx_dtype gets the stored type. */
-nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label,
-                            const char *base_dir, nnp_tensor *out, int *onnx_dtype,
-                            nnp_error *err);
+nnp_status nnpi_onnx_tensor_read(const Onnx__TensorProto *tp, const char *label,
+                                 const char *base_dir, nnp_tensor *out, int *onnx_dtype,
+                                 nnp_error *err);
 /* A float32 copy of an F32/F64/I64 tensor (new storage). */
-nnp_status onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *err);
+nnp_status nnpi_onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *err);
 /* Fills an initialized TensorProto (name, dims, data_type, raw_data) from t,
  * converting float32 data to onnx_dtype (FLOAT, FLOAT16, BFLOAT16, DOUBLE);
  * other tensors keep their type (0 = keep). */
-nnp_status onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_tensor *t,
-                             int onnx_dtype, nnp_error *err);
+nnp_status nnpi_onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_tensor *t,
+                                  int onnx_dtype, nnp_error *err);
 /* Resolves an external-data location against base_dir: relative, not
  * escaping the folder (lexically or through links), an existing regular
  * file. *out is malloc'ed. */
-nnp_status onnx_external_path(const char *base_dir, const char *location, const char *label,
-                              const char *tensor, char **out, nnp_error *err);
+nnp_status nnpi_onnx_external_path(const char *base_dir, const char *location, const char *label,
+                                   const char *tensor, char **out, nnp_error *err);
 
 /* ---- protobuf helpers (onnx_export.c) ----------------------------------- */
-char *onnx_strdup(const char *s);   /* NULL on failure */
+char *nnpi_onnx_strdup(const char *s);   /* NULL on failure */
 
 /* ---- attributes (onnx_node.c) ----------------------------------------- */
-const Onnx__AttributeProto *onnx_find_attr(const Onnx__NodeProto *n, const char *name);
+const Onnx__AttributeProto *nnpi_onnx_find_attr(const Onnx__NodeProto *n, const char *name);
 /* The attribute's type, inferred from its set field when `type` is absent
  * (IR 3 files may omit it). */
-int onnx_attr_type(const Onnx__AttributeProto *a);
-const char *onnx_attr_type_name(int type);
+int nnpi_onnx_attr_type(const Onnx__AttributeProto *a);
+const char *nnpi_onnx_attr_type_name(int type);
 
 /* ---- node reader (import side) ---------------------------------------- */
 struct onnx_import;
@@ -82,18 +82,18 @@ struct nnp_onnx_reader {
     int rank0;             /* ... and its length */
 };
 /* Implemented by onnx_import.c for the reader. */
-nnp_status onnx_import_constant(struct onnx_import *imp, const char *tensor,
-                                const nnp_tensor **t, nnp_error *err);
-nnp_status onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
-                             nnp_error *err);
+nnp_status nnpi_onnx_import_constant(struct onnx_import *imp, const char *tensor,
+                                     const nnp_tensor **t, nnp_error *err);
+nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,
+                                  nnp_error *err);
 /* The shape of a folded Transpose's input as the node inside the fold sees
  * it (permuted by perm); rank -1 when unknown or not computed at run time. */
-nnp_status onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
-                                  const int64_t *perm, int rank, nnp_shape *s);
+nnp_status nnpi_onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
+                                       const int64_t *perm, int rank, nnp_shape *s);
 
 /* The implementations (onnx_node.c). */
-extern const nnp_onnx_reader_ops onnx_reader_ops;
-extern const nnp_onnx_writer_ops onnx_writer_ops;
+extern const nnp_onnx_reader_ops nnpi_onnx_reader_ops;
+extern const nnp_onnx_writer_ops nnpi_onnx_writer_ops;
 
 /* ---- node writer (export side) ---------------------------------------- */
 struct nnp_onnx_writer {
@@ -117,24 +117,24 @@ struct nnp_onnx_writer {
     const nnp_layer *layer;
     const json_t *dtypes;       /* {"weight": "float16", ...} of that layer, or NULL */
 };
-void onnx_writer_init(nnp_onnx_writer *w, int opset);
-void onnx_writer_free(nnp_onnx_writer *w);
+void nnpi_onnx_writer_init(nnp_onnx_writer *w, int opset);
+void nnpi_onnx_writer_free(nnp_onnx_writer *w);
 /* Marks a name used (graph inputs, model values). */
-nnp_status onnx_writer_reserve(nnp_onnx_writer *w, const char *name, nnp_error *err);
+nnp_status nnpi_onnx_writer_reserve(nnp_onnx_writer *w, const char *name, nnp_error *err);
 /* Value info for a tensor (dims < 0 become the symbolic "N"). */
-Onnx__ValueInfoProto *onnx_make_value_info(const char *name, int elem_type,
-                                           const nnp_shape *shape);
-nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_type,
-                              const nnp_shape *shape, nnp_error *err);
+Onnx__ValueInfoProto *nnpi_onnx_make_value_info(const char *name, int elem_type,
+                                                const nnp_shape *shape);
+nnp_status nnpi_onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_type,
+                                   const nnp_shape *shape, nnp_error *err);
 /* Appends an output name to node `node`. */
-nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
-                                       nnp_error *err);
+nnp_status nnpi_onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
+                                            nnp_error *err);
 
 /* The weight that output pos (>= 1) of the kind's node carries in training
  * mode (its extension's weight_outputs), or NULL. */
-const char *onnx_weight_output(const nnp_kind *k, int pos);
-/* The host's onnx_writer_set_output. */
-nnp_status onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
-                                  nnp_error *err);
+const char *nnpi_onnx_weight_output(const nnp_kind *k, int pos);
+/* The host table's onnx_writer_set_output. */
+nnp_status nnpi_onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
+                                       nnp_error *err);
 
 #endif

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *onnx_strdup(const char *s)
+char *nnpi_onnx_strdup(const char *s)
 {
     return strdup(s ? s : "");
 }
 
-const char *onnx_weight_output(const nnp_kind *k, int pos)
+const char *nnpi_onnx_weight_output(const nnp_kind *k, int pos)
 {
-    const nnp_onnx_node_ext *x = nnp_kind_onnx_node_ext(k);
+    const nnp_onnx_node_ext *x = nnpi_kind_onnx_node_ext(k);
     if (!x || !x->weight_outputs || pos < 1)
         return NULL;
     for (int j = 1; x->weight_outputs[j]; j++)
@@ -28,7 +28,7 @@ const char *onnx_weight_output(const nnp_kind *k, int pos)
 
 /* ---- attributes ---------------------------------------------------------- */
 
-const Onnx__AttributeProto *onnx_find_attr(const Onnx__NodeProto *n, const char *name)
+const Onnx__AttributeProto *nnpi_onnx_find_attr(const Onnx__NodeProto *n, const char *name)
 {
     for (size_t i = 0; i < n->n_attribute; i++)
         if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
@@ -36,7 +36,7 @@ const Onnx__AttributeProto *onnx_find_attr(const Onnx__NodeProto *n, const char 
     return NULL;
 }
 
-int onnx_attr_type(const Onnx__AttributeProto *a)
+int nnpi_onnx_attr_type(const Onnx__AttributeProto *a)
 {
     if (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED)
         return a->type;
@@ -59,7 +59,7 @@ int onnx_attr_type(const Onnx__AttributeProto *a)
     return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED;
 }
 
-const char *onnx_attr_type_name(int type)
+const char *nnpi_onnx_attr_type_name(int type)
 {
     switch (type) {
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: return "FLOAT";
@@ -112,22 +112,23 @@ static const char *r_output_name(const nnp_onnx_reader *r, int i)
 
 static int r_has_attr(const nnp_onnx_reader *r, const char *name)
 {
-    return onnx_find_attr(r->node, name) != NULL;
+    return nnpi_onnx_find_attr(r->node, name) != NULL;
 }
 
 /* The attribute `name` of type `want`, or an error naming node and attribute. */
 static nnp_status get_attr(const nnp_onnx_reader *r, const char *name, int want,
                            const Onnx__AttributeProto **a, nnp_error *err)
 {
-    *a = onnx_find_attr(r->node, name);
+    *a = nnpi_onnx_find_attr(r->node, name);
     if (!*a)
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "node '%s' (%s) has no attribute '%s'",
                              r->name, r_op_type(r), name);
-    int t = onnx_attr_type(*a);
+    int t = nnpi_onnx_attr_type(*a);
     if (t != want)
         return nnp_error_set(err, NNP_ERR_FORMAT,
                              "node '%s' (%s): attribute '%s' has type %s, expected %s", r->name,
-                             r_op_type(r), name, onnx_attr_type_name(t), onnx_attr_type_name(want));
+                             r_op_type(r), name, nnpi_onnx_attr_type_name(t),
+                             nnpi_onnx_attr_type_name(want));
     return NNP_OK;
 }
 
@@ -193,7 +194,7 @@ static nnp_status r_input_constant(const nnp_onnx_reader *r, int i, const nnp_te
     if (!name || !name[0])
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "node '%s' (%s) has no input %d", r->name,
                              r_op_type(r), i);
-    return onnx_import_constant(r->imp, name, t, err);
+    return nnpi_onnx_import_constant(r->imp, name, t, err);
 }
 
 static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, nnp_error *err)
@@ -205,8 +206,8 @@ static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, n
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "node '%s' (%s) has no input %d", r->name,
                              r_op_type(r), i);
     if (i == 0 && r->in0)
-        return onnx_import_fold_shape(r->imp, name, r->perm0, r->rank0, s);
-    return onnx_import_shape(r->imp, name, s, err);
+        return nnpi_onnx_import_fold_shape(r->imp, name, r->perm0, r->rank0, s);
+    return nnpi_onnx_import_shape(r->imp, name, s, err);
 }
 
 /* ---- writer -------------------------------------------------------------- */
@@ -226,14 +227,14 @@ static int grow_array(void **p, size_t *cap, size_t elem)
     return 0;
 }
 
-void onnx_writer_init(nnp_onnx_writer *w, int opset)
+void nnpi_onnx_writer_init(nnp_onnx_writer *w, int opset)
 {
     memset(w, 0, sizeof *w);
-    w->ops = &onnx_writer_ops;
+    w->ops = &nnpi_onnx_writer_ops;
     w->opset = opset;
 }
 
-void onnx_writer_free(nnp_onnx_writer *w)
+void nnpi_onnx_writer_free(nnp_onnx_writer *w)
 {
     for (size_t i = 0; i < w->n_nodes; i++)
         onnx__node_proto__free_unpacked(w->nodes[i], NULL);
@@ -248,17 +249,17 @@ void onnx_writer_free(nnp_onnx_writer *w)
         free(w->init_ref[i]);
     free(w->init_ref);
     free(w->vis);
-    onnx_map_free(&w->names);
-    onnx_map_free(&w->aliases);
-    onnx_map_free(&w->node_names);
-    onnx_map_free(&w->produced);
-    onnx_map_free(&w->init_names);
+    nnpi_onnx_map_free(&w->names);
+    nnpi_onnx_map_free(&w->aliases);
+    nnpi_onnx_map_free(&w->node_names);
+    nnpi_onnx_map_free(&w->produced);
+    nnpi_onnx_map_free(&w->init_names);
     memset(w, 0, sizeof *w);
 }
 
-nnp_status onnx_writer_reserve(nnp_onnx_writer *w, const char *name, nnp_error *err)
+nnp_status nnpi_onnx_writer_reserve(nnp_onnx_writer *w, const char *name, nnp_error *err)
 {
-    return onnx_map_put(&w->names, name, 1, err);
+    return nnpi_onnx_map_put(&w->names, name, 1, err);
 }
 
 static int w_opset(const nnp_onnx_writer *w) { return w->opset; }
@@ -273,10 +274,10 @@ static const char *w_unique_name(nnp_onnx_writer *w, const char *base, char *buf
     int keep = (int)(bufsize - 13);
     if (snprintf(buf, bufsize, "%.*s", keep, base) < 0)
         return NULL;
-    for (int k = 1; onnx_map_get(&w->names, buf) >= 0; k++)
+    for (int k = 1; nnpi_onnx_map_get(&w->names, buf) >= 0; k++)
         if (snprintf(buf, bufsize, "%.*s_%d", keep, base, k) < 0)
             return NULL;
-    if (onnx_map_put(&w->names, buf, 1, NULL))
+    if (nnpi_onnx_map_put(&w->names, buf, 1, NULL))
         return NULL;
     return buf;
 }
@@ -284,7 +285,7 @@ static const char *w_unique_name(nnp_onnx_writer *w, const char *base, char *buf
 /* Initializer names repeated for a shared layer resolve to the first one. */
 static const char *resolve_alias(const nnp_onnx_writer *w, const char *name)
 {
-    int a = onnx_map_get(&w->aliases, name);
+    int a = nnpi_onnx_map_get(&w->aliases, name);
     return a >= 0 ? w->init_ref[a] : name;
 }
 
@@ -313,13 +314,13 @@ static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domai
     char nb[512];
     const char *nm = name && name[0] ? name : op_type;
     snprintf(nb, sizeof nb, "%.490s", nm);
-    for (int k = 1; onnx_map_get(&w->node_names, nb) >= 0; k++)
+    for (int k = 1; nnpi_onnx_map_get(&w->node_names, nb) >= 0; k++)
         snprintf(nb, sizeof nb, "%.490s_%d", nm, k);
-    if (onnx_map_put(&w->node_names, nb, idx, err))
+    if (nnpi_onnx_map_put(&w->node_names, nb, idx, err))
         return -1;
-    n->name = onnx_strdup(nb);
-    n->op_type = onnx_strdup(op_type);
-    n->domain = onnx_strdup(domain);
+    n->name = nnpi_onnx_strdup(nb);
+    n->op_type = nnpi_onnx_strdup(op_type);
+    n->domain = nnpi_onnx_strdup(domain);
     n->input = calloc((size_t)(n_inputs ? n_inputs : 1), sizeof(char *));
     n->output = calloc((size_t)n_outputs, sizeof(char *));
     if (!n->name || !n->op_type || !n->domain || !n->input || !n->output) {
@@ -327,7 +328,7 @@ static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domai
         return -1;
     }
     for (int i = 0; i < n_inputs; i++) {
-        n->input[i] = onnx_strdup(inputs[i] ? resolve_alias(w, inputs[i]) : "");
+        n->input[i] = nnpi_onnx_strdup(inputs[i] ? resolve_alias(w, inputs[i]) : "");
         n->n_input++;
         if (!n->input[i]) {
             nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
@@ -340,17 +341,17 @@ static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domai
                           i);
             return -1;
         }
-        int prev = onnx_map_get(&w->produced, outputs[i]);
+        int prev = nnpi_onnx_map_get(&w->produced, outputs[i]);
         if (prev >= 0) {
             nnp_error_set(err, NNP_ERR_DUPLICATE,
                           "onnx_add_node %s: tensor '%s' is already produced by node '%s'",
                           op_type, outputs[i], w->nodes[prev]->name);
             return -1;
         }
-        n->output[i] = onnx_strdup(outputs[i]);
+        n->output[i] = nnpi_onnx_strdup(outputs[i]);
         n->n_output++;
-        if (!n->output[i] || onnx_map_put(&w->names, outputs[i], 1, err) ||
-            onnx_map_put(&w->produced, outputs[i], idx, err)) {
+        if (!n->output[i] || nnpi_onnx_map_put(&w->names, outputs[i], 1, err) ||
+            nnpi_onnx_map_put(&w->produced, outputs[i], idx, err)) {
             nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
             return -1;
         }
@@ -358,24 +359,24 @@ static int w_add_node(nnp_onnx_writer *w, const char *op_type, const char *domai
     return idx;
 }
 
-nnp_status onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
-                                       nnp_error *err)
+nnp_status nnpi_onnx_writer_node_add_output(nnp_onnx_writer *w, int node, const char *name,
+                                            nnp_error *err)
 {
     Onnx__NodeProto *n = w->nodes[node];
     char **o = realloc(n->output, sizeof(char *) * (n->n_output + 1));
     if (!o)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     n->output = o;
-    n->output[n->n_output] = onnx_strdup(name);
+    n->output[n->n_output] = nnpi_onnx_strdup(name);
     if (!n->output[n->n_output])
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     n->n_output++;
     if (!name[0])
         return NNP_OK;   /* an absent optional output */
-    if (onnx_map_get(&w->produced, name) >= 0)
+    if (nnpi_onnx_map_get(&w->produced, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "tensor '%s' is produced twice", name);
-    nnp_status st = onnx_map_put(&w->produced, name, node, err);
-    return st ? st : onnx_map_put(&w->names, name, 1, err);
+    nnp_status st = nnpi_onnx_map_put(&w->produced, name, node, err);
+    return st ? st : nnpi_onnx_map_put(&w->names, name, 1, err);
 }
 
 static const Onnx__NodeProto *w_node(const nnp_onnx_writer *w, int node)
@@ -401,32 +402,32 @@ static const char *w_node_output(const nnp_onnx_writer *w, int node, int i)
     return n && i >= 0 && (size_t)i < n->n_output ? n->output[i] : NULL;
 }
 
-nnp_status onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
-                                  nnp_error *err)
+nnp_status nnpi_onnx_writer_set_output(nnp_onnx_writer *w, int node, int i, const char *name,
+                                       nnp_error *err)
 {
     if (!w_node(w, node) || i < 0 || !name || !name[0])
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx_writer_set_output: bad node %d, "
                              "output %d or name", node, i);
     Onnx__NodeProto *n = w->nodes[node];
     while (n->n_output < (size_t)i) {
-        nnp_status st = onnx_writer_node_add_output(w, node, "", err);
+        nnp_status st = nnpi_onnx_writer_node_add_output(w, node, "", err);
         if (st)
             return st;
     }
     if (n->n_output == (size_t)i)
-        return onnx_writer_node_add_output(w, node, name, err);
+        return nnpi_onnx_writer_node_add_output(w, node, name, err);
     if (n->output[i][0])
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "node '%s': output %d is '%s' already",
                              n->name, i, n->output[i]);
-    if (onnx_map_get(&w->produced, name) >= 0)
+    if (nnpi_onnx_map_get(&w->produced, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "tensor '%s' is produced twice", name);
-    char *copy = onnx_strdup(name);
+    char *copy = nnpi_onnx_strdup(name);
     if (!copy)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     free(n->output[i]);
     n->output[i] = copy;
-    nnp_status st = onnx_map_put(&w->produced, name, node, err);
-    return st ? st : onnx_map_put(&w->names, name, 1, err);
+    nnp_status st = nnpi_onnx_map_put(&w->produced, name, node, err);
+    return st ? st : nnpi_onnx_map_put(&w->names, name, 1, err);
 }
 
 static nnp_status new_attr(nnp_onnx_writer *w, int node, const char *name, int type,
@@ -436,7 +437,7 @@ static nnp_status new_attr(nnp_onnx_writer *w, int node, const char *name, int t
     if (node < 0 || (size_t)node >= w->n_nodes || !name || !name[0])
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx attribute: bad node %d or name", node);
     Onnx__NodeProto *n = w->nodes[node];
-    if (onnx_find_attr(n, name))
+    if (nnpi_onnx_find_attr(n, name))
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "node '%s': attribute '%s' set twice",
                              n->name, name);
     Onnx__AttributeProto **arr = realloc(n->attribute, sizeof *arr * (n->n_attribute + 1));
@@ -448,7 +449,7 @@ static nnp_status new_attr(nnp_onnx_writer *w, int node, const char *name, int t
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     onnx__attribute_proto__init(a);
     arr[n->n_attribute++] = a;
-    a->name = onnx_strdup(name);
+    a->name = nnpi_onnx_strdup(name);
     if (!a->name)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     a->has_type = 1;
@@ -559,15 +560,15 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
 {
     if (!name || !name[0] || !t)
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx_add_initializer: bad arguments");
-    if (onnx_map_get(&w->produced, name) >= 0 || onnx_map_get(&w->aliases, name) >= 0 ||
-        onnx_map_get(&w->init_names, name) >= 0)
+    if (nnpi_onnx_map_get(&w->produced, name) >= 0 || nnpi_onnx_map_get(&w->aliases, name) >= 0 ||
+        nnpi_onnx_map_get(&w->init_names, name) >= 0)
         return nnp_error_set(err, NNP_ERR_DUPLICATE, "initializer '%s' added twice", name);
     const char *weight = layer_weight_of(w, t->data);
     if (weight) {
         /* a layer applied several times shares its weights: write them once */
         for (size_t i = 0; i < w->n_inits; i++)
             if (w->init_data[i] == t->data)
-                return onnx_map_put(&w->aliases, name, (int)i, err);
+                return nnpi_onnx_map_put(&w->aliases, name, (int)i, err);
     }
     int dt = 0;
     if (weight && w->dtypes && t->dtype == NNP_F32)
@@ -585,7 +586,7 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
     if (!d || !r)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     Onnx__TensorProto *tp = malloc(sizeof *tp);
-    char *ref = onnx_strdup(name);
+    char *ref = nnpi_onnx_strdup(name);
     if (!tp || !ref) {
         free(tp);
         free(ref);
@@ -604,13 +605,13 @@ static nnp_status w_add_initializer(nnp_onnx_writer *w, const char *name, const 
         if (!iname)
             return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     }
-    nnp_status st = onnx_tensor_write(tp, iname, t, dt, err);
+    nnp_status st = nnpi_onnx_tensor_write(tp, iname, t, dt, err);
     if (st == NNP_OK)
-        st = onnx_map_put(&w->names, name, 1, err);
+        st = nnpi_onnx_map_put(&w->names, name, 1, err);
     if (st == NNP_OK)
-        st = onnx_map_put(&w->init_names, name, (int)w->n_inits - 1, err);
+        st = nnpi_onnx_map_put(&w->init_names, name, (int)w->n_inits - 1, err);
     if (st == NNP_OK && dt)
-        st = onnx_map_put(&w->init_names, iname, (int)w->n_inits - 1, err);
+        st = nnpi_onnx_map_put(&w->init_names, iname, (int)w->n_inits - 1, err);
     if (st || !dt)
         return st;
     snprintf(want, sizeof want, "%.400s/cast", name);
@@ -639,14 +640,14 @@ static void set_dims(Onnx__TensorShapeProto *sp, const nnp_shape *shape)
             d->dim_value = shape->dims[i];
         } else if (shape->dims[i] == -1) {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = onnx_strdup("N");
+            d->dim_param = nnpi_onnx_strdup("N");
         }
         sp->dim[sp->n_dim++] = d;
     }
 }
 
-Onnx__ValueInfoProto *onnx_make_value_info(const char *name, int elem_type,
-                                           const nnp_shape *shape)
+Onnx__ValueInfoProto *nnpi_onnx_make_value_info(const char *name, int elem_type,
+                                                const nnp_shape *shape)
 {
     Onnx__ValueInfoProto *vi = malloc(sizeof *vi);
     Onnx__TypeProto *tp = malloc(sizeof *tp);
@@ -662,7 +663,7 @@ Onnx__ValueInfoProto *onnx_make_value_info(const char *name, int elem_type,
     onnx__value_info_proto__init(vi);
     onnx__type_proto__init(tp);
     onnx__type_proto__tensor__init(tt);
-    vi->name = onnx_strdup(name);
+    vi->name = nnpi_onnx_strdup(name);
     vi->type = tp;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
@@ -684,15 +685,15 @@ Onnx__ValueInfoProto *onnx_make_value_info(const char *name, int elem_type,
     return vi;
 }
 
-nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_type,
-                              const nnp_shape *shape, nnp_error *err)
+nnp_status nnpi_onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_type,
+                                   const nnp_shape *shape, nnp_error *err)
 {
     for (size_t i = 0; i < w->n_vis; i++)
         if (strcmp(w->vis[i]->name, name) == 0)
             return NNP_OK;   /* the first description wins */
     if (GROW(w->vis, w->n_vis, w->cap_vis))
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    Onnx__ValueInfoProto *vi = onnx_make_value_info(name, elem_type, shape);
+    Onnx__ValueInfoProto *vi = nnpi_onnx_make_value_info(name, elem_type, shape);
     if (!vi)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     w->vis[w->n_vis++] = vi;
@@ -702,15 +703,15 @@ nnp_status onnx_writer_add_vi(nnp_onnx_writer *w, const char *name, int elem_typ
 static nnp_status w_add_value_info(nnp_onnx_writer *w, const char *name, nnp_dtype dtype,
                                    const nnp_shape *shape, nnp_error *err)
 {
-    int et = onnx_dtype_from_nnp(dtype);
+    int et = nnpi_onnx_dtype_from_nnp(dtype);
     if (!name || !name[0] || !et || (shape && (shape->rank < 0 || shape->rank > NNP_MAX_RANK)))
         return nnp_error_set(err, NNP_ERR_INVALID, "onnx_add_value_info: bad arguments");
-    return onnx_writer_add_vi(w, name, et, shape, err);
+    return nnpi_onnx_writer_add_vi(w, name, et, shape, err);
 }
 
 /* ---- the ops tables (src/plugin/onnx_ops.h) ------------------------------- */
 
-const nnp_onnx_writer_ops onnx_writer_ops = {
+const nnp_onnx_writer_ops nnpi_onnx_writer_ops = {
     .opset = w_opset,
     .unique_name = w_unique_name,
     .add_node = w_add_node,
@@ -723,10 +724,10 @@ const nnp_onnx_writer_ops onnx_writer_ops = {
     .node_name = w_node_name,
     .node_n_outputs = w_node_n_outputs,
     .node_output = w_node_output,
-    .set_output = onnx_writer_set_output,
+    .set_output = nnpi_onnx_writer_set_output,
 };
 
-const nnp_onnx_reader_ops onnx_reader_ops = {
+const nnp_onnx_reader_ops nnpi_onnx_reader_ops = {
     .op_type = r_op_type,
     .domain = r_domain,
     .node_name = r_node_name,

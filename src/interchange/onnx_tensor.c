@@ -22,7 +22,7 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-int onnx_map_get(const onnx_map *m, const char *key)
+int nnpi_onnx_map_get(const onnx_map *m, const char *key)
 {
     if (!m->cap)
         return -1;
@@ -62,7 +62,7 @@ static int map_grow(onnx_map *m)
     return 0;
 }
 
-nnp_status onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err)
+nnp_status nnpi_onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err)
 {
     if ((m->n + 1) * 2 > m->cap && map_grow(m))
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
@@ -82,7 +82,7 @@ nnp_status onnx_map_put(onnx_map *m, const char *key, int val, nnp_error *err)
     return NNP_OK;
 }
 
-void onnx_map_free(onnx_map *m)
+void nnpi_onnx_map_free(onnx_map *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         free(m->keys[i]);
@@ -93,7 +93,7 @@ void onnx_map_free(onnx_map *m)
 
 /* ---- element types ------------------------------------------------------ */
 
-const char *onnx_dtype_name(int t)
+const char *nnpi_onnx_dtype_name(int t)
 {
     static const char *const names[] = {
         "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64",
@@ -104,7 +104,7 @@ const char *onnx_dtype_name(int t)
     return "unknown";
 }
 
-int onnx_dtype_from_nnp(nnp_dtype dt)
+int nnpi_onnx_dtype_from_nnp(nnp_dtype dt)
 {
     switch (dt) {
     case NNP_F32: return ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
@@ -119,7 +119,7 @@ int onnx_dtype_from_nnp(nnp_dtype dt)
     }
 }
 
-nnp_dtype onnx_dtype_to_nnp(int t)
+nnp_dtype nnpi_onnx_dtype_to_nnp(int t)
 {
     switch (t) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return NNP_F32;
@@ -134,7 +134,7 @@ nnp_dtype onnx_dtype_to_nnp(int t)
     }
 }
 
-int onnx_dtype_is_float(int t)
+int nnpi_onnx_dtype_is_float(int t)
 {
     return t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
            t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
@@ -165,7 +165,7 @@ static size_t raw_size(int t)
 
 /* ---- half precision ----------------------------------------------------- */
 
-float onnx_f16_to_f32(uint16_t h)
+float nnpi_onnx_f16_to_f32(uint16_t h)
 {
     int e = (h >> 10) & 0x1f, m = h & 0x3ff;
     float v;
@@ -179,7 +179,7 @@ float onnx_f16_to_f32(uint16_t h)
 }
 
 /* Round to nearest, ties to even; overflow gives infinity. */
-uint16_t onnx_f32_to_f16(float f)
+uint16_t nnpi_onnx_f32_to_f16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -207,7 +207,7 @@ uint16_t onnx_f32_to_f16(float f)
     return sign | (uint16_t)h;
 }
 
-float onnx_bf16_to_f32(uint16_t b)
+float nnpi_onnx_bf16_to_f32(uint16_t b)
 {
     uint32_t x = (uint32_t)b << 16;
     float f;
@@ -215,7 +215,7 @@ float onnx_bf16_to_f32(uint16_t b)
     return f;
 }
 
-uint16_t onnx_f32_to_bf16(float f)
+uint16_t nnpi_onnx_f32_to_bf16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -244,13 +244,13 @@ static void convert_raw(int t, const uint8_t *src, int64_t n, nnp_tensor *out)
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            f[i] = onnx_f16_to_f32(h);
+            f[i] = nnpi_onnx_f16_to_f32(h);
             break;
         }
         case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            f[i] = onnx_bf16_to_f32(h);
+            f[i] = nnpi_onnx_bf16_to_f32(h);
             break;
         }
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: memcpy(&q[i], src + 8 * i, 8); break;
@@ -314,10 +314,10 @@ static void convert_typed(const Onnx__TensorProto *tp, int t, int64_t n, nnp_ten
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: f[i] = tp->float_data[i]; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: f[i] = (float)tp->double_data[i]; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
-            f[i] = onnx_f16_to_f32((uint16_t)tp->int32_data[i]);
+            f[i] = nnpi_onnx_f16_to_f32((uint16_t)tp->int32_data[i]);
             break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
-            f[i] = onnx_bf16_to_f32((uint16_t)tp->int32_data[i]);
+            f[i] = nnpi_onnx_bf16_to_f32((uint16_t)tp->int32_data[i]);
             break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: q[i] = tp->int64_data[i]; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
@@ -345,8 +345,8 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-nnp_status onnx_external_path(const char *base_dir, const char *location, const char *label,
-                              const char *tensor, char **out, nnp_error *err)
+nnp_status nnpi_onnx_external_path(const char *base_dir, const char *location, const char *label,
+                                   const char *tensor, char **out, nnp_error *err)
 {
     *out = NULL;
     if (!base_dir)
@@ -450,7 +450,7 @@ static nnp_status read_external(const Onnx__TensorProto *tp, const char *label,
                              "%s: tensor '%s': external data length %llu does not match its dims "
                              "(%zu bytes)", label, name, (unsigned long long)length, bytes);
     char *path;
-    nnp_status st = onnx_external_path(base_dir, location, label, name, &path, err);
+    nnp_status st = nnpi_onnx_external_path(base_dir, location, label, name, &path, err);
     if (st)
         return st;
     FILE *f = fopen(path, "rb");
@@ -493,8 +493,9 @@ static nnp_status read_external(const Onnx__TensorProto *tp, const char *label,
     return NNP_OK;
 }
 
-nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, const char *base_dir,
-                            nnp_tensor *out, int *onnx_dtype, nnp_error *err)
+nnp_status nnpi_onnx_tensor_read(const Onnx__TensorProto *tp, const char *label,
+                                 const char *base_dir, nnp_tensor *out, int *onnx_dtype,
+                                 nnp_error *err)
 {
     memset(out, 0, sizeof *out);
     const char *name = tp->name && tp->name[0] ? tp->name : "(unnamed)";
@@ -506,7 +507,7 @@ nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, cons
         return nnp_error_set(err, t == 0 ? NNP_ERR_FORMAT : NNP_ERR_UNSUPPORTED,
                              "%s: tensor '%s' has element type %s (%d); nnplug reads float, "
                              "float16, bfloat16, double and integer tensors",
-                             label, name, onnx_dtype_name(t), t);
+                             label, name, nnpi_onnx_dtype_name(t), t);
     if (tp->segment)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: tensor '%s' is segmented", label, name);
     if (tp->n_dims > NNP_MAX_RANK)
@@ -543,7 +544,7 @@ nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, cons
             return nnp_error_set(err, NNP_ERR_FORMAT,
                                  "%s: tensor '%s': raw_data holds %zu bytes, its dims need %zu "
                                  "(%lld %s elements)", label, name, tp->raw_data.len, bytes,
-                                 (long long)numel, onnx_dtype_name(t));
+                                 (long long)numel, nnpi_onnx_dtype_name(t));
         raw = tp->raw_data.data;
     } else {
         size_t have = typed_count(tp, t);
@@ -552,7 +553,8 @@ nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, cons
                                  "%s: tensor '%s' holds %zu values, its dims need %lld", label,
                                  name, have, (long long)numel);
     }
-    nnp_status st = nnp_tensor_alloc(out, onnx_dtype_is_float(t) ? NNP_F32 : NNP_I64, &shape, err);
+    nnp_status st =
+        nnp_tensor_alloc(out, nnpi_onnx_dtype_is_float(t) ? NNP_F32 : NNP_I64, &shape, err);
     if (st) {
         free(ext);
         return nnp_error_prefix(err, "%s: tensor '%s'", label, name);
@@ -565,7 +567,7 @@ nnp_status onnx_tensor_read(const Onnx__TensorProto *tp, const char *label, cons
     return NNP_OK;
 }
 
-nnp_status onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *err)
+nnp_status nnpi_onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *err)
 {
     nnp_status st = nnp_tensor_alloc(out, NNP_F32, &in->shape, err);
     if (st)
@@ -589,11 +591,11 @@ nnp_status onnx_tensor_to_f32(const nnp_tensor *in, nnp_tensor *out, nnp_error *
 
 /* ---- writing ------------------------------------------------------------ */
 
-nnp_status onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_tensor *t,
-                             int onnx_dtype, nnp_error *err)
+nnp_status nnpi_onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_tensor *t,
+                                  int onnx_dtype, nnp_error *err)
 {
-    int dt = onnx_dtype_from_nnp(t->dtype);
-    if (t->dtype == NNP_F32 && onnx_dtype && onnx_dtype_is_float(onnx_dtype))
+    int dt = nnpi_onnx_dtype_from_nnp(t->dtype);
+    if (t->dtype == NNP_F32 && onnx_dtype && nnpi_onnx_dtype_is_float(onnx_dtype))
         dt = onnx_dtype;
     if (!dt || (t->dtype != NNP_F32 && t->dtype != NNP_F64 && t->dtype != NNP_I64 &&
                 t->dtype != NNP_I32))
@@ -603,7 +605,7 @@ nnp_status onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_
     size_t es = raw_size(dt), bytes;
     if (n < 0 || !nnp_mul_size((size_t)n, es, &bytes))
         return nnp_error_set(err, NNP_ERR_OVERFLOW, "initializer '%s': too large", name);
-    tp->name = onnx_strdup(name);
+    tp->name = nnpi_onnx_strdup(name);
     tp->n_dims = (size_t)t->shape.rank;
     tp->dims = malloc(sizeof(int64_t) * (t->shape.rank ? (size_t)t->shape.rank : 1));
     tp->raw_data.data = malloc(bytes ? bytes : 1);
@@ -627,8 +629,9 @@ nnp_status onnx_tensor_write(Onnx__TensorProto *tp, const char *name, const nnp_
             double d = f[i];
             memcpy(o + 8 * i, &d, 8);
         } else {
-            uint16_t h = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ? onnx_f32_to_f16(f[i])
-                                                                       : onnx_f32_to_bf16(f[i]);
+            uint16_t h = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16
+                             ? nnpi_onnx_f32_to_f16(f[i])
+                             : nnpi_onnx_f32_to_bf16(f[i]);
             memcpy(o + 2 * i, &h, 2);
         }
     }

@@ -29,7 +29,7 @@ static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static _Thread_local char *entry_log;
 static _Thread_local size_t entry_log_size;
 
-void nnp_host_capture_errors(char *buf, size_t size)
+void nnpi_host_capture_errors(char *buf, size_t size)
 {
     entry_log = size ? buf : NULL;
     entry_log_size = size;
@@ -115,8 +115,8 @@ static void host_init(void)
     h->config_seed = nnp_config_seed;
     h->config_is_null = nnp_config_is_null;
     h->seed_mix = nnp_seed_mix;
-    h->layer_to_onnx = nnp_layer_to_onnx;
-    h->layer_onnx_load_weights = nnp_layer_onnx_load_weights;
+    h->layer_to_onnx = nnpi_layer_to_onnx;
+    h->layer_onnx_load_weights = nnpi_layer_onnx_load_weights;
     h->config_set_json = nnp_config_set_json;
     h->config_set_int = host_config_set_int;
     h->config_set_float = host_config_set_float;
@@ -129,9 +129,9 @@ static void host_init(void)
 
     h->num_threads = host_num_threads;
 
-    h->layer_create = nnp_layer_create_nested;
+    h->layer_create = nnpi_layer_create_nested;
     h->layer_destroy = nnp_layer_free;
-    h->layer_kind = nnp_layer_kind_name;
+    h->layer_kind = nnpi_layer_kind_name;
     h->layer_build = nnp_layer_build;
     h->layer_forward = nnp_layer_forward;
     h->layer_backward = nnp_layer_backward;
@@ -140,10 +140,10 @@ static void host_init(void)
     h->layer_regularization_loss = nnp_layer_regularization_loss;
     h->layer_apply_constraints = nnp_layer_apply_constraints;
 
-    nnp_host_onnx_fill(h);
+    nnpi_host_onnx_fill(h);
 }
 
-const nnp_onnx_node_ext *nnp_kind_onnx_node_ext(const nnp_kind *k)
+const nnp_onnx_node_ext *nnpi_kind_onnx_node_ext(const nnp_kind *k)
 {
     const nnp_onnx_node_ext *x =
         k && k->extension ? (const nnp_onnx_node_ext *)k->extension(NNP_EXT_ONNX_NODE) : NULL;

@@ -6,11 +6,11 @@
 
 /* While buf is set (size > 0), the host keeps the NNP_LOG_ERROR lines this
  * thread logs in it ("; "-separated): the loader's window on why a plugin's
- * entry function refused the host. nnp_host_capture_errors(NULL, 0) stops. */
-void nnp_host_capture_errors(char *buf, size_t size);
+ * entry function refused the host. nnpi_host_capture_errors(NULL, 0) stops. */
+void nnpi_host_capture_errors(char *buf, size_t size);
 
 /* The kind's NNP_EXT_ONNX_NODE extension, when it has one this host can
  * read, else NULL. */
-const nnp_onnx_node_ext *nnp_kind_onnx_node_ext(const nnp_kind *k);
+const nnp_onnx_node_ext *nnpi_kind_onnx_node_ext(const nnp_kind *k);
 
 #endif

@@ -31,7 +31,7 @@ nnp_status nnp_layer_new_from_config(const nnp_registry *reg, nnp_config *cfg,
     l->kind = nnp_config_kind(cfg);
     l->cfg = cfg;
     if (reg)
-        nnp_config_set_registry(cfg, reg);
+        nnpi_config_set_registry(cfg, reg);
     nnp_status st = l->kind->create(nnp_host_services(), cfg, &l->state, err);
     if (st) {
         /* a failed create owns nothing the host may destroy (plugin.h) */
@@ -64,12 +64,12 @@ nnp_status nnp_layer_new(const nnp_registry *reg, const char *kind, const char *
     return nnp_layer_new_from_config(reg, cfg, out, err);
 }
 
-nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key, nnp_layer **out,
-                                   nnp_error *err)
+nnp_status nnpi_layer_create_nested(const nnp_config *outer, const char *key, nnp_layer **out,
+                                    nnp_error *err)
 {
     *out = NULL;
     const char *text = nnp_config_layer_json(outer, key);
-    const nnp_registry *reg = nnp_config_registry(outer);
+    const nnp_registry *reg = nnpi_config_registry(outer);
     if (!text)
         return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s': parameter '%s' holds no layer",
                              nnp_config_name(outer), key);
@@ -91,7 +91,7 @@ nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key, nnp
     } else {
         nnp_config *cfg;
         json_t *empty = json_object();
-        st = nnp_config_from_jsonv(k, cj ? cj : empty, &cfg, err);
+        st = nnpi_config_from_jsonv(k, cj ? cj : empty, &cfg, err);
         json_decref(empty);
         if (st == NNP_OK) {
             if (nnp_config_seed(outer) && !cj)
@@ -115,7 +115,7 @@ void nnp_layer_free(nnp_layer *l)
 }
 
 const nnp_kind *nnp_layer_kind_of(const nnp_layer *l) { return l->kind; }
-const char *nnp_layer_kind_name(const nnp_layer *l) { return l->kind->name; }
+const char *nnpi_layer_kind_name(const nnp_layer *l) { return l->kind->name; }
 const nnp_config *nnp_layer_config(const nnp_layer *l) { return l->cfg; }
 const char *nnp_layer_name(const nnp_layer *l) { return nnp_config_name(l->cfg); }
 int nnp_layer_trainable(const nnp_layer *l) { return nnp_config_trainable(l->cfg); }
@@ -260,8 +260,8 @@ nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
     return st;
 }
 
-nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
-                             int n_inputs, const char *output, nnp_error *err)
+nnp_status nnpi_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
+                              int n_inputs, const char *output, nnp_error *err)
 {
     if (!l->kind->to_onnx)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s': kind %s has no ONNX form",
@@ -272,7 +272,7 @@ nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char 
     return st;
 }
 
-nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err)
+nnp_status nnpi_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err)
 {
     if (!l->kind->onnx_load_weights)
         return NNP_OK;
@@ -289,10 +289,10 @@ void nnp_set_num_threads(int n)
 
 int nnp_get_num_threads(void) { return omp_get_max_threads(); }
 
-nnp_status nnp_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
-                                         nnp_error *err)
+nnp_status nnpi_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
+                                          nnp_error *err)
 {
-    const nnp_onnx_node_ext *x = nnp_kind_onnx_node_ext(l->kind);
+    const nnp_onnx_node_ext *x = nnpi_kind_onnx_node_ext(l->kind);
     if (!x || !x->write_training)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no training form "
                              "in ONNX", nnp_layer_name(l), l->kind->name);

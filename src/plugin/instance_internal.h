@@ -6,15 +6,15 @@
 
 /* Creates the inner layer of a wrapper from the NNP_PARAM_LAYER parameter
  * `key` of the outer layer's config, with the registry the outer one used. */
-nnp_status nnp_layer_create_nested(const nnp_config *outer, const char *key,
-                                   nnp_layer **out, nnp_error *err);
-const char *nnp_layer_kind_name(const nnp_layer *l);
+nnp_status nnpi_layer_create_nested(const nnp_config *outer, const char *key,
+                                    nnp_layer **out, nnp_error *err);
+const char *nnpi_layer_kind_name(const nnp_layer *l);
 /* The kind's to_onnx / onnx_load_weights on this layer's state. */
-nnp_status nnp_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
-                             int n_inputs, const char *output, nnp_error *err);
-nnp_status nnp_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err);
+nnp_status nnpi_layer_to_onnx(const nnp_layer *l, nnp_onnx_writer *w, const char *const *inputs,
+                              int n_inputs, const char *output, nnp_error *err);
+nnp_status nnpi_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, nnp_error *err);
 /* The kind's write_training (NNP_EXT_ONNX_NODE) on this layer's state:
  * makes written node `node` compute in training mode. */
-nnp_status nnp_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
-                                         nnp_error *err);
+nnp_status nnpi_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
+                                          nnp_error *err);
 #endif

@@ -115,7 +115,7 @@ static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, n
     return R(r)->input_shape(r, i, s, err);
 }
 
-void nnp_host_onnx_fill(nnp_host *h)
+void nnpi_host_onnx_fill(nnp_host *h)
 {
     h->onnx_writer_opset = w_opset;
     h->onnx_unique_name = w_unique_name;

@@ -64,6 +64,6 @@ typedef struct nnp_onnx_reader_ops {
 #define NNP_ONNX_READER_OPS(r) (*(const nnp_onnx_reader_ops *const *)(const void *)(r))
 
 /* Fills the onnx_* fields of the host table with the forwarding entries. */
-void nnp_host_onnx_fill(nnp_host *h);
+void nnpi_host_onnx_fill(nnp_host *h);
 
 #endif

@@ -10,7 +10,6 @@
 #include "nnplug/registry.h"
 #include "nnplug/status.h"
 #include "plugin/host_internal.h"
-#include "plugin/schema_internal.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -507,9 +506,9 @@ nnp_status nnp_registry_load(nnp_registry *reg, const char *path, nnp_error *err
         memcpy(&entry, &sym, sizeof entry);
         char why[512];
         const nnp_host *host = nnp_host_services();
-        nnp_host_capture_errors(why, sizeof why);
+        nnpi_host_capture_errors(why, sizeof why);
         const nnp_plugin *plugin = entry(host);
-        nnp_host_capture_errors(NULL, 0);
+        nnpi_host_capture_errors(NULL, 0);
         if (!plugin) {
             st = nnp_error_set(err, NNP_ERR_INVALID,
                                "%s: %s returned NULL (the plugin refused this host, ABI "

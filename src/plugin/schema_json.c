@@ -6,7 +6,6 @@
  * while a schema is read by people, so reals are printed with the fewest
  * digits that read back to the same double. */
 #include "nnplug/registry.h"
-#include "plugin/schema_internal.h"
 
 #include <jansson.h>
 #include <stdbool.h>

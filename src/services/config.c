@@ -198,13 +198,13 @@ static nnp_status parse_value(const nnp_kind *k, const nnp_param_def *d, const j
             return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         break;
     case NNP_PARAM_INITIALIZER:
-        st = nnp_initializer_from_jsonv(j, &nv.init, err);
+        st = nnpi_initializer_from_jsonv(j, &nv.init, err);
         break;
     case NNP_PARAM_REGULARIZER:
-        st = nnp_regularizer_from_jsonv(j, &nv.reg, err);
+        st = nnpi_regularizer_from_jsonv(j, &nv.reg, err);
         break;
     case NNP_PARAM_CONSTRAINT:
-        st = nnp_constraint_from_jsonv(j, &nv.con, err);
+        st = nnpi_constraint_from_jsonv(j, &nv.con, err);
         break;
     case NNP_PARAM_SHAPE:
     case NNP_PARAM_INTS:
@@ -344,8 +344,8 @@ static nnp_status parse_common_key(nnp_config *c, const char *key, const json_t 
     return NNP_OK;
 }
 
-nnp_status nnp_config_from_jsonv(const nnp_kind *kind, const json_t *obj, nnp_config **out,
-                                 nnp_error *err)
+nnp_status nnpi_config_from_jsonv(const nnp_kind *kind, const json_t *obj, nnp_config **out,
+                                  nnp_error *err)
 {
     *out = NULL;
     if (!json_is_object(obj))
@@ -414,7 +414,7 @@ nnp_status nnp_config_from_json(const nnp_kind *kind, const char *json, nnp_conf
     if (!j)
         return nnp_error_set(err, NNP_ERR_INVALID, "%s config: invalid JSON at line %d column %d: %s",
                              kind->name, je.line, je.column, je.text);
-    nnp_status st = nnp_config_from_jsonv(kind, j, out, err);
+    nnp_status st = nnpi_config_from_jsonv(kind, j, out, err);
     json_decref(j);
     return st;
 }
@@ -434,7 +434,7 @@ static json_t *ints_json(const int64_t *v, int n, bool shape)
     return a;
 }
 
-json_t *nnp_config_to_jsonv(const nnp_config *c)
+json_t *nnpi_config_to_jsonv(const nnp_config *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(c->name));
@@ -478,7 +478,7 @@ json_t *nnp_config_to_jsonv(const nnp_config *c)
 
 char *nnp_config_to_json(const nnp_config *c)
 {
-    json_t *o = nnp_config_to_jsonv(c);
+    json_t *o = nnpi_config_to_jsonv(c);
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(o);
     return s;
@@ -486,10 +486,10 @@ char *nnp_config_to_json(const nnp_config *c)
 
 nnp_config *nnp_config_clone(const nnp_config *c)
 {
-    json_t *o = nnp_config_to_jsonv(c);
+    json_t *o = nnpi_config_to_jsonv(c);
     nnp_config *copy = NULL;
     nnp_error err;
-    if (nnp_config_from_jsonv(c->kind, o, &copy, &err) == NNP_OK) {
+    if (nnpi_config_from_jsonv(c->kind, o, &copy, &err) == NNP_OK) {
         copy->seed = c->seed;
         copy->reg = c->reg;
     }
@@ -536,8 +536,8 @@ nnp_status nnp_config_set_name(nnp_config *c, const char *name, nnp_error *err)
 
 void nnp_config_set_trainable(nnp_config *c, bool trainable) { c->trainable = trainable; }
 void nnp_config_set_seed(nnp_config *c, uint64_t seed) { c->seed = seed; }
-void nnp_config_set_registry(nnp_config *c, const struct nnp_registry *reg) { c->reg = reg; }
-const struct nnp_registry *nnp_config_registry(const nnp_config *c) { return c->reg; }
+void nnpi_config_set_registry(nnp_config *c, const struct nnp_registry *reg) { c->reg = reg; }
+const struct nnp_registry *nnpi_config_registry(const nnp_config *c) { return c->reg; }
 
 static const cfg_value *get(const nnp_config *c, const char *key, nnp_param_type t)
 {

@@ -94,7 +94,7 @@ static nnp_status read_axis(nnp_constraint *c, const nnp_svc_args *a, nnp_error 
     return NNP_OK;
 }
 
-nnp_status nnp_constraint_from_jsonv(const json_t *v, nnp_constraint **out, nnp_error *err)
+nnp_status nnpi_constraint_from_jsonv(const json_t *v, nnp_constraint **out, nnp_error *err)
 {
     const char *name;
     const json_t *config;
@@ -160,7 +160,7 @@ nnp_status nnp_constraint_parse(const char *text, nnp_constraint **out, nnp_erro
         *out = NULL;
         return st;
     }
-    st = nnp_constraint_from_jsonv(v, out, err);
+    st = nnpi_constraint_from_jsonv(v, out, err);
     json_decref(v);
     return st;
 }
@@ -177,7 +177,7 @@ nnp_constraint *nnp_constraint_clone(const nnp_constraint *c)
     return p;
 }
 
-json_t *nnp_constraint_to_jsonv(const nnp_constraint *c)
+json_t *nnpi_constraint_to_jsonv(const nnp_constraint *c)
 {
     if (!c)
         return json_null();
@@ -216,7 +216,7 @@ json_t *nnp_constraint_to_jsonv(const nnp_constraint *c)
 
 char *nnp_constraint_to_json(const nnp_constraint *c)
 {
-    return nnp_svc_dumps(nnp_constraint_to_jsonv(c));
+    return nnp_svc_dumps(nnpi_constraint_to_jsonv(c));
 }
 
 /* ------------------------------------------------------------------ */

@@ -215,7 +215,7 @@ static nnp_status read_args(nnp_initializer *in, nnp_svc_args *a, nnp_error *err
     return NNP_OK;
 }
 
-nnp_status nnp_initializer_from_jsonv(const json_t *v, nnp_initializer **out, nnp_error *err)
+nnp_status nnpi_initializer_from_jsonv(const json_t *v, nnp_initializer **out, nnp_error *err)
 {
     const char *name;
     const json_t *config;
@@ -259,7 +259,7 @@ nnp_status nnp_initializer_parse(const char *text, nnp_initializer **out, nnp_er
         *out = NULL;
         return st;
     }
-    st = nnp_initializer_from_jsonv(v, out, err);
+    st = nnpi_initializer_from_jsonv(v, out, err);
     json_decref(v);
     return st;
 }
@@ -281,7 +281,7 @@ const char *nnp_initializer_class(const nnp_initializer *init)
     return init ? kind_class(init->kind) : NULL;
 }
 
-json_t *nnp_initializer_to_jsonv(const nnp_initializer *in)
+json_t *nnpi_initializer_to_jsonv(const nnp_initializer *in)
 {
     if (!in)
         return json_null();
@@ -313,7 +313,7 @@ json_t *nnp_initializer_to_jsonv(const nnp_initializer *in)
 
 char *nnp_initializer_to_json(const nnp_initializer *init)
 {
-    return nnp_svc_dumps(nnp_initializer_to_jsonv(init));
+    return nnp_svc_dumps(nnpi_initializer_to_jsonv(init));
 }
 
 /* ------------------------------------------------------------------ */

@@ -25,7 +25,7 @@ static const char *const *kind_args(reg_kind k)
     return k == REG_L1 ? ARGS_L1 : k == REG_L2 ? ARGS_L2 : ARGS_L1L2;
 }
 
-nnp_status nnp_regularizer_from_jsonv(const json_t *v, nnp_regularizer **out, nnp_error *err)
+nnp_status nnpi_regularizer_from_jsonv(const json_t *v, nnp_regularizer **out, nnp_error *err)
 {
     const char *name;
     const json_t *config;
@@ -78,7 +78,7 @@ nnp_status nnp_regularizer_parse(const char *text, nnp_regularizer **out, nnp_er
         *out = NULL;
         return st;
     }
-    st = nnp_regularizer_from_jsonv(v, out, err);
+    st = nnpi_regularizer_from_jsonv(v, out, err);
     json_decref(v);
     return st;
 }
@@ -95,7 +95,7 @@ nnp_regularizer *nnp_regularizer_clone(const nnp_regularizer *r)
     return c;
 }
 
-json_t *nnp_regularizer_to_jsonv(const nnp_regularizer *r)
+json_t *nnpi_regularizer_to_jsonv(const nnp_regularizer *r)
 {
     if (!r)
         return json_null();
@@ -112,7 +112,7 @@ json_t *nnp_regularizer_to_jsonv(const nnp_regularizer *r)
 
 char *nnp_regularizer_to_json(const nnp_regularizer *r)
 {
-    return nnp_svc_dumps(nnp_regularizer_to_jsonv(r));
+    return nnp_svc_dumps(nnpi_regularizer_to_jsonv(r));
 }
 
 /* The loss is summed over a fixed number of equal chunks and the chunk sums

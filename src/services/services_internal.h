@@ -23,15 +23,15 @@
 /* Parse a spec given as a JSON string name or a {"class_name", "config"}
  * object. For an initializer JSON null is an error; for a regularizer or a
  * constraint it means "none": *out = NULL and NNP_OK. */
-nnp_status nnp_initializer_from_jsonv(const json_t *v, nnp_initializer **out, nnp_error *err);
-nnp_status nnp_regularizer_from_jsonv(const json_t *v, nnp_regularizer **out, nnp_error *err);
-nnp_status nnp_constraint_from_jsonv(const json_t *v, nnp_constraint **out, nnp_error *err);
+nnp_status nnpi_initializer_from_jsonv(const json_t *v, nnp_initializer **out, nnp_error *err);
+nnp_status nnpi_regularizer_from_jsonv(const json_t *v, nnp_regularizer **out, nnp_error *err);
+nnp_status nnpi_constraint_from_jsonv(const json_t *v, nnp_constraint **out, nnp_error *err);
 
 /* Canonical {"class_name", "config"} objects (new references; NULL on
  * allocation failure). A NULL regularizer/constraint gives JSON null. */
-json_t *nnp_initializer_to_jsonv(const nnp_initializer *init);
-json_t *nnp_regularizer_to_jsonv(const nnp_regularizer *r);
-json_t *nnp_constraint_to_jsonv(const nnp_constraint *c);
+json_t *nnpi_initializer_to_jsonv(const nnp_initializer *init);
+json_t *nnpi_regularizer_to_jsonv(const nnp_regularizer *r);
+json_t *nnpi_constraint_to_jsonv(const nnp_constraint *c);
 
 /* ------------------------------------------------------------------ */
 /* Shared helpers                                                      */

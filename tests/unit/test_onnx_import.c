@@ -12,10 +12,10 @@
 #include "testutil.h"
 
 /* onnx_tensor.c (internal; declared here to keep protobuf-c out of tests) */
-float onnx_f16_to_f32(uint16_t h);
-uint16_t onnx_f32_to_f16(float f);
-float onnx_bf16_to_f32(uint16_t b);
-uint16_t onnx_f32_to_bf16(float f);
+float nnpi_onnx_f16_to_f32(uint16_t h);
+uint16_t nnpi_onnx_f32_to_f16(float f);
+float nnpi_onnx_bf16_to_f32(uint16_t b);
+uint16_t nnpi_onnx_f32_to_bf16(float f);
 
 static nnp_registry *reg;
 static void setup(void) { reg = tu_registry(); }
@@ -142,38 +142,38 @@ Test(onnx_import, binding_shape_checked, .init = setup, .fini = teardown)
 Test(onnx_import, float16_conversions)
 {
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = onnx_f16_to_f32((uint16_t)h);
+        float f = nnpi_onnx_f16_to_f32((uint16_t)h);
         if (isnan(f)) {
-            cr_assert(isnan(onnx_f16_to_f32(onnx_f32_to_f16(f))));
+            cr_assert(isnan(nnpi_onnx_f16_to_f32(nnpi_onnx_f32_to_f16(f))));
             continue;
         }
-        cr_assert_eq(onnx_f32_to_f16(f), h, "half 0x%04x -> %g -> 0x%04x", h, f,
-                     onnx_f32_to_f16(f));
+        cr_assert_eq(nnpi_onnx_f32_to_f16(f), h, "half 0x%04x -> %g -> 0x%04x", h, f,
+                     nnpi_onnx_f32_to_f16(f));
     }
-    cr_assert_eq(onnx_f16_to_f32(0x3c00), 1.0f);
-    cr_assert_eq(onnx_f16_to_f32(0x0001), ldexpf(1, -24));
-    cr_assert_eq(onnx_f16_to_f32(0x7bff), 65504.0f);
-    cr_assert_eq(onnx_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);        /* tie: even */
-    cr_assert_eq(onnx_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);    /* tie: even */
-    cr_assert_eq(onnx_f32_to_f16(1.0f + ldexpf(1, -11) + ldexpf(1, -20)), 0x3c01);
-    cr_assert_eq(onnx_f32_to_f16(65519.0f), 0x7bff);
-    cr_assert_eq(onnx_f32_to_f16(65520.0f), 0x7c00);                     /* rounds to inf */
-    cr_assert_eq(onnx_f32_to_f16(-1e30f), 0xfc00);
-    cr_assert_eq(onnx_f32_to_f16(ldexpf(1, -25)), 0x0000);               /* tie: even zero */
-    cr_assert_eq(onnx_f32_to_f16(1.5f * ldexpf(1, -25)), 0x0001);
-    cr_assert_eq(onnx_f32_to_f16(ldexpf(3, -25)), 0x0002);               /* 1.5 units: even */
-    cr_assert_eq(onnx_f32_to_f16(-0.0f), 0x8000);
+    cr_assert_eq(nnpi_onnx_f16_to_f32(0x3c00), 1.0f);
+    cr_assert_eq(nnpi_onnx_f16_to_f32(0x0001), ldexpf(1, -24));
+    cr_assert_eq(nnpi_onnx_f16_to_f32(0x7bff), 65504.0f);
+    cr_assert_eq(nnpi_onnx_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);        /* tie: even */
+    cr_assert_eq(nnpi_onnx_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);    /* tie: even */
+    cr_assert_eq(nnpi_onnx_f32_to_f16(1.0f + ldexpf(1, -11) + ldexpf(1, -20)), 0x3c01);
+    cr_assert_eq(nnpi_onnx_f32_to_f16(65519.0f), 0x7bff);
+    cr_assert_eq(nnpi_onnx_f32_to_f16(65520.0f), 0x7c00);                     /* rounds to inf */
+    cr_assert_eq(nnpi_onnx_f32_to_f16(-1e30f), 0xfc00);
+    cr_assert_eq(nnpi_onnx_f32_to_f16(ldexpf(1, -25)), 0x0000);               /* tie: even zero */
+    cr_assert_eq(nnpi_onnx_f32_to_f16(1.5f * ldexpf(1, -25)), 0x0001);
+    cr_assert_eq(nnpi_onnx_f32_to_f16(ldexpf(3, -25)), 0x0002);               /* 1.5 units: even */
+    cr_assert_eq(nnpi_onnx_f32_to_f16(-0.0f), 0x8000);
 }
 
 Test(onnx_import, bfloat16_conversions)
 {
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = onnx_bf16_to_f32((uint16_t)h);
+        float f = nnpi_onnx_bf16_to_f32((uint16_t)h);
         if (isnan(f))
             continue;
-        cr_assert_eq(onnx_f32_to_bf16(f), h, "bfloat16 0x%04x", h);
+        cr_assert_eq(nnpi_onnx_f32_to_bf16(f), h, "bfloat16 0x%04x", h);
     }
-    cr_assert_eq(onnx_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);   /* tie: even */
-    cr_assert_eq(onnx_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);
-    cr_assert(isnan(onnx_bf16_to_f32(onnx_f32_to_bf16(NAN))));
+    cr_assert_eq(nnpi_onnx_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);   /* tie: even */
+    cr_assert_eq(nnpi_onnx_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);
+    cr_assert(isnan(nnpi_onnx_bf16_to_f32(nnpi_onnx_f32_to_bf16(NAN))));
 }
