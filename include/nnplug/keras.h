@@ -10,6 +10,11 @@
 extern "C" {
 #endif
 
+/* Model metadata key holding the keras_version of the file a model was
+ * loaded from ("2.15.0", "3.3.3", "tfjs-layers 4.22.0"). Kinds may default
+ * parameters by it (NNP_EXT_KERAS_DEFAULTS in plugin.h). */
+#define NNP_KERAS_META_VERSION "keras_version"
+
 /* Loads a model file. Unknown class names or config keys are errors naming
  * the layer. Caller frees with nnp_model_free. */
 NNP_API nnp_status nnp_keras_load(const nnp_registry *reg, const char *path, nnp_model **out,

@@ -27,7 +27,7 @@
  * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
  * layer_to_onnx, layer_onnx_load_weights and the onnx_writer_node_* /
  * onnx_writer_set_output functions to nnp_host, and defines the kind
- * extension NNP_EXT_ONNX_NODE (nnp_onnx_node_ext).
+ * extensions NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -418,6 +418,19 @@ typedef struct nnp_onnx_node_ext {
                                  const nnp_shape *input, nnp_config *cfg, nnp_error *err);
 } nnp_onnx_node_ext;
 
+/* Extension NNP_EXT_KERAS_DEFAULTS (since 1.1): parameter defaults that
+ * depend on the Keras that wrote a model. When a Keras model's
+ * keras_version starts with keras_version_prefix and a layer's config
+ * leaves `param` out, the loader sets it to value_json, so the loaded
+ * config states the choice and every round trip keeps it. An array ended
+ * by an entry whose keras_version_prefix is NULL. */
+#define NNP_EXT_KERAS_DEFAULTS "nnp.keras_defaults"
+typedef struct nnp_keras_default {
+    const char *keras_version_prefix;   /* "2.": tf.keras 2.x */
+    const char *param;
+    const char *value_json;
+} nnp_keras_default;
+
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */
 
@@ -521,7 +534,8 @@ typedef struct nnp_kind {
     /* Optional capabilities looked up by name; NULL when none. Known names:
        NNP_EXT_ONNX_OPS -> const nnp_onnx_op[] of further ONNX operators the
        kind imports, ended by an entry whose op_type is NULL;
-       NNP_EXT_ONNX_NODE -> const nnp_onnx_node_ext * (since 1.1). */
+       NNP_EXT_ONNX_NODE -> const nnp_onnx_node_ext * (since 1.1);
+       NNP_EXT_KERAS_DEFAULTS -> const nnp_keras_default[] (since 1.1). */
     const void *(*extension)(const char *name);
 } nnp_kind;
 

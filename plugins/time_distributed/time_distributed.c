@@ -2,11 +2,19 @@
  * slice of a [batch, time, ...] input; Bidirectional is declared so that a
  * wrapped non-recurrent layer gets Keras's refusal instead of "unknown kind".
  *
- * TimeDistributed merges the first two axes and calls the wrapped layer once
- * on [batch*time, ...], as Keras does for built-in layers: for
- * BatchNormalization the statistics span batch and time and the moving
- * statistics get one update per call. The merge is a reshape of contiguous
- * data, so no copy is made. */
+ * TimeDistributed has the two behaviours Keras has had (per_step):
+ * - per step (Keras 3, tfjs-layers; the default): the wrapped layer is
+ *   called once per time step t = 0 ... T-1 on x[:, t]. For
+ *   BatchNormalization in training, step t is normalized with the
+ *   statistics of x[:, t] alone and the moving statistics are updated T
+ *   times per call, in time order; gradients flow through every call. The
+ *   steps run on a time-major copy ([T][N][...]) so each slice is contiguous
+ *   and has an address of its own.
+ * - merged (tf.keras 2.x with an unknown batch size; Keras files whose
+ *   keras_version starts with "2." load with per_step false): the first two
+ *   axes are merged and the layer is called once on [batch*time, ...]:
+ *   statistics over batch and time, one moving update. The merge is a
+ *   reshape of contiguous data, so no copy is made. */
 #include <nnplug/plugin.h>
 #include <nnplug/plugin_util.h>
 
@@ -18,14 +26,34 @@ typedef struct td {
     const nnp_host *host;
     const nnp_config *cfg;
     nnp_layer *inner;
+    int per_step;
     nnp_shape in_shape;     /* last build's input, -1 for unknown dims */
     nnp_shape inner_out;    /* the wrapped layer's output at that build */
+    /* per step: time-major copies of x, y and their gradients, sized at
+     * build for the largest concrete shape seen (floats) */
+    float *xt, *yt, *gxt, *gyt;
+    int64_t cap_in, cap_out;
+    const void *fwd_key;    /* input data of the last training forward */
 } td;
 
 static const nnp_param_def td_params[] = {
     {"layer", NNP_PARAM_LAYER, "null", 0, 0, 0, NULL,
      "the wrapped layer, {\"class_name\": ..., \"config\": {...}}"},
+    {"per_step", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL,
+     "call the wrapped layer once per time step (Keras 3, tfjs-layers); false: once on "
+     "[batch*time, ...] (tf.keras 2.x: statistics over batch and time)"},
 };
+
+/* Keras files written by tf.keras 2.x merge batch and time. */
+static const nnp_keras_default td_keras_defaults[] = {
+    {"2.", "per_step", "false"},
+    {NULL, NULL, NULL},
+};
+
+static const void *td_extension(const char *name)
+{
+    return name && strcmp(name, NNP_EXT_KERAS_DEFAULTS) == 0 ? td_keras_defaults : NULL;
+}
 
 static nnp_status td_create(const nnp_host *host, const nnp_config *cfg, void **state,
                             nnp_error *err)
@@ -35,6 +63,7 @@ static nnp_status td_create(const nnp_host *host, const nnp_config *cfg, void **
         return host->error_set(err, NNP_ERR_NOMEM, "out of memory");
     s->host = host;
     s->cfg = cfg;
+    s->per_step = host->config_bool(cfg, "per_step");
     nnp_status st = host->layer_create(cfg, "layer", &s->inner, err);
     if (st) {
         free(s);
@@ -50,18 +79,25 @@ static void td_destroy(void *state)
     if (!s)
         return;
     s->host->layer_destroy(s->inner);
+    s->host->aligned_free(s->xt);
+    s->host->aligned_free(s->yt);
+    s->host->aligned_free(s->gxt);
+    s->host->aligned_free(s->gyt);
     free(s);
 }
 
-/* [N, T, rest...] -> [N*T, rest...]; -1 stays unknown. */
-static nnp_status merge(const nnp_host *h, const nnp_shape *in, nnp_shape *out, nnp_error *err)
+/* The wrapped layer's input: [N*T, rest...] merged, [N, rest...] per step;
+ * -1 stays unknown. */
+static nnp_status merge(const nnp_host *h, int per_step, const nnp_shape *in, nnp_shape *out,
+                        nnp_error *err)
 {
     if (in->rank < 3)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "TimeDistributed needs an input of rank >= 3 ([batch, time, ...]), "
                             "got rank %d", in->rank);
     out->rank = in->rank - 1;
-    out->dims[0] = (in->dims[0] < 0 || in->dims[1] < 0) ? -1 : in->dims[0] * in->dims[1];
+    out->dims[0] = per_step ? in->dims[0]
+                   : (in->dims[0] < 0 || in->dims[1] < 0) ? -1 : in->dims[0] * in->dims[1];
     for (int i = 2; i < in->rank; i++)
         out->dims[i - 1] = in->dims[i];
     return NNP_OK;
@@ -81,17 +117,64 @@ static nnp_status split(const nnp_host *h, const nnp_shape *in, const nnp_shape 
     return NNP_OK;
 }
 
+/* Elements of a shape; -1 when a dimension is unknown. */
+static int64_t numel(const nnp_shape *sh)
+{
+    int64_t n = 1;
+    for (int i = 0; i < sh->rank; i++) {
+        if (sh->dims[i] < 0)
+            return -1;
+        n *= sh->dims[i];
+    }
+    return n;
+}
+
+/* Grows a float buffer to n elements (contents not kept). */
+static nnp_status reserve(td *s, float **buf, int64_t *cap, int64_t n, nnp_error *err)
+{
+    if (n <= *cap)
+        return NNP_OK;
+    s->host->aligned_free(*buf);
+    *buf = n > 0 ? s->host->aligned_alloc((size_t)n * sizeof(float)) : NULL;
+    *cap = *buf ? n : 0;
+    if (n > 0 && !*buf)
+        return s->host->error_set(err, NNP_ERR_NOMEM, "TimeDistributed '%s': out of memory "
+                                  "for %lld time-major floats", s->host->config_name(s->cfg),
+                                  (long long)n);
+    return NNP_OK;
+}
+
+/* Per step, a concrete shape sizes the time-major copies. */
+static nnp_status reserve_steps(td *s, const nnp_shape *in, const nnp_shape *out,
+                                nnp_error *err)
+{
+    int64_t ni = numel(in), no = numel(out);
+    if (!s->per_step || ni < 0 || no < 0)
+        return NNP_OK;
+    int64_t gi = s->cap_in, go = s->cap_out;
+    nnp_status st = reserve(s, &s->xt, &s->cap_in, ni, err);
+    if (st == NNP_OK)
+        st = reserve(s, &s->gxt, &gi, ni, err);
+    if (st == NNP_OK)
+        st = reserve(s, &s->yt, &s->cap_out, no, err);
+    if (st == NNP_OK)
+        st = reserve(s, &s->gyt, &go, no, err);
+    return st;
+}
+
 static nnp_status td_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                            nnp_error *err)
 {
     td *s = state;
     (void)n_in;
     nnp_shape m, io;
-    nnp_status st = merge(s->host, &in[0], &m, err);
+    nnp_status st = merge(s->host, s->per_step, &in[0], &m, err);
     if (st == NNP_OK)
         st = s->host->layer_build(s->inner, 1, &m, &io, err);
     if (st == NNP_OK)
         st = split(s->host, &in[0], &io, out, err);
+    if (st == NNP_OK)
+        st = reserve_steps(s, &in[0], out, err);
     if (st == NNP_OK) {
         s->in_shape = in[0];
         s->inner_out = io;
@@ -123,11 +206,111 @@ static nnp_tensor merged_view(const nnp_tensor *t)
     return v;
 }
 
+/* [N][T][k] <-> [T][N][k]: to_time_major copies src (batch-major) into dst
+ * (time-major), or back when 0. */
+static void regroup(float *dst, const float *src, int64_t n, int64_t t, int64_t k,
+                    int to_time_major)
+{
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t j = 0; j < t; j++) {
+            const int64_t bm = (b * t + j) * k, tm = (j * n + b) * k;
+            if (to_time_major)
+                memcpy(dst + tm, src + bm, (size_t)k * sizeof(float));
+            else
+                memcpy(dst + bm, src + tm, (size_t)k * sizeof(float));
+        }
+}
+
+/* Step j of a time-major copy of t: shape [N, rest...]. */
+static nnp_tensor step_view(const nnp_tensor *t, float *base, int64_t j)
+{
+    nnp_tensor v = {0};
+    v.dtype = NNP_F32;
+    v.shape.rank = t->shape.rank - 1;
+    v.shape.dims[0] = t->shape.dims[0];
+    int64_t k = 1;
+    for (int i = 2; i < t->shape.rank; i++)
+        k *= v.shape.dims[i - 1] = t->shape.dims[i];
+    v.nbytes = (size_t)(t->shape.dims[0] * k) * sizeof(float);
+    v.data = base + j * t->shape.dims[0] * k;
+    return v;
+}
+
+/* The sizes of a per-step call: batch, time, elements per sample and step
+ * of x and y; refused when the build left no room for them. */
+static nnp_status step_sizes(const td *s, const nnp_tensor *x, const nnp_tensor *y,
+                             int64_t *n, int64_t *t, int64_t *kx, int64_t *ky, nnp_error *err)
+{
+    *n = x->shape.dims[0];
+    *t = x->shape.dims[1];
+    int64_t nx = numel(&x->shape), ny = numel(&y->shape);
+    if (x->dtype != NNP_F32 || y->dtype != NNP_F32 || nx > s->cap_in || ny > s->cap_out ||
+        y->shape.dims[0] != *n || y->shape.dims[1] != *t)
+        return s->host->error_set(err, NNP_ERR_SHAPE, "TimeDistributed '%s': per-step call on "
+                                  "float32 [%lld, %lld, ...] not built for",
+                                  s->host->config_name(s->cfg), (long long)*n, (long long)*t);
+    *kx = *n && *t ? nx / (*n * *t) : 0;
+    *ky = *n && *t ? ny / (*n * *t) : 0;
+    return NNP_OK;
+}
+
+static nnp_status forward_steps(td *s, const nnp_tensor *x, nnp_tensor *y, nnp_mode mode,
+                                nnp_error *err)
+{
+    int64_t n, t, kx, ky;
+    nnp_status st = step_sizes(s, x, y, &n, &t, &kx, &ky, err);
+    if (st)
+        return st;
+    regroup(s->xt, x->data, n, t, kx, 1);
+    for (int64_t j = 0; j < t && !st; j++) {
+        nnp_tensor xj = step_view(x, s->xt, j), yj = step_view(y, s->yt, j);
+        const nnp_tensor *xs[1] = {&xj};
+        st = s->host->layer_forward(s->inner, xs, 1, &yj, mode, err);
+    }
+    if (st)
+        return st;
+    regroup(y->data, s->yt, n, t, ky, 0);
+    s->fwd_key = mode == NNP_MODE_TRAIN ? x->data : NULL;
+    return NNP_OK;
+}
+
+/* Backward through every step, last to first is not needed: the steps are
+ * independent calls, and the weight gradients add up in time order. */
+static nnp_status backward_steps(td *s, const nnp_tensor *x, const nnp_tensor *y,
+                                 const nnp_tensor *gy, nnp_tensor *gx, nnp_mode mode,
+                                 nnp_error *err)
+{
+    int64_t n, t, kx, ky;
+    nnp_status st = step_sizes(s, x, y, &n, &t, &kx, &ky, err);
+    if (st)
+        return st;
+    /* the wrapped layer may key what its forward saved by the step's
+     * address: only the last forward's steps are in the copies */
+    if (mode == NNP_MODE_TRAIN && x->data != s->fwd_key)
+        return s->host->error_set(err, NNP_ERR_UNSUPPORTED, "TimeDistributed '%s': a per-step "
+                                  "backward must follow its own forward (the layer was applied "
+                                  "again in between; per_step=false merges batch and time "
+                                  "instead)", s->host->config_name(s->cfg));
+    regroup(s->gyt, gy->data, n, t, ky, 1);
+    for (int64_t j = 0; j < t && !st; j++) {
+        nnp_tensor xj = step_view(x, s->xt, j), yj = step_view(y, s->yt, j);
+        nnp_tensor gyj = step_view(gy, s->gyt, j), gxj = step_view(x, s->gxt, j);
+        const nnp_tensor *xs[1] = {&xj};
+        nnp_tensor *gxs[1] = {gx ? &gxj : NULL};
+        st = s->host->layer_backward(s->inner, xs, 1, &yj, &gyj, gxs, mode, err);
+    }
+    if (st == NNP_OK && gx)
+        regroup(gx->data, s->gxt, n, t, kx, 0);
+    return st;
+}
+
 static nnp_status td_forward(void *state, const nnp_tensor *const *in, int n_in, nnp_tensor *out,
                              nnp_mode mode, nnp_error *err)
 {
     td *s = state;
     (void)n_in;
+    if (s->per_step)
+        return forward_steps(s, in[0], out, mode, err);
     nnp_tensor x = merged_view(in[0]), y = merged_view(out);
     const nnp_tensor *xs[1] = {&x};
     return s->host->layer_forward(s->inner, xs, 1, &y, mode, err);
@@ -139,6 +322,8 @@ static nnp_status td_backward(void *state, const nnp_tensor *const *in, int n_in
 {
     td *s = state;
     (void)n_in;
+    if (s->per_step)
+        return backward_steps(s, in[0], out, grad_out, grad_in[0], mode, err);
     nnp_tensor x = merged_view(in[0]), y = merged_view(out), gy = merged_view(grad_out), gx;
     const nnp_tensor *xs[1] = {&x};
     nnp_tensor *gxs[1] = {NULL};
@@ -243,7 +428,7 @@ static const nnp_kind time_distributed = {
     .name = "TimeDistributed",
     .doc = "Applies the wrapped layer to every time slice of a [batch, time, ...] input",
     .params = td_params,
-    .n_params = 1,
+    .n_params = 2,
     .onnx = {NULL, NULL, 0, 0},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
@@ -257,6 +442,7 @@ static const nnp_kind time_distributed = {
     .backward = td_backward,
     .to_onnx = td_to_onnx,
     .onnx_load_weights = td_load_weights,
+    .extension = td_extension,
 };
 
 /* Keras's Bidirectional recreates the wrapped layer with go_backwards

@@ -83,6 +83,25 @@ static const char *layer_name_of(const json_t *lj)
     return n ? n : json_string_value(json_object_get(lj, "name"));
 }
 
+/* The kind's defaults for the Keras that wrote the model (model meta
+ * keras_version, NNP_EXT_KERAS_DEFAULTS) where the layer's config is silent. */
+static nnp_status keras_version_defaults(const nnp_model *m, const nnp_kind *k,
+                                         const json_t *cfg, nnp_config *c, nnp_error *err)
+{
+    const char *version = nnp_model_get_meta(m, NNP_KERAS_META_VERSION);
+    const nnp_keras_default *d =
+        version && k->extension ? k->extension(NNP_EXT_KERAS_DEFAULTS) : NULL;
+    for (; d && d->keras_version_prefix; d++) {
+        if (strncmp(version, d->keras_version_prefix, strlen(d->keras_version_prefix)) != 0 ||
+            json_object_get(cfg, d->param))
+            continue;
+        nnp_status st = nnp_config_set_json(c, d->param, d->value_json, err);
+        if (st)
+            return st;
+    }
+    return NNP_OK;
+}
+
 static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, int *li,
                             nnp_error *err)
 {
@@ -102,10 +121,14 @@ static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, 
         free(names);
         return st;
     }
-    nnp_config *c;
+    nnp_config *c = NULL;
     nnp_status st = nnpi_config_from_jsonv(k, cfg, &c, err);
-    if (st)
+    if (st == NNP_OK)
+        st = keras_version_defaults(m, k, cfg, c, err);
+    if (st) {
+        nnp_config_free(c);
         return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
+    }
     /* A Functional layer named only beside its config keeps that name. */
     if (!json_object_get(cfg, "name") && lname && nnp_config_set_name(c, lname, err)) {
         nnp_config_free(c);
@@ -447,15 +470,23 @@ nnp_status nnp_keras_load_string(const nnp_registry *reg, const char *json, cons
     if (!root)
         return nnp_error_set(err, NNP_ERR_FORMAT, "%s: invalid JSON at line %d column %d: %s",
                              origin, je.line, je.column, je.text);
+    /* keras_version sits beside the model at any of these levels */
     const json_t *top = root;
-    if (json_object_get(root, "modelTopology"))   /* tfjs model.json artifact */
-        top = json_object_get(root, "modelTopology");
+    const char *version = json_string_value(json_object_get(top, "keras_version"));
+    if (json_object_get(top, "modelTopology"))   /* tfjs model.json artifact */
+        top = json_object_get(top, "modelTopology");
+    if (json_string_value(json_object_get(top, "keras_version")))
+        version = json_string_value(json_object_get(top, "keras_version"));
     if (json_object_get(top, "model_config"))
         top = json_object_get(top, "model_config");
+    if (json_string_value(json_object_get(top, "keras_version")))
+        version = json_string_value(json_object_get(top, "keras_version"));
     const char *cls = json_string_value(json_object_get(top, "class_name"));
     const json_t *config = json_object_get(top, "config");
     nnp_model *m = NULL;
     nnp_status st = nnp_model_new(reg, &m, err);
+    if (st == NNP_OK && version)
+        st = nnp_model_set_meta(m, NNP_KERAS_META_VERSION, version, err);
     if (st == NNP_OK) {
         if (!cls || !config)
             st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: not a Keras model (no class_name/config)",

@@ -29,7 +29,6 @@ fi
 # still fail: one that passes is reported, and fails the suite, so that its
 # line here is removed.
 declare -A XFAIL=(
-    [time_distributed_per_step]="TimeDistributed calls its layer once per time step in Keras 3 and tfjs (per-step statistics); nnplug reshapes [N, T, ...] to [N*T, ...] as tf.keras 2.x does"
 )
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnp_train_keras.XXXXXX")

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnplug/onnx.h"
 #include "testutil.h"
 
 static nnp_registry *reg;
@@ -240,6 +241,48 @@ Test(keras_json, time_distributed_wraps_a_layer, .init = setup, .fini = teardown
     assert_output(m, 0, 3, (int64_t[]){-1, 3, 2});
     assert_round_trip(m);
     nnp_model_free(m);
+}
+
+/* TimeDistributed calls its layer per time step (Keras 3, tfjs) unless the
+ * file was written by tf.keras 2.x, which merges batch and time; the loaded
+ * config states the choice, so round trips keep it. */
+static int td_per_step(const char *keras_version, const char *td_extra)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{'class_name': 'Sequential', %s 'config': {'layers': ["
+             "  {'class_name': 'TimeDistributed', 'config': {'name': 'td', %s"
+             "   'batch_input_shape': [null, 3, 4], 'layer': {'class_name':"
+             "   'BatchNormalization', 'config': {'name': 'bn'}}}}]}}",
+             keras_version, td_extra);
+    nnp_model *m = load(json);
+    int per_step = nnp_config_bool(nnp_layer_config(nnp_model_layer(m, 0)), "per_step");
+    assert_round_trip(m);
+    /* through ONNX (the config travels in the metadata) */
+    uint8_t *bytes;
+    size_t len;
+    nnp_error err = {0};
+    nnp_model *back;
+    cr_assert_eq(nnp_onnx_serialize(m, 0, &bytes, &len, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_onnx_load_buffer(reg, bytes, len, "td.onnx", NULL, NULL, &back, &err),
+                 NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_config_bool(nnp_layer_config(nnp_model_layer(back, 0)), "per_step"),
+                 per_step, "the ONNX round trip changed per_step");
+    nnp_model_free(back);
+    free(bytes);
+    nnp_model_free(m);
+    return per_step;
+}
+
+Test(keras_json, time_distributed_per_step_by_keras_version, .init = setup, .fini = teardown)
+{
+    cr_assert_eq(td_per_step("", ""), 1, "no version: Keras 3's rule");
+    cr_assert_eq(td_per_step("'keras_version': '3.3.3',", ""), 1);
+    cr_assert_eq(td_per_step("'keras_version': 'tfjs-layers 4.22.0',", ""), 1);
+    cr_assert_eq(td_per_step("'keras_version': '2.15.0',", ""), 0, "tf.keras 2.x merges");
+    cr_assert_eq(td_per_step("'keras_version': '2.15.0',", "'per_step': true,"), 1,
+                 "a config that says it wins");
+    cr_assert_eq(td_per_step("", "'per_step': false,"), 0);
 }
 
 /* ----------------------------------------------------------------- tfjs */

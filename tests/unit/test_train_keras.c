@@ -180,3 +180,4 @@ Test(keras_parity, gamma_l2) { run_case("gamma_l2"); }
 Test(keras_parity, beta_nonneg) { run_case("beta_nonneg"); }
 Test(keras_parity, minibatch) { run_case("minibatch"); }
 Test(keras_parity, time_distributed) { run_case("time_distributed"); }
+Test(keras_parity, time_distributed_per_step) { run_case("time_distributed_per_step"); }
