@@ -3,12 +3,19 @@
  * count on. It has no weights and no ONNX mapping, so it sets only the
  * callbacks plugin.h requires (create, destroy, build, forward) and the
  * backward pass that makes it trainable through; the rest stay NULL. Its
- * entry accepts every 1.x host, since it calls only fields of 1.0. */
-#include <nnplug/plugin.h>
+ * entry accepts every 1.x host, since it calls only fields of 1.0.
+ *
+ * It uses nothing but the installed headers: <nnplug/plugin_util.h> (which
+ * includes <nnplug/plugin.h>) gives the table macros, the entry's host
+ * check and the checks whose messages name the layer, so a copy builds out
+ * of tree as it is. */
 #include <nnplug/plugin_util.h>
+
+#define KIND "ExampleScale"
 
 typedef struct scale_state {
     const nnp_host *host;
+    const nnp_config *cfg; /* the layer's name for messages; valid until destroy */
     float factor;
 } scale_state;
 
@@ -17,13 +24,16 @@ static const nnp_param_def scale_params[] = {
      .doc = "multiplier applied to every element"},
 };
 
+static const char *scale_name(const scale_state *s) { return nnp_pu_name(s->host, s->cfg); }
+
 static nnp_status scale_create(const nnp_host *host, const nnp_config *cfg, void **state,
                                nnp_error *err)
 {
     scale_state *s = host->aligned_alloc(sizeof *s);
     if (!s)
-        return host->error_set(err, NNP_ERR_NOMEM, "ExampleScale: out of memory");
+        return host->error_set(err, NNP_ERR_NOMEM, KIND ": out of memory");
     s->host = host;
+    s->cfg = cfg;
     s->factor = (float)host->config_float(cfg, "factor");
     *state = s;
     return NNP_OK;
@@ -40,22 +50,20 @@ static nnp_status scale_build(void *state, int n_in, const nnp_shape *in, nnp_sh
                               nnp_error *err)
 {
     scale_state *s = state;
-    if (n_in != 1)
-        return s->host->error_set(err, NNP_ERR_INVALID, "ExampleScale takes 1 input, got %d",
-                                  n_in);
-    *out = in[0];
-    return NNP_OK;
+    nnp_status st = nnp_pu_check_n_inputs(s->host, n_in, 1, KIND, scale_name(s), err);
+    if (st == NNP_OK)
+        *out = in[0];
+    return st;
 }
 
-/* Element count of two float32 tensors that must match in size. */
-static nnp_status same_size(const scale_state *s, const nnp_tensor *a, const nnp_tensor *b,
-                            int64_t *n, nnp_error *err)
+/* Run-time checks: float32 tensors with data, a and b of the same shape. */
+static nnp_status check_pair(const scale_state *s, const nnp_tensor *a, const char *a_what,
+                             const nnp_tensor *b, const char *b_what, nnp_error *err)
 {
-    if (a->dtype != NNP_F32 || b->dtype != NNP_F32 || a->nbytes != b->nbytes)
-        return s->host->error_set(err, NNP_ERR_SHAPE,
-                                  "ExampleScale: needs float32 tensors of equal size");
-    *n = (int64_t)(a->nbytes / sizeof(float));
-    return NNP_OK;
+    nnp_status st = nnp_pu_check(s->host, KIND, scale_name(s), a, a_what, NULL, err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(s->host, KIND, scale_name(s), b, b_what, &a->shape, err);
+    return st;
 }
 
 static nnp_status scale_forward(void *state, const nnp_tensor *const *in, int n_in,
@@ -64,10 +72,10 @@ static nnp_status scale_forward(void *state, const nnp_tensor *const *in, int n_
     const scale_state *s = state;
     (void)n_in;
     (void)mode;
-    int64_t n = 0;
-    nnp_status st = same_size(s, in[0], out, &n, err);
+    nnp_status st = check_pair(s, in[0], "input", out, "output", err);
     if (st)
         return st;
+    const int64_t n = nnp_pu_numel(&out->shape);
     const float *x = in[0]->data;
     float *y = out->data;
     for (int64_t i = 0; i < n; i++)
@@ -86,10 +94,10 @@ static nnp_status scale_backward(void *state, const nnp_tensor *const *in, int n
     (void)mode;
     if (!grad_in[0])
         return NNP_OK;
-    int64_t n = 0;
-    nnp_status st = same_size(s, grad_out, grad_in[0], &n, err);
+    nnp_status st = check_pair(s, grad_out, "output gradient", grad_in[0], "input gradient", err);
     if (st)
         return st;
+    const int64_t n = nnp_pu_numel(&grad_out->shape);
     const float *gy = grad_out->data;
     float *gx = grad_in[0]->data;
     for (int64_t i = 0; i < n; i++)
@@ -98,13 +106,11 @@ static nnp_status scale_backward(void *state, const nnp_tensor *const *in, int n
 }
 
 static const nnp_kind scale_kind = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "ExampleScale",
+    NNP_PU_KIND_HEAD,
+    .name = KIND,
     .doc = "y = factor * x, elementwise",
     .params = scale_params,
-    .n_params = sizeof scale_params / sizeof scale_params[0],
+    .n_params = NNP_PU_COUNT(scale_params),
     .n_inputs_min = 1,
     .n_inputs_max = 1,
     .create = scale_create,
@@ -116,15 +122,7 @@ static const nnp_kind scale_kind = {
 
 static const nnp_kind *const scale_kinds[] = {&scale_kind};
 
-static const nnp_plugin scale_plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "example_scale",
-    .version = "1.0.0",
-    .kinds = scale_kinds,
-    .n_kinds = 1,
-};
+static const nnp_plugin scale_plugin = NNP_PU_PLUGIN_INIT("example_scale", "1.0.0", scale_kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
