@@ -1,14 +1,13 @@
 /* Weightless activation layers with Keras semantics: Activation, ReLU,
- * Softmax, LeakyReLU and ELU. The functions themselves live in act.c,
- * shared with Dense and Conv2D.
+ * Softmax, LeakyReLU and ELU. The functions themselves live in
+ * plugins/common/act.c, shared with Dense and Conv2D.
  *
  * ONNX: each kind serves its own op (Relu, Softmax, LeakyRelu, Elu; Activation
  * serves Sigmoid) and lists the further ops it imports through the
  * "nnp.onnx_ops" extension (Activation: Tanh, Softplus, ...; ReLU: Clip). */
 #include <nnplug/plugin_util.h>
 
-#include "act.h"
-#include "plugin_util.h"
+#include "common/act.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -67,32 +66,31 @@ static const nnp_param_def elu_params[] = {
 /* create / build                                                      */
 /* ------------------------------------------------------------------ */
 
-static nnp_status new_state(const nnp_host *h, const nnp_config *cfg, const char *kind,
-                            act_state **out, nnp_error *err)
+/* A state of the given kind computing the activation fn_name (NULL:
+ * linear); NULL when out of memory (err says so). */
+static act_state *new_state(const nnp_host *h, const nnp_config *cfg, const char *kind,
+                            const char *fn_name, nnp_error *err)
 {
-    act_state *s = calloc(1, sizeof *s);
+    act_state *s = nnp_pu_state_alloc(h, sizeof *s, kind, err);
     if (!s)
-        return h->error_set(err, NNP_ERR_NOMEM, "%s: out of memory", kind);
+        return NULL;
     s->host = h;
     s->cfg = cfg;
     s->kind = kind;
-    act_parse(NULL, &s->fn);
-    *out = s;
-    return NNP_OK;
+    act_parse(fn_name, &s->fn);
+    return s;
 }
 
 static nnp_status activation_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                     nnp_error *err)
 {
-    act_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Activation", &s, err);
-    if (st)
-        return st;
+    act_state *s = new_state(h, cfg, "Activation", NULL, err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     const char *name = h->config_string(cfg, "activation");
     if (act_parse(name, &s->fn) != 0) {
-        st = h->error_set(err, NNP_ERR_INVALID,
-                          "Activation '%s': unknown activation '%s' (one of %s)", pu_name(h, cfg),
-                          name, act_choices);
+        nnp_status st = nnp_pu_fail(h, err, NNP_ERR_INVALID, "Activation", nnp_pu_name(h, cfg),
+                                    "unknown activation '%s' (one of %s)", name, act_choices);
         free(s);
         return st;
     }
@@ -103,10 +101,9 @@ static nnp_status activation_create(const nnp_host *h, const nnp_config *cfg, vo
 static nnp_status relu_create(const nnp_host *h, const nnp_config *cfg, void **state,
                               nnp_error *err)
 {
-    act_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "ReLU", &s, err);
-    if (st)
-        return st;
+    act_state *s = new_state(h, cfg, "ReLU", NULL, err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     const double mx = h->config_float(cfg, "max_value");
     s->fn.id = ACT_RELU_GENERAL;
     s->fn.max_value = h->config_is_null(cfg, "max_value") ? INFINITY : (float)mx;
@@ -122,11 +119,9 @@ static nnp_status relu_create(const nnp_host *h, const nnp_config *cfg, void **s
 static nnp_status softmax_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                  nnp_error *err)
 {
-    act_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Softmax", &s, err);
-    if (st)
-        return st;
-    act_parse("softmax", &s->fn);
+    act_state *s = new_state(h, cfg, "Softmax", "softmax", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     s->axis_cfg = h->config_int(cfg, "axis");
     *state = s;
     return NNP_OK;
@@ -135,11 +130,9 @@ static nnp_status softmax_create(const nnp_host *h, const nnp_config *cfg, void 
 static nnp_status leaky_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                nnp_error *err)
 {
-    act_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "LeakyReLU", &s, err);
-    if (st)
-        return st;
-    act_parse("leaky_relu", &s->fn);
+    act_state *s = new_state(h, cfg, "LeakyReLU", "leaky_relu", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     double ns = h->config_float(cfg, "negative_slope"), al = h->config_float(cfg, "alpha");
     s->fn.alpha = (float)(ns != 0.3 ? ns : al);
     *state = s;
@@ -149,11 +142,9 @@ static nnp_status leaky_create(const nnp_host *h, const nnp_config *cfg, void **
 static nnp_status elu_create(const nnp_host *h, const nnp_config *cfg, void **state,
                              nnp_error *err)
 {
-    act_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "ELU", &s, err);
-    if (st)
-        return st;
-    act_parse("elu", &s->fn);
+    act_state *s = new_state(h, cfg, "ELU", "elu", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     s->fn.alpha = (float)h->config_float(cfg, "alpha");
     *state = s;
     return NNP_OK;
@@ -167,9 +158,9 @@ static nnp_status act_build(void *state, int n_in, const nnp_shape *in, nnp_shap
     act_state *s = state;
     const nnp_host *h = s->host;
     char b[160];
-    if (n_in != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': expects 1 input, got %d", s->kind,
-                            pu_name(h, s->cfg), n_in);
+    nnp_status st = nnp_pu_check_n_inputs(h, n_in, 1, s->kind, nnp_pu_name(h, s->cfg), err);
+    if (st != NNP_OK)
+        return st;
     const int rank = in[0].rank;
     int64_t axis = rank - 1;
     if (s->fn.id == ACT_SOFTMAX && strcmp(s->kind, "Softmax") == 0) {
@@ -178,12 +169,12 @@ static nnp_status act_build(void *state, int n_in, const nnp_shape *in, nnp_shap
             return h->error_set(err, NNP_ERR_INVALID,
                                 "Softmax '%s': axis %lld is out of range for an input of rank %d "
                                 "(shape %s)",
-                                pu_name(h, s->cfg), (long long)s->axis_cfg, rank,
-                                pu_shape_str(&in[0], b, sizeof b));
+                                nnp_pu_name(h, s->cfg), (long long)s->axis_cfg, rank,
+                                nnp_pu_shape_str(&in[0], b, sizeof b));
     }
     if (rank < 1 && (s->fn.id == ACT_SOFTMAX || s->fn.id == ACT_LOG_SOFTMAX))
         return h->error_set(err, NNP_ERR_SHAPE, "%s '%s': softmax needs an input of rank >= 1",
-                            s->kind, pu_name(h, s->cfg));
+                            s->kind, nnp_pu_name(h, s->cfg));
     s->rank = rank;
     s->axis = (int)axis;
     s->built = 1;
@@ -199,7 +190,7 @@ static void split_dims(const act_state *s, const nnp_shape *sh, int64_t *outer, 
     *len = 1;
     *inner = 1;
     if (s->fn.id != ACT_SOFTMAX && s->fn.id != ACT_LOG_SOFTMAX) {
-        *outer = pu_numel(sh);
+        *outer = nnp_pu_numel(sh);
         return;
     }
     for (int i = 0; i < sh->rank; i++) {
@@ -216,13 +207,12 @@ static nnp_status check_input(const act_state *s, const nnp_tensor *x, nnp_error
 {
     const nnp_host *h = s->host;
     char b[160];
-    if (!s->built)
-        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': used before build", s->kind,
-                            pu_name(h, s->cfg));
-    nnp_status st = pu_check(h, s->kind, pu_name(h, s->cfg), x, "input", NULL, err);
+    nnp_status st = nnp_pu_check_built(h, s->built, s->kind, nnp_pu_name(h, s->cfg), err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(h, s->kind, nnp_pu_name(h, s->cfg), x, "input", NULL, err);
     if (st == NNP_OK && x->shape.rank != s->rank)
         st = h->error_set(err, NNP_ERR_SHAPE, "%s '%s': input %s has rank %d, built for rank %d",
-                          s->kind, pu_name(h, s->cfg), pu_shape_str(&x->shape, b, sizeof b),
+                          s->kind, nnp_pu_name(h, s->cfg), nnp_pu_shape_str(&x->shape, b, sizeof b),
                           x->shape.rank, s->rank);
     return st;
 }
@@ -233,10 +223,10 @@ static nnp_status act_forward_k(void *state, const nnp_tensor *const *in, int n_
     act_state *s = state;
     (void)mode;
     (void)n_in;
-    const char *nm = pu_name(s->host, s->cfg);
+    const char *nm = nnp_pu_name(s->host, s->cfg);
     nnp_status st = check_input(s, in[0], err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, nm, out, "output", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, nm, out, "output", &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
     int64_t o, l, i;
@@ -252,33 +242,20 @@ static nnp_status act_backward_k(void *state, const nnp_tensor *const *in, int n
     act_state *s = state;
     (void)mode;
     (void)n_in;
-    const char *nm = pu_name(s->host, s->cfg);
+    const char *nm = nnp_pu_name(s->host, s->cfg);
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_status st = check_input(s, in[0], err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, nm, out, "output", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, nm, out, "output", &in[0]->shape, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, nm, grad_out, "output gradient", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, nm, grad_out, "output gradient", &in[0]->shape, err);
     if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, nm, gx, "input gradient", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, nm, gx, "input gradient", &in[0]->shape, err);
     if (st != NNP_OK || !gx)
         return st;
     int64_t o, l, i;
     split_dims(s, &in[0]->shape, &o, &l, &i);
     act_backward(&s->fn, in[0]->data, out->data, grad_out->data, gx->data, o, l, i);
-    return NNP_OK;
-}
-
-static double act_reg_loss(const void *state)
-{
-    (void)state;
-    return 0.0;
-}
-
-static nnp_status act_constraints(void *state, nnp_error *err)
-{
-    (void)state;
-    (void)err;
     return NNP_OK;
 }
 
@@ -294,18 +271,9 @@ static nnp_status act_to_onnx_k(const void *state, nnp_onnx_writer *w, const cha
     if (!s->built || n_inputs != 1)
         return h->error_set(err, NNP_ERR_INVALID,
                             "%s '%s': export needs a built layer with 1 input", s->kind,
-                            pu_name(h, s->cfg));
-    return act_to_onnx(h, w, &s->fn, pu_onnx_base(h, s->cfg, "activation"), inputs[0], output,
+                            nnp_pu_name(h, s->cfg));
+    return act_to_onnx(h, w, &s->fn, nnp_pu_onnx_base(h, s->cfg, "activation"), inputs[0], output,
                        s->rank, s->axis, err);
-}
-
-/* Rank of input 0, or -1 when the graph does not say. */
-static int input_rank(const nnp_host *h, const nnp_onnx_reader *r, nnp_shape *sh)
-{
-    nnp_error e = {0};
-    if (h->onnx_input_shape(r, 0, sh, &e) != NNP_OK)
-        sh->rank = -1;
-    return sh->rank;
 }
 
 /* The single axis that an ONNX softmax normalizes over: opset >= 13 takes
@@ -315,13 +283,13 @@ static nnp_status softmax_axis(const nnp_host *h, const nnp_onnx_reader *r, int6
                                nnp_error *err)
 {
     const int opset = h->onnx_reader_opset(r);
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     int64_t axis;
-    nnp_status st = pu_attr_int(h, r, "axis", opset >= 13 ? -1 : 1, &axis, err);
+    nnp_status st = nnp_pu_attr_int(h, r, "axis", opset >= 13 ? -1 : 1, &axis, err);
     if (st != NNP_OK)
         return st;
     nnp_shape sh;
-    const int rank = input_rank(h, r, &sh);
+    const int rank = nnp_pu_input_shape(h, r, 0, &sh);
     if (opset >= 13) {
         *axis_out = axis;
         return NNP_OK;
@@ -358,13 +326,13 @@ static nnp_status activation_from_onnx(const nnp_host *h, const nnp_onnx_reader 
         if (st != NNP_OK)
             return st;
         nnp_shape sh;
-        int rank = input_rank(h, r, &sh);
+        int rank = nnp_pu_input_shape(h, r, 0, &sh);
         if (axis != -1 && !(rank > 0 && axis == rank - 1))
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "LogSoftmax node '%s': axis %lld is not the last axis; Keras's "
                                 "log_softmax activation normalizes the last one",
-                                pu_node_label(h, r), (long long)axis);
-        return pu_set_string(h, cfg, "activation", "log_softmax", err);
+                                nnp_pu_node_label(h, r), (long long)axis);
+        return nnp_pu_set_string(h, cfg, "activation", "log_softmax", err);
     }
     act_fn a;
     nnp_status st = act_from_onnx(h, r, &a, err);
@@ -375,13 +343,13 @@ static nnp_status activation_from_onnx(const nnp_host *h, const nnp_onnx_reader 
         return st;
     if (a.id == ACT_ELU && a.alpha != 1.0f)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
-                            "Elu node '%s': alpha %g needs the ELU layer", pu_node_label(h, r),
+                            "Elu node '%s': alpha %g needs the ELU layer", nnp_pu_node_label(h, r),
                             (double)a.alpha);
     if (a.id == ACT_LEAKY_RELU && a.alpha != 0.2f)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "LeakyRelu node '%s': alpha %g needs the LeakyReLU layer",
-                            pu_node_label(h, r), (double)a.alpha);
-    return pu_set_string(h, cfg, "activation", act_name(&a), err);
+                            nnp_pu_node_label(h, r), (double)a.alpha);
+    return nnp_pu_set_string(h, cfg, "activation", act_name(&a), err);
 }
 
 /* Relu -> ReLU(); Clip(x, 0, max) -> ReLU(max_value=max). */
@@ -389,7 +357,7 @@ static nnp_status relu_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nn
                                  nnp_error *err)
 {
     const char *op = h->onnx_op_type(r);
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     if (op && strcmp(op, "Relu") == 0)
         return NNP_OK;
     if (!op || strcmp(op, "Clip") != 0)
@@ -398,21 +366,21 @@ static nnp_status relu_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nn
     float lo = -INFINITY, hi = INFINITY;
     nnp_status st = NNP_OK;
     if (h->onnx_reader_opset(r) < 11) {
-        st = pu_attr_float(h, r, "min", -INFINITY, &lo, err);
+        st = nnp_pu_attr_float(h, r, "min", -INFINITY, &lo, err);
         if (st == NNP_OK)
-            st = pu_attr_float(h, r, "max", INFINITY, &hi, err);
+            st = nnp_pu_attr_float(h, r, "max", INFINITY, &hi, err);
     } else {
         float *bounds[2] = {&lo, &hi};
         for (int i = 1; i <= 2 && st == NNP_OK; i++) {
-            const char *nm = i < h->onnx_n_inputs(r) ? h->onnx_input_name(r, i) : NULL;
-            if (!nm || !nm[0])
+            if (!nnp_pu_has_input(h, r, i))
                 continue;
+            const char *nm = h->onnx_input_name(r, i);
             const nnp_tensor *t = NULL;
             st = h->onnx_input_constant(r, i, &t, err);
             if (st == NNP_ERR_NOT_FOUND)
                 return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                     "Clip node '%s': bound '%s' must be a constant", node, nm);
-            if (st == NNP_OK && (t->dtype != NNP_F32 || pu_numel(&t->shape) != 1))
+            if (st == NNP_OK && (t->dtype != NNP_F32 || nnp_pu_numel(&t->shape) != 1))
                 return h->error_set(err, NNP_ERR_FORMAT,
                                     "Clip node '%s': bound '%s' must be one float", node, nm);
             if (st == NNP_OK)
@@ -443,7 +411,7 @@ static nnp_status leaky_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, n
                                   nnp_error *err)
 {
     float alpha;
-    nnp_status st = pu_attr_float(h, r, "alpha", 0.01f, &alpha, err);
+    nnp_status st = nnp_pu_attr_float(h, r, "alpha", 0.01f, &alpha, err);
     if (st == NNP_OK)
         st = h->config_set_float(cfg, "negative_slope", alpha, err);
     if (st == NNP_OK)
@@ -455,16 +423,8 @@ static nnp_status elu_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp
                                 nnp_error *err)
 {
     float alpha;
-    nnp_status st = pu_attr_float(h, r, "alpha", 1.0f, &alpha, err);
+    nnp_status st = nnp_pu_attr_float(h, r, "alpha", 1.0f, &alpha, err);
     return st ? st : h->config_set_float(cfg, "alpha", alpha, err);
-}
-
-static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
-{
-    (void)state;
-    (void)r;
-    (void)err;
-    return NNP_OK;
 }
 
 static const nnp_onnx_op activation_ops[] = {
@@ -483,29 +443,27 @@ static const nnp_onnx_op relu_ops[] = {
 
 static const void *activation_ext(const char *name)
 {
-    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? activation_ops : NULL;
+    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, activation_ops);
 }
 
 static const void *relu_ext(const char *name)
 {
-    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? relu_ops : NULL;
+    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, relu_ops);
 }
 
 /* ------------------------------------------------------------------ */
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
-#define ACT_KIND(NAME, DOC, PARAMS, CREATE, OP, FROM, EXT)                      \
-    {                                                                           \
-        .struct_size = sizeof(nnp_kind), .abi_major = NNP_ABI_MAJOR,            \
-        .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS, \
-        .n_params = (int)(sizeof PARAMS / sizeof PARAMS[0]),                    \
-        .onnx = {"", OP, 1, ACT_OPSET_MAX}, .n_inputs_min = 1, .n_inputs_max = 1, \
-        .create = CREATE, .destroy = act_destroy, .build = act_build,           \
-        .forward = act_forward_k, \
-        .backward = act_backward_k, .regularization_loss = act_reg_loss,        \
-        .apply_constraints = act_constraints, .to_onnx = act_to_onnx_k,         \
-        .from_onnx = FROM, .onnx_load_weights = no_weights, .extension = EXT,   \
+#define ACT_KIND(NAME, DOC, PARAMS, CREATE, OP, FROM, EXT)                                   \
+    {                                                                                        \
+        NNP_PU_KIND_HEAD, .name = NAME, .doc = DOC, .params = PARAMS,                        \
+        .n_params = NNP_PU_COUNT(PARAMS), .onnx = {"", OP, 1, ACT_OPSET_MAX},                \
+        .n_inputs_min = 1, .n_inputs_max = 1, .create = CREATE, .destroy = act_destroy,      \
+        .build = act_build, .forward = act_forward_k, .backward = act_backward_k,            \
+        .regularization_loss = nnp_pu_no_regularization,                                     \
+        .apply_constraints = nnp_pu_no_constraints, .to_onnx = act_to_onnx_k,                \
+        .from_onnx = FROM, .onnx_load_weights = nnp_pu_no_onnx_weights, .extension = EXT,    \
     }
 
 static const nnp_kind activation_kind =
@@ -528,15 +486,7 @@ static const nnp_kind elu_kind =
 static const nnp_kind *const kinds[] = {&activation_kind, &relu_kind, &softmax_kind, &leaky_kind,
                                         &elu_kind};
 
-static const nnp_plugin plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "activation",
-    .version = "1.0.0",
-    .kinds = kinds,
-    .n_kinds = (int)(sizeof kinds / sizeof kinds[0]),
-};
+static const nnp_plugin plugin = NNP_PU_PLUGIN_INIT("activation", "1.0.0", kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

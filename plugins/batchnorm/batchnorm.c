@@ -19,7 +19,6 @@
 
 #include "batchnorm.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
@@ -54,23 +53,7 @@ static const nnp_param_def bn_params[] = {
      "constraint on gamma, applied after each optimizer step"},
 };
 
-const char *bn_name(const bn_state *s)
-{
-    const char *n = s->host->config_name(s->cfg);
-    return n && n[0] ? n : "?";
-}
-
-static char *shape_str(const nnp_shape *sh, char *buf, size_t size)
-{
-    size_t at = 0;
-    const int rank = sh->rank < 0 ? 0 : sh->rank > NNP_MAX_RANK ? NNP_MAX_RANK : sh->rank;
-    buf[0] = '\0';
-    for (int i = 0; i < rank && at + 24 < size; i++)
-        at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "," : "[",
-                               (long long)sh->dims[i]);
-    snprintf(buf + at, size - at, rank ? "]" : "[]");
-    return buf;
-}
+const char *bn_name(const bn_state *s) { return nnp_pu_name(s->host, s->cfg); }
 
 /* ------------------------------------------------------------------ */
 /* create / destroy                                                    */
@@ -136,17 +119,10 @@ static void bn_destroy(void *state)
 static nnp_status alloc_weight(bn_state *s, nnp_tensor *t, const char *init_key,
                                nnp_error *err)
 {
-    const nnp_host *h = s->host;
     nnp_shape sh = {1, {s->channels}};
-    nnp_status st = h->tensor_alloc(t, NNP_F32, &sh, err);
-    if (st != NNP_OK || !init_key)
-        return st;
-    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
-    if (!init)
-        return h->error_set(err, NNP_ERR_INVALID, "BatchNormalization '%s': no %s",
-                            bn_name(s), init_key);
     /* each weight of each layer draws from its own reproducible stream */
-    return h->initializer_fill(init, t, h->seed_mix(h->config_seed(s->cfg), init_key), err);
+    return nnp_pu_weight_alloc(s->host, s->cfg, "BatchNormalization", t, &sh, init_key,
+                               NNP_PU_SEED_PER_WEIGHT, err);
 }
 
 /* Scratch and statistic slots in one aligned block; none of it depends on
@@ -196,20 +172,21 @@ static nnp_status bn_build(void *state, int n_in, const nnp_shape *in, nnp_shape
         return h->error_set(err, NNP_ERR_SHAPE,
                             "BatchNormalization '%s': input of rank %d (shape %s) is not "
                             "supported; rank must be 2 to 5",
-                            bn_name(s), rank, shape_str(&in[0], buf, sizeof buf));
+                            bn_name(s), rank, nnp_pu_shape_str(&in[0], buf, sizeof buf));
     int64_t axis = s->axis_cfg < 0 ? s->axis_cfg + rank : s->axis_cfg;
     if (axis < 0 || axis >= rank)
         return h->error_set(err, NNP_ERR_INVALID,
                             "BatchNormalization '%s': axis %lld is out of range for an input "
                             "of rank %d (shape %s); valid axes are %d..%d",
                             bn_name(s), (long long)s->axis_cfg, rank,
-                            shape_str(&in[0], buf, sizeof buf), -rank, rank - 1);
+                            nnp_pu_shape_str(&in[0], buf, sizeof buf), -rank, rank - 1);
     const int64_t C = in[0].dims[axis];
     if (C < 0)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "BatchNormalization '%s': axis %lld of input shape %s must have a "
                             "known size",
-                            bn_name(s), (long long)s->axis_cfg, shape_str(&in[0], buf, sizeof buf));
+                            bn_name(s), (long long)s->axis_cfg,
+                            nnp_pu_shape_str(&in[0], buf, sizeof buf));
     /* bound C so that every scratch size computation stays far from overflow */
     if (C > ((int64_t)1 << 40))
         return h->error_set(err, NNP_ERR_OVERFLOW,
@@ -270,16 +247,6 @@ static const nnp_weight *bn_weight(const void *state, int i)
 /* forward / backward                                                  */
 /* ------------------------------------------------------------------ */
 
-static int same_shape(const nnp_shape *a, const nnp_shape *b)
-{
-    if (a->rank != b->rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
-}
-
 static nnp_status check_tensor(const bn_state *s, const nnp_tensor *t, const char *what,
                                const nnp_shape *want, nnp_error *err)
 {
@@ -293,16 +260,16 @@ static nnp_status check_tensor(const bn_state *s, const nnp_tensor *t, const cha
                             "BatchNormalization '%s': %s must be float32 (dtype %d)", bn_name(s),
                             what, (int)t->dtype);
     if (want) {
-        if (!same_shape(&t->shape, want))
+        if (!nnp_pu_same_shape(&t->shape, want))
             return h->error_set(err, NNP_ERR_SHAPE,
                                 "BatchNormalization '%s': %s has shape %s, expected %s",
-                                bn_name(s), what, shape_str(&t->shape, b1, sizeof b1),
-                                shape_str(want, b2, sizeof b2));
+                                bn_name(s), what, nnp_pu_shape_str(&t->shape, b1, sizeof b1),
+                                nnp_pu_shape_str(want, b2, sizeof b2));
     } else if (t->shape.rank != s->rank || t->shape.dims[s->axis] != s->channels) {
         return h->error_set(err, NNP_ERR_SHAPE,
                             "BatchNormalization '%s': %s has shape %s, but the layer was built "
                             "for rank %d with %lld channels on axis %d",
-                            bn_name(s), what, shape_str(&t->shape, b1, sizeof b1), s->rank,
+                            bn_name(s), what, nnp_pu_shape_str(&t->shape, b1, sizeof b1), s->rank,
                             (long long)s->channels, s->axis);
     }
     int64_t n;
@@ -330,14 +297,10 @@ static nnp_bn_args make_args(const bn_state *s, const nnp_shape *shape)
 
 static nnp_status check_call(const bn_state *s, int n_in, nnp_error *err)
 {
-    if (!s->built)
-        return s->host->error_set(err, NNP_ERR_INVALID,
-                                  "BatchNormalization '%s': used before build", bn_name(s));
-    if (n_in != 1)
-        return s->host->error_set(err, NNP_ERR_INVALID,
-                                  "BatchNormalization '%s': expects 1 input, got %d", bn_name(s),
-                                  n_in);
-    return NNP_OK;
+    nnp_status st = nnp_pu_check_built(s->host, s->built, "BatchNormalization", bn_name(s), err);
+    if (st == NNP_OK)
+        st = nnp_pu_check_n_inputs(s->host, n_in, 1, "BatchNormalization", bn_name(s), err);
+    return st;
 }
 
 static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
@@ -411,7 +374,7 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
         const nnp_bn_saved *saved = NULL;
         for (int i = 0; i < BN_SLOTS && !saved; i++)
             if (s->slots[i].key && s->slots[i].key == x->data &&
-                same_shape(&s->slots[i].shape, &x->shape))
+                nnp_pu_same_shape(&s->slots[i].shape, &x->shape))
                 saved = &s->slots[i].st;
         if (!saved) {
             /* not seen by a training forward (or evicted): recompute the
@@ -430,14 +393,12 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
 /* ------------------------------------------------------------------ */
 
 static const nnp_kind bn_kind = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
+    NNP_PU_KIND_HEAD,
     .name = "BatchNormalization",
     .doc = "Keras BatchNormalization: normalize with batch statistics (training) or moving "
            "statistics (inference), then scale by gamma and shift by beta",
     .params = bn_params,
-    .n_params = (int)(sizeof bn_params / sizeof bn_params[0]),
+    .n_params = NNP_PU_COUNT(bn_params),
     /* BatchNormalization last changed in opset 15; opsets 16 and 17 (the
      * newest the host reads and writes) still use that definition */
     .onnx = {"", "BatchNormalization", 1, 17},
@@ -459,15 +420,7 @@ static const nnp_kind bn_kind = {
 
 static const nnp_kind *const bn_kinds[] = {&bn_kind};
 
-static const nnp_plugin bn_plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "batchnorm",
-    .version = "1.0.0",
-    .kinds = bn_kinds,
-    .n_kinds = 1,
-};
+static const nnp_plugin bn_plugin = NNP_PU_PLUGIN_INIT("batchnorm", "1.0.0", bn_kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

@@ -10,16 +10,12 @@
  * Import: opsets 1 to 15. Attributes absent from a node take ONNX's defaults
  * (epsilon 1e-5, momentum 0.9), not Keras's.
  */
+#include <nnplug/plugin_util.h>
+
 #include "batchnorm.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static const char *node_label(const nnp_host *h, const nnp_onnx_reader *r)
-{
-    const char *n = h->onnx_node_name(r);
-    return n && n[0] ? n : "(unnamed)";
-}
 
 /* Adds the [C] tensor t (or a constant `fill` when t is NULL) as an
  * initializer named after base; the unique name goes to name. */
@@ -59,7 +55,7 @@ static nnp_status add_transpose(const bn_state *s, nnp_onnx_writer *w, const cha
                             bn_name(s), want);
     int node = h->onnx_add_node(w, "Transpose", "", name, &in, 1, &out, 1, err);
     if (node < 0)
-        return err && err->code != NNP_OK ? err->code : NNP_ERR_INTERNAL;
+        return nnp_pu_err_code(err);
     return h->onnx_attr_ints(w, node, "perm", perm, s->rank, err);
 }
 
@@ -81,25 +77,20 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
 {
     const bn_state *s = state;
     const nnp_host *h = s->host;
-    if (!s->built)
-        return h->error_set(err, NNP_ERR_INVALID,
-                            "BatchNormalization '%s': export before build", bn_name(s));
-    if (n_inputs != 1)
-        return h->error_set(err, NNP_ERR_INVALID,
-                            "BatchNormalization '%s': expects 1 input, got %d", bn_name(s),
-                            n_inputs);
+    nnp_status st =
+        nnp_pu_check_export(h, s->built, n_inputs, 1, "BatchNormalization", bn_name(s), err);
+    if (st != NNP_OK)
+        return st;
     const int opset = h->onnx_writer_opset(w);
     if (opset < 6)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "BatchNormalization '%s': export needs opset >= 6 (asked for %d)",
                             bn_name(s), opset);
-    const char *base = h->config_name(s->cfg);
-    if (!base || !base[0])
-        base = "batch_normalization";
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "batch_normalization");
 
     char n_scale[256], n_b[256], n_mean[256], n_var[256];
-    nnp_status st = add_weight(s, w, base, "gamma", s->scale ? &s->gamma : NULL, 1.0f, n_scale,
-                               sizeof n_scale, err);
+    st = add_weight(s, w, base, "gamma", s->scale ? &s->gamma : NULL, 1.0f, n_scale, sizeof n_scale,
+                    err);
     if (st == NNP_OK)
         st = add_weight(s, w, base, "beta", s->center ? &s->beta : NULL, 0.0f, n_b, sizeof n_b,
                         err);
@@ -148,7 +139,7 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
     int node = h->onnx_add_node(w, "BatchNormalization", "", node_name, bn_inputs, 5, &bn_out,
                                 1, err);
     if (node < 0)
-        return err && err->code != NNP_OK ? err->code : NNP_ERR_INTERNAL;
+        return nnp_pu_err_code(err);
     st = h->onnx_attr_float(w, node, "epsilon", (float)s->epsilon, err);
     if (st == NNP_OK)
         st = h->onnx_attr_float(w, node, "momentum", (float)s->momentum, err);
@@ -165,7 +156,7 @@ nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *
 nnp_status bn_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                         nnp_error *err)
 {
-    const char *node = node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     const int opset = h->onnx_reader_opset(r);
     const char *op = h->onnx_op_type(r);
     if (!op || strcmp(op, "BatchNormalization") != 0)
@@ -192,12 +183,10 @@ nnp_status bn_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config 
     }
     /* consumed_inputs (opset 1) and is_test (opsets 1-6) carry nothing the
      * layer config needs; training_mode (14+) is the host's per-node mode */
-    float eps = 1e-5f, momentum = 0.9f;
-    nnp_status st = NNP_OK;
-    if (h->onnx_has_attr(r, "epsilon"))
-        st = h->onnx_get_attr_float(r, "epsilon", &eps, err);
-    if (st == NNP_OK && h->onnx_has_attr(r, "momentum"))
-        st = h->onnx_get_attr_float(r, "momentum", &momentum, err);
+    float eps, momentum;
+    nnp_status st = nnp_pu_attr_float(h, r, "epsilon", 1e-5f, &eps, err);
+    if (st == NNP_OK)
+        st = nnp_pu_attr_float(h, r, "momentum", 0.9f, &momentum, err);
     if (st == NNP_OK)
         st = h->config_set_int(cfg, "axis", 1, err);
     if (st == NNP_OK)
@@ -215,7 +204,7 @@ nnp_status bn_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error
 {
     bn_state *s = state;
     const nnp_host *h = s->host;
-    const char *node = node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
     if (!s->built)
         return h->error_set(err, NNP_ERR_INVALID,
@@ -338,9 +327,8 @@ static nnp_status bn_check_node(const nnp_host *h, const nnp_onnx_reader *r, nnp
     static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
     if (h->onnx_n_inputs(r) < 5)
         return NNP_OK;
-    nnp_error scratch = {NNP_OK, ""};
     nnp_shape x;
-    if (h->onnx_input_shape(r, 0, &x, &scratch) != NNP_OK || x.rank < 2 || x.dims[1] < 0)
+    if (nnp_pu_input_shape(h, r, 0, &x) < 2 || x.dims[1] < 0)
         return NNP_OK;   /* channels unknown until the layer is built */
     for (int k = 1; k < 5; k++) {
         const nnp_tensor *t = NULL;
@@ -381,5 +369,5 @@ static const nnp_onnx_node_ext bn_onnx_node = {
 
 const void *bn_extension(const char *name)
 {
-    return name && strcmp(name, NNP_EXT_ONNX_NODE) == 0 ? &bn_onnx_node : NULL;
+    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &bn_onnx_node);
 }

@@ -17,15 +17,13 @@
 #include <nnplug/plugin_util.h>
 
 #include "conv2d.h"
-#include "../activation/plugin_util.h"
-#include "padding.h"
+#include "common/image.h"
+#include "common/padding.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define INIT_GLOROT "{\"class_name\":\"GlorotUniform\",\"config\":{}}"
-#define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
 #define CONV_MAX_SLOTS 64
 
 static const nnp_param_def conv_params[] = {
@@ -44,58 +42,23 @@ static const nnp_param_def conv_params[] = {
      "[rows, cols] dilation of the kernel, or one int for both"},
     {"groups", NNP_PARAM_INT, "1", NNP_PARAM_HAS_MIN, 1, 0, NULL,
      "number of channel groups convolved separately"},
-    {"activation", NNP_PARAM_STRING, "\"linear\"", NNP_PARAM_NULLABLE, 0, 0, act_choices,
-     "Keras activation applied to the output (null = linear)"},
-    {"use_bias", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL, "whether the layer has a bias vector"},
-    {"kernel_initializer", NNP_PARAM_INITIALIZER, INIT_GLOROT, 0, 0, 0, NULL,
-     "initializer of the kernel [kh, kw, in/groups, filters]"},
-    {"bias_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
-     "initializer of the bias [filters]"},
-    {"kernel_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the kernel"},
-    {"bias_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the bias"},
-    {"activity_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the output; only null is supported"},
-    {"kernel_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "constraint on the kernel, applied after each optimizer step"},
-    {"bias_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "constraint on the bias, applied after each optimizer step"},
+    ACT_PARAM_DEF,
+    KB_PARAM_DEFS("[kh, kw, in/groups, filters]", "[filters]"),
     {"pads", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
      "nnplug extension (ONNX imports): explicit zero padding [top, left, bottom, right]; "
      "overrides padding"},
 };
 
-const char *conv_name(const conv_state *s) { return pu_name(s->host, s->cfg); }
+const char *conv_name(const conv_state *s) { return nnp_pu_name(s->host, s->cfg); }
 
 /* ------------------------------------------------------------------ */
 /* create / destroy                                                    */
 /* ------------------------------------------------------------------ */
 
-/* A pair parameter: one int for both axes or a list of two. */
-static nnp_status pair(const nnp_host *h, const nnp_config *cfg, const char *key, int64_t *a,
-                       int64_t *b, nnp_error *err)
-{
-    int64_t v[4];
-    int n = h->config_ints(cfg, key, v, 4);
-    if (n == 1)
-        v[1] = v[0];
-    if (n != 1 && n != 2)
-        return h->error_set(err, NNP_ERR_INVALID,
-                            "Conv2D '%s': '%s' must be one int or a list of 2 ints%s",
-                            pu_name(h, cfg), key, n < 0 ? " (it is required)" : "");
-    if (v[0] < 1 || v[1] < 1)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': '%s' entries must be >= 1",
-                            pu_name(h, cfg), key);
-    *a = v[0];
-    *b = v[1];
-    return NNP_OK;
-}
-
 static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **state,
                               nnp_error *err)
 {
-    const char *name = pu_name(h, cfg);
+    const char *name = nnp_pu_name(h, cfg);
     conv_state tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.host = h;
@@ -105,11 +68,11 @@ static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **s
         return h->error_set(err, NNP_ERR_INVALID,
                             "Conv2D '%s': 'filters' must be given as an int >= 1 (got %lld)",
                             name, (long long)tmp.filters);
-    nnp_status st = pair(h, cfg, "kernel_size", &tmp.kh, &tmp.kw, err);
+    nnp_status st = img_pair(h, cfg, "Conv2D", "kernel_size", &tmp.kh, &tmp.kw, NULL, err);
     if (st == NNP_OK)
-        st = pair(h, cfg, "strides", &tmp.sh, &tmp.sw, err);
+        st = img_pair(h, cfg, "Conv2D", "strides", &tmp.sh, &tmp.sw, NULL, err);
     if (st == NNP_OK)
-        st = pair(h, cfg, "dilation_rate", &tmp.dh, &tmp.dw, err);
+        st = img_pair(h, cfg, "Conv2D", "dilation_rate", &tmp.dh, &tmp.dw, NULL, err);
     if (st != NNP_OK)
         return st;
     tmp.groups = h->config_int(cfg, "groups");
@@ -130,39 +93,22 @@ static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **s
                             "got %d",
                             name, np);
     tmp.explicit_pads = np == 4;
-    const char *df = h->config_string(cfg, "data_format");
-    tmp.channels_first = df && (strcmp(df, "channels_first") == 0 ||
-                                strcmp(df, "channelsFirst") == 0);
-    tmp.use_bias = h->config_bool(cfg, "use_bias");
+    tmp.channels_first = img_channels_first(h, cfg);
     const char *an = h->config_string(cfg, "activation");
     if (act_parse(an, &tmp.act) != 0)
         return h->error_set(err, NNP_ERR_INVALID,
                             "Conv2D '%s': unknown activation '%s' (one of %s)", name, an,
                             act_choices);
-    if (h->config_regularizer(cfg, "activity_regularizer"))
-        return h->error_set(err, NNP_ERR_UNSUPPORTED,
-                            "Conv2D '%s': activity_regularizer is not supported (only null)", name);
-    tmp.kernel_reg = h->config_regularizer(cfg, "kernel_regularizer");
-    tmp.bias_reg = h->config_regularizer(cfg, "bias_regularizer");
-    tmp.kernel_con = h->config_constraint(cfg, "kernel_constraint");
-    tmp.bias_con = h->config_constraint(cfg, "bias_constraint");
+    /* initializers get seed 0: the plugin runs on 1.0 hosts, which have no seed_mix */
+    st = kb_configure(&tmp.wb, h, cfg, "Conv2D", NNP_PU_SEED_ZERO, err);
+    if (st != NNP_OK)
+        return st;
     conv_state *s = calloc(1, sizeof *s);
     if (!s)
         return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", name);
     *s = tmp;
     *state = s;
     return NNP_OK;
-}
-
-static void free_weights(conv_state *s)
-{
-    const nnp_host *h = s->host;
-    h->tensor_free(&s->kernel);
-    h->tensor_free(&s->bias);
-    h->tensor_free(&s->dkernel);
-    h->tensor_free(&s->dbias);
-    s->n_weights = 0;
-    s->built = 0;
 }
 
 static void free_scratch(conv_state *s)
@@ -178,7 +124,7 @@ static void conv_destroy(void *state)
     conv_state *s = state;
     if (!s)
         return;
-    free_weights(s);
+    kb_free(&s->wb, s->host);
     free_scratch(s);
     s->host->aligned_free(s->dz);
     free(s);
@@ -195,19 +141,16 @@ static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom 
 {
     const nnp_host *h = s->host;
     char b[160];
-    if (in->rank != 4)
-        return h->error_set(err, NNP_ERR_SHAPE,
-                            "Conv2D '%s': expects a rank-4 input (%s), got rank %d (shape %s)",
-                            conv_name(s),
-                            s->channels_first ? "[batch, channels, rows, cols]"
-                                              : "[batch, rows, cols, channels]",
-                            in->rank, pu_shape_str(in, b, sizeof b));
+    int64_t nchw[4];
+    nnp_status st = img_dims(h, "Conv2D", conv_name(s), in, s->channels_first, nchw, err);
+    if (st != NNP_OK)
+        return st;
     memset(g, 0, sizeof *g);
     g->channels_first = s->channels_first;
-    g->N = in->dims[0];
-    g->C = in->dims[s->channels_first ? 1 : 3];
-    g->H = in->dims[s->channels_first ? 2 : 1];
-    g->W = in->dims[s->channels_first ? 3 : 2];
+    g->N = nchw[0];
+    g->C = nchw[1];
+    g->H = nchw[2];
+    g->W = nchw[3];
     g->F = s->filters;
     g->kh = s->kh;
     g->kw = s->kw;
@@ -220,7 +163,7 @@ static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom 
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv2D '%s': the channel axis of input shape %s must have a known "
                             "size >= 1",
-                            conv_name(s), pu_shape_str(in, b, sizeof b));
+                            conv_name(s), nnp_pu_shape_str(in, b, sizeof b));
     if (g->C % s->groups != 0)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv2D '%s': %lld input channels are not a multiple of groups (%lld)",
@@ -236,8 +179,6 @@ static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom 
         return NNP_OK;
     const int64_t *ph = s->explicit_pads ? (int64_t[2]){s->pads[0], s->pads[2]} : NULL;
     const int64_t *pw = s->explicit_pads ? (int64_t[2]){s->pads[1], s->pads[3]} : NULL;
-    const char *how = s->explicit_pads ? "the explicit pads" : s->same ? "'same' padding"
-                                                                       : "'valid' padding";
     if (pad_axis(s->same, ph, g->H, s->kh, s->sh, s->dh, &g->OH, &g->pt, &g->pb) != 0 ||
         pad_axis(s->same, pw, g->W, s->kw, s->sw, s->dw, &g->OW, &g->pl, &g->pr) != 0)
         return h->error_set(err, NNP_ERR_SHAPE,
@@ -246,49 +187,24 @@ static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom 
                             conv_name(s), (long long)s->kh, (long long)s->kw, (long long)s->dh,
                             (long long)s->dw, (long long)((s->kh - 1) * s->dh + 1),
                             (long long)((s->kw - 1) * s->dw + 1), (long long)g->H,
-                            (long long)g->W, pu_shape_str(in, b, sizeof b), how);
+                            (long long)g->W, nnp_pu_shape_str(in, b, sizeof b),
+                            pad_rule(s->same, s->explicit_pads));
     g->P = g->OH * g->OW;
     if (g->P > INT32_MAX / 2 || g->H * g->W * g->C > ((int64_t)1 << 40))
         return h->error_set(err, NNP_ERR_OVERFLOW, "Conv2D '%s': input %s is too large",
-                            conv_name(s), pu_shape_str(in, b, sizeof b));
+                            conv_name(s), nnp_pu_shape_str(in, b, sizeof b));
     conv_plan(g);
     return NNP_OK;
 }
 
-static nnp_status alloc_weight(conv_state *s, nnp_tensor *t, const nnp_shape *sh,
-                               const char *init_key, nnp_error *err)
-{
-    const nnp_host *h = s->host;
-    nnp_status st = h->tensor_alloc(t, NNP_F32, sh, err);
-    if (st != NNP_OK || !init_key)
-        return st;
-    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
-    if (!init)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': no %s", conv_name(s), init_key);
-    return h->initializer_fill(init, t, 0, err);
-}
-
 static nnp_status alloc_weights(conv_state *s, int64_t cg, nnp_error *err)
 {
-    free_weights(s);
     free_scratch(s);
+    s->built = 0;
     nnp_shape ks = {4, {s->kh, s->kw, cg, s->filters}}, bs = {1, {s->filters}};
-    nnp_status st = alloc_weight(s, &s->kernel, &ks, "kernel_initializer", err);
-    if (st == NNP_OK)
-        st = alloc_weight(s, &s->dkernel, &ks, NULL, err);
-    if (st == NNP_OK && s->use_bias)
-        st = alloc_weight(s, &s->bias, &bs, "bias_initializer", err);
-    if (st == NNP_OK && s->use_bias)
-        st = alloc_weight(s, &s->dbias, &bs, NULL, err);
-    if (st != NNP_OK) {
-        free_weights(s);
+    nnp_status st = kb_alloc(&s->wb, s->host, s->cfg, "Conv2D", &ks, &bs, err);
+    if (st != NNP_OK)
         return st;
-    }
-    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE,
-                                 s->kernel_reg, s->kernel_con};
-    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE,
-                                 s->bias_reg, s->bias_con};
-    s->n_weights = s->use_bias ? 2 : 1;
     s->built = 1;
     return NNP_OK;
 }
@@ -301,8 +217,8 @@ static nnp_status ensure_scratch(conv_state *s, const conv_geom *g, nnp_error *e
     if (s->scratch_mem && slot <= s->scratch_slot_floats)
         return NNP_OK;
     int slots = omp_get_num_procs();
-    if (pu_nthreads(h) > slots)
-        slots = pu_nthreads(h);
+    if (nnp_pu_nthreads(h) > slots)
+        slots = nnp_pu_nthreads(h);
     const int chunks = conv_n_chunks(g);
     if (slots < chunks)
         slots = chunks;
@@ -329,14 +245,13 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
 {
     conv_state *s = state;
     const nnp_host *h = s->host;
-    if (n_in != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': expects 1 input, got %d",
-                            conv_name(s), n_in);
     conv_geom g;
-    nnp_status st = make_geom(s, &in[0], &g, err);
+    nnp_status st = nnp_pu_check_n_inputs(h, n_in, 1, "Conv2D", conv_name(s), err);
+    if (st == NNP_OK)
+        st = make_geom(s, &in[0], &g, err);
     if (st != NNP_OK)
         return st;
-    if (!s->built || s->kernel.shape.dims[2] != g.Cg)
+    if (!s->built || s->wb.kernel.shape.dims[2] != g.Cg)
         st = alloc_weights(s, g.Cg, err);
     if (st == NNP_OK && g.OH >= 0)
         st = ensure_scratch(s, &g, err);
@@ -356,26 +271,15 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
     }
     s->g = g;
     s->spatial_known = g.OH >= 0;
-    out->rank = 4;
-    out->dims[0] = in[0].dims[0];
-    if (s->channels_first) {
-        out->dims[1] = s->filters;
-        out->dims[2] = g.OH;
-        out->dims[3] = g.OW;
-    } else {
-        out->dims[1] = g.OH;
-        out->dims[2] = g.OW;
-        out->dims[3] = s->filters;
-    }
+    img_shape(out, s->channels_first, in[0].dims[0], s->filters, g.OH, g.OW);
     return NNP_OK;
 }
 
-static int conv_n_weights(const void *state) { return ((const conv_state *)state)->n_weights; }
+static int conv_n_weights(const void *state) { return ((const conv_state *)state)->wb.n; }
 
 static const nnp_weight *conv_weight(const void *state, int i)
 {
-    const conv_state *s = state;
-    return i >= 0 && i < s->n_weights ? &s->weights[i] : NULL;
+    return kb_weight(&((const conv_state *)state)->wb, i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -388,28 +292,24 @@ static nnp_status run_geom(const conv_state *s, const nnp_tensor *x, conv_geom *
 {
     const nnp_host *h = s->host;
     char b[160];
-    if (!s->built)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': used before build", conv_name(s));
-    nnp_status st = pu_check(h, "Conv2D", conv_name(s), x, "input", NULL, err);
+    nnp_status st = nnp_pu_check_built(h, s->built, "Conv2D", conv_name(s), err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(h, "Conv2D", conv_name(s), x, "input", NULL, err);
     if (st == NNP_OK)
         st = make_geom(s, &x->shape, g, err);
     if (st != NNP_OK)
         return st;
-    if (g->Cg != s->kernel.shape.dims[2])
+    if (g->Cg != s->wb.kernel.shape.dims[2])
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv2D '%s': input %s has %lld channels, the layer was built for %lld",
-                            conv_name(s), pu_shape_str(&x->shape, b, sizeof b), (long long)g->C,
-                            (long long)(s->kernel.shape.dims[2] * s->groups));
+                            conv_name(s), nnp_pu_shape_str(&x->shape, b, sizeof b), (long long)g->C,
+                            (long long)(s->wb.kernel.shape.dims[2] * s->groups));
     if (!s->scratch_mem || conv_slot_floats(g) > s->scratch_slot_floats)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv2D '%s': input %s is larger than any shape the layer was built "
                             "for (build it for this shape first)",
-                            conv_name(s), pu_shape_str(&x->shape, b, sizeof b));
-    out_shape->rank = 4;
-    out_shape->dims[0] = g->N;
-    out_shape->dims[1] = s->channels_first ? g->F : g->OH;
-    out_shape->dims[2] = s->channels_first ? g->OH : g->OW;
-    out_shape->dims[3] = s->channels_first ? g->OW : g->F;
+                            conv_name(s), nnp_pu_shape_str(&x->shape, b, sizeof b));
+    img_shape(out_shape, s->channels_first, g->N, g->F, g->OH, g->OW);
     return NNP_OK;
 }
 
@@ -423,12 +323,12 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     nnp_shape os;
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, "Conv2D", conv_name(s), out, "output", &os, err);
+        st = nnp_pu_check(s->host, "Conv2D", conv_name(s), out, "output", &os, err);
     if (st != NNP_OK)
         return st;
-    const int64_t n = pu_numel(&os), last = os.dims[3];
-    conv_forward(&g, g.N, in[0]->data, s->kernel.data, s->use_bias ? s->bias.data : NULL,
-                 out->data, &s->scratch, pu_nthreads(s->host));
+    const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
+    conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, s->wb.use_bias ? s->wb.bias.data : NULL,
+                 out->data, &s->scratch, nnp_pu_nthreads(s->host));
     if (n > 0)
         act_forward(&s->act, out->data, out->data, n / last, last, 1);
     return NNP_OK;
@@ -448,12 +348,12 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     const char *nm = conv_name(s);
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
-        st = pu_check(h, "Conv2D", nm, grad_out, "output gradient", &os, err);
+        st = nnp_pu_check(h, "Conv2D", nm, grad_out, "output gradient", &os, err);
     if (st == NNP_OK && s->act.id != ACT_LINEAR)
-        st = pu_check(h, "Conv2D", nm, out, "output", &os, err);
+        st = nnp_pu_check(h, "Conv2D", nm, out, "output", &os, err);
     if (st == NNP_OK && gx)
-        st = pu_check(h, "Conv2D", nm, gx, "input gradient", &in[0]->shape, err);
-    const int64_t n = pu_numel(&os), last = os.dims[3];
+        st = nnp_pu_check(h, "Conv2D", nm, gx, "input gradient", &in[0]->shape, err);
+    const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
     if (st == NNP_OK && s->act.id != ACT_LINEAR && n > s->dz_floats)
         st = h->error_set(err, NNP_ERR_SHAPE,
                           "Conv2D '%s': backward for a batch of %lld, but the layer was built "
@@ -461,19 +361,19 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
                           nm, (long long)g.N);
     if (st != NNP_OK)
         return st;
-    const int nt = pu_nthreads(h);
+    const int nt = nnp_pu_nthreads(h);
     const float *dz = grad_out->data;
     if (s->act.id != ACT_LINEAR && n > 0) {
         const int need_x = act_needs_x(&s->act);
         if (need_x) /* recompute the pre-activation rather than keep it */
-            conv_forward(&g, g.N, in[0]->data, s->kernel.data,
-                         s->use_bias ? s->bias.data : NULL, s->dz, &s->scratch, nt);
+            conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data,
+                         s->wb.use_bias ? s->wb.bias.data : NULL, s->dz, &s->scratch, nt);
         act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
                      last, 1);
         dz = s->dz;
     }
-    conv_backward(&g, g.N, in[0]->data, s->kernel.data, dz, s->dkernel.data,
-                  s->use_bias ? s->dbias.data : NULL, gx ? gx->data : NULL, &s->scratch, nt);
+    conv_backward(&g, g.N, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data,
+                  s->wb.use_bias ? s->wb.dbias.data : NULL, gx ? gx->data : NULL, &s->scratch, nt);
     return NNP_OK;
 }
 
@@ -482,14 +382,12 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
 /* ------------------------------------------------------------------ */
 
 static const nnp_kind conv_kind = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
+    NNP_PU_KIND_HEAD,
     .name = "Conv2D",
     .doc = "Keras Conv2D: 2-D convolution with strides, padding, dilation, groups and a fused "
            "activation",
     .params = conv_params,
-    .n_params = (int)(sizeof conv_params / sizeof conv_params[0]),
+    .n_params = NNP_PU_COUNT(conv_params),
     .onnx = {"", "Conv", 1, 23},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
@@ -507,15 +405,7 @@ static const nnp_kind conv_kind = {
 
 static const nnp_kind *const conv_kinds[] = {&conv_kind};
 
-static const nnp_plugin conv_plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "conv2d",
-    .version = "1.0.0",
-    .kinds = conv_kinds,
-    .n_kinds = 1,
-};
+static const nnp_plugin conv_plugin = NNP_PU_PLUGIN_INIT("conv2d", "1.0.0", conv_kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

@@ -5,7 +5,8 @@
 
 #include <nnplug/plugin.h>
 
-#include "../activation/act.h"
+#include "common/act.h"
+#include "common/kernel_bias.h"
 #include "kernels.h"
 
 typedef struct conv_state {
@@ -17,18 +18,13 @@ typedef struct conv_state {
     int explicit_pads;        /* the "pads" extension is set */
     int64_t pads[4];          /* top, left, bottom, right */
     int channels_first;
-    int use_bias;
     act_fn act;
-    const nnp_regularizer *kernel_reg, *bias_reg;
-    const nnp_constraint *kernel_con, *bias_con;
+    kb_weights wb;            /* kernel [kh, kw, in/groups, filters], bias [filters] */
 
     /* after build */
     int built;
     int spatial_known;        /* H and W were known at the last build */
     conv_geom g;
-    nnp_tensor kernel, bias, dkernel, dbias;
-    nnp_weight weights[2];
-    int n_weights;
     conv_scratch scratch;
     void *scratch_mem;
     size_t scratch_slot_floats;

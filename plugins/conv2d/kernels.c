@@ -19,7 +19,7 @@
  * arithmetic depends on which thread runs it or how many threads there are.
  */
 #include "kernels.h"
-#include "../dense/gemm_tiled.h"
+#include "common/gemm_tiled.h"
 
 #include <string.h>
 

@@ -12,43 +12,32 @@
  * auto_pad and pads. Pads that are neither Keras rule become the explicit
  * "pads" extension.
  */
+#include <nnplug/plugin_util.h>
+
 #include "conv2d.h"
-#include "../activation/plugin_util.h"
-#include "padding.h"
+#include "common/padding.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static nnp_status transpose(const nnp_host *h, nnp_onnx_writer *w, const char *base,
-                            const char *in, const char *out, const int64_t *perm, nnp_error *err)
-{
-    int node = pu_add_node(h, w, "Transpose", base, &in, 1, out, err);
-    if (node < 0)
-        return pu_err_code(err);
-    return h->onnx_attr_ints(w, node, "perm", perm, 4, err);
-}
 
 nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
                         int n_inputs, const char *output, nnp_error *err)
 {
     const conv_state *s = state;
     const nnp_host *h = s->host;
-    if (!s->built)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': export before build",
-                            conv_name(s));
-    if (n_inputs != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': expects 1 input, got %d",
-                            conv_name(s), n_inputs);
-    const char *base = pu_onnx_base(h, s->cfg, "conv2d");
-    const int64_t kh = s->kh, kw = s->kw, cg = s->kernel.shape.dims[2], F = s->filters;
+    nnp_status st = nnp_pu_check_export(h, s->built, n_inputs, 1, "Conv2D", conv_name(s), err);
+    if (st != NNP_OK)
+        return st;
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "conv2d");
+    const int64_t kh = s->kh, kw = s->kw, cg = s->wb.kernel.shape.dims[2], F = s->filters;
 
     /* W [F, Cg, kh, kw] from the kernel [kh, kw, Cg, F] */
     nnp_tensor wt;
     nnp_shape ws = {4, {F, cg, kh, kw}};
-    nnp_status st = h->tensor_alloc(&wt, NNP_F32, &ws, err);
+    st = h->tensor_alloc(&wt, NNP_F32, &ws, err);
     if (st != NNP_OK)
         return st;
-    const float *k = s->kernel.data;
+    const float *k = s->wb.kernel.data;
     float *wd = wt.data;
     for (int64_t i = 0; i < kh; i++)
         for (int64_t j = 0; j < kw; j++)
@@ -56,12 +45,12 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
                 for (int64_t f = 0; f < F; f++)
                     wd[((f * cg + c) * kh + i) * kw + j] = k[((i * kw + j) * cg + c) * F + f];
     char wname[256], bname[256];
-    pu_value_name(h, w, base, "kernel", wname, sizeof wname);
+    nnp_pu_value_name(h, w, base, "kernel", wname, sizeof wname);
     st = h->onnx_add_initializer(w, wname, &wt, err);
     h->tensor_free(&wt);
-    if (st == NNP_OK && s->use_bias) {
-        pu_value_name(h, w, base, "bias", bname, sizeof bname);
-        st = h->onnx_add_initializer(w, bname, &s->bias, err);
+    if (st == NNP_OK && s->wb.use_bias) {
+        nnp_pu_value_name(h, w, base, "bias", bname, sizeof bname);
+        st = h->onnx_add_initializer(w, bname, &s->wb.bias, err);
     }
     if (st != NNP_OK)
         return st;
@@ -71,21 +60,21 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     const char *x = inputs[0];
     if (!s->channels_first) {
         static const int64_t to_nchw[4] = {0, 3, 1, 2};
-        x = pu_value_name(h, w, base, "nchw", xin, sizeof xin);
-        st = transpose(h, w, base, inputs[0], x, to_nchw, err);
+        x = nnp_pu_value_name(h, w, base, "nchw", xin, sizeof xin);
+        st = nnp_pu_add_transpose(h, w, base, inputs[0], x, to_nchw, 4, err);
         if (st != NNP_OK)
             return st;
     }
     /* the value the Conv writes, and the one the activation reads */
     const char *y = output;
     if (!s->channels_first)
-        y = pu_value_name(h, w, base, "conv_nchw", conv_out, sizeof conv_out);
+        y = nnp_pu_value_name(h, w, base, "conv_nchw", conv_out, sizeof conv_out);
     else if (!linear)
-        y = pu_value_name(h, w, base, "linear", conv_out, sizeof conv_out);
+        y = nnp_pu_value_name(h, w, base, "linear", conv_out, sizeof conv_out);
     const char *ins[3] = {x, wname, bname};
-    int node = pu_add_node(h, w, "Conv", base, ins, s->use_bias ? 3 : 2, y, err);
+    int node = nnp_pu_add_node(h, w, "Conv", base, ins, s->wb.use_bias ? 3 : 2, y, err);
     if (node < 0)
-        return pu_err_code(err);
+        return nnp_pu_err_code(err);
     const int64_t kshape[2] = {kh, kw}, strides[2] = {s->sh, s->sw}, dil[2] = {s->dh, s->dw};
     st = h->onnx_attr_ints(w, node, "kernel_shape", kshape, 2, err);
     if (st == NNP_OK)
@@ -94,35 +83,21 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
         st = h->onnx_attr_ints(w, node, "dilations", dil, 2, err);
     if (st == NNP_OK)
         st = h->onnx_attr_int(w, node, "group", s->groups, err);
-    if (st == NNP_OK) {
-        int64_t pads[4] = {0, 0, 0, 0};
-        int write_pads = 0;
-        if (s->explicit_pads) {
-            memcpy(pads, s->pads, sizeof pads);
-            write_pads = 1;
-        } else if (s->same) {
-            int64_t b0, a0, b1, a1;
-            if (s->sh == 1 && s->sw == 1 && same_pads(-1, kh, 1, s->dh, &b0, &a0) == 0 &&
-                same_pads(-1, kw, 1, s->dw, &b1, &a1) == 0) {
-                pads[0] = b0;
-                pads[1] = b1;
-                pads[2] = a0;
-                pads[3] = a1;
-                write_pads = 1;
-            } else {
-                st = h->onnx_attr_string(w, node, "auto_pad", "SAME_UPPER", err);
-            }
-        }
-        if (st == NNP_OK && write_pads)
-            st = h->onnx_attr_ints(w, node, "pads", pads, 4, err);
-    }
+    /* "valid" writes no pads (ONNX's default) */
+    int64_t pads[4];
+    const int auto_same =
+        pad_to_onnx(s->same, s->explicit_pads ? s->pads : NULL, kshape, strides, dil, pads);
+    if (st == NNP_OK && auto_same)
+        st = h->onnx_attr_string(w, node, "auto_pad", "SAME_UPPER", err);
+    else if (st == NNP_OK && (s->explicit_pads || s->same))
+        st = h->onnx_attr_ints(w, node, "pads", pads, 4, err);
     if (st != NNP_OK)
         return st;
     const char *a_in = y;
     if (!s->channels_first) {
         static const int64_t to_nhwc[4] = {0, 2, 3, 1};
-        a_in = linear ? output : pu_value_name(h, w, base, "linear", act_in, sizeof act_in);
-        st = transpose(h, w, base, y, a_in, to_nhwc, err);
+        a_in = linear ? output : nnp_pu_value_name(h, w, base, "linear", act_in, sizeof act_in);
+        st = nnp_pu_add_transpose(h, w, base, y, a_in, to_nhwc, 4, err);
     }
     if (st == NNP_OK && !linear)
         st = act_to_onnx(h, w, &s->act, base, a_in, output, 4, 3, err);
@@ -133,7 +108,7 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
 static nnp_status read_w(const nnp_host *h, const nnp_onnx_reader *r, const nnp_tensor **t,
                          nnp_error *err)
 {
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     if (h->onnx_n_inputs(r) < 2)
         return h->error_set(err, NNP_ERR_FORMAT, "Conv node '%s': needs inputs X and W", node);
     nnp_status st = h->onnx_input_constant(r, 1, t, err);
@@ -151,16 +126,10 @@ static nnp_status read_w(const nnp_host *h, const nnp_onnx_reader *r, const nnp_
     return NNP_OK;
 }
 
-static int has_bias(const nnp_host *h, const nnp_onnx_reader *r)
-{
-    const char *n = h->onnx_n_inputs(r) > 2 ? h->onnx_input_name(r, 2) : NULL;
-    return n && n[0];
-}
-
 nnp_status conv_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                           nnp_error *err)
 {
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     const char *op = h->onnx_op_type(r);
     if (!op || strcmp(op, "Conv") != 0)
         return h->error_set(err, NNP_ERR_INVALID, "node '%s': op %s is not Conv", node,
@@ -172,20 +141,20 @@ nnp_status conv_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
     const int64_t M = wt->shape.dims[0];
     int64_t k[2] = {wt->shape.dims[2], wt->shape.dims[3]};
     int64_t ks[4], s[2] = {1, 1}, d[2] = {1, 1}, group = 1;
-    int n = pu_attr_ints(h, r, "kernel_shape", ks, 4, err);
+    int n = nnp_pu_attr_ints(h, r, "kernel_shape", ks, 4, err);
     if (n < 0)
         return err->code;
     if (n != 0 && (n != 2 || ks[0] != k[0] || ks[1] != k[1]))
         return h->error_set(err, NNP_ERR_FORMAT,
                             "Conv node '%s': kernel_shape does not match W's [%lld, %lld]", node,
                             (long long)k[0], (long long)k[1]);
-    n = pu_attr_ints(h, r, "strides", s, 2, err);
+    n = nnp_pu_attr_ints(h, r, "strides", s, 2, err);
     if (n < 0)
         return err->code;
-    n = pu_attr_ints(h, r, "dilations", d, 2, err);
+    n = nnp_pu_attr_ints(h, r, "dilations", d, 2, err);
     if (n < 0)
         return err->code;
-    st = pu_attr_int(h, r, "group", 1, &group, err);
+    st = nnp_pu_attr_int(h, r, "group", 1, &group, err);
     if (st != NNP_OK)
         return st;
     if (s[0] < 1 || s[1] < 1 || d[0] < 1 || d[1] < 1 || group < 1 || M % group != 0)
@@ -199,23 +168,23 @@ nnp_status conv_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
     if (st == NNP_OK)
         st = h->config_set_int(cfg, "filters", M, err);
     if (st == NNP_OK)
-        st = pu_set_ints(h, cfg, "kernel_size", k, 2, err);
+        st = nnp_pu_set_ints(h, cfg, "kernel_size", k, 2, err);
     if (st == NNP_OK)
-        st = pu_set_ints(h, cfg, "strides", s, 2, err);
+        st = nnp_pu_set_ints(h, cfg, "strides", s, 2, err);
     if (st == NNP_OK)
-        st = pu_set_ints(h, cfg, "dilation_rate", d, 2, err);
+        st = nnp_pu_set_ints(h, cfg, "dilation_rate", d, 2, err);
     if (st == NNP_OK)
         st = h->config_set_int(cfg, "groups", group, err);
     if (st == NNP_OK)
-        st = pu_set_string(h, cfg, "data_format", "channels_first", err);
+        st = nnp_pu_set_string(h, cfg, "data_format", "channels_first", err);
     if (st == NNP_OK)
-        st = pu_set_string(h, cfg, "padding", mode == PAD_SAME ? "same" : "valid", err);
+        st = nnp_pu_set_string(h, cfg, "padding", mode == PAD_SAME ? "same" : "valid", err);
     if (st == NNP_OK && mode == PAD_EXPLICIT)
-        st = pu_set_ints(h, cfg, "pads", pads, 4, err);
+        st = nnp_pu_set_ints(h, cfg, "pads", pads, 4, err);
     if (st == NNP_OK)
-        st = h->config_set_bool(cfg, "use_bias", has_bias(h, r), err);
+        st = h->config_set_bool(cfg, "use_bias", nnp_pu_has_input(h, r, 2), err);
     if (st == NNP_OK)
-        st = pu_set_string(h, cfg, "activation", "linear", err);
+        st = nnp_pu_set_string(h, cfg, "activation", "linear", err);
     return st;
 }
 
@@ -223,7 +192,7 @@ nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
 {
     conv_state *s = state;
     const nnp_host *h = s->host;
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     if (!s->built)
         return h->error_set(err, NNP_ERR_INVALID, "Conv node '%s': weights loaded before build",
                             node);
@@ -231,31 +200,32 @@ nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
     nnp_status st = read_w(h, r, &wt, err);
     if (st != NNP_OK)
         return st;
-    const int64_t kh = s->kh, kw = s->kw, cg = s->kernel.shape.dims[2], F = s->filters;
+    const int64_t kh = s->kh, kw = s->kw, cg = s->wb.kernel.shape.dims[2], F = s->filters;
     const nnp_shape *ws = &wt->shape;
     if (ws->dims[0] != F || ws->dims[1] != cg || ws->dims[2] != kh || ws->dims[3] != kw) {
         char b[160];
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv node '%s': W has shape %s, the layer expects [%lld, %lld, %lld, "
                             "%lld]",
-                            node, pu_shape_str(ws, b, sizeof b), (long long)F, (long long)cg,
+                            node, nnp_pu_shape_str(ws, b, sizeof b), (long long)F, (long long)cg,
                             (long long)kh, (long long)kw);
     }
     const float *wd = wt->data;
-    float *k = s->kernel.data;
+    float *k = s->wb.kernel.data;
     for (int64_t f = 0; f < F; f++)
         for (int64_t c = 0; c < cg; c++)
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++)
                     k[((i * kw + j) * cg + c) * F + f] = wd[((f * cg + c) * kh + i) * kw + j];
-    if (!s->use_bias)
-        return has_bias(h, r) ? h->error_set(err, NNP_ERR_INVALID,
-                                             "Conv node '%s': has a bias but the layer has "
-                                             "use_bias=false",
-                                             node)
-                              : NNP_OK;
-    float *b = s->bias.data;
-    if (!has_bias(h, r)) {
+    const int has_bias = nnp_pu_has_input(h, r, 2);
+    if (!s->wb.use_bias)
+        return has_bias ? h->error_set(err, NNP_ERR_INVALID,
+                                       "Conv node '%s': has a bias but the layer has "
+                                       "use_bias=false",
+                                       node)
+                        : NNP_OK;
+    float *b = s->wb.bias.data;
+    if (!has_bias) {
         memset(b, 0, (size_t)F * sizeof(float));
         return NNP_OK;
     }
@@ -267,7 +237,7 @@ nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
                             h->onnx_input_name(r, 2));
     if (st != NNP_OK)
         return st;
-    if (bt->dtype != NNP_F32 || pu_numel(&bt->shape) != F)
+    if (bt->dtype != NNP_F32 || nnp_pu_numel(&bt->shape) != F)
         return h->error_set(err, NNP_ERR_SHAPE, "Conv node '%s': bias B must hold %lld floats",
                             node, (long long)F);
     memcpy(b, bt->data, (size_t)F * sizeof(float));

@@ -4,7 +4,7 @@
  * [units].
  *
  * The products go through CBLAS (OpenBLAS's OpenMP build, see
- * openblas.cmake) in fixed tiles (gemm_tiled.h), so results are identical
+ * openblas.cmake) in fixed tiles (common/gemm_tiled.h), so results are identical
  * for any thread count; the test suite checks this bit for bit. The bias
  * gradient, the one reduction done here, runs over fixed column blocks, each
  * summed in row order.
@@ -12,66 +12,38 @@
 #include <nnplug/plugin_util.h>
 
 #include "dense.h"
-#include "../activation/plugin_util.h"
-#include "gemm_tiled.h"
+#include "common/gemm_tiled.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define INIT_GLOROT "{\"class_name\":\"GlorotUniform\",\"config\":{}}"
-#define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
-
 static const nnp_param_def dense_params[] = {
     {"units", NNP_PARAM_INT, "null", NNP_PARAM_NULLABLE | NNP_PARAM_HAS_MIN, 1, 0, NULL,
      "dimensionality of the output (required)"},
-    {"activation", NNP_PARAM_STRING, "\"linear\"", NNP_PARAM_NULLABLE, 0, 0, act_choices,
-     "Keras activation applied to the output (null = linear)"},
-    {"use_bias", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL, "whether the layer has a bias vector"},
-    {"kernel_initializer", NNP_PARAM_INITIALIZER, INIT_GLOROT, 0, 0, 0, NULL,
-     "initializer of the kernel [in, units]"},
-    {"bias_initializer", NNP_PARAM_INITIALIZER, INIT_ZEROS, 0, 0, 0, NULL,
-     "initializer of the bias [units]"},
-    {"kernel_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the kernel"},
-    {"bias_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the bias"},
-    {"activity_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "regularizer of the output; only null is supported"},
-    {"kernel_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "constraint on the kernel, applied after each optimizer step"},
-    {"bias_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
-     "constraint on the bias, applied after each optimizer step"},
+    ACT_PARAM_DEF,
+    KB_PARAM_DEFS("[in, units]", "[units]"),
 };
 
-const char *dense_name(const dense_state *s) { return pu_name(s->host, s->cfg); }
+const char *dense_name(const dense_state *s) { return nnp_pu_name(s->host, s->cfg); }
 
 /* ------------------------------------------------------------------ */
 /* create / destroy                                                    */
 /* ------------------------------------------------------------------ */
 
-static void free_weights(dense_state *s)
-{
-    const nnp_host *h = s->host;
-    h->tensor_free(&s->kernel);
-    h->tensor_free(&s->bias);
-    h->tensor_free(&s->dkernel);
-    h->tensor_free(&s->dbias);
-    s->n_weights = 0;
-    s->built = 0;
-}
-
 static nnp_status dense_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                nnp_error *err)
 {
-    const char *name = pu_name(h, cfg);
+    const char *name = nnp_pu_name(h, cfg);
     const int64_t units = h->config_int(cfg, "units");
     if (units < 1)
         return h->error_set(err, NNP_ERR_INVALID,
                             "Dense '%s': 'units' must be given as an int >= 1 (got %lld)", name,
                             (long long)units);
-    if (h->config_regularizer(cfg, "activity_regularizer"))
-        return h->error_set(err, NNP_ERR_UNSUPPORTED,
-                            "Dense '%s': activity_regularizer is not supported (only null)", name);
+    /* each weight of each layer draws from its own reproducible stream */
+    kb_weights wb;
+    nnp_status st = kb_configure(&wb, h, cfg, "Dense", NNP_PU_SEED_PER_WEIGHT, err);
+    if (st != NNP_OK)
+        return st;
     act_fn act;
     const char *an = h->config_string(cfg, "activation");
     if (act_parse(an, &act) != 0)
@@ -83,12 +55,8 @@ static nnp_status dense_create(const nnp_host *h, const nnp_config *cfg, void **
     s->host = h;
     s->cfg = cfg;
     s->units = units;
-    s->use_bias = h->config_bool(cfg, "use_bias");
     s->act = act;
-    s->kernel_reg = h->config_regularizer(cfg, "kernel_regularizer");
-    s->bias_reg = h->config_regularizer(cfg, "bias_regularizer");
-    s->kernel_con = h->config_constraint(cfg, "kernel_constraint");
-    s->bias_con = h->config_constraint(cfg, "bias_constraint");
+    s->wb = wb;
     *state = s;
     return NNP_OK;
 }
@@ -98,7 +66,7 @@ static void dense_destroy(void *state)
     dense_state *s = state;
     if (!s)
         return;
-    free_weights(s);
+    kb_free(&s->wb, s->host);
     s->host->aligned_free(s->scratch);
     free(s);
 }
@@ -107,40 +75,13 @@ static void dense_destroy(void *state)
 /* build                                                               */
 /* ------------------------------------------------------------------ */
 
-static nnp_status alloc_weight(dense_state *s, nnp_tensor *t, const nnp_shape *sh,
-                               const char *init_key, nnp_error *err)
-{
-    const nnp_host *h = s->host;
-    nnp_status st = h->tensor_alloc(t, NNP_F32, sh, err);
-    if (st != NNP_OK || !init_key)
-        return st;
-    const nnp_initializer *init = h->config_initializer(s->cfg, init_key);
-    if (!init)
-        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': no %s", dense_name(s), init_key);
-    /* each weight of each layer draws from its own reproducible stream */
-    return h->initializer_fill(init, t, h->seed_mix(h->config_seed(s->cfg), init_key), err);
-}
-
 static nnp_status alloc_weights(dense_state *s, int64_t in_dim, nnp_error *err)
 {
-    free_weights(s);
     nnp_shape ks = {2, {in_dim, s->units}}, bs = {1, {s->units}};
-    nnp_status st = alloc_weight(s, &s->kernel, &ks, "kernel_initializer", err);
-    if (st == NNP_OK)
-        st = alloc_weight(s, &s->dkernel, &ks, NULL, err);
-    if (st == NNP_OK && s->use_bias)
-        st = alloc_weight(s, &s->bias, &bs, "bias_initializer", err);
-    if (st == NNP_OK && s->use_bias)
-        st = alloc_weight(s, &s->dbias, &bs, NULL, err);
-    if (st != NNP_OK) {
-        free_weights(s);
+    s->built = 0;
+    nnp_status st = kb_alloc(&s->wb, s->host, s->cfg, "Dense", &ks, &bs, err);
+    if (st != NNP_OK)
         return st;
-    }
-    s->weights[0] = (nnp_weight){"kernel", &s->kernel, &s->dkernel, NNP_WEIGHT_TRAINABLE,
-                                 s->kernel_reg, s->kernel_con};
-    s->weights[1] = (nnp_weight){"bias", &s->bias, &s->dbias, NNP_WEIGHT_TRAINABLE,
-                                 s->bias_reg, s->bias_con};
-    s->n_weights = s->use_bias ? 2 : 1;
     s->in_dim = in_dim;
     s->built = 1;
     return NNP_OK;
@@ -152,26 +93,25 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
     dense_state *s = state;
     const nnp_host *h = s->host;
     char b[160];
-    if (n_in != 1)
-        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': expects 1 input, got %d",
-                            dense_name(s), n_in);
+    nnp_status st = nnp_pu_check_n_inputs(h, n_in, 1, "Dense", dense_name(s), err);
+    if (st != NNP_OK)
+        return st;
     const int rank = in[0].rank;
     if (rank < 2)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Dense '%s': input of rank %d (shape %s); Dense needs rank >= 2 "
                             "([batch, ..., features])",
-                            dense_name(s), rank, pu_shape_str(&in[0], b, sizeof b));
+                            dense_name(s), rank, nnp_pu_shape_str(&in[0], b, sizeof b));
     const int64_t in_dim = in[0].dims[rank - 1];
     if (in_dim < 1)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Dense '%s': the last axis of input shape %s must have a known size "
                             ">= 1",
-                            dense_name(s), pu_shape_str(&in[0], b, sizeof b));
+                            dense_name(s), nnp_pu_shape_str(&in[0], b, sizeof b));
     if (in_dim > INT32_MAX || s->units > INT32_MAX ||
         in_dim * s->units > ((int64_t)1 << 40))
         return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': kernel [%lld, %lld] is too large",
                             dense_name(s), (long long)in_dim, (long long)s->units);
-    nnp_status st = NNP_OK;
     if (!s->built || s->in_dim != in_dim)
         st = alloc_weights(s, in_dim, err);
     if (st != NNP_OK)
@@ -179,7 +119,7 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
 
     /* backward scratch for the rows of a concrete build; grows only, so a
      * layer applied to several inputs keeps room for the largest */
-    const int64_t rows = pu_numel(&in[0]) < 0 ? -1 : pu_numel(&in[0]) / in_dim;
+    const int64_t rows = nnp_pu_numel(&in[0]) < 0 ? -1 : nnp_pu_numel(&in[0]) / in_dim;
     if (rows > s->scratch_rows && s->act.id != ACT_LINEAR) {
         if (rows > ((int64_t)1 << 40) / s->units)
             return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': %lld rows is too many",
@@ -199,12 +139,11 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
     return NNP_OK;
 }
 
-static int dense_n_weights(const void *state) { return ((const dense_state *)state)->n_weights; }
+static int dense_n_weights(const void *state) { return ((const dense_state *)state)->wb.n; }
 
 static const nnp_weight *dense_weight(const void *state, int i)
 {
-    const dense_state *s = state;
-    return i >= 0 && i < s->n_weights ? &s->weights[i] : NULL;
+    return kb_weight(&((const dense_state *)state)->wb, i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -219,11 +158,11 @@ static const nnp_weight *dense_weight(const void *state, int i)
 static void linear_part(const dense_state *s, const float *x, int64_t rows, float *z)
 {
     const int64_t in = s->in_dim, units = s->units;
-    gt_sgemm(0, 0, rows, units, in, 1.0f, x, in, s->kernel.data, units, 0.0f, z, units,
-             pu_nthreads(s->host));
-    if (!s->use_bias)
+    gt_sgemm(0, 0, rows, units, in, 1.0f, x, in, s->wb.kernel.data, units, 0.0f, z, units,
+             nnp_pu_nthreads(s->host));
+    if (!s->wb.use_bias)
         return;
-    const float *b = s->bias.data;
+    const float *b = s->wb.bias.data;
 #pragma omp parallel for schedule(static) if (rows * units >= DENSE_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         float *zr = z + r * units;
@@ -260,18 +199,18 @@ static nnp_status check_input(const dense_state *s, const nnp_tensor *x, int64_t
 {
     const nnp_host *h = s->host;
     char b[160];
-    if (!s->built)
-        return h->error_set(err, NNP_ERR_INVALID, "Dense '%s': used before build", dense_name(s));
-    nnp_status st = pu_check(h, "Dense", dense_name(s), x, "input", NULL, err);
+    nnp_status st = nnp_pu_check_built(h, s->built, "Dense", dense_name(s), err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(h, "Dense", dense_name(s), x, "input", NULL, err);
     if (st != NNP_OK)
         return st;
     if (x->shape.rank < 2 || x->shape.dims[x->shape.rank - 1] != s->in_dim)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Dense '%s': input has shape %s, but the layer was built for "
                             "%lld features on the last axis",
-                            dense_name(s), pu_shape_str(&x->shape, b, sizeof b),
+                            dense_name(s), nnp_pu_shape_str(&x->shape, b, sizeof b),
                             (long long)s->in_dim);
-    *rows = pu_numel(&x->shape) / s->in_dim;
+    *rows = nnp_pu_numel(&x->shape) / s->in_dim;
     if (*rows > INT32_MAX)
         return h->error_set(err, NNP_ERR_OVERFLOW, "Dense '%s': %lld rows is too many for BLAS",
                             dense_name(s), (long long)*rows);
@@ -290,7 +229,7 @@ static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_
     nnp_shape os;
     nnp_status st = check_input(s, in[0], &rows, &os, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, "Dense", dense_name(s), out, "output", &os, err);
+        st = nnp_pu_check(s->host, "Dense", dense_name(s), out, "output", &os, err);
     if (st != NNP_OK || rows == 0)
         return st;
     linear_part(s, in[0]->data, rows, out->data);
@@ -311,11 +250,11 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_status st = check_input(s, in[0], &rows, &os, err);
     if (st == NNP_OK)
-        st = pu_check(h, "Dense", dense_name(s), grad_out, "output gradient", &os, err);
+        st = nnp_pu_check(h, "Dense", dense_name(s), grad_out, "output gradient", &os, err);
     if (st == NNP_OK && s->act.id != ACT_LINEAR)
-        st = pu_check(h, "Dense", dense_name(s), out, "output", &os, err);
+        st = nnp_pu_check(h, "Dense", dense_name(s), out, "output", &os, err);
     if (st == NNP_OK && gx)
-        st = pu_check(h, "Dense", dense_name(s), gx, "input gradient", &in[0]->shape, err);
+        st = nnp_pu_check(h, "Dense", dense_name(s), gx, "input gradient", &in[0]->shape, err);
     if (st == NNP_OK && s->act.id != ACT_LINEAR && rows > s->scratch_rows)
         st = h->error_set(err, NNP_ERR_SHAPE,
                           "Dense '%s': backward of %lld rows, but the layer was built for at most "
@@ -335,13 +274,13 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
         dz = z;
     }
     if (rows > 0) {
-        const int nt = pu_nthreads(h);
-        gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f, s->dkernel.data,
+        const int nt = nnp_pu_nthreads(h);
+        gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f, s->wb.dkernel.data,
                  units, nt);
-        if (s->use_bias)
-            bias_grad(dz, rows, units, s->dbias.data);
+        if (s->wb.use_bias)
+            bias_grad(dz, rows, units, s->wb.dbias.data);
         if (gx)
-            gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->kernel.data, units, 0.0f,
+            gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->wb.kernel.data, units, 0.0f,
                      gx->data, in_dim, nt);
     }
     return NNP_OK;
@@ -360,17 +299,15 @@ static const nnp_onnx_op dense_more_ops[] = {
 
 static const void *dense_extension(const char *name)
 {
-    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? dense_more_ops : NULL;
+    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, dense_more_ops);
 }
 
 static const nnp_kind dense_kind = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
+    NNP_PU_KIND_HEAD,
     .name = "Dense",
     .doc = "Keras Dense: activation(x . kernel + bias) over the last axis",
     .params = dense_params,
-    .n_params = (int)(sizeof dense_params / sizeof dense_params[0]),
+    .n_params = NNP_PU_COUNT(dense_params),
     .onnx = {"", "Gemm", 1, 23},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
@@ -389,15 +326,7 @@ static const nnp_kind dense_kind = {
 
 static const nnp_kind *const dense_kinds[] = {&dense_kind};
 
-static const nnp_plugin dense_plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "dense",
-    .version = "1.0.0",
-    .kinds = dense_kinds,
-    .n_kinds = 1,
-};
+static const nnp_plugin dense_plugin = NNP_PU_PLUGIN_INIT("dense", "1.0.0", dense_kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

@@ -5,23 +5,19 @@
 
 #include <nnplug/plugin.h>
 
-#include "../activation/act.h"
+#include "common/act.h"
+#include "common/kernel_bias.h"
 
 typedef struct dense_state {
     const nnp_host *host;
     const nnp_config *cfg;          /* host-owned, lives as long as the layer */
     int64_t units;
-    int use_bias;
     act_fn act;
-    const nnp_regularizer *kernel_reg, *bias_reg;  /* NULL: none */
-    const nnp_constraint *kernel_con, *bias_con;   /* NULL: none */
+    kb_weights wb;                  /* kernel [in, units], bias [units] */
 
     int built;
     int rank;                       /* input rank of the last build */
     int64_t in_dim;
-    nnp_tensor kernel, bias, dkernel, dbias;
-    nnp_weight weights[2];
-    int n_weights;
 
     /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */
     float *scratch;

@@ -14,45 +14,25 @@
  * with keepdims=true (ONNX keeps [N, C, 1, 1]) so that a following Flatten
  * or Reshape sees the shape it was written for.
  */
+#include <nnplug/plugin_util.h>
+
 #include "pooling.h"
-#include "../activation/plugin_util.h"
-#include "../conv2d/padding.h"
+#include "common/padding.h"
 
 #include <string.h>
-
-static nnp_status transpose(const nnp_host *h, nnp_onnx_writer *w, const char *base,
-                            const char *in, const char *out, const int64_t *perm, nnp_error *err)
-{
-    int node = pu_add_node(h, w, "Transpose", base, &in, 1, out, err);
-    if (node < 0)
-        return pu_err_code(err);
-    return h->onnx_attr_ints(w, node, "perm", perm, 4, err);
-}
 
 static nnp_status window_attrs(const pool_state *s, const nnp_host *h, nnp_onnx_writer *w,
                                int node, nnp_error *err)
 {
-    const int64_t k[2] = {s->kh, s->kw}, st2[2] = {s->sh, s->sw};
+    const int64_t k[2] = {s->kh, s->kw}, st2[2] = {s->sh, s->sw}, dil[2] = {1, 1};
     nnp_status st = h->onnx_attr_ints(w, node, "kernel_shape", k, 2, err);
     if (st == NNP_OK)
         st = h->onnx_attr_ints(w, node, "strides", st2, 2, err);
     if (st != NNP_OK)
         return st;
-    int64_t pads[4] = {0, 0, 0, 0};
-    if (s->explicit_pads) {
-        memcpy(pads, s->pads, sizeof pads);
-    } else if (s->same) {
-        int64_t b0, a0, b1, a1;
-        if (s->sh == 1 && s->sw == 1 && same_pads(-1, s->kh, 1, 1, &b0, &a0) == 0 &&
-            same_pads(-1, s->kw, 1, 1, &b1, &a1) == 0) {
-            pads[0] = b0;
-            pads[1] = b1;
-            pads[2] = a0;
-            pads[3] = a1;
-        } else {
-            return h->onnx_attr_string(w, node, "auto_pad", "SAME_UPPER", err);
-        }
-    }
+    int64_t pads[4];
+    if (pad_to_onnx(s->same, s->explicit_pads ? s->pads : NULL, k, st2, dil, pads))
+        return h->onnx_attr_string(w, node, "auto_pad", "SAME_UPPER", err);
     return h->onnx_attr_ints(w, node, "pads", pads, 4, err);
 }
 
@@ -65,7 +45,7 @@ nnp_status pool_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
         return h->error_set(err, NNP_ERR_INVALID,
                             "%s '%s': export needs a built layer with 1 input", s->kind,
                             pool_name(s));
-    const char *base = pu_onnx_base(h, s->cfg, "pooling");
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "pooling");
     static const int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
     const char *op = s->global ? (s->op == POOL_MAX ? "GlobalMaxPool" : "GlobalAveragePool")
                                : (s->op == POOL_MAX ? "MaxPool" : "AveragePool");
@@ -73,17 +53,17 @@ nnp_status pool_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     const char *x = inputs[0];
     nnp_status st = NNP_OK;
     if (!s->channels_first) {
-        x = pu_value_name(h, w, base, "nchw", xin, sizeof xin);
-        st = transpose(h, w, base, inputs[0], x, to_nchw, err);
+        x = nnp_pu_value_name(h, w, base, "nchw", xin, sizeof xin);
+        st = nnp_pu_add_transpose(h, w, base, inputs[0], x, to_nchw, 4, err);
         if (st != NNP_OK)
             return st;
     }
     /* a last node (Transpose back, or Flatten) follows unless NCHW keeps all */
     const int tail = !s->channels_first || (s->global && !s->keepdims);
-    const char *y = tail ? pu_value_name(h, w, base, "pooled", pooled, sizeof pooled) : output;
-    int node = pu_add_node(h, w, op, base, &x, 1, y, err);
+    const char *y = tail ? nnp_pu_value_name(h, w, base, "pooled", pooled, sizeof pooled) : output;
+    int node = nnp_pu_add_node(h, w, op, base, &x, 1, y, err);
     if (node < 0)
-        return pu_err_code(err);
+        return nnp_pu_err_code(err);
     if (!s->global) {
         st = window_attrs(s, h, w, node, err);
         if (st == NNP_OK && s->op == POOL_AVG)
@@ -94,32 +74,31 @@ nnp_status pool_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     if (!tail)
         return NNP_OK;
     if (s->global && !s->keepdims) {
-        node = pu_add_node(h, w, "Flatten", base, &y, 1, output, err);
+        node = nnp_pu_add_node(h, w, "Flatten", base, &y, 1, output, err);
         if (node < 0)
-            return pu_err_code(err);
+            return nnp_pu_err_code(err);
         return h->onnx_attr_int(w, node, "axis", 1, err);
     }
-    return transpose(h, w, base, y, output, to_nhwc, err);
+    return nnp_pu_add_transpose(h, w, base, y, output, to_nhwc, 4, err);
 }
 
 nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                           nnp_error *err)
 {
     const char *op = h->onnx_op_type(r);
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     nnp_status st;
     if (!op)
         return h->error_set(err, NNP_ERR_INVALID, "pooling: node '%s' has no op type", node);
-    if (h->onnx_n_outputs(r) > 1 && h->onnx_output_name(r, 1) && h->onnx_output_name(r, 1)[0])
+    if (nnp_pu_has_output(h, r, 1))
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "%s node '%s': the Indices output is not supported", op, node);
-    st = pu_set_string(h, cfg, "data_format", "channels_first", err);
+    st = nnp_pu_set_string(h, cfg, "data_format", "channels_first", err);
     if (st != NNP_OK)
         return st;
     if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "GlobalMaxPool") == 0) {
         nnp_shape xs;
-        nnp_error e = {0};
-        if (h->onnx_input_shape(r, 0, &xs, &e) == NNP_OK && xs.rank >= 0 && xs.rank != 4)
+        if (nnp_pu_input_shape(h, r, 0, &xs) >= 0 && xs.rank != 4)
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "%s node '%s': input of rank %d; only 2-D pooling (rank 4) is "
                                 "supported",
@@ -127,7 +106,7 @@ nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
         return h->config_set_bool(cfg, "keepdims", 1, err);
     }
     int64_t k[4], s[2] = {1, 1}, d[2] = {1, 1};
-    int n = pu_attr_ints(h, r, "kernel_shape", k, 4, err);
+    int n = nnp_pu_attr_ints(h, r, "kernel_shape", k, 4, err);
     if (n < 0)
         return err->code;
     if (n != 2)
@@ -135,8 +114,8 @@ nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
                             "%s node '%s': kernel_shape has %d entries; only 2-D pooling is "
                             "supported",
                             op, node, n);
-    if (pu_attr_ints(h, r, "strides", s, 2, err) < 0 ||
-        pu_attr_ints(h, r, "dilations", d, 2, err) < 0)
+    if (nnp_pu_attr_ints(h, r, "strides", s, 2, err) < 0 ||
+        nnp_pu_attr_ints(h, r, "dilations", d, 2, err) < 0)
         return err->code;
     if (d[0] != 1 || d[1] != 1)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
@@ -147,15 +126,13 @@ nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
     if (st != NNP_OK)
         return st;
     int64_t ceil_mode = 0;
-    st = pu_attr_int(h, r, "ceil_mode", 0, &ceil_mode, err);
+    st = nnp_pu_attr_int(h, r, "ceil_mode", 0, &ceil_mode, err);
     if (st != NNP_OK)
         return st;
     if (ceil_mode) {
         /* ceil_mode only matters when a partial window would be added */
         nnp_shape xs;
-        nnp_error e = {0};
-        int same_size = h->onnx_input_shape(r, 0, &xs, &e) == NNP_OK && xs.rank == 4 &&
-                        mode != PAD_SAME;
+        int same_size = nnp_pu_input_shape(h, r, 0, &xs) == 4 && mode != PAD_SAME;
         for (int i = 0; i < 2 && same_size; i++) {
             const int64_t span = xs.dims[2 + i] + pads[i] + pads[i + 2] - k[i];
             same_size = xs.dims[2 + i] >= 0 && span >= 0 && span % s[i] == 0;
@@ -168,7 +145,7 @@ nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
     }
     int64_t include_pad = 0;
     if (strcmp(op, "AveragePool") == 0) {
-        st = pu_attr_int(h, r, "count_include_pad", 0, &include_pad, err);
+        st = nnp_pu_attr_int(h, r, "count_include_pad", 0, &include_pad, err);
         if (st != NNP_OK)
             return st;
         if (include_pad && mode == PAD_SAME) {
@@ -188,12 +165,12 @@ nnp_status pool_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_confi
         return h->error_set(err, NNP_ERR_UNSUPPORTED, "pooling: ONNX op %s is not supported", op);
     }
     if (st == NNP_OK)
-        st = pu_set_ints(h, cfg, "pool_size", k, 2, err);
+        st = nnp_pu_set_ints(h, cfg, "pool_size", k, 2, err);
     if (st == NNP_OK)
-        st = pu_set_ints(h, cfg, "strides", s, 2, err);
+        st = nnp_pu_set_ints(h, cfg, "strides", s, 2, err);
     if (st == NNP_OK)
-        st = pu_set_string(h, cfg, "padding", mode == PAD_SAME ? "same" : "valid", err);
+        st = nnp_pu_set_string(h, cfg, "padding", mode == PAD_SAME ? "same" : "valid", err);
     if (st == NNP_OK && mode == PAD_EXPLICIT)
-        st = pu_set_ints(h, cfg, "pads", pads, 4, err);
+        st = nnp_pu_set_ints(h, cfg, "pads", pads, 4, err);
     return st;
 }

@@ -15,8 +15,8 @@
 #include <nnplug/plugin_util.h>
 
 #include "pooling.h"
-#include "../activation/plugin_util.h"
-#include "../conv2d/padding.h"
+#include "common/image.h"
+#include "common/padding.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,57 +51,32 @@ static const nnp_param_def global_params[] = {
      "keep the spatial axes with size 1"},
 };
 
-const char *pool_name(const pool_state *s) { return pu_name(s->host, s->cfg); }
+const char *pool_name(const pool_state *s) { return nnp_pu_name(s->host, s->cfg); }
 
 /* ------------------------------------------------------------------ */
 /* create                                                              */
 /* ------------------------------------------------------------------ */
 
-static nnp_status pair(const pool_state *s, const char *key, int64_t *a, int64_t *b, int *null,
-                       nnp_error *err)
-{
-    const nnp_host *h = s->host;
-    int64_t v[4];
-    int n = h->config_ints(s->cfg, key, v, 4);
-    *null = n < 0;
-    if (n < 0)
-        return NNP_OK;
-    if (n == 1)
-        v[1] = v[0];
-    if (n != 1 && n != 2)
-        return h->error_set(err, NNP_ERR_INVALID,
-                            "%s '%s': '%s' must be one int or a list of 2 ints", s->kind,
-                            pool_name(s), key);
-    if (v[0] < 1 || v[1] < 1)
-        return h->error_set(err, NNP_ERR_INVALID, "%s '%s': '%s' entries must be >= 1", s->kind,
-                            pool_name(s), key);
-    *a = v[0];
-    *b = v[1];
-    return NNP_OK;
-}
-
 static nnp_status pool_create_common(const nnp_host *h, const nnp_config *cfg, const char *kind,
                                      pool_op op, int global, void **state, nnp_error *err)
 {
-    pool_state *s = calloc(1, sizeof *s);
+    pool_state *s = nnp_pu_state_alloc(h, sizeof *s, kind, err);
     if (!s)
-        return h->error_set(err, NNP_ERR_NOMEM, "%s: out of memory", kind);
+        return NNP_ERR_NOMEM;
     s->host = h;
     s->cfg = cfg;
     s->kind = kind;
     s->op = op;
     s->global = global;
-    const char *df = h->config_string(cfg, "data_format");
-    s->channels_first = df && (strcmp(df, "channels_first") == 0 ||
-                                strcmp(df, "channelsFirst") == 0);
+    s->channels_first = img_channels_first(h, cfg);
     nnp_status st = NNP_OK;
     if (global) {
         s->keepdims = h->config_bool(cfg, "keepdims");
     } else {
         int null;
-        st = pair(s, "pool_size", &s->kh, &s->kw, &null, err);
+        st = img_pair(h, cfg, kind, "pool_size", &s->kh, &s->kw, &null, err);
         if (st == NNP_OK)
-            st = pair(s, "strides", &s->sh, &s->sw, &null, err);
+            st = img_pair(h, cfg, kind, "strides", &s->sh, &s->sw, &null, err);
         if (st == NNP_OK && null) {
             s->sh = s->kh;
             s->sw = s->kw;
@@ -110,20 +85,20 @@ static nnp_status pool_create_common(const nnp_host *h, const nnp_config *cfg, c
         if (st == NNP_OK && (!pad || (strcmp(pad, "valid") && strcmp(pad, "same"))))
             st = h->error_set(err, NNP_ERR_INVALID,
                               "%s '%s': padding '%s' is not supported (valid or same)", kind,
-                              pu_name(h, cfg), pad ? pad : "null");
+                              nnp_pu_name(h, cfg), pad ? pad : "null");
         s->same = pad && strcmp(pad, "same") == 0;
         int np = h->config_ints(cfg, "pads", s->pads, 4);
         if (st == NNP_OK && np >= 0 && np != 4)
             st = h->error_set(err, NNP_ERR_INVALID,
                               "%s '%s': 'pads' must list 4 ints [top, left, bottom, right]", kind,
-                              pu_name(h, cfg));
+                              nnp_pu_name(h, cfg));
         s->explicit_pads = np == 4;
         if (st == NNP_OK && s->explicit_pads &&
             (s->pads[0] >= s->kh || s->pads[2] >= s->kh || s->pads[1] >= s->kw ||
              s->pads[3] >= s->kw))
             st = h->error_set(err, NNP_ERR_INVALID,
                               "%s '%s': each of 'pads' must be smaller than the pool size", kind,
-                              pu_name(h, cfg));
+                              nnp_pu_name(h, cfg));
         if (op == POOL_AVG)
             s->count_include_pad = h->config_bool(cfg, "count_include_pad");
     }
@@ -169,19 +144,16 @@ nnp_status pool_geometry(const pool_state *s, const nnp_shape *in, pool_geom *g,
 {
     const nnp_host *h = s->host;
     char b[160];
-    if (in->rank != 4)
-        return h->error_set(err, NNP_ERR_SHAPE,
-                            "%s '%s': expects a rank-4 input (%s), got rank %d (shape %s)",
-                            s->kind, pool_name(s),
-                            s->channels_first ? "[batch, channels, rows, cols]"
-                                              : "[batch, rows, cols, channels]",
-                            in->rank, pu_shape_str(in, b, sizeof b));
+    int64_t nchw[4];
+    nnp_status st = img_dims(h, s->kind, pool_name(s), in, s->channels_first, nchw, err);
+    if (st != NNP_OK)
+        return st;
     memset(g, 0, sizeof *g);
     g->channels_first = s->channels_first;
-    g->N = in->dims[0];
-    g->C = in->dims[s->channels_first ? 1 : 3];
-    g->H = in->dims[s->channels_first ? 2 : 1];
-    g->W = in->dims[s->channels_first ? 3 : 2];
+    g->N = nchw[0];
+    g->C = nchw[1];
+    g->H = nchw[2];
+    g->W = nchw[3];
     g->kh = s->kh;
     g->kw = s->kw;
     g->sh = s->sh;
@@ -202,10 +174,8 @@ nnp_status pool_geometry(const pool_state *s, const nnp_shape *in, pool_geom *g,
                             "%s '%s': the %lldx%lld pool window is larger than the %lldx%lld "
                             "input (shape %s) with %s",
                             s->kind, pool_name(s), (long long)s->kh, (long long)s->kw,
-                            (long long)g->H, (long long)g->W, pu_shape_str(in, b, sizeof b),
-                            s->explicit_pads ? "the explicit pads"
-                            : s->same        ? "'same' padding"
-                                             : "'valid' padding");
+                            (long long)g->H, (long long)g->W, nnp_pu_shape_str(in, b, sizeof b),
+                            pad_rule(s->same, s->explicit_pads));
     return NNP_OK;
 }
 
@@ -218,22 +188,17 @@ static void out_shape(const pool_state *s, const pool_geom *g, nnp_shape *out)
         out->dims[1] = g->C;
         return;
     }
-    out->rank = 4;
-    out->dims[0] = g->N;
-    out->dims[1] = s->channels_first ? g->C : g->OH;
-    out->dims[2] = s->channels_first ? g->OH : g->OW;
-    out->dims[3] = s->channels_first ? g->OW : g->C;
+    img_shape(out, s->channels_first, g->N, g->C, g->OH, g->OW);
 }
 
 static nnp_status pool_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                              nnp_error *err)
 {
     pool_state *s = state;
-    if (n_in != 1)
-        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': expects 1 input, got %d",
-                                  s->kind, pool_name(s), n_in);
     pool_geom g;
-    nnp_status st = pool_geometry(s, &in[0], &g, err);
+    nnp_status st = nnp_pu_check_n_inputs(s->host, n_in, 1, s->kind, pool_name(s), err);
+    if (st == NNP_OK)
+        st = pool_geometry(s, &in[0], &g, err);
     if (st != NNP_OK)
         return st;
     out_shape(s, &g, out);
@@ -249,10 +214,9 @@ static nnp_status pool_build(void *state, int n_in, const nnp_shape *in, nnp_sha
 static nnp_status run_geom(const pool_state *s, const nnp_tensor *x, pool_geom *g,
                            nnp_shape *os, nnp_error *err)
 {
-    if (!s->built)
-        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': used before build", s->kind,
-                                  pool_name(s));
-    nnp_status st = pu_check(s->host, s->kind, pool_name(s), x, "input", NULL, err);
+    nnp_status st = nnp_pu_check_built(s->host, s->built, s->kind, pool_name(s), err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(s->host, s->kind, pool_name(s), x, "input", NULL, err);
     if (st == NNP_OK)
         st = pool_geometry(s, &x->shape, g, err);
     if (st == NNP_OK)
@@ -270,10 +234,10 @@ static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n
     nnp_shape os;
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, pool_name(s), out, "output", &os, err);
+        st = nnp_pu_check(s->host, s->kind, pool_name(s), out, "output", &os, err);
     if (st != NNP_OK)
         return st;
-    const int nt = pu_nthreads(s->host);
+    const int nt = nnp_pu_nthreads(s->host);
     if (s->global)
         global_forward(&g, s->op, in[0]->data, out->data, nt);
     else
@@ -294,12 +258,12 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, pool_name(s), grad_out, "output gradient", &os, err);
+        st = nnp_pu_check(s->host, s->kind, pool_name(s), grad_out, "output gradient", &os, err);
     if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, pool_name(s), gx, "input gradient", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, pool_name(s), gx, "input gradient", &in[0]->shape, err);
     if (st != NNP_OK || !gx)
         return st;
-    const int nt = pu_nthreads(s->host);
+    const int nt = nnp_pu_nthreads(s->host);
     if (s->global)
         global_backward(&g, s->op, in[0]->data, grad_out->data, gx->data, nt);
     else
@@ -307,41 +271,19 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
     return NNP_OK;
 }
 
-static double pool_reg_loss(const void *state)
-{
-    (void)state;
-    return 0.0;
-}
-
-static nnp_status pool_constraints(void *state, nnp_error *err)
-{
-    (void)state;
-    (void)err;
-    return NNP_OK;
-}
-
-static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
-{
-    (void)state;
-    (void)r;
-    (void)err;
-    return NNP_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
-#define POOL_KIND(NAME, DOC, PARAMS, CREATE, OP)                                                 \
-    {                                                                                          \
-        .struct_size = sizeof(nnp_kind), .abi_major = NNP_ABI_MAJOR,                           \
-        .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,                \
-        .n_params = (int)(sizeof PARAMS / sizeof PARAMS[0]), .onnx = {"", OP, 1, 23},          \
-        .n_inputs_min = 1, .n_inputs_max = 1, .create = CREATE, .destroy = pool_destroy,       \
-        .build = pool_build,               \
-        .forward = pool_forward_k, .backward = pool_backward_k,                                \
-        .regularization_loss = pool_reg_loss, .apply_constraints = pool_constraints,           \
-        .to_onnx = pool_to_onnx, .from_onnx = pool_from_onnx, .onnx_load_weights = no_weights, \
+#define POOL_KIND(NAME, DOC, PARAMS, CREATE, OP)                                           \
+    {                                                                                    \
+        NNP_PU_KIND_HEAD, .name = NAME, .doc = DOC, .params = PARAMS,                    \
+        .n_params = NNP_PU_COUNT(PARAMS), .onnx = {"", OP, 1, 23}, .n_inputs_min = 1,    \
+        .n_inputs_max = 1, .create = CREATE, .destroy = pool_destroy, .build = pool_build, \
+        .forward = pool_forward_k, .backward = pool_backward_k,                          \
+        .regularization_loss = nnp_pu_no_regularization,                                 \
+        .apply_constraints = nnp_pu_no_constraints, .to_onnx = pool_to_onnx,             \
+        .from_onnx = pool_from_onnx, .onnx_load_weights = nnp_pu_no_onnx_weights,        \
     }
 
 static const nnp_kind max_kind =
@@ -360,15 +302,7 @@ static const nnp_kind gmax_kind =
 
 static const nnp_kind *const kinds[] = {&max_kind, &avg_kind, &gavg_kind, &gmax_kind};
 
-static const nnp_plugin plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "pooling",
-    .version = "1.0.0",
-    .kinds = kinds,
-    .n_kinds = (int)(sizeof kinds / sizeof kinds[0]),
-};
+static const nnp_plugin plugin = NNP_PU_PLUGIN_INIT("pooling", "1.0.0", kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

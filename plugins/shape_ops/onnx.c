@@ -10,8 +10,9 @@
  * Add <-> a chain of Add nodes (Keras sums in input order); import takes
  * Add / Sum of non-constant inputs of equal shapes only.
  */
+#include <nnplug/plugin_util.h>
+
 #include "shape_ops.h"
-#include "../activation/plugin_util.h"
 
 #include <math.h>
 #include <string.h>
@@ -35,7 +36,7 @@ nnp_status flatten_to_onnx(const void *state, nnp_onnx_writer *w, const char *co
     nnp_status st = need_built(s, n_inputs, 1, err);
     if (st != NNP_OK)
         return st;
-    const char *base = pu_onnx_base(h, s->cfg, "flatten");
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "flatten");
     const char *x = inputs[0];
     char t[256];
     const int rank = s->in_shape.rank;
@@ -45,44 +46,33 @@ nnp_status flatten_to_onnx(const void *state, nnp_onnx_writer *w, const char *co
         for (int i = 2; i < rank; i++)
             perm[i - 1] = i;
         perm[rank - 1] = 1;
-        x = pu_value_name(h, w, base, "channels_last", t, sizeof t);
-        int node = pu_add_node(h, w, "Transpose", base, &inputs[0], 1, x, err);
-        if (node < 0)
-            return pu_err_code(err);
-        st = h->onnx_attr_ints(w, node, "perm", perm, rank, err);
+        x = nnp_pu_value_name(h, w, base, "channels_last", t, sizeof t);
+        st = nnp_pu_add_transpose(h, w, base, inputs[0], x, perm, rank, err);
         if (st != NNP_OK)
             return st;
     }
-    int node = pu_add_node(h, w, "Flatten", base, &x, 1, output, err);
+    int node = nnp_pu_add_node(h, w, "Flatten", base, &x, 1, output, err);
     if (node < 0)
-        return pu_err_code(err);
+        return nnp_pu_err_code(err);
     return h->onnx_attr_int(w, node, "axis", 1, err);
-}
-
-static int input_shape(const nnp_host *h, const nnp_onnx_reader *r, int i, nnp_shape *sh)
-{
-    nnp_error e = {0};
-    if (h->onnx_input_shape(r, i, sh, &e) != NNP_OK)
-        sh->rank = -1;
-    return sh->rank;
 }
 
 nnp_status flatten_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                              nnp_error *err)
 {
     int64_t axis;
-    nnp_status st = pu_attr_int(h, r, "axis", 1, &axis, err);
+    nnp_status st = nnp_pu_attr_int(h, r, "axis", 1, &axis, err);
     if (st != NNP_OK)
         return st;
     nnp_shape sh;
-    if (axis < 0 && input_shape(h, r, 0, &sh) > 0)
+    if (axis < 0 && nnp_pu_input_shape(h, r, 0, &sh) > 0)
         axis += sh.rank;
     if (axis != 1)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Flatten node '%s': axis=%lld; Keras Flatten keeps exactly the batch "
                             "axis (axis=1)",
-                            pu_node_label(h, r), (long long)axis);
-    return pu_set_string(h, cfg, "data_format", "channels_last", err);
+                            nnp_pu_node_label(h, r), (long long)axis);
+    return nnp_pu_set_string(h, cfg, "data_format", "channels_last", err);
 }
 
 nnp_status reshape_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
@@ -93,36 +83,36 @@ nnp_status reshape_to_onnx(const void *state, nnp_onnx_writer *w, const char *co
     nnp_status st = need_built(s, n_inputs, 1, err);
     if (st != NNP_OK)
         return st;
-    const char *base = pu_onnx_base(h, s->cfg, "reshape");
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "reshape");
     int64_t shape[NNP_MAX_RANK + 1];
     shape[0] = 0; /* copy the batch axis */
     for (int i = 0; i < s->target_rank; i++)
         shape[i + 1] = s->target[i];
     const int n = s->target_rank + 1;
     if (h->onnx_writer_opset(w) < 5) {
-        int node = pu_add_node(h, w, "Reshape", base, inputs, 1, output, err);
+        int node = nnp_pu_add_node(h, w, "Reshape", base, inputs, 1, output, err);
         if (node < 0)
-            return pu_err_code(err);
+            return nnp_pu_err_code(err);
         return h->onnx_attr_ints(w, node, "shape", shape, n, err);
     }
     char cname[256];
-    st = pu_add_const_i64(h, w, base, "shape", shape, n, cname, sizeof cname, err);
+    st = nnp_pu_add_const_i64(h, w, base, "shape", shape, n, cname, sizeof cname, err);
     if (st != NNP_OK)
         return st;
     const char *ins[2] = {inputs[0], cname};
-    int node = pu_add_node(h, w, "Reshape", base, ins, 2, output, err);
-    return node < 0 ? pu_err_code(err) : NNP_OK;
+    int node = nnp_pu_add_node(h, w, "Reshape", base, ins, 2, output, err);
+    return node < 0 ? nnp_pu_err_code(err) : NNP_OK;
 }
 
 nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                              nnp_error *err)
 {
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     int64_t shape[NNP_MAX_RANK + 1];
     int n;
     nnp_status st = NNP_OK;
     if (h->onnx_reader_opset(r) < 5) {
-        n = pu_attr_ints(h, r, "shape", shape, NNP_MAX_RANK + 1, err);
+        n = nnp_pu_attr_ints(h, r, "shape", shape, NNP_MAX_RANK + 1, err);
         if (n < 0)
             return err->code;
     } else {
@@ -134,7 +124,7 @@ nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
                                 "Reshape node '%s': the target shape must be a constant", node);
         if (st != NNP_OK)
             return st;
-        int64_t m = pu_numel(&t->shape);
+        int64_t m = nnp_pu_numel(&t->shape);
         if (t->dtype != NNP_F32 || t->shape.rank != 1 || m > NNP_MAX_RANK)
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "Reshape node '%s': target shape must be a list of at most %d "
@@ -145,11 +135,11 @@ nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
             shape[i] = (int64_t)llround(((const float *)t->data)[i]);
     }
     int64_t allowzero = 0;
-    st = pu_attr_int(h, r, "allowzero", 0, &allowzero, err);
+    st = nnp_pu_attr_int(h, r, "allowzero", 0, &allowzero, err);
     if (st != NNP_OK)
         return st;
     nnp_shape in;
-    input_shape(h, r, 0, &in);
+    nnp_pu_input_shape(h, r, 0, &in);
     if (n < 1)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Reshape node '%s': a rank-0 target drops the batch axis", node);
@@ -189,7 +179,7 @@ nnp_status reshape_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
                             "per sample, input %lld) does not keep the batch axis; Keras Reshape "
                             "only reshapes the axes after it",
                             node, (long long)shape[0], (long long)want, (long long)per_sample);
-    return pu_set_ints(h, cfg, "target_shape", target, n - 1, err);
+    return nnp_pu_set_ints(h, cfg, "target_shape", target, n - 1, err);
 }
 
 nnp_status permute_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
@@ -204,25 +194,22 @@ nnp_status permute_to_onnx(const void *state, nnp_onnx_writer *w, const char *co
     perm[0] = 0;
     for (int i = 0; i < s->perm_rank; i++)
         perm[i + 1] = s->perm[i];
-    int node = pu_add_node(h, w, "Transpose", pu_onnx_base(h, s->cfg, "permute"), inputs, 1,
-                           output, err);
-    if (node < 0)
-        return pu_err_code(err);
-    return h->onnx_attr_ints(w, node, "perm", perm, s->perm_rank + 1, err);
+    return nnp_pu_add_transpose(h, w, nnp_pu_onnx_base(h, s->cfg, "permute"), inputs[0], output,
+                                perm, s->perm_rank + 1, err);
 }
 
 nnp_status permute_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                              nnp_error *err)
 {
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     int64_t perm[NNP_MAX_RANK + 1];
-    int n = pu_attr_ints(h, r, "perm", perm, NNP_MAX_RANK + 1, err);
+    int n = nnp_pu_attr_ints(h, r, "perm", perm, NNP_MAX_RANK + 1, err);
     if (n < 0)
         return err->code;
     nnp_shape in;
     if (n == 0) {
         /* no perm: the axes reversed, which moves the batch axis unless rank 1 */
-        if (input_shape(h, r, 0, &in) < 0)
+        if (nnp_pu_input_shape(h, r, 0, &in) < 0)
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "Transpose node '%s': no perm and an input of unknown rank", node);
         n = in.rank;
@@ -234,7 +221,7 @@ nnp_status permute_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
                             "Transpose node '%s': the permutation moves the batch axis; Keras "
                             "Permute keeps axis 0 in place",
                             node);
-    return pu_set_ints(h, cfg, "dims", perm + 1, n - 1, err);
+    return nnp_pu_set_ints(h, cfg, "dims", perm + 1, n - 1, err);
 }
 
 nnp_status dropout_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
@@ -244,29 +231,29 @@ nnp_status dropout_to_onnx(const void *state, nnp_onnx_writer *w, const char *co
     nnp_status st = need_built(s, n_inputs, 1, err);
     if (st != NNP_OK)
         return st;
-    int node = pu_add_node(s->host, w, "Identity", pu_onnx_base(s->host, s->cfg, "dropout"),
+    int node = nnp_pu_add_node(s->host, w, "Identity", nnp_pu_onnx_base(s->host, s->cfg, "dropout"),
                            inputs, 1, output, err);
-    return node < 0 ? pu_err_code(err) : NNP_OK;
+    return node < 0 ? nnp_pu_err_code(err) : NNP_OK;
 }
 
 nnp_status dropout_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config *cfg,
                              nnp_error *err)
 {
-    const char *node = pu_node_label(h, r);
-    if (h->onnx_n_outputs(r) > 1 && h->onnx_output_name(r, 1) && h->onnx_output_name(r, 1)[0])
+    const char *node = nnp_pu_node_label(h, r);
+    if (nnp_pu_has_output(h, r, 1))
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Dropout node '%s': the mask output is not supported", node);
     float ratio = 0.5f;
     nnp_status st = NNP_OK;
     if (h->onnx_reader_opset(r) < 12) {
-        st = pu_attr_float(h, r, "ratio", 0.5f, &ratio, err);
-    } else if (h->onnx_n_inputs(r) > 1 && h->onnx_input_name(r, 1)[0]) {
+        st = nnp_pu_attr_float(h, r, "ratio", 0.5f, &ratio, err);
+    } else if (nnp_pu_has_input(h, r, 1)) {
         const nnp_tensor *t;
         st = h->onnx_input_constant(r, 1, &t, err);
         if (st == NNP_ERR_NOT_FOUND)
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "Dropout node '%s': ratio must be a constant", node);
-        if (st == NNP_OK && (t->dtype != NNP_F32 || pu_numel(&t->shape) != 1))
+        if (st == NNP_OK && (t->dtype != NNP_F32 || nnp_pu_numel(&t->shape) != 1))
             return h->error_set(err, NNP_ERR_FORMAT, "Dropout node '%s': ratio must be one float",
                                 node);
         if (st == NNP_OK)
@@ -291,17 +278,17 @@ nnp_status add_to_onnx(const void *state, nnp_onnx_writer *w, const char *const 
     if (n_inputs < 2)
         return h->error_set(err, NNP_ERR_INVALID, "Add '%s': needs 2 or more inputs",
                             sop_name(s));
-    const char *base = pu_onnx_base(h, s->cfg, "add");
+    const char *base = nnp_pu_onnx_base(h, s->cfg, "add");
     char acc[2][256];
     const char *prev = inputs[0];
     for (int k = 1; k < n_inputs; k++) {
         const char *out = k == n_inputs - 1
                               ? output
-                              : pu_value_name(h, w, base, "partial", acc[k % 2], sizeof acc[0]);
+                              : nnp_pu_value_name(h, w, base, "partial", acc[k % 2], sizeof acc[0]);
         const char *ins[2] = {prev, inputs[k]};
-        int node = pu_add_node(h, w, "Add", base, ins, 2, out, err);
+        int node = nnp_pu_add_node(h, w, "Add", base, ins, 2, out, err);
         if (node < 0)
-            return pu_err_code(err);
+            return nnp_pu_err_code(err);
         prev = out;
     }
     return NNP_OK;
@@ -311,14 +298,14 @@ nnp_status add_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config
                          nnp_error *err)
 {
     (void)cfg;
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     const char *op = h->onnx_op_type(r);
     const int n = h->onnx_n_inputs(r);
     if (n < 2)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "%s node '%s': %d input(s); Keras Add sums 2 or more", op, node, n);
     nnp_shape s0;
-    input_shape(h, r, 0, &s0);
+    nnp_pu_input_shape(h, r, 0, &s0);
     for (int i = 0; i < n; i++) {
         const nnp_tensor *t;
         nnp_error e = {0};
@@ -329,7 +316,7 @@ nnp_status add_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config
                                 "layer)",
                                 op, node, i, h->onnx_input_name(r, i));
         nnp_shape si;
-        if (i == 0 || input_shape(h, r, i, &si) < 0 || s0.rank < 0)
+        if (i == 0 || nnp_pu_input_shape(h, r, i, &si) < 0 || s0.rank < 0)
             continue;
         int same = si.rank == s0.rank;
         for (int d = 0; same && d < si.rank; d++)
@@ -339,8 +326,8 @@ nnp_status add_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_config
             return h->error_set(err, NNP_ERR_UNSUPPORTED,
                                 "%s node '%s': input %d has shape %s, input 0 %s; only equal "
                                 "shapes are supported (no broadcasting)",
-                                op, node, i, pu_shape_str(&si, b1, sizeof b1),
-                                pu_shape_str(&s0, b2, sizeof b2));
+                                op, node, i, nnp_pu_shape_str(&si, b1, sizeof b1),
+                                nnp_pu_shape_str(&s0, b2, sizeof b2));
         }
     }
     return NNP_OK;

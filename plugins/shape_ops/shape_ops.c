@@ -17,7 +17,7 @@
 #include <nnplug/plugin_util.h>
 
 #include "shape_ops.h"
-#include "../activation/plugin_util.h"
+#include "common/image.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@
 
 #define SOP_PAR_MIN 65536
 
-const char *sop_name(const sop_state *s) { return pu_name(s->host, s->cfg); }
+const char *sop_name(const sop_state *s) { return nnp_pu_name(s->host, s->cfg); }
 
 static const nnp_param_def flatten_params[] = {
     {"data_format", NNP_PARAM_STRING, "\"channels_last\"", NNP_PARAM_NULLABLE, 0, 0,
@@ -59,30 +59,27 @@ static const nnp_param_def add_params[1];
 /* create / destroy                                                    */
 /* ------------------------------------------------------------------ */
 
-static nnp_status new_state(const nnp_host *h, const nnp_config *cfg, const char *kind,
-                            sop_state **out, nnp_error *err)
+/* A state of the given kind; NULL when out of memory (err says so). */
+static sop_state *new_state(const nnp_host *h, const nnp_config *cfg, const char *kind,
+                            nnp_error *err)
 {
-    sop_state *s = calloc(1, sizeof *s);
+    sop_state *s = nnp_pu_state_alloc(h, sizeof *s, kind, err);
     if (!s)
-        return h->error_set(err, NNP_ERR_NOMEM, "%s: out of memory", kind);
+        return NULL;
     s->host = h;
     s->cfg = cfg;
     s->kind = kind;
     s->noise_rank = -1;
-    *out = s;
-    return NNP_OK;
+    return s;
 }
 
 static nnp_status flatten_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                  nnp_error *err)
 {
-    sop_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Flatten", &s, err);
-    if (st)
-        return st;
-    const char *df = h->config_string(cfg, "data_format");
-    s->channels_first = df && (strcmp(df, "channels_first") == 0 ||
-                                strcmp(df, "channelsFirst") == 0);
+    sop_state *s = new_state(h, cfg, "Flatten", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
+    s->channels_first = img_channels_first(h, cfg);
     *state = s;
     return NNP_OK;
 }
@@ -90,7 +87,7 @@ static nnp_status flatten_create(const nnp_host *h, const nnp_config *cfg, void 
 static nnp_status reshape_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                  nnp_error *err)
 {
-    const char *name = pu_name(h, cfg);
+    const char *name = nnp_pu_name(h, cfg);
     int64_t t[NNP_MAX_RANK + 1];
     int n = h->config_ints(cfg, "target_shape", t, NNP_MAX_RANK + 1);
     if (n < 0)
@@ -112,10 +109,9 @@ static nnp_status reshape_create(const nnp_host *h, const nnp_config *cfg, void 
         return h->error_set(err, NNP_ERR_INVALID,
                             "Reshape '%s': target_shape may have one -1, it has %d", name,
                             unknown);
-    sop_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Reshape", &s, err);
-    if (st)
-        return st;
+    sop_state *s = new_state(h, cfg, "Reshape", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     memcpy(s->target, t, (size_t)n * sizeof(int64_t));
     s->target_rank = n;
     *state = s;
@@ -125,7 +121,7 @@ static nnp_status reshape_create(const nnp_host *h, const nnp_config *cfg, void 
 static nnp_status permute_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                  nnp_error *err)
 {
-    const char *name = pu_name(h, cfg);
+    const char *name = nnp_pu_name(h, cfg);
     int64_t d[NNP_MAX_RANK + 1];
     int n = h->config_ints(cfg, "dims", d, NNP_MAX_RANK + 1);
     if (n < 1 || n >= NNP_MAX_RANK)
@@ -138,10 +134,9 @@ static nnp_status permute_create(const nnp_host *h, const nnp_config *cfg, void 
             return h->error_set(err, NNP_ERR_INVALID,
                                 "Permute '%s': dims must be a permutation of 1..%d", name, n);
     }
-    sop_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Permute", &s, err);
-    if (st)
-        return st;
+    sop_state *s = new_state(h, cfg, "Permute", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     for (int i = 0; i < n; i++)
         s->perm[i] = d[i];
     s->perm_rank = n;
@@ -152,16 +147,16 @@ static nnp_status permute_create(const nnp_host *h, const nnp_config *cfg, void 
 static nnp_status dropout_create(const nnp_host *h, const nnp_config *cfg, void **state,
                                  nnp_error *err)
 {
-    sop_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Dropout", &s, err);
-    if (st)
-        return st;
+    sop_state *s = new_state(h, cfg, "Dropout", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     s->rate = h->config_float(cfg, "rate");
     s->seed = h->config_seed(cfg); /* Keras's "seed" is the host's per-layer seed key */
     s->noise_rank = h->config_ints(cfg, "noise_shape", s->noise, NNP_MAX_RANK);
     if (s->noise_rank > NNP_MAX_RANK) {
-        st = h->error_set(err, NNP_ERR_INVALID, "Dropout '%s': noise_shape has too many entries",
-                          pu_name(h, cfg));
+        nnp_status st = h->error_set(err, NNP_ERR_INVALID,
+                                     "Dropout '%s': noise_shape has too many entries",
+                                     nnp_pu_name(h, cfg));
         free(s);
         return st;
     }
@@ -172,10 +167,9 @@ static nnp_status dropout_create(const nnp_host *h, const nnp_config *cfg, void 
 static nnp_status add_create(const nnp_host *h, const nnp_config *cfg, void **state,
                              nnp_error *err)
 {
-    sop_state *s = NULL;
-    nnp_status st = new_state(h, cfg, "Add", &s, err);
-    if (st)
-        return st;
+    sop_state *s = new_state(h, cfg, "Add", err);
+    if (!s)
+        return NNP_ERR_NOMEM;
     *state = s;
     return NNP_OK;
 }
@@ -185,14 +179,6 @@ static void sop_destroy(void *state) { free(state); }
 /* ------------------------------------------------------------------ */
 /* build                                                               */
 /* ------------------------------------------------------------------ */
-
-static nnp_status one_input(const sop_state *s, int n_in, nnp_error *err)
-{
-    if (n_in != 1)
-        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': expects 1 input, got %d",
-                                  s->kind, sop_name(s), n_in);
-    return NNP_OK;
-}
 
 /* [N, d1, ..., dk] -> [N, d1 * ... * dk] (-1 when a dim is unknown). */
 static nnp_status flatten_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
@@ -221,7 +207,7 @@ static nnp_status build_one(void *state, int n_in, const nnp_shape *in, nnp_shap
                             sop_shape_fn shape, nnp_error *err)
 {
     sop_state *s = state;
-    nnp_status st = one_input(s, n_in, err);
+    nnp_status st = nnp_pu_check_n_inputs(s->host, n_in, 1, s->kind, sop_name(s), err);
     if (st == NNP_OK)
         st = shape(s, &in[0], out, err);
     if (st)
@@ -271,7 +257,7 @@ static nnp_status reshape_shape(const sop_state *s, const nnp_shape *in, nnp_sha
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Reshape '%s': input shape %s has %lld values per sample, which do "
                             "not fit target_shape (%lld%s)",
-                            sop_name(s), pu_shape_str(in, b1, sizeof b1), (long long)total,
+                            sop_name(s), nnp_pu_shape_str(in, b1, sizeof b1), (long long)total,
                             (long long)known, unknown_at >= 0 ? " times -1" : "");
     if (unknown_at >= 0)
         out->dims[unknown_at + 1] = total / known;
@@ -293,7 +279,7 @@ static nnp_status permute_shape(const sop_state *s, const nnp_shape *in, nnp_sha
                                   "Permute '%s': dims has %d entries, so the input needs rank %d; "
                                   "got shape %s",
                                   sop_name(s), s->perm_rank, s->perm_rank + 1,
-                                  pu_shape_str(in, b, sizeof b));
+                                  nnp_pu_shape_str(in, b, sizeof b));
     *out = *in;
     for (int i = 0; i < s->perm_rank; i++)
         out->dims[i + 1] = in->dims[s->perm[i]];
@@ -316,7 +302,8 @@ static nnp_status dropout_check(const sop_state *s, const nnp_shape *in, nnp_err
     if (s->noise_rank != in->rank)
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Dropout '%s': noise_shape has %d entries, the input %s has rank %d",
-                            sop_name(s), s->noise_rank, pu_shape_str(in, b, sizeof b), in->rank);
+                            sop_name(s), s->noise_rank, nnp_pu_shape_str(in, b, sizeof b),
+                            in->rank);
     for (int i = 0; i < s->noise_rank; i++)
         if (s->noise[i] >= 0 && s->noise[i] != 1 && in->dims[i] >= 0 &&
             s->noise[i] != in->dims[i])
@@ -327,20 +314,20 @@ static nnp_status dropout_check(const sop_state *s, const nnp_shape *in, nnp_err
     return NNP_OK;
 }
 
+/* Dropout's output has the input's shape, once noise_shape fits it. */
+static nnp_status dropout_shape(const sop_state *s, const nnp_shape *in, nnp_shape *out,
+                                nnp_error *err)
+{
+    nnp_status st = dropout_check(s, in, err);
+    if (st == NNP_OK)
+        *out = *in;
+    return st;
+}
+
 static nnp_status dropout_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                                 nnp_error *err)
 {
-    sop_state *s = state;
-    nnp_status st = one_input(s, n_in, err);
-    if (st == NNP_OK)
-        st = dropout_check(s, &in[0], err);
-    if (st)
-        return st;
-    *out = in[0];
-    s->in_shape = in[0];
-    s->out_shape = *out;
-    s->built = 1;
-    return NNP_OK;
+    return build_one(state, n_in, in, out, dropout_shape, err);
 }
 
 static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
@@ -353,12 +340,12 @@ static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shap
         return h->error_set(err, NNP_ERR_INVALID, "Add '%s': needs at least 2 inputs, got %d",
                             sop_name(s), n_in);
     for (int k = 1; k < n_in; k++)
-        if (!pu_same_shape(&in[k], &in[0]))
+        if (!nnp_pu_same_shape(&in[k], &in[0]))
             return h->error_set(err, NNP_ERR_SHAPE,
                                 "Add '%s': input %d has shape %s but input 0 has %s; Add needs "
                                 "equal shapes",
-                                sop_name(s), k, pu_shape_str(&in[k], b1, sizeof b1),
-                                pu_shape_str(&in[0], b2, sizeof b2));
+                                sop_name(s), k, nnp_pu_shape_str(&in[k], b1, sizeof b1),
+                                nnp_pu_shape_str(&in[0], b2, sizeof b2));
     *out = in[0];
     s->in_shape = in[0];
     s->out_shape = *out;
@@ -372,10 +359,28 @@ static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shap
 
 static nnp_status check_built(const sop_state *s, nnp_error *err)
 {
-    if (!s->built)
-        return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': used before build", s->kind,
-                                  sop_name(s));
-    return NNP_OK;
+    return nnp_pu_check_built(s->host, s->built, s->kind, sop_name(s), err);
+}
+
+/* The checks of a one-input kind's forward (y: the output) or backward (y:
+ * the output gradient, gx: the input gradient or NULL): built, the input,
+ * the output shape os that shape() derives from it, y of shape os and gx of
+ * the input's. */
+static nnp_status check_run(const sop_state *s, const nnp_tensor *x, sop_shape_fn shape,
+                            const nnp_tensor *y, const char *y_what, const nnp_tensor *gx,
+                            nnp_shape *os, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    nnp_status st = check_built(s, err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(h, s->kind, sop_name(s), x, "input", NULL, err);
+    if (st == NNP_OK)
+        st = shape(s, &x->shape, os, err);
+    if (st == NNP_OK)
+        st = nnp_pu_check(h, s->kind, sop_name(s), y, y_what, os, err);
+    if (st == NNP_OK && gx)
+        st = nnp_pu_check(h, s->kind, sop_name(s), gx, "input gradient", &x->shape, err);
+    return st;
 }
 
 static void copy(float *dst, const float *src, int64_t n)
@@ -408,22 +413,16 @@ static nnp_status flatten_forward(void *state, const nnp_tensor *const *in, int 
     sop_state *s = state;
     (void)n_in;
     (void)mode;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
     nnp_shape os;
-    if (st == NNP_OK)
-        st = flatten_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    nnp_status st = check_run(s, in[0], flatten_shape, out, "output", NULL, &os, err);
     if (st != NNP_OK)
         return st;
     const nnp_shape *xs = &in[0]->shape;
     if (s->channels_first && xs->rank > 2)
         move_channels(in[0]->data, out->data, xs->dims[0], xs->dims[1],
-                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 1, pu_nthreads(s->host));
+                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 1, nnp_pu_nthreads(s->host));
     else
-        copy(out->data, in[0]->data, pu_numel(xs));
+        copy(out->data, in[0]->data, nnp_pu_numel(xs));
     return NNP_OK;
 }
 
@@ -437,23 +436,15 @@ static nnp_status flatten_backward(void *state, const nnp_tensor *const *in, int
     (void)out;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = flatten_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
-    if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
+    nnp_status st = check_run(s, in[0], flatten_shape, grad_out, "output gradient", gx, &os, err);
     if (st != NNP_OK || !gx)
         return st;
     const nnp_shape *xs = &in[0]->shape;
     if (s->channels_first && xs->rank > 2)
         move_channels(grad_out->data, gx->data, xs->dims[0], xs->dims[1],
-                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 0, pu_nthreads(s->host));
+                      os.dims[1] / (xs->dims[1] ? xs->dims[1] : 1), 0, nnp_pu_nthreads(s->host));
     else
-        copy(gx->data, grad_out->data, pu_numel(xs));
+        copy(gx->data, grad_out->data, nnp_pu_numel(xs));
     return NNP_OK;
 }
 
@@ -464,15 +455,9 @@ static nnp_status reshape_forward(void *state, const nnp_tensor *const *in, int 
     (void)n_in;
     (void)mode;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
+    nnp_status st = check_run(s, in[0], reshape_shape, out, "output", NULL, &os, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = reshape_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
-    if (st == NNP_OK)
-        copy(out->data, in[0]->data, pu_numel(&os));
+        copy(out->data, in[0]->data, nnp_pu_numel(&os));
     return st;
 }
 
@@ -486,17 +471,9 @@ static nnp_status reshape_backward(void *state, const nnp_tensor *const *in, int
     (void)out;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = reshape_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
+    nnp_status st = check_run(s, in[0], reshape_shape, grad_out, "output gradient", gx, &os, err);
     if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
-    if (st == NNP_OK && gx)
-        copy(gx->data, grad_out->data, pu_numel(&in[0]->shape));
+        copy(gx->data, grad_out->data, nnp_pu_numel(&in[0]->shape));
     return st;
 }
 
@@ -514,7 +491,7 @@ static void transpose_nd(const float *x, float *y, const nnp_shape *xs, const in
     for (int i = 0; i < r; i++)
         yd[i] = xs->dims[p[i]];
     const int64_t inner = yd[r - 1], step = xst[p[r - 1]];
-    const int64_t n = pu_numel(xs), rows = inner ? n / inner : 0;
+    const int64_t n = nnp_pu_numel(xs), rows = inner ? n / inner : 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
     for (int64_t row = 0; row < rows; row++) {
         int64_t rem = row, off = 0;
@@ -545,18 +522,12 @@ static nnp_status permute_forward(void *state, const nnp_tensor *const *in, int 
     (void)n_in;
     (void)mode;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = permute_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    nnp_status st = check_run(s, in[0], permute_shape, out, "output", NULL, &os, err);
     if (st != NNP_OK)
         return st;
     int p[NNP_MAX_RANK], inv[NNP_MAX_RANK];
     full_perm(s, p, inv);
-    transpose_nd(in[0]->data, out->data, &in[0]->shape, p, pu_nthreads(s->host));
+    transpose_nd(in[0]->data, out->data, &in[0]->shape, p, nnp_pu_nthreads(s->host));
     return NNP_OK;
 }
 
@@ -570,20 +541,12 @@ static nnp_status permute_backward(void *state, const nnp_tensor *const *in, int
     (void)out;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = permute_shape(s, &in[0]->shape, &os, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
-    if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &in[0]->shape, err);
+    nnp_status st = check_run(s, in[0], permute_shape, grad_out, "output gradient", gx, &os, err);
     if (st != NNP_OK || !gx)
         return st;
     int p[NNP_MAX_RANK], inv[NNP_MAX_RANK];
     full_perm(s, p, inv);
-    transpose_nd(grad_out->data, gx->data, &os, inv, pu_nthreads(s->host));
+    transpose_nd(grad_out->data, gx->data, &os, inv, nnp_pu_nthreads(s->host));
     return NNP_OK;
 }
 
@@ -607,7 +570,7 @@ static int64_t noise_index(const sop_state *s, const nnp_shape *sh, int64_t i)
 /* Whether element idx (noise index) is kept at step. */
 static inline int kept(uint64_t seed, uint64_t step, int64_t idx, double rate)
 {
-    const uint64_t z = pu_mix64(pu_mix64(seed ^ pu_mix64(step)) + (uint64_t)idx);
+    const uint64_t z = nnp_pu_mix64(nnp_pu_mix64(seed ^ nnp_pu_mix64(step)) + (uint64_t)idx);
     return (double)(z >> 40) * 0x1.0p-24 >= rate;
 }
 
@@ -615,7 +578,7 @@ static inline int kept(uint64_t seed, uint64_t step, int64_t idx, double rate)
 static void apply_mask(const sop_state *s, const nnp_shape *sh, const float *x, float *y,
                        uint64_t step, int nt)
 {
-    const int64_t n = pu_numel(sh);
+    const int64_t n = nnp_pu_numel(sh);
     const float scale = (float)(1.0 / (1.0 - s->rate));
 #pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
@@ -628,19 +591,11 @@ static nnp_status dropout_forward(void *state, const nnp_tensor *const *in, int 
     sop_state *s = state;
     (void)n_in;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = dropout_check(s, &in[0]->shape, err);
-    if (st == NNP_OK)
-        os = in[0]->shape;
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &os, err);
+    nnp_status st = check_run(s, in[0], dropout_shape, out, "output", NULL, &os, err);
     if (st != NNP_OK)
         return st;
     if (mode != NNP_MODE_TRAIN || s->rate == 0.0) {
-        copy(out->data, in[0]->data, pu_numel(&os));
+        copy(out->data, in[0]->data, nnp_pu_numel(&os));
         return NNP_OK;
     }
     const uint64_t step = ++s->step;
@@ -656,7 +611,7 @@ static nnp_status dropout_forward(void *state, const nnp_tensor *const *in, int 
     }
     s->slots[at].key = in[0]->data;
     s->slots[at].step = step;
-    apply_mask(s, &os, in[0]->data, out->data, step, pu_nthreads(s->host));
+    apply_mask(s, &os, in[0]->data, out->data, step, nnp_pu_nthreads(s->host));
     return NNP_OK;
 }
 
@@ -669,21 +624,11 @@ static nnp_status dropout_backward(void *state, const nnp_tensor *const *in, int
     (void)out;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     nnp_shape os;
-    nnp_status st = check_built(s, err);
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), in[0], "input", NULL, err);
-    if (st == NNP_OK)
-        st = dropout_check(s, &in[0]->shape, err);
-    if (st == NNP_OK)
-        os = in[0]->shape;
-    if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &os, err);
-    if (st == NNP_OK && gx)
-        st = pu_check(s->host, s->kind, sop_name(s), gx, "input gradient", &os, err);
+    nnp_status st = check_run(s, in[0], dropout_shape, grad_out, "output gradient", gx, &os, err);
     if (st != NNP_OK || !gx)
         return st;
     if (mode != NNP_MODE_TRAIN || s->rate == 0.0) {
-        copy(gx->data, grad_out->data, pu_numel(&os));
+        copy(gx->data, grad_out->data, nnp_pu_numel(&os));
         return NNP_OK;
     }
     int at = -1;
@@ -695,7 +640,7 @@ static nnp_status dropout_backward(void *state, const nnp_tensor *const *in, int
                                   "Dropout '%s': training backward without a training forward "
                                   "of the same input",
                                   sop_name(s));
-    apply_mask(s, &os, grad_out->data, gx->data, s->slots[at].step, pu_nthreads(s->host));
+    apply_mask(s, &os, grad_out->data, gx->data, s->slots[at].step, nnp_pu_nthreads(s->host));
     return NNP_OK;
 }
 
@@ -706,16 +651,17 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
     (void)mode;
     nnp_status st = check_built(s, err);
     for (int k = 0; k < n_in && st == NNP_OK; k++)
-        st = pu_check(s->host, s->kind, sop_name(s), in[k], "input", k ? &in[0]->shape : NULL,
+        st = nnp_pu_check(s->host, s->kind, sop_name(s), in[k], "input", k ? &in[0]->shape : NULL,
                       err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
+        st = nnp_pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
-    const int64_t n = pu_numel(&in[0]->shape);
+    const int64_t n = nnp_pu_numel(&in[0]->shape);
     float *y = out->data;
     const float *x0 = in[0]->data;
-#pragma omp parallel for schedule(static) num_threads(pu_nthreads(s->host)) if (n >= SOP_PAR_MIN)
+    const int nt = nnp_pu_nthreads(s->host);
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = x0[i];
         for (int k = 1; k < n_in; k++)
@@ -734,38 +680,17 @@ static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_i
     (void)out;
     nnp_status st = check_built(s, err);
     if (st == NNP_OK)
-        st = pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &in[0]->shape,
+        st = nnp_pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &in[0]->shape,
                       err);
     for (int k = 0; k < n_in && st == NNP_OK; k++)
         if (grad_in && grad_in[k])
-            st = pu_check(s->host, s->kind, sop_name(s), grad_in[k], "input gradient",
+            st = nnp_pu_check(s->host, s->kind, sop_name(s), grad_in[k], "input gradient",
                           &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
     for (int k = 0; k < n_in; k++)
         if (grad_in && grad_in[k])
-            copy(grad_in[k]->data, grad_out->data, pu_numel(&in[0]->shape));
-    return NNP_OK;
-}
-
-static double sop_reg_loss(const void *state)
-{
-    (void)state;
-    return 0.0;
-}
-
-static nnp_status sop_constraints(void *state, nnp_error *err)
-{
-    (void)state;
-    (void)err;
-    return NNP_OK;
-}
-
-static nnp_status no_weights(void *state, const nnp_onnx_reader *r, nnp_error *err)
-{
-    (void)state;
-    (void)r;
-    (void)err;
+            copy(grad_in[k]->data, grad_out->data, nnp_pu_numel(&in[0]->shape));
     return NNP_OK;
 }
 
@@ -776,24 +701,23 @@ static const nnp_onnx_op add_more_ops[] = {
 
 static const void *add_extension(const char *name)
 {
-    return name && strcmp(name, PU_EXT_ONNX_OPS) == 0 ? add_more_ops : NULL;
+    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
 }
 
 /* ------------------------------------------------------------------ */
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
-#define SOP_KIND(NAME, DOC, PARAMS, NPARAMS, NMAX, PFX, OP, EXT)                              \
-    {                                                                                       \
-        .struct_size = sizeof(nnp_kind), .abi_major = NNP_ABI_MAJOR,                        \
-        .abi_minor = NNP_ABI_MINOR, .name = NAME, .doc = DOC, .params = PARAMS,             \
-        .n_params = NPARAMS, .onnx = {"", OP, 1, 23}, .n_inputs_min = NMAX > 1 ? 2 : 1,     \
-        .n_inputs_max = NMAX, .create = PFX##_create, .destroy = sop_destroy,               \
-        .build = PFX##_build,             \
-        .forward = PFX##_forward, .backward = PFX##_backward,                               \
-        .regularization_loss = sop_reg_loss, .apply_constraints = sop_constraints,          \
-        .to_onnx = PFX##_to_onnx, .from_onnx = PFX##_from_onnx,                             \
-        .onnx_load_weights = no_weights, .extension = EXT,                                  \
+#define SOP_KIND(NAME, DOC, PARAMS, NPARAMS, NMAX, PFX, OP, EXT)                           \
+    {                                                                                    \
+        NNP_PU_KIND_HEAD, .name = NAME, .doc = DOC, .params = PARAMS, .n_params = NPARAMS, \
+        .onnx = {"", OP, 1, 23}, .n_inputs_min = NMAX > 1 ? 2 : 1, .n_inputs_max = NMAX, \
+        .create = PFX##_create, .destroy = sop_destroy, .build = PFX##_build,            \
+        .forward = PFX##_forward, .backward = PFX##_backward,                            \
+        .regularization_loss = nnp_pu_no_regularization,                                 \
+        .apply_constraints = nnp_pu_no_constraints, .to_onnx = PFX##_to_onnx,            \
+        .from_onnx = PFX##_from_onnx, .onnx_load_weights = nnp_pu_no_onnx_weights,       \
+        .extension = EXT,                                                                \
     }
 
 static const nnp_kind flatten_kind =
@@ -815,15 +739,7 @@ static const nnp_kind add_kind =
 static const nnp_kind *const kinds[] = {&flatten_kind, &reshape_kind, &permute_kind,
                                         &dropout_kind, &add_kind};
 
-static const nnp_plugin plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "shape_ops",
-    .version = "1.0.0",
-    .kinds = kinds,
-    .n_kinds = (int)(sizeof kinds / sizeof kinds[0]),
-};
+static const nnp_plugin plugin = NNP_PU_PLUGIN_INIT("shape_ops", "1.0.0", kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {

@@ -38,8 +38,10 @@ bin=$work/fuzz_onnx_import
   "$src"/src/interchange/*.c "$work/proto/onnx/onnx.pb-c.c" "$src/tests/fuzz/fuzz_onnx_import.c" \
   -o "$bin" $(pkg-config --libs libprotobuf-c jansson) -lm -ldl -lpthread
 # Every plugin as an instrumented .so, from the sources its CMakeLists names
-# in nnp_add_plugin(NAME src...). BatchNormalization must build; another
-# plugin that does not is reported and left out.
+# in nnp_add_plugin(NAME src...), plus the shared plugins/common sources when
+# it links nnp_plugin_common (their headers come as "common/..." through
+# -I$src/plugins). BatchNormalization must build; another plugin that does
+# not is reported and left out.
 arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 blas_inc=/usr/include/$arch/openblas-openmp
 blas_lib=/usr/lib/$arch/openblas-openmp
@@ -64,12 +66,14 @@ for cm in "$src"/plugins/*/CMakeLists.txt; do
     esac
     srcs="$srcs $f"
   done
+  grep -q nnp_plugin_common "$cm" && srcs="$srcs $(echo "$src"/plugins/common/*.c)"
   extra=""
   grep -q nnp_use_openblas "$cm" && extra="-isystem $blas_inc -L$blas_lib -Wl,-rpath,$blas_lib -lopenblas"
   # shellcheck disable=SC2086
   if ! "$CC" -std=c11 -D_GNU_SOURCE -g -O1 -fPIC -shared -fvisibility=hidden \
        -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-       -Wno-pass-failed -fopenmp -I"$src/include" -I"$pdir" $srcs -o "$work/plugins/nnp_$name.so" $extra -lm; then
+       -Wno-pass-failed -fopenmp -I"$src/include" -I"$src/plugins" -I"$pdir" $srcs \
+       -o "$work/plugins/nnp_$name.so" $extra -lm; then
     [ "$name" = batchnorm ] && { echo "run.sh: the batchnorm plugin does not build" >&2; exit 1; }
     echo "run.sh: warning: plugin $name does not build; fuzzing without it" >&2
     rm -f "$work/plugins/nnp_$name.so"

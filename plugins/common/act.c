@@ -3,7 +3,8 @@
  * (hard_sigmoid), the tfjs formula is used because tfjs is the project's
  * executable oracle, and it is also ONNX HardSigmoid's default. */
 #include "act.h"
-#include "plugin_util.h"
+
+#include <nnplug/plugin_util.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -349,23 +350,23 @@ void act_backward(const act_fn *a, const float *x, const float *y, const float *
 static nnp_status node1(const nnp_host *h, nnp_onnx_writer *w, const char *op, const char *base,
                         const char *in, const char *out, int *node, nnp_error *err)
 {
-    *node = pu_add_node(h, w, op, base, &in, 1, out, err);
-    return *node < 0 ? pu_err_code(err) : NNP_OK;
+    *node = nnp_pu_add_node(h, w, op, base, &in, 1, out, err);
+    return *node < 0 ? nnp_pu_err_code(err) : NNP_OK;
 }
 
 static nnp_status node2(const nnp_host *h, nnp_onnx_writer *w, const char *op, const char *base,
                         const char *a, const char *b, const char *out, nnp_error *err)
 {
     const char *ins[2] = {a, b};
-    int node = pu_add_node(h, w, op, base, ins, 2, out, err);
-    return node < 0 ? pu_err_code(err) : NNP_OK;
+    int node = nnp_pu_add_node(h, w, op, base, ins, 2, out, err);
+    return node < 0 ? nnp_pu_err_code(err) : NNP_OK;
 }
 
 static nnp_status scalar(const nnp_host *h, nnp_onnx_writer *w, const char *base,
                          const char *what, float v, char *name, size_t size, nnp_error *err)
 {
     nnp_shape sh = {0, {0}};
-    return pu_add_const(h, w, base, what, &sh, &v, name, size, err);
+    return nnp_pu_add_const(h, w, base, what, &sh, &v, name, size, err);
 }
 
 /* Clip(x, lo, hi) at any opset (bounds are attributes before opset 11). */
@@ -390,8 +391,8 @@ static nnp_status clip(const nnp_host *h, nnp_onnx_writer *w, const char *base, 
     if (st != NNP_OK)
         return st;
     const char *ins[3] = {in, n_lo, n_hi};
-    node = pu_add_node(h, w, "Clip", base, ins, isfinite(hi) ? 3 : 2, out, err);
-    return node < 0 ? pu_err_code(err) : NNP_OK;
+    node = nnp_pu_add_node(h, w, "Clip", base, ins, isfinite(hi) ? 3 : 2, out, err);
+    return node < 0 ? nnp_pu_err_code(err) : NNP_OK;
 }
 
 /* Softmax / LogSoftmax over axis: opset >= 13 takes the axis directly; older
@@ -420,8 +421,8 @@ static nnp_status softmax_onnx(const nnp_host *h, nnp_onnx_writer *w, const char
     for (int i = 0; i < rank; i++)
         inv[perm[i]] = i;
     char t1[256], t2[256];
-    pu_value_name(h, w, base, "axis_last", t1, sizeof t1);
-    pu_value_name(h, w, base, "normalized", t2, sizeof t2);
+    nnp_pu_value_name(h, w, base, "axis_last", t1, sizeof t1);
+    nnp_pu_value_name(h, w, base, "normalized", t2, sizeof t2);
     nnp_status st = node1(h, w, "Transpose", base, in, t1, &node, err);
     if (st == NNP_OK)
         st = h->onnx_attr_ints(w, node, "perm", perm, rank, err);
@@ -500,9 +501,9 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
             st = scalar(h, w, base, "inv_sqrt2", (float)M_SQRT1_2, c1, sizeof c1, err);
             if (st == NNP_OK)
                 st = scalar(h, w, base, "one", 1.0f, c2, sizeof c2, err);
-            pu_value_name(h, w, base, "scaled", t1, sizeof t1);
-            pu_value_name(h, w, base, "erf", t2, sizeof t2);
-            pu_value_name(h, w, base, "cdf2", t3, sizeof t3);
+            nnp_pu_value_name(h, w, base, "scaled", t1, sizeof t1);
+            nnp_pu_value_name(h, w, base, "erf", t2, sizeof t2);
+            nnp_pu_value_name(h, w, base, "cdf2", t3, sizeof t3);
             if (st == NNP_OK)
                 st = node2(h, w, "Mul", base, in, c1, t1, err);
             if (st == NNP_OK)
@@ -518,14 +519,14 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
             char ck[256];
             if (st == NNP_OK)
                 st = scalar(h, w, base, "k", (float)GELU_K, ck, sizeof ck, err);
-            pu_value_name(h, w, base, "x2", t1, sizeof t1);
-            pu_value_name(h, w, base, "x3", t2, sizeof t2);
-            pu_value_name(h, w, base, "inner", t4, sizeof t4);
-            pu_value_name(h, w, base, "tanh", t5, sizeof t5);
-            pu_value_name(h, w, base, "cdf2", t3, sizeof t3);
+            nnp_pu_value_name(h, w, base, "x2", t1, sizeof t1);
+            nnp_pu_value_name(h, w, base, "x3", t2, sizeof t2);
+            nnp_pu_value_name(h, w, base, "inner", t4, sizeof t4);
+            nnp_pu_value_name(h, w, base, "tanh", t5, sizeof t5);
+            nnp_pu_value_name(h, w, base, "cdf2", t3, sizeof t3);
             char t6[256], t7[256];
-            pu_value_name(h, w, base, "c3x3", t6, sizeof t6);
-            pu_value_name(h, w, base, "sum", t7, sizeof t7);
+            nnp_pu_value_name(h, w, base, "c3x3", t6, sizeof t6);
+            nnp_pu_value_name(h, w, base, "sum", t7, sizeof t7);
             if (st == NNP_OK)
                 st = node2(h, w, "Mul", base, in, in, t1, err);
             if (st == NNP_OK)
@@ -545,7 +546,7 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
             char half[256], hx[256];
             if (st == NNP_OK)
                 st = scalar(h, w, base, "half", 0.5f, half, sizeof half, err);
-            pu_value_name(h, w, base, "half_x", hx, sizeof hx);
+            nnp_pu_value_name(h, w, base, "half_x", hx, sizeof hx);
             if (st == NNP_OK)
                 st = node2(h, w, "Mul", base, in, half, hx, err);
             if (st == NNP_OK)
@@ -553,13 +554,13 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
         }
         return st;
     case ACT_SWISH:
-        pu_value_name(h, w, base, "sigmoid", t1, sizeof t1);
+        nnp_pu_value_name(h, w, base, "sigmoid", t1, sizeof t1);
         st = node1(h, w, "Sigmoid", base, in, t1, &node, err);
         return st ? st : times_x(h, w, base, in, t1, out, err);
     case ACT_HARD_SILU:
         if (opset >= 14)
             return node1(h, w, "HardSwish", base, in, out, &node, err);
-        pu_value_name(h, w, base, "hard_sigmoid", t1, sizeof t1);
+        nnp_pu_value_name(h, w, base, "hard_sigmoid", t1, sizeof t1);
         st = node1(h, w, "HardSigmoid", base, in, t1, &node, err);
         if (st == NNP_OK)
             st = h->onnx_attr_float(w, node, "alpha", 1.0f / 6.0f, err);
@@ -569,8 +570,8 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
     case ACT_MISH:
         if (opset >= 18)
             return node1(h, w, "Mish", base, in, out, &node, err);
-        pu_value_name(h, w, base, "softplus", t1, sizeof t1);
-        pu_value_name(h, w, base, "tanh", t2, sizeof t2);
+        nnp_pu_value_name(h, w, base, "softplus", t1, sizeof t1);
+        nnp_pu_value_name(h, w, base, "tanh", t2, sizeof t2);
         st = node1(h, w, "Softplus", base, in, t1, &node, err);
         if (st == NNP_OK)
             st = node1(h, w, "Tanh", base, t1, t2, &node, err);
@@ -589,10 +590,10 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
         st = scalar(h, w, base, "threshold", th, cth, sizeof cth, err);
         if (st == NNP_OK)
             st = scalar(h, w, base, "negative_slope", sl, csl, sizeof csl, err);
-        pu_value_name(h, w, base, "below", cond, sizeof cond);
-        pu_value_name(h, w, base, "upper", hi, sizeof hi);
-        pu_value_name(h, w, base, "shifted", d, sizeof d);
-        pu_value_name(h, w, base, "lower", lo, sizeof lo);
+        nnp_pu_value_name(h, w, base, "below", cond, sizeof cond);
+        nnp_pu_value_name(h, w, base, "upper", hi, sizeof hi);
+        nnp_pu_value_name(h, w, base, "shifted", d, sizeof d);
+        nnp_pu_value_name(h, w, base, "lower", lo, sizeof lo);
         if (st == NNP_OK)
             st = node2(h, w, "Less", base, in, cth, cond, err);
         char cmx[256];
@@ -607,9 +608,9 @@ nnp_status act_to_onnx(const nnp_host *h, nnp_onnx_writer *w, const act_fn *a, c
             st = node2(h, w, "Mul", base, d, csl, lo, err);
         if (st == NNP_OK) {
             const char *ins[3] = {cond, lo, hi};
-            node = pu_add_node(h, w, "Where", base, ins, 3, out, err);
+            node = nnp_pu_add_node(h, w, "Where", base, ins, 3, out, err);
             if (node < 0)
-                st = pu_err_code(err);
+                st = nnp_pu_err_code(err);
         }
         return st;
     }
@@ -622,7 +623,7 @@ static int near(float a, double b) { return fabs((double)a - b) <= 1e-6 * fabs(b
 nnp_status act_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, act_fn *a, nnp_error *err)
 {
     const char *op = h->onnx_op_type(r);
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     nnp_status st = NNP_OK;
     act_parse(NULL, a);
     if (!op)
@@ -640,17 +641,17 @@ nnp_status act_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, act_fn *a,
             return act_parse(simple[i].keras, a) == 0 ? NNP_OK : NNP_ERR_INTERNAL;
     if (strcmp(op, "Elu") == 0) {
         act_parse("elu", a);
-        return pu_attr_float(h, r, "alpha", 1.0f, &a->alpha, err);
+        return nnp_pu_attr_float(h, r, "alpha", 1.0f, &a->alpha, err);
     }
     if (strcmp(op, "LeakyRelu") == 0) {
         act_parse("leaky_relu", a);
-        return pu_attr_float(h, r, "alpha", 0.01f, &a->alpha, err);
+        return nnp_pu_attr_float(h, r, "alpha", 0.01f, &a->alpha, err);
     }
     if (strcmp(op, "Selu") == 0) {
         float al, ga;
-        st = pu_attr_float(h, r, "alpha", 1.67326319217681884765625f, &al, err);
+        st = nnp_pu_attr_float(h, r, "alpha", 1.67326319217681884765625f, &al, err);
         if (st == NNP_OK)
-            st = pu_attr_float(h, r, "gamma", 1.05070102214813232421875f, &ga, err);
+            st = nnp_pu_attr_float(h, r, "gamma", 1.05070102214813232421875f, &ga, err);
         if (st != NNP_OK)
             return st;
         if (!near(al, SELU_ALPHA) || !near(ga, SELU_SCALE))
@@ -663,9 +664,9 @@ nnp_status act_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, act_fn *a,
     }
     if (strcmp(op, "HardSigmoid") == 0) {
         float al, be;
-        st = pu_attr_float(h, r, "alpha", 0.2f, &al, err);
+        st = nnp_pu_attr_float(h, r, "alpha", 0.2f, &al, err);
         if (st == NNP_OK)
-            st = pu_attr_float(h, r, "beta", 0.5f, &be, err);
+            st = nnp_pu_attr_float(h, r, "beta", 0.5f, &be, err);
         if (st != NNP_OK)
             return st;
         if (!near(al, 0.2) || !near(be, 0.5))

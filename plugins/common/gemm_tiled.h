@@ -1,5 +1,6 @@
 /* A matrix product whose result does not depend on the thread count, shared
- * by the Dense and Conv2D plugins (header-only, static).
+ * by the Dense and Conv2D plugins (header-only, static; a plugin that
+ * includes it links OpenBLAS: nnp_use_openblas in plugins/dense/openblas.cmake).
  *
  * OpenBLAS's own threading is not reproducible bit for bit across thread
  * counts (measured: a 257x300x190 sgemm differs between 1 and 2 threads). So

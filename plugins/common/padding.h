@@ -3,11 +3,9 @@
 #ifndef NNP_PADDING_H
 #define NNP_PADDING_H
 
-#include <nnplug/plugin.h>
+#include <nnplug/plugin_util.h>
 
 #include <string.h>
-
-#include "../activation/plugin_util.h"
 
 /* One spatial axis: the output size and the padding before / after it.
  * explicit_pads (before, after) wins when not NULL; else "same" is
@@ -62,6 +60,39 @@ static inline int same_pads(int64_t in, int64_t k, int64_t stride, int64_t dil, 
     return pad_axis(1, NULL, in, k, stride, dil, &out, b, a);
 }
 
+/* How a layer pads, for messages. */
+static inline const char *pad_rule(int same, int explicit_pads)
+{
+    return explicit_pads ? "the explicit pads" : same ? "'same' padding" : "'valid' padding";
+}
+
+/* A layer's padding as ONNX writes it for a 2-D window k with strides s and
+ * dilations d: fills pads [top, left, bottom, right] (explicit_pads when not
+ * NULL, zeros for "valid") and returns 0, or returns 1 when only
+ * auto_pad=SAME_UPPER says it ("same" with a stride > 1, whose pads depend
+ * on the input size; TensorFlow's rule is SAME_UPPER's). */
+static inline int pad_to_onnx(int same, const int64_t *explicit_pads, const int64_t k[2],
+                              const int64_t s[2], const int64_t d[2], int64_t pads[4])
+{
+    memset(pads, 0, 4 * sizeof(int64_t));
+    if (explicit_pads) {
+        memcpy(pads, explicit_pads, 4 * sizeof(int64_t));
+        return 0;
+    }
+    if (!same)
+        return 0;
+    int64_t b0, a0, b1, a1;
+    if (s[0] == 1 && s[1] == 1 && same_pads(-1, k[0], 1, d[0], &b0, &a0) == 0 &&
+        same_pads(-1, k[1], 1, d[1], &b1, &a1) == 0) {
+        pads[0] = b0;
+        pads[1] = b1;
+        pads[2] = a0;
+        pads[3] = a1;
+        return 0;
+    }
+    return 1;
+}
+
 /* Reads an ONNX node's auto_pad / pads for a 2-D window k with strides s and
  * dilations d and says which Keras padding it is: *mode PAD_VALID, PAD_SAME,
  * or PAD_EXPLICIT with pads [top, left, bottom, right]. */
@@ -71,7 +102,7 @@ static inline nnp_status pad_from_onnx(const nnp_host *h, const nnp_onnx_reader 
                                        nnp_error *err)
 {
     const char *op = h->onnx_op_type(r);
-    const char *node = pu_node_label(h, r);
+    const char *node = nnp_pu_node_label(h, r);
     char ap[32] = "NOTSET";
     nnp_status st = NNP_OK;
     if (h->onnx_has_attr(r, "auto_pad"))
@@ -81,8 +112,7 @@ static inline nnp_status pad_from_onnx(const nnp_host *h, const nnp_onnx_reader 
     memset(pads, 0, 4 * sizeof(int64_t));
     int64_t in[2] = {-1, -1};
     nnp_shape xs;
-    nnp_error e = {0};
-    if (h->onnx_input_shape(r, 0, &xs, &e) == NNP_OK && xs.rank == 4) {
+    if (nnp_pu_input_shape(h, r, 0, &xs) == 4) {
         in[0] = xs.dims[2];
         in[1] = xs.dims[3];
     }
@@ -115,7 +145,7 @@ static inline nnp_status pad_from_onnx(const nnp_host *h, const nnp_onnx_reader 
         return h->error_set(err, NNP_ERR_FORMAT, "%s node '%s': unknown auto_pad '%s'", op, node,
                             ap);
     int64_t p[8] = {0};
-    int n = pu_attr_ints(h, r, "pads", p, 8, err);
+    int n = nnp_pu_attr_ints(h, r, "pads", p, 8, err);
     if (n < 0)
         return err->code;
     if (n != 0 && n != 4)

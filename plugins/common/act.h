@@ -1,6 +1,7 @@
 /* Keras activation functions: forward, backward and ONNX export, shared by
  * the Activation/ReLU/Softmax kinds and the `activation` argument of Dense
- * and Conv2D (each plugin compiles act.c itself). */
+ * and Conv2D. act.c is part of the plugins' static library
+ * (plugins/common), linked into each plugin with hidden symbols. */
 #ifndef NNP_ACT_H
 #define NNP_ACT_H
 
@@ -39,6 +40,11 @@ typedef struct act_fn {
 /* Keras activation names accepted by the `activation` arguments ('|'
  * separated, for the schema's choices). */
 extern const char act_choices[];
+
+/* The schema entry of a layer's `activation` argument (Dense, Conv2D). */
+#define ACT_PARAM_DEF                                                                \
+    {"activation", NNP_PARAM_STRING, "\"linear\"", NNP_PARAM_NULLABLE, 0, 0, act_choices, \
+     "Keras activation applied to the output (null = linear)"}
 
 /* Parses a Keras activation name (NULL = linear); 0 on success, -1 for an
  * unknown name. */
