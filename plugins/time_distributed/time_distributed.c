@@ -15,7 +15,6 @@
  *   axes are merged and the layer is called once on [batch*time, ...]:
  *   statistics over batch and time, one moving update. The merge is a
  *   reshape of contiguous data, so no copy is made. */
-#include <nnplug/plugin.h>
 #include <nnplug/plugin_util.h>
 
 #include <stdio.h>
@@ -52,7 +51,7 @@ static const nnp_keras_default td_keras_defaults[] = {
 
 static const void *td_extension(const char *name)
 {
-    return name && strcmp(name, NNP_EXT_KERAS_DEFAULTS) == 0 ? td_keras_defaults : NULL;
+    return nnp_pu_extension(name, NNP_EXT_KERAS_DEFAULTS, td_keras_defaults);
 }
 
 static nnp_status td_create(const nnp_host *host, const nnp_config *cfg, void **state,
@@ -117,18 +116,6 @@ static nnp_status split(const nnp_host *h, const nnp_shape *in, const nnp_shape 
     return NNP_OK;
 }
 
-/* Elements of a shape; -1 when a dimension is unknown. */
-static int64_t numel(const nnp_shape *sh)
-{
-    int64_t n = 1;
-    for (int i = 0; i < sh->rank; i++) {
-        if (sh->dims[i] < 0)
-            return -1;
-        n *= sh->dims[i];
-    }
-    return n;
-}
-
 /* Grows a float buffer to n elements (contents not kept). */
 static nnp_status reserve(td *s, float **buf, int64_t *cap, int64_t n, nnp_error *err)
 {
@@ -148,7 +135,7 @@ static nnp_status reserve(td *s, float **buf, int64_t *cap, int64_t n, nnp_error
 static nnp_status reserve_steps(td *s, const nnp_shape *in, const nnp_shape *out,
                                 nnp_error *err)
 {
-    int64_t ni = numel(in), no = numel(out);
+    int64_t ni = nnp_pu_numel(in), no = nnp_pu_numel(out);
     if (!s->per_step || ni < 0 || no < 0)
         return NNP_OK;
     int64_t gi = s->cap_in, go = s->cap_out;
@@ -243,7 +230,7 @@ static nnp_status step_sizes(const td *s, const nnp_tensor *x, const nnp_tensor 
 {
     *n = x->shape.dims[0];
     *t = x->shape.dims[1];
-    int64_t nx = numel(&x->shape), ny = numel(&y->shape);
+    int64_t nx = nnp_pu_numel(&x->shape), ny = nnp_pu_numel(&y->shape);
     if (x->dtype != NNP_F32 || y->dtype != NNP_F32 || nx > s->cap_in || ny > s->cap_out ||
         y->shape.dims[0] != *n || y->shape.dims[1] != *t)
         return s->host->error_set(err, NNP_ERR_SHAPE, "TimeDistributed '%s': per-step call on "
@@ -395,7 +382,7 @@ static nnp_status td_to_onnx(const void *state, nnp_onnx_writer *w, const char *
     const char *in1[2] = {inputs[0], c1}, *out1[1] = {merged};
     snprintf(node, sizeof node, "%s_merge", base);
     if (h->onnx_add_node(w, "Reshape", "", node, in1, 2, out1, 1, err) < 0)
-        return err->code ? err->code : NNP_ERR_INTERNAL;
+        return nnp_pu_err_code(err);
     const char *ins[1] = {merged};
     st = h->layer_to_onnx(s->inner, w, ins, 1, inner_out, err);
     if (st)
@@ -411,7 +398,7 @@ static nnp_status td_to_onnx(const void *state, nnp_onnx_writer *w, const char *
     const char *in2[2] = {inner_out, c2}, *out2[1] = {output};
     snprintf(node, sizeof node, "%s_split", base);
     if (h->onnx_add_node(w, "Reshape", "", node, in2, 2, out2, 1, err) < 0)
-        return err->code ? err->code : NNP_ERR_INTERNAL;
+        return nnp_pu_err_code(err);
     return NNP_OK;
 }
 
@@ -422,13 +409,11 @@ static nnp_status td_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
 }
 
 static const nnp_kind time_distributed = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
+    NNP_PU_KIND_HEAD,
     .name = "TimeDistributed",
     .doc = "Applies the wrapped layer to every time slice of a [batch, time, ...] input",
     .params = td_params,
-    .n_params = 2,
+    .n_params = NNP_PU_COUNT(td_params),
     .onnx = {NULL, NULL, 0, 0},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
@@ -489,13 +474,11 @@ static nnp_status bidi_forward(void *state, const nnp_tensor *const *in, int n_i
 }
 
 static const nnp_kind bidirectional = {
-    .struct_size = sizeof(nnp_kind),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
+    NNP_PU_KIND_HEAD,
     .name = "Bidirectional",
     .doc = "Bidirectional wrapper for recurrent layers",
     .params = bidi_params,
-    .n_params = 3,
+    .n_params = NNP_PU_COUNT(bidi_params),
     .onnx = {NULL, NULL, 0, 0},
     .n_inputs_min = 1,
     .n_inputs_max = 1,
@@ -508,15 +491,7 @@ static const nnp_kind bidirectional = {
 
 static const nnp_kind *const kinds[] = {&time_distributed, &bidirectional};
 
-static const nnp_plugin plugin = {
-    .struct_size = sizeof(nnp_plugin),
-    .abi_major = NNP_ABI_MAJOR,
-    .abi_minor = NNP_ABI_MINOR,
-    .name = "time_distributed",
-    .version = "1.0.0",
-    .kinds = kinds,
-    .n_kinds = 2,
-};
+static const nnp_plugin plugin = NNP_PU_PLUGIN_INIT("time_distributed", "1.0.0", kinds);
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
