@@ -113,98 +113,64 @@ static int parse_shape(const char *text, nnp_shape *s)
     return 0;
 }
 
-/* Returns -1 when parsing went through, else the exit code (help: 0). */
-static int parse_args(int argc, char **argv, bench_opts *o)
+/* One "--option VALUE" (a is known to take a value). Returns -1 when it is
+ * fine, else the exit code. */
+static int parse_valued(const char *a, const char *val, bench_opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->reps = DEFAULT_REPS;
-    o->warmup = DEFAULT_WARMUP;
-    o->seed = 42;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long long v;
-        if (cli_is_help(a)) {
-            fputs(bench_usage, stdout);
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (a[0] == '-' && a[1] == '-') {
-            static const char *const with_value[] = {"--layer", "--shape", "--config",
-                                                     "--direction", "--threads", "--reps",
-                                                     "--warmup", "--seed"};
-            int known = 0;
-            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-                known |= strcmp(a, with_value[k]) == 0;
-            if (!known) {
-                cli_error("bench: unknown option '%s' (see nnplug bench --help)", a);
-                return CLI_EXIT_USAGE;
-            }
-            if (i + 1 >= argc) {
-                cli_error("bench: %s needs a value", a);
-                return CLI_EXIT_USAGE;
-            }
-            const char *val = argv[++i];
-            if (strcmp(a, "--layer") == 0) {
-                o->layer = val;
-            } else if (strcmp(a, "--config") == 0) {
-                o->config = val;
-            } else if (strcmp(a, "--shape") == 0) {
-                if (parse_shape(val, &o->shape)) {
-                    cli_error("bench: bad --shape '%s' (want D0,D1,... with 1 to %d dims, "
-                              "each >= 1)", val, NNP_MAX_RANK);
-                    return CLI_EXIT_USAGE;
-                }
-                o->have_shape = 1;
-            } else if (strcmp(a, "--direction") == 0) {
-                int d = -1;
-                for (int k = 0; k < 3; k++)
-                    if (strcmp(val, dir_names[k]) == 0)
-                        d = k;
-                if (d < 0) {
-                    cli_error("bench: bad --direction '%s' (fwd-train, fwd-infer or bwd)", val);
-                    return CLI_EXIT_USAGE;
-                }
-                o->dir = (bench_dir)d;
-            } else if (strcmp(a, "--threads") == 0) {
-                if (parse_int(val, 1, 4096, &v)) {
-                    cli_error("bench: bad --threads '%s' (an integer from 1 to 4096)", val);
-                    return CLI_EXIT_USAGE;
-                }
-                o->threads = (int)v;
-            } else if (strcmp(a, "--reps") == 0) {
-                if (parse_int(val, 1, 1000000, &v)) {
-                    cli_error("bench: bad --reps '%s' (an integer from 1 to 1000000)", val);
-                    return CLI_EXIT_USAGE;
-                }
-                o->reps = (int)v;
-            } else if (strcmp(a, "--warmup") == 0) {
-                if (parse_int(val, 0, 1000000, &v)) {
-                    cli_error("bench: bad --warmup '%s' (an integer from 0 to 1000000)", val);
-                    return CLI_EXIT_USAGE;
-                }
-                o->warmup = (int)v;
-            } else {   /* --seed */
-                if (parse_int(val, 0, INT64_MAX, &v)) {
-                    cli_error("bench: bad --seed '%s' (a non-negative integer)", val);
-                    return CLI_EXIT_USAGE;
-                }
-                o->seed = (uint64_t)v;
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1] != '\0') {
-            cli_error("bench: unknown option '%s' (see nnplug bench --help)", a);
+    long long v;
+    if (strcmp(a, "--layer") == 0) {
+        o->layer = val;
+    } else if (strcmp(a, "--config") == 0) {
+        o->config = val;
+    } else if (strcmp(a, "--shape") == 0) {
+        if (parse_shape(val, &o->shape)) {
+            cli_error("bench: bad --shape '%s' (want D0,D1,... with 1 to %d dims, "
+                      "each >= 1)", val, NNP_MAX_RANK);
             return CLI_EXIT_USAGE;
         }
-        if (o->model) {
-            cli_error("bench: more than one MODEL ('%s' and '%s')", o->model, a);
+        o->have_shape = 1;
+    } else if (strcmp(a, "--direction") == 0) {
+        int d = -1;
+        for (int k = 0; k < 3; k++)
+            if (strcmp(val, dir_names[k]) == 0)
+                d = k;
+        if (d < 0) {
+            cli_error("bench: bad --direction '%s' (fwd-train, fwd-infer or bwd)", val);
             return CLI_EXIT_USAGE;
         }
-        o->model = a;
+        o->dir = (bench_dir)d;
+    } else if (strcmp(a, "--threads") == 0) {
+        if (parse_int(val, 1, 4096, &v)) {
+            cli_error("bench: bad --threads '%s' (an integer from 1 to 4096)", val);
+            return CLI_EXIT_USAGE;
+        }
+        o->threads = (int)v;
+    } else if (strcmp(a, "--reps") == 0) {
+        if (parse_int(val, 1, 1000000, &v)) {
+            cli_error("bench: bad --reps '%s' (an integer from 1 to 1000000)", val);
+            return CLI_EXIT_USAGE;
+        }
+        o->reps = (int)v;
+    } else if (strcmp(a, "--warmup") == 0) {
+        if (parse_int(val, 0, 1000000, &v)) {
+            cli_error("bench: bad --warmup '%s' (an integer from 0 to 1000000)", val);
+            return CLI_EXIT_USAGE;
+        }
+        o->warmup = (int)v;
+    } else {   /* --seed */
+        if (parse_int(val, 0, INT64_MAX, &v)) {
+            cli_error("bench: bad --seed '%s' (a non-negative integer)", val);
+            return CLI_EXIT_USAGE;
+        }
+        o->seed = (uint64_t)v;
     }
+    return -1;
+}
+
+/* The options together: a MODEL or a --layer with its --shape. Returns -1
+ * when they are consistent, else the exit code. */
+static int check_args(const bench_opts *o)
+{
     if (o->model && o->layer) {
         cli_error("bench: give a MODEL or --layer KIND, not both");
         return CLI_EXIT_USAGE;
@@ -226,6 +192,55 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         return CLI_EXIT_USAGE;
     }
     return -1;
+}
+
+/* Returns -1 when parsing went through, else the exit code (help: 0). */
+static int parse_args(int argc, char **argv, bench_opts *o)
+{
+    static const char *const with_value[] = {"--layer", "--shape", "--config", "--direction",
+                                             "--threads", "--reps", "--warmup", "--seed"};
+    memset(o, 0, sizeof *o);
+    o->reps = DEFAULT_REPS;
+    o->warmup = DEFAULT_WARMUP;
+    o->seed = 42;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(bench_usage, stdout);
+            return CLI_EXIT_OK;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            int known = 0;
+            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+                known |= strcmp(a, with_value[k]) == 0;
+            if (!known) {
+                cli_error("bench: unknown option '%s' (see nnplug bench --help)", a);
+                return CLI_EXIT_USAGE;
+            }
+            if (i + 1 >= argc) {
+                cli_error("bench: %s needs a value", a);
+                return CLI_EXIT_USAGE;
+            }
+            int rc = parse_valued(a, argv[++i], o);
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
+        if (a[0] == '-' && a[1] != '\0') {
+            cli_error("bench: unknown option '%s' (see nnplug bench --help)", a);
+            return CLI_EXIT_USAGE;
+        }
+        if (o->model) {
+            cli_error("bench: more than one MODEL ('%s' and '%s')", o->model, a);
+            return CLI_EXIT_USAGE;
+        }
+        o->model = a;
+    }
+    return check_args(o);
 }
 
 /* ------------------------------------------------------------------ */

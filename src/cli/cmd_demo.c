@@ -76,47 +76,64 @@ static nnp_status on_epoch(void *user, const nnp_epoch_logs *logs, nnp_error *er
     return progress_on_epoch(user, logs);
 }
 
-int cmd_demo(int argc, char **argv)
+static const char demo_usage[] =
+    "usage: nnplug demo [--out FILE.onnx] [--data DIR]\n"
+    "Trains a Dense-BatchNormalization-ReLU network (models/spirals.json) on two\n"
+    "spirals, saves it (default demo.onnx), reloads it and checks the predictions\n"
+    "match.\n"
+    "  --data DIR  also writes the training data as DIR/spirals_x.npy and\n"
+    "              DIR/spirals_y.npy (DIR is created when missing) and prints\n"
+    "              the nnplug train command that repeats the training\n";
+
+/* Everything a demo run holds, freed by demo_free. */
+typedef struct demo {
+    const char *out_path, *data_dir;
+    char *xpath, *ypath;
+    nnp_registry *reg;
+    nnp_model *m, *back;
+    nnp_optimizer *opt;
+    nnp_tensor x, y, p1, p2;
+    nnp_history h;
+} demo;
+
+static void demo_free(demo *d)
 {
-    const char *out_path = "demo.onnx", *data_dir = NULL;
-    char *xpath = NULL, *ypath = NULL;
+    free(d->xpath);
+    free(d->ypath);
+    nnp_history_free(&d->h);
+    nnp_tensor_free(&d->p1);
+    nnp_tensor_free(&d->p2);
+    nnp_tensor_free(&d->x);
+    nnp_tensor_free(&d->y);
+    nnp_optimizer_free(d->opt);
+    nnp_model_free(d->m);
+    nnp_model_free(d->back);
+    nnp_registry_free(d->reg);
+}
+
+/* Returns -1 when the options are fine, else the exit code (help: 0). */
+static int parse_demo_args(int argc, char **argv, demo *d)
+{
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
-            printf("usage: nnplug demo [--out FILE.onnx] [--data DIR]\n"
-                   "Trains a Dense-BatchNormalization-ReLU network (models/spirals.json) on two\n"
-                   "spirals, saves it (default demo.onnx), reloads it and checks the predictions\n"
-                   "match.\n"
-                   "  --data DIR  also writes the training data as DIR/spirals_x.npy and\n"
-                   "              DIR/spirals_y.npy (DIR is created when missing) and prints\n"
-                   "              the nnplug train command that repeats the training\n");
+            fputs(demo_usage, stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            out_path = argv[++i];
+            d->out_path = argv[++i];
         } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
-            data_dir = argv[++i];
+            d->data_dir = argv[++i];
         } else {
             cli_error("demo: unknown option '%s'", argv[i]);
             return CLI_EXIT_USAGE;
         }
     }
-    nnp_error err = {0};
-    nnp_registry *reg = NULL;
-    nnp_model *m = NULL, *back = NULL;
-    nnp_optimizer *opt = NULL;
-    nnp_tensor x = {0}, y = {0}, p1 = {0}, p2 = {0};
-    nnp_history h = {0};
-    int rc = CLI_EXIT_OK;
-    nnp_status st = cli_load_registry(&reg, &err);
-    if (!st)
-        st = make_spirals(&x, &y, &err);
-    if (!st && data_dir)
-        st = write_data(data_dir, &x, &y, &xpath, &ypath, &err);
-    if (!st)
-        st = nnp_keras_load_string(reg, nnp_spirals_json, "models/spirals.json", &m, &err);
-    nnp_optimizer_config oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
-    oc.learning_rate = DEMO_LR;
-    if (!st)
-        st = nnp_optimizer_new(&oc, m, &opt, &err);
+    return -1;
+}
+
+/* Says what it trains (and, with --data, the equivalent nnplug train line)
+ * and trains d->m. */
+static nnp_status demo_fit(demo *d, nnp_error *err)
+{
     nnp_loss loss = {NNP_LOSS_SPARSE_CATEGORICAL_CE, 1};
     nnp_train_options to = nnp_train_defaults();
     to.epochs = DEMO_EPOCHS;
@@ -126,56 +143,71 @@ int cmd_demo(int argc, char **argv)
     progress prog;
     progress_init(&prog, stderr);
     prog.epochs = to.epochs;
-    if (!st) {
-        printf("nnplug demo: %d points on two spirals, Dense(64)-BN-ReLU x2 - Dense(2), Adam, "
-               "%d threads\n", DEMO_SAMPLES, nnp_get_num_threads());
-        if (data_dir)
-            printf("wrote %s and %s; the same training: nnplug train models/spirals.json "
-                   "--x %s --y %s --optimizer adam --lr %g --loss "
-                   "sparse_categorical_crossentropy --from-logits --epochs %d --batch-size %d "
-                   "--seed %d --validation-split %g --save OUT.onnx\n", xpath, ypath, xpath,
-                   ypath, DEMO_LR, DEMO_EPOCHS, DEMO_BATCH, DEMO_SEED, DEMO_VALIDATION);
-        fflush(stdout);
-        nnp_train_callbacks cb = {&prog, progress_on_step, on_epoch};
-        st = nnp_model_fit(m, &x, &y, &loss, opt, &to, &cb, &h, &err);
+    printf("nnplug demo: %d points on two spirals, Dense(64)-BN-ReLU x2 - Dense(2), Adam, "
+           "%d threads\n", DEMO_SAMPLES, nnp_get_num_threads());
+    if (d->data_dir)
+        printf("wrote %s and %s; the same training: nnplug train models/spirals.json "
+               "--x %s --y %s --optimizer adam --lr %g --loss "
+               "sparse_categorical_crossentropy --from-logits --epochs %d --batch-size %d "
+               "--seed %d --validation-split %g --save OUT.onnx\n", d->xpath, d->ypath,
+               d->xpath, d->ypath, DEMO_LR, DEMO_EPOCHS, DEMO_BATCH, DEMO_SEED,
+               DEMO_VALIDATION);
+    fflush(stdout);
+    nnp_train_callbacks cb = {&prog, progress_on_step, on_epoch};
+    return nnp_model_fit(d->m, &d->x, &d->y, &loss, d->opt, &to, &cb, &d->h, err);
+}
+
+/* The verdict on a finished run: the target accuracy reached and the
+ * reloaded model predicting as the trained one. Exit code. */
+static int demo_verdict(const demo *d, double val_acc)
+{
+    double maxdiff = 0;
+    const float *a = d->p1.data, *b = d->p2.data;
+    for (int64_t i = 0; i < nnp_tensor_numel(&d->p1); i++)
+        maxdiff = fmax(maxdiff, fabs((double)a[i] - (double)b[i]));
+    printf("validation accuracy %.4f (target %.2f)\n", val_acc, DEMO_TARGET_ACCURACY);
+    printf("saved %s; reloaded predictions differ by at most %.3g\n", d->out_path, maxdiff);
+    if (val_acc < DEMO_TARGET_ACCURACY || !(maxdiff <= 1e-5)) {
+        cli_error("demo: %s", val_acc < DEMO_TARGET_ACCURACY
+                                  ? "the model did not reach the target accuracy"
+                                  : "the reloaded model predicts differently");
+        return CLI_EXIT_FAIL;
     }
-    double val_acc = st ? 0 : h.val_accuracy[h.epochs - 1];
+    printf("demo passed\n");
+    return CLI_EXIT_OK;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    demo d = {.out_path = "demo.onnx"};
+    int rc = parse_demo_args(argc, argv, &d);
+    if (rc >= 0)
+        return rc;
+    nnp_error err = {0};
+    nnp_status st = cli_load_registry(&d.reg, &err);
     if (!st)
-        st = nnp_onnx_save(m, out_path, 0, &err);
+        st = make_spirals(&d.x, &d.y, &err);
+    if (!st && d.data_dir)
+        st = write_data(d.data_dir, &d.x, &d.y, &d.xpath, &d.ypath, &err);
     if (!st)
-        st = nnp_model_predict(m, &x, 256, &p1, &err);
+        st = nnp_keras_load_string(d.reg, nnp_spirals_json, "models/spirals.json", &d.m, &err);
+    nnp_optimizer_config oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
+    oc.learning_rate = DEMO_LR;
     if (!st)
-        st = nnp_onnx_load(reg, out_path, NULL, &back, &err);
+        st = nnp_optimizer_new(&oc, d.m, &d.opt, &err);
     if (!st)
-        st = nnp_model_predict(back, &x, 256, &p2, &err);
-    if (st) {
-        rc = cli_fail(&err);
-    } else {
-        double maxdiff = 0;
-        const float *a = p1.data, *b = p2.data;
-        for (int64_t i = 0; i < nnp_tensor_numel(&p1); i++)
-            maxdiff = fmax(maxdiff, fabs((double)a[i] - (double)b[i]));
-        printf("validation accuracy %.4f (target %.2f)\n", val_acc, DEMO_TARGET_ACCURACY);
-        printf("saved %s; reloaded predictions differ by at most %.3g\n", out_path, maxdiff);
-        if (val_acc < DEMO_TARGET_ACCURACY || !(maxdiff <= 1e-5)) {
-            cli_error("demo: %s", val_acc < DEMO_TARGET_ACCURACY
-                                      ? "the model did not reach the target accuracy"
-                                      : "the reloaded model predicts differently");
-            rc = CLI_EXIT_FAIL;
-        } else {
-            printf("demo passed\n");
-        }
-    }
-    free(xpath);
-    free(ypath);
-    nnp_history_free(&h);
-    nnp_tensor_free(&p1);
-    nnp_tensor_free(&p2);
-    nnp_tensor_free(&x);
-    nnp_tensor_free(&y);
-    nnp_optimizer_free(opt);
-    nnp_model_free(m);
-    nnp_model_free(back);
-    nnp_registry_free(reg);
+        st = demo_fit(&d, &err);
+    double val_acc = st ? 0 : d.h.val_accuracy[d.h.epochs - 1];
+    /* saved, reloaded, and both asked for their predictions */
+    if (!st)
+        st = nnp_onnx_save(d.m, d.out_path, 0, &err);
+    if (!st)
+        st = nnp_model_predict(d.m, &d.x, 256, &d.p1, &err);
+    if (!st)
+        st = nnp_onnx_load(d.reg, d.out_path, NULL, &d.back, &err);
+    if (!st)
+        st = nnp_model_predict(d.back, &d.x, 256, &d.p2, &err);
+    rc = st ? cli_fail(&err) : demo_verdict(&d, val_acc);
+    demo_free(&d);
     return rc;
 }

@@ -54,6 +54,97 @@ static void print_values(const nnp_model *m, int n, int (*value_at)(const nnp_mo
     }
 }
 
+/* "format: ..." and the import's facts (IR version, opsets, producer). */
+static void print_format(const json_t *onnx)
+{
+    if (!onnx) {
+        printf("format: Keras-style JSON\n");
+        return;
+    }
+    printf("format: ONNX, IR version %lld, opsets",
+           (long long)json_integer_value(json_object_get(onnx, "ir_version")));
+    const char *d;
+    json_t *v;
+    json_object_foreach(json_object_get(onnx, "opset_import"), d, v)
+        printf(" %s %lld", d, (long long)json_integer_value(v));
+    const char *prod = json_string_value(json_object_get(onnx, "producer"));
+    const char *pv = json_string_value(json_object_get(onnx, "producer_version"));
+    if (prod && prod[0])
+        printf(", producer %s %s", prod, pv ? pv : "");
+    printf("\n");
+}
+
+/* One ONNX node of the import report: its op, the layer and plugin serving
+ * it, and how many nodes were folded into it. */
+static void print_onnx_node(const nnp_registry *reg, const nnp_model *m, const json_t *n)
+{
+    const char *kind = json_string_value(json_object_get(n, "kind"));
+    const char *layer = json_string_value(json_object_get(n, "layer"));
+    int li = layer ? nnp_model_find_layer(m, layer) : -1;
+    const nnp_kind *k = li >= 0 ? nnp_layer_kind_of(nnp_model_layer(m, li)) : NULL;
+    char op[200];
+    snprintf(op, sizeof op, "%s%s%s-%lld",
+             strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx")
+                 ? json_string_value(json_object_get(n, "domain"))
+                 : "",
+             strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx") ? "::" : "",
+             json_string_value(json_object_get(n, "op_type")),
+             (long long)json_integer_value(json_object_get(n, "opset")));
+    char folded[200] = "";
+    const char *how = json_string_value(json_object_get(n, "folded"));
+    if (how)
+        snprintf(folded, sizeof folded, "  (%lld nodes: %s)",
+                 (long long)json_integer_value(json_object_get(n, "n_nodes")), how);
+    printf("  %-28s %-24s -> layer %-20s %s  plugin %s%s%s\n",
+           json_string_value(json_object_get(n, "node")), op, layer ? layer : "?",
+           kind ? kind : "?", k ? origin_of(reg, k) : "?", folded,
+           json_is_true(json_object_get(n, "training_mode")) ? "  training_mode=1" : "");
+}
+
+/* "nodes:": the ONNX nodes as imported, or the model's own for Keras JSON. */
+static void print_nodes(const nnp_registry *reg, const nnp_model *m, const json_t *onnx)
+{
+    printf("nodes:\n");
+    const json_t *nodes = json_object_get(onnx, "nodes");
+    if (onnx) {
+        for (size_t i = 0; i < json_array_size(nodes); i++)
+            print_onnx_node(reg, m, json_array_get(nodes, i));
+        return;
+    }
+    for (int i = 0; i < nnp_model_n_nodes(m); i++) {
+        const nnp_layer *l = nnp_model_layer(m, nnp_model_node_layer(m, i));
+        const nnp_kind *k = nnp_layer_kind_of(l);
+        printf("  %-28s %-24s -> %s  plugin %s\n",
+               nnp_model_value_name(m, nnp_model_node_output(m, i)), k->name,
+               nnp_layer_name(l), origin_of(reg, k));
+    }
+}
+
+/* "layers:" with every weight, and the parameter totals. */
+static void print_layers(const nnp_model *m)
+{
+    printf("layers:\n");
+    int64_t total = 0, trainable = 0;
+    for (int i = 0; i < nnp_model_n_layers(m); i++) {
+        const nnp_layer *l = nnp_model_layer(m, i);
+        int64_t count = nnp_model_layer_param_count(m, i);
+        total += count;
+        printf("  %-28s %-20s %lld params%s\n", nnp_layer_name(l), nnp_layer_kind_of(l)->name,
+               (long long)count, nnp_layer_trainable(l) ? "" : " (trainable: false)");
+        for (int w = 0; w < nnp_layer_n_weights(l); w++) {
+            const nnp_weight *wt = nnp_layer_weight(l, w);
+            char sh[160];
+            int64_t n = nnp_tensor_numel(wt->value);
+            if (wt->flags & NNP_WEIGHT_TRAINABLE)
+                trainable += n;
+            printf("      %-24s %-16s %lld%s\n", wt->name,
+                   shape_text(&wt->value->shape, sh, sizeof sh), (long long)n,
+                   wt->flags & NNP_WEIGHT_TRAINABLE ? "" : "  non-trainable");
+        }
+    }
+    printf("total: %lld params (%lld trainable)\n", (long long)total, (long long)trainable);
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
@@ -83,21 +174,7 @@ int cmd_info(int argc, char **argv)
     const char *meta = nnp_model_get_meta(m, NNP_ONNX_META_IMPORT);
     json_t *onnx = meta ? json_loads(meta, 0, NULL) : NULL;
     printf("model: %s\n", path);
-    if (onnx) {
-        printf("format: ONNX, IR version %lld, opsets",
-               (long long)json_integer_value(json_object_get(onnx, "ir_version")));
-        const char *d;
-        json_t *v;
-        json_object_foreach(json_object_get(onnx, "opset_import"), d, v)
-            printf(" %s %lld", d, (long long)json_integer_value(v));
-        const char *prod = json_string_value(json_object_get(onnx, "producer"));
-        const char *pv = json_string_value(json_object_get(onnx, "producer_version"));
-        if (prod && prod[0])
-            printf(", producer %s %s", prod, pv ? pv : "");
-        printf("\n");
-    } else {
-        printf("format: Keras-style JSON\n");
-    }
+    print_format(onnx);
     printf("inputs:\n");
     print_values(m, nnp_model_n_inputs(m), nnp_model_input_value);
     const json_t *params = json_object_get(onnx, "parameter_inputs");
@@ -108,65 +185,8 @@ int cmd_info(int argc, char **argv)
     }
     printf("outputs:\n");
     print_values(m, nnp_model_n_outputs(m), nnp_model_output_value);
-
-    printf("nodes:\n");
-    const json_t *nodes = json_object_get(onnx, "nodes");
-    if (onnx) {
-        for (size_t i = 0; i < json_array_size(nodes); i++) {
-            const json_t *n = json_array_get(nodes, i);
-            const char *kind = json_string_value(json_object_get(n, "kind"));
-            const char *layer = json_string_value(json_object_get(n, "layer"));
-            int li = layer ? nnp_model_find_layer(m, layer) : -1;
-            const nnp_kind *k = li >= 0 ? nnp_layer_kind_of(nnp_model_layer(m, li)) : NULL;
-            char op[200];
-            snprintf(op, sizeof op, "%s%s%s-%lld",
-                     strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx")
-                         ? json_string_value(json_object_get(n, "domain"))
-                         : "",
-                     strcmp(json_string_value(json_object_get(n, "domain")), "ai.onnx") ? "::"
-                                                                                          : "",
-                     json_string_value(json_object_get(n, "op_type")),
-                     (long long)json_integer_value(json_object_get(n, "opset")));
-            char folded[200] = "";
-            const char *how = json_string_value(json_object_get(n, "folded"));
-            if (how)
-                snprintf(folded, sizeof folded, "  (%lld nodes: %s)",
-                         (long long)json_integer_value(json_object_get(n, "n_nodes")), how);
-            printf("  %-28s %-24s -> layer %-20s %s  plugin %s%s%s\n",
-                   json_string_value(json_object_get(n, "node")), op, layer ? layer : "?",
-                   kind ? kind : "?", k ? origin_of(reg, k) : "?", folded,
-                   json_is_true(json_object_get(n, "training_mode")) ? "  training_mode=1" : "");
-        }
-    } else {
-        for (int i = 0; i < nnp_model_n_nodes(m); i++) {
-            const nnp_layer *l = nnp_model_layer(m, nnp_model_node_layer(m, i));
-            const nnp_kind *k = nnp_layer_kind_of(l);
-            printf("  %-28s %-24s -> %s  plugin %s\n",
-                   nnp_model_value_name(m, nnp_model_node_output(m, i)), k->name,
-                   nnp_layer_name(l), origin_of(reg, k));
-        }
-    }
-
-    printf("layers:\n");
-    int64_t total = 0, trainable = 0;
-    for (int i = 0; i < nnp_model_n_layers(m); i++) {
-        const nnp_layer *l = nnp_model_layer(m, i);
-        int64_t count = nnp_model_layer_param_count(m, i);
-        total += count;
-        printf("  %-28s %-20s %lld params%s\n", nnp_layer_name(l), nnp_layer_kind_of(l)->name,
-               (long long)count, nnp_layer_trainable(l) ? "" : " (trainable: false)");
-        for (int w = 0; w < nnp_layer_n_weights(l); w++) {
-            const nnp_weight *wt = nnp_layer_weight(l, w);
-            char sh[160];
-            int64_t n = nnp_tensor_numel(wt->value);
-            if (wt->flags & NNP_WEIGHT_TRAINABLE)
-                trainable += n;
-            printf("      %-24s %-16s %lld%s\n", wt->name,
-                   shape_text(&wt->value->shape, sh, sizeof sh), (long long)n,
-                   wt->flags & NNP_WEIGHT_TRAINABLE ? "" : "  non-trainable");
-        }
-    }
-    printf("total: %lld params (%lld trainable)\n", (long long)total, (long long)trainable);
+    print_nodes(reg, m, onnx);
+    print_layers(m);
     json_decref(onnx);
     nnp_model_free(m);
     nnp_registry_free(reg);

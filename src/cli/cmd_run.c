@@ -154,137 +154,132 @@ static void summarize(const char *name, const nnp_tensor *t)
            n ? sum / (double)n : 0.0);
 }
 
-int cmd_run(int argc, char **argv)
+/* ---- the command --------------------------------------------------------- */
+
+/* What the command line asks for. */
+typedef struct run_args {
+    const char *model_path, *out_dir;
+    const char **outs;   /* -o NAME=FILE.npy as given; the paths once matched */
+    int n_outs, training, threads;
+    cli_feeds feeds;
+} run_args;
+
+/* Returned by the steps below when the command goes on. */
+#define RUN_GO (-1)
+
+/* Reads the options into a (a->outs has room for argc entries). RUN_GO, or
+ * the exit code: CLI_EXIT_OK after --help, else the error's. */
+static int parse_run_args(int argc, char **argv, run_args *a, nnp_error *err)
 {
-    const char *model_path = NULL, *out_dir = NULL;
-    const char **outs = NULL;
-    int n_outs = 0, training = 0, threads = 0, rc = CLI_EXIT_USAGE;
-    cli_feeds feeds = {0};
-    nnp_registry *reg = NULL;
-    nnp_model *m = NULL;
-    nnp_error err = {0};
-    char **written = NULL;
-    int n_written = 0, made_dir = 0;
-    outs = calloc((size_t)argc + 1, sizeof *outs);
-    if (!outs) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
+        const char *arg = argv[i];
+        if (cli_is_help(arg)) {
             fputs(run_usage, stdout);
-            rc = CLI_EXIT_OK;
-            goto done;
-        } else if (strcmp(a, "--training") == 0) {
-            training = 1;
-        } else if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
-            if (cli_feeds_add(&feeds, argv[++i], &err)) {
-                rc = cli_fail(&err);
-                goto done;
-            }
-        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
-            outs[n_outs++] = argv[++i];
-        } else if (strcmp(a, "--out-dir") == 0 && i + 1 < argc) {
-            out_dir = argv[++i];
-        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            return CLI_EXIT_OK;
+        } else if (strcmp(arg, "--training") == 0) {
+            a->training = 1;
+        } else if ((strcmp(arg, "-i") == 0 || strcmp(arg, "--input") == 0) && i + 1 < argc) {
+            if (cli_feeds_add(&a->feeds, argv[++i], err))
+                return cli_fail(err);
+        } else if ((strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) && i + 1 < argc) {
+            a->outs[a->n_outs++] = argv[++i];
+        } else if (strcmp(arg, "--out-dir") == 0 && i + 1 < argc) {
+            a->out_dir = argv[++i];
+        } else if (strcmp(arg, "--threads") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (*end || v < 1 || v > 4096) {
                 cli_error("run: --threads needs a positive integer, got '%s'", argv[i]);
-                goto done;
+                return CLI_EXIT_USAGE;
             }
-            threads = (int)v;
-        } else if (a[0] == '-' && a[1]) {
-            cli_error("run: unknown or incomplete option '%s' (see nnplug run --help)", a);
-            goto done;
-        } else if (!model_path) {
-            model_path = a;
+            a->threads = (int)v;
+        } else if (arg[0] == '-' && arg[1]) {
+            cli_error("run: unknown or incomplete option '%s' (see nnplug run --help)", arg);
+            return CLI_EXIT_USAGE;
+        } else if (!a->model_path) {
+            a->model_path = arg;
         } else {
-            cli_error("run: unexpected argument '%s' (see nnplug run --help)", a);
-            goto done;
+            cli_error("run: unexpected argument '%s' (see nnplug run --help)", arg);
+            return CLI_EXIT_USAGE;
         }
     }
-    if (!model_path) {
+    if (!a->model_path) {
         cli_error("run: no MODEL given (see nnplug run --help)");
-        goto done;
+        return CLI_EXIT_USAGE;
     }
-    if (n_outs && out_dir) {
+    if (a->n_outs && a->out_dir) {
         cli_error("run: give either -o NAME=FILE.npy or --out-dir DIR, not both");
-        goto done;
+        return CLI_EXIT_USAGE;
     }
-    if (cli_load_registry(&reg, &err) ||
-        cli_load_model_fed(reg, model_path, &feeds, 0, &m, &err)) {
-        rc = cli_fail(&err);
-        goto done;
-    }
+    return RUN_GO;
+}
 
-    /* every input fed once; every named feed an input or a bound parameter */
-    int ni = nnp_model_n_inputs(m);
-    const nnp_tensor **in = calloc((size_t)(ni ? ni : 1), sizeof *in);
-    if (!in) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_FAIL;
-        goto done;
+/* The model input feed f goes to: its index, -2 for a bound parameter (fed
+ * at load), -1 when the model has no such input (said on stderr). */
+static int feed_target(const nnp_model *m, const run_args *a, int f)
+{
+    int ni = nnp_model_n_inputs(m), k = -1;
+    const char *fname = a->feeds.names[f];
+    if (!fname) {
+        if (ni == 1)
+            return 0;
+        cli_error("%s: -i FILE.npy without a NAME= needs a model with exactly one input "
+                  "(this one has %d)", a->model_path, ni);
+        return -1;
     }
-    for (int f = 0; f < feeds.n; f++) {
-        int k = -1;
-        if (!feeds.names[f]) {
-            if (ni != 1) {
-                cli_error("%s: -i FILE.npy without a NAME= needs a model with exactly one input "
-                          "(this one has %d)", model_path, ni);
-                free(in);
-                goto done;
-            }
-            k = 0;
-        } else {
-            for (int i = 0; i < ni && k < 0; i++)
-                if (strcmp(nnp_model_value_name(m, nnp_model_input_value(m, i)),
-                           feeds.names[f]) == 0)
-                    k = i;
-            if (k < 0 && cli_is_parameter_input(m, feeds.names[f]))
-                continue;
-        }
-        if (k < 0) {
-            char list[512] = "";
-            size_t at = 0;
-            for (int i = 0; i < ni && at < sizeof list - 4; i++)
-                at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "",
-                                       nnp_model_value_name(m, nnp_model_input_value(m, i)));
-            cli_error("%s: the model has no input '%s' (inputs: %s)", model_path, feeds.names[f],
-                      ni ? list : "none");
-            free(in);
-            goto done;
-        }
+    for (int i = 0; i < ni && k < 0; i++)
+        if (strcmp(nnp_model_value_name(m, nnp_model_input_value(m, i)), fname) == 0)
+            k = i;
+    if (k < 0 && cli_is_parameter_input(m, fname))
+        return -2;
+    if (k < 0) {
+        char list[512] = "";
+        size_t at = 0;
+        for (int i = 0; i < ni && at < sizeof list - 4; i++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "",
+                                   nnp_model_value_name(m, nnp_model_input_value(m, i)));
+        cli_error("%s: the model has no input '%s' (inputs: %s)", a->model_path, fname,
+                  ni ? list : "none");
+    }
+    return k;
+}
+
+/* Every input fed once; every named feed an input or a bound parameter.
+ * in[i] gets the tensor for input i. RUN_GO or CLI_EXIT_USAGE. */
+static int match_feeds(const nnp_model *m, const run_args *a, const nnp_tensor **in)
+{
+    int ni = nnp_model_n_inputs(m);
+    for (int f = 0; f < a->feeds.n; f++) {
+        int k = feed_target(m, a, f);
+        if (k == -2)
+            continue;
+        if (k < 0)
+            return CLI_EXIT_USAGE;
         if (in[k]) {
-            cli_error("%s: input '%s' is given twice", model_path,
+            cli_error("%s: input '%s' is given twice", a->model_path,
                       nnp_model_value_name(m, nnp_model_input_value(m, k)));
-            free(in);
-            goto done;
+            return CLI_EXIT_USAGE;
         }
-        in[k] = &feeds.t[f];
+        in[k] = &a->feeds.t[f];
     }
     for (int i = 0; i < ni; i++)
         if (!in[i]) {
             const char *name = nnp_model_value_name(m, nnp_model_input_value(m, i));
-            cli_error("%s: input '%s' is not given (-i %s=FILE.npy)", model_path, name, name);
-            free(in);
-            goto done;
+            cli_error("%s: input '%s' is not given (-i %s=FILE.npy)", a->model_path, name, name);
+            return CLI_EXIT_USAGE;
         }
+    return RUN_GO;
+}
 
-    /* -o names must be outputs (checked before running) */
+/* -o names must be outputs (checked before running): out_of[k] gets the
+ * output -o k writes, a->outs[k] its path. RUN_GO or CLI_EXIT_USAGE. */
+static int match_outputs(const nnp_model *m, run_args *a, int *out_of)
+{
     int no = nnp_model_n_outputs(m);
-    int *out_of = calloc((size_t)(n_outs ? n_outs : 1), sizeof(int));
-    if (!out_of) {
-        free(in);
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
-    for (int k = 0; k < n_outs; k++) {
+    for (int k = 0; k < a->n_outs; k++) {
         char *name;
         const char *path;
-        split_named(outs[k], &name, &path);
+        split_named(a->outs[k], &name, &path);
         out_of[k] = -1;
         if (!name && no == 1)
             out_of[k] = 0;
@@ -292,75 +287,65 @@ int cmd_run(int argc, char **argv)
             if (strcmp(nnp_model_value_name(m, nnp_model_output_value(m, i)), name) == 0)
                 out_of[k] = i;
         if (out_of[k] < 0) {
-            cli_error("%s: -o %s: %s", model_path, outs[k],
+            cli_error("%s: -o %s: %s", a->model_path, a->outs[k],
                       name ? "the model has no output of that name"
                            : "give NAME=FILE.npy (the model has several outputs)");
             free(name);
-            free(in);
-            free(out_of);
-            goto done;
+            return CLI_EXIT_USAGE;
         }
         free(name);
-        outs[k] = path;
+        a->outs[k] = path;
     }
+    return RUN_GO;
+}
 
-    if (threads)
-        nnp_set_num_threads(threads);
-    nnp_status st = nnp_model_forward(m, in, ni, training ? NNP_MODE_TRAIN : NNP_MODE_INFER, &err);
-    free(in);
-    if (st) {
-        free(out_of);
-        rc = cli_fail(&err);
-        goto done;
-    }
-
-    rc = CLI_EXIT_OK;
-    if (!n_outs && !out_dir) {
-        for (int i = 0; i < no; i++)
-            summarize(nnp_model_value_name(m, nnp_model_output_value(m, i)),
-                      nnp_model_output(m, i));
-        free(out_of);
-        goto done;
-    }
-    if (out_dir) {
-        struct stat sb;
-        if (stat(out_dir, &sb) != 0) {
-            if (mkdir(out_dir, 0777) != 0) {
-                cli_error("%s: cannot create directory: %s", out_dir, strerror(errno));
-                rc = CLI_EXIT_FAIL;
-                free(out_of);
-                goto done;
-            }
-            made_dir = 1;
-        } else if (!S_ISDIR(sb.st_mode)) {
-            cli_error("%s: not a directory", out_dir);
-            rc = CLI_EXIT_USAGE;
-            free(out_of);
-            goto done;
+/* --out-dir: an existing directory, or one made here (*made_dir). RUN_GO
+ * or the exit code. */
+static int prepare_out_dir(const char *out_dir, int *made_dir)
+{
+    struct stat sb;
+    if (stat(out_dir, &sb) != 0) {
+        if (mkdir(out_dir, 0777) != 0) {
+            cli_error("%s: cannot create directory: %s", out_dir, strerror(errno));
+            return CLI_EXIT_FAIL;
         }
+        *made_dir = 1;
+    } else if (!S_ISDIR(sb.st_mode)) {
+        cli_error("%s: not a directory", out_dir);
+        return CLI_EXIT_USAGE;
     }
-    int n_files = out_dir ? no : n_outs;
-    written = calloc((size_t)n_files + 1, sizeof *written);
+    return RUN_GO;
+}
+
+/* The file output k goes to (malloc'ed; NULL when out of memory). */
+static char *output_path(const run_args *a, const char *name, int k)
+{
+    if (!a->out_dir)
+        return strdup(a->outs[k]);
+    char fn[600];
+    file_name_of(name, fn, sizeof fn);
+    size_t need = strlen(a->out_dir) + strlen(fn) + 2;
+    char *path = malloc(need);
+    if (path)
+        snprintf(path, need, "%s/%s", a->out_dir, fn);
+    return path;
+}
+
+/* Writes the outputs -o or --out-dir asks for; on failure removes what it
+ * wrote (and the directory it made): no partial results. Exit code. */
+static int write_outputs(const nnp_model *m, const run_args *a, const int *out_of,
+                         int made_dir, nnp_error *err)
+{
+    int rc = CLI_EXIT_OK, n_written = 0;
+    int n_files = a->out_dir ? nnp_model_n_outputs(m) : a->n_outs;
+    char **written = calloc((size_t)n_files + 1, sizeof *written);
     if (!written) {
         cli_error("out of memory");
-        rc = CLI_EXIT_FAIL;
-        free(out_of);
-        goto done;
+        return CLI_EXIT_FAIL;
     }
     for (int k = 0; k < n_files; k++) {
-        int oi = out_dir ? k : out_of[k];
-        const char *name = nnp_model_value_name(m, nnp_model_output_value(m, oi));
-        char *path;
-        if (out_dir) {
-            char fn[600];
-            file_name_of(name, fn, sizeof fn);
-            size_t need = strlen(out_dir) + strlen(fn) + 2;
-            path = malloc(need);
-            if (path)
-                snprintf(path, need, "%s/%s", out_dir, fn);
-        } else {
-            path = strdup(outs[k]);
-        }
+        int oi = a->out_dir ? k : out_of[k];
+        char *path = output_path(a, nnp_model_value_name(m, nnp_model_output_value(m, oi)), k);
         if (!path) {
             cli_error("out of memory");
             rc = CLI_EXIT_FAIL;
@@ -368,11 +353,11 @@ int cmd_run(int argc, char **argv)
         }
         for (int j = 0; j < n_written; j++)
             if (strcmp(written[j], path) == 0) {
-                cli_error("%s: two outputs would be written to %s", model_path, path);
+                cli_error("%s: two outputs would be written to %s", a->model_path, path);
                 rc = CLI_EXIT_USAGE;
             }
-        if (rc == CLI_EXIT_OK && nnp_npy_write(path, nnp_model_output(m, oi), &err)) {
-            cli_error("%s", err.msg);
+        if (rc == CLI_EXIT_OK && nnp_npy_write(path, nnp_model_output(m, oi), err)) {
+            cli_error("%s", err->msg);
             rc = CLI_EXIT_FAIL;
         }
         if (rc != CLI_EXIT_OK) {
@@ -381,21 +366,81 @@ int cmd_run(int argc, char **argv)
         }
         written[n_written++] = path;
     }
-    free(out_of);
     if (rc != CLI_EXIT_OK) {
-        /* no partial results: remove what this run wrote */
         for (int j = 0; j < n_written; j++)
             unlink(written[j]);
         if (made_dir)
-            rmdir(out_dir);
+            rmdir(a->out_dir);
     }
-
-done:
-    for (int j = 0; written && j < n_written; j++)
+    for (int j = 0; j < n_written; j++)
         free(written[j]);
     free(written);
-    free(outs);
-    cli_feeds_free(&feeds);
+    return rc;
+}
+
+/* Feeds, runs and writes (or summarizes) the loaded model. Exit code. */
+static int run_model(nnp_model *m, run_args *a, nnp_error *err)
+{
+    int ni = nnp_model_n_inputs(m), no = nnp_model_n_outputs(m);
+    const nnp_tensor **in = calloc((size_t)(ni ? ni : 1), sizeof *in);
+    if (!in) {
+        cli_error("out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    int rc = match_feeds(m, a, in);
+    if (rc != RUN_GO) {
+        free(in);
+        return rc;
+    }
+    int *out_of = calloc((size_t)(a->n_outs ? a->n_outs : 1), sizeof(int));
+    rc = out_of ? match_outputs(m, a, out_of) : CLI_EXIT_FAIL;
+    if (rc != RUN_GO) {
+        free(in);
+        free(out_of);
+        return rc;
+    }
+    if (a->threads)
+        nnp_set_num_threads(a->threads);
+    nnp_status st =
+        nnp_model_forward(m, in, ni, a->training ? NNP_MODE_TRAIN : NNP_MODE_INFER, err);
+    free(in);
+    if (st) {
+        rc = cli_fail(err);
+    } else if (!a->n_outs && !a->out_dir) {
+        for (int i = 0; i < no; i++)
+            summarize(nnp_model_value_name(m, nnp_model_output_value(m, i)),
+                      nnp_model_output(m, i));
+    } else {
+        int made_dir = 0;
+        rc = a->out_dir ? prepare_out_dir(a->out_dir, &made_dir) : RUN_GO;
+        if (rc == RUN_GO)
+            rc = write_outputs(m, a, out_of, made_dir, err);
+    }
+    free(out_of);
+    return rc == RUN_GO ? CLI_EXIT_OK : rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_args a = {0};
+    nnp_registry *reg = NULL;
+    nnp_model *m = NULL;
+    nnp_error err = {0};
+    int rc;
+    a.outs = calloc((size_t)argc + 1, sizeof *a.outs);
+    if (!a.outs) {
+        cli_error("out of memory");
+        rc = CLI_EXIT_FAIL;
+    } else {
+        rc = parse_run_args(argc, argv, &a, &err);
+    }
+    if (rc == RUN_GO && (cli_load_registry(&reg, &err) ||
+                         cli_load_model_fed(reg, a.model_path, &a.feeds, 0, &m, &err)))
+        rc = cli_fail(&err);
+    if (rc == RUN_GO)
+        rc = run_model(m, &a, &err);
+    free(a.outs);
+    cli_feeds_free(&a.feeds);
     nnp_model_free(m);
     nnp_registry_free(reg);
     return rc;

@@ -174,48 +174,62 @@ static int parse_long(const char *opt, const char *s, long long min, long long *
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
+/* ---- the command --------------------------------------------------------- */
+
+/* What the command line asks for. */
+typedef struct train_args {
+    const char *model, *xpath, *ypath, *save, *loss_name, *opt_name, *out_dir;
+    double lr, momentum, val;
+    long long epochs, bs, seed, threads, opset;
+    int from_logits, nesterov, shuffle;
+} train_args;
+
+/* Returned by parse_train_args when the command goes on. */
+#define TRAIN_GO (-1)
+
+enum { O_X = 256, O_Y, O_SAVE, O_LOSS, O_LOGITS, O_OPT, O_LR, O_MOM, O_NEST, O_EPOCHS,
+       O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR };
+
+static const struct option train_opts[] = {
+    {"x", required_argument, 0, O_X}, {"y", required_argument, 0, O_Y},
+    {"save", required_argument, 0, O_SAVE}, {"loss", required_argument, 0, O_LOSS},
+    {"from-logits", no_argument, 0, O_LOGITS}, {"optimizer", required_argument, 0, O_OPT},
+    {"lr", required_argument, 0, O_LR}, {"momentum", required_argument, 0, O_MOM},
+    {"nesterov", no_argument, 0, O_NEST}, {"epochs", required_argument, 0, O_EPOCHS},
+    {"batch-size", required_argument, 0, O_BS}, {"no-shuffle", no_argument, 0, O_NOSHUF},
+    {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
+    {"validation-split", required_argument, 0, O_VAL}, {"opset", required_argument, 0, O_OPSET},
+    {"out-dir", required_argument, 0, O_OUTDIR},
+    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+/* TRAIN_GO, or the exit code: CLI_EXIT_OK after --help, else CLI_EXIT_USAGE. */
+static int parse_train_args(int argc, char **argv, train_args *a)
 {
-    enum { O_X = 256, O_Y, O_SAVE, O_LOSS, O_LOGITS, O_OPT, O_LR, O_MOM, O_NEST, O_EPOCHS,
-           O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR };
-    static const struct option opts[] = {
-        {"x", required_argument, 0, O_X}, {"y", required_argument, 0, O_Y},
-        {"save", required_argument, 0, O_SAVE}, {"loss", required_argument, 0, O_LOSS},
-        {"from-logits", no_argument, 0, O_LOGITS}, {"optimizer", required_argument, 0, O_OPT},
-        {"lr", required_argument, 0, O_LR}, {"momentum", required_argument, 0, O_MOM},
-        {"nesterov", no_argument, 0, O_NEST}, {"epochs", required_argument, 0, O_EPOCHS},
-        {"batch-size", required_argument, 0, O_BS}, {"no-shuffle", no_argument, 0, O_NOSHUF},
-        {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
-        {"validation-split", required_argument, 0, O_VAL}, {"opset", required_argument, 0, O_OPSET},
-        {"out-dir", required_argument, 0, O_OUTDIR},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *xpath = NULL, *ypath = NULL, *save = NULL, *loss_name = "mse", *opt_name = "sgd",
-               *out_dir = NULL;
-    double lr = -1, momentum = 0, val = 0;
-    long long epochs = 1, bs = 32, seed = 0, threads = 0, opset = 0;
-    int from_logits = 0, nesterov = 0, shuffle = 1, c;
+    int c;
+    *a = (train_args){.loss_name = "mse", .opt_name = "sgd", .lr = -1, .epochs = 1, .bs = 32,
+                      .shuffle = 1};
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case O_X: xpath = optarg; break;
-        case O_Y: ypath = optarg; break;
-        case O_SAVE: save = optarg; break;
-        case O_LOSS: loss_name = optarg; break;
-        case O_LOGITS: from_logits = 1; break;
-        case O_OPT: opt_name = optarg; break;
-        case O_LR: bad = parse_double("--lr", optarg, &lr); break;
-        case O_MOM: bad = parse_double("--momentum", optarg, &momentum); break;
-        case O_NEST: nesterov = 1; break;
-        case O_EPOCHS: bad = parse_long("--epochs", optarg, 0, &epochs); break;
-        case O_BS: bad = parse_long("--batch-size", optarg, 1, &bs); break;
-        case O_NOSHUF: shuffle = 0; break;
-        case O_SEED: bad = parse_long("--seed", optarg, 0, &seed); break;
-        case O_THREADS: bad = parse_long("--threads", optarg, 1, &threads); break;
-        case O_VAL: bad = parse_double("--validation-split", optarg, &val); break;
-        case O_OPSET: bad = parse_long("--opset", optarg, 0, &opset); break;
-        case O_OUTDIR: out_dir = optarg; break;
+        case O_X: a->xpath = optarg; break;
+        case O_Y: a->ypath = optarg; break;
+        case O_SAVE: a->save = optarg; break;
+        case O_LOSS: a->loss_name = optarg; break;
+        case O_LOGITS: a->from_logits = 1; break;
+        case O_OPT: a->opt_name = optarg; break;
+        case O_LR: bad = parse_double("--lr", optarg, &a->lr); break;
+        case O_MOM: bad = parse_double("--momentum", optarg, &a->momentum); break;
+        case O_NEST: a->nesterov = 1; break;
+        case O_EPOCHS: bad = parse_long("--epochs", optarg, 0, &a->epochs); break;
+        case O_BS: bad = parse_long("--batch-size", optarg, 1, &a->bs); break;
+        case O_NOSHUF: a->shuffle = 0; break;
+        case O_SEED: bad = parse_long("--seed", optarg, 0, &a->seed); break;
+        case O_THREADS: bad = parse_long("--threads", optarg, 1, &a->threads); break;
+        case O_VAL: bad = parse_double("--validation-split", optarg, &a->val); break;
+        case O_OPSET: bad = parse_long("--opset", optarg, 0, &a->opset); break;
+        case O_OUTDIR: a->out_dir = optarg; break;
         case 'h': fputs(train_usage, stdout); return CLI_EXIT_OK;
         default:
             cli_error("train: unknown or incomplete option '%s'", argv[optind - 1]);
@@ -224,87 +238,131 @@ int cmd_train(int argc, char **argv)
         if (bad)
             return CLI_EXIT_USAGE;
     }
-    if (optind != argc - 1 || !xpath || !ypath || !save) {
+    if (optind != argc - 1 || !a->xpath || !a->ypath || !a->save) {
         cli_error("train: needs MODEL, --x, --y and --save (see nnplug train --help)");
         return CLI_EXIT_USAGE;
     }
+    a->model = argv[optind];
+    return TRAIN_GO;
+}
+
+/* --optimizer and its settings; -1 (said on stderr) for an unknown one. */
+static int optimizer_config(const train_args *a, nnp_optimizer_config *oc)
+{
+    if (strcmp(a->opt_name, "sgd") == 0)
+        *oc = nnp_optimizer_defaults(NNP_OPT_SGD);
+    else if (strcmp(a->opt_name, "adam") == 0)
+        *oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
+    else {
+        cli_error("train: unknown optimizer '%s' (sgd, adam)", a->opt_name);
+        return -1;
+    }
+    if (a->lr >= 0)
+        oc->learning_rate = a->lr;
+    oc->momentum = a->momentum;
+    oc->nesterov = a->nesterov;
+    return 0;
+}
+
+/* What a run holds, freed by train_run_free. */
+typedef struct train_run {
+    nnp_registry *reg;
+    nnp_model *m;
+    nnp_optimizer *opt;
+    nnp_tensor x, y;
+    nnp_history h;
+} train_run;
+
+static void train_run_free(train_run *r)
+{
+    nnp_history_free(&r->h);
+    nnp_optimizer_free(r->opt);
+    nnp_tensor_free(&r->x);
+    nnp_tensor_free(&r->y);
+    nnp_model_free(r->m);
+    nnp_registry_free(r->reg);
+}
+
+/* The model and the data, checked against each other: as many samples in
+ * X as in Y, X's shape fitting the model's input. */
+static nnp_status load_training(const train_args *a, train_run *r, nnp_error *err)
+{
+    nnp_status st = cli_load_registry(&r->reg, err);
+    if (!st)
+        st = cli_load_model(r->reg, a->model, &r->m, err);
+    if (!st)
+        st = nnp_npy_read_f32(a->xpath, &r->x, err);
+    if (!st)
+        st = nnp_npy_read(a->ypath, &r->y, err);
+    const nnp_tensor *x = &r->x, *y = &r->y;
+    if (!st && x->shape.rank > 0 && y->shape.rank > 0 && x->shape.dims[0] != y->shape.dims[0])
+        st = nnp_error_set(err, NNP_ERR_INVALID, "%s has %lld samples but %s has %lld (the "
+                           "first dimension must match)", a->xpath, (long long)x->shape.dims[0],
+                           a->ypath, (long long)y->shape.dims[0]);
+    if (!st && nnp_model_n_inputs(r->m) == 1) {
+        /* the file, not the model's input, is what the user has to fix */
+        const nnp_shape *want = nnp_model_value_shape(r->m, nnp_model_input_value(r->m, 0));
+        int ok = want->rank == x->shape.rank;
+        for (int d = 1; ok && d < want->rank; d++)
+            ok = want->dims[d] < 0 || want->dims[d] == x->shape.dims[d];
+        char sa[128], sb[128];
+        if (!ok)
+            st = nnp_error_set(err, NNP_ERR_SHAPE, "%s: shape %s does not fit the model's "
+                               "input %s", a->xpath, nnp_shape_str(&x->shape, sa, sizeof sa),
+                               nnp_shape_str(want, sb, sizeof sb));
+    }
+    return st;
+}
+
+/* Trains (saving after every epoch, and once when there are none), then
+ * writes --out-dir. */
+static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, nnp_error *err)
+{
+    train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset};
+    progress_init(&ctx.prog, stderr);
+    ctx.prog.epochs = (int)a->epochs;
+    nnp_train_options to = nnp_train_defaults();
+    to.epochs = (int)a->epochs;
+    to.batch_size = a->bs;
+    to.shuffle = a->shuffle;
+    to.seed = (uint64_t)a->seed;
+    to.validation_split = a->val;
+    nnp_train_callbacks cb = {&ctx, progress_on_step, on_epoch_end};
+    nnp_status st = nnp_model_fit(r->m, &r->x, &r->y, loss, r->opt, &to, &cb, &r->h, err);
+    if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
+        nnp_error_prefix(err, "training on %s and %s", a->xpath, a->ypath);
+    if (!st && a->epochs == 0)
+        st = cli_save_model(r->m, a->save, (int)a->opset, err);
+    if (!st && a->out_dir)
+        st = write_out_dir(r->m, &r->h, a->out_dir, err);
+    return st;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    int rc = parse_train_args(argc, argv, &a);
+    if (rc != TRAIN_GO)
+        return rc;
     nnp_error err = {0};
     nnp_loss loss;
-    if (nnp_loss_parse(loss_name, from_logits, &loss, &err))
+    if (nnp_loss_parse(a.loss_name, a.from_logits, &loss, &err))
         return cli_fail(&err);
     nnp_optimizer_config oc;
-    if (strcmp(opt_name, "sgd") == 0)
-        oc = nnp_optimizer_defaults(NNP_OPT_SGD);
-    else if (strcmp(opt_name, "adam") == 0)
-        oc = nnp_optimizer_defaults(NNP_OPT_ADAM);
-    else {
-        cli_error("train: unknown optimizer '%s' (sgd, adam)", opt_name);
+    if (optimizer_config(&a, &oc))
         return CLI_EXIT_USAGE;
-    }
-    if (lr >= 0)
-        oc.learning_rate = lr;
-    oc.momentum = momentum;
-    oc.nesterov = nesterov;
-    if (threads > 0)
-        nnp_set_num_threads((int)threads);
+    if (a.threads > 0)
+        nnp_set_num_threads((int)a.threads);
 
-    nnp_registry *reg = NULL;
-    nnp_model *m = NULL;
-    nnp_optimizer *opt = NULL;
-    nnp_tensor x = {0}, y = {0};
-    nnp_history h = {0};
-    int rc = CLI_EXIT_OK;
-    nnp_status st = cli_load_registry(&reg, &err);
+    train_run r = {0};
+    rc = CLI_EXIT_OK;
+    nnp_status st = load_training(&a, &r, &err);
     if (!st)
-        st = cli_load_model(reg, argv[optind], &m, &err);
+        st = nnp_optimizer_new(&oc, r.m, &r.opt, &err);
     if (!st)
-        st = nnp_npy_read_f32(xpath, &x, &err);
-    if (!st)
-        st = nnp_npy_read(ypath, &y, &err);
-    if (!st && x.shape.rank > 0 && y.shape.rank > 0 && x.shape.dims[0] != y.shape.dims[0])
-        st = nnp_error_set(&err, NNP_ERR_INVALID, "%s has %lld samples but %s has %lld (the "
-                           "first dimension must match)", xpath, (long long)x.shape.dims[0],
-                           ypath, (long long)y.shape.dims[0]);
-    if (!st && nnp_model_n_inputs(m) == 1) {
-        /* the file, not the model's input, is what the user has to fix */
-        const nnp_shape *want = nnp_model_value_shape(m, nnp_model_input_value(m, 0));
-        int ok = want->rank == x.shape.rank;
-        for (int d = 1; ok && d < want->rank; d++)
-            ok = want->dims[d] < 0 || want->dims[d] == x.shape.dims[d];
-        char a[128], b[128];
-        if (!ok)
-            st = nnp_error_set(&err, NNP_ERR_SHAPE, "%s: shape %s does not fit the model's "
-                               "input %s", xpath, nnp_shape_str(&x.shape, a, sizeof a),
-                               nnp_shape_str(want, b, sizeof b));
-    }
-    if (!st)
-        st = nnp_optimizer_new(&oc, m, &opt, &err);
-    if (!st) {
-        train_ctx ctx = {.m = m, .save = save, .opset = (int)opset};
-        progress_init(&ctx.prog, stderr);
-        ctx.prog.epochs = (int)epochs;
-        nnp_train_options to = nnp_train_defaults();
-        to.epochs = (int)epochs;
-        to.batch_size = bs;
-        to.shuffle = shuffle;
-        to.seed = (uint64_t)seed;
-        to.validation_split = val;
-        nnp_train_callbacks cb = {&ctx, progress_on_step, on_epoch_end};
-        st = nnp_model_fit(m, &x, &y, &loss, opt, &to, &cb, &h, &err);
-        if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
-            nnp_error_prefix(&err, "training on %s and %s", xpath, ypath);
-        if (!st && epochs == 0)
-            st = cli_save_model(m, save, (int)opset, &err);
-        if (!st && out_dir)
-            st = write_out_dir(m, &h, out_dir, &err);
-    }
+        st = fit(&a, &loss, &r, &err);
     if (st)
         rc = cli_fail(&err);
-    nnp_history_free(&h);
-    nnp_optimizer_free(opt);
-    nnp_tensor_free(&x);
-    nnp_tensor_free(&y);
-    nnp_model_free(m);
-    nnp_registry_free(reg);
+    train_run_free(&r);
     return rc;
 }

@@ -111,25 +111,15 @@ static double cce_row(const float *p, const double *t, int64_t k, int from_logit
     return loss;
 }
 
-nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
-                            double *loss_out, nnp_tensor *grad, double *correct, nnp_error *err)
+/* Targets fit the predictions: one label per row (sparse CE), else the
+ * predictions' shape (or as many values, sample by sample); CE losses have
+ * 1..65536 classes. */
+static nnp_status check_targets(const nnp_loss *l, const nnp_tensor *pred,
+                                const nnp_tensor *target, int64_t k, int64_t rows, nnp_error *err)
 {
     char a[128], b[128];
-    if (pred->dtype != NNP_F32 || pred->shape.rank < 1)
-        return nnp_error_set(err, NNP_ERR_INVALID, "loss: predictions must be float32 of rank >= 1");
     int64_t n = pred->shape.dims[0];
     int64_t total = nnp_tensor_numel(pred);
-    int64_t k = pred->shape.rank >= 2 ? pred->shape.dims[pred->shape.rank - 1] : 1;
-    int64_t rows = k ? total / k : 0;  /* rows of the last axis */
-    const float *p = pred->data;
-    float *g = grad ? grad->data : NULL;
-    double loss = 0, ok = 0;
-    if (n == 0) {
-        *loss_out = 0;
-        if (correct)
-            *correct = 0;
-        return NNP_OK;
-    }
     if (l->kind == NNP_LOSS_SPARSE_CATEGORICAL_CE) {
         int64_t tn = nnp_tensor_numel(target);
         if (tn != rows)
@@ -146,77 +136,131 @@ nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp
         (k < 1 || k > 65536))
         return nnp_error_set(err, NNP_ERR_SHAPE, "loss %s: %lld classes", nnp_loss_name(l),
                              (long long)k);
+    return NNP_OK;
+}
+
+/* Mean squared error over all total values; no accuracy (*ok = -1). */
+static double mse_loss(const float *p, const nnp_tensor *target, int64_t total, float *g,
+                       double *ok)
+{
+    double loss = 0;
+    double inv = 1.0 / (double)total;
+    for (int64_t i = 0; i < total; i++) {
+        double d = (double)p[i] - target_at(target, i);
+        loss += d * d;
+        if (g)
+            g[i] = (float)(2.0 * d * inv);
+    }
+    loss *= inv;
+    *ok = -1;
+    return loss;
+}
+
+/* Binary cross-entropy, mean over all total values; *ok counts correct
+ * samples (rows). */
+static double binary_ce_loss(const nnp_loss *l, const float *p, const nnp_tensor *target,
+                             int64_t total, int64_t rows, float *g, double *ok)
+{
+    double loss = 0;
+    double inv = 1.0 / (double)total;
+    *ok = 0;
+    for (int64_t i = 0; i < total; i++) {
+        double t = target_at(target, i), z = p[i], li, gi;
+        if (l->from_logits) {
+            li = (z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z)));
+            gi = 1.0 / (1.0 + exp(-z)) - t;
+            *ok += ((z > 0) == (t > 0.5));
+        } else {
+            double pc = z < KERAS_EPS ? KERAS_EPS : (z > 1 - KERAS_EPS ? 1 - KERAS_EPS : z);
+            li = -(t * log(pc + KERAS_EPS) + (1 - t) * log(1 - pc + KERAS_EPS));
+            gi = (z >= KERAS_EPS && z <= 1 - KERAS_EPS)
+                     ? -(t / (pc + KERAS_EPS) - (1 - t) / (1 - pc + KERAS_EPS)) : 0.0;
+            *ok += ((z > 0.5) == (t > 0.5));
+        }
+        loss += li;
+        if (g)
+            g[i] = (float)(gi * inv);
+    }
+    loss *= inv;
+    *ok = *ok * (double)rows / (double)total;  /* accuracy counts per sample */
+    return loss;
+}
+
+/* Categorical cross-entropy (one-hot or soft targets, or class indices when
+ * sparse) over rows of k classes; *ok counts rows whose argmax is the label. */
+static nnp_status categorical_ce_loss(const nnp_loss *l, const float *p,
+                                      const nnp_tensor *target, int64_t k, int64_t rows,
+                                      float *g, double *loss_out, double *ok, nnp_error *err)
+{
+    double trow[1024];
+    double *t = trow;
+    double loss = 0, inv_rows = 1.0 / (double)rows;
+    *ok = 0;
+    if (k > 1024)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "loss %s: more than 1024 classes",
+                             nnp_loss_name(l));
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t label = -1;
+        if (l->kind == NNP_LOSS_SPARSE_CATEGORICAL_CE) {
+            double lv = target_at(target, r);
+            if (!(lv >= 0 && lv < (double)k) || lv != floor(lv))
+                return nnp_error_set(err, NNP_ERR_INVALID, "loss %s: label %g of sample %lld "
+                                     "is not a class index in [0, %lld)", nnp_loss_name(l), lv,
+                                     (long long)r, (long long)k);
+            label = (int64_t)lv;
+            for (int64_t j = 0; j < k; j++)
+                t[j] = j == label;
+        } else {
+            for (int64_t j = 0; j < k; j++)
+                t[j] = target_at(target, r * k + j);
+            label = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (t[j] > t[label])
+                    label = j;
+        }
+        loss += cce_row(p + r * k, t, k, l->from_logits, inv_rows, g ? g + r * k : NULL);
+        *ok += argmax_row(p + r * k, k) == label;
+    }
+    *loss_out = loss * inv_rows;
+    return NNP_OK;
+}
+
+nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
+                            double *loss_out, nnp_tensor *grad, double *correct, nnp_error *err)
+{
+    if (pred->dtype != NNP_F32 || pred->shape.rank < 1)
+        return nnp_error_set(err, NNP_ERR_INVALID, "loss: predictions must be float32 of rank >= 1");
+    int64_t n = pred->shape.dims[0];
+    int64_t total = nnp_tensor_numel(pred);
+    int64_t k = pred->shape.rank >= 2 ? pred->shape.dims[pred->shape.rank - 1] : 1;
+    int64_t rows = k ? total / k : 0;  /* rows of the last axis */
+    const float *p = pred->data;
+    float *g = grad ? grad->data : NULL;
+    double loss = 0, ok = 0;
+    if (n == 0) {
+        *loss_out = 0;
+        if (correct)
+            *correct = 0;
+        return NNP_OK;
+    }
+    nnp_status st = check_targets(l, pred, target, k, rows, err);
+    if (st)
+        return st;
     /* Every loss is a mean over samples of a per-sample mean over the last
      * axis (or a sum over classes for CE), so rows weigh 1/rows. */
-    double inv_rows = 1.0 / (double)rows;
     switch (l->kind) {
-    case NNP_LOSS_MSE: {
-        double inv = 1.0 / (double)total;
-        for (int64_t i = 0; i < total; i++) {
-            double d = (double)p[i] - target_at(target, i);
-            loss += d * d;
-            if (g)
-                g[i] = (float)(2.0 * d * inv);
-        }
-        loss *= inv;
-        ok = -1;
+    case NNP_LOSS_MSE:
+        loss = mse_loss(p, target, total, g, &ok);
         break;
-    }
-    case NNP_LOSS_BINARY_CE: {
-        double inv = 1.0 / (double)total;
-        for (int64_t i = 0; i < total; i++) {
-            double t = target_at(target, i), z = p[i], li, gi;
-            if (l->from_logits) {
-                li = (z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z)));
-                gi = 1.0 / (1.0 + exp(-z)) - t;
-                ok += ((z > 0) == (t > 0.5));
-            } else {
-                double pc = z < KERAS_EPS ? KERAS_EPS : (z > 1 - KERAS_EPS ? 1 - KERAS_EPS : z);
-                li = -(t * log(pc + KERAS_EPS) + (1 - t) * log(1 - pc + KERAS_EPS));
-                gi = (z >= KERAS_EPS && z <= 1 - KERAS_EPS)
-                         ? -(t / (pc + KERAS_EPS) - (1 - t) / (1 - pc + KERAS_EPS)) : 0.0;
-                ok += ((z > 0.5) == (t > 0.5));
-            }
-            loss += li;
-            if (g)
-                g[i] = (float)(gi * inv);
-        }
-        loss *= inv;
-        ok = ok * (double)rows / (double)total;  /* accuracy counts per sample */
+    case NNP_LOSS_BINARY_CE:
+        loss = binary_ce_loss(l, p, target, total, rows, g, &ok);
         break;
-    }
     case NNP_LOSS_CATEGORICAL_CE:
-    case NNP_LOSS_SPARSE_CATEGORICAL_CE: {
-        double trow[1024];
-        double *t = trow;
-        if (k > 1024)
-            return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "loss %s: more than 1024 classes",
-                                 nnp_loss_name(l));
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t label = -1;
-            if (l->kind == NNP_LOSS_SPARSE_CATEGORICAL_CE) {
-                double lv = target_at(target, r);
-                if (!(lv >= 0 && lv < (double)k) || lv != floor(lv))
-                    return nnp_error_set(err, NNP_ERR_INVALID, "loss %s: label %g of sample %lld "
-                                         "is not a class index in [0, %lld)", nnp_loss_name(l), lv,
-                                         (long long)r, (long long)k);
-                label = (int64_t)lv;
-                for (int64_t j = 0; j < k; j++)
-                    t[j] = j == label;
-            } else {
-                for (int64_t j = 0; j < k; j++)
-                    t[j] = target_at(target, r * k + j);
-                label = 0;
-                for (int64_t j = 1; j < k; j++)
-                    if (t[j] > t[label])
-                        label = j;
-            }
-            loss += cce_row(p + r * k, t, k, l->from_logits, inv_rows, g ? g + r * k : NULL);
-            ok += argmax_row(p + r * k, k) == label;
-        }
-        loss *= inv_rows;
+    case NNP_LOSS_SPARSE_CATEGORICAL_CE:
+        st = categorical_ce_loss(l, p, target, k, rows, g, &loss, &ok, err);
+        if (st)
+            return st;
         break;
-    }
     default:
         return nnp_error_set(err, NNP_ERR_INVALID, "unknown loss kind %d", (int)l->kind);
     }

@@ -147,6 +147,137 @@ nnp_status nnp_model_evaluate(nnp_model *m, const nnp_tensor *x, const nnp_tenso
     return NNP_OK;
 }
 
+/* One fit: its arguments, batch buffers and sizes. */
+typedef struct fit_ctx {
+    nnp_model *m;
+    const nnp_tensor *x, *y;
+    const nnp_loss *loss;
+    nnp_optimizer *opt;
+    const nnp_train_options *opts;
+    const nnp_train_callbacks *cb;
+    nnp_history *hist;
+    batches b;
+    int64_t n, n_val, bs;   /* training samples, validation samples, batch size */
+    int steps;              /* per epoch */
+} fit_ctx;
+
+/* The shuffle index, the history arrays and the batch buffers, allocated
+ * once per fit. */
+static nnp_status fit_alloc(fit_ctx *f, nnp_error *err)
+{
+    const nnp_train_options *opts = f->opts;
+    nnp_history *hist = f->hist;
+    f->b.idx = malloc(sizeof(int64_t) * (size_t)f->n);
+    hist->loss = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->val_loss = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->val_accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
+    hist->batch_loss = calloc((size_t)opts->epochs * (size_t)f->steps + 1, sizeof(double));
+    if (!f->b.idx || !hist->loss || !hist->accuracy || !hist->val_loss || !hist->val_accuracy ||
+        !hist->batch_loss)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    nnp_status st = alloc_batch(f->x, f->bs, &f->b.xb, err);
+    if (st == NNP_OK)
+        st = alloc_batch(f->y, f->bs, &f->b.yb, err);
+    return st;
+}
+
+/* Forward of rows idx[at, at + cnt) and their loss (with the regularizers'
+ * penalties) into *l, its gradient into b.grad, correct samples into *c. */
+static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, double *c,
+                             nnp_error *err)
+{
+    batches *b = &f->b;
+    gather(f->x, b->idx + at, cnt, &b->xb);
+    gather(f->y, b->idx + at, cnt, &b->yb);
+    const nnp_tensor *in[1] = {&b->xb};
+    nnp_status st = nnp_model_forward(f->m, in, 1, NNP_MODE_TRAIN, err);
+    if (st)
+        return st;
+    const nnp_tensor *pred = nnp_model_output(f->m, 0);
+    if (!b->grad.data || b->grad.nbytes < pred->nbytes) {
+        nnp_tensor_free(&b->grad);
+        st = nnp_tensor_alloc(&b->grad, NNP_F32, &pred->shape, err);
+        if (st)
+            return st;
+    }
+    b->grad.shape = pred->shape;
+    b->grad.nbytes = pred->nbytes;
+    st = nnp_loss_compute(f->loss, pred, &b->yb, l, &b->grad, c, err);
+    if (st)
+        return st;
+    *l += nnp_model_regularization_loss(f->m);
+    return NNP_OK;
+}
+
+/* Backward of the batch's loss gradient and one optimizer step; a loss
+ * that is not finite stops training. */
+static nnp_status update(fit_ctx *f, double l, int e, int s, nnp_error *err)
+{
+    nnp_model_zero_grad(f->m);
+    const nnp_tensor *g[1] = {&f->b.grad};
+    nnp_status st = nnp_model_backward(f->m, g, 1, err);
+    if (st == NNP_OK) {
+        nnp_model_add_regularization_grads(f->m);
+        st = nnp_optimizer_step(f->opt, err);
+    }
+    if (st == NNP_OK && !isfinite(l))
+        st = nnp_error_set(err, NNP_ERR_INVALID, "training diverged: loss is %g at epoch "
+                           "%d step %d", l, e + 1, s + 1);
+    return st;
+}
+
+/* The steps of epoch e (samples in shuffled order): *wsum gets the
+ * batch-size weighted sum of step losses, *correct the correct samples. */
+static nnp_status run_epoch(fit_ctx *f, int e, double t0, double *wsum, double *correct,
+                            nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    int64_t n = f->n, bs = f->bs;
+    for (int s = 0; s < f->steps && st == NNP_OK; s++) {
+        int64_t at = (int64_t)s * bs, cnt = n - at < bs ? n - at : bs;
+        double l, c;
+        st = batch_loss(f, at, cnt, &l, &c, err);
+        if (st)
+            break;
+        st = update(f, l, e, s, err);
+        f->hist->batch_loss[f->hist->n_steps++] = l;
+        *wsum += l * (double)cnt;
+        *correct += c;
+        if (f->cb && f->cb->on_step)
+            f->cb->on_step(f->cb->user, e, s, f->steps, *wsum / (double)(at + cnt),
+                           (double)(at + cnt) / (now_s() - t0 + 1e-12));
+    }
+    return st;
+}
+
+/* Epoch e's logs (validation included) into the history and to the
+ * callback. */
+static nnp_status end_epoch(fit_ctx *f, int e, double t0, double wsum, double correct,
+                            nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    int64_t n = f->n;
+    nnp_history *hist = f->hist;
+    int has_acc = f->loss->kind != NNP_LOSS_MSE;
+    nnp_epoch_logs logs = {e, f->opts->epochs, wsum / (double)n,
+                           has_acc ? correct / (double)n : -1, -1, -1,
+                           (double)n / (now_s() - t0 + 1e-12)};
+    if (f->n_val > 0) {
+        nnp_tensor vx = rows_view(f->x, n, f->n_val), vy = rows_view(f->y, n, f->n_val);
+        st = nnp_model_evaluate(f->m, &vx, &vy, f->loss, f->bs, &logs.val_loss,
+                                &logs.val_accuracy, err);
+    }
+    hist->loss[e] = logs.loss;
+    hist->accuracy[e] = logs.accuracy;
+    hist->val_loss[e] = logs.val_loss;
+    hist->val_accuracy[e] = logs.val_accuracy;
+    hist->epochs = e + 1;
+    if (st == NNP_OK && f->cb && f->cb->on_epoch_end)
+        st = f->cb->on_epoch_end(f->cb->user, &logs, err);
+    return st;
+}
+
 nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
                          const nnp_loss *loss, nnp_optimizer *opt,
                          const nnp_train_options *opts, const nnp_train_callbacks *cb,
@@ -166,89 +297,23 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
     if (n <= 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "fit: no training samples left after the "
                              "validation split");
-    int64_t bs = opts->batch_size < n ? opts->batch_size : n;
-    int steps = (int)((n + bs - 1) / bs);
-    batches b;
-    memset(&b, 0, sizeof b);
+    fit_ctx f = {.m = m, .x = x, .y = y, .loss = loss, .opt = opt, .opts = opts, .cb = cb,
+                 .hist = hist, .n = n, .n_val = n_val};
+    f.bs = opts->batch_size < n ? opts->batch_size : n;
+    f.steps = (int)((n + f.bs - 1) / f.bs);
     memset(hist, 0, sizeof *hist);
-    b.idx = malloc(sizeof(int64_t) * (size_t)n);
-    hist->loss = calloc((size_t)opts->epochs + 1, sizeof(double));
-    hist->accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
-    hist->val_loss = calloc((size_t)opts->epochs + 1, sizeof(double));
-    hist->val_accuracy = calloc((size_t)opts->epochs + 1, sizeof(double));
-    hist->batch_loss = calloc((size_t)opts->epochs * (size_t)steps + 1, sizeof(double));
-    if (!b.idx || !hist->loss || !hist->accuracy || !hist->val_loss || !hist->val_accuracy ||
-        !hist->batch_loss) {
-        batches_free(&b);
-        nnp_history_free(hist);
-        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    }
-    st = alloc_batch(x, bs, &b.xb, err);
-    if (st == NNP_OK)
-        st = alloc_batch(y, bs, &b.yb, err);
-    nnp_tensor vx = rows_view(x, n, n_val), vy = rows_view(y, n, n_val);
+    st = fit_alloc(&f, err);
     for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
         for (int64_t i = 0; i < n; i++)
-            b.idx[i] = i;
+            f.b.idx[i] = i;
         if (opts->shuffle)
-            shuffle(b.idx, n, opts->seed, e);
+            shuffle(f.b.idx, n, opts->seed, e);
         double t0 = now_s(), wsum = 0, correct = 0;
-        int has_acc = loss->kind != NNP_LOSS_MSE;
-        for (int s = 0; s < steps && st == NNP_OK; s++) {
-            int64_t at = (int64_t)s * bs, cnt = n - at < bs ? n - at : bs;
-            gather(x, b.idx + at, cnt, &b.xb);
-            gather(y, b.idx + at, cnt, &b.yb);
-            const nnp_tensor *in[1] = {&b.xb};
-            st = nnp_model_forward(m, in, 1, NNP_MODE_TRAIN, err);
-            if (st)
-                break;
-            const nnp_tensor *pred = nnp_model_output(m, 0);
-            if (!b.grad.data || b.grad.nbytes < pred->nbytes) {
-                nnp_tensor_free(&b.grad);
-                st = nnp_tensor_alloc(&b.grad, NNP_F32, &pred->shape, err);
-                if (st)
-                    break;
-            }
-            b.grad.shape = pred->shape;
-            b.grad.nbytes = pred->nbytes;
-            double l, c;
-            st = nnp_loss_compute(loss, pred, &b.yb, &l, &b.grad, &c, err);
-            if (st)
-                break;
-            l += nnp_model_regularization_loss(m);
-            nnp_model_zero_grad(m);
-            const nnp_tensor *g[1] = {&b.grad};
-            st = nnp_model_backward(m, g, 1, err);
-            if (st == NNP_OK) {
-                nnp_model_add_regularization_grads(m);
-                st = nnp_optimizer_step(opt, err);
-            }
-            if (st == NNP_OK && !isfinite(l))
-                st = nnp_error_set(err, NNP_ERR_INVALID, "training diverged: loss is %g at epoch "
-                                   "%d step %d", l, e + 1, s + 1);
-            hist->batch_loss[hist->n_steps++] = l;
-            wsum += l * (double)cnt;
-            correct += c;
-            if (cb && cb->on_step)
-                cb->on_step(cb->user, e, s, steps, wsum / (double)(at + cnt),
-                            (double)(at + cnt) / (now_s() - t0 + 1e-12));
-        }
-        if (st)
-            break;
-        nnp_epoch_logs logs = {e, opts->epochs, wsum / (double)n,
-                               has_acc ? correct / (double)n : -1, -1, -1,
-                               (double)n / (now_s() - t0 + 1e-12)};
-        if (n_val > 0)
-            st = nnp_model_evaluate(m, &vx, &vy, loss, bs, &logs.val_loss, &logs.val_accuracy, err);
-        hist->loss[e] = logs.loss;
-        hist->accuracy[e] = logs.accuracy;
-        hist->val_loss[e] = logs.val_loss;
-        hist->val_accuracy[e] = logs.val_accuracy;
-        hist->epochs = e + 1;
-        if (st == NNP_OK && cb && cb->on_epoch_end)
-            st = cb->on_epoch_end(cb->user, &logs, err);
+        st = run_epoch(&f, e, t0, &wsum, &correct, err);
+        if (st == NNP_OK)
+            st = end_epoch(&f, e, t0, wsum, correct, err);
     }
-    batches_free(&b);
+    batches_free(&f.b);
     if (st)
         nnp_history_free(hist);
     return st;

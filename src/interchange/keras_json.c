@@ -351,6 +351,123 @@ static nnp_status make_inputs(nnp_model *m, const json_t *config, applied *ap, i
     return NNP_OK;
 }
 
+/* A Functional model's layers and nodes as it is loaded: the nodes applied
+ * so far (ap) and the layers with how many of their nodes ran (fl). */
+typedef struct fn_state {
+    nnp_model *m;
+    const char *origin;
+    applied *ap;
+    int nap;
+    fn_layer *fl;
+    int nfl;
+} fn_state;
+
+/* Every layer first, in the listed order (which the layer indices keep). */
+static nnp_status add_fn_layers(fn_state *s, const json_t *layers, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    fn_layer *fl = s->fl;
+    for (size_t i = 0; i < json_array_size(layers) && !st; i++) {
+        const json_t *lj = json_array_get(layers, i);
+        const char *lname = json_string_value(json_object_get(lj, "name"));
+        if (!lname)
+            lname = layer_name_of(lj);
+        if (!lname) {
+            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer %zu has no name", s->origin, i);
+            break;
+        }
+        if (is_input_layer(lj))
+            continue;
+        fl[s->nfl] = (fn_layer){json_object_get(lj, "inbound_nodes"), lname, -1, 0};
+        st = add_layer(s->m, lj, s->origin, &fl[s->nfl].li, err);
+        if (st == NNP_OK &&
+            (!json_is_array(fl[s->nfl].inbound) || json_array_size(fl[s->nfl].inbound) == 0))
+            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' has no inbound_nodes",
+                               s->origin, lname);
+        s->nfl++;
+    }
+    return st;
+}
+
+/* Applies layer f's next nodes while what they read exists; *progress is
+ * set when one ran. */
+static nnp_status apply_ready_nodes(fn_state *s, fn_layer *f, bool *progress, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    while (st == NNP_OK && f->done < json_array_size(f->inbound)) {
+        const char *src[MAX_REFS];
+        int sidx[MAX_REFS], ins[MAX_REFS], nin, ready = 1;
+        st = node_refs(json_array_get(f->inbound, f->done), f->name, src, sidx, &nin, s->origin,
+                       err);
+        for (int a = 0; st == NNP_OK && a < nin; a++)
+            ready &= (ins[a] = lookup_applied(s->ap, s->nap, src[a], sidx[a])) >= 0;
+        if (st || !ready)
+            break;
+        int out;
+        st = nnp_model_apply(s->m, f->li, ins, nin, NULL, &out, err);
+        if (st) {
+            nnp_error_prefix(err, "%s: layer '%s'", s->origin, f->name);
+            break;
+        }
+        s->ap[s->nap++] = (applied){f->name, (int)f->done, out};
+        f->done++;
+        *progress = true;
+    }
+    return st;
+}
+
+/* The error for a node left over: it reads something that never exists. */
+static nnp_status check_leftovers(const fn_state *s, const json_t *layers, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    for (int f = 0; st == NNP_OK && f < s->nfl; f++) {
+        const fn_layer *fl = &s->fl[f];
+        if (fl->done == json_array_size(fl->inbound))
+            continue;
+        const char *src[MAX_REFS];
+        int sidx[MAX_REFS], nin;
+        st = node_refs(json_array_get(fl->inbound, fl->done), fl->name, src, sidx, &nin,
+                       s->origin, err);
+        for (int a = 0; st == NNP_OK && a < nin; a++) {
+            if (lookup_applied(s->ap, s->nap, src[a], sidx[a]) >= 0)
+                continue;
+            if (!find_layer_json(layers, src[a]))
+                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads '%s', which is not "
+                                   "a layer of the model", s->origin, fl->name, src[a]);
+            else
+                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads node %d of '%s', "
+                                   "which never exists (no such node, or layers that read each "
+                                   "other)", s->origin, fl->name, sidx[a], src[a]);
+        }
+    }
+    return st;
+}
+
+/* output_layers: the model's outputs, each a node that was applied. */
+static nnp_status set_fn_outputs(const fn_state *s, const json_t *config, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    const char *origin = s->origin;
+    const json_t *outs = json_object_get(config, "output_layers");
+    if (!json_is_array(outs))
+        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: model config has no output_layers", origin);
+    const char *src[MAX_REFS];
+    int sidx[MAX_REFS], vals[MAX_REFS], nv = 0;
+    if (st == NNP_OK)
+        st = io_refs(outs, "output_layers", src, sidx, &nv, origin, err);
+    if (st == NNP_OK && nv == 0)
+        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers is empty", origin);
+    for (int i = 0; st == NNP_OK && i < nv; i++) {
+        vals[i] = lookup_applied(s->ap, s->nap, src[i], sidx[i]);
+        if (vals[i] < 0)
+            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers names '%s' node %d, which "
+                               "the model does not have", origin, src[i], sidx[i]);
+    }
+    if (st == NNP_OK)
+        st = nnp_model_set_outputs(s->m, vals, nv, err);
+    return st;
+}
+
 static nnp_status load_functional(nnp_model *m, const json_t *config, const char *origin,
                                   nnp_error *err)
 {
@@ -360,104 +477,31 @@ static nnp_status load_functional(nnp_model *m, const json_t *config, const char
     size_t nl = json_array_size(layers), n_nodes = 0;
     for (size_t i = 0; i < nl; i++)
         n_nodes += json_array_size(json_object_get(json_array_get(layers, i), "inbound_nodes"));
-    applied *ap = calloc(nl + n_nodes + 1, sizeof *ap);
-    fn_layer *fl = calloc(nl + 1, sizeof *fl);
-    int nap = 0, nfl = 0;
-    if (!ap || !fl) {
-        free(ap);
-        free(fl);
+    fn_state s = {m, origin, calloc(nl + n_nodes + 1, sizeof *s.ap), 0,
+                  calloc(nl + 1, sizeof *s.fl), 0};
+    if (!s.ap || !s.fl) {
+        free(s.ap);
+        free(s.fl);
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     }
-    nnp_status st = NNP_OK;
-    /* Every layer first, in the listed order (which the layer indices keep). */
-    for (size_t i = 0; i < nl && !st; i++) {
-        const json_t *lj = json_array_get(layers, i);
-        const char *lname = json_string_value(json_object_get(lj, "name"));
-        if (!lname)
-            lname = layer_name_of(lj);
-        if (!lname) {
-            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer %zu has no name", origin, i);
-            break;
-        }
-        if (is_input_layer(lj))
-            continue;
-        fl[nfl] = (fn_layer){json_object_get(lj, "inbound_nodes"), lname, -1, 0};
-        st = add_layer(m, lj, origin, &fl[nfl].li, err);
-        if (st == NNP_OK &&
-            (!json_is_array(fl[nfl].inbound) || json_array_size(fl[nfl].inbound) == 0))
-            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' has no inbound_nodes", origin,
-                               lname);
-        nfl++;
-    }
+    nnp_status st = add_fn_layers(&s, layers, err);
     if (st == NNP_OK)
-        st = make_inputs(m, config, ap, &nap, origin, err);
+        st = make_inputs(m, config, s.ap, &s.nap, origin, err);
     /* Then the nodes, as soon as what they read exists. Keras lists layers by
      * first use, so a shared layer's later node may read a layer listed after
      * it: repeat until no node is left or none can run. A layer's nodes run
      * in their order, so node k of a layer is its k-th application. */
     for (bool progress = true; st == NNP_OK && progress;) {
         progress = false;
-        for (int f = 0; st == NNP_OK && f < nfl; f++) {
-            while (st == NNP_OK && fl[f].done < json_array_size(fl[f].inbound)) {
-                const char *src[MAX_REFS];
-                int sidx[MAX_REFS], ins[MAX_REFS], nin, ready = 1;
-                st = node_refs(json_array_get(fl[f].inbound, fl[f].done), fl[f].name, src, sidx,
-                               &nin, origin, err);
-                for (int a = 0; st == NNP_OK && a < nin; a++)
-                    ready &= (ins[a] = lookup_applied(ap, nap, src[a], sidx[a])) >= 0;
-                if (st || !ready)
-                    break;
-                int out;
-                st = nnp_model_apply(m, fl[f].li, ins, nin, NULL, &out, err);
-                if (st) {
-                    nnp_error_prefix(err, "%s: layer '%s'", origin, fl[f].name);
-                    break;
-                }
-                ap[nap++] = (applied){fl[f].name, (int)fl[f].done, out};
-                fl[f].done++;
-                progress = true;
-            }
-        }
-    }
-    /* A node left over reads something that never exists. */
-    for (int f = 0; st == NNP_OK && f < nfl; f++) {
-        if (fl[f].done == json_array_size(fl[f].inbound))
-            continue;
-        const char *src[MAX_REFS];
-        int sidx[MAX_REFS], nin;
-        st = node_refs(json_array_get(fl[f].inbound, fl[f].done), fl[f].name, src, sidx, &nin,
-                       origin, err);
-        for (int a = 0; st == NNP_OK && a < nin; a++) {
-            if (lookup_applied(ap, nap, src[a], sidx[a]) >= 0)
-                continue;
-            if (!find_layer_json(layers, src[a]))
-                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads '%s', which is not "
-                                   "a layer of the model", origin, fl[f].name, src[a]);
-            else
-                st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s' reads node %d of '%s', "
-                                   "which never exists (no such node, or layers that read each "
-                                   "other)", origin, fl[f].name, sidx[a], src[a]);
-        }
-    }
-    const json_t *outs = json_object_get(config, "output_layers");
-    if (st == NNP_OK && !json_is_array(outs))
-        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: model config has no output_layers", origin);
-    const char *src[MAX_REFS];
-    int sidx[MAX_REFS], vals[MAX_REFS], nv = 0;
-    if (st == NNP_OK)
-        st = io_refs(outs, "output_layers", src, sidx, &nv, origin, err);
-    if (st == NNP_OK && nv == 0)
-        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers is empty", origin);
-    for (int i = 0; st == NNP_OK && i < nv; i++) {
-        vals[i] = lookup_applied(ap, nap, src[i], sidx[i]);
-        if (vals[i] < 0)
-            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: output_layers names '%s' node %d, which "
-                               "the model does not have", origin, src[i], sidx[i]);
+        for (int f = 0; st == NNP_OK && f < s.nfl; f++)
+            st = apply_ready_nodes(&s, &s.fl[f], &progress, err);
     }
     if (st == NNP_OK)
-        st = nnp_model_set_outputs(m, vals, nv, err);
-    free(ap);
-    free(fl);
+        st = check_leftovers(&s, layers, err);
+    if (st == NNP_OK)
+        st = set_fn_outputs(&s, config, err);
+    free(s.ap);
+    free(s.fl);
     return st;
 }
 

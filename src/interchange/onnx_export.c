@@ -301,10 +301,12 @@ static void take_writer(Onnx__GraphProto *g, nnp_onnx_writer *w)
     w->n_nodes = w->n_inits = 0;
 }
 
-static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_error *err)
+/* The layers' nodes and initializers into the writer: names reserved, every
+ * node exported, then weight outputs and training mode; x->layers gets the
+ * nnplug.layers entries. */
+static nnp_status export_layers(export_ctx *x, nnp_error *err)
 {
     const nnp_model *m = x->m;
-    nnp_onnx_writer *w = &x->w;
     nnp_status st = NNP_OK;
     int nl = nnp_model_n_layers(m);
     x->layer_node = malloc(sizeof(int) * (size_t)(nl ? nl : 1));
@@ -324,25 +326,26 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
             return FAIL(NNP_ERR_NOMEM, "out of memory");
     }
     for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
-        st = nnpi_onnx_writer_reserve(w, nnp_model_value_name(m, v), err);
+        st = nnpi_onnx_writer_reserve(&x->w, nnp_model_value_name(m, v), err);
     for (int nd = 0; nd < nnp_model_n_nodes(m) && !st; nd++)
         st = export_node(x, nd, err);
     if (st == NNP_OK)
         st = export_weight_outputs(x, err);
     if (st == NNP_OK)
         st = write_training(x, err);
-    if (st)
-        return st;
+    return st;
+}
 
-    Onnx__GraphProto *g = mp->graph;
+/* The graph's name, inputs and outputs (float32, symbolic batch). */
+static nnp_status graph_io(const nnp_model *m, Onnx__GraphProto *g, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
     g->name = nnpi_onnx_strdup("nnplug");
-    /* graph inputs and outputs */
     int ni = nnp_model_n_inputs(m), no = nnp_model_n_outputs(m);
     g->input = calloc((size_t)(ni ? ni : 1), sizeof *g->input);
     g->output = calloc((size_t)(no ? no : 1), sizeof *g->output);
     if (!g->name || !g->input || !g->output)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
-    shape_map sm = {0};
     for (int i = 0; i < ni && !st; i++) {
         int v = nnp_model_input_value(m, i);
         nnp_shape s = batch_shape(m, v);
@@ -363,7 +366,16 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
         else
             g->n_output++;
     }
-    /* value infos: every model value, then what the layers wrote inside */
+    return st;
+}
+
+/* Value infos: every model value, then what the layers wrote inside (shapes
+ * inferred node by node); graph outputs have theirs already. */
+static nnp_status value_infos(const nnp_model *m, nnp_onnx_writer *w, const Onnx__GraphProto *g,
+                              nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    shape_map sm = {0};
     for (int v = 0; v < nnp_model_n_values(m) && !st; v++) {
         nnp_shape s = batch_shape(m, v);
         st = shape_put(&sm, nnp_model_value_name(m, v), &s, err);
@@ -390,10 +402,14 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     }
     nnpi_onnx_map_free(&sm.idx);
     free(sm.s);
-    if (st)
-        return st;
-    /* every node input must now be defined: a layer that referred to a
-     * tensor it never wrote is caught here rather than by other tools */
+    return st;
+}
+
+/* Every node input must now be defined: a layer that referred to a tensor
+ * it never wrote is caught here rather than by other tools. */
+static nnp_status check_defined(const nnp_onnx_writer *w, const Onnx__GraphProto *g,
+                                nnp_error *err)
+{
     for (size_t i = 0; i < w->n_nodes; i++) {
         const Onnx__NodeProto *n = w->nodes[i];
         for (size_t k = 0; k < n->n_input; k++) {
@@ -407,13 +423,12 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
                             n->name, n->op_type, in);
         }
     }
-    g->value_info = w->vis;
-    g->n_value_info = w->n_vis;
-    w->vis = NULL;
-    w->n_vis = 0;
-    take_writer(g, w);
+    return NNP_OK;
+}
 
-    /* the model */
+/* IR version, opset_import and producer. */
+static nnp_status model_header(Onnx__ModelProto *mp, int opset, nnp_error *err)
+{
     mp->has_ir_version = 1;
     mp->ir_version = nnp_onnx_ir_version(opset);
     mp->opset_import = calloc(1, sizeof *mp->opset_import);
@@ -431,8 +446,14 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     mp->producer_version = nnpi_onnx_strdup(NNP_VERSION_STRING);
     if (!os->domain || !mp->producer_name || !mp->producer_version)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
+    return NNP_OK;
+}
 
-    /* metadata: the model's own entries, then ours */
+/* Metadata: the model's own entries, then ours (nnplug.layers). */
+static nnp_status model_metadata(const export_ctx *x, Onnx__ModelProto *mp, nnp_error *err)
+{
+    const nnp_model *m = x->m;
+    nnp_status st = NNP_OK;
     for (int i = 0; i < nnp_model_n_meta(m) && !st; i++) {
         const char *k = nnp_model_meta_key(m, i);
         if (strncmp(k, "nnplug.", 7) != 0)
@@ -446,6 +467,30 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     st = add_meta(mp, NNP_ONNX_META_LAYERS, s, err);
     free(s);
     /* the stored types themselves tell a later import what they were */
+    return st;
+}
+
+static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_error *err)
+{
+    nnp_onnx_writer *w = &x->w;
+    Onnx__GraphProto *g = mp->graph;
+    nnp_status st = export_layers(x, err);
+    if (st == NNP_OK)
+        st = graph_io(x->m, g, err);
+    if (st == NNP_OK)
+        st = value_infos(x->m, w, g, err);
+    if (st == NNP_OK)
+        st = check_defined(w, g, err);
+    if (st)
+        return st;
+    g->value_info = w->vis;
+    g->n_value_info = w->n_vis;
+    w->vis = NULL;
+    w->n_vis = 0;
+    take_writer(g, w);
+    st = model_header(mp, opset, err);
+    if (st == NNP_OK)
+        st = model_metadata(x, mp, err);
     return st;
 }
 

@@ -1,5 +1,6 @@
-/* ONNX interchange internals shared by onnx_import.c, onnx_export.c,
- * onnx_tensor.c and onnx_node.c. Only these files see protobuf-c. */
+/* ONNX interchange internals shared by the onnx_*.c files of this folder
+ * (import, export, tensors, the node reader and writer). Only these files
+ * see protobuf-c. */
 #ifndef NNP_ONNX_INTERNAL_H
 #define NNP_ONNX_INTERNAL_H
 #include "nnplug/nnplug.h"
@@ -81,7 +82,7 @@ struct nnp_onnx_reader {
     const int64_t *perm0;  /* with in0: the folded Transpose's perm ... */
     int rank0;             /* ... and its length */
 };
-/* Implemented by onnx_import.c for the reader. */
+/* Implemented by onnx_graph.c for the reader. */
 nnp_status nnpi_onnx_import_constant(struct onnx_import *imp, const char *tensor,
                                      const nnp_tensor **t, nnp_error *err);
 nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, nnp_shape *s,

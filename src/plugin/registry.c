@@ -338,89 +338,96 @@ static const reg_kind *find_locked(const nnp_registry *reg, const char *name)
     return NULL;
 }
 
-/* Checks a plugin table and registers its kinds. `file` names it in errors;
- * `origin` is what the registry records. Takes ownership of `handle`: it is
- * closed on failure, and also when the same library is already registered
- * (dlopen hands out one handle per library, so loading twice is a no-op). */
-static nnp_status register_plugin(nnp_registry *reg, void *handle, const char *file,
-                                  const char *origin, const nnp_plugin *plugin, nnp_error *err)
-{
-    nnp_status st;
-    loaded_plugin *lp = NULL;
-    reg_kind **staged = NULL;
-    int n_staged = 0;
+/* A plugin's staged registration: host copies of its table and kinds,
+ * checked and not yet visible in the registry. */
+typedef struct staging {
+    loaded_plugin *lp;
+    reg_kind **kinds;
+    int n;
+} staging;
 
-    st = check_header(file, "plugin table", plugin->struct_size, plugin->abi_major,
-                      PLUGIN_MIN_SIZE, err);
+/* Kind i of the plugin table: checked, copied (padded to this host's
+ * layout) and appended to sg; its name unique within the plugin. */
+static nnp_status stage_kind(const char *file, staging *sg, int i, nnp_error *err)
+{
+    const nnp_kind *src = sg->lp->table.kinds[i];
+    char what[32];
+    if (!src)
+        return nnp_error_set(err, NNP_ERR_INVALID, "%s: kind %d of the plugin table is NULL",
+                             file, i);
+    snprintf(what, sizeof what, "kind %d table", i);
+    nnp_status st = check_header(file, what, src->struct_size, src->abi_major, KIND_MIN_SIZE, err);
     if (st)
-        goto fail;
-    lp = calloc(1, sizeof *lp);
-    if (!lp || !(lp->origin = strdup(origin))) {
-        st = nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
-        goto fail;
-    }
+        return st;
+    reg_kind *rk = calloc(1, sizeof *rk);
+    if (!rk)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
+    sg->kinds[sg->n++] = rk;
+    copy_table(&rk->kind, sizeof rk->kind, src, src->struct_size);
+    rk->kind.struct_size = sizeof rk->kind;
+    rk->plugin = sg->lp;
+    st = check_kind(file, &rk->kind, err);
+    if (st)
+        return st;
+    for (int j = 0; j < i; j++)
+        if (strcmp(sg->kinds[j]->kind.name, rk->kind.name) == 0)
+            return nnp_error_set(err, NNP_ERR_DUPLICATE,
+                                 "%s: kind '%s' is declared twice in the same plugin", file,
+                                 rk->kind.name);
+    return NNP_OK;
+}
+
+/* Checks the plugin table and every kind into sg. On failure sg keeps
+ * what was made, for free_staged. */
+static nnp_status stage_plugin(void *handle, const char *file, const char *origin,
+                               const nnp_plugin *plugin, staging *sg, nnp_error *err)
+{
+    nnp_status st = check_header(file, "plugin table", plugin->struct_size, plugin->abi_major,
+                                 PLUGIN_MIN_SIZE, err);
+    if (st)
+        return st;
+    loaded_plugin *lp = sg->lp = calloc(1, sizeof *lp);
+    if (!lp || !(lp->origin = strdup(origin)))
+        return nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
     lp->handle = handle;
     copy_table(&lp->table, sizeof lp->table, plugin, plugin->struct_size);
     lp->table.struct_size = sizeof lp->table;
-    if (lp->table.n_kinds < 0 || (lp->table.n_kinds > 0 && !lp->table.kinds)) {
-        st = nnp_error_set(err, NNP_ERR_INVALID, "%s: plugin table lists %d kinds but no array",
-                           file, lp->table.n_kinds);
-        goto fail;
-    }
+    if (lp->table.n_kinds < 0 || (lp->table.n_kinds > 0 && !lp->table.kinds))
+        return nnp_error_set(err, NNP_ERR_INVALID, "%s: plugin table lists %d kinds but no array",
+                             file, lp->table.n_kinds);
     if (lp->table.n_kinds > 0 &&
-        !(staged = calloc((size_t)lp->table.n_kinds, sizeof *staged))) {
-        st = nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
-        goto fail;
-    }
+        !(sg->kinds = calloc((size_t)lp->table.n_kinds, sizeof *sg->kinds)))
+        return nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
     for (int i = 0; i < lp->table.n_kinds; i++) {
-        const nnp_kind *src = lp->table.kinds[i];
-        char what[32];
-        if (!src) {
-            st = nnp_error_set(err, NNP_ERR_INVALID, "%s: kind %d of the plugin table is NULL",
-                               file, i);
-            goto fail;
-        }
-        snprintf(what, sizeof what, "kind %d table", i);
-        st = check_header(file, what, src->struct_size, src->abi_major, KIND_MIN_SIZE, err);
+        st = stage_kind(file, sg, i, err);
         if (st)
-            goto fail;
-        reg_kind *rk = calloc(1, sizeof *rk);
-        if (!rk) {
-            st = nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
-            goto fail;
-        }
-        staged[n_staged++] = rk;
-        copy_table(&rk->kind, sizeof rk->kind, src, src->struct_size);
-        rk->kind.struct_size = sizeof rk->kind;
-        rk->plugin = lp;
-        st = check_kind(file, &rk->kind, err);
-        if (st)
-            goto fail;
-        for (int j = 0; j < i; j++)
-            if (strcmp(staged[j]->kind.name, rk->kind.name) == 0) {
-                st = nnp_error_set(err, NNP_ERR_DUPLICATE,
-                                   "%s: kind '%s' is declared twice in the same plugin",
-                                   file, rk->kind.name);
-                goto fail;
-            }
+            return st;
     }
+    return NNP_OK;
+}
 
+/* Under the write lock, registers the staged plugin and all its kinds at
+ * once, or nothing (a kind already registered, out of memory). *already is
+ * set, and nothing done, when the same library is registered. */
+static nnp_status commit_plugin(nnp_registry *reg, void *handle, const char *file,
+                                const staging *sg, int *already, nnp_error *err)
+{
+    *already = 0;
     pthread_rwlock_wrlock(&reg->lock);
     for (int i = 0; handle && i < reg->n_plugins; i++)
         if (reg->plugins[i]->handle == handle) {
             pthread_rwlock_unlock(&reg->lock);
-            free_staged(lp, staged, n_staged);
-            dlclose(handle);
+            *already = 1;
             return NNP_OK;
         }
-    for (int i = 0; i < n_staged; i++) {
-        const reg_kind *old = find_locked(reg, staged[i]->kind.name);
+    for (int i = 0; i < sg->n; i++) {
+        const reg_kind *old = find_locked(reg, sg->kinds[i]->kind.name);
         if (old) {
-            st = nnp_error_set(err, NNP_ERR_DUPLICATE,
-                               "%s: kind '%s' is already registered by %s", file,
-                               staged[i]->kind.name, old->plugin->origin);
+            nnp_status st = nnp_error_set(err, NNP_ERR_DUPLICATE,
+                                          "%s: kind '%s' is already registered by %s", file,
+                                          sg->kinds[i]->kind.name, old->plugin->origin);
             pthread_rwlock_unlock(&reg->lock);
-            goto fail;
+            return st;
         }
     }
     /* Grow both arrays first so that a failed allocation registers nothing. */
@@ -428,23 +435,37 @@ static nnp_status register_plugin(nnp_registry *reg, void *handle, const char *f
                                    sizeof *plugins);
     if (plugins)
         reg->plugins = plugins;
-    reg_kind **kinds = grow(reg->kinds, &reg->cap_kinds, reg->n_kinds + n_staged, sizeof *kinds);
+    reg_kind **kinds = grow(reg->kinds, &reg->cap_kinds, reg->n_kinds + sg->n, sizeof *kinds);
     if (kinds)
         reg->kinds = kinds;
     if (!plugins || !kinds) {
         pthread_rwlock_unlock(&reg->lock);
-        st = nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
-        goto fail;
+        return nnp_error_set(err, NNP_ERR_NOMEM, "%s: out of memory", file);
     }
-    reg->plugins[reg->n_plugins++] = lp;
-    for (int i = 0; i < n_staged; i++)
-        reg->kinds[reg->n_kinds++] = staged[i];
+    reg->plugins[reg->n_plugins++] = sg->lp;
+    for (int i = 0; i < sg->n; i++)
+        reg->kinds[reg->n_kinds++] = sg->kinds[i];
     pthread_rwlock_unlock(&reg->lock);
-    free(staged);
     return NNP_OK;
+}
 
-fail:
-    free_staged(lp, staged, n_staged);
+/* Checks a plugin table and registers its kinds. `file` names it in errors;
+ * `origin` is what the registry records. Takes ownership of `handle`: it is
+ * closed on failure, and also when the same library is already registered
+ * (dlopen hands out one handle per library, so loading twice is a no-op). */
+static nnp_status register_plugin(nnp_registry *reg, void *handle, const char *file,
+                                  const char *origin, const nnp_plugin *plugin, nnp_error *err)
+{
+    staging sg = {0};
+    int already = 0;
+    nnp_status st = stage_plugin(handle, file, origin, plugin, &sg, err);
+    if (st == NNP_OK)
+        st = commit_plugin(reg, handle, file, &sg, &already, err);
+    if (st == NNP_OK && !already) {
+        free(sg.kinds);   /* the registry owns the plugin and its kinds now */
+        return NNP_OK;
+    }
+    free_staged(sg.lp, sg.kinds, sg.n);
     if (handle)
         dlclose(handle);
     return st;
