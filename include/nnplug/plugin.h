@@ -27,7 +27,8 @@
  * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
  * layer_to_onnx, layer_onnx_load_weights and the onnx_writer_node_* /
  * onnx_writer_set_output functions to nnp_host, and defines the kind
- * extensions NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS.
+ * extensions NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, and
+ * the parameter flag NNP_PARAM_ONLY_DEFAULT.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -156,6 +157,11 @@ typedef enum nnp_param_type {
 #define NNP_PARAM_HAS_MAX       4u
 #define NNP_PARAM_MIN_EXCLUSIVE 8u  /* value must be > min, not >= */
 #define NNP_PARAM_MAX_EXCLUSIVE 16u
+/* (since 1.1) A key Keras writes that the kind accepts only at its default
+ * value (a feature it does not implement): any other value is refused with
+ * an error naming the key, so Keras's configs load and nothing is silently
+ * ignored. */
+#define NNP_PARAM_ONLY_DEFAULT  32u
 
 typedef struct nnp_param_def {
     const char *name;         /* Keras's snake_case argument name */

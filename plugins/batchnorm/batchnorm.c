@@ -51,6 +51,21 @@ static const nnp_param_def bn_params[] = {
      "constraint on beta, applied after each optimizer step"},
     {"gamma_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL,
      "constraint on gamma, applied after each optimizer step"},
+    {"synchronized", NNP_PARAM_BOOL, "false", 0, 0, 0, NULL,
+     "Keras 3: batch statistics over every replica of a distributed run; in one process "
+     "the same numbers"},
+    /* tf.keras keys for features nnplug does not implement: accepted at
+     * their defaults, so tf.keras's configs load, and refused otherwise */
+    {"renorm", NNP_PARAM_BOOL, "false", NNP_PARAM_ONLY_DEFAULT, 0, 0, NULL,
+     "tf.keras batch renormalization"},
+    {"renorm_clipping", NNP_PARAM_STRING, "null", NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT, 0,
+     0, NULL, "tf.keras batch renormalization: clipping of r and d"},
+    {"renorm_momentum", NNP_PARAM_FLOAT, "0.99", NNP_PARAM_ONLY_DEFAULT, 0, 0, NULL,
+     "tf.keras batch renormalization: momentum of its moving statistics"},
+    {"virtual_batch_size", NNP_PARAM_INT, "null", NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT,
+     0, 0, NULL, "tf.keras ghost batch normalization"},
+    {"fused", NNP_PARAM_BOOL, "null", NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT, 0, 0, NULL,
+     "tf.keras: use the fused kernel"},
 };
 
 const char *bn_name(const bn_state *s) { return nnp_pu_name(s->host, s->cfg); }

@@ -306,6 +306,16 @@ static void page_foot(FILE *f)
 /* A kind's card                                                       */
 /* ------------------------------------------------------------------ */
 
+/* The parameters a card shows: all but the keys taken only at their default. */
+static size_t card_params(const json_t *kind)
+{
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(kind, "params"), i, p)
+        n += !is_true(p, "only_default");
+    return n;
+}
+
 static void param_row(FILE *f, const json_t *p)
 {
     const char *name = str_of(p, "name"), *type = str_of(p, "type");
@@ -341,6 +351,24 @@ static void port_row(FILE *f, const char *name, const char *type, const char *ht
             name, name, html_doc, type, type);
 }
 
+/* Keys accepted only at their default (tf.keras features nnplug lacks) are
+ * not inputs of the card; a line under the table names them. */
+static void only_default_line(FILE *f, const json_t *params)
+{
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach(params, i, p) {
+        if (!is_true(p, "only_default"))
+            continue;
+        fputs(n++ ? ", <code>" : "<p class=\"none\">Keras keys accepted only at their "
+                                 "defaults: <code>", f);
+        esc(f, str_of(p, "name"));
+        fputs("</code>", f);
+    }
+    if (n)
+        fputs(".</p>\n", f);
+}
+
 static void inputs_section(FILE *f, const json_t *kind)
 {
     const json_t *params = json_object_get(kind, "params");
@@ -348,15 +376,17 @@ static void inputs_section(FILE *f, const json_t *kind)
     json_t *p;
     fputs("<section class=\"inputs\" aria-labelledby=\"inputs\">\n<h2 id=\"inputs\">Inputs</h2>\n"
           "<h3>Parameters</h3>\n", f);
-    if (json_array_size(params) == 0) {
+    if (card_params(kind) == 0) {
         fputs("<p class=\"none\">No parameters.</p>\n", f);
     } else {
         fputs("<table class=\"ports params\">\n<thead><tr><th>Parameter</th><th>Type</th>"
               "<th>Default</th><th>Allowed</th></tr></thead>\n<tbody>\n", f);
         json_array_foreach(params, i, p)
-            param_row(f, p);
+            if (!is_true(p, "only_default"))
+                param_row(f, p);
         fputs("</tbody>\n</table>\n", f);
     }
+    only_default_line(f, params);
     const json_t *in = json_object_get(kind, "inputs");
     json_int_t lo = int_of(in, "min"), hi = int_of(in, "max");
     char doc[160];
@@ -434,7 +464,7 @@ static void kind_page(FILE *f, const json_t *kind, const json_t *doc)
 {
     const char *name = str_of(kind, "name");
     const json_t *onnx = json_object_get(kind, "onnx");
-    size_t n_params = json_array_size(json_object_get(kind, "params"));
+    size_t n_params = card_params(kind);
     char title[300];
     snprintf(title, sizeof title, "%s \xc2\xb7 nnplug layer kinds", name);
     page_head(f, title, str_of(kind, "doc"));
@@ -473,7 +503,7 @@ static void index_entry(FILE *f, const json_t *kind)
 {
     char page[300];
     const json_t *onnx = json_object_get(kind, "onnx");
-    size_t n = json_array_size(json_object_get(kind, "params"));
+    size_t n = card_params(kind);
     page_name(str_of(kind, "name"), page, sizeof page);
     fputs("<li><a href=\"", f);
     esc(f, page);

@@ -70,6 +70,8 @@ static json_t *param_json(const nnp_param_def *p)
     bad |= json_object_set_new(o, "type", json_string(nnp_param_type_name(p->type)));
     bad |= json_object_set_new(o, "default", def ? def : json_null());
     bad |= json_object_set_new(o, "nullable", json_boolean(p->flags & NNP_PARAM_NULLABLE));
+    if (p->flags & NNP_PARAM_ONLY_DEFAULT)
+        bad |= json_object_set_new(o, "only_default", json_true());
     if (p->flags & NNP_PARAM_HAS_MIN) {
         bad |= json_object_set_new(o, "min", number(p->type, p->min));
         bad |= json_object_set_new(o, "min_exclusive",

@@ -142,12 +142,46 @@ static nnp_status parse_ints(const json_t *j, int64_t **out, int *n, bool allow_
 }
 
 /* Parses j into v according to d. */
+/* A key the kind takes only at its default (NNP_PARAM_ONLY_DEFAULT). */
+static nnp_status check_only_default(const nnp_kind *k, const nnp_param_def *d, const json_t *j,
+                                     nnp_error *err)
+{
+    json_t *def = json_loads(d->default_json, JSON_DECODE_ANY, NULL);
+    int same = def && (json_equal(def, j) ||
+                       (json_is_number(def) && json_is_number(j) &&
+                        json_number_value(def) == json_number_value(j)));
+    json_decref(def);
+    if (same)
+        return NNP_OK;
+    char *got = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    nnp_status st = nnp_error_set(err, NNP_ERR_UNSUPPORTED,
+                                  "%s parameter '%s' = %s is not supported: nnplug implements "
+                                  "only its default (%s)", k->name, d->name, got ? got : "?",
+                                  d->default_json);
+    free(got);
+    return st;
+}
+
 static nnp_status parse_value(const nnp_kind *k, const nnp_param_def *d, const json_t *j,
                               cfg_value *v, nnp_error *err)
 {
     cfg_value nv;
     memset(&nv, 0, sizeof nv);
     nnp_status st = NNP_OK;
+    if (d->flags & NNP_PARAM_ONLY_DEFAULT) {
+        st = check_only_default(k, d, j, err);
+        if (st)
+            return st;
+    }
+    /* tf.keras writes an int as a one-element list once the layer is built
+     * (BatchNormalization's "axis": [3]) */
+    if (d->type == NNP_PARAM_INT && json_is_array(j)) {
+        if (json_array_size(j) != 1)
+            return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s parameter '%s' lists %zu values; "
+                                 "nnplug's %s takes one", k->name, d->name, json_array_size(j),
+                                 k->name);
+        j = json_array_get(j, 0);
+    }
     /* A wrapper's layer defaults to none: create() reports the missing layer. */
     if (json_is_null(j) && ((d->flags & NNP_PARAM_NULLABLE) || d->type == NNP_PARAM_LAYER) &&
         d->type != NNP_PARAM_REGULARIZER && d->type != NNP_PARAM_CONSTRAINT) {
@@ -316,6 +350,9 @@ static nnp_status parse_common_key(nnp_config *c, const char *key, const json_t 
             dt = json_object_get(json_object_get(j, "config"), "name");
         if (json_is_null(j) || (json_is_string(dt) && strcmp(json_string_value(dt), "float32") == 0))
             return NNP_OK;
+        if (json_is_string(dt))
+            return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s key 'dtype': '%.80s' is not "
+                                 "supported; only float32 is", kn, json_string_value(dt));
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s key 'dtype': only float32 is supported",
                              kn);
     }
@@ -448,6 +485,8 @@ json_t *nnpi_config_to_jsonv(const nnp_config *c)
         const nnp_param_def *d = &c->kind->params[i];
         const cfg_value *v = &c->v[i];
         json_t *j;
+        if (d->flags & NNP_PARAM_ONLY_DEFAULT)
+            continue;   /* always the default: Keras leaves it out too */
         if (v->is_null) {
             j = json_null();
         } else {

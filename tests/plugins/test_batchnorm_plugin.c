@@ -121,6 +121,15 @@ Test(schema, keras_parameters_and_defaults)
         {"gamma_regularizer", NNP_PARAM_REGULARIZER, "null", NNP_PARAM_NULLABLE},
         {"beta_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE},
         {"gamma_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE},
+        /* Keras 3 */
+        {"synchronized", NNP_PARAM_BOOL, "false", 0},
+        /* tf.keras 2.x, accepted at their defaults only */
+        {"renorm", NNP_PARAM_BOOL, "false", NNP_PARAM_ONLY_DEFAULT},
+        {"renorm_clipping", NNP_PARAM_STRING, "null", NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT},
+        {"renorm_momentum", NNP_PARAM_FLOAT, "0.99", NNP_PARAM_ONLY_DEFAULT},
+        {"virtual_batch_size", NNP_PARAM_INT, "null",
+         NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT},
+        {"fused", NNP_PARAM_BOOL, "null", NNP_PARAM_NULLABLE | NNP_PARAM_ONLY_DEFAULT},
     };
     int n = (int)(sizeof want / sizeof want[0]);
     cr_assert_eq(k->n_params, n);

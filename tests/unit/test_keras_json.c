@@ -191,6 +191,96 @@ Test(keras_json, sequential_keras3_input_layer, .init = setup, .fini = teardown)
     nnp_model_free(m);
 }
 
+/* A BatchNormalization exactly as Keras 3's model.to_json() writes it:
+ * module / registered_name / build_config wrappers, DTypePolicy objects,
+ * initializers with module keys, and "synchronized": false. */
+#define KERAS3_INIT(cls)                                                          \
+    "{'module': 'keras.initializers', 'class_name': '" cls "', 'config': {},"     \
+    " 'registered_name': null}"
+#define KERAS3_DTYPE                                                              \
+    "{'module': 'keras', 'class_name': 'DTypePolicy', 'config': {'name': 'float32'}," \
+    " 'registered_name': null}"
+static const char keras3_bn[] =
+    "{'module': 'keras', 'class_name': 'Sequential', 'config': {'name': 'sequential',"
+    " 'trainable': true, 'dtype': " KERAS3_DTYPE ", 'layers': ["
+    "  {'module': 'keras.layers', 'class_name': 'InputLayer', 'config': {'batch_shape':"
+    "   [null, 8], 'dtype': 'float32', 'sparse': false, 'ragged': false, 'name':"
+    "   'input_layer'}, 'registered_name': null},"
+    "  {'module': 'keras.layers', 'class_name': 'BatchNormalization', 'config': {"
+    "   'name': 'batch_normalization', 'trainable': true, 'dtype': " KERAS3_DTYPE ","
+    "   'axis': -1, 'momentum': 0.99, 'epsilon': 0.001, 'center': true, 'scale': true,"
+    "   'beta_initializer': " KERAS3_INIT("Zeros") ","
+    "   'gamma_initializer': " KERAS3_INIT("Ones") ","
+    "   'moving_mean_initializer': " KERAS3_INIT("Zeros") ","
+    "   'moving_variance_initializer': " KERAS3_INIT("Ones") ","
+    "   'beta_regularizer': null, 'gamma_regularizer': null, 'beta_constraint': null,"
+    "   'gamma_constraint': null, 'synchronized': %s},"
+    "   'registered_name': null, 'build_config': {'input_shape': [null, 8]}}],"
+    " 'build_input_shape': [null, 8]}, 'registered_name': null,"
+    " 'build_config': {'input_shape': [null, 8]}, 'compile_config': null}";
+
+Test(keras_json, keras3_batch_normalization_as_keras_writes_it, .init = setup, .fini = teardown)
+{
+    for (int sync = 0; sync < 2; sync++) {
+        char json[4096];
+        snprintf(json, sizeof json, keras3_bn, sync ? "true" : "false");
+        nnp_model *m = load(json);
+        const nnp_config *c = nnp_layer_config(nnp_model_layer(m, 0));
+        cr_assert_str_eq(nnp_layer_kind_of(nnp_model_layer(m, 0))->name, "BatchNormalization");
+        cr_assert_eq(nnp_config_bool(c, "synchronized"), sync);
+        assert_round_trip(m);
+        /* the tf.keras-only keys stay out of what nnplug writes */
+        char *cj = nnp_config_to_json(c);
+        cr_assert(strstr(cj, "\"synchronized\"") && !strstr(cj, "renorm") &&
+                      !strstr(cj, "virtual_batch_size") && !strstr(cj, "fused"), "%s", cj);
+        free(cj);
+        nnp_model_free(m);
+    }
+}
+
+/* tf.keras's BatchNormalization: a built layer saves "axis": [3]; the
+ * renormalization, ghost-batch and fused keys load at their defaults and
+ * are refused by name otherwise. */
+static const char *tf_keras_bn(const char *extra)
+{
+    static char json[1024];
+    snprintf(json, sizeof json,
+             "{'class_name': 'Sequential', 'config': {'name': 's', 'layers': ["
+             "  {'class_name': 'BatchNormalization', 'config': {'name': 'bn',"
+             "   'batch_input_shape': [null, 4, 4, 5], %s}}]},"
+             " 'keras_version': '2.15.0', 'backend': 'tensorflow'}", extra);
+    return json;
+}
+
+Test(keras_json, tf_keras_batch_normalization_keys, .init = setup, .fini = teardown)
+{
+    nnp_model *m = load(tf_keras_bn("'axis': [3], 'renorm': false, 'renorm_clipping': null,"
+                                    " 'renorm_momentum': 0.99, 'virtual_batch_size': null,"
+                                    " 'fused': null"));
+    cr_assert_eq(nnp_config_int(nnp_layer_config(nnp_model_layer(m, 0)), "axis"), 3);
+    assert_round_trip(m);
+    nnp_model_free(m);
+    const struct {
+        const char *extra, *words[3];
+    } bad[] = {
+        {"'axis': [1, 2]", {"'axis'", "lists 2 values", "takes one"}},
+        {"'axis': []", {"'axis'", "lists 0 values"}},
+        {"'renorm': true", {"'renorm' = true", "not supported", "default (false)"}},
+        {"'renorm_clipping': {'rmax': 3}", {"'renorm_clipping'", "not supported"}},
+        {"'renorm_momentum': 0.9", {"'renorm_momentum' = 0.9", "not supported"}},
+        {"'virtual_batch_size': 4", {"'virtual_batch_size' = 4", "not supported"}},
+        {"'fused': true", {"'fused' = true", "not supported"}},
+        {"'dtype': {'class_name': 'DTypePolicy', 'config': {'name': 'mixed_float16'}}",
+         {"'dtype'", "'mixed_float16' is not supported", "float32"}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *msg = load_error(tf_keras_bn(bad[i].extra));
+        assert_mentions(msg, "'bn'");
+        for (int w = 0; w < 3 && bad[i].words[w]; w++)
+            assert_mentions(msg, bad[i].words[w]);
+    }
+}
+
 Test(keras_json, sequential_batch_input_shape_on_first_layer, .init = setup, .fini = teardown)
 {
     nnp_model *m = load(
