@@ -131,8 +131,17 @@ static nnp_status parse_header(const char *path, const char *h, nnp_dtype *dt, n
         if (strncmp(d, types[i].descr, strlen(types[i].descr)) == 0)
             *dt = types[i].dt;
     if (*dt == NNP_DTYPE_UNDEFINED) {
-        char got[16] = {0};
-        sscanf(d, "'%14[^']", got);
+        /* the descr as printable text: bytes outside ASCII 32..126 escaped */
+        char got[64] = {0};
+        size_t at = 0;
+        for (const char *q = *d == '\'' ? d + 1 : d; *q && *q != '\'' && at + 5 < sizeof got &&
+                                                      q - d < 14; q++) {
+            unsigned char c = (unsigned char)*q;
+            if (c >= 32 && c < 127)
+                got[at++] = (char)c;
+            else
+                at += (size_t)snprintf(got + at, sizeof got - at, "\\x%02x", c);
+        }
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED,
                              "%s: unsupported dtype '%s' (float32, float64, int64 or int32, "
                              "little-endian)", path, got);
@@ -159,6 +168,23 @@ static nnp_status parse_header(const char *path, const char *h, nnp_dtype *dt, n
         shape->dims[shape->rank++] = v;
         p = end;
     }
+    return NNP_OK;
+}
+
+/* The data a header's dtype and shape need, against what the file holds. */
+static nnp_status check_data_size(const char *path, nnp_dtype dt, const nnp_shape *shape,
+                                  size_t have, nnp_error *err)
+{
+    int64_t n = 0;
+    size_t need = 0;
+    char sb[128];
+    nnp_status st = nnp_shape_numel(shape, &n, err);
+    if (st || !nnp_mul_size((size_t)n, nnp_dtype_size(dt), &need))
+        return nnp_error_set(err, NNP_ERR_FORMAT, "%s: the element count of shape %s overflows",
+                             path, nnp_shape_str(shape, sb, sizeof sb));
+    if (have != need)
+        return nnp_error_set(err, NNP_ERR_FORMAT, "%s: data holds %zu bytes, shape %s needs %zu",
+                             path, have, nnp_shape_str(shape, sb, sizeof sb), need);
     return NNP_OK;
 }
 
@@ -202,14 +228,14 @@ nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err)
     nnp_shape shape;
     st = parse_header(path, h, &dt, &shape, err);
     free(h);
+    /* the header's size against the file's, before anything is allocated:
+     * a small file cannot ask for a large tensor */
+    if (st == NNP_OK)
+        st = check_data_size(path, dt, &shape, len - hoff - hlen, err);
     if (st == NNP_OK)
         st = nnp_tensor_alloc(t, dt, &shape, err);
-    if (st == NNP_OK && len - hoff - hlen != t->nbytes) {
-        char sb[128];
-        st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: data holds %zu bytes, shape %s needs %zu", path,
-                           len - hoff - hlen, nnp_shape_str(&shape, sb, sizeof sb), t->nbytes);
-        nnp_tensor_free(t);
-    }
+    if (st && st != NNP_ERR_FORMAT && !strstr(err->msg, path))
+        nnp_error_prefix(err, "%s", path);
     if (st == NNP_OK && t->nbytes)
         memcpy(t->data, buf + hoff + hlen, t->nbytes);
     free(buf);

@@ -1,0 +1,62 @@
+#!/bin/bash
+# Input limits: a file cannot make nnplug allocate what it does not hold.
+# Each case runs under a 400 MB address-space limit and expects exit 2, one
+# line on stderr naming the file and what is wrong, printable text only, and
+# no output file left behind. Needs NNP_BIN and NNP_SOURCE_DIR.
+set -u
+BIN=${NNP_BIN:?NNP_BIN must name the nnplug binary}
+SRC=${NNP_SOURCE_DIR:?NNP_SOURCE_DIR must name the source tree}
+BAD=$SRC/tests/fixtures/npy-bad
+MODEL=$SRC/models/spirals.json
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnp_input_limits.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+failed=0
+
+# expect LABEL WORD... -- ARGS: nnplug ARGS (outputs into $WORK/out) under
+# ulimit -v, exit 2, one printable stderr line holding every WORD.
+expect() {
+    local label=$1 words=() rc bad=""
+    shift
+    while [ "$1" != -- ]; do words+=("$1"); shift; done
+    shift
+    rm -rf "$WORK/out"
+    mkdir "$WORK/out"
+    (ulimit -v 400000; exec "$BIN" "$@") >/dev/null 2>"$WORK/err"
+    rc=$?
+    [ $rc -eq 2 ] || bad="exit status $rc, expected 2"
+    [ -z "$bad" ] && [ "$(grep -c . "$WORK/err")" -ne 1 ] && bad="not one line on stderr"
+    [ -z "$bad" ] && LC_ALL=C grep -q '[^[:print:]]' "$WORK/err" && bad="unprintable bytes"
+    for w in "${words[@]}"; do
+        [ -z "$bad" ] && ! grep -qF -- "$w" "$WORK/err" && bad="stderr does not name '$w'"
+    done
+    [ -z "$bad" ] && [ -n "$(ls -A "$WORK/out")" ] && bad="left behind: $(ls -A "$WORK/out")"
+    if [ -n "$bad" ]; then
+        echo "FAIL $label: $bad; stderr:"
+        sed 's/^/    /' "$WORK/err"
+        failed=$((failed + 1))
+    else
+        echo "ok   $label: $(cat "$WORK/err")"
+    fi
+}
+
+for verb in run train; do
+    if [ $verb = run ]; then
+        args=(run "$MODEL" -o "$WORK/out/y.npy" -i)
+    else
+        args=(train "$MODEL" --y "$BAD/short_data.npy" --save "$WORK/out/m.onnx" --x)
+    fi
+    expect "$verb: huge shape, small data" "huge_shape_small_data.npy" "data holds 48 bytes" \
+        "[100000000,6] needs 2400000000" -- "${args[@]}" "$BAD/huge_shape_small_data.npy"
+    expect "$verb: overflowing shape" "overflowing_shape.npy" "overflows" \
+        -- "${args[@]}" "$BAD/overflowing_shape.npy"
+    expect "$verb: control bytes in dtype" "control_bytes_dtype.npy" "'<f\\x01\\x1b'" \
+        -- "${args[@]}" "$BAD/control_bytes_dtype.npy"
+    expect "$verb: data one float short" "short_data.npy" "data holds 20 bytes" \
+        -- "${args[@]}" "$BAD/short_data.npy"
+done
+
+if [ $failed -ne 0 ]; then
+    echo "input_limits: $failed cases failed"
+    exit 1
+fi
+echo "input_limits: every case refused within bounds"
