@@ -4,6 +4,10 @@
 #define NNP_CLI_H
 #include "nnplug/nnplug.h"
 
+/* A macro's value as a string literal. */
+#define NNP_STR_(x) #x
+#define NNP_STR(x) NNP_STR_(x)
+
 /* Exit codes (DESIGN.md section 6). */
 enum {
     CLI_EXIT_OK = 0,

@@ -2,9 +2,11 @@
 #include "cli/cli.h"
 #include "cli/history_svg.h"
 #include "cli/progress.h"
+#include "nnplug/onnx.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,12 +158,60 @@ static int parse_double(const char *opt, const char *s, double *out)
 {
     char *end;
     *out = strtod(s, &end);
-    if (end == s || *end) {
-        cli_error("train: %s expects a number, got '%s'", opt, s);
+    if (end == s || *end || !isfinite(*out)) {
+        cli_error("train: %s expects a finite number, got '%s'", opt, s);
         return -1;
     }
     return 0;
 }
+
+/* lo <= v (or lo < v) and v < hi: the option's own range, named with it. */
+static int check_range(const char *opt, double v, double lo, int lo_open, double hi,
+                       const char *range)
+{
+    if ((lo_open ? v > lo : v >= lo) && v < hi)
+        return 0;
+    cli_error("train: %s must be %s, got %g", opt, range, v);
+    return -1;
+}
+
+/* The most threads --threads takes. */
+#define TRAIN_MAX_THREADS 1024
+
+/* The folder a file will be written in exists and is a folder; checked
+ * before training, so a bad path never leaves half a run behind. */
+static int check_parent_dir(const char *opt, const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        cli_error("train: %s %s: %s is not a directory", opt, path, dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* --out-dir is a directory, or can be made one in an existing directory. */
+static int check_out_dir(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            return 0;
+        cli_error("train: --out-dir %s: not a directory", dir);
+        return -1;
+    }
+    return check_parent_dir("--out-dir", dir);
+}
+
 
 static int parse_long(const char *opt, const char *s, long long min, long long *out)
 {
@@ -181,7 +231,7 @@ typedef struct train_args {
     const char *model, *xpath, *ypath, *save, *loss_name, *opt_name, *out_dir;
     double lr, momentum, val;
     long long epochs, bs, seed, threads, opset;
-    int from_logits, nesterov, shuffle;
+    int from_logits, nesterov, shuffle, lr_given;
 } train_args;
 
 /* Returned by parse_train_args when the command goes on. */
@@ -202,11 +252,43 @@ static const struct option train_opts[] = {
     {"out-dir", required_argument, 0, O_OUTDIR},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
+/* A numeric option, parsed and held to its range. */
+static int parse_number_option(int c, const char *arg, train_args *a)
+{
+    switch (c) {
+    case O_LR:
+        a->lr_given = 1;
+        return parse_double("--lr", arg, &a->lr) ||
+               check_range("--lr", a->lr, 0, 1, INFINITY, "a finite number > 0");
+    case O_MOM:
+        return parse_double("--momentum", arg, &a->momentum) ||
+               check_range("--momentum", a->momentum, 0, 0, 1, "in [0, 1)");
+    /* --epochs 0 as Keras's fit(epochs=0): the model saved untrained */
+    case O_EPOCHS: return parse_long("--epochs", arg, 0, &a->epochs);
+    case O_BS: return parse_long("--batch-size", arg, 1, &a->bs);
+    case O_SEED: return parse_long("--seed", arg, 0, &a->seed);
+    case O_THREADS:
+        return parse_long("--threads", arg, 1, &a->threads) ||
+               check_range("--threads", (double)a->threads, 1, 0, TRAIN_MAX_THREADS + 1,
+                           "an integer from 1 to " NNP_STR(TRAIN_MAX_THREADS));
+    case O_VAL:
+        return parse_double("--validation-split", arg, &a->val) ||
+               check_range("--validation-split", a->val, 0, 0, 1, "in [0, 1)");
+    case O_OPSET:
+        return parse_long("--opset", arg, 0, &a->opset) ||
+               (a->opset != 0 &&
+                check_range("--opset", (double)a->opset, NNP_ONNX_OPSET_MIN, 0,
+                            NNP_ONNX_OPSET_MAX + 1, "an ONNX opset from "
+                            NNP_STR(NNP_ONNX_OPSET_MIN) " to " NNP_STR(NNP_ONNX_OPSET_MAX)));
+    default: return -1;
+    }
+}
+
 /* TRAIN_GO, or the exit code: CLI_EXIT_OK after --help, else CLI_EXIT_USAGE. */
 static int parse_train_args(int argc, char **argv, train_args *a)
 {
     int c;
-    *a = (train_args){.loss_name = "mse", .opt_name = "sgd", .lr = -1, .epochs = 1, .bs = 32,
+    *a = (train_args){.loss_name = "mse", .opt_name = "sgd", .epochs = 1, .bs = 32,
                       .shuffle = 1};
     optind = 1;
     opterr = 0;
@@ -219,16 +301,16 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         case O_LOSS: a->loss_name = optarg; break;
         case O_LOGITS: a->from_logits = 1; break;
         case O_OPT: a->opt_name = optarg; break;
-        case O_LR: bad = parse_double("--lr", optarg, &a->lr); break;
-        case O_MOM: bad = parse_double("--momentum", optarg, &a->momentum); break;
+        case O_LR:
+        case O_MOM:
+        case O_EPOCHS:
+        case O_BS:
+        case O_SEED:
+        case O_THREADS:
+        case O_VAL:
+        case O_OPSET: bad = parse_number_option(c, optarg, a); break;
         case O_NEST: a->nesterov = 1; break;
-        case O_EPOCHS: bad = parse_long("--epochs", optarg, 0, &a->epochs); break;
-        case O_BS: bad = parse_long("--batch-size", optarg, 1, &a->bs); break;
         case O_NOSHUF: a->shuffle = 0; break;
-        case O_SEED: bad = parse_long("--seed", optarg, 0, &a->seed); break;
-        case O_THREADS: bad = parse_long("--threads", optarg, 1, &a->threads); break;
-        case O_VAL: bad = parse_double("--validation-split", optarg, &a->val); break;
-        case O_OPSET: bad = parse_long("--opset", optarg, 0, &a->opset); break;
         case O_OUTDIR: a->out_dir = optarg; break;
         case 'h': fputs(train_usage, stdout); return CLI_EXIT_OK;
         default:
@@ -242,9 +324,13 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         cli_error("train: needs MODEL, --x, --y and --save (see nnplug train --help)");
         return CLI_EXIT_USAGE;
     }
+    /* every option before any work: a bad one leaves nothing behind */
+    if (check_parent_dir("--save", a->save) || (a->out_dir && check_out_dir(a->out_dir)))
+        return CLI_EXIT_USAGE;
     a->model = argv[optind];
     return TRAIN_GO;
 }
+
 
 /* --optimizer and its settings; -1 (said on stderr) for an unknown one. */
 static int optimizer_config(const train_args *a, nnp_optimizer_config *oc)
@@ -257,7 +343,7 @@ static int optimizer_config(const train_args *a, nnp_optimizer_config *oc)
         cli_error("train: unknown optimizer '%s' (sgd, adam)", a->opt_name);
         return -1;
     }
-    if (a->lr >= 0)
+    if (a->lr_given)
         oc->learning_rate = a->lr;
     oc->momentum = a->momentum;
     oc->nesterov = a->nesterov;

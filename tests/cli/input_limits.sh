@@ -55,6 +55,26 @@ for verb in run train; do
         -- "${args[@]}" "$BAD/short_data.npy"
 done
 
+# Every numeric option of train in its own range, and every path checked,
+# before any work: exit 2 naming the option, nothing written.
+X=$SRC/models/data/spirals_x.npy
+Y=$SRC/models/data/spirals_y.npy
+train=(train "$MODEL" --x "$X" --y "$Y" --loss sparse_categorical_crossentropy --from-logits
+       --epochs 2 --save "$WORK/out/m.onnx")
+for bad in "--lr nan" "--lr inf" "--lr -1" "--lr 0" "--momentum 1" "--momentum -0.5" \
+           "--momentum nan" "--epochs -1" "--threads 0" "--threads 5000" "--validation-split 1" \
+           "--validation-split -0.1" "--validation-split nan" "--opset 5" "--opset 99" \
+           "--batch-size 0"; do
+    read -r opt value <<<"$bad"
+    expect "train $bad" "$opt" -- "${train[@]}" "$opt" "$value"
+done
+expect "train --out-dir on a file" "--out-dir /dev/null" "not a directory" \
+    -- "${train[@]}" --out-dir /dev/null
+expect "train --out-dir in a missing folder" "--out-dir $WORK/missing/d" "not a directory" \
+    -- "${train[@]}" --out-dir "$WORK/missing/d"
+expect "train --save in a missing folder" "--save $WORK/missing/m.onnx" "not a directory" \
+    -- "${train[@]/$WORK\/out\/m.onnx/$WORK/missing/m.onnx}"
+
 if [ $failed -ne 0 ]; then
     echo "input_limits: $failed cases failed"
     exit 1

@@ -101,8 +101,13 @@ case_svg ce_val_1 loss,accuracy,val_loss,val_accuracy "$WORK/yc.npy" --epochs 1 
 # shellcheck disable=SC2086
 case_svg ce_val_12 loss,accuracy,val_loss,val_accuracy "$WORK/yc.npy" --epochs 12 \
     --validation-split 0.25 $ce || fails=1
-# no learning: the same loss every epoch, a flat line inside the plot
-CONSTANT=1 case_svg constant_4 loss "$WORK/yr.npy" --epochs 4 --lr 0 || fails=1
+# no learning (every layer frozen): the same loss every epoch, a flat line
+# inside the plot
+sed 's/"seed": \([12]\)}/"seed": \1, "trainable": false}/' "$WORK/dense.json" >"$WORK/frozen.json"
+cp "$WORK/dense.json" "$WORK/dense.keep.json"
+cp "$WORK/frozen.json" "$WORK/dense.json"
+CONSTANT=1 case_svg constant_4 loss "$WORK/yr.npy" --epochs 4 || fails=1
+cp "$WORK/dense.keep.json" "$WORK/dense.json"
 # NaN targets in the validation rows only: val_loss is NaN every epoch
 NONFINITE=val_loss case_svg nan_val_3 loss,val_loss "$WORK/ynan.npy" --epochs 3 \
     --validation-split 0.2 || fails=1
