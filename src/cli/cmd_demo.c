@@ -78,9 +78,9 @@ static nnp_status on_epoch(void *user, const nnp_epoch_logs *logs, nnp_error *er
 
 static const char demo_usage[] =
     "usage: nnplug demo [--out FILE.onnx] [--data DIR]\n"
-    "Trains a Dense-BatchNormalization-ReLU network (models/spirals.json) on two\n"
-    "spirals, saves it (default demo.onnx), reloads it and checks the predictions\n"
-    "match.\n"
+    "Trains the classifier of models/spirals.json (Dense layers, each normalized and\n"
+    "rectified) on two spirals, saves it (default demo.onnx), reloads it and checks\n"
+    "the predictions match.\n"
     "  --data DIR  also writes the training data as DIR/spirals_x.npy and\n"
     "              DIR/spirals_y.npy (DIR is created when missing) and prints\n"
     "              the nnplug train command that repeats the training\n";
