@@ -422,6 +422,12 @@ typedef struct nnp_onnx_node_ext {
        shape the node sees (permuted). */
     nnp_status (*fold_transpose)(const nnp_host *host, const int64_t *perm, int rank,
                                  const nnp_shape *input, nnp_config *cfg, nnp_error *err);
+    /* Following-node folds: ops (default domain, NULL-terminated) of a node
+       that reads the kind's node's output and one constant, such as the
+       Add that carries a MatMul's bias. The host reads the pair as one
+       application of the kind; the reader presents that constant as one
+       more input, after the node's own. */
+    const char *const *fold_next;
 } nnp_onnx_node_ext;
 
 /* Extension NNP_EXT_KERAS_DEFAULTS (since 1.1): parameter defaults that

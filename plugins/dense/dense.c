@@ -134,6 +134,7 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
         s->scratch_rows = rows;
     }
     s->rank = rank;
+    s->in_shape = in[0];
     *out = in[0];
     out->dims[rank - 1] = s->units;
     return NNP_OK;
@@ -297,8 +298,18 @@ static const nnp_onnx_op dense_more_ops[] = {
     {NULL, NULL, 0, 0},
 };
 
+/* A MatMul's bias comes as the Add after it: the pair is one Dense, whose
+ * reader presents the Add's constant as input 2 (Gemm's C). */
+static const char *const dense_fold_next[] = {"Add", NULL};
+static const nnp_onnx_node_ext dense_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .fold_next = dense_fold_next,
+};
+
 static const void *dense_extension(const char *name)
 {
+    if (name && strcmp(name, NNP_EXT_ONNX_NODE) == 0)
+        return &dense_onnx_node;
     return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, dense_more_ops);
 }
 

@@ -17,6 +17,7 @@ typedef struct dense_state {
 
     int built;
     int rank;                       /* input rank of the last build */
+    nnp_shape in_shape;             /* and its input shape */
     int64_t in_dim;
 
     /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */

@@ -71,6 +71,15 @@ nnp_status dense_to_onnx(const void *state, nnp_onnx_writer *w, const char *cons
         if (node < 0)
             return nnp_pu_err_code(err);
         if (s->wb.use_bias) {
+            /* the MatMul's output, inside the layer: [?, ..., units] (its
+             * first axis is the batch, or batch x time inside a wrapper) */
+            nnp_shape ms = s->in_shape;
+            for (int i = 0; i < ms.rank - 1; i++)
+                ms.dims[i] = ms.dims[i] >= 0 ? ms.dims[i] : -2;
+            ms.dims[ms.rank - 1] = s->units;
+            st = h->onnx_add_value_info(w, mm, NNP_F32, &ms, err);
+            if (st != NNP_OK)
+                return st;
             const char *ains[2] = {mm, bname};
             node = nnp_pu_add_node(h, w, "Add", base, ains, 2, z, err);
             if (node < 0)

@@ -63,6 +63,44 @@ static void find_folds(struct onnx_import *imp)
     }
 }
 
+/* The ops a kind's node absorbs from the node after it (fold_next), or NULL. */
+static const char *const *fold_next_ops(const nnp_kind *k)
+{
+    const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(k);
+    return ext && NNP_HAS_FIELD(ext, nnp_onnx_node_ext, fold_next) ? ext->fold_next : NULL;
+}
+
+/* node -> Op(its output, a constant) where Op is one the node's kind
+ * absorbs (fold_next): the pair is one application of the kind, which
+ * reads the constant as one more input. */
+static void find_next_folds(struct onnx_import *imp)
+{
+    for (int i = 0; i < imp->nn; i++) {
+        inode *n = &imp->nodes[i];
+        const char *const *ops = fold_next_ops(n->kind);
+        if (!ops || n->skip || n->fold_out >= 0 || n->p->n_output != 1)
+            continue;
+        const ival *y = V(imp, n->p->output[0]);
+        if (!y || y->n_uses != 1 || y->is_output)
+            continue;
+        inode *m = &imp->nodes[y->first_use];
+        int known = 0;
+        for (int k = 0; ops[k] && !known; k++)
+            known = is_op(m, ops[k]);
+        if (!known || m->skip || m->p->n_input != 2 || m->p->n_output != 1 ||
+            !m->p->output[0][0])
+            continue;
+        const char *other = strcmp(m->p->input[0], y->name) == 0 ? m->p->input[1]
+                                                                  : m->p->input[0];
+        ival *c = const_root(imp, V(imp, other));
+        if (!c || c->kind != V_CONST || strcmp(other, y->name) == 0)
+            continue;
+        m->skip = 1;
+        n->fold_out = nnpi_onnx_map_get(&imp->by_name, m->p->output[0]);
+        n->fold_extra = nnpi_onnx_map_get(&imp->by_name, other);
+    }
+}
+
 /* The shape of a tensor computed inside a group of our own nodes (not yet a
  * model value) by a layout op on a run-time value: a Transpose, or a
  * Reshape to a constant shape. 0 when it is neither. */
@@ -149,6 +187,7 @@ nnp_status nnpi_onnx_find_kinds(struct onnx_import *imp, nnp_error *err)
         n->kind = nnp_registry_find_onnx(imp->reg, n->p->domain, n->p->op_type, n->opset);
     }
     find_folds(imp);
+    find_next_folds(imp);
     nnp_status gs = find_groups(imp, err);
     if (gs)
         return gs;
@@ -274,7 +313,9 @@ nnp_status nnpi_onnx_do_group(struct onnx_import *imp, inode *n, nnp_error *err)
     const int n_mem = imp->comp_start[n->comp + 1] - imp->comp_start[n->comp];
     a.main = group_main(imp, n, mem, n_mem, &a);
     a.r = (nnp_onnx_reader){&nnpi_onnx_reader_ops, imp, a.main->p, a.main->name,
-                             a.main->opset, NULL, NULL, 0};
+                             a.main->opset, NULL, NULL, 0, NULL};
+    if (a.main->fold_extra >= 0)
+        a.r.extra_in = imp->v[a.main->fold_extra].name;
     char nd[600];
     node_desc(a.main, nd, sizeof nd);
     count_inside(imp, mem, n_mem, 0);

@@ -169,7 +169,7 @@ static nnp_status check_node_protos(struct onnx_import *imp, onnx_map *node_name
         const Onnx__NodeProto *p = imp->g->node[i];
         inode *n = &imp->nodes[i];
         n->p = p;
-        n->fold_in = n->fold_out = -1;
+        n->fold_in = n->fold_out = n->fold_extra = -1;
         n->group = n->comp = -1;
         if (!p->op_type || !p->op_type[0]) {
             st = FAIL(NNP_ERR_FORMAT, "%s: node %d ('%s') has no op_type", L, i, ONNX_STR(p->name));

@@ -230,7 +230,8 @@ static nnp_status report_node(struct onnx_import *imp, const app *a, const nnp_l
     if (rep && a->n_members > 1)
         json_object_set_new(rep, "folded",
                             json_string(a->entry ? "nodes written by one layer (metadata)"
-                                                 : "Transpose pair"));
+                                        : a->main->fold_in >= 0 ? "Transpose pair"
+                                                                : "the following node"));
     if (rep && a->n_members > 1)
         json_object_set_new(rep, "n_nodes", json_integer(a->n_members));
     if (rep && train)
@@ -291,7 +292,8 @@ nnp_status nnpi_onnx_instantiate(struct onnx_import *imp, app *a, nnp_error *err
     return st;
 }
 
-/* A node served by its kind (a folded Transpose pair included). */
+/* A node served by its kind (a folded Transpose pair or following node
+ * included). */
 static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
 {
     const Onnx__NodeProto *p = n->p;
@@ -304,8 +306,11 @@ static nnp_status do_layer(struct onnx_import *imp, inode *n, nnp_error *err)
     memset(&a, 0, sizeof a);
     a.main = n;
     a.kind = n->kind;
-    a.r = (nnp_onnx_reader){&nnpi_onnx_reader_ops, imp, p, n->name, n->opset, NULL, NULL, 0};
-    a.n_members = n->fold_in >= 0 ? 3 : 1;
+    a.r = (nnp_onnx_reader){&nnpi_onnx_reader_ops, imp, p, n->name, n->opset, NULL, NULL, 0,
+                            NULL};
+    a.n_members = n->fold_in >= 0 ? 3 : n->fold_extra >= 0 ? 2 : 1;
+    if (n->fold_extra >= 0)
+        a.r.extra_in = imp->v[n->fold_extra].name;
     if (n->fold_in >= 0) {
         a.r.in0 = imp->v[n->fold_in].name;
         a.r.perm0 = n->fold_perm;

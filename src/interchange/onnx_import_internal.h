@@ -51,6 +51,7 @@ typedef struct inode {
     int fold_in, fold_out;      /* ival ids replacing input 0 / output 0, or -1 */
     int64_t fold_perm[NNP_MAX_RANK];   /* the folded Transpose's perm ... */
     int fold_rank;                     /* ... and its length */
+    int fold_extra;             /* ival id of a folded following node's constant, or -1 */
     int group;                  /* nnplug.layers entry it was written by, or -1 */
     int comp;                   /* which application of that entry's layer */
     int done;                   /* consumed by a group */

@@ -81,6 +81,7 @@ struct nnp_onnx_reader {
     const char *in0;       /* replaces input 0 (folded Transpose), or NULL */
     const int64_t *perm0;  /* with in0: the folded Transpose's perm ... */
     int rank0;             /* ... and its length */
+    const char *extra_in;  /* a folded following node's constant: one more input */
 };
 /* Implemented by onnx_graph.c for the reader. */
 nnp_status nnpi_onnx_import_constant(struct onnx_import *imp, const char *tensor,

@@ -90,12 +90,17 @@ static const char *r_node_name(const nnp_onnx_reader *r) { return r->name; }
 
 static int r_opset(const nnp_onnx_reader *r) { return r->opset; }
 
-static int r_n_inputs(const nnp_onnx_reader *r) { return (int)r->node->n_input; }
+static int r_n_inputs(const nnp_onnx_reader *r)
+{
+    return (int)r->node->n_input + (r->extra_in ? 1 : 0);
+}
 
 static int r_n_outputs(const nnp_onnx_reader *r) { return (int)r->node->n_output; }
 
 static const char *r_input_name(const nnp_onnx_reader *r, int i)
 {
+    if (r->extra_in && i >= 0 && (size_t)i == r->node->n_input)
+        return r->extra_in;
     if (i < 0 || (size_t)i >= r->node->n_input)
         return NULL;
     if (i == 0 && r->in0)

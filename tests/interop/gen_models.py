@@ -260,6 +260,20 @@ def main():
     save(out, 'bn_chain', m, {'x': x},
          {'y': bn_ref(bn_ref(x, *w1, 1e-5), *w2, 1e-2)}, 'two BatchNormalization layers')
 
+    # 13. PyTorch's Linear on a rank-3 input: MatMul then Add(bias), the bias
+    # on either side of the Add; each pair is one Dense with its bias
+    x = RNG.randn(2, 5, 4).astype(np.float32)
+    w1, b1 = RNG.randn(4, 6).astype(np.float32), RNG.randn(6).astype(np.float32)
+    w2, b2 = RNG.randn(6, 3).astype(np.float32), RNG.randn(3).astype(np.float32)
+    nodes = [helper.make_node('MatMul', ['x', 'w1'], ['m1'], name='fc1'),
+             helper.make_node('Add', ['m1', 'b1'], ['h'], name='fc1_bias'),
+             helper.make_node('MatMul', ['h', 'w2'], ['m2'], name='fc2'),
+             helper.make_node('Add', ['b2', 'm2'], ['y'], name='fc2_bias')]
+    m = model_of(nodes, [vinfo('x', ['N', 5, 4])], [vinfo('y', ['N', 5, 3])],
+                 [tensor('w1', w1), tensor('b1', b1), tensor('w2', w2), tensor('b2', b2)])
+    save(out, 'matmul_add_rank3', m, {'x': x}, {'y': (x @ w1 + b1) @ w2 + b2},
+         'MatMul + Add(bias) pairs read as Dense layers with their bias')
+
 
 if __name__ == '__main__':
     main()

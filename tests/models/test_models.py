@@ -51,11 +51,7 @@ n_checks = [0]
 # text) -> the bug. Such a check failing prints "xfail" and does not fail the
 # suite; passing prints "XPASS" and fails it, so that the entry goes once the
 # bug is fixed.
-KNOWN = {
-    ('models/seq_time_distributed.json', 'the saved model holds exactly the trained weights'):
-        'the ONNX import of nnplug\'s own export of a Dense on a rank-3 input (MatMul + Add, '
-        'one layer in the nnplug.layers metadata) loads the bias as zeros',
-}
+KNOWN = {}
 
 
 def check(ok, what, detail='', model=None):

@@ -144,7 +144,8 @@ NNP_PIN(nnp_onnx_node_ext, read_training, 16);
 NNP_PIN(nnp_onnx_node_ext, write_training, 24);
 NNP_PIN(nnp_onnx_node_ext, check_node, 32);
 NNP_PIN(nnp_onnx_node_ext, fold_transpose, 40);
-NNP_PIN_SIZE(nnp_onnx_node_ext, 48);
+NNP_PIN(nnp_onnx_node_ext, fold_next, 48);
+NNP_PIN_SIZE(nnp_onnx_node_ext, 56);
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
 NNP_PIN(nnp_kind, abi_major, 8);
