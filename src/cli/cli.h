@@ -80,6 +80,9 @@ int cli_fail(const nnp_error *err);
 /* True when arg is -h or --help. */
 int cli_is_help(const char *arg);
 
+/* dir exists as a directory afterwards: made when missing (one level). */
+nnp_status cli_make_dir(const char *dir, nnp_error *err);
+
 /* The registry every command uses: NNP_PLUGIN_PATH and the installed plugin
  * directory (nnp_registry_load_default); or, when NNP_PLUGIN_PATH is unset
  * and the executable sits in a build tree (BUILD/bin/nnplug beside

@@ -53,12 +53,9 @@ static nnp_status make_spirals(nnp_tensor *x, nnp_tensor *y, nnp_error *err)
 static nnp_status write_data(const char *dir, const nnp_tensor *x, const nnp_tensor *y,
                              char **xpath, char **ypath, nnp_error *err)
 {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0)
-        return nnp_error_set(err, NNP_ERR_IO, "%s: cannot create directory: %s", dir,
-                             strerror(errno));
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
+    nnp_status made = cli_make_dir(dir, err);
+    if (made)
+        return made;
     size_t need = strlen(dir) + sizeof "/spirals_x.npy";
     *xpath = malloc(need);
     *ypath = malloc(need);

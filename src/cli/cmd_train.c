@@ -106,12 +106,9 @@ static nnp_status write_history_svg(const char *dir, const nnp_history *h, nnp_e
 static nnp_status write_out_dir(const nnp_model *m, const nnp_history *h, const char *dir,
                                 nnp_error *err)
 {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0)
-        return nnp_error_set(err, NNP_ERR_IO, "%s: cannot create directory: %s", dir,
-                             strerror(errno));
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
+    nnp_status made = cli_make_dir(dir, err);
+    if (made)
+        return made;
     /* Every path once: two names that end up as the same file are an error,
      * not a silent overwrite. */
     int cap = 2;

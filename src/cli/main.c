@@ -1,6 +1,7 @@
 /* nnplug: command dispatch, shared CLI helpers and plugin discovery. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,6 +64,17 @@ int cli_fail(const nnp_error *err)
 {
     cli_error("%s", err->msg);
     return cli_exit_code(err->code);
+}
+
+nnp_status cli_make_dir(const char *dir, nnp_error *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0)
+        return nnp_error_set(err, NNP_ERR_IO, "%s: cannot create directory: %s", dir,
+                             strerror(errno));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
+    return NNP_OK;
 }
 
 int cli_is_help(const char *arg)
