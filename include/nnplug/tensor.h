@@ -18,6 +18,8 @@ NNP_API nnp_status nnp_shape_numel(const nnp_shape *s, int64_t *numel, nnp_error
 NNP_API bool nnp_shape_equal(const nnp_shape *a, const nnp_shape *b);
 /* "[2,3,4]" into buf; returns buf. */
 NNP_API const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize);
+/* A declared shape for messages: "[?,6]", unknown (negative) dims as "?". */
+NNP_API const char *nnp_shape_decl_str(const nnp_shape *s, char *buf, size_t bufsize);
 
 /* Allocates zeroed, aligned storage; t->flags gets NNP_TENSOR_OWNED.
  * The caller frees with nnp_tensor_free. */

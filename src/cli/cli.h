@@ -47,6 +47,7 @@ int cli_plugins_schema(struct json_t **out);
 typedef struct cli_feeds {
     int n;
     char **names;
+    char **paths;   /* the .npy each came from */
     nnp_tensor *t;
 } cli_feeds;
 /* Parses "NAME=FILE.npy" or "FILE.npy" and reads the file. */

@@ -44,7 +44,12 @@ nnp_status cli_feeds_add(cli_feeds *f, const char *arg, nnp_error *err)
 {
     char *name;
     const char *path;
+    if (arg[0] == '=')
+        return nnp_error_set(err, NNP_ERR_INVALID, "-i '%s': the input name before '=' is empty",
+                             arg);
     split_named(arg, &name, &path);
+    if (!name && arg[strlen(arg) - 1] == '=')
+        return nnp_error_set(err, NNP_ERR_INVALID, "-i '%s': no file after '='", arg);
     for (int i = 0; name && i < f->n; i++)
         if (f->names[i] && strcmp(f->names[i], name) == 0) {
             nnp_status st = nnp_error_set(err, NNP_ERR_INVALID, "input '%s' is given twice", name);
@@ -57,13 +62,17 @@ nnp_status cli_feeds_add(cli_feeds *f, const char *arg, nnp_error *err)
     nnp_tensor *nt = realloc(f->t, sizeof *nt * (size_t)(f->n + 1));
     if (nt)
         f->t = nt;
-    if (!nn || !nt) {
+    char **np = realloc(f->paths, sizeof *np * (size_t)(f->n + 1));
+    if (np)
+        f->paths = np;
+    if (!nn || !nt || !np || !(f->paths[f->n] = strdup(path))) {
         free(name);
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     }
     nnp_status st = nnp_npy_read_f32(path, &f->t[f->n], err);
     if (st) {
         free(name);
+        free(f->paths[f->n]);
         return st;
     }
     f->names[f->n++] = name;
@@ -74,9 +83,11 @@ void cli_feeds_free(cli_feeds *f)
 {
     for (int i = 0; i < f->n; i++) {
         free(f->names[i]);
+        free(f->paths[i]);
         nnp_tensor_free(&f->t[i]);
     }
     free(f->names);
+    free(f->paths);
     free(f->t);
     memset(f, 0, sizeof *f);
 }
@@ -246,6 +257,25 @@ static int feed_target(const nnp_model *m, const run_args *a, int f)
 
 /* Every input fed once; every named feed an input or a bound parameter.
  * in[i] gets the tensor for input i. RUN_GO or CLI_EXIT_USAGE. */
+/* The file's shape against the input's declared one; 0 (said) when it does
+ * not fit, naming the file. */
+static int feed_fits(const nnp_model *m, int k, const cli_feeds *feeds, int f)
+{
+    const nnp_shape *want = nnp_model_value_shape(m, nnp_model_input_value(m, k));
+    const nnp_shape *got = &feeds->t[f].shape;
+    int ok = want->rank == got->rank;
+    for (int d = 0; ok && d < want->rank; d++)
+        ok = want->dims[d] < 0 || want->dims[d] == got->dims[d];
+    if (!ok) {
+        char a[160], b[160];
+        cli_error("%s: shape %s does not fit input '%s', which takes %s (? is any size)",
+                  feeds->paths[f], nnp_shape_str(got, a, sizeof a),
+                  nnp_model_value_name(m, nnp_model_input_value(m, k)),
+                  nnp_shape_decl_str(want, b, sizeof b));
+    }
+    return ok;
+}
+
 static int match_feeds(const nnp_model *m, const run_args *a, const nnp_tensor **in)
 {
     int ni = nnp_model_n_inputs(m);
@@ -261,6 +291,8 @@ static int match_feeds(const nnp_model *m, const run_args *a, const nnp_tensor *
             return CLI_EXIT_USAGE;
         }
         in[k] = &a->feeds.t[f];
+        if (!feed_fits(m, k, &a->feeds, f))
+            return CLI_EXIT_USAGE;
     }
     for (int i = 0; i < ni; i++)
         if (!in[i]) {

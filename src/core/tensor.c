@@ -94,6 +94,22 @@ const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize)
     return buf;
 }
 
+const char *nnp_shape_decl_str(const nnp_shape *s, char *buf, size_t bufsize)
+{
+    size_t at = 0;
+    if (bufsize == 0)
+        return buf;
+    buf[0] = '\0';
+    at += (size_t)snprintf(buf, bufsize, "[");
+    for (int i = 0; i < s->rank && at < bufsize; i++)
+        at += s->dims[i] < 0 ? (size_t)snprintf(buf + at, bufsize - at, i ? ",?" : "?")
+                             : (size_t)snprintf(buf + at, bufsize - at, i ? ",%lld" : "%lld",
+                                                (long long)s->dims[i]);
+    if (at < bufsize)
+        snprintf(buf + at, bufsize - at, "]");
+    return buf;
+}
+
 void *nnp_aligned_alloc(size_t bytes)
 {
     size_t rounded;

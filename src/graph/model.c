@@ -454,9 +454,10 @@ nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int 
         for (int d = 0; ok && d < t->shape.rank; d++)
             ok = v->decl.dims[d] < 0 || v->decl.dims[d] == t->shape.dims[d];
         if (!ok)
-            return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s' has shape %s, the model expects %s",
-                                 v->name, nnp_shape_str(&t->shape, a, sizeof a),
-                                 nnp_shape_str(&v->decl, b, sizeof b));
+            return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s' has shape %s, the model expects "
+                                 "%s (? is any size)", v->name,
+                                 nnp_shape_str(&t->shape, a, sizeof a),
+                                 nnp_shape_decl_str(&v->decl, b, sizeof b));
         int64_t nb = t->shape.rank ? t->shape.dims[0] : 1;
         if (v->decl.rank && v->decl.dims[0] < 0) {
             if (batch >= 0 && nb != batch)

@@ -23,9 +23,14 @@ static nnp_status shape_from_json(const json_t *j, nnp_shape *s, const char *ori
             s->dims[i] = -1;
         else if (json_is_integer(d) && json_integer_value(d) >= 0)
             s->dims[i] = json_integer_value(d);
-        else
-            return nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s': bad dimension %d in batch "
-                                 "shape", origin, layer, i);
+        else {
+            char *text = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+            nnp_status st = nnp_error_set(err, NNP_ERR_INVALID, "%s: layer '%s': batch shape "
+                                          "entry %d is %.40s; each must be a size >= 0 or null",
+                                          origin, layer, i, text ? text : "?");
+            free(text);
+            return st;
+        }
     }
     return NNP_OK;
 }
@@ -197,8 +202,9 @@ static nnp_status load_sequential(nnp_model *m, const json_t *config, const char
 
 /* [layer_name, node_index, tensor_index] in Keras 2 or a Keras 3 keras_history. */
 static nnp_status history_ref(const json_t *j, const char **layer, int *node_idx,
-                              const char *origin, nnp_error *err)
+                              nnp_error *err)
 {
+    const json_t *given = j;
     if (json_is_object(j)) {
         const json_t *h = json_object_get(json_object_get(j, "config"), "keras_history");
         if (h)
@@ -206,7 +212,14 @@ static nnp_status history_ref(const json_t *j, const char **layer, int *node_idx
     }
     if (!json_is_array(j) || json_array_size(j) < 2 ||
         !json_is_string(json_array_get(j, 0)) || !json_is_integer(json_array_get(j, 1)))
-        return nnp_error_set(err, NNP_ERR_INVALID, "%s: malformed inbound node reference", origin);
+    {
+        char *text = json_dumps(given, JSON_COMPACT | JSON_ENCODE_ANY);
+        nnp_status st = nnp_error_set(err, NNP_ERR_INVALID, "malformed inbound node reference "
+                                      "%.120s (expected [layer_name, node_index, tensor_index])",
+                                      text ? text : "?");
+        free(text);
+        return st;
+    }
     *layer = json_string_value(json_array_get(j, 0));
     *node_idx = (int)json_integer_value(json_array_get(j, 1));
     return NNP_OK;
@@ -236,15 +249,16 @@ static nnp_status io_refs(const json_t *j, const char *key, const char **layer, 
     *n = 0;
     if (json_array_size(j) > 0 && json_is_string(json_array_get(j, 0))) {
         *n = 1;
-        return history_ref(j, layer, node_idx, origin, err);
+        return history_ref(j, layer, node_idx, err) ? nnp_error_prefix(err, "%s: %s", origin, key)
+                                                    : NNP_OK;
     }
     if (json_array_size(j) > MAX_REFS)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: more than %d %s", origin, MAX_REFS,
                              key);
     for (size_t i = 0; i < json_array_size(j); i++) {
-        nnp_status st = history_ref(json_array_get(j, i), &layer[i], &node_idx[i], origin, err);
+        nnp_status st = history_ref(json_array_get(j, i), &layer[i], &node_idx[i], err);
         if (st)
-            return nnp_error_prefix(err, "%s", key);
+            return nnp_error_prefix(err, "%s: %s", origin, key);
         (*n)++;
     }
     return NNP_OK;
@@ -269,9 +283,9 @@ static nnp_status node_refs(const json_t *node, const char *lname, const char **
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: layer '%s' reads more than %d inputs",
                              origin, lname, MAX_REFS);
     for (size_t a = 0; a < json_array_size(args); a++) {
-        nnp_status st = history_ref(json_array_get(args, a), &src[a], &sidx[a], origin, err);
+        nnp_status st = history_ref(json_array_get(args, a), &src[a], &sidx[a], err);
         if (st)
-            return nnp_error_prefix(err, "layer '%s'", lname);
+            return nnp_error_prefix(err, "%s: layer '%s'", origin, lname);
         (*n)++;
     }
     return NNP_OK;

@@ -75,6 +75,27 @@ expect "train --out-dir in a missing folder" "--out-dir $WORK/missing/d" "not a 
 expect "train --save in a missing folder" "--save $WORK/missing/m.onnx" "not a directory" \
     -- "${train[@]/$WORK\/out\/m.onnx/$WORK/missing/m.onnx}"
 
+# Messages that name their subject (the file, the entry, the reference).
+PY=${NNP_PYTHON:-/usr/bin/python3}
+"$PY" -c 'import sys, numpy as np; np.save(sys.argv[1], np.zeros((12, 6), np.float32))' \
+    "$WORK/x_12x6.npy" || exit 1
+expect "run: a file of the wrong shape" "x_12x6.npy: shape [12,6] does not fit input 'points'" \
+    "takes [?,2] (? is any size)" -- run "$MODEL" -i "$WORK/x_12x6.npy" -o "$WORK/out/y.npy"
+expect "run -i =" "-i '=': the input name before '=' is empty" -- run "$MODEL" -i =
+expect "run -i NAME=" "-i 'points=': no file after '='" -- run "$MODEL" -i points=
+printf '%s' '{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense",
+  "config": {"name": "d", "units": 2, "batch_input_shape": [null, -3]}}]}}' >"$WORK/neg.json"
+expect "info: a negative batch-shape entry" "neg.json: layer 'd_input': batch shape entry 1 is -3" \
+    -- info "$WORK/neg.json"
+printf '%s' '{"class_name": "Functional", "config": {"name": "f", "layers": [
+  {"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_input_shape": [null, 3]},
+   "inbound_nodes": []},
+  {"class_name": "BatchNormalization", "name": "bn1", "config": {"name": "bn1"},
+   "inbound_nodes": [[[7, 0, 0, {}]]]}],
+  "input_layers": [["x", 0, 0]], "output_layers": [["bn1", 0, 0]]}}' >"$WORK/ref.json"
+expect "info: a malformed inbound reference" "ref.json: layer 'bn1': malformed inbound node reference [7,0,0,{}]" \
+    -- info "$WORK/ref.json"
+
 if [ $failed -ne 0 ]; then
     echo "input_limits: $failed cases failed"
     exit 1
