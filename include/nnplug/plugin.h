@@ -89,7 +89,8 @@ typedef enum nnp_status {
     NNP_ERR_NOT_FOUND = 8,   /* no such name, kind, attribute */
     NNP_ERR_ABI = 9,         /* plugin built for another ABI */
     NNP_ERR_DUPLICATE = 10,  /* a name registered twice */
-    NNP_ERR_INTERNAL = 11
+    NNP_ERR_INTERNAL = 11,
+    NNP_ERR_LIMIT = 12       /* over the memory budget (since 1.1) */
 } nnp_status;
 
 /* Error object owned by the caller; the callee writes code and message. */

@@ -34,6 +34,16 @@ NNP_API int64_t nnp_tensor_numel(const nnp_tensor *t);
 
 /* Aligned, zeroed allocation; NULL on failure or overflow. */
 NNP_API void *nnp_aligned_alloc(size_t bytes);
+/* The memory budget: every nnp_aligned_alloc (tensors, plugin weights and
+ * scratch) counts against it until freed, and one that would go over it
+ * fails (nnp_tensor_alloc: NNP_ERR_LIMIT, naming the bytes). The default
+ * is NNP_MAX_MEMORY when set (bytes, or with a K, M, G or T suffix), else
+ * the machine's available memory (MemAvailable). 0 restores the default. */
+NNP_API void nnp_set_memory_budget(size_t bytes);
+NNP_API size_t nnp_memory_budget(void);
+NNP_API size_t nnp_memory_in_use(void);
+/* "512M", "2G", "1073741824": bytes; 0 when s is not such a size. */
+NNP_API size_t nnp_parse_bytes(const char *s);
 NNP_API void nnp_aligned_free(void *p);
 /* a*b with overflow check; false on overflow. */
 NNP_API bool nnp_mul_size(size_t a, size_t b, size_t *out);

@@ -445,10 +445,12 @@ static int bench_layer(const bench_opts *o)
                               "bench: layer kind '%s' takes %d inputs; --layer feeds one",
                               k->name, k->n_inputs_min);
     }
+    /* the input first: a --shape over the memory budget is refused before
+     * the layer builds weights for it */
+    if (!s && alloc_random(&c.x, &o->shape, o->seed, &err))
+        s = nnp_error_prefix(&err, "bench: the --shape input");
     if (!s)
         s = nnp_layer_build(c.layer, 1, &o->shape, &out_shape, &err);
-    if (!s)
-        s = alloc_random(&c.x, &o->shape, o->seed, &err);
     if (!s)
         s = nnp_tensor_alloc(&c.y, NNP_F32, &out_shape, &err);
     if (!s && o->dir == DIR_BWD) {

@@ -145,8 +145,41 @@ static void usage(FILE *f)
             nnp_default_plugin_dir());
 }
 
+/* --max-memory SIZE (or --max-memory=SIZE), anywhere on the command line,
+ * sets the memory budget and is taken out of argv. 0: ok, else exit code. */
+static int take_max_memory(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        int n = 0;
+        if (strcmp(argv[i], "--max-memory") == 0) {
+            v = i + 1 < *argc ? argv[i + 1] : "";
+            n = 2;
+        } else if (strncmp(argv[i], "--max-memory=", 13) == 0) {
+            v = argv[i] + 13;
+            n = 1;
+        }
+        if (!v)
+            continue;
+        size_t bytes = nnp_parse_bytes(v);
+        if (!bytes) {
+            cli_error("--max-memory expects a size in bytes (or with K, M, G or T), got '%s'",
+                      v);
+            return CLI_EXIT_USAGE;
+        }
+        nnp_set_memory_budget(bytes);
+        memmove(&argv[i], &argv[i + n], sizeof *argv * (size_t)(*argc - i - n + 1));
+        *argc -= n;
+        i--;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    int bad = take_max_memory(&argc, argv);
+    if (bad)
+        return bad;
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

@@ -67,6 +67,7 @@ const char *nnp_status_str(nnp_status s)
     case NNP_ERR_ABI: return "ABI mismatch";
     case NNP_ERR_DUPLICATE: return "duplicate";
     case NNP_ERR_INTERNAL: return "internal error";
+    case NNP_ERR_LIMIT: return "over the memory budget";
     }
     return "unknown status";
 }

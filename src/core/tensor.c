@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 size_t nnp_dtype_size(nnp_dtype dt)
@@ -110,21 +112,120 @@ const char *nnp_shape_decl_str(const nnp_shape *s, char *buf, size_t bufsize)
     return buf;
 }
 
-void *nnp_aligned_alloc(size_t bytes)
+/* ---- the memory budget --------------------------------------------------- */
+
+static _Atomic size_t mem_in_use;
+static _Atomic size_t mem_budget;   /* 0: the default, resolved on first use */
+
+size_t nnp_parse_bytes(const char *s)
 {
-    size_t rounded;
-    if (bytes > SIZE_MAX - NNP_ALIGN)
-        return NULL;
-    rounded = (bytes + NNP_ALIGN - 1) / NNP_ALIGN * NNP_ALIGN;
-    if (rounded == 0)
-        rounded = NNP_ALIGN;
-    void *p = aligned_alloc(NNP_ALIGN, rounded);
-    if (p)
-        memset(p, 0, rounded);
-    return p;
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double unit = 1;
+    switch (*end) {
+    case 'K': case 'k': unit = 1024.0; end++; break;
+    case 'M': case 'm': unit = 1024.0 * 1024; end++; break;
+    case 'G': case 'g': unit = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': case 't': unit = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    v *= unit;
+    if (errno || *end || !(v >= 1) || v > (double)(SIZE_MAX / 2))
+        return 0;
+    return (size_t)v;
 }
 
-void nnp_aligned_free(void *p) { free(p); }
+/* NNP_MAX_MEMORY, else MemAvailable, else no limit. */
+static size_t default_budget(void)
+{
+    size_t b = nnp_parse_bytes(getenv("NNP_MAX_MEMORY"));
+    if (b)
+        return b;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb ? (size_t)kb * 1024 : SIZE_MAX;
+}
+
+size_t nnp_memory_budget(void)
+{
+    size_t b = atomic_load(&mem_budget);
+    if (!b) {
+        b = default_budget();
+        size_t zero = 0;
+        if (!atomic_compare_exchange_strong(&mem_budget, &zero, b))
+            b = zero;
+    }
+    return b;
+}
+
+void nnp_set_memory_budget(size_t bytes) { atomic_store(&mem_budget, bytes ? bytes : default_budget()); }
+
+size_t nnp_memory_in_use(void) { return atomic_load(&mem_in_use); }
+
+/* Takes n bytes of the budget; 0 when they are not left. */
+static int budget_take(size_t n)
+{
+    const size_t budget = nnp_memory_budget();
+    size_t used = atomic_load(&mem_in_use);
+    do {
+        if (n > budget || used > budget - n)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&mem_in_use, &used, used + n));
+    return 1;
+}
+
+/* Each block carries its size NNP_ALIGN bytes before the pointer handed
+ * out, so a free gives back exactly what the allocation took. */
+static void *budget_alloc(size_t bytes, int *over)
+{
+    *over = 0;
+    if (bytes > SIZE_MAX - 2 * NNP_ALIGN)
+        return NULL;
+    size_t rounded = (bytes + NNP_ALIGN - 1) / NNP_ALIGN * NNP_ALIGN;
+    if (rounded == 0)
+        rounded = NNP_ALIGN;
+    const size_t total = rounded + NNP_ALIGN;
+    if (!budget_take(total)) {
+        *over = 1;
+        return NULL;
+    }
+    unsigned char *p = aligned_alloc(NNP_ALIGN, total);
+    if (!p) {
+        atomic_fetch_sub(&mem_in_use, total);
+        return NULL;
+    }
+    memcpy(p, &total, sizeof total);
+    memset(p + NNP_ALIGN, 0, rounded);
+    return p + NNP_ALIGN;
+}
+
+void *nnp_aligned_alloc(size_t bytes)
+{
+    int over;
+    return budget_alloc(bytes, &over);
+}
+
+void nnp_aligned_free(void *q)
+{
+    if (!q)
+        return;
+    unsigned char *p = (unsigned char *)q - NNP_ALIGN;
+    size_t total;
+    memcpy(&total, p, sizeof total);
+    atomic_fetch_sub(&mem_in_use, total);
+    free(p);
+}
 
 static nnp_status tensor_bytes(nnp_dtype dtype, const nnp_shape *shape, size_t *bytes,
                                nnp_error *err)
@@ -149,7 +250,17 @@ nnp_status nnp_tensor_alloc(nnp_tensor *t, nnp_dtype dtype, const nnp_shape *sha
     nnp_status st = tensor_bytes(dtype, shape, &bytes, err);
     if (st)
         return st;
-    void *p = nnp_aligned_alloc(bytes);
+    int over;
+    void *p = budget_alloc(bytes, &over);
+    if (!p && over) {
+        char sb[128];
+        size_t budget = nnp_memory_budget(), used = nnp_memory_in_use();
+        return nnp_error_set(err, NNP_ERR_LIMIT, "a %s tensor %s needs %zu bytes; the memory "
+                             "budget of %zu bytes has %zu left (set it with NNP_MAX_MEMORY or "
+                             "--max-memory)", nnp_dtype_name(dtype),
+                             nnp_shape_str(shape, sb, sizeof sb), bytes, budget,
+                             used < budget ? budget - used : 0);
+    }
     if (!p) {
         char sb[128];
         return nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for a %s tensor %s",

@@ -388,8 +388,10 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         for (int k = 0; k < n->n_in; k++)
             in_shapes[k] = m->v[n->in[k]].act.shape;
         st = nnp_layer_build(m->layers[n->layer], n->n_in, in_shapes, &out_shape, err);
-        if (st == NNP_OK)
-            st = ensure(&m->v[n->out].act, &m->v[n->out].act_cap, &out_shape, err);
+        if (st == NNP_OK &&
+            ensure(&m->v[n->out].act, &m->v[n->out].act_cap, &out_shape, err) != NNP_OK)
+            st = nnp_error_prefix(err, "value '%s' (output of layer '%s')", m->v[n->out].name,
+                                  nnp_layer_name(m->layers[n->layer]));
     }
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];

@@ -75,6 +75,17 @@ static nnp_status make_input(nnp_model *m, const json_t *shape_j, bool has_batch
     return nnp_model_add_input(m, name, &s, value, err);
 }
 
+/* Prefixes the file and the layer, unless the message already starts with
+ * that layer (the host's own errors name it). */
+static nnp_status layer_error(nnp_error *err, const char *origin, const char *layer)
+{
+    char own[300];
+    snprintf(own, sizeof own, "layer '%s'", layer);
+    if (strncmp(err->msg, own, strlen(own)) == 0)
+        return nnp_error_prefix(err, "%s", origin);
+    return nnp_error_prefix(err, "%s: %s", origin, own);
+}
+
 static const char *class_of(const json_t *lj)
 {
     const char *cls = json_string_value(json_object_get(lj, "class_name"));
@@ -132,17 +143,17 @@ static nnp_status add_layer(nnp_model *m, const json_t *lj, const char *origin, 
         st = keras_version_defaults(m, k, cfg, c, err);
     if (st) {
         nnp_config_free(c);
-        return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
+        return layer_error(err, origin, lname ? lname : cls);
     }
     /* A Functional layer named only beside its config keeps that name. */
     if (!json_object_get(cfg, "name") && lname && nnp_config_set_name(c, lname, err)) {
         nnp_config_free(c);
-        return nnp_error_prefix(err, "%s: layer '%s'", origin, lname);
+        return layer_error(err, origin, lname);
     }
     nnp_layer *l;
     st = nnp_layer_new_from_config(nnp_model_registry(m), c, &l, err);
     if (st)
-        return nnp_error_prefix(err, "%s: layer '%s'", origin, lname ? lname : cls);
+        return layer_error(err, origin, lname ? lname : cls);
     st = nnp_model_add_layer(m, l, li, err);
     if (st)
         return nnp_error_prefix(err, "%s", origin);
@@ -194,8 +205,7 @@ static nnp_status load_sequential(nnp_model *m, const json_t *config, const char
         if (st)
             return st;
         if (nnp_model_apply(m, li, &cur, 1, NULL, &cur, err))
-            return nnp_error_prefix(err, "%s: layer '%s'", origin,
-                                    nnp_layer_name(nnp_model_layer(m, li)));
+            return layer_error(err, origin, nnp_layer_name(nnp_model_layer(m, li)));
     }
     return nnp_model_set_outputs(m, &cur, 1, err);
 }
@@ -285,7 +295,7 @@ static nnp_status node_refs(const json_t *node, const char *lname, const char **
     for (size_t a = 0; a < json_array_size(args); a++) {
         nnp_status st = history_ref(json_array_get(args, a), &src[a], &sidx[a], err);
         if (st)
-            return nnp_error_prefix(err, "%s: layer '%s'", origin, lname);
+            return layer_error(err, origin, lname);
         (*n)++;
     }
     return NNP_OK;
@@ -420,7 +430,7 @@ static nnp_status apply_ready_nodes(fn_state *s, fn_layer *f, bool *progress, nn
         int out;
         st = nnp_model_apply(s->m, f->li, ins, nin, NULL, &out, err);
         if (st) {
-            nnp_error_prefix(err, "%s: layer '%s'", s->origin, f->name);
+            layer_error(err, s->origin, f->name);
             break;
         }
         s->ap[s->nap++] = (applied){f->name, (int)f->done, out};

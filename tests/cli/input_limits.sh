@@ -103,6 +103,32 @@ printf '%s' '{"class_name": "Functional", "config": {"name": "f", "layers": [
 expect "info: a malformed inbound reference" "ref.json: layer 'bn1': malformed inbound node reference [7,0,0,{}]" \
     -- info "$WORK/ref.json"
 
+# The memory budget: what a model, a --shape or a file asks for is checked
+# before it is allocated, and refused naming what needs how many bytes.
+printf '%s' '{"class_name": "Sequential", "config": {"layers": [{"class_name":
+  "BatchNormalization", "config": {"name": "bn", "batch_input_shape": [null, 99999999999]}}]}}' \
+    >"$WORK/huge_bn.json"
+expect "info: 10^11 channels of BatchNormalization" "huge_bn.json: layer 'bn'" \
+    "needs 399999999996 bytes" "memory budget" -- info "$WORK/huge_bn.json"
+expect "bench: a 4e16-byte --shape" "the --shape input" "needs 39999999200000004 bytes" \
+    -- bench --layer BatchNormalization --shape 99999999,99999999
+expect "run --max-memory 1M" "value 'bn_1_out0' (output of layer 'bn_1')" \
+    "memory budget of 1048576 bytes" \
+    -- --max-memory 1M run "$MODEL" -i "$X" -o "$WORK/out/y.npy"
+expect "run --max-memory=lots" "--max-memory expects a size" "'lots'" \
+    -- run --max-memory=lots "$MODEL" -i "$X"
+rm -f "$WORK/out/y.npy"
+NNP_MAX_MEMORY=1M "$BIN" run "$MODEL" -i "$X" -o "$WORK/out/y.npy" >/dev/null 2>"$WORK/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -qF "memory budget of 1048576 bytes" "$WORK/err" &&
+   [ ! -e "$WORK/out/y.npy" ]; then
+    echo "ok   NNP_MAX_MEMORY=1M run: $(cat "$WORK/err")"
+else
+    echo "FAIL NNP_MAX_MEMORY=1M run: exit $rc, the environment's budget was not applied:"
+    sed 's/^/    /' "$WORK/err"
+    failed=$((failed + 1))
+fi
+
 if [ $failed -ne 0 ]; then
     echo "input_limits: $failed cases failed"
     exit 1

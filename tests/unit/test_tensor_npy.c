@@ -53,6 +53,43 @@ Test(tensor, overflow_and_bad_shapes)
 }
 
 /* Files written by numpy (the reference vectors) read with the right shape and values. */
+/* The memory budget: an allocation over what is left fails with
+ * NNP_ERR_LIMIT naming the bytes; every byte comes back when freed. */
+Test(tensor, memory_budget)
+{
+    const size_t before = nnp_memory_in_use();
+    nnp_set_memory_budget(before + (1u << 20));
+    nnp_tensor a, b;
+    nnp_error err = {0};
+    nnp_shape small = {1, {1000}}, big = {2, {1024, 1024}};
+    cr_assert_eq(nnp_tensor_alloc(&a, NNP_F32, &small, &err), NNP_OK, "%s", err.msg);
+    cr_assert_gt(nnp_memory_in_use(), before + 4000);
+    cr_assert_eq(nnp_tensor_alloc(&b, NNP_F32, &big, &err), NNP_ERR_LIMIT);
+    cr_assert(strstr(err.msg, "[1024,1024] needs 4194304 bytes"), "%s", err.msg);
+    cr_assert_null(b.data);
+    cr_assert_null(nnp_aligned_alloc(2u << 20), "a raw block over the budget");
+    nnp_tensor_free(&a);
+    cr_assert_eq(nnp_memory_in_use(), before);
+    nnp_set_memory_budget(0);   /* the default again */
+    cr_assert_gt(nnp_memory_budget(), (size_t)1 << 20);
+    cr_assert_eq(nnp_tensor_alloc(&b, NNP_F32, &big, &err), NNP_OK, "%s", err.msg);
+    nnp_tensor_free(&b);
+    cr_assert_eq(nnp_memory_in_use(), before);
+}
+
+Test(tensor, parse_bytes)
+{
+    cr_assert_eq(nnp_parse_bytes("1048576"), (size_t)1048576);
+    cr_assert_eq(nnp_parse_bytes("512K"), (size_t)512 * 1024);
+    cr_assert_eq(nnp_parse_bytes("1.5G"), (size_t)3 << 29);
+    cr_assert_eq(nnp_parse_bytes("2MB"), (size_t)2 << 20);
+    cr_assert_eq(nnp_parse_bytes("1T"), (size_t)1 << 40);
+    const char *bad[] = {"", "lots", "-1", "0", "1X", "1e400", "nan", NULL};
+    for (int i = 0; bad[i]; i++)
+        cr_assert_eq(nnp_parse_bytes(bad[i]), (size_t)0, "'%s'", bad[i]);
+    cr_assert_eq(nnp_parse_bytes(NULL), (size_t)0);
+}
+
 Test(npy, read_numpy_files)
 {
     nnp_tensor t;
