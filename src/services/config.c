@@ -162,26 +162,35 @@ static nnp_status check_only_default(const nnp_kind *k, const nnp_param_def *d, 
     return st;
 }
 
+/* What Keras writes that nnplug reads its own way: a key taken only at its
+ * default (checked here), and an int written as a one-element list, as
+ * tf.keras saves a built BatchNormalization's "axis": [3] (unwrapped). */
+static nnp_status keras_form(const nnp_kind *k, const nnp_param_def *d, const json_t **j,
+                             nnp_error *err)
+{
+    if (d->flags & NNP_PARAM_ONLY_DEFAULT) {
+        nnp_status st = check_only_default(k, d, *j, err);
+        if (st)
+            return st;
+    }
+    if (d->type == NNP_PARAM_INT && json_is_array(*j)) {
+        if (json_array_size(*j) != 1)
+            return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s parameter '%s' lists %zu values; "
+                                 "nnplug's %s takes one", k->name, d->name, json_array_size(*j),
+                                 k->name);
+        *j = json_array_get(*j, 0);
+    }
+    return NNP_OK;
+}
+
 static nnp_status parse_value(const nnp_kind *k, const nnp_param_def *d, const json_t *j,
                               cfg_value *v, nnp_error *err)
 {
     cfg_value nv;
     memset(&nv, 0, sizeof nv);
-    nnp_status st = NNP_OK;
-    if (d->flags & NNP_PARAM_ONLY_DEFAULT) {
-        st = check_only_default(k, d, j, err);
-        if (st)
-            return st;
-    }
-    /* tf.keras writes an int as a one-element list once the layer is built
-     * (BatchNormalization's "axis": [3]) */
-    if (d->type == NNP_PARAM_INT && json_is_array(j)) {
-        if (json_array_size(j) != 1)
-            return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s parameter '%s' lists %zu values; "
-                                 "nnplug's %s takes one", k->name, d->name, json_array_size(j),
-                                 k->name);
-        j = json_array_get(j, 0);
-    }
+    nnp_status st = keras_form(k, d, &j, err);
+    if (st)
+        return st;
     /* A wrapper's layer defaults to none: create() reports the missing layer. */
     if (json_is_null(j) && ((d->flags & NNP_PARAM_NULLABLE) || d->type == NNP_PARAM_LAYER) &&
         d->type != NNP_PARAM_REGULARIZER && d->type != NNP_PARAM_CONSTRAINT) {
