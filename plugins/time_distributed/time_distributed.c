@@ -138,14 +138,26 @@ static nnp_status reserve_steps(td *s, const nnp_shape *in, const nnp_shape *out
     int64_t ni = nnp_pu_numel(in), no = nnp_pu_numel(out);
     if (!s->per_step || ni < 0 || no < 0)
         return NNP_OK;
-    int64_t gi = s->cap_in, go = s->cap_out;
-    nnp_status st = reserve(s, &s->xt, &s->cap_in, ni, err);
+    /* x and dx grow together, y and dy too: all four or none */
+    int64_t cap_in = s->cap_in, cap_out = s->cap_out, gi = cap_in, go = cap_out;
+    nnp_status st = reserve(s, &s->xt, &cap_in, ni, err);
     if (st == NNP_OK)
         st = reserve(s, &s->gxt, &gi, ni, err);
     if (st == NNP_OK)
-        st = reserve(s, &s->yt, &s->cap_out, no, err);
+        st = reserve(s, &s->yt, &cap_out, no, err);
     if (st == NNP_OK)
         st = reserve(s, &s->gyt, &go, no, err);
+    if (st == NNP_OK) {
+        s->cap_in = cap_in;
+        s->cap_out = cap_out;
+        return NNP_OK;
+    }
+    float **bufs[4] = {&s->xt, &s->gxt, &s->yt, &s->gyt};
+    for (int i = 0; i < 4; i++) {
+        s->host->aligned_free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    s->cap_in = s->cap_out = 0;
     return st;
 }
 
