@@ -26,9 +26,9 @@
  *
  * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
  * layer_to_onnx, layer_onnx_load_weights and the onnx_writer_node_* /
- * onnx_writer_set_output functions to nnp_host, and defines the kind
- * extensions NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, and
- * the parameter flag NNP_PARAM_ONLY_DEFAULT.
+ * onnx_writer_set_output functions to nnp_host; defines the kind extensions
+ * NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, the
+ * parameter flag NNP_PARAM_ONLY_DEFAULT and the status NNP_ERR_LIMIT.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
