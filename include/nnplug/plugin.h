@@ -25,8 +25,8 @@
  *    host.)
  *
  * History: 1.0 the first release. 1.1 appends config_is_null, seed_mix,
- * layer_to_onnx, layer_onnx_load_weights and the onnx_writer_node_* /
- * onnx_writer_set_output functions to nnp_host; defines the kind extensions
+ * layer_to_onnx, layer_onnx_load_weights, the onnx_writer_node_* /
+ * onnx_writer_set_output functions and onnx_input_dtype to nnp_host; defines the kind extensions
  * NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, the
  * parameter flag NNP_PARAM_ONLY_DEFAULT and the status NNP_ERR_LIMIT.
  */
@@ -362,6 +362,12 @@ typedef struct nnp_host {
        it; the name must be new to the graph (see onnx_unique_name). */
     nnp_status (*onnx_writer_set_output)(nnp_onnx_writer *w, int node, int i,
                                          const char *name, nnp_error *err);
+
+    /* ONNX node reader, continued: the element type of input i as the file
+       has it (a constant's own type, before any conversion; a computed
+       value's declared type); NNP_DTYPE_UNDEFINED when absent or not one
+       nnplug names. For the type checks of nnp_onnx_node_ext.check_node. */
+    nnp_dtype (*onnx_input_dtype)(const nnp_onnx_reader *r, int i);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */

@@ -411,6 +411,22 @@ static inline int nnp_pu_has_output(const nnp_host *h, const nnp_onnx_reader *r,
     return n && n[0];
 }
 
+/* A dtype's name for messages ("int64"). */
+static inline const char *nnp_pu_dtype_name(nnp_dtype dt)
+{
+    switch (dt) {
+    case NNP_F32: return "float";
+    case NNP_F64: return "double";
+    case NNP_I64: return "int64";
+    case NNP_I32: return "int32";
+    case NNP_F16: return "float16";
+    case NNP_BF16: return "bfloat16";
+    case NNP_U8: return "uint8";
+    case NNP_BOOL: return "bool";
+    default: return "undefined";
+    }
+}
+
 /* The shape of input i as far as the graph says; returns its rank, -1 when
  * unknown (then sh->rank is -1 too). */
 static inline int nnp_pu_input_shape(const nnp_host *h, const nnp_onnx_reader *r, int i,

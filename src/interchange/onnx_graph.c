@@ -103,6 +103,22 @@ nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, n
     return NNP_OK;
 }
 
+nnp_dtype nnpi_onnx_import_dtype(struct onnx_import *imp, const char *tensor)
+{
+    ival *x = V(imp, tensor);
+    if (!x)
+        return NNP_DTYPE_UNDEFINED;
+    ival *c = const_root(imp, x);
+    if (c->kind == V_CONST)
+        return c->t.dtype;
+    if (x->kind == V_RUNTIME)
+        return NNP_F32;
+    int et = 0;
+    nnp_shape s;
+    vi_shape(x->vi, &s, &et);
+    return et ? nnpi_onnx_dtype_to_nnp(et) : NNP_DTYPE_UNDEFINED;
+}
+
 nnp_status nnpi_onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
                                        const int64_t *perm, int rank, nnp_shape *s)
 {

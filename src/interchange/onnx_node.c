@@ -215,6 +215,12 @@ static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, n
     return nnpi_onnx_import_shape(r->imp, name, s, err);
 }
 
+static nnp_dtype r_input_dtype(const nnp_onnx_reader *r, int i)
+{
+    const char *name = r_input_name(r, i);
+    return name && name[0] ? nnpi_onnx_import_dtype(r->imp, name) : NNP_DTYPE_UNDEFINED;
+}
+
 /* ---- writer -------------------------------------------------------------- */
 
 #define GROW(arr, n, cap)                                                              \
@@ -748,4 +754,5 @@ const nnp_onnx_reader_ops nnpi_onnx_reader_ops = {
     .get_attr_string = r_attr_string,
     .input_constant = r_input_constant,
     .input_shape = r_input_shape,
+    .input_dtype = r_input_dtype,
 };

@@ -114,6 +114,7 @@ static nnp_status r_input_shape(const nnp_onnx_reader *r, int i, nnp_shape *s, n
 {
     return R(r)->input_shape(r, i, s, err);
 }
+static nnp_dtype r_input_dtype(const nnp_onnx_reader *r, int i) { return R(r)->input_dtype(r, i); }
 
 void nnpi_host_onnx_fill(nnp_host *h)
 {
@@ -146,4 +147,5 @@ void nnpi_host_onnx_fill(nnp_host *h)
     h->onnx_get_attr_string = r_attr_string;
     h->onnx_input_constant = r_input_constant;
     h->onnx_input_shape = r_input_shape;
+    h->onnx_input_dtype = r_input_dtype;
 }

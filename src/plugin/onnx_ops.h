@@ -56,6 +56,7 @@ typedef struct nnp_onnx_reader_ops {
                                  nnp_error *err);
     nnp_status (*input_shape)(const nnp_onnx_reader *r, int i, nnp_shape *shape,
                               nnp_error *err);
+    nnp_dtype (*input_dtype)(const nnp_onnx_reader *r, int i);
 } nnp_onnx_reader_ops;
 
 /* The first member of every implementation's struct nnp_onnx_writer and

@@ -130,7 +130,8 @@ NNP_PIN(nnp_host, onnx_writer_node_name, 528);
 NNP_PIN(nnp_host, onnx_writer_node_n_outputs, 536);
 NNP_PIN(nnp_host, onnx_writer_node_output, 544);
 NNP_PIN(nnp_host, onnx_writer_set_output, 552);
-NNP_PIN_SIZE(nnp_host, 560);
+NNP_PIN(nnp_host, onnx_input_dtype, 560);
+NNP_PIN_SIZE(nnp_host, 568);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);

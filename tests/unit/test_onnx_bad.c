@@ -104,6 +104,10 @@ BAD(constant_bad_attribute, "constant_bad_attr.onnx", NNP_ERR_UNSUPPORTED, "node
     "'value_string'")
 BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "'bn0'", "'s'", "holds 4 values",
     "3 channels")
+BAD(scale_int64, "scale_int64.onnx", NNP_ERR_FORMAT, "node 'bn0'", "input 'scale' ('s')",
+    "element type int64", "float16, float, double or bfloat16")
+BAD(scale_rank2, "scale_rank2.onnx", NNP_ERR_SHAPE, "node 'bn0'", "input 'scale' ('s')",
+    "shape [1,3]", "1-D tensor")
 BAD(channels_mismatch, "channels_mismatch.onnx", NNP_ERR_SHAPE, "node 'bn0'", "scale 's'",
     "holds 3 values", "5 channels")
 BAD(huge_channels_no_allocation, "huge_channels.onnx", NNP_ERR_SHAPE, "node 'bn0'",
