@@ -427,6 +427,32 @@ static inline const char *nnp_pu_dtype_name(nnp_dtype dt)
     }
 }
 
+/* ONNX's type constraint of the operators nnplug computes: every input the
+ * file gives is float16, float, double or bfloat16 (what[i] names input i
+ * in the message, or NULL for "input i"). For a kind's check_node; a host
+ * before 1.1 cannot tell the types, and the check passes. */
+static inline nnp_status nnp_pu_check_float_inputs(const nnp_host *h, const nnp_onnx_reader *r,
+                                                   const char *const *what, nnp_error *err)
+{
+    if (!NNP_HAS_FIELD(h, nnp_host, onnx_input_dtype) || !h->onnx_input_dtype)
+        return NNP_OK;
+    for (int k = 0; k < h->onnx_n_inputs(r); k++) {
+        const char *name = h->onnx_input_name(r, k);
+        nnp_dtype dt = name && name[0] ? h->onnx_input_dtype(r, k) : NNP_DTYPE_UNDEFINED;
+        if (dt == NNP_DTYPE_UNDEFINED || dt == NNP_F32 || dt == NNP_F64 || dt == NNP_F16 ||
+            dt == NNP_BF16)
+            continue;
+        if (what)
+            return h->error_set(err, NNP_ERR_FORMAT, "input '%s' ('%s') has element type %s; "
+                                "%s takes float16, float, double or bfloat16", what[k], name,
+                                nnp_pu_dtype_name(dt), h->onnx_op_type(r));
+        return h->error_set(err, NNP_ERR_FORMAT, "input %d ('%s') has element type %s; nnplug "
+                            "reads %s with float16, float, double or bfloat16 inputs", k, name,
+                            nnp_pu_dtype_name(dt), h->onnx_op_type(r));
+    }
+    return NNP_OK;
+}
+
 /* The shape of input i as far as the graph says; returns its rank, -1 when
  * unknown (then sh->rank is -1 too). */
 static inline int nnp_pu_input_shape(const nnp_host *h, const nnp_onnx_reader *r, int i,

@@ -328,19 +328,16 @@ static const char *const bn_inputs[5] = {"X", "scale", "B", "input_mean", "input
  * and ranks (scale, B, mean, var: 1-D) for each input the file gives. */
 static nnp_status check_types(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
 {
-    for (int k = 0; k < 5 && k < h->onnx_n_inputs(r); k++) {
+    nnp_status st = nnp_pu_check_float_inputs(h, r, bn_inputs, err);
+    if (st != NNP_OK)
+        return st;
+    for (int k = 1; k < 5 && k < h->onnx_n_inputs(r); k++) {
         const char *name = h->onnx_input_name(r, k);
         if (!name || !name[0])
             continue;
-        nnp_dtype dt = h->onnx_input_dtype(r, k);
-        if (dt != NNP_DTYPE_UNDEFINED && dt != NNP_F32 && dt != NNP_F64 && dt != NNP_F16 &&
-            dt != NNP_BF16)
-            return h->error_set(err, NNP_ERR_FORMAT, "input '%s' ('%s') has element type %s; "
-                                "BatchNormalization takes float16, float, double or bfloat16",
-                                bn_inputs[k], name, nnp_pu_dtype_name(dt));
         nnp_shape s;
         char b[160];
-        if (k > 0 && nnp_pu_input_shape(h, r, k, &s) >= 0 && s.rank != 1)
+        if (nnp_pu_input_shape(h, r, k, &s) >= 0 && s.rank != 1)
             return h->error_set(err, NNP_ERR_SHAPE, "input '%s' ('%s') has shape %s; "
                                 "BatchNormalization takes a 1-D tensor of one value per channel",
                                 bn_inputs[k], name, nnp_pu_shape_str(&s, b, sizeof b));

@@ -381,6 +381,22 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
+/* ONNX Conv's inputs are all of type T (float types). */
+static nnp_status conv_check_node(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
+{
+    return nnp_pu_check_float_inputs(h, r, NULL, err);
+}
+
+static const nnp_onnx_node_ext conv_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .check_node = conv_check_node,
+};
+
+static const void *conv_extension(const char *name)
+{
+    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
+}
+
 static const nnp_kind conv_kind = {
     NNP_PU_KIND_HEAD,
     .name = "Conv2D",
@@ -401,6 +417,7 @@ static const nnp_kind conv_kind = {
     .to_onnx = conv_to_onnx,
     .from_onnx = conv_from_onnx,
     .onnx_load_weights = conv_onnx_load_weights,
+    .extension = conv_extension,
 };
 
 static const nnp_kind *const conv_kinds[] = {&conv_kind};

@@ -301,8 +301,15 @@ static const nnp_onnx_op dense_more_ops[] = {
 /* A MatMul's bias comes as the Add after it: the pair is one Dense, whose
  * reader presents the Add's constant as input 2 (Gemm's C). */
 static const char *const dense_fold_next[] = {"Add", NULL};
+static nnp_status dense_check_node(const nnp_host *h, const nnp_onnx_reader *r,
+                                   nnp_error *err)
+{
+    return nnp_pu_check_float_inputs(h, r, NULL, err);
+}
+
 static const nnp_onnx_node_ext dense_onnx_node = {
     .struct_size = sizeof(nnp_onnx_node_ext),
+    .check_node = dense_check_node,
     .fold_next = dense_fold_next,
 };
 

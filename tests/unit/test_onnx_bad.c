@@ -106,6 +106,10 @@ BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "'bn0'", "'s'", "
     "3 channels")
 BAD(scale_int64, "scale_int64.onnx", NNP_ERR_FORMAT, "node 'bn0'", "input 'scale' ('s')",
     "element type int64", "float16, float, double or bfloat16")
+BAD(gemm_int64_weight, "gemm_int64_weight.onnx", NNP_ERR_FORMAT, "node 'fc0'", "input 1 ('w')",
+    "element type int64")
+BAD(conv_int64_weight, "conv_int64_weight.onnx", NNP_ERR_FORMAT, "node 'conv0'",
+    "input 1 ('w')", "element type int64")
 BAD(scale_rank2, "scale_rank2.onnx", NNP_ERR_SHAPE, "node 'bn0'", "input 'scale' ('s')",
     "shape [1,3]", "1-D tensor")
 BAD(channels_mismatch, "channels_mismatch.onnx", NNP_ERR_SHAPE, "node 'bn0'", "scale 's'",
