@@ -82,7 +82,8 @@ bool nnp_shape_equal(const nnp_shape *a, const nnp_shape *b)
     return true;
 }
 
-const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize)
+/* "[2,3]"; with unknown_as_q, negative (unknown) dims as "?". */
+static const char *shape_text(const nnp_shape *s, char *buf, size_t bufsize, int unknown_as_q)
 {
     size_t at = 0;
     if (bufsize == 0)
@@ -90,26 +91,23 @@ const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize)
     buf[0] = '\0';
     at += (size_t)snprintf(buf, bufsize, "[");
     for (int i = 0; i < s->rank && at < bufsize; i++)
-        at += (size_t)snprintf(buf + at, bufsize - at, i ? ",%lld" : "%lld", (long long)s->dims[i]);
+        at += unknown_as_q && s->dims[i] < 0
+                  ? (size_t)snprintf(buf + at, bufsize - at, i ? ",?" : "?")
+                  : (size_t)snprintf(buf + at, bufsize - at, i ? ",%lld" : "%lld",
+                                     (long long)s->dims[i]);
     if (at < bufsize)
         snprintf(buf + at, bufsize - at, "]");
     return buf;
 }
 
+const char *nnp_shape_str(const nnp_shape *s, char *buf, size_t bufsize)
+{
+    return shape_text(s, buf, bufsize, 0);
+}
+
 const char *nnp_shape_decl_str(const nnp_shape *s, char *buf, size_t bufsize)
 {
-    size_t at = 0;
-    if (bufsize == 0)
-        return buf;
-    buf[0] = '\0';
-    at += (size_t)snprintf(buf, bufsize, "[");
-    for (int i = 0; i < s->rank && at < bufsize; i++)
-        at += s->dims[i] < 0 ? (size_t)snprintf(buf + at, bufsize - at, i ? ",?" : "?")
-                             : (size_t)snprintf(buf + at, bufsize - at, i ? ",%lld" : "%lld",
-                                                (long long)s->dims[i]);
-    if (at < bufsize)
-        snprintf(buf + at, bufsize - at, "]");
-    return buf;
+    return shape_text(s, buf, bufsize, 1);
 }
 
 /* ---- the memory budget --------------------------------------------------- */
