@@ -520,6 +520,19 @@ static int param_only(struct onnx_import *imp, const ival *x, const inode **who,
     return 1;
 }
 
+/* A graph input whose value x->t now holds (st: how filling it went) is a
+ * constant of the model from here on, listed as bound. */
+static nnp_status bound(struct onnx_import *imp, ival *x, nnp_status st, nnp_error *err)
+{
+    if (st)
+        return nnp_error_prefix(err, "%s: graph input '%s'", imp->label, x->name);
+    x->kind = V_CONST;
+    x->onnx_dtype = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    if (json_array_append_new(imp->bound, json_string(x->name)))
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    return NNP_OK;
+}
+
 static nnp_status bind_constant(struct onnx_import *imp, ival *x, const nnp_tensor *t,
                                 const nnp_shape *decl, nnp_error *err)
 {
@@ -541,13 +554,7 @@ static nnp_status bind_constant(struct onnx_import *imp, ival *x, const nnp_tens
     } else {
         st = nnpi_onnx_tensor_to_f32(t, &x->t, err);
     }
-    if (st)
-        return nnp_error_prefix(err, "%s: graph input '%s'", imp->label, x->name);
-    x->kind = V_CONST;
-    x->onnx_dtype = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    if (json_array_append_new(imp->bound, json_string(x->name)))
-        return FAIL(NNP_ERR_NOMEM, "out of memory");
-    return NNP_OK;
+    return bound(imp, x, st, err);
 }
 
 nnp_status nnpi_onnx_add_inputs(struct onnx_import *imp, nnp_error *err)
@@ -587,13 +594,9 @@ nnp_status nnpi_onnx_add_inputs(struct onnx_import *imp, nnp_error *err)
             for (int d = 0; known && d < s.rank; d++)
                 known = s.dims[d] >= 0;
             if (o && o->placeholder_parameters && known) {
-                nnp_status st = nnp_tensor_alloc(&x->t, NNP_F32, &s, err);
+                nnp_status st = bound(imp, x, nnp_tensor_alloc(&x->t, NNP_F32, &s, err), err);
                 if (st)
-                    return nnp_error_prefix(err, "%s: graph input '%s'", imp->label, x->name);
-                x->kind = V_CONST;
-                x->onnx_dtype = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-                if (json_array_append_new(imp->bound, json_string(x->name)))
-                    return FAIL(NNP_ERR_NOMEM, "out of memory");
+                    return st;
                 continue;
             }
             char nd[600];
