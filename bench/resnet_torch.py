@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/resnet_compare.sh: torchvision's ResNet-18 with
+the weights of the ONNX file the script gives nnplug and ONNX Runtime.
+
+    /usr/bin/python3 bench/resnet_torch.py train --x X.npy --y Y.npy --batch B
+        --steps S [--warmup W] [--reps R] [--threads N] [--config NAME]
+    /usr/bin/python3 bench/resnet_torch.py infer --x X.npy --batch B
+        [--warmup W] [--reps R] [--threads N] [--config NAME]
+
+The model: tools/export_torchvision_resnet18.py's make_model(64, 1000)
+after torch.manual_seed(0), the module that script exports (1000 classes,
+NCHW float32), so both sides start from the same weights.
+
+train: bench/torch_train.py's loop. One "epoch" is S steps of batch B over
+a fresh seeded permutation of the samples: gather the batch (index_select),
+forward in training mode, CrossEntropyLoss (mean, from logits), zero_grad,
+backward, SGD (lr 0.01, momentum 0.9) step, one .item() on the loss. W
+epochs warm up, then R epochs are timed; each epoch's samples/s is listed.
+infer: model.eval() under torch.no_grad() on the first B samples: W
+untimed runs, then R timed ones, each one batch; every run's ms is listed.
+
+Threads: torch.set_num_threads(N), one inter-op thread (and the caller sets
+OMP_NUM_THREADS=N). Output: one JSON line. Needs Debian's python3-torch and
+python3-torchvision: run with /usr/bin/python3."""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
+from export_torchvision_resnet18 import make_model  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('mode', choices=('train', 'infer'))
+    ap.add_argument('--x', required=True)
+    ap.add_argument('--y')
+    ap.add_argument('--batch', type=int, required=True)
+    ap.add_argument('--steps', type=int, default=1)
+    ap.add_argument('--warmup', type=int, default=1)
+    ap.add_argument('--reps', type=int, default=5)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--config', default='')
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    torch.manual_seed(a.seed)
+    model = make_model(64, 1000)
+    x = torch.from_numpy(np.load(a.x))
+    out = {'framework': 'torch', 'version': torch.__version__, 'config': a.config,
+           'threads': a.threads, 'batch': a.batch}
+    if a.mode == 'infer':
+        model.eval()
+        xb = x[:a.batch].contiguous()
+        ms = []
+        with torch.no_grad():
+            for r in range(a.warmup + a.reps):
+                t0 = time.perf_counter()
+                model(xb)
+                dt = time.perf_counter() - t0
+                if r >= a.warmup:
+                    ms.append(dt * 1e3)
+        out.update(kind='infer', median_ms=statistics.median(ms), ms=ms)
+        print(json.dumps(out))
+        return
+    if not a.y:
+        ap.error('train needs --y')
+    y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    n = x.shape[0]
+    rates = []
+    for epoch in range(a.warmup + a.reps):
+        perm = torch.randperm(n)
+        t0 = time.perf_counter()
+        for s in range(a.steps):
+            idx = perm[(s * a.batch) % n:(s * a.batch) % n + a.batch]
+            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()
+        dt = time.perf_counter() - t0
+        if epoch >= a.warmup:
+            rates.append(a.steps * a.batch / dt)
+    out.update(kind='train', steps=a.steps, samples_per_s=statistics.median(rates),
+               rates=rates)
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
