@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package nnplug needs to build and test; with
-# --bench also oneDNN, which the BatchNormalization benchmark compares with.
+# Installs every Debian 12 package nnplug needs to build, test and benchmark
+# (--bench is accepted and changes nothing: oneDNN is always installed).
 # Skips apt when everything is already there (so repeated runs are quick).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
@@ -15,9 +15,8 @@ command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # Dense / Conv2D: CBLAS from the OpenMP build of OpenBLAS (plugins/dense/openblas.cmake)
 pkgs+=(libopenblas-openmp-dev)
+pkgs+=(libdnnl-dev)   # Conv2D's engine (oneDNN); also bench/bn_compare's peer
 pkgs+=(chromium)   # headless renders of the `nnplug docs` site (tests/cli/docs_cli.sh)
-# --bench: oneDNN for bench/bn_compare (PyTorch is installed anyway, for the tests)
-if [ "${1:-}" = --bench ]; then pkgs+=(libdnnl-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

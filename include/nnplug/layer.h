@@ -34,8 +34,15 @@ NNP_API nnp_status nnp_layer_backward(nnp_layer *l, const nnp_tensor *const *in,
                                       nnp_tensor *const *grad_in, nnp_mode mode,
                                       nnp_error *err);
 NNP_API int nnp_layer_n_weights(const nnp_layer *l);
-/* Weight i; its TRAINABLE flag is cleared when the layer is not trainable. */
+/* Weight i; its TRAINABLE flag is cleared when the layer is not trainable.
+ * An application that writes a weight's values itself calls
+ * nnp_layer_weights_changed before the next forward: kinds may keep forms
+ * derived from their weights (a kernel reordered for the convolution
+ * engine) until told. */
 NNP_API const nnp_weight *nnp_layer_weight(const nnp_layer *l, int i);
+/* Says the values of l's weights changed. The library calls it itself
+ * after optimizer steps, constraint projections and loads. */
+NNP_API void nnp_layer_weights_changed(nnp_layer *l);
 NNP_API const nnp_weight *nnp_layer_weight_by_name(const nnp_layer *l, const char *name);
 /* Zeroes every weight gradient. */
 NNP_API void nnp_layer_zero_grad(nnp_layer *l);

@@ -61,6 +61,9 @@ NNP_API double nnp_model_regularization_loss(const nnp_model *m);
 /* Adds every layer's regularizer gradients, once (after backward). */
 NNP_API void nnp_model_add_regularization_grads(nnp_model *m);
 NNP_API nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
+/* nnp_layer_weights_changed for every layer (after an application wrote
+ * weight values itself). */
+NNP_API void nnp_model_weights_changed(nnp_model *m);
 
 /* Introspection */
 NNP_API int nnp_model_n_inputs(const nnp_model *m);

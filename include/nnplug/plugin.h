@@ -29,6 +29,9 @@
  * onnx_writer_set_output functions and onnx_input_dtype to nnp_host; defines the kind extensions
  * NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, the
  * parameter flag NNP_PARAM_ONLY_DEFAULT and the status NNP_ERR_LIMIT.
+ * 1.2 appends weights_changed to nnp_kind and layer_weights_changed to
+ * nnp_host: a 1.2 host says when weight values change, so kinds may keep
+ * forms derived from them (see "weights" below).
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -42,7 +45,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 1
+#define NNP_ABI_MINOR 2
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -368,15 +371,24 @@ typedef struct nnp_host {
        value's declared type); NNP_DTYPE_UNDEFINED when absent or not one
        nnplug names. For the type checks of nnp_onnx_node_ext.check_node. */
     nnp_dtype (*onnx_input_dtype)(const nnp_onnx_reader *r, int i);
+
+    /* ---- since 1.2 ---- */
+
+    /* Tells a nested layer its weight values changed (see nnp_kind's
+       weights_changed): wrappers pass their own weights_changed on. */
+    void (*layer_weights_changed)(nnp_layer *l);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
 #define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
-#define NNP_HOST_SIZE_1_1 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_1 offsetof(nnp_host, layer_weights_changed)
+#define NNP_HOST_SIZE_1_2 sizeof(nnp_host)
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
-    size_t need = minor == 0 ? NNP_HOST_SIZE_1_0 : NNP_HOST_SIZE_1_1;
+    size_t need = minor == 0   ? NNP_HOST_SIZE_1_0
+                  : minor == 1 ? NNP_HOST_SIZE_1_1
+                               : NNP_HOST_SIZE_1_2;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }
@@ -491,6 +503,15 @@ typedef struct nnp_keras_default {
  *  - The nnp_weight entries and their tensors belong to the kind and stay
  *    valid until the next build or destroy; the host MAY write their values
  *    (optimizer steps, loading) and their grad tensors.
+ *  - A 1.2 host (NNP_HOST_AT_LEAST(host, 2)) MUST call weights_changed
+ *    after it, or its user, writes weight values and before the next
+ *    forward: after each optimizer step and constraint projection, after
+ *    loading, and when an application calls nnp_layer_weights_changed
+ *    (which it MUST after writing a weight's values itself). A kind MAY
+ *    then keep forms derived from its weights (a kernel reordered for its
+ *    engine, a folded normalization) across forward calls until the next
+ *    weights_changed, build or backward. With an older host a kind MUST NOT
+ *    keep them: it derives them in every forward.
  * from_onnx, onnx_load_weights, to_onnx
  *  - Reader and writer objects, and the strings and tensors they hand out,
  *    are the host's, valid only during the call.
@@ -556,6 +577,12 @@ typedef struct nnp_kind {
        NNP_EXT_ONNX_NODE -> const nnp_onnx_node_ext * (since 1.1);
        NNP_EXT_KERAS_DEFAULTS -> const nnp_keras_default[] (since 1.1). */
     const void *(*extension)(const char *name);
+
+    /* ---- since 1.2 ---- */
+
+    /* Optional: the values of this instance's weights changed (see the
+       lifecycle rules above); discard whatever was derived from them. */
+    void (*weights_changed)(void *state);
 } nnp_kind;
 
 typedef struct nnp_plugin {

@@ -13,6 +13,12 @@
  * applied to inputs of several sizes; build plans the scratch (im2col blocks,
  * kernel-gradient partials, the activation gradient) for the largest shape
  * it has seen, and forward/backward never allocate.
+ *
+ * Engines: a concrete build (known batch and spatial size) creates oneDNN
+ * primitives for that batch (engine_dnnl.c); calls with that geometry run
+ * them, any other shape runs the im2col + GEMM kernels (kernels.c). Both are
+ * deterministic. NNP_CONV_ENGINE=im2col in the environment keeps every call
+ * on im2col.
  */
 #include <nnplug/plugin_util.h>
 
@@ -94,6 +100,11 @@ static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **s
                             name, np);
     tmp.explicit_pads = np == 4;
     tmp.channels_first = img_channels_first(h, cfg);
+    const char *engine = getenv("NNP_CONV_ENGINE");
+    tmp.no_dnnl = engine && strcmp(engine, "im2col") == 0;
+    /* a reordered kernel is kept between inference forwards only when the
+       host says when weights change */
+    tmp.keep_kernel = NNP_HOST_AT_LEAST(h, 2);
     const char *an = h->config_string(cfg, "activation");
     if (act_parse(an, &tmp.act) != 0)
         return h->error_set(err, NNP_ERR_INVALID,
@@ -126,6 +137,7 @@ static void conv_destroy(void *state)
         return;
     kb_free(&s->wb, s->host);
     free_scratch(s);
+    cdn_destroy(s->eng);
     s->host->aligned_free(s->dz);
     free(s);
 }
@@ -240,6 +252,40 @@ static nnp_status ensure_scratch(conv_state *s, const conv_geom *g, nnp_error *e
     return NNP_OK;
 }
 
+/* Whether a and b differ in more than the batch size. */
+static int other_geom(const conv_geom *a, const conv_geom *b)
+{
+    conv_geom c = *b;
+    c.N = a->N;
+    return memcmp(a, &c, sizeof c) != 0;
+}
+
+/* oneDNN primitives for a concrete build with a new geometry or a larger
+ * batch than the engine's. An engine oneDNN cannot make leaves the layer
+ * on im2col. */
+static nnp_status ensure_engine(conv_state *s, const conv_geom *g, nnp_error *err)
+{
+    (void)err;
+    cdn_weights_changed(s->eng); /* a build may have new weights */
+    if (s->no_dnnl || g->N < 1 || g->OH < 1 || g->OW < 1)
+        return NNP_OK;
+    if (s->eng && !other_geom(&s->eng_g, g) && cdn_batch(s->eng) >= g->N)
+        return NNP_OK;
+    cdn_destroy(s->eng);
+    size_t bytes = 0;
+    s->eng = cdn_create(g, s->wb.use_bias, nnp_pu_nthreads(s->host), s->host->aligned_alloc,
+                        s->host->aligned_free, &bytes);
+    if (s->eng)
+        s->eng_g = *g;
+    return NNP_OK;
+}
+
+/* The engine for a call with geometry g, or NULL for im2col. */
+static conv_dnnl *engine_for(const conv_state *s, const conv_geom *g)
+{
+    return s->eng && cdn_batch(s->eng) == g->N && !other_geom(&s->eng_g, g) ? s->eng : NULL;
+}
+
 static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                              nnp_error *err)
 {
@@ -269,6 +315,10 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         s->dz = p;
         s->dz_floats = n;
     }
+    if (st == NNP_OK)
+        st = ensure_engine(s, &g, err);
+    if (st != NNP_OK)
+        return st;
     s->g = g;
     s->spatial_known = g.OH >= 0;
     img_shape(out, s->channels_first, in[0].dims[0], s->filters, g.OH, g.OW);
@@ -327,8 +377,14 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     if (st != NNP_OK)
         return st;
     const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
-    conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, s->wb.use_bias ? s->wb.bias.data : NULL,
-                 out->data, &s->scratch, nnp_pu_nthreads(s->host));
+    const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
+    conv_dnnl *e = engine_for(s, &g);
+    if (e)
+        cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, nnp_pu_nthreads(s->host));
+    else
+        conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, out->data, &s->scratch,
+                     nnp_pu_nthreads(s->host));
     if (n > 0)
         act_forward(&s->act, out->data, out->data, n / last, last, 1);
     return NNP_OK;
@@ -363,17 +419,27 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         return st;
     const int nt = nnp_pu_nthreads(h);
     const float *dz = grad_out->data;
+    conv_dnnl *e = engine_for(s, &g);
     if (s->act.id != ACT_LINEAR && n > 0) {
         const int need_x = act_needs_x(&s->act);
-        if (need_x) /* recompute the pre-activation rather than keep it */
-            conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data,
-                         s->wb.use_bias ? s->wb.bias.data : NULL, s->dz, &s->scratch, nt);
+        const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
+        /* recompute the pre-activation rather than keep it */
+        if (need_x && e)
+            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, nt);
+        else if (need_x)
+            conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, s->dz, &s->scratch, nt);
         act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
                      last, 1);
         dz = s->dz;
     }
-    conv_backward(&g, g.N, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data,
-                  s->wb.use_bias ? s->wb.dbias.data : NULL, gx ? gx->data : NULL, &s->scratch, nt);
+    float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
+    if (e)
+        cdn_backward(e, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
+                     gx ? gx->data : NULL, nt);
+    else
+        conv_backward(&g, g.N, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
+                      gx ? gx->data : NULL, &s->scratch, nt);
+    cdn_weights_changed(s->eng); /* the optimizer changes the kernel next */
     return NNP_OK;
 }
 
@@ -397,6 +463,8 @@ static const void *conv_extension(const char *name)
     return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
 }
 
+static void conv_weights_changed(void *state) { cdn_weights_changed(((conv_state *)state)->eng); }
+
 static const nnp_kind conv_kind = {
     NNP_PU_KIND_HEAD,
     .name = "Conv2D",
@@ -418,6 +486,7 @@ static const nnp_kind conv_kind = {
     .from_onnx = conv_from_onnx,
     .onnx_load_weights = conv_onnx_load_weights,
     .extension = conv_extension,
+    .weights_changed = conv_weights_changed,
 };
 
 static const nnp_kind *const conv_kinds[] = {&conv_kind};
@@ -426,6 +495,7 @@ static const nnp_plugin conv_plugin = NNP_PU_PLUGIN_INIT("conv2d", "1.0.0", conv
 
 NNP_EXPORT const nnp_plugin *nnp_plugin_entry(const nnp_host *host)
 {
-    /* it calls only the 1.0 host fields */
+    /* it calls only the 1.0 host fields (and keeps derived kernels only
+       with a 1.2 host) */
     return nnp_pu_accept_host(host, 0, &conv_plugin);
 }

@@ -7,6 +7,7 @@
 
 #include "common/act.h"
 #include "common/kernel_bias.h"
+#include "engine_dnnl.h"
 #include "kernels.h"
 
 typedef struct conv_state {
@@ -28,6 +29,12 @@ typedef struct conv_state {
     conv_scratch scratch;
     void *scratch_mem;
     size_t scratch_slot_floats;
+    /* oneDNN primitives for the largest concrete batch built (NULL: none,
+       or the im2col path was asked for); other batch sizes run im2col */
+    conv_dnnl *eng;
+    conv_geom eng_g;          /* its geometry */
+    int no_dnnl;              /* NNP_CONV_ENGINE=im2col */
+    int keep_kernel;          /* the host calls weights_changed (1.2) */
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */
     float *dz;
     int64_t dz_floats;

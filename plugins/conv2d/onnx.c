@@ -212,6 +212,7 @@ nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
     }
     const float *wd = wt->data;
     float *k = s->wb.kernel.data;
+    cdn_weights_changed(s->eng);
     for (int64_t f = 0; f < F; f++)
         for (int64_t c = 0; c < cg; c++)
             for (int64_t i = 0; i < kh; i++)

@@ -420,6 +420,14 @@ static nnp_status td_load_weights(void *state, const nnp_onnx_reader *r, nnp_err
     return s->host->layer_onnx_load_weights(s->inner, r, err);
 }
 
+/* The weights are the inner layer's. */
+static void td_weights_changed(void *state)
+{
+    td *s = state;
+    if (NNP_HOST_AT_LEAST(s->host, 2))
+        s->host->layer_weights_changed(s->inner);
+}
+
 static const nnp_kind time_distributed = {
     NNP_PU_KIND_HEAD,
     .name = "TimeDistributed",
@@ -440,6 +448,7 @@ static const nnp_kind time_distributed = {
     .to_onnx = td_to_onnx,
     .onnx_load_weights = td_load_weights,
     .extension = td_extension,
+    .weights_changed = td_weights_changed,
 };
 
 /* Keras's Bidirectional recreates the wrapped layer with go_backwards

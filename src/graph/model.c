@@ -593,6 +593,12 @@ nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err)
     return NNP_OK;
 }
 
+void nnp_model_weights_changed(nnp_model *m)
+{
+    for (int i = 0; i < m->nl; i++)
+        nnp_layer_weights_changed(m->layers[i]);
+}
+
 int nnp_model_n_inputs(const nnp_model *m) { return m->n_inputs; }
 int nnp_model_input_value(const nnp_model *m, int i) { return m->inputs[i]; }
 int nnp_model_n_outputs(const nnp_model *m) { return m->n_outputs; }

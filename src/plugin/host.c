@@ -139,6 +139,7 @@ static void host_init(void)
     h->layer_weight = nnp_layer_weight;
     h->layer_regularization_loss = nnp_layer_regularization_loss;
     h->layer_apply_constraints = nnp_layer_apply_constraints;
+    h->layer_weights_changed = nnp_layer_weights_changed;
 
     nnpi_host_onnx_fill(h);
 }

@@ -243,6 +243,12 @@ void nnp_layer_add_regularization_grads(nnp_layer *l)
     }
 }
 
+void nnp_layer_weights_changed(nnp_layer *l)
+{
+    if (l && l->built && l->kind->weights_changed)
+        l->kind->weights_changed(l->state);
+}
+
 nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
 {
     if (!l->built)
@@ -255,6 +261,8 @@ nnp_status nnp_layer_apply_constraints(nnp_layer *l, nnp_error *err)
     }
     if (!st && l->kind->apply_constraints)
         st = l->kind->apply_constraints(l->state, err);
+    /* after each optimizer step: the values changed */
+    nnp_layer_weights_changed(l);
     if (st)
         nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
     return st;

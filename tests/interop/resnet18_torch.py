@@ -26,7 +26,13 @@ Checks:
   - after the first step, all 21 kernels, 20 gammas and betas, the Linear
     bias and the 20 moving means agree with PyTorch's: max |nnplug - torch|
     <= 1% of the change torch made to that tensor (the kernels' change is
-    lr times their gradient, so this bounds each gradient's error). ONNX
+    lr times their gradient, so this bounds each gradient's error), or
+    within 3x the distance PyTorch's own float32 step lands from its float64
+    step for that kind of weight, when that is larger: float32 rounding near
+    ReLU's kink and in BatchNormalization's low-variance channels is
+    amplified in the early layers' gradients (PyTorch's float32 kernels land
+    up to 2% of the change away from float64 here). Losses likewise: the
+    fixed tolerances below, or 3x PyTorch float32's distance. ONNX
     momentum 0.9 is PyTorch momentum 0.1 for the moving means. The moving
     variances are not compared: PyTorch folds the unbiased batch variance
     into running_var, ONNX and Keras the biased one;
@@ -48,6 +54,7 @@ from itest import check, fresh, run
 
 STEPS, N, CLASSES, HW = 3, 16, 10, 64
 LOSS_TOL, UPDATE_TOL = (1e-5, 1e-4, 1e-3), 1e-2
+FLOAT32_FACTOR = 3
 
 
 def main():
@@ -92,36 +99,48 @@ def main():
     print(r.stderr.strip())
     nn_loss = np.load(os.path.join(od, 'loss_history.npy'))
 
-    # PyTorch, float64, from the file's initializers
+    # PyTorch from the file's initializers: float64 (the reference) and
+    # float32 (how far float32 arithmetic itself lands from it)
     m = onnx.load(src)
     init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     torch.set_num_threads(2)
-    net = torchvision.models.resnet18(weights=None, num_classes=CLASSES).double()
-    state = net.state_dict()
-    missing = [k for k in state if k not in init and not k.endswith('num_batches_tracked')]
+
+    def torch_run(dtype):
+        net = torchvision.models.resnet18(weights=None, num_classes=CLASSES).to(dtype)
+        state = net.state_dict()
+        missing = [k for k in state if k not in init and not k.endswith('num_batches_tracked')]
+        net.load_state_dict({k: (torch.from_numpy(init[k]).to(dtype) if k in init else v)
+                             for k, v in state.items()})
+        before = {k: v.detach().clone().double().numpy() for k, v in net.state_dict().items()}
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        lossf = torch.nn.CrossEntropyLoss()
+        xt, yt = torch.from_numpy(x).to(dtype), torch.from_numpy(y)
+        losses, after = [], None
+        for i in range(STEPS):
+            opt.zero_grad()
+            loss = lossf(net(xt), yt)
+            losses.append(loss.item())
+            loss.backward()
+            opt.step()
+            if i == 0:
+                after = {k: v.detach().clone().double().numpy()
+                         for k, v in net.state_dict().items()}
+        return missing, before, after, losses
+
+    missing, before, after, t_loss = torch_run(torch.float64)
     check(not missing, 'every torch parameter is an initializer of the file (%s)' % missing[:3])
-    net.load_state_dict({k: (torch.from_numpy(init[k].astype(np.float64)) if k in init else v)
-                         for k, v in state.items()})
-    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    net.train()
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    lossf = torch.nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(y)
-    t_loss = []
-    for i in range(STEPS):
-        opt.zero_grad()
-        loss = lossf(net(xt), yt)
-        t_loss.append(loss.item())
-        loss.backward()
-        opt.step()
-        if i == 0:
-            after = {k: v.detach().clone().numpy() for k, v in net.state_dict().items()}
+    _, _, after32, t32_loss = torch_run(torch.float32)
 
     rel = np.abs(nn_loss - np.array(t_loss)) / np.abs(np.array(t_loss))
-    check(nn_loss.shape == (STEPS,) and np.all(rel <= np.array(LOSS_TOL)),
-          'step losses: nnplug %s, torch %s (relative differences %s, tolerances %s)'
+    rel32 = np.abs(np.array(t32_loss) - np.array(t_loss)) / np.abs(np.array(t_loss))
+    loss_tol = np.maximum(np.array(LOSS_TOL), FLOAT32_FACTOR * rel32)
+    check(nn_loss.shape == (STEPS,) and np.all(rel <= loss_tol),
+          'step losses: nnplug %s, torch %s (relative differences %s; torch float32 %s; '
+          'tolerances %s)'
           % (np.round(nn_loss, 6).tolist(), np.round(t_loss, 6).tolist(),
-             ['%.2g' % v for v in rel], list(LOSS_TOL)))
+             ['%.2g' % v for v in rel], ['%.2g' % v for v in rel32],
+             ['%.2g' % v for v in loss_tol]))
 
     # the initializer each nnplug weight file holds: from the graph's nodes
     role = {'Conv': {1: 'kernel'}, 'Gemm': {1: 'kernel', 2: 'bias'},
@@ -130,6 +149,8 @@ def main():
     worst = {'kernel': (0.0, ''), 'gamma': (0.0, ''), 'beta': (0.0, ''), 'bias': (0.0, ''),
              'moving_mean': (0.0, '')}
     count = dict.fromkeys(worst, 0)
+    worst32 = dict.fromkeys(worst, 0.0)
+    ratios = []
     for n in m.graph.node:
         for idx, w in role.get(n.op_type, {}).items():
             name = n.input[idx]
@@ -139,7 +160,7 @@ def main():
                 check(False, '%s (%s of %s): no weight file' % (name, w, n.name))
                 continue
             got = np.load(os.path.join(od1, f)).astype(np.float64)
-            want, w0 = after[name], before[name].numpy()
+            want, w0 = after[name], before[name]
             if w == 'kernel' and got.ndim == 4:
                 got = got.transpose(3, 2, 0, 1)   # Keras [kh, kw, C, F] -> [F, C, kh, kw]
             elif w == 'kernel':
@@ -149,16 +170,24 @@ def main():
                 continue
             err, step = float(np.abs(got - want).max()), float(np.abs(want - w0).max())
             ratio = err / step if step > 0 else float('inf')
+            ratio32 = float(np.abs(after32[name] - want).max()) / step if step > 0 else 0.0
             worst[w] = max(worst[w], (ratio, name))
+            worst32[w] = max(worst32[w], ratio32)
             count[w] += 1
-            if ratio > UPDATE_TOL:
-                check(False, '%s after one step: max |nnplug - torch| %.3g is %.2g of '
-                      'torch\'s largest change %.3g' % (name, err, ratio, step))
+            ratios.append((w, name, err, step, ratio))
+    # the tolerance of each kind of weight: 1%, or FLOAT32_FACTOR times the
+    # farthest PyTorch's own float32 step lands from float64 for that kind
+    tol = {w: max(UPDATE_TOL, FLOAT32_FACTOR * worst32[w]) for w in worst}
+    for w, name, err, step, ratio in ratios:
+        if ratio > tol[w]:
+            check(False, '%s after one step: max |nnplug - torch| %.3g is %.2g of '
+                  'torch\'s largest change %.3g (tolerance %.2g)' % (name, err, ratio, step, tol[w]))
     check(count == {'kernel': 21, 'gamma': 20, 'beta': 20, 'bias': 1, 'moving_mean': 20},
           'compared with torch: %s' % count)
     for w, (ratio, name) in worst.items():
-        check(0 < ratio <= UPDATE_TOL, '%s after one step: worst %s, difference %.2g of '
-              'its largest change (tolerance %g)' % (w, name, ratio, UPDATE_TOL))
+        check(0 < ratio <= tol[w], '%s after one step: worst %s, difference %.2g of '
+              'its largest change (torch float32: %.2g; tolerance %.2g)'
+              % (w, name, ratio, worst32[w], tol[w]))
 
     ok, msg = itest.onnx_check(out)
     check(ok, 'trained.onnx: onnx.checker full_check %s' % msg)

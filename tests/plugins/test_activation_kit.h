@@ -141,6 +141,8 @@ static inline void kit_forward(nnp_layer *l, nnp_tensor *const *in, int n_in,
                                nnp_tensor *out, nnp_mode mode)
 {
     nnp_error err = {0};
+    /* the checks write weight values between forwards, as an application may */
+    nnp_layer_weights_changed(l);
     nnp_status st = nnp_layer_forward(l, (const nnp_tensor *const *)in, n_in, out, mode, &err);
     cr_assert_eq(st, NNP_OK, "forward: %s", err.msg);
 }

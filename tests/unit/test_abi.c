@@ -15,6 +15,11 @@
 #include <string.h>
 
 #include "nnplug/nnplug.h"
+
+#define NNP_STR_(x) #x
+#define NNP_STR(x) NNP_STR_(x)
+/* "1.2": the version this host says it offers */
+#define HOST_ABI NNP_STR(NNP_ABI_MAJOR) "." NNP_STR(NNP_ABI_MINOR)
 #include "nnplug/plugin_util.h"
 
 /* ---- frozen layouts --------------------------------------------------------
@@ -131,7 +136,8 @@ NNP_PIN(nnp_host, onnx_writer_node_n_outputs, 536);
 NNP_PIN(nnp_host, onnx_writer_node_output, 544);
 NNP_PIN(nnp_host, onnx_writer_set_output, 552);
 NNP_PIN(nnp_host, onnx_input_dtype, 560);
-NNP_PIN_SIZE(nnp_host, 568);
+NNP_PIN(nnp_host, layer_weights_changed, 568);
+NNP_PIN_SIZE(nnp_host, 576);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
@@ -171,7 +177,8 @@ NNP_PIN(nnp_kind, to_onnx, 160);
 NNP_PIN(nnp_kind, from_onnx, 168);
 NNP_PIN(nnp_kind, onnx_load_weights, 176);
 NNP_PIN(nnp_kind, extension, 184);
-NNP_PIN_SIZE(nnp_kind, 192);
+NNP_PIN(nnp_kind, weights_changed, 192);
+NNP_PIN_SIZE(nnp_kind, 200);
 /* nnp_plugin */
 NNP_PIN(nnp_plugin, struct_size, 0);
 NNP_PIN(nnp_plugin, abi_major, 8);
@@ -183,22 +190,28 @@ NNP_PIN(nnp_plugin, n_kinds, 40);
 NNP_PIN_SIZE(nnp_plugin, 48);
 /* the host table as 1.0 laid it out ends where 1.1's first field starts */
 _Static_assert(NNP_HOST_SIZE_1_0 == 496, "the 1.0 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_1 == 568, "the 1.1 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 1u);
+    cr_assert_eq(h->abi_minor, 2u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 2));
-    /* a table that says 1.1 but is cut short is not a 1.1 table */
+    cr_assert(NNP_HOST_AT_LEAST(h, 2));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 3));
+    cr_assert_not_null(h->layer_weights_changed);
+    /* a table that says 1.2 but is cut short is not a 1.2 table */
     nnp_host cut = *h;
     cut.struct_size = NNP_HOST_SIZE_1_0;
     cr_assert(NNP_HOST_AT_LEAST(&cut, 0));
     cr_assert(!NNP_HOST_AT_LEAST(&cut, 1));
+    cut.struct_size = NNP_HOST_SIZE_1_1;
+    cr_assert(NNP_HOST_AT_LEAST(&cut, 1));
+    cr_assert(!NNP_HOST_AT_LEAST(&cut, 2));
     nnp_host other = *h;
     other.abi_major = NNP_ABI_MAJOR + 1;
     cr_assert(!NNP_HOST_AT_LEAST(&other, 0));
@@ -253,9 +266,10 @@ Test(abi, plugin_needing_a_newer_host_refuses_with_its_reason)
     cr_assert_eq(nnp_registry_new(&reg, &err), NNP_OK);
     cr_assert_eq(nnp_registry_load(reg, fixture("needs_future.so"), &err), NNP_ERR_INVALID);
     cr_assert(strstr(err.msg, "needs_future.so"), "%s", err.msg);
-    cr_assert(strstr(err.msg, "the plugin refused this host, ABI 1.1"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "the plugin refused this host, ABI " HOST_ABI), "%s", err.msg);
     cr_assert(strstr(err.msg, "plugin 'future' needs an nnplug host with ABI 1.99 or later "
-                              "(this host offers 1.1)"), "%s", err.msg);
+                              "(this host offers " HOST_ABI ")"),
+              "%s", err.msg);
     cr_assert_eq(nnp_registry_n_kinds(reg), 0);
     nnp_registry_free(reg);
 }

@@ -1,0 +1,595 @@
+/*
+ * Conv2D on oneDNN (see engine_dnnl.h).
+ *
+ * Layouts. oneDNN describes every operand with logical dims (N, C, H, W)
+ * and (F, C, kh, kw), or (G, F/G, C/G, kh, kw) with groups. The Keras
+ * kernel [kh, kw, Cg, F] is then format hwio (hwigo with groups). The
+ * activations keep the model's layout: channels_last runs oneDNN's nhwc
+ * kernels on the tensors themselves; channels_first (the layout of ONNX
+ * models) is reordered to the blocked nChw16c, where oneDNN's fast kernels
+ * are, and back, around each call (a few percent of the convolution's
+ * time at ResNet's sizes). Kernels are reordered to the layout the
+ * primitive chose; inference forwards keep the reordered kernel until the
+ * host says the weights changed.
+ *
+ * Threads. Primitives are created and run with omp_set_num_threads set to
+ * the host's thread count (oneDNN sizes its parallel regions from it); the
+ * chunked kernel-gradient primitives are created with one thread and run
+ * one per chunk inside our own parallel loop, where oneDNN runs serially.
+ */
+#include "engine_dnnl.h"
+
+#ifndef NNP_HAVE_DNNL
+
+int cdn_available(void) { return 0; }
+conv_dnnl *cdn_create(const conv_geom *g, int has_bias, int nthreads, cdn_alloc alloc,
+                      cdn_free free_fn, size_t *bytes)
+{
+    (void)g, (void)has_bias, (void)nthreads, (void)alloc, (void)free_fn;
+    *bytes = 0;
+    return NULL;
+}
+void cdn_destroy(conv_dnnl *e) { (void)e; }
+int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
+void cdn_weights_changed(conv_dnnl *e) { (void)e; }
+void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
+                 int training, int nthreads)
+{
+    (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)nthreads;
+}
+void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
+                  float *dkernel, float *dbias, float *dx, int nthreads)
+{
+    (void)e, (void)x, (void)kernel, (void)dz, (void)dkernel, (void)dbias, (void)dx,
+        (void)nthreads;
+}
+
+#else
+
+#include <dnnl.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* kernel-gradient chunks: at most this many, their partials under this size */
+#define CDN_MAX_CHUNKS 16
+#define CDN_PARTIAL_BYTES ((size_t)8 << 20)
+
+/* An activation operand: the tensor's layout and the primitive's. */
+typedef struct port {
+    dnnl_memory_desc_t md;      /* the primitive's */
+    dnnl_primitive_t re;        /* reorder between the two; NULL when they agree */
+    dnnl_memory_t mu, mi;       /* on the tensor, on buf (mi == mu without reorder) */
+    float *buf;
+    size_t bytes;               /* of md */
+} port;
+
+typedef struct chunk {
+    int64_t n0, n;
+    int prim;                   /* bw[prim] */
+    dnnl_stream_t strm;
+    dnnl_memory_t src, ddst, dw, db, scratch;
+    float *dw_buf, *db_buf, *scratch_buf;
+} chunk;
+
+struct conv_dnnl {
+    conv_geom g;
+    int has_bias;
+    cdn_alloc alloc;
+    cdn_free free_fn;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_primitive_t fwd, bwd_d, bw[2];
+    port src, dst, ddst, dsrc;
+    dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
+    dnnl_primitive_t re_wf, re_wb, re_dw;
+    float *wf_buf, *wb_buf, *dw_tmp, *scratch;
+    size_t w_floats, dw_floats;
+    int wf_valid;
+    int K;
+    chunk ch[CDN_MAX_CHUNKS];
+    size_t bytes;
+};
+
+int cdn_available(void) { return 1; }
+int64_t cdn_batch(const conv_dnnl *e) { return e ? e->g.N : -1; }
+void cdn_weights_changed(conv_dnnl *e)
+{
+    if (e)
+        e->wf_valid = 0;
+}
+
+/* ---- creation helpers (each returns 0 on success) ---- */
+
+static void *take(conv_dnnl *e, size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 64;
+    void *p = e->alloc(bytes);
+    if (p)
+        e->bytes += bytes;
+    return p;
+}
+
+static int mem(conv_dnnl *e, dnnl_memory_t *m, const dnnl_memory_desc_t *md)
+{
+    return dnnl_memory_create(m, md, e->eng, DNNL_MEMORY_NONE) != dnnl_success;
+}
+
+static int reorder(conv_dnnl *e, dnnl_primitive_t *p, const dnnl_memory_desc_t *from,
+                   const dnnl_memory_desc_t *to)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, e->eng, to, e->eng, NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(p, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st != dnnl_success;
+}
+
+/* A port between the tensor layout `user` and the primitive's md. */
+static int port_init(conv_dnnl *e, port *p, const dnnl_memory_desc_t *user,
+                     const dnnl_memory_desc_t *md, int in)
+{
+    p->md = *md;
+    p->bytes = dnnl_memory_desc_get_size(md);
+    if (mem(e, &p->mu, user))
+        return 1;
+    if (dnnl_memory_desc_equal(user, md)) {
+        p->mi = p->mu;
+        return 0;
+    }
+    if (!(p->buf = take(e, p->bytes)) || dnnl_memory_create(&p->mi, md, e->eng, p->buf))
+        return 1;
+    return in ? reorder(e, &p->re, user, md) : reorder(e, &p->re, md, user);
+}
+
+static void port_free(port *p)
+{
+    if (p->mi && p->mi != p->mu)
+        dnnl_memory_destroy(p->mi);
+    dnnl_memory_destroy(p->mu);
+    dnnl_primitive_destroy(p->re);
+}
+
+static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t what)
+{
+    return dnnl_primitive_desc_query_md(pd, what, 0);
+}
+
+static size_t scratch_of(dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = query(pd, dnnl_query_scratchpad_md);
+    return md ? dnnl_memory_desc_get_size(md) : 0;
+}
+
+/* The descriptors every primitive shares. */
+typedef struct descs {
+    dnnl_memory_desc_t src_user, dst_user, src, dst, w_user, w_any, b;
+    dnnl_dims_t strides, dilates, pad_l, pad_r;
+    dnnl_primitive_attr_t attr;   /* user-managed scratchpad */
+} descs;
+
+static void act_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w,
+                   dnnl_format_tag_t tag)
+{
+    dnnl_dims_t d = {n, c, h, w};
+    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag);
+}
+
+static void make_descs(const conv_geom *g, int64_t n, int blocked, descs *d)
+{
+    const dnnl_format_tag_t user = g->channels_first ? dnnl_nchw : dnnl_nhwc;
+    act_md(&d->src_user, n, g->C, g->H, g->W, user);
+    act_md(&d->dst_user, n, g->F, g->OH, g->OW, user);
+    const dnnl_format_tag_t ts = blocked && g->Cg >= 16 ? dnnl_nChw16c : user;
+    const dnnl_format_tag_t td = blocked && g->Fg >= 16 ? dnnl_nChw16c : user;
+    act_md(&d->src, n, g->C, g->H, g->W, ts);
+    act_md(&d->dst, n, g->F, g->OH, g->OW, td);
+    if (g->groups == 1) {
+        dnnl_dims_t w = {g->F, g->C, g->kh, g->kw};
+        dnnl_memory_desc_init_by_tag(&d->w_user, 4, w, dnnl_f32, dnnl_hwio);
+        dnnl_memory_desc_init_by_tag(&d->w_any, 4, w, dnnl_f32, dnnl_format_tag_any);
+    } else {
+        dnnl_dims_t w = {g->groups, g->Fg, g->Cg, g->kh, g->kw};
+        dnnl_memory_desc_init_by_tag(&d->w_user, 5, w, dnnl_f32, dnnl_hwigo);
+        dnnl_memory_desc_init_by_tag(&d->w_any, 5, w, dnnl_f32, dnnl_format_tag_any);
+    }
+    dnnl_dims_t b = {g->F};
+    dnnl_memory_desc_init_by_tag(&d->b, 1, b, dnnl_f32, dnnl_x);
+    d->strides[0] = g->sh;
+    d->strides[1] = g->sw;
+    d->dilates[0] = g->dh - 1;
+    d->dilates[1] = g->dw - 1;
+    d->pad_l[0] = g->pt;
+    d->pad_l[1] = g->pl;
+    d->pad_r[0] = g->pb;
+    d->pad_r[1] = g->pr;
+}
+
+static int pd_create(dnnl_primitive_desc_t *pd, const void *op, const descs *d,
+                     dnnl_engine_t eng, const_dnnl_primitive_desc_t hint)
+{
+    return dnnl_primitive_desc_create(pd, op, d->attr, eng, hint) != dnnl_success;
+}
+
+/* The kernel-gradient primitive for a chunk of n images (one thread). */
+static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
+                     dnnl_primitive_desc_t *pd)
+{
+    descs d;
+    make_descs(&e->g, n, 1, &d);
+    /* the chunk's layouts are the whole batch's, with n images */
+    act_md(&d.src, n, e->g.C, e->g.H, e->g.W,
+           e->src.md.format_desc.blocking.inner_nblks ? dnnl_nChw16c
+           : e->g.channels_first                      ? dnnl_nchw
+                                                      : dnnl_nhwc);
+    act_md(&d.dst, n, e->g.F, e->g.OH, e->g.OW,
+           e->ddst.md.format_desc.blocking.inner_nblks ? dnnl_nChw16c
+           : e->g.channels_first                       ? dnnl_nchw
+                                                       : dnnl_nhwc);
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_convolution_desc_t cd;
+    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+              dnnl_dilated_convolution_backward_weights_desc_init(
+                  &cd, dnnl_convolution_direct, &d.src, dw_md ? dw_md : &d.w_any,
+                  e->has_bias ? &d.b : NULL, &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) !=
+                  dnnl_success;
+    d.attr = attr;
+    if (!bad)
+        bad = pd_create(pd, &cd, &d, e->eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    return bad;
+}
+
+/* The chunks of the kernel gradient: a count fixed by the shapes. */
+static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2])
+{
+    const conv_geom *g = &e->g;
+    const size_t wbytes = (size_t)(g->Kg * g->F) * sizeof(float);
+    size_t k = wbytes ? CDN_PARTIAL_BYTES / wbytes : 1;
+    if (k > CDN_MAX_CHUNKS)
+        k = CDN_MAX_CHUNKS;
+    if (k > (size_t)g->N)
+        k = (size_t)g->N;
+    if (k < 1)
+        k = 1;
+    const int64_t cb = (g->N + (int64_t)k - 1) / (int64_t)k;
+    const int64_t K = (g->N + cb - 1) / cb, last = g->N - (K - 1) * cb;
+    e->K = (int)K;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    int bad = bw_create(e, cb, NULL, &pds[0]);
+    if (!bad && last != cb)
+        bad = bw_create(e, last, query(pds[0], dnnl_query_diff_weights_md), &pds[1]);
+    omp_set_num_threads(prev);
+    if (bad)
+        return 1;
+    if (dnnl_primitive_create(&e->bw[0], pds[0]) ||
+        (pds[1] && dnnl_primitive_create(&e->bw[1], pds[1])))
+        return 1;
+    const dnnl_memory_desc_t *dw_md = query(pds[0], dnnl_query_diff_weights_md);
+    e->dw_floats = dnnl_memory_desc_get_size(dw_md) / sizeof(float);
+    for (int64_t i = 0; i < K; i++) {
+        chunk *c = &e->ch[i];
+        c->n0 = i * cb;
+        c->n = i == K - 1 ? last : cb;
+        c->prim = c->n == cb ? 0 : 1;
+        dnnl_primitive_desc_t pd = pds[c->prim];
+        const size_t sb = scratch_of(pd);
+        if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
+            mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
+            mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
+            !(c->dw_buf = take(e, e->dw_floats * sizeof(float))) ||
+            dnnl_memory_create(&c->dw, dw_md, e->eng, c->dw_buf) ||
+            !(c->scratch_buf = take(e, sb)) ||
+            dnnl_memory_create(&c->scratch, query(pd, dnnl_query_scratchpad_md), e->eng,
+                               c->scratch_buf))
+            return 1;
+        if (e->has_bias &&
+            (!(c->db_buf = take(e, (size_t)g->F * sizeof(float))) ||
+             dnnl_memory_create(&c->db, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
+                                e->eng, c->db_buf)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Kernels: the tensor's layout, the forward's, backward-data's; the
+ * kernel gradient's back to the tensor's. */
+static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
+                        dnnl_primitive_desc_t bpd, dnnl_primitive_desc_t wpd)
+{
+    const dnnl_memory_desc_t *wf = query(fpd, dnnl_query_weights_md);
+    const dnnl_memory_desc_t *wb = query(bpd, dnnl_query_weights_md);
+    const dnnl_memory_desc_t *dw = query(wpd, dnnl_query_diff_weights_md);
+    e->w_floats = (size_t)(e->g.Kg * e->g.F);
+    if (mem(e, &e->wu, &d->w_user) ||
+        !(e->wf_buf = take(e, dnnl_memory_desc_get_size(wf))) ||
+        dnnl_memory_create(&e->wf, wf, e->eng, e->wf_buf) || reorder(e, &e->re_wf, &d->w_user, wf))
+        return 1;
+    if (dnnl_memory_desc_equal(wf, wb)) {
+        e->wb = e->wf;
+    } else if (!(e->wb_buf = take(e, dnnl_memory_desc_get_size(wb))) ||
+               dnnl_memory_create(&e->wb, wb, e->eng, e->wb_buf) ||
+               reorder(e, &e->re_wb, &d->w_user, wb)) {
+        return 1;
+    }
+    return !(e->dw_tmp = take(e, e->w_floats * sizeof(float))) ||
+           dnnl_memory_create(&e->dw_user, &d->w_user, e->eng, e->dw_tmp) ||
+           dnnl_memory_create(&e->dw_sum, dw, e->eng, e->ch[0].dw_buf) ||
+           reorder(e, &e->re_dw, dw, &d->w_user) ||
+           (e->has_bias && mem(e, &e->bias, &d->b));
+}
+
+/* Forward and backward-data in the layouts `blocked` asks for. */
+static int plan_main(conv_dnnl *e, descs *d, dnnl_primitive_desc_t *fpd,
+                     dnnl_primitive_desc_t *bpd)
+{
+    dnnl_convolution_desc_t fd, bd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &fd, dnnl_forward_training, dnnl_convolution_direct, &d->src, &d->w_any,
+            e->has_bias ? &d->b : NULL, &d->dst, d->strides, d->dilates, d->pad_l,
+            d->pad_r) != dnnl_success ||
+        pd_create(fpd, &fd, d, e->eng, NULL))
+        return 1;
+    if (dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &d->src,
+                                                         &d->w_any, &d->dst, d->strides,
+                                                         d->dilates, d->pad_l,
+                                                         d->pad_r) != dnnl_success ||
+        pd_create(bpd, &bd, d, e->eng, *fpd))
+        return 1;
+    return 0;
+}
+
+void cdn_destroy(conv_dnnl *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->K; i++) {
+        chunk *c = &e->ch[i];
+        dnnl_memory_destroy(c->src);
+        dnnl_memory_destroy(c->ddst);
+        dnnl_memory_destroy(c->dw);
+        dnnl_memory_destroy(c->db);
+        dnnl_memory_destroy(c->scratch);
+        dnnl_stream_destroy(c->strm);
+        e->free_fn(c->dw_buf);
+        e->free_fn(c->db_buf);
+        e->free_fn(c->scratch_buf);
+    }
+    port *ports[] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
+    for (int i = 0; i < 4; i++) {
+        port_free(ports[i]);
+        e->free_fn(ports[i]->buf);
+    }
+    dnnl_memory_t ms[] = {e->wu, e->wf, e->wb != e->wf ? e->wb : NULL, e->bias, e->scratch_m,
+                          e->dw_sum, e->dw_user};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        dnnl_memory_destroy(ms[i]);
+    dnnl_primitive_t ps[] = {e->fwd, e->bwd_d, e->bw[0], e->bw[1], e->re_wf, e->re_wb, e->re_dw};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        dnnl_primitive_destroy(ps[i]);
+    e->free_fn(e->wf_buf);
+    e->free_fn(e->wb_buf);
+    e->free_fn(e->dw_tmp);
+    e->free_fn(e->scratch);
+    dnnl_stream_destroy(e->strm);
+    dnnl_engine_destroy(e->eng);
+    free(e);
+}
+
+static int create_all(conv_dnnl *e, int nthreads)
+{
+    const conv_geom *g = &e->g;
+    descs d;
+    dnnl_primitive_desc_t fpd = NULL, bpd = NULL, wpd[2] = {NULL, NULL};
+    int bad = dnnl_engine_create(&e->eng, dnnl_cpu, 0) != dnnl_success ||
+              dnnl_stream_create(&e->strm, e->eng, dnnl_stream_default_flags) != dnnl_success;
+    if (bad)
+        return 1;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(nthreads);
+    d.attr = NULL;
+    bad = dnnl_primitive_attr_create(&d.attr) != dnnl_success ||
+          dnnl_primitive_attr_set_scratchpad_mode(d.attr, dnnl_scratchpad_mode_user);
+    if (!bad) {
+        /* channels_first: blocked inside; else (or when oneDNN has nothing
+           for the blocked layout) the tensors' own */
+        make_descs(g, g->N, g->channels_first, &d);
+        bad = plan_main(e, &d, &fpd, &bpd);
+        if (bad && g->channels_first) {
+            dnnl_primitive_desc_destroy(fpd);
+            dnnl_primitive_desc_destroy(bpd);
+            fpd = bpd = NULL;
+            make_descs(g, g->N, 0, &d);
+            bad = plan_main(e, &d, &fpd, &bpd);
+        }
+    }
+    if (!bad)
+        bad = port_init(e, &e->src, &d.src_user, query(fpd, dnnl_query_src_md), 1) ||
+              port_init(e, &e->dst, &d.dst_user, query(fpd, dnnl_query_dst_md), 0) ||
+              port_init(e, &e->ddst, &d.dst_user, query(bpd, dnnl_query_diff_dst_md), 1) ||
+              port_init(e, &e->dsrc, &d.src_user, query(bpd, dnnl_query_diff_src_md), 0);
+    if (!bad)
+        bad = plan_chunks(e, wpd) || plan_weights(e, &d, fpd, bpd, wpd[0]);
+    if (!bad) {
+        size_t sb = scratch_of(fpd);
+        if (scratch_of(bpd) > sb)
+            sb = scratch_of(bpd);
+        dnnl_memory_desc_t smd;
+        dnnl_dims_t sd = {(int64_t)(sb / sizeof(float)) + 1};
+        dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
+        bad = !(e->scratch = take(e, sb + sizeof(float))) ||
+              dnnl_memory_create(&e->scratch_m, &smd, e->eng, e->scratch) ||
+              dnnl_primitive_create(&e->fwd, fpd) || dnnl_primitive_create(&e->bwd_d, bpd);
+    }
+    omp_set_num_threads(prev);
+    dnnl_primitive_attr_destroy(d.attr);
+    dnnl_primitive_desc_destroy(fpd);
+    dnnl_primitive_desc_destroy(bpd);
+    dnnl_primitive_desc_destroy(wpd[0]);
+    dnnl_primitive_desc_destroy(wpd[1]);
+    return bad;
+}
+
+conv_dnnl *cdn_create(const conv_geom *g, int has_bias, int nthreads, cdn_alloc alloc,
+                      cdn_free free_fn, size_t *bytes)
+{
+    *bytes = 0;
+    if (g->N < 1 || g->OH < 1 || g->OW < 1)
+        return NULL;
+    conv_dnnl *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->g = *g;
+    e->has_bias = has_bias;
+    e->alloc = alloc;
+    e->free_fn = free_fn;
+    if (create_all(e, nthreads < 1 ? 1 : nthreads)) {
+        cdn_destroy(e);
+        return NULL;
+    }
+    *bytes = e->bytes;
+    return e;
+}
+
+/* ---- execution ---- */
+
+static void run(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
+{
+    dnnl_primitive_execute(p, s, n, args);
+}
+
+static void run_reorder(conv_dnnl *e, dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    run(p, e->strm, 2, a);
+}
+
+/* Points a port's tensor side at t and, for an input, fills its buffer. */
+static dnnl_memory_t port_in(conv_dnnl *e, port *p, const float *t)
+{
+    dnnl_memory_set_data_handle(p->mu, (void *)t);
+    if (p->re)
+        run_reorder(e, p->re, p->mu, p->mi);
+    return p->mi;
+}
+
+static dnnl_memory_t port_out_begin(port *p, float *t)
+{
+    dnnl_memory_set_data_handle(p->mu, t);
+    return p->mi;
+}
+
+static void port_out_end(conv_dnnl *e, port *p)
+{
+    if (p->re)
+        run_reorder(e, p->re, p->mi, p->mu);
+}
+
+void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
+                 int training, int nthreads)
+{
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
+    if (training || !e->wf_valid) {
+        dnnl_memory_set_data_handle(e->wu, (void *)kernel);
+        run_reorder(e, e->re_wf, e->wu, e->wf);
+        e->wf_valid = 1;
+    }
+    dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, port_in(e, &e->src, x)},
+                            {DNNL_ARG_WEIGHTS, e->wf},
+                            {DNNL_ARG_DST, port_out_begin(&e->dst, y)},
+                            {DNNL_ARG_SCRATCHPAD, e->scratch_m},
+                            {DNNL_ARG_BIAS, e->bias}};
+    if (e->has_bias)
+        dnnl_memory_set_data_handle(e->bias, (void *)bias);
+    run(e->fwd, e->strm, e->has_bias ? 5 : 4, a);
+    port_out_end(e, &e->dst);
+    dnnl_stream_wait(e->strm);
+    omp_set_num_threads(prev);
+}
+
+/* The kernel gradient: chunk partials, in parallel, one thread each. */
+static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, int nthreads)
+{
+    const conv_geom *g = &e->g;
+    char *sb = NULL, *db = NULL;
+    dnnl_memory_get_data_handle(src, (void **)&sb);
+    dnnl_memory_get_data_handle(ddst, (void **)&db);
+    const size_t s_img = e->src.bytes / (size_t)g->N, d_img = e->ddst.bytes / (size_t)g->N;
+    const int K = e->K;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads < K ? nthreads : K)
+    for (int k = 0; k < K; k++) {
+        chunk *c = &e->ch[k];
+        omp_set_num_threads(1);
+        dnnl_memory_set_data_handle(c->src, sb + (size_t)c->n0 * s_img);
+        dnnl_memory_set_data_handle(c->ddst, db + (size_t)c->n0 * d_img);
+        dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, c->src},
+                                {DNNL_ARG_DIFF_DST, c->ddst},
+                                {DNNL_ARG_DIFF_WEIGHTS, c->dw},
+                                {DNNL_ARG_SCRATCHPAD, c->scratch},
+                                {DNNL_ARG_DIFF_BIAS, c->db}};
+        run(e->bw[c->prim], c->strm, e->has_bias ? 5 : 4, a);
+        dnnl_stream_wait(c->strm);
+    }
+    /* partials summed in chunk order into chunk 0's */
+    if (K > 1) {
+        const int64_t n = (int64_t)e->dw_floats;
+        float *acc = e->ch[0].dw_buf;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (n >= 65536)
+        for (int64_t i = 0; i < n; i++) {
+            float s = acc[i];
+            for (int k = 1; k < K; k++)
+                s += e->ch[k].dw_buf[i];
+            acc[i] = s;
+        }
+    }
+}
+
+void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
+                  float *dkernel, float *dbias, float *dx, int nthreads)
+{
+    const int nt = nthreads < 1 ? 1 : nthreads;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(nt);
+    dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
+    if (dx) {
+        if (e->re_wb) {
+            dnnl_memory_set_data_handle(e->wu, (void *)kernel);
+            run_reorder(e, e->re_wb, e->wu, e->wb);
+        } else if (!e->wf_valid) {
+            /* (else the forward of this step left it there) */
+            dnnl_memory_set_data_handle(e->wu, (void *)kernel);
+            run_reorder(e, e->re_wf, e->wu, e->wf);
+        }
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, ddst},
+                                {DNNL_ARG_WEIGHTS, e->wb},
+                                {DNNL_ARG_DIFF_SRC, port_out_begin(&e->dsrc, dx)},
+                                {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
+        run(e->bwd_d, e->strm, 4, a);
+        port_out_end(e, &e->dsrc);
+    }
+    dnnl_memory_t src = port_in(e, &e->src, x);
+    dnnl_stream_wait(e->strm);
+    weight_grads(e, src, ddst, nt);
+    run_reorder(e, e->re_dw, e->dw_sum, e->dw_user);
+    dnnl_stream_wait(e->strm);
+    const int64_t n = (int64_t)e->w_floats;
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++)
+        dkernel[i] += e->dw_tmp[i];
+    if (dbias && e->has_bias)
+        for (int64_t f = 0; f < e->g.F; f++) {
+            float s = e->ch[0].db_buf[f];
+            for (int k = 1; k < e->K; k++)
+                s += e->ch[k].db_buf[f];
+            dbias[f] += s;
+        }
+    e->wf_valid = 0; /* the optimizer changes the kernel next */
+    omp_set_num_threads(prev);
+}
+
+#endif

@@ -1,0 +1,51 @@
+/* Conv2D on oneDNN: primitives for one geometry and batch size, created at
+ * build, run without allocating. Private to the conv2d plugin.
+ *
+ * Determinism: forward and backward-data run oneDNN's own threading, whose
+ * kernels give every output element to one thread with a fixed summation
+ * order (tests/conv_engine checks bitwise equality at 1 to 7 threads); the
+ * kernel gradient, which oneDNN would reduce across threads in an order
+ * that depends on their number, is computed by a fixed number of batch
+ * chunks (a function of the shapes only), each chunk by one thread, and the
+ * chunk partials are summed in chunk order. */
+#ifndef NNP_CONV2D_ENGINE_DNNL_H
+#define NNP_CONV2D_ENGINE_DNNL_H
+
+#include "kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct conv_dnnl conv_dnnl;
+typedef void *(*cdn_alloc)(size_t bytes);   /* zeroed, 64-byte aligned; NULL on failure */
+typedef void (*cdn_free)(void *p);
+
+/* Whether this build has the oneDNN engine. */
+int cdn_available(void);
+
+/* Primitives for g at batch g->N (>= 1, spatial known), kernel layout of
+ * the Keras kernel [kh, kw, Cg, F], with or without bias, created for
+ * nthreads threads; buffers come from alloc. NULL when oneDNN is absent
+ * or has no implementation (the caller keeps its own path); *bytes gets
+ * the memory it allocated. */
+conv_dnnl *cdn_create(const conv_geom *g, int has_bias, int nthreads, cdn_alloc alloc,
+                      cdn_free free_fn, size_t *bytes);
+void cdn_destroy(conv_dnnl *e);
+/* The batch size e was made for. */
+int64_t cdn_batch(const conv_dnnl *e);
+
+/* The kernel's values changed: the next forward reorders them again.
+ * (Inference forwards reuse the reordered kernel until then.) */
+void cdn_weights_changed(conv_dnnl *e);
+
+/* y = x (*) kernel + bias; reorders the kernel when it changed or when
+ * `training` (the optimizer is about to change it). */
+void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
+                 int training, int nthreads);
+
+/* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL)
+ * and WRITES dx (when not NULL), from dz = dL/d(pre-activation output). */
+void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
+                  float *dkernel, float *dbias, float *dx, int nthreads);
+
+#endif
