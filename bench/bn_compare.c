@@ -76,6 +76,9 @@ static const bcase cases[] = {
     {"nc", 2, {256, 2048}, -1},
     {"nchw", 4, {128, 256, 14, 14}, 1},
     {"nchw", 4, {8, 16, 16, 16}, 1},
+    /* 205 MB, past any last-level cache: "% of triad" is a true roofline */
+    {"nchw", 4, {64, 64, 112, 112}, 1},
+    {"nhwc", 4, {64, 112, 112, 64}, -1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -39,7 +39,8 @@ except ImportError:
 
 # Logical NCHW (or NC) shapes; the NHWC case of bn_compare is the
 # channels_last row of the first one (the same bytes in memory).
-SHAPES = [(32, 64, 56, 56), (256, 2048), (128, 256, 14, 14), (8, 16, 16, 16)]
+SHAPES = [(32, 64, 56, 56), (256, 2048), (128, 256, 14, 14), (8, 16, 16, 16),
+          (64, 64, 112, 112)]
 DIRECTIONS = ("fwd-infer", "fwd-train", "bwd")
 TRAFFIC = {"fwd-infer": 2, "fwd-train": 3, "bwd": 5}
 EPS = 1e-3          # Keras's default, as in bn_compare

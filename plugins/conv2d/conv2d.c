@@ -260,21 +260,24 @@ static int other_geom(const conv_geom *a, const conv_geom *b)
     return memcmp(a, &c, sizeof c) != 0;
 }
 
-/* oneDNN primitives for a concrete build with a new geometry or a larger
- * batch than the engine's. An engine oneDNN cannot make leaves the layer
- * on im2col. */
+/* oneDNN primitives for a concrete build with a new geometry, a larger
+ * batch than the engine's or another thread count (oneDNN sizes its
+ * parallel work when it creates a primitive). An engine oneDNN cannot make
+ * leaves the layer on im2col. */
 static nnp_status ensure_engine(conv_state *s, const conv_geom *g, nnp_error *err)
 {
     (void)err;
     cdn_weights_changed(s->eng); /* a build may have new weights */
     if (s->no_dnnl || g->N < 1 || g->OH < 1 || g->OW < 1)
         return NNP_OK;
-    if (s->eng && !other_geom(&s->eng_g, g) && cdn_batch(s->eng) >= g->N)
+    const int nt = nnp_pu_nthreads(s->host);
+    if (s->eng && !other_geom(&s->eng_g, g) && cdn_batch(s->eng) >= g->N && s->eng_threads == nt)
         return NNP_OK;
     cdn_destroy(s->eng);
     size_t bytes = 0;
-    s->eng = cdn_create(g, s->wb.use_bias, nnp_pu_nthreads(s->host), s->host->aligned_alloc,
-                        s->host->aligned_free, &bytes);
+    s->eng = cdn_create(g, s->wb.use_bias, nt, s->host->aligned_alloc, s->host->aligned_free,
+                        &bytes);
+    s->eng_threads = nt;
     if (s->eng)
         s->eng_g = *g;
     return NNP_OK;

@@ -33,6 +33,7 @@ typedef struct conv_state {
        or the im2col path was asked for); other batch sizes run im2col */
     conv_dnnl *eng;
     conv_geom eng_g;          /* its geometry */
+    int eng_threads;          /* and thread count */
     int no_dnnl;              /* NNP_CONV_ENGINE=im2col */
     int keep_kernel;          /* the host calls weights_changed (1.2) */
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */

@@ -83,7 +83,7 @@ struct conv_dnnl {
     port src, dst, ddst, dsrc;
     dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
     dnnl_primitive_t re_wf, re_wb, re_dw;
-    float *wf_buf, *wb_buf, *dw_tmp, *scratch;
+    float *wf_buf, *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
     int K;
@@ -243,8 +243,10 @@ static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
     return bad;
 }
 
-/* The chunks of the kernel gradient: a count fixed by the shapes. */
-static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2])
+/* The chunks of the kernel gradient: a count fixed by the shapes. Chunk
+ * 0's partial also holds backward-data's kernel (wb_bytes), which is dead
+ * by the time the partials are written. */
+static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t wb_bytes)
 {
     const conv_geom *g = &e->g;
     const size_t wbytes = (size_t)(g->Kg * g->F) * sizeof(float);
@@ -281,7 +283,9 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2])
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
             mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
             mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
-            !(c->dw_buf = take(e, e->dw_floats * sizeof(float))) ||
+            !(c->dw_buf = take(e, i == 0 && wb_bytes > e->dw_floats * sizeof(float)
+                                      ? wb_bytes
+                                      : e->dw_floats * sizeof(float))) ||
             dnnl_memory_create(&c->dw, dw_md, e->eng, c->dw_buf) ||
             !(c->scratch_buf = take(e, sb)) ||
             dnnl_memory_create(&c->scratch, query(pd, dnnl_query_scratchpad_md), e->eng,
@@ -296,8 +300,9 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2])
     return 0;
 }
 
-/* Kernels: the tensor's layout, the forward's, backward-data's; the
- * kernel gradient's back to the tensor's. */
+/* Kernels: the tensor's layout, the forward's, backward-data's (on chunk
+ * 0's partial, see plan_chunks); the kernel gradient's back to the
+ * tensor's, added into it by the reorder (a sum post-op). */
 static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
                         dnnl_primitive_desc_t bpd, dnnl_primitive_desc_t wpd)
 {
@@ -309,17 +314,23 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
         !(e->wf_buf = take(e, dnnl_memory_desc_get_size(wf))) ||
         dnnl_memory_create(&e->wf, wf, e->eng, e->wf_buf) || reorder(e, &e->re_wf, &d->w_user, wf))
         return 1;
-    if (dnnl_memory_desc_equal(wf, wb)) {
+    if (dnnl_memory_desc_equal(wf, wb))
         e->wb = e->wf;
-    } else if (!(e->wb_buf = take(e, dnnl_memory_desc_get_size(wb))) ||
-               dnnl_memory_create(&e->wb, wb, e->eng, e->wb_buf) ||
-               reorder(e, &e->re_wb, &d->w_user, wb)) {
+    else if (dnnl_memory_create(&e->wb, wb, e->eng, e->ch[0].dw_buf) ||
+             reorder(e, &e->re_wb, &d->w_user, wb))
         return 1;
-    }
-    return !(e->dw_tmp = take(e, e->w_floats * sizeof(float))) ||
-           dnnl_memory_create(&e->dw_user, &d->w_user, e->eng, e->dw_tmp) ||
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int bad = dnnl_primitive_attr_create(&attr) || dnnl_post_ops_create(&po) ||
+              dnnl_post_ops_append_sum(po, 1.0f) || dnnl_primitive_attr_set_post_ops(attr, po) ||
+              dnnl_reorder_primitive_desc_create(&pd, dw, e->eng, &d->w_user, e->eng, attr) ||
+              dnnl_primitive_create(&e->re_dw, pd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return bad || mem(e, &e->dw_user, &d->w_user) ||
            dnnl_memory_create(&e->dw_sum, dw, e->eng, e->ch[0].dw_buf) ||
-           reorder(e, &e->re_dw, dw, &d->w_user) ||
            (e->has_bias && mem(e, &e->bias, &d->b));
 }
 
@@ -372,8 +383,6 @@ void cdn_destroy(conv_dnnl *e)
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
     e->free_fn(e->wf_buf);
-    e->free_fn(e->wb_buf);
-    e->free_fn(e->dw_tmp);
     e->free_fn(e->scratch);
     dnnl_stream_destroy(e->strm);
     dnnl_engine_destroy(e->eng);
@@ -413,7 +422,8 @@ static int create_all(conv_dnnl *e, int nthreads)
               port_init(e, &e->ddst, &d.dst_user, query(bpd, dnnl_query_diff_dst_md), 1) ||
               port_init(e, &e->dsrc, &d.src_user, query(bpd, dnnl_query_diff_src_md), 0);
     if (!bad)
-        bad = plan_chunks(e, wpd) || plan_weights(e, &d, fpd, bpd, wpd[0]);
+        bad = plan_chunks(e, wpd, dnnl_memory_desc_get_size(query(bpd, dnnl_query_weights_md))) ||
+              plan_weights(e, &d, fpd, bpd, wpd[0]);
     if (!bad) {
         size_t sb = scratch_of(fpd);
         if (scratch_of(bpd) > sb)
@@ -575,12 +585,9 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     dnnl_memory_t src = port_in(e, &e->src, x);
     dnnl_stream_wait(e->strm);
     weight_grads(e, src, ddst, nt);
-    run_reorder(e, e->re_dw, e->dw_sum, e->dw_user);
+    dnnl_memory_set_data_handle(e->dw_user, dkernel);
+    run_reorder(e, e->re_dw, e->dw_sum, e->dw_user); /* dkernel += */
     dnnl_stream_wait(e->strm);
-    const int64_t n = (int64_t)e->w_floats;
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= 65536)
-    for (int64_t i = 0; i < n; i++)
-        dkernel[i] += e->dw_tmp[i];
     if (dbias && e->has_bias)
         for (int64_t f = 0; f < e->g.F; f++) {
             float s = e->ch[0].db_buf[f];

@@ -183,29 +183,39 @@ static int budget_take(size_t n)
     return 1;
 }
 
-/* Each block carries its size NNP_ALIGN bytes before the pointer handed
- * out, so a free gives back exactly what the allocation took. */
+/* Each block carries its size and the allocator's pointer just before the
+ * pointer handed out, so a free gives back exactly what the allocation
+ * took. Blocks come from calloc: large ones are fresh zero pages that cost
+ * no resident memory until written (scratch planned for shapes a run may
+ * never see). */
+typedef struct block_head {
+    size_t total;
+    void *raw;
+} block_head;
+
 static void *budget_alloc(size_t bytes, int *over)
 {
     *over = 0;
-    if (bytes > SIZE_MAX - 2 * NNP_ALIGN)
+    if (bytes > SIZE_MAX - 3 * NNP_ALIGN)
         return NULL;
     size_t rounded = (bytes + NNP_ALIGN - 1) / NNP_ALIGN * NNP_ALIGN;
     if (rounded == 0)
         rounded = NNP_ALIGN;
-    const size_t total = rounded + NNP_ALIGN;
+    const size_t total = rounded + 2 * NNP_ALIGN;
     if (!budget_take(total)) {
         *over = 1;
         return NULL;
     }
-    unsigned char *p = aligned_alloc(NNP_ALIGN, total);
-    if (!p) {
+    unsigned char *raw = calloc(1, total);
+    if (!raw) {
         atomic_fetch_sub(&mem_in_use, total);
         return NULL;
     }
-    memcpy(p, &total, sizeof total);
-    memset(p + NNP_ALIGN, 0, rounded);
-    return p + NNP_ALIGN;
+    const uintptr_t at = ((uintptr_t)raw + NNP_ALIGN + NNP_ALIGN - 1) & ~(uintptr_t)(NNP_ALIGN - 1);
+    unsigned char *q = (unsigned char *)at;
+    block_head h = {total, raw};
+    memcpy(q - sizeof h, &h, sizeof h);
+    return q;
 }
 
 void *nnp_aligned_alloc(size_t bytes)
@@ -218,11 +228,10 @@ void nnp_aligned_free(void *q)
 {
     if (!q)
         return;
-    unsigned char *p = (unsigned char *)q - NNP_ALIGN;
-    size_t total;
-    memcpy(&total, p, sizeof total);
-    atomic_fetch_sub(&mem_in_use, total);
-    free(p);
+    block_head h;
+    memcpy(&h, (unsigned char *)q - sizeof h, sizeof h);
+    atomic_fetch_sub(&mem_in_use, h.total);
+    free(h.raw);
 }
 
 static nnp_status tensor_bytes(nnp_dtype dtype, const nnp_shape *shape, size_t *bytes,

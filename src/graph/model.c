@@ -45,6 +45,7 @@ struct nnp_model {
     char **meta_k, **meta_v;
     int n_meta;
     int64_t built_batch;   /* -1: not built */
+    int built_threads;     /* nnp_get_num_threads() at that build */
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
 };
@@ -351,7 +352,9 @@ static bool is_output(const nnp_model *m, int id)
 
 nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
 {
-    if (m->built_batch == batch && batch >= 0)
+    /* a plan is for a batch size and a thread count (kinds size their
+       engines' parallel work at build) */
+    if (m->built_batch == batch && batch >= 0 && m->built_threads == nnp_get_num_threads())
         return NNP_OK;
     m->built_batch = -1;
     m->grads_ready = 0;
@@ -405,6 +408,7 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
     if (st)
         return st;
     m->built_batch = batch;
+    m->built_threads = nnp_get_num_threads();
     return NNP_OK;
 }
 

@@ -36,6 +36,8 @@ Checks:
     momentum 0.9 is PyTorch momentum 0.1 for the moving means. The moving
     variances are not compared: PyTorch folds the unbiased batch variance
     into running_var, ONNX and Keras the biased one;
+  - two training steps (batch 8) at 1, 2 and 3 threads give byte-identical
+    weights, losses and .onnx files;
   - the saved 3-step model passes onnx.checker, and ONNX Runtime on it
     equals `nnplug run` on it within 1e-4 (atol + rtol) on 4 images.
 For scale: PyTorch's own float32 run of these 3 steps ends 4e-3 (relative)
@@ -188,6 +190,25 @@ def main():
         check(0 < ratio <= tol[w], '%s after one step: worst %s, difference %.2g of '
               'its largest change (torch float32: %.2g; tolerance %.2g)'
               % (w, name, ratio, worst32[w], tol[w]))
+
+    # the same bits at 1, 2 and 3 threads: two steps (the first batch of 16,
+    # shuffled, then the rest), every weight file, the losses, the .onnx
+    runs = {}
+    for t in (1, 2, 3):
+        td = os.path.join(d, 'threads%d' % t)
+        os.makedirs(td, exist_ok=True)
+        rt = run(common[:-4] + ['--seed', '3', '--batch-size', '8', '--epochs', '1',
+                                '--threads', str(t), '--save', os.path.join(td, 'model.onnx'),
+                                '--out-dir', td])
+        if not check(rt.returncode == 0, 'nnplug train --threads %d (%s)'
+                     % (t, rt.stderr.strip()[-200:])):
+            itest.finish('resnet18_torch')
+        runs[t] = {f: open(os.path.join(td, f), 'rb').read() for f in sorted(os.listdir(td))
+                   if f.endswith('.npy') or f.endswith('.onnx')}
+    differ = sorted(f for t in (2, 3) for f in runs[1] if runs[t].get(f) != runs[1][f])
+    check(len(runs[1]) > 60 and not differ,
+          'two training steps give the same bytes at 1, 2 and 3 threads (%d files; differing: '
+          '%s)' % (len(runs[1]), differ[:4]))
 
     ok, msg = itest.onnx_check(out)
     check(ok, 'trained.onnx: onnx.checker full_check %s' % msg)
