@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
 from export_torchvision_resnet18 import make_model  # noqa: E402
+from torch_train import epoch_rates  # noqa: E402  (bench/, this script's folder)
 
 
 def main():
@@ -78,24 +78,7 @@ def main():
         ap.error('train needs --y')
     y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    n = x.shape[0]
-    rates = []
-    for epoch in range(a.warmup + a.reps):
-        perm = torch.randperm(n)
-        t0 = time.perf_counter()
-        for s in range(a.steps):
-            idx = perm[(s * a.batch) % n:(s * a.batch) % n + a.batch]
-            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss.item()
-        dt = time.perf_counter() - t0
-        if epoch >= a.warmup:
-            rates.append(a.steps * a.batch / dt)
+    rates = epoch_rates(model, x, y, a.batch, a.steps, a.warmup, a.reps)
     out.update(kind='train', steps=a.steps, samples_per_s=statistics.median(rates),
                rates=rates)
     print(json.dumps(out))

@@ -42,6 +42,30 @@ def make(model):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
+def epoch_rates(model, x, y, batch, steps, warmup, reps):
+    """Samples/s of each epoch after `warmup`: `steps` SGD-momentum steps
+    (lr 0.01, momentum 0.9, cross-entropy) over a fresh permutation."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    n = x.shape[0]
+    rates = []
+    for epoch in range(warmup + reps):
+        perm = torch.randperm(n)
+        t0 = time.perf_counter()
+        for s in range(steps):
+            idx = perm[(s * batch) % n:(s * batch) % n + batch]
+            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()
+        dt = time.perf_counter() - t0
+        if epoch >= warmup:
+            rates.append(steps * batch / dt)
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--model', choices=('mlp', 'cnn'), required=True)
@@ -65,24 +89,7 @@ def main():
     if a.model == 'cnn' and x.shape[-1] == 3:   # nnplug's channels_last file
         x = x.permute(0, 3, 1, 2).contiguous()
     model = make(a.model).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    n = x.shape[0]
-    rates = []
-    for epoch in range(a.warmup + a.reps):
-        perm = torch.randperm(n)
-        t0 = time.perf_counter()
-        for s in range(a.steps):
-            idx = perm[(s * a.batch) % n:(s * a.batch) % n + a.batch]
-            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss.item()
-        dt = time.perf_counter() - t0
-        if epoch >= a.warmup:
-            rates.append(a.steps * a.batch / dt)
+    rates = epoch_rates(model, x, y, a.batch, a.steps, a.warmup, a.reps)
     print(json.dumps({'framework': 'torch ' + torch.__version__, 'model': a.model,
                       'threads': a.threads, 'batch': a.batch, 'steps': a.steps,
                       'samples_per_s': statistics.median(rates), 'rates': rates}))
