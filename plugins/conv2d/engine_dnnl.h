@@ -3,11 +3,11 @@
  *
  * Determinism: forward and backward-data run oneDNN's own threading, whose
  * kernels give every output element to one thread with a fixed summation
- * order (tests/conv_engine checks bitwise equality at 1 to 7 threads); the
- * kernel gradient, which oneDNN would reduce across threads in an order
- * that depends on their number, is computed by a fixed number of batch
- * chunks (a function of the shapes only), each chunk by one thread, and the
- * chunk partials are summed in chunk order. */
+ * order (tests/plugins/test_conv_engine.c checks bitwise equality at 1 to
+ * 7 threads); the kernel gradient, which oneDNN would reduce across threads
+ * in an order that depends on their number, is computed by a fixed number
+ * of batch chunks (a function of the shapes only), each chunk by one
+ * thread, and the chunk partials are summed in chunk order. */
 #ifndef NNP_CONV2D_ENGINE_DNNL_H
 #define NNP_CONV2D_ENGINE_DNNL_H
 
