@@ -15,7 +15,8 @@ if [ "${NNP_SANITIZE:-0}" = 1 ]; then
   # the OpenMP threads oneDNN has run on (large static TLS): it scans heap,
   # globals, stacks and registers, not TLS; what only TLS holds (libgomp's
   # thread state) is suppressed in tools/lsan.supp.
-  export LSAN_OPTIONS="use_tls=0:suppressions=$PWD/tools/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+  # (print_suppressions=0: the tests count the lines a command writes to stderr)
+  export LSAN_OPTIONS="use_tls=0:suppressions=$PWD/tools/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fi
 cmake -S . -B "$dir" -DNNP_WERROR=ON -DNNP_BUILD_TESTS=ON \
       -DNNP_TESTDATA_DIR="$PWD/tests/data" "${extra[@]}"
