@@ -13,7 +13,8 @@
 // (tests/interop/setup_ort.sh installs it). Exit status 2: usage or missing
 // module, 1: ONNX Runtime failed.
 'use strict';
-const fs = require('fs');
+const path = require('path');
+const { readNpy, loadOrt } = require(path.join(__dirname, '..', 'tests', 'interop', 'ort_run.js'));
 
 function die(code, msg) {
   process.stderr.write('resnet_ort.js: ' + msg + '\n');
@@ -22,39 +23,17 @@ function die(code, msg) {
 
 // The first `rows` rows of a float32 .npy file.
 function readNpyRows(file, rows) {
-  const b = fs.readFileSync(file);
-  if (b.length < 10 || b.toString('latin1', 0, 6) !== '\x93NUMPY') die(2, file + ': not an .npy file');
-  const hlen = b[6] === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
-  const hstart = b[6] === 1 ? 10 : 12;
-  const header = b.toString('latin1', hstart, hstart + hlen);
-  const descr = /'descr':\s*'([^']+)'/.exec(header);
-  const fortran = /'fortran_order':\s*(True|False)/.exec(header);
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !fortran || !shape) die(2, file + ': unreadable .npy header');
-  if (descr[1] !== '<f4' || fortran[1] === 'True') die(2, file + ': needs float32 in C order');
-  const dims = shape[1].split(',').map(s => s.trim()).filter(s => s.length).map(Number);
-  if (dims[0] < rows) die(2, file + ': has ' + dims[0] + ' samples, fewer than the batch ' + rows);
-  dims[0] = rows;
-  const n = dims.reduce((a, d) => a * d, 1);
-  const off = hstart + hlen;
-  // copy: the file's data offset need not be 4-byte aligned
-  const data = new Float32Array(n);
-  Buffer.from(data.buffer).set(b.subarray(off, off + 4 * n));
-  return { dims, data };
+  const x = readNpy(file);
+  if (x.dtype !== '<f4') die(2, file + ': needs float32 in C order');
+  if (x.dims[0] < rows) die(2, file + ': has ' + x.dims[0] + ' samples, fewer than the batch ' + rows);
+  const dims = [rows, ...x.dims.slice(1)];
+  return { dims, data: x.data.subarray(0, dims.reduce((n, d) => n * d, 1)) };
 }
 
 async function main() {
   const args = process.argv.slice(2);
-  let ort;
-  try {
-    ort = require('onnxruntime-node');
-  } catch (e) {
-    die(2, 'onnxruntime-node is not installed (NODE_PATH=' + (process.env.NODE_PATH || '') + '): ' + e.message);
-  }
-  if (args[0] === '--version') {
-    process.stdout.write(ort.env.versions.common + '\n');
-    return;
-  }
+  const ort = loadOrt(args);
+  if (!ort) return;
   const opt = { batch: 0, threads: 1, warmup: 1, reps: 5, config: '' };
   const pos = [];
   for (let i = 0; i < args.length; i++) {

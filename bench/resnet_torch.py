@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
 from export_torchvision_resnet18 import make_model  # noqa: E402
-from torch_train import epoch_rates  # noqa: E402  (bench/, this script's folder)
+from torch_train import epoch_rates, setup  # noqa: E402  (bench/, this script's folder)
 
 
 def main():
@@ -50,12 +50,7 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--config', default='')
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    torch.manual_seed(a.seed)
+    setup(a.threads, a.seed)
     model = make_model(64, 1000)
     x = torch.from_numpy(np.load(a.x))
     out = {'framework': 'torch', 'version': torch.__version__, 'config': a.config,

@@ -42,6 +42,16 @@ def make(model):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
+def setup(threads, seed):
+    """`threads` intra-op threads, one inter-op thread, seeded."""
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    torch.manual_seed(seed)
+
+
 def epoch_rates(model, x, y, batch, steps, warmup, reps):
     """Samples/s of each epoch after `warmup`: `steps` SGD-momentum steps
     (lr 0.01, momentum 0.9, cross-entropy) over a fresh permutation."""
@@ -78,12 +88,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--seed', type=int, default=0)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    torch.manual_seed(a.seed)
+    setup(a.threads, a.seed)
     x = torch.from_numpy(np.load(a.x))
     y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
     if a.model == 'cnn' and x.shape[-1] == 3:   # nnplug's channels_last file

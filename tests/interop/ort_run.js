@@ -4,7 +4,8 @@
 //   node ort_run.js --batch JOBS.json      (many models, one process)
 //   node ort_run.js --version
 // Exit status: 0 ok, 1 ONNX Runtime refused or failed, 2 usage / bad files /
-// onnxruntime-node missing.
+// onnxruntime-node missing. Also a module: readNpy and loadOrt serve
+// bench/resnet_ort.js.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -26,6 +27,7 @@ function readNpy(file) {
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
   if (!descr || !fortran || !shape) die(2, file + ': unreadable .npy header');
   if (fortran[1] === 'True') die(2, file + ': Fortran order is not supported');
+  const dtype = descr[1];
   const dims = shape[1].split(',').map(s => s.trim()).filter(s => s.length).map(Number);
   const n = dims.reduce((a, d) => a * d, 1);
   const off = hstart + hlen;
@@ -37,7 +39,23 @@ function readNpy(file) {
   } else {
     die(2, file + ': dtype ' + descr[1] + ' is not supported');
   }
-  return { dims, data: out };
+  return { dims, data: out, dtype };
+}
+
+// onnxruntime-node, or exit 2 naming NODE_PATH. With `--version` as the
+// first argument, prints ORT's version and returns null.
+function loadOrt(args) {
+  let ort;
+  try {
+    ort = require('onnxruntime-node');
+  } catch (e) {
+    die(2, 'onnxruntime-node is not installed (NODE_PATH=' + (process.env.NODE_PATH || '') + '): ' + e.message);
+  }
+  if (args[0] === '--version') {
+    process.stdout.write(ort.env.versions.common + '\n');
+    return null;
+  }
+  return ort;
 }
 
 function writeNpy(file, dims, data) {
@@ -88,16 +106,8 @@ async function runOne(ort, model, outDir, feeds) {
 
 async function main() {
   const args = process.argv.slice(2);
-  let ort;
-  try {
-    ort = require('onnxruntime-node');
-  } catch (e) {
-    die(2, 'onnxruntime-node is not installed (NODE_PATH=' + (process.env.NODE_PATH || '') + '): ' + e.message);
-  }
-  if (args[0] === '--version') {
-    process.stdout.write(ort.env.versions.common + '\n');
-    return;
-  }
+  const ort = loadOrt(args);
+  if (!ort) return;
   if (args[0] === '--batch' && args.length === 2) {
     // JOBS.json: [{"model": ..., "out": ..., "inputs": {"name": "file.npy"}}, ...];
     // one JSON line per job on stdout: {"model", "ok", "error"}
@@ -120,4 +130,6 @@ async function main() {
   if (error) die(1, error);
 }
 
-main().catch(e => die(1, e.stack || String(e)));
+if (require.main === module) main().catch(e => die(1, e.stack || String(e)));
+
+module.exports = { readNpy, loadOrt };
