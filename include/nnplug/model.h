@@ -61,6 +61,15 @@ NNP_API double nnp_model_regularization_loss(const nnp_model *m);
 /* Adds every layer's regularizer gradients, once (after backward). */
 NNP_API void nnp_model_add_regularization_grads(nnp_model *m);
 NNP_API nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
+/* Inference plans (on by default): in NNP_MODE_INFER forwards a layer whose
+ * kind offers it also computes the per-channel affine (BatchNormalization
+ * in inference) and the ReLU that follow it, when nothing else reads what
+ * it skips; the skipped values are computed when a backward needs them.
+ * Off: every layer runs on its own. */
+NNP_API void nnp_model_set_inference_fusion(nnp_model *m, int on);
+/* In the current inference plan, the node that computes node `node` as its
+ * epilogue; -1 when node runs itself (or before a build). */
+NNP_API int nnp_model_node_fused_into(const nnp_model *m, int node);
 /* nnp_layer_weights_changed for every layer (after an application wrote
  * weight values itself). */
 NNP_API void nnp_model_weights_changed(nnp_model *m);

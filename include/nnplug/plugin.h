@@ -31,7 +31,9 @@
  * parameter flag NNP_PARAM_ONLY_DEFAULT and the status NNP_ERR_LIMIT.
  * 1.2 appends weights_changed to nnp_kind and layer_weights_changed to
  * nnp_host: a 1.2 host says when weight values change, so kinds may keep
- * forms derived from them (see "weights" below).
+ * forms derived from them (see "weights" below); defines the kind
+ * extension NNP_EXT_EPILOGUE (inference plans that fold a per-channel
+ * affine and a ReLU into the layer before them).
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -461,6 +463,35 @@ typedef struct nnp_keras_default {
     const char *param;
     const char *value_json;
 } nnp_keras_default;
+
+/* Extension NNP_EXT_EPILOGUE (since 1.2): inference plans that fold what
+ * follows a layer into it. A host MAY fuse producer -> affine [-> relu]
+ * (or producer -> relu) when each value in the chain has that one consumer,
+ * is no graph output, and every layer in it is applied once; it then runs
+ * only the producer in inference-mode forwards, writing the last layer's
+ * output. Training-mode forwards never fuse. Every member MAY be NULL. */
+#define NNP_EXT_EPILOGUE "nnp.epilogue"
+typedef struct nnp_epilogue_ext {
+    size_t struct_size;
+    /* Consumer side. The axis (0..rank-1) over which this instance, in an
+       inference forward of a rank-`rank` input, computes
+       y = x * scale[c] + shift[c]; -1 when it does not. */
+    int (*affine_axis)(const void *state, int rank);
+    /* Fills that scale and shift (one float per channel of that axis) from
+       the current weights; the host calls it before each fused forward. */
+    void (*inference_affine)(const void *state, float *scale, float *shift);
+    /* Consumer side: whether this instance computes max(x, 0) elementwise. */
+    int (*is_relu)(const void *state);
+    /* Producer side, a build-time call (may allocate): from now on its
+       inference forwards compute act(y * scale[c] + shift[c]) over output
+       axis `axis` (-1: no affine), act = max(., 0) when relu, else none;
+       axis -1 and relu 0 clear the epilogue. An error means the kind cannot
+       (the host then runs the chain unfused). Called after build. */
+    nnp_status (*plan_epilogue)(void *state, int axis, int relu, nnp_error *err);
+    /* Producer side, run time: the affine for the following inference
+       forwards (the kind copies it; no allocation). */
+    void (*set_affine)(void *state, const float *scale, const float *shift);
+} nnp_epilogue_ext;
 
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */

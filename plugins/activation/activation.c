@@ -441,14 +441,24 @@ static const nnp_onnx_op relu_ops[] = {
     {NULL, NULL, 0, 0},
 };
 
+/* A plain ReLU may be folded into the layer before it (NNP_EXT_EPILOGUE). */
+static int act_is_relu(const void *state) { return ((const act_state *)state)->fn.id == ACT_RELU; }
+
+static const nnp_epilogue_ext act_epilogue = {
+    .struct_size = sizeof(nnp_epilogue_ext),
+    .is_relu = act_is_relu,
+};
+
 static const void *activation_ext(const char *name)
 {
-    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, activation_ops);
+    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, activation_ops);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
 }
 
 static const void *relu_ext(const char *name)
 {
-    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, relu_ops);
+    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, relu_ops);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
 }
 
 /* ------------------------------------------------------------------ */

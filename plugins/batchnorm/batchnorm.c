@@ -19,6 +19,7 @@
 
 #include "batchnorm.h"
 
+#include <math.h>
 #include <string.h>
 
 #define INIT_ZEROS "{\"class_name\":\"Zeros\",\"config\":{}}"
@@ -407,6 +408,38 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
+/* Inference is y = x * scale[c] + shift[c] over the channel axis: a layer
+ * before it may fold that in (NNP_EXT_EPILOGUE). */
+static int bn_affine_axis(const void *state, int rank)
+{
+    const bn_state *s = state;
+    return s->built && s->rank == rank ? s->axis : -1;
+}
+
+static void bn_inference_affine(const void *state, float *scale, float *shift)
+{
+    const bn_state *s = state;
+    const float *g = s->scale ? s->gamma.data : NULL, *b = s->center ? s->beta.data : NULL;
+    const float *mm = s->moving_mean.data, *mv = s->moving_var.data;
+    for (int64_t c = 0; c < s->channels; c++) { /* as nnp_bn_forward_infer computes them */
+        const double sc = (g ? (double)g[c] : 1.0) / sqrt((double)mv[c] + s->epsilon);
+        scale[c] = (float)sc;
+        shift[c] = (float)((b ? (double)b[c] : 0.0) - (double)mm[c] * sc);
+    }
+}
+
+static const nnp_epilogue_ext bn_epilogue = {
+    .struct_size = sizeof(nnp_epilogue_ext),
+    .affine_axis = bn_affine_axis,
+    .inference_affine = bn_inference_affine,
+};
+
+static const void *bn_extensions(const char *name)
+{
+    const void *e = bn_extension(name);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &bn_epilogue);
+}
+
 static const nnp_kind bn_kind = {
     NNP_PU_KIND_HEAD,
     .name = "BatchNormalization",
@@ -430,7 +463,7 @@ static const nnp_kind bn_kind = {
     .to_onnx = bn_to_onnx,
     .from_onnx = bn_from_onnx,
     .onnx_load_weights = bn_onnx_load_weights,
-    .extension = bn_extension,
+    .extension = bn_extensions,
 };
 
 static const nnp_kind *const bn_kinds[] = {&bn_kind};

@@ -138,6 +138,7 @@ static void conv_destroy(void *state)
     kb_free(&s->wb, s->host);
     free_scratch(s);
     cdn_destroy(s->eng);
+    s->host->aligned_free(s->epi_scale);
     s->host->aligned_free(s->dz);
     free(s);
 }
@@ -366,6 +367,21 @@ static nnp_status run_geom(const conv_state *s, const nnp_tensor *x, conv_geom *
     return NNP_OK;
 }
 
+/* The epilogue on the im2col path's output: act(y * scale + shift) per
+ * output channel. */
+static void epilogue_pass(const conv_state *s, const conv_geom *g, const cdn_epilogue *epi,
+                          float *y)
+{
+    const int64_t F = g->F, P = g->P, n = g->N * P * F;
+    const int nt = nnp_pu_nthreads(s->host);
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t f = g->channels_first ? i / P % F : i % F;
+        float v = epi->scale ? y[i] * epi->scale[f] + epi->shift[f] : y[i];
+        y[i] = epi->relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
 static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n_in,
                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
 {
@@ -382,12 +398,24 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
     const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
     conv_dnnl *e = engine_for(s, &g);
-    if (e)
+    const int fused = mode == NNP_MODE_INFER && (s->epi_affine || s->epi_relu);
+    cdn_epilogue epi = {s->epi_affine ? s->epi_scale : NULL, s->epi_shift, s->epi_relu,
+                        s->epi_changed};
+    if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, nnp_pu_nthreads(s->host));
-    else
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL,
+                    nnp_pu_nthreads(s->host));
+        s->epi_changed = fused ? 0 : s->epi_changed;
+        if (fused)
+            return NNP_OK;
+    } else {
         conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, out->data, &s->scratch,
                      nnp_pu_nthreads(s->host));
+        if (fused) {
+            epilogue_pass(s, &g, &epi, out->data);
+            return NNP_OK;
+        }
+    }
     if (n > 0)
         act_forward(&s->act, out->data, out->data, n / last, last, 1);
     return NNP_OK;
@@ -428,7 +456,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
         /* recompute the pre-activation rather than keep it */
         if (need_x && e)
-            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, nt);
+            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, nt);
         else if (need_x)
             conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, s->dz, &s->scratch, nt);
         act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
@@ -461,12 +489,62 @@ static const nnp_onnx_node_ext conv_onnx_node = {
     .check_node = conv_check_node,
 };
 
+static const nnp_epilogue_ext conv_epilogue;
+
 static const void *conv_extension(const char *name)
 {
-    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
+    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &conv_epilogue);
 }
 
 static void conv_weights_changed(void *state) { cdn_weights_changed(((conv_state *)state)->eng); }
+
+/* NNP_EXT_EPILOGUE, producer side: a per-channel affine over the channel
+ * axis (folded into the kernel and bias on oneDNN) and a ReLU (a post-op),
+ * in inference forwards, for a layer without its own activation. */
+static nnp_status conv_plan_epilogue(void *state, int axis, int relu, nnp_error *err)
+{
+    conv_state *s = state;
+    const nnp_host *h = s->host;
+    const int channel_axis = s->channels_first ? 1 : 3;
+    s->epi_affine = s->epi_relu = 0;
+    if (axis < 0 && !relu)
+        return NNP_OK;
+    if (!s->built || s->act.id != ACT_LINEAR || (axis >= 0 && axis != channel_axis))
+        return h->error_set(err, NNP_ERR_UNSUPPORTED,
+                            "Conv2D '%s': no epilogue over axis %d (built %d, activation %s)",
+                            conv_name(s), axis, s->built, act_name(&s->act));
+    if (axis >= 0 && !s->epi_scale) {
+        s->epi_scale = h->aligned_alloc(2 * (size_t)s->filters * sizeof(float));
+        if (!s->epi_scale)
+            return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", conv_name(s));
+        s->epi_shift = s->epi_scale + s->filters;
+    }
+    if (relu && s->eng && cdn_plan_relu(s->eng) != 0)
+        return h->error_set(err, NNP_ERR_UNSUPPORTED, "Conv2D '%s': no fused ReLU on oneDNN",
+                            conv_name(s));
+    s->epi_affine = axis >= 0;
+    s->epi_relu = relu;
+    s->epi_changed = 1;
+    return NNP_OK;
+}
+
+static void conv_set_affine(void *state, const float *scale, const float *shift)
+{
+    conv_state *s = state;
+    const size_t b = (size_t)s->filters * sizeof(float);
+    if (!s->epi_scale || (!memcmp(s->epi_scale, scale, b) && !memcmp(s->epi_shift, shift, b)))
+        return;
+    memcpy(s->epi_scale, scale, b);
+    memcpy(s->epi_shift, shift, b);
+    s->epi_changed = 1;
+}
+
+static const nnp_epilogue_ext conv_epilogue = {
+    .struct_size = sizeof(nnp_epilogue_ext),
+    .plan_epilogue = conv_plan_epilogue,
+    .set_affine = conv_set_affine,
+};
 
 static const nnp_kind conv_kind = {
     NNP_PU_KIND_HEAD,

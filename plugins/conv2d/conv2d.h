@@ -36,6 +36,10 @@ typedef struct conv_state {
     int eng_threads;          /* and thread count */
     int no_dnnl;              /* NNP_CONV_ENGINE=im2col */
     int keep_kernel;          /* the host calls weights_changed (1.2) */
+    /* inference epilogue (NNP_EXT_EPILOGUE): act(y * scale + shift) */
+    int epi_affine, epi_relu;
+    float *epi_scale, *epi_shift; /* [filters] each, one block */
+    int epi_changed;          /* set_affine gave new values */
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */
     float *dz;
     int64_t dz_floats;

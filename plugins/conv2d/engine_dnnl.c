@@ -33,9 +33,14 @@ void cdn_destroy(conv_dnnl *e) { (void)e; }
 int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
 void cdn_weights_changed(conv_dnnl *e) { (void)e; }
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, int nthreads)
+                 int training, const cdn_epilogue *epi, int nthreads)
 {
-    (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)nthreads;
+    (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)nthreads;
+}
+int cdn_plan_relu(conv_dnnl *e)
+{
+    (void)e;
+    return 1;
 }
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
                   float *dkernel, float *dbias, float *dx, int nthreads)
@@ -86,6 +91,10 @@ struct conv_dnnl {
     float *wf_buf, *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
+    int wf_folded;              /* wf holds kernel * scale (an epilogue's) */
+    int nthreads;               /* the primitives were made for */
+    dnnl_primitive_t fwd_relu;  /* the forward with a ReLU post-op (cdn_plan_relu) */
+    float *bias_buf;            /* F floats: zeros, or the folded bias */
     int K;
     chunk ch[CDN_MAX_CHUNKS];
     size_t bytes;
@@ -331,18 +340,19 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     dnnl_primitive_attr_destroy(attr);
     return bad || mem(e, &e->dw_user, &d->w_user) ||
            dnnl_memory_create(&e->dw_sum, dw, e->eng, e->ch[0].dw_buf) ||
-           (e->has_bias && mem(e, &e->bias, &d->b));
+           mem(e, &e->bias, &d->b) ||
+           !(e->bias_buf = take(e, (size_t)e->g.F * sizeof(float)));
 }
 
-/* Forward and backward-data in the layouts `blocked` asks for. */
+/* Forward and backward-data in the layouts `blocked` asks for. The forward
+ * always takes a bias (zeros without one): an epilogue folds one in. */
 static int plan_main(conv_dnnl *e, descs *d, dnnl_primitive_desc_t *fpd,
                      dnnl_primitive_desc_t *bpd)
 {
     dnnl_convolution_desc_t fd, bd;
     if (dnnl_dilated_convolution_forward_desc_init(
-            &fd, dnnl_forward_training, dnnl_convolution_direct, &d->src, &d->w_any,
-            e->has_bias ? &d->b : NULL, &d->dst, d->strides, d->dilates, d->pad_l,
-            d->pad_r) != dnnl_success ||
+            &fd, dnnl_forward_training, dnnl_convolution_direct, &d->src, &d->w_any, &d->b,
+            &d->dst, d->strides, d->dilates, d->pad_l, d->pad_r) != dnnl_success ||
         pd_create(fpd, &fd, d, e->eng, NULL))
         return 1;
     if (dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &d->src,
@@ -379,10 +389,12 @@ void cdn_destroy(conv_dnnl *e)
                           e->dw_sum, e->dw_user};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         dnnl_memory_destroy(ms[i]);
-    dnnl_primitive_t ps[] = {e->fwd, e->bwd_d, e->bw[0], e->bw[1], e->re_wf, e->re_wb, e->re_dw};
+    dnnl_primitive_t ps[] = {e->fwd,   e->fwd_relu, e->bwd_d, e->bw[0],
+                             e->bw[1], e->re_wf,    e->re_wb, e->re_dw};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
     e->free_fn(e->wf_buf);
+    e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
     dnnl_stream_destroy(e->strm);
     dnnl_engine_destroy(e->eng);
@@ -457,7 +469,8 @@ conv_dnnl *cdn_create(const conv_geom *g, int has_bias, int nthreads, cdn_alloc 
     e->has_bias = has_bias;
     e->alloc = alloc;
     e->free_fn = free_fn;
-    if (create_all(e, nthreads < 1 ? 1 : nthreads)) {
+    e->nthreads = nthreads < 1 ? 1 : nthreads;
+    if (create_all(e, e->nthreads)) {
         cdn_destroy(e);
         return NULL;
     }
@@ -499,27 +512,92 @@ static void port_out_end(conv_dnnl *e, port *p)
         run_reorder(e, p->re, p->mi, p->mu);
 }
 
+/* wf from the kernel, times scale per output channel when scale is set
+ * (staged in chunk 0's partial, in the tensor's layout, whose last axis is
+ * the output channel: partials are dead outside backward). */
+static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
+{
+    const float *src = kernel;
+    if (scale) {
+        float *t = e->ch[0].dw_buf;
+        const int64_t F = e->g.F, n = (int64_t)e->w_floats;
+        for (int64_t i = 0; i < n; i++)
+            t[i] = kernel[i] * scale[i % F];
+        src = t;
+    }
+    dnnl_memory_set_data_handle(e->wu, (void *)src);
+    run_reorder(e, e->re_wf, e->wu, e->wf);
+    e->wf_valid = 1;
+    e->wf_folded = scale != NULL;
+}
+
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, int nthreads)
+                 int training, const cdn_epilogue *epi, int nthreads)
 {
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
-    if (training || !e->wf_valid) {
-        dnnl_memory_set_data_handle(e->wu, (void *)kernel);
-        run_reorder(e, e->re_wf, e->wu, e->wf);
-        e->wf_valid = 1;
+    const float *scale = epi ? epi->scale : NULL;
+    if (training || !e->wf_valid || e->wf_folded != (scale != NULL) || (scale && epi->changed))
+        load_kernel(e, kernel, scale);
+    const float *b = bias;
+    if (scale) { /* bias * scale + shift, or shift */
+        for (int64_t f = 0; f < e->g.F; f++)
+            e->bias_buf[f] = (bias ? bias[f] * scale[f] : 0.0f) + epi->shift[f];
+        b = e->bias_buf;
+    } else if (!bias) {
+        memset(e->bias_buf, 0, (size_t)e->g.F * sizeof(float));
+        b = e->bias_buf;
     }
+    dnnl_memory_set_data_handle(e->bias, (void *)b);
     dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, port_in(e, &e->src, x)},
                             {DNNL_ARG_WEIGHTS, e->wf},
+                            {DNNL_ARG_BIAS, e->bias},
                             {DNNL_ARG_DST, port_out_begin(&e->dst, y)},
-                            {DNNL_ARG_SCRATCHPAD, e->scratch_m},
-                            {DNNL_ARG_BIAS, e->bias}};
-    if (e->has_bias)
-        dnnl_memory_set_data_handle(e->bias, (void *)bias);
-    run(e->fwd, e->strm, e->has_bias ? 5 : 4, a);
+                            {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
+    run(epi && epi->relu ? e->fwd_relu : e->fwd, e->strm, 5, a);
     port_out_end(e, &e->dst);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
+}
+
+int cdn_plan_relu(conv_dnnl *e)
+{
+    if (e->fwd_relu)
+        return 0;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(e->nthreads);
+    const_dnnl_primitive_desc_t fpd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_convolution_desc_t fd;
+    descs d;
+    make_descs(&e->g, e->g.N, 0, &d);
+    int bad = dnnl_primitive_get_primitive_desc(e->fwd, &fpd) != dnnl_success ||
+              dnnl_primitive_attr_create(&attr) != dnnl_success ||
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+              dnnl_post_ops_create(&po) != dnnl_success ||
+              dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) ||
+              dnnl_primitive_attr_set_post_ops(attr, po);
+    /* the plain forward's layouts, so that the same buffers serve both */
+    const_dnnl_primitive_desc_t q = fpd;
+    if (!bad)
+        bad = dnnl_dilated_convolution_forward_desc_init(
+                  &fd, dnnl_forward_training, dnnl_convolution_direct,
+                  dnnl_primitive_desc_query_md(q, dnnl_query_src_md, 0),
+                  dnnl_primitive_desc_query_md(q, dnnl_query_weights_md, 0), &d.b,
+                  dnnl_primitive_desc_query_md(q, dnnl_query_dst_md, 0), d.strides, d.dilates,
+                  d.pad_l, d.pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success;
+    /* it runs on the plain forward's scratchpad */
+    if (!bad)
+        bad = scratch_of(pd) > scratch_of((dnnl_primitive_desc_t)q) ||
+              dnnl_primitive_create(&e->fwd_relu, pd) != dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    omp_set_num_threads(prev);
+    return bad;
 }
 
 /* The kernel gradient: chunk partials, in parallel, one thread each. */
@@ -570,10 +648,9 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
         if (e->re_wb) {
             dnnl_memory_set_data_handle(e->wu, (void *)kernel);
             run_reorder(e, e->re_wb, e->wu, e->wb);
-        } else if (!e->wf_valid) {
+        } else if (!e->wf_valid || e->wf_folded) {
             /* (else the forward of this step left it there) */
-            dnnl_memory_set_data_handle(e->wu, (void *)kernel);
-            run_reorder(e, e->re_wf, e->wu, e->wf);
+            load_kernel(e, kernel, NULL);
         }
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, ddst},
                                 {DNNL_ARG_WEIGHTS, e->wb},

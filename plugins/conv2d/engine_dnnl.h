@@ -38,10 +38,24 @@ int64_t cdn_batch(const conv_dnnl *e);
  * (Inference forwards reuse the reordered kernel until then.) */
 void cdn_weights_changed(conv_dnnl *e);
 
-/* y = x (*) kernel + bias; reorders the kernel when it changed or when
- * `training` (the optimizer is about to change it). */
+/* An inference epilogue: y = act(y * scale[f] + shift[f]), act = ReLU
+ * when relu. scale NULL: no affine. changed: scale / shift differ from the
+ * last call's. */
+typedef struct cdn_epilogue {
+    const float *scale, *shift;
+    int relu;
+    int changed;
+} cdn_epilogue;
+
+/* y = x (*) kernel + bias, then epi (NULL: none); reorders the kernel when
+ * it changed or when `training` (the optimizer is about to change it). An
+ * affine is folded into the reordered kernel and the bias; the ReLU is a
+ * post-op of the primitive cdn_plan_relu made. */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, int nthreads);
+                 int training, const cdn_epilogue *epi, int nthreads);
+/* Creates the forward with a ReLU post-op (a build-time call); 0 on
+ * success. */
+int cdn_plan_relu(conv_dnnl *e);
 
 /* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL)
  * and WRITES dx (when not NULL), from dz = dL/d(pre-activation output). */

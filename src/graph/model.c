@@ -1,5 +1,6 @@
 /* Model graph: values, layer instances, nodes; planned memory; forward and
  * backward in topological (insertion) order. */
+#include "plugin/instance_internal.h"
 #include "nnplug/config.h"
 #include "nnplug/model.h"
 #include "nnplug/layer.h"
@@ -30,6 +31,11 @@ typedef struct node {
     int mode;              /* -1: the run's mode */
     nnp_tensor *tmp;       /* per input: gradient scratch when the value fans out */
     size_t *tmp_cap;
+    /* inference plan (NNP_EXT_EPILOGUE): this node's layer also computes
+       node epi_affine's affine and node epi_relu's ReLU (-1: none), writing
+       value epi_out; absorbed: a node such a producer computes */
+    int epi_affine, epi_relu, epi_out, absorbed;
+    float *epi_buf;        /* the affine's scale, then shift */
 } node;
 
 struct nnp_model {
@@ -48,6 +54,9 @@ struct nnp_model {
     int built_threads;     /* nnp_get_num_threads() at that build */
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
+    int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
+    int fused;             /* the plan has epilogues */
+    int last_fused;        /* the last forward ran them */
 };
 
 static int grow(void **p, int *cap, int need, size_t elem)
@@ -110,6 +119,8 @@ static void free_plan(nnp_model *m)
         free(m->nodes[i].tmp_cap);
         m->nodes[i].tmp = NULL;
         m->nodes[i].tmp_cap = NULL;
+        free(m->nodes[i].epi_buf);
+        m->nodes[i].epi_buf = NULL;
     }
     m->built_batch = -1;
     m->grads_ready = 0;
@@ -277,6 +288,7 @@ nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     node *n = &m->nodes[m->nn];
     memset(n, 0, sizeof *n);
+    n->epi_affine = n->epi_relu = n->epi_out = -1;
     n->in = malloc(sizeof(int) * (size_t)(n_inputs ? n_inputs : 1));
     if (!n->in)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
@@ -350,6 +362,8 @@ static bool is_output(const nnp_model *m, int id)
     return false;
 }
 
+static nnp_status plan_epilogues(nnp_model *m, nnp_error *err);
+
 nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
 {
     /* a plan is for a batch size and a thread count (kinds size their
@@ -405,11 +419,114 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
                                    v->name);
         }
     }
+    if (!st)
+        st = plan_epilogues(m, err);
     if (st)
         return st;
     m->built_batch = batch;
     m->built_threads = nnp_get_num_threads();
     return NNP_OK;
+}
+
+/* ---- inference plan: epilogues ---- */
+
+/* Nodes applying node j's layer. */
+static int layer_uses(const nnp_model *m, int j)
+{
+    int n = 0;
+    for (int i = 0; i < m->nn; i++)
+        n += m->nodes[i].layer == m->nodes[j].layer;
+    return n;
+}
+
+/* The node reading value v, when v has exactly that one reader, is no graph
+ * output and that node's layer is applied there only, in the run's mode;
+ * else -1. */
+static int sole_reader(const nnp_model *m, int v)
+{
+    if (v < 0 || m->v[v].n_consumers != 1 || is_output(m, v) || m->v[v].weight_layer >= 0)
+        return -1;
+    for (int j = 0; j < m->nn; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == v)
+                return m->nodes[j].n_in == 1 && m->nodes[j].mode < 0 && layer_uses(m, j) == 1 ? j
+                                                                                             : -1;
+    return -1;
+}
+
+/* Clears every epilogue a producer was given (kinds forget theirs). */
+static void clear_epilogues(nnp_model *m)
+{
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        if (n->epi_out >= 0) {
+            nnp_error ignored = {0};
+            nnpi_layer_plan_epilogue(m->layers[n->layer], -1, 0, &ignored);
+        }
+        n->epi_affine = n->epi_relu = n->epi_out = -1;
+        n->absorbed = 0;
+    }
+    m->fused = 0;
+}
+
+/* Plans producer -> affine [-> relu] and producer -> relu chains where the
+ * kinds offer it; a kind that declines leaves its chain unfused. */
+static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
+{
+    clear_epilogues(m);
+    if (m->no_fusion)
+        return NNP_OK;
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        if (n->absorbed || n->mode >= 0 || layer_uses(m, i) != 1)
+            continue;
+        const int rank = m->v[n->out].act.shape.rank;
+        int j = sole_reader(m, n->out), axis = -1, r = -1;
+        if (j >= 0 && (axis = nnpi_layer_affine_axis(m->layers[m->nodes[j].layer], rank)) >= 0)
+            r = sole_reader(m, m->nodes[j].out);
+        else if (j >= 0)
+            r = j, j = -1;
+        if (r >= 0 && !nnpi_layer_is_relu(m->layers[m->nodes[r].layer]))
+            r = -1;
+        if (j < 0 && r < 0)
+            continue;
+        nnp_error declined = {0};
+        if (nnpi_layer_plan_epilogue(m->layers[n->layer], axis, r >= 0, &declined) != NNP_OK)
+            continue;
+        if (j >= 0) {
+            const int64_t c = m->v[n->out].act.shape.dims[axis];
+            free(n->epi_buf);
+            n->epi_buf = malloc(2 * (size_t)c * sizeof(float));
+            if (!n->epi_buf) {
+                clear_epilogues(m);
+                return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+            }
+            m->nodes[j].absorbed = 1;
+        }
+        if (r >= 0)
+            m->nodes[r].absorbed = 1;
+        n->epi_affine = j;
+        n->epi_relu = r;
+        n->epi_out = m->nodes[r >= 0 ? r : j].out;
+        m->fused = 1;
+    }
+    return NNP_OK;
+}
+
+int nnp_model_node_fused_into(const nnp_model *m, int node)
+{
+    if (node < 0 || node >= m->nn || !m->nodes[node].absorbed)
+        return -1;
+    for (int i = 0; i < m->nn; i++)
+        if (m->nodes[i].epi_affine == node || m->nodes[i].epi_relu == node)
+            return i;
+    return -1;
+}
+
+void nnp_model_set_inference_fusion(nnp_model *m, int on)
+{
+    m->no_fusion = !on;
+    m->built_batch = -1; /* plan again at the next forward */
 }
 
 static nnp_status plan_grads(nnp_model *m, nnp_error *err)
@@ -440,6 +557,38 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
     if (st == NNP_OK)
         m->grads_ready = 1;
     return st;
+}
+
+/* Every node in order; in inference mode, planned epilogues run inside
+ * their producers and the nodes they absorb are skipped. */
+static nnp_status run_nodes(nnp_model *m, nnp_mode mode, nnp_error *err)
+{
+    const int fuse = mode == NNP_MODE_INFER && m->fused;
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        if (fuse && n->absorbed)
+            continue;
+        const nnp_tensor *in[64];
+        for (int k = 0; k < n->n_in; k++)
+            in[k] = &m->v[n->in[k]].act;
+        nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : mode;
+        nnp_tensor *out = &m->v[n->out].act;
+        if (fuse && n->epi_out >= 0) {
+            if (n->epi_affine >= 0) {
+                const int64_t c = m->v[n->out].act.shape.dims[nnpi_layer_affine_axis(
+                    m->layers[m->nodes[n->epi_affine].layer], out->shape.rank)];
+                nnpi_layer_inference_affine(m->layers[m->nodes[n->epi_affine].layer], n->epi_buf,
+                                            n->epi_buf + c);
+                nnpi_layer_set_affine(m->layers[n->layer], n->epi_buf, n->epi_buf + c);
+            }
+            out = &m->v[n->epi_out].act;
+        }
+        nnp_status st = nnp_layer_forward(m->layers[n->layer], in, n->n_in, out, md, err);
+        if (st)
+            return st;
+    }
+    m->last_fused = fuse;
+    return NNP_OK;
 }
 
 nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int n_inputs,
@@ -483,16 +632,9 @@ nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int 
         a->flags = 0;   /* a view: the caller owns the data */
     }
     m->last_mode = mode;
-    for (int i = 0; i < m->nn; i++) {
-        node *n = &m->nodes[i];
-        const nnp_tensor *in[64];
-        for (int k = 0; k < n->n_in; k++)
-            in[k] = &m->v[n->in[k]].act;
-        nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : mode;
-        st = nnp_layer_forward(m->layers[n->layer], in, n->n_in, &m->v[n->out].act, md, err);
-        if (st)
-            return st;
-    }
+    st = run_nodes(m, mode, err);
+    if (st)
+        return st;
     for (int i = 0; i < m->nv; i++) {
         value *v = &m->v[i];
         if (v->weight_layer >= 0) {
@@ -527,7 +669,18 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
     if (n_outputs != m->n_outputs)
         return nnp_error_set(err, NNP_ERR_INVALID, "the model has %d outputs, got %d gradients",
                              m->n_outputs, n_outputs);
-    nnp_status st = plan_grads(m, err);
+    nnp_status st = NNP_OK;
+    if (m->last_fused) {
+        /* the fused forward left the values inside its chains unwritten:
+           compute them all, unfused, on the same inputs */
+        clear_epilogues(m);
+        st = run_nodes(m, m->last_mode, err);
+        if (!st)
+            st = plan_epilogues(m, err);
+        if (st)
+            return st;
+    }
+    st = plan_grads(m, err);
     if (st)
         return st;
     /* A value read by one node only, and not a graph output, gets its

@@ -243,6 +243,46 @@ void nnp_layer_add_regularization_grads(nnp_layer *l)
     }
 }
 
+/* The kind's NNP_EXT_EPILOGUE when it has `field` (a built layer only). */
+#define EPI_HAS(l, field)                                                                  \
+    ((l)->built && (l)->kind->extension && epi_of(l) && NNP_HAS_FIELD(epi_of(l), nnp_epilogue_ext, field) && \
+     epi_of(l)->field)
+
+static const nnp_epilogue_ext *epi_of(const nnp_layer *l)
+{
+    return (const nnp_epilogue_ext *)l->kind->extension(NNP_EXT_EPILOGUE);
+}
+
+int nnpi_layer_affine_axis(const nnp_layer *l, int rank)
+{
+    return EPI_HAS(l, affine_axis) && EPI_HAS(l, inference_affine)
+               ? epi_of(l)->affine_axis(l->state, rank)
+               : -1;
+}
+
+void nnpi_layer_inference_affine(const nnp_layer *l, float *scale, float *shift)
+{
+    epi_of(l)->inference_affine(l->state, scale, shift);
+}
+
+int nnpi_layer_is_relu(const nnp_layer *l)
+{
+    return EPI_HAS(l, is_relu) && epi_of(l)->is_relu(l->state);
+}
+
+nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err)
+{
+    if (!EPI_HAS(l, plan_epilogue) || !EPI_HAS(l, set_affine))
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no epilogue",
+                             nnp_layer_name(l), l->kind->name);
+    return epi_of(l)->plan_epilogue(l->state, axis, relu, err);
+}
+
+void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift)
+{
+    epi_of(l)->set_affine(l->state, scale, shift);
+}
+
 void nnp_layer_weights_changed(nnp_layer *l)
 {
     if (l && l->built && l->kind->weights_changed)

@@ -17,4 +17,14 @@ nnp_status nnpi_layer_onnx_load_weights(nnp_layer *l, const nnp_onnx_reader *r, 
  * makes written node `node` compute in training mode. */
 nnp_status nnpi_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w, int node,
                                           nnp_error *err);
+
+/* Inference epilogues (NNP_EXT_EPILOGUE) of the layer's kind, on its state.
+ * Consumer side: the axis of its inference affine for a rank-`rank` input
+ * (-1: none) and its values; whether it is a plain ReLU. */
+int nnpi_layer_affine_axis(const nnp_layer *l, int rank);
+void nnpi_layer_inference_affine(const nnp_layer *l, float *scale, float *shift);
+int nnpi_layer_is_relu(const nnp_layer *l);
+/* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none. */
+nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err);
+void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);
 #endif

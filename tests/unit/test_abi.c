@@ -153,6 +153,14 @@ NNP_PIN(nnp_onnx_node_ext, check_node, 32);
 NNP_PIN(nnp_onnx_node_ext, fold_transpose, 40);
 NNP_PIN(nnp_onnx_node_ext, fold_next, 48);
 NNP_PIN_SIZE(nnp_onnx_node_ext, 56);
+/* nnp_epilogue_ext */
+NNP_PIN(nnp_epilogue_ext, struct_size, 0);
+NNP_PIN(nnp_epilogue_ext, affine_axis, 8);
+NNP_PIN(nnp_epilogue_ext, inference_affine, 16);
+NNP_PIN(nnp_epilogue_ext, is_relu, 24);
+NNP_PIN(nnp_epilogue_ext, plan_epilogue, 32);
+NNP_PIN(nnp_epilogue_ext, set_affine, 40);
+NNP_PIN_SIZE(nnp_epilogue_ext, 48);
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
 NNP_PIN(nnp_kind, abi_major, 8);

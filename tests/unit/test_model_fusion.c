@@ -1,0 +1,255 @@
+/* Inference plans that fold BatchNormalization (its inference affine) and a
+ * following ReLU into the Conv2D before them: the fused model equals the
+ * same model run layer by layer (and PyTorch on an exported CNN), on the
+ * oneDNN and the im2col engines, in both data formats; the plan follows
+ * weight changes; a backward after a fused forward equals one after an
+ * unfused forward, bit for bit; chains that must not fuse do not. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnplug/keras.h"
+#include "nnplug/onnx.h"
+#include "testutil.h"
+
+static nnp_registry *reg;
+static void setup(void) { reg = tu_registry(); }
+static void teardown(void) { nnp_registry_free(reg); }
+
+TestSuite(fusion, .init = setup, .fini = teardown);
+
+static uint64_t rng = 12345;
+static float uniform(float lo, float hi)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (float)((rng >> 40) & 0xffffff) / 16777216.0f;
+}
+
+/* Conv2D -> BN -> ReLU -> Conv2D -> BN -> Activation(relu) -> Conv2D -> BN
+ * -> GlobalAveragePooling2D -> Dense (the last BN has no ReLU after it). */
+static nnp_model *keras_cnn(const char *format)
+{
+    char json[3000];
+    const char *axis = strcmp(format, "channels_first") == 0 ? "1" : "-1";
+    const char *in = strcmp(format, "channels_first") == 0 ? "[null, 3, 10, 9]" : "[null, 10, 9, 3]";
+    snprintf(json, sizeof json,
+             "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"m\", \"layers\": ["
+             "{\"class_name\": \"Conv2D\", \"config\": {\"name\": \"c1\", \"filters\": 16, "
+             "\"kernel_size\": 3, \"padding\": \"same\", \"data_format\": \"%s\", "
+             "\"batch_input_shape\": %s}},"
+             "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b1\", \"axis\": %s}},"
+             "{\"class_name\": \"ReLU\", \"config\": {\"name\": \"r1\"}},"
+             "{\"class_name\": \"Conv2D\", \"config\": {\"name\": \"c2\", \"filters\": 24, "
+             "\"kernel_size\": 3, \"strides\": 2, \"use_bias\": false, \"data_format\": \"%s\"}},"
+             "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b2\", \"axis\": %s}},"
+             "{\"class_name\": \"Activation\", \"config\": {\"name\": \"r2\", \"activation\": "
+             "\"relu\"}},"
+             "{\"class_name\": \"Conv2D\", \"config\": {\"name\": \"c3\", \"filters\": 20, "
+             "\"kernel_size\": 1, \"data_format\": \"%s\"}},"
+             "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b3\", \"axis\": %s}},"
+             "{\"class_name\": \"GlobalAveragePooling2D\", \"config\": {\"name\": \"g\", "
+             "\"data_format\": \"%s\"}},"
+             "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 5}}]}}",
+             format, in, axis, format, axis, format, axis, format);
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "fusion", &m, &err), NNP_OK, "%s", err.msg);
+    return m;
+}
+
+/* Every weight random; BN moving statistics far from (0, 1). */
+static void randomize(nnp_model *m)
+{
+    for (int i = 0; i < nnp_model_n_layers(m); i++) {
+        nnp_layer *l = nnp_model_layer(m, i);
+        for (int k = 0; k < nnp_layer_n_weights(l); k++) {
+            const nnp_weight *w = nnp_layer_weight(l, k);
+            float *p = w->value->data;
+            const int var = strcmp(w->name, "moving_variance") == 0;
+            for (int64_t j = 0; j < nnp_tensor_numel(w->value); j++)
+                p[j] = var ? uniform(0.2f, 3.0f) : uniform(-0.8f, 0.8f);
+        }
+    }
+    nnp_model_weights_changed(m);
+}
+
+static void copy_weights(nnp_model *from, nnp_model *to)
+{
+    for (int i = 0; i < nnp_model_n_layers(from); i++)
+        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(from, i)); k++) {
+            const nnp_tensor *a = nnp_layer_weight(nnp_model_layer(from, i), k)->value;
+            memcpy(nnp_layer_weight(nnp_model_layer(to, i), k)->value->data, a->data, a->nbytes);
+        }
+    nnp_model_weights_changed(to);
+}
+
+static nnp_tensor input(int64_t n, const char *format)
+{
+    nnp_tensor x;
+    nnp_error err = {0};
+    nnp_shape s = strcmp(format, "channels_first") == 0 ? (nnp_shape){4, {n, 3, 10, 9}}
+                                                       : (nnp_shape){4, {n, 10, 9, 3}};
+    cr_assert_eq(nnp_tensor_alloc(&x, NNP_F32, &s, &err), NNP_OK);
+    for (int64_t j = 0; j < nnp_tensor_numel(&x); j++)
+        ((float *)x.data)[j] = uniform(-2.0f, 2.0f);
+    return x;
+}
+
+static void forward(nnp_model *m, const nnp_tensor *x, nnp_mode mode)
+{
+    nnp_error err = {0};
+    const nnp_tensor *in[1] = {x};
+    cr_assert_eq(nnp_model_forward(m, in, 1, mode, &err), NNP_OK, "%s", err.msg);
+}
+
+/* max |a - b| <= 1e-5 * max |b| */
+static void assert_close(const char *what, const nnp_tensor *a, const nnp_tensor *b)
+{
+    const float *p = a->data, *q = b->data;
+    double mx = 0, worst = 0;
+    for (int64_t j = 0; j < nnp_tensor_numel(b); j++) {
+        mx = fmax(mx, fabs((double)q[j]));
+        worst = fmax(worst, fabs((double)p[j] - (double)q[j]));
+    }
+    cr_assert(mx > 0 && worst <= 1e-5 * mx, "%s: fused and unfused differ by %.3g (largest %.3g)",
+              what, worst, mx);
+}
+
+/* Which layers ran inside another one's epilogue. */
+static int n_fused(const nnp_model *m)
+{
+    int n = 0;
+    for (int i = 0; i < nnp_model_n_nodes(m); i++)
+        n += nnp_model_node_fused_into(m, i) >= 0;
+    return n;
+}
+
+static void fused_equals_unfused(const char *format, int im2col)
+{
+    if (im2col)
+        setenv("NNP_CONV_ENGINE", "im2col", 1);
+    nnp_model *f = keras_cnn(format), *u = keras_cnn(format);
+    unsetenv("NNP_CONV_ENGINE");
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input(6, format);
+    forward(f, &x, NNP_MODE_INFER); /* builds: weights exist */
+    forward(u, &x, NNP_MODE_INFER);
+    randomize(f);
+    copy_weights(f, u);
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    /* b1 + r1, b2 + r2, b3 */
+    cr_assert_eq(n_fused(f), 5, "%s: %d layers fused", format, n_fused(f));
+    cr_assert_eq(n_fused(u), 0);
+    assert_close(format, nnp_model_output(f, 0), nnp_model_output(u, 0));
+
+    /* new weights: the plan folds the new statistics */
+    randomize(f);
+    copy_weights(f, u);
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    assert_close("after new weights", nnp_model_output(f, 0), nnp_model_output(u, 0));
+
+    /* a training forward is never fused, and moves the moving statistics */
+    forward(f, &x, NNP_MODE_TRAIN);
+    forward(u, &x, NNP_MODE_TRAIN);
+    cr_assert(!memcmp(nnp_model_output(f, 0)->data, nnp_model_output(u, 0)->data,
+                      nnp_model_output(u, 0)->nbytes),
+              "training forwards differ");
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    assert_close("after a training forward", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
+Test(fusion, channels_last_onednn) { fused_equals_unfused("channels_last", 0); }
+Test(fusion, channels_first_onednn) { fused_equals_unfused("channels_first", 0); }
+Test(fusion, channels_last_im2col) { fused_equals_unfused("channels_last", 1); }
+Test(fusion, channels_first_im2col) { fused_equals_unfused("channels_first", 1); }
+
+/* A backward after a fused inference forward sees the values the fusion
+ * skipped: the same gradients, bit for bit, as after an unfused one. */
+Test(fusion, backward_after_fused_forward)
+{
+    nnp_model *f = keras_cnn("channels_first"), *u = keras_cnn("channels_first");
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input(4, "channels_first");
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    randomize(f);
+    copy_weights(f, u);
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    cr_assert_gt(n_fused(f), 0);
+    nnp_tensor g;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_tensor_alloc(&g, NNP_F32, &nnp_model_output(f, 0)->shape, &err), NNP_OK);
+    for (int64_t j = 0; j < nnp_tensor_numel(&g); j++)
+        ((float *)g.data)[j] = uniform(-1.0f, 1.0f);
+    const nnp_tensor *gs[1] = {&g};
+    nnp_model_zero_grad(f);
+    nnp_model_zero_grad(u);
+    cr_assert_eq(nnp_model_backward(f, gs, 1, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_model_backward(u, gs, 1, &err), NNP_OK, "%s", err.msg);
+    for (int i = 0; i < nnp_model_n_layers(f); i++)
+        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(f, i)); k++) {
+            const nnp_weight *a = nnp_layer_weight(nnp_model_layer(f, i), k);
+            const nnp_weight *b = nnp_layer_weight(nnp_model_layer(u, i), k);
+            if (a->grad)
+                cr_assert(!memcmp(a->grad->data, b->grad->data, a->grad->nbytes),
+                          "layer %d weight %s: gradients differ", i, a->name);
+        }
+    /* and the plan is back for the next inference forward */
+    forward(f, &x, NNP_MODE_INFER);
+    cr_assert_gt(n_fused(f), 0);
+    assert_close("after a backward", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&g);
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
+/* A BN whose input is also read elsewhere (a graph output here) stays a
+ * layer of its own. */
+Test(fusion, a_value_read_twice_is_not_fused)
+{
+    nnp_model *m = keras_cnn("channels_last");
+    nnp_error err = {0};
+    cr_assert_eq(nnp_model_node_layer(m, 0), nnp_model_find_layer(m, "c1"));
+    int outs[2] = {nnp_model_output_value(m, 0), nnp_model_node_output(m, 0)}; /* c1's */
+    cr_assert_eq(nnp_model_set_outputs(m, outs, 2, &err), NNP_OK, "%s", err.msg);
+    nnp_tensor x = input(2, "channels_last");
+    forward(m, &x, NNP_MODE_INFER);
+    /* b2 + r2, b3 only */
+    cr_assert_eq(n_fused(m), 3, "%d layers fused", n_fused(m));
+    nnp_tensor_free(&x);
+    nnp_model_free(m);
+}
+
+/* PyTorch's eval-mode CNN export (Conv -> BN -> ReLU twice), fused, against
+ * PyTorch's own output. */
+Test(fusion, torch_export_matches_torch)
+{
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_onnx_load(reg, tu_data_path("torch-export/cnn_bn2d_op15/model.onnx"), NULL, &m,
+                               &err),
+                 NNP_OK, "%s", err.msg);
+    nnp_tensor x, y;
+    tu_load_f32(tu_data_path("torch-export/cnn_bn2d_op15/inputs/input.npy"), &x);
+    forward(m, &x, NNP_MODE_INFER);
+    cr_assert_eq(n_fused(m), 4, "%d layers fused", n_fused(m));
+    nnp_shape es;
+    int64_t n;
+    double *exp = tu_load_f64(tu_data_path("torch-export/cnn_bn2d_op15/expected/output.npy"), &es, &n);
+    y = *nnp_model_output(m, 0);
+    cr_assert_eq(nnp_tensor_numel(&y), n);
+    tu_assert_close_f32("fused CNN vs PyTorch", y.data, exp, n, 1e-4, 1e-5);
+    free(exp);
+    nnp_tensor_free(&x);
+    nnp_model_free(m);
+}
