@@ -80,6 +80,14 @@ NNP_API nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **d
 /* Serializes and writes path atomically (temporary file in the same folder,
  * then rename): on failure an existing file is left untouched. */
 NNP_API nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err);
+/* An inference export (`nnplug convert --fold-bn`): a layer followed by a
+ * per-channel affine in inference (BatchNormalization), where the model's
+ * inference plan would fuse them, is written with the affine folded into
+ * its weights and the affine layer left out, as PyTorch's eval export and
+ * ONNX Runtime's Conv+BN fusion do. The file carries no nnplug.layers
+ * metadata: it is for deployment, not to be trained from. */
+NNP_API nnp_status nnp_onnx_save_inference(const nnp_model *m, const char *path, int opset,
+                                           nnp_error *err);
 
 /* IR version an exported model of this opset carries (9: 4, 10: 5, 11: 6,
  * 12-14: 7, 15-17: 8); 0 outside NNP_ONNX_OPSET_MIN..MAX. */

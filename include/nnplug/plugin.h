@@ -491,6 +491,14 @@ typedef struct nnp_epilogue_ext {
     /* Producer side, run time: the affine for the following inference
        forwards (the kind copies it; no allocation). */
     void (*set_affine)(void *state, const float *scale, const float *shift);
+    /* Producer side, export: writes nodes computing, from inputs, `output`
+       = (the kind's result) * scale[c] + shift[c] over output axis `axis`,
+       the affine folded into the weights written (an inference export, as
+       `nnplug convert --fold-bn` makes); an error when it cannot. */
+    nnp_status (*to_onnx_affine)(const void *state, nnp_onnx_writer *w,
+                                 const char *const *inputs, int n_inputs, const char *output,
+                                 int axis, const float *scale, const float *shift,
+                                 nnp_error *err);
 } nnp_epilogue_ext;
 
 /* Kind flags */

@@ -544,6 +544,7 @@ static const nnp_epilogue_ext conv_epilogue = {
     .struct_size = sizeof(nnp_epilogue_ext),
     .plan_epilogue = conv_plan_epilogue,
     .set_affine = conv_set_affine,
+    .to_onnx_affine = conv_to_onnx_affine,
 };
 
 static const nnp_kind conv_kind = {

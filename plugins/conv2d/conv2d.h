@@ -48,6 +48,9 @@ typedef struct conv_state {
 const char *conv_name(const conv_state *s);
 nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
                         int n_inputs, const char *output, nnp_error *err);
+nnp_status conv_to_onnx_affine(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                               int n_inputs, const char *output, int axis, const float *scale,
+                               const float *shift, nnp_error *err);
 nnp_status conv_from_onnx(const nnp_host *host, const nnp_onnx_reader *r, nnp_config *cfg,
                           nnp_error *err);
 nnp_status conv_onnx_load_weights(void *state, const nnp_onnx_reader *r, nnp_error *err);

@@ -20,10 +20,13 @@
 #include <stdio.h>
 #include <string.h>
 
-nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
-                        int n_inputs, const char *output, nnp_error *err)
+/* The Conv node(s); with scale, the weights written are the layer's with
+ * y * scale[f] + shift[f] folded in (W times scale per output channel, B =
+ * bias * scale + shift). */
+static nnp_status write_conv(const conv_state *s, nnp_onnx_writer *w, const char *const *inputs,
+                             int n_inputs, const char *output, const float *scale,
+                             const float *shift, nnp_error *err)
 {
-    const conv_state *s = state;
     const nnp_host *h = s->host;
     nnp_status st = nnp_pu_check_export(h, s->built, n_inputs, 1, "Conv2D", conv_name(s), err);
     if (st != NNP_OK)
@@ -43,12 +46,26 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
         for (int64_t j = 0; j < kw; j++)
             for (int64_t c = 0; c < cg; c++)
                 for (int64_t f = 0; f < F; f++)
-                    wd[((f * cg + c) * kh + i) * kw + j] = k[((i * kw + j) * cg + c) * F + f];
+                    wd[((f * cg + c) * kh + i) * kw + j] =
+                        k[((i * kw + j) * cg + c) * F + f] * (scale ? scale[f] : 1.0f);
     char wname[256], bname[256];
     nnp_pu_value_name(h, w, base, "kernel", wname, sizeof wname);
     st = h->onnx_add_initializer(w, wname, &wt, err);
     h->tensor_free(&wt);
-    if (st == NNP_OK && s->wb.use_bias) {
+    const int has_bias = s->wb.use_bias || scale;
+    if (st == NNP_OK && scale) {
+        nnp_tensor bt;
+        nnp_shape bs = {1, {F}};
+        st = h->tensor_alloc(&bt, NNP_F32, &bs, err);
+        if (st != NNP_OK)
+            return st;
+        const float *b = s->wb.use_bias ? s->wb.bias.data : NULL;
+        for (int64_t f = 0; f < F; f++)
+            ((float *)bt.data)[f] = (b ? b[f] * scale[f] : 0.0f) + shift[f];
+        nnp_pu_value_name(h, w, base, "bias", bname, sizeof bname);
+        st = h->onnx_add_initializer(w, bname, &bt, err);
+        h->tensor_free(&bt);
+    } else if (st == NNP_OK && has_bias) {
         nnp_pu_value_name(h, w, base, "bias", bname, sizeof bname);
         st = h->onnx_add_initializer(w, bname, &s->wb.bias, err);
     }
@@ -72,7 +89,7 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     else if (!linear)
         y = nnp_pu_value_name(h, w, base, "linear", conv_out, sizeof conv_out);
     const char *ins[3] = {x, wname, bname};
-    int node = nnp_pu_add_node(h, w, "Conv", base, ins, s->wb.use_bias ? 3 : 2, y, err);
+    int node = nnp_pu_add_node(h, w, "Conv", base, ins, has_bias ? 3 : 2, y, err);
     if (node < 0)
         return nnp_pu_err_code(err);
     const int64_t kshape[2] = {kh, kw}, strides[2] = {s->sh, s->sw}, dil[2] = {s->dh, s->dw};
@@ -102,6 +119,24 @@ nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const
     if (st == NNP_OK && !linear)
         st = act_to_onnx(h, w, &s->act, base, a_in, output, 4, 3, err);
     return st;
+}
+
+nnp_status conv_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                        int n_inputs, const char *output, nnp_error *err)
+{
+    return write_conv(state, w, inputs, n_inputs, output, NULL, NULL, err);
+}
+
+nnp_status conv_to_onnx_affine(const void *state, nnp_onnx_writer *w, const char *const *inputs,
+                               int n_inputs, const char *output, int axis, const float *scale,
+                               const float *shift, nnp_error *err)
+{
+    const conv_state *s = state;
+    if (axis != (s->channels_first ? 1 : 3) || s->act.id != ACT_LINEAR)
+        return s->host->error_set(err, NNP_ERR_UNSUPPORTED,
+                                  "Conv2D '%s': no affine over axis %d folds into it",
+                                  conv_name(s), axis);
+    return write_conv(s, w, inputs, n_inputs, output, scale, shift, err);
 }
 
 /* The constant weight W [M, C/g, kh, kw] of a Conv node. */

@@ -1,5 +1,6 @@
-/* nnplug convert IN OUT [--opset N] [-i NAME=FILE.npy ...]: between .onnx
- * and Keras-style .json (either way, or .onnx to .onnx at another opset). */
+/* nnplug convert IN OUT [--opset N] [--fold-bn] [-i NAME=FILE.npy ...]:
+ * between .onnx and Keras-style .json (either way, or .onnx to .onnx at
+ * another opset, or an inference export with BatchNormalization folded). */
 #include "cli/cli.h"
 #include "nnplug/onnx.h"
 
@@ -8,18 +9,21 @@
 #include <string.h>
 
 static const char convert_usage[] =
-    "usage: nnplug convert IN OUT [--opset N] [-i NAME=FILE.npy ...]\n"
+    "usage: nnplug convert IN OUT [--opset N] [--fold-bn] [-i NAME=FILE.npy ...]\n"
     "Converts a model between ONNX (.onnx) and Keras-style JSON (.json); the\n"
     "format of each file comes from its extension. OUT is written atomically:\n"
     "on failure an existing OUT is left untouched.\n"
     "  --opset N          ONNX opset to write, 9 to 17 (default 15)\n"
+    "  --fold-bn          .onnx for inference: BatchNormalization folded into the\n"
+    "                     Conv before it (weights and bias), its node left out,\n"
+    "                     and no nnplug metadata (the default keeps every node)\n"
     "  -i NAME=FILE.npy   value of an ONNX graph input that nodes read as a\n"
     "                     constant parameter (it becomes an initializer)\n";
 
 int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
-    int opset = 0, rc = CLI_EXIT_USAGE;
+    int opset = 0, fold = 0, rc = CLI_EXIT_USAGE;
     cli_feeds feeds = {0};
     nnp_error err = {0};
     nnp_registry *reg = NULL;
@@ -30,6 +34,8 @@ int cmd_convert(int argc, char **argv)
             fputs(convert_usage, stdout);
             rc = CLI_EXIT_OK;
             goto done;
+        } else if (strcmp(a, "--fold-bn") == 0) {
+            fold = 1;
         } else if (strcmp(a, "--opset") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -67,8 +73,9 @@ int cmd_convert(int argc, char **argv)
             goto done;
         }
     }
-    if (opset && !cli_has_ext(out, ".onnx")) {
-        cli_error("convert: --opset applies to .onnx output only (%s)", out);
+    if ((opset || fold) && !cli_has_ext(out, ".onnx")) {
+        cli_error("convert: %s applies to .onnx output only (%s)", fold ? "--fold-bn" : "--opset",
+                  out);
         goto done;
     }
     for (int f = 0; f < feeds.n; f++)
@@ -78,7 +85,8 @@ int cmd_convert(int argc, char **argv)
         }
     if (cli_load_registry(&reg, &err) ||
         cli_load_model_fed(reg, in, &feeds, 0, &m, &err) ||
-        cli_save_model(m, out, opset, &err)) {
+        (fold ? nnp_onnx_save_inference(m, out, opset, &err)
+              : cli_save_model(m, out, opset, &err))) {
         rc = cli_fail(&err);
         goto done;
     }

@@ -1,5 +1,6 @@
 /* Model graph: values, layer instances, nodes; planned memory; forward and
  * backward in topological (insertion) order. */
+#include "graph/plan_internal.h"
 #include "plugin/instance_internal.h"
 #include "nnplug/config.h"
 #include "nnplug/model.h"
@@ -469,6 +470,18 @@ static void clear_epilogues(nnp_model *m)
     m->fused = 0;
 }
 
+int nnpi_model_affine_reader(const nnp_model *m, int nd, int *axis)
+{
+    const node *n = &m->nodes[nd];
+    *axis = -1;
+    if (n->mode >= 0 || layer_uses(m, nd) != 1)
+        return -1;
+    const int j = sole_reader(m, n->out);
+    if (j >= 0)
+        *axis = nnpi_layer_affine_axis(m->layers[m->nodes[j].layer], m->v[n->out].decl.rank);
+    return *axis >= 0 ? j : -1;
+}
+
 /* Plans producer -> affine [-> relu] and producer -> relu chains where the
  * kinds offer it; a kind that declines leaves its chain unfused. */
 static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
@@ -480,12 +493,9 @@ static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
         node *n = &m->nodes[i];
         if (n->absorbed || n->mode >= 0 || layer_uses(m, i) != 1)
             continue;
-        const int rank = m->v[n->out].act.shape.rank;
-        int j = sole_reader(m, n->out), axis = -1, r = -1;
-        if (j >= 0 && (axis = nnpi_layer_affine_axis(m->layers[m->nodes[j].layer], rank)) >= 0)
-            r = sole_reader(m, m->nodes[j].out);
-        else if (j >= 0)
-            r = j, j = -1;
+        int axis, j = nnpi_model_affine_reader(m, i, &axis);
+        /* after the affine, or right after the producer: a ReLU */
+        int r = sole_reader(m, j >= 0 ? m->nodes[j].out : n->out);
         if (r >= 0 && !nnpi_layer_is_relu(m->layers[m->nodes[r].layer]))
             r = -1;
         if (j < 0 && r < 0)

@@ -7,7 +7,9 @@
  * runs in training mode, and the layer configs in metadata_props. The
  * bytes depend only on the model (protobuf-c packs fields in order; JSON
  * is written with sorted keys), so the same model gives the same file. */
+#include "graph/plan_internal.h"
 #include "interchange/onnx_internal.h"
+#include "plugin/instance_internal.h"
 #include "plugin/host_internal.h"
 #include "services/config_internal.h"
 
@@ -147,6 +149,8 @@ static nnp_shape batch_shape(const nnp_model *m, int v)
 
 typedef struct export_ctx {
     const nnp_model *m;
+    int fold;              /* an inference export: affines folded into producers */
+    int *folded;           /* per node: written by its producer's to_onnx_affine */
     nnp_onnx_writer w;
     json_t *layers;        /* nnplug.layers, one entry per layer */
     json_t *dtypes;        /* model metadata nnplug.initializer_dtypes, parsed */
@@ -166,6 +170,39 @@ static int main_node(const export_ctx *x, const nnp_kind *k, size_t first)
         if (strcmp(x->w.nodes[i]->op_type, k->onnx.op_type) == 0)
             return (int)i;
     return -1;
+}
+
+/* An inference export: node nd written with the affine of the node after
+ * it folded in, when the plan's rules allow and both kinds agree; that
+ * node is then left out. NNP_ERR_NOT_FOUND: nd is written as it is. */
+static nnp_status export_folded(export_ctx *x, int nd, const char *const *ins, int n_in,
+                                const char **out, nnp_error *err)
+{
+    const nnp_model *m = x->m;
+    int axis, j = nnpi_model_affine_reader(m, nd, &axis);
+    if (j < 0)
+        return NNP_ERR_NOT_FOUND;
+    const nnp_shape *s = nnp_model_value_shape(m, nnp_model_node_output(m, nd));
+    const int64_t c = s && axis < s->rank ? s->dims[axis] : -1;
+    float *buf = c > 0 ? malloc(2 * (size_t)c * sizeof(float)) : NULL;
+    if (!buf)
+        return c > 0 ? FAIL(NNP_ERR_NOMEM, "out of memory") : NNP_ERR_NOT_FOUND;
+    nnpi_layer_inference_affine(nnp_model_layer(m, nnp_model_node_layer(m, j)), buf, buf + c);
+    const char *o = nnp_model_value_name(m, nnp_model_node_output(m, j));
+    nnp_error declined = {0};
+    const size_t first = x->w.n_nodes;
+    nnp_status st = nnpi_layer_to_onnx_affine(nnp_model_layer(m, nnp_model_node_layer(m, nd)),
+                                              &x->w, ins, n_in, o, axis, buf, buf + c, &declined);
+    free(buf);
+    if (st == NNP_ERR_UNSUPPORTED && x->w.n_nodes == first) /* declined: written plain */
+        return NNP_ERR_NOT_FOUND;
+    if (st) {
+        *err = declined;
+        return st;
+    }
+    x->folded[j] = 1;
+    *out = o;
+    return NNP_OK;
 }
 
 static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
@@ -188,7 +225,9 @@ static nnp_status export_node(export_ctx *x, int nd, nnp_error *err)
     size_t first = x->w.n_nodes;
     x->w.layer = layer;
     x->w.dtypes = json_object_get(x->dtypes, lname);
-    nnp_status st = nnpi_layer_to_onnx(layer, &x->w, ins, n_in, out, err);
+    nnp_status st = x->fold ? export_folded(x, nd, ins, n_in, &out, err) : NNP_ERR_NOT_FOUND;
+    if (st == NNP_ERR_NOT_FOUND)
+        st = nnpi_layer_to_onnx(layer, &x->w, ins, n_in, out, err);
     x->w.layer = NULL;
     x->w.dtypes = NULL;
     if (st)
@@ -327,8 +366,12 @@ static nnp_status export_layers(export_ctx *x, nnp_error *err)
     }
     for (int v = 0; v < nnp_model_n_values(m) && !st; v++)
         st = nnpi_onnx_writer_reserve(&x->w, nnp_model_value_name(m, v), err);
+    x->folded = calloc((size_t)nnp_model_n_nodes(m) + 1, sizeof(int));
+    if (!x->folded)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
     for (int nd = 0; nd < nnp_model_n_nodes(m) && !st; nd++)
-        st = export_node(x, nd, err);
+        if (!x->folded[nd])
+            st = export_node(x, nd, err);
     if (st == NNP_OK)
         st = export_weight_outputs(x, err);
     if (st == NNP_OK)
@@ -461,6 +504,8 @@ static nnp_status model_metadata(const export_ctx *x, Onnx__ModelProto *mp, nnp_
     }
     if (st)
         return st;
+    if (x->fold) /* a deployment file: not the model nnplug would load back */
+        return NNP_OK;
     char *s = json_dumps(x->layers, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     if (!s)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
@@ -494,8 +539,8 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     return st;
 }
 
-nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
-                              nnp_error *err)
+static nnp_status serialize(const nnp_model *m, int opset, int fold, uint8_t **data,
+                            size_t *len, nnp_error *err)
 {
     *data = NULL;
     *len = 0;
@@ -509,6 +554,7 @@ nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, siz
     export_ctx x;
     memset(&x, 0, sizeof x);
     x.m = m;
+    x.fold = fold;
     nnpi_onnx_writer_init(&x.w, opset);
     Onnx__ModelProto *mp = malloc(sizeof *mp);
     Onnx__GraphProto *g = malloc(sizeof *g);
@@ -545,17 +591,35 @@ nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, siz
     free(x.layer_node);
     free(x.train_nodes);
     free(x.train_layers);
+    free(x.folded);
     return st;
 }
 
-nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err)
+nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
+                              nnp_error *err)
+{
+    return serialize(m, opset, 0, data, len, err);
+}
+
+static nnp_status save(const nnp_model *m, const char *path, int opset, int fold, nnp_error *err)
 {
     uint8_t *data;
     size_t len;
-    nnp_status st = nnp_onnx_serialize(m, opset, &data, &len, err);
+    nnp_status st = serialize(m, opset, fold, &data, &len, err);
     if (st)
         return nnp_error_prefix(err, "%s", path);
     st = nnp_write_file_atomic(path, data, len, err);
     free(data);
     return st;
+}
+
+nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err)
+{
+    return save(m, path, opset, 0, err);
+}
+
+nnp_status nnp_onnx_save_inference(const nnp_model *m, const char *path, int opset,
+                                   nnp_error *err)
+{
+    return save(m, path, opset, 1, err);
 }

@@ -283,6 +283,18 @@ void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift)
     epi_of(l)->set_affine(l->state, scale, shift);
 }
 
+nnp_status nnpi_layer_to_onnx_affine(const nnp_layer *l, nnp_onnx_writer *w,
+                                     const char *const *inputs, int n_inputs, const char *output,
+                                     int axis, const float *scale, const float *shift,
+                                     nnp_error *err)
+{
+    if (!EPI_HAS(l, to_onnx_affine))
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) folds no affine",
+                             nnp_layer_name(l), l->kind->name);
+    return epi_of(l)->to_onnx_affine(l->state, w, inputs, n_inputs, output, axis, scale, shift,
+                                     err);
+}
+
 void nnp_layer_weights_changed(nnp_layer *l)
 {
     if (l && l->built && l->kind->weights_changed)

@@ -27,4 +27,10 @@ int nnpi_layer_is_relu(const nnp_layer *l);
 /* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none. */
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err);
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);
+/* Export with an affine folded in (NNP_EXT_EPILOGUE's to_onnx_affine);
+ * NNP_ERR_UNSUPPORTED when the kind offers none. */
+nnp_status nnpi_layer_to_onnx_affine(const nnp_layer *l, nnp_onnx_writer *w,
+                                     const char *const *inputs, int n_inputs, const char *output,
+                                     int axis, const float *scale, const float *shift,
+                                     nnp_error *err);
 #endif

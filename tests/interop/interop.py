@@ -388,6 +388,8 @@ def suite_cli(a):
            ['opset'], 'opset outside 9..17')
     expect([a.nnplug, 'convert', model, os.path.join(work, 'm.txt')] + binds, 2, ['m.txt'],
            'unknown output format')
+    expect([a.nnplug, 'convert', model, os.path.join(work, 'm.json'), '--fold-bn'] + binds, 2,
+           ['--fold-bn', 'm.json'], '--fold-bn to .json')
     expect([a.nnplug, 'convert', os.path.join(a.testdata, 'bad-inputs', 'truncated', 'model.onnx'),
             os.path.join(work, 'm.onnx')], 2, ['truncated', 'protobuf'], 'convert a malformed file')
     # success paths: -o NAME=FILE, unnamed -i, --training, --threads, info

@@ -112,14 +112,14 @@ def onnx_check(model):
         return False, str(e).splitlines()[0]
 
 
-def run_vs_ort(a, model, x_file, work, label, tol):
-    """Checks that `nnplug run` and ONNX Runtime both run model on input
-    x_file (the graph input 'input') and agree within tol (atol + rtol) on
-    'output'."""
+def run_vs_ort(a, model, x_file, work, label, tol, ort_model=None):
+    """Checks that `nnplug run` and ONNX Runtime both run model (ONNX Runtime:
+    ort_model when given) on input x_file (the graph input 'input') and
+    agree within tol (atol + rtol) on 'output'."""
     nn_dir, ort_dir = fresh(os.path.join(work, 'nnplug')), fresh(os.path.join(work, 'ort'))
     r = run([a.nnplug, 'run', model, '-i', 'input=' + x_file, '--out-dir', nn_dir])
     check(r.returncode == 0, 'nnplug run %s (%s)' % (label, r.stderr.strip()))
-    err = ort(a, model, ort_dir, {'input': x_file})
+    err = ort(a, ort_model or model, ort_dir, {'input': x_file})
     check(err is None, 'ONNX Runtime runs %s (%s)' % (label, err or ''))
     if r.returncode == 0 and err is None:
         ok, msg = close(np.load(os.path.join(nn_dir, 'output.npy')),

@@ -38,6 +38,9 @@ Checks:
     into running_var, ONNX and Keras the biased one;
   - two training steps (batch 8) at 1, 2 and 3 threads give byte-identical
     weights, losses and .onnx files;
+  - `nnplug convert --fold-bn` of the saved model passes onnx.checker,
+    has 20 nodes fewer (no BatchNormalization), and ONNX Runtime on it
+    equals `nnplug run` on the unfolded file within 1e-4;
   - the saved 3-step model passes onnx.checker, and ONNX Runtime on it
     equals `nnplug run` on it within 1e-4 (atol + rtol) on 4 images.
 For scale: PyTorch's own float32 run of these 3 steps ends 4e-3 (relative)
@@ -213,6 +216,20 @@ def main():
     ok, msg = itest.onnx_check(out)
     check(ok, 'trained.onnx: onnx.checker full_check %s' % msg)
     itest.run_vs_ort(a, out, x4, d, 'trained.onnx (4 images)', 1e-4)
+
+    # the inference export: BatchNormalization folded into the convolutions
+    folded = os.path.join(d, 'folded.onnx')
+    r = run([a.nnplug, 'convert', out, folded, '--fold-bn'])
+    if check(r.returncode == 0, 'nnplug convert --fold-bn (%s)' % r.stderr.strip()):
+        ok, msg = itest.onnx_check(folded)
+        check(ok, 'folded.onnx: onnx.checker full_check %s' % msg)
+        ops = [n.op_type for n in onnx.load(folded).graph.node]
+        ops0 = [n.op_type for n in onnx.load(out).graph.node]
+        check(len(ops) == len(ops0) - 20 and 'BatchNormalization' not in ops,
+              'folded.onnx has %d nodes, no BatchNormalization (trained.onnx: %d)'
+              % (len(ops), len(ops0)))
+        itest.run_vs_ort(a, out, x4, os.path.join(d, 'fold'), 'trained.onnx vs ONNX Runtime on '
+                         'folded.onnx (4 images)', 1e-4, ort_model=folded)
     itest.finish('resnet18_torch')
 
 

@@ -160,7 +160,8 @@ NNP_PIN(nnp_epilogue_ext, inference_affine, 16);
 NNP_PIN(nnp_epilogue_ext, is_relu, 24);
 NNP_PIN(nnp_epilogue_ext, plan_epilogue, 32);
 NNP_PIN(nnp_epilogue_ext, set_affine, 40);
-NNP_PIN_SIZE(nnp_epilogue_ext, 48);
+NNP_PIN(nnp_epilogue_ext, to_onnx_affine, 48);
+NNP_PIN_SIZE(nnp_epilogue_ext, 56);
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
 NNP_PIN(nnp_kind, abi_major, 8);
