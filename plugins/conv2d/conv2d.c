@@ -303,7 +303,13 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         return st;
     if (!s->built || s->wb.kernel.shape.dims[2] != g.Cg)
         st = alloc_weights(s, g.Cg, err);
-    if (st == NNP_OK && g.OH >= 0)
+    /* oneDNN's primitives for a concrete build; im2col's scratch for the
+       shapes they do not serve (with oneDNN at hand, only a concrete build
+       says which: a model builds for every batch size it runs) */
+    if (st == NNP_OK)
+        st = ensure_engine(s, &g, err);
+    const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
+    if (st == NNP_OK && g.OH >= 0 && im2col_may_run && !engine_for(s, &g))
         st = ensure_scratch(s, &g, err);
     if (st != NNP_OK)
         return st;
@@ -319,10 +325,6 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         s->dz = p;
         s->dz_floats = n;
     }
-    if (st == NNP_OK)
-        st = ensure_engine(s, &g, err);
-    if (st != NNP_OK)
-        return st;
     s->g = g;
     s->spatial_known = g.OH >= 0;
     img_shape(out, s->channels_first, in[0].dims[0], s->filters, g.OH, g.OW);
@@ -358,7 +360,7 @@ static nnp_status run_geom(const conv_state *s, const nnp_tensor *x, conv_geom *
                             "Conv2D '%s': input %s has %lld channels, the layer was built for %lld",
                             conv_name(s), nnp_pu_shape_str(&x->shape, b, sizeof b), (long long)g->C,
                             (long long)(s->wb.kernel.shape.dims[2] * s->groups));
-    if (!s->scratch_mem || conv_slot_floats(g) > s->scratch_slot_floats)
+    if (!engine_for(s, g) && (!s->scratch_mem || conv_slot_floats(g) > s->scratch_slot_floats))
         return h->error_set(err, NNP_ERR_SHAPE,
                             "Conv2D '%s': input %s is larger than any shape the layer was built "
                             "for (build it for this shape first)",

@@ -88,7 +88,7 @@ struct conv_dnnl {
     port src, dst, ddst, dsrc;
     dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
     dnnl_primitive_t re_wf, re_wb, re_dw;
-    float *wf_buf, *scratch;
+    float *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
     int wf_folded;              /* wf holds kernel * scale (an epilogue's) */
@@ -252,10 +252,13 @@ static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
     return bad;
 }
 
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
 /* The chunks of the kernel gradient: a count fixed by the shapes. Chunk
- * 0's partial also holds backward-data's kernel (wb_bytes), which is dead
- * by the time the partials are written. */
-static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t wb_bytes)
+ * 0's partial also holds the forward's and backward-data's kernels
+ * (w_bytes, the larger), dead by the time the partials are written and
+ * reloaded after a backward. */
+static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_bytes)
 {
     const conv_geom *g = &e->g;
     const size_t wbytes = (size_t)(g->Kg * g->F) * sizeof(float);
@@ -292,9 +295,8 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t wb_byt
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
             mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
             mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
-            !(c->dw_buf = take(e, i == 0 && wb_bytes > e->dw_floats * sizeof(float)
-                                      ? wb_bytes
-                                      : e->dw_floats * sizeof(float))) ||
+            !(c->dw_buf = take(e, i == 0 ? max_size(w_bytes, e->dw_floats * sizeof(float))
+                                         : e->dw_floats * sizeof(float))) ||
             dnnl_memory_create(&c->dw, dw_md, e->eng, c->dw_buf) ||
             !(c->scratch_buf = take(e, sb)) ||
             dnnl_memory_create(&c->scratch, query(pd, dnnl_query_scratchpad_md), e->eng,
@@ -309,8 +311,8 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t wb_byt
     return 0;
 }
 
-/* Kernels: the tensor's layout, the forward's, backward-data's (on chunk
- * 0's partial, see plan_chunks); the kernel gradient's back to the
+/* Kernels: the tensor's layout, the forward's and backward-data's (both on
+ * chunk 0's partial, see plan_chunks); the kernel gradient's back to the
  * tensor's, added into it by the reorder (a sum post-op). */
 static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
                         dnnl_primitive_desc_t bpd, dnnl_primitive_desc_t wpd)
@@ -319,9 +321,8 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     const dnnl_memory_desc_t *wb = query(bpd, dnnl_query_weights_md);
     const dnnl_memory_desc_t *dw = query(wpd, dnnl_query_diff_weights_md);
     e->w_floats = (size_t)(e->g.Kg * e->g.F);
-    if (mem(e, &e->wu, &d->w_user) ||
-        !(e->wf_buf = take(e, dnnl_memory_desc_get_size(wf))) ||
-        dnnl_memory_create(&e->wf, wf, e->eng, e->wf_buf) || reorder(e, &e->re_wf, &d->w_user, wf))
+    if (mem(e, &e->wu, &d->w_user) || dnnl_memory_create(&e->wf, wf, e->eng, e->ch[0].dw_buf) ||
+        reorder(e, &e->re_wf, &d->w_user, wf))
         return 1;
     if (dnnl_memory_desc_equal(wf, wb))
         e->wb = e->wf;
@@ -393,7 +394,6 @@ void cdn_destroy(conv_dnnl *e)
                              e->bw[1], e->re_wf,    e->re_wb, e->re_dw};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
-    e->free_fn(e->wf_buf);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
     dnnl_stream_destroy(e->strm);
@@ -434,7 +434,9 @@ static int create_all(conv_dnnl *e, int nthreads)
               port_init(e, &e->ddst, &d.dst_user, query(bpd, dnnl_query_diff_dst_md), 1) ||
               port_init(e, &e->dsrc, &d.src_user, query(bpd, dnnl_query_diff_src_md), 0);
     if (!bad)
-        bad = plan_chunks(e, wpd, dnnl_memory_desc_get_size(query(bpd, dnnl_query_weights_md))) ||
+        bad = plan_chunks(e, wpd,
+                          max_size(dnnl_memory_desc_get_size(query(fpd, dnnl_query_weights_md)),
+                                   dnnl_memory_desc_get_size(query(bpd, dnnl_query_weights_md)))) ||
               plan_weights(e, &d, fpd, bpd, wpd[0]);
     if (!bad) {
         size_t sb = scratch_of(fpd);
@@ -512,21 +514,53 @@ static void port_out_end(conv_dnnl *e, port *p)
         run_reorder(e, p->re, p->mi, p->mu);
 }
 
+/* The offset, in elements, of logical index idx in a blocked layout. */
+static int64_t md_offset(const dnnl_memory_desc_t *md, const int64_t *idx)
+{
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int64_t blk[DNNL_MAX_NDIMS], rem[DNNL_MAX_NDIMS] = {0}, off = md->offset0;
+    for (int d = 0; d < DNNL_MAX_NDIMS; d++)
+        blk[d] = 1;
+    for (int k = 0; k < b->inner_nblks; k++)
+        blk[b->inner_idxs[k]] *= b->inner_blks[k];
+    for (int d = 0; d < md->ndims; d++) {
+        off += idx[d] / blk[d] * b->strides[d];
+        rem[d] = idx[d] % blk[d];
+    }
+    /* inner blocks, the last listed varying fastest */
+    int64_t inner = 0, mult = 1;
+    for (int k = b->inner_nblks - 1; k >= 0; k--) {
+        const int d = (int)b->inner_idxs[k];
+        inner += rem[d] % b->inner_blks[k] * mult;
+        rem[d] /= b->inner_blks[k];
+        mult *= b->inner_blks[k];
+    }
+    return off + inner;
+}
+
 /* wf from the kernel, times scale per output channel when scale is set
- * (staged in chunk 0's partial, in the tensor's layout, whose last axis is
- * the output channel: partials are dead outside backward). */
+ * (in wf's own layout, in place: logical dims (F, C, kh, kw), or
+ * (G, F/G, C/G, kh, kw) with groups). */
 static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
 {
-    const float *src = kernel;
-    if (scale) {
-        float *t = e->ch[0].dw_buf;
-        const int64_t F = e->g.F, n = (int64_t)e->w_floats;
-        for (int64_t i = 0; i < n; i++)
-            t[i] = kernel[i] * scale[i % F];
-        src = t;
-    }
-    dnnl_memory_set_data_handle(e->wu, (void *)src);
+    dnnl_memory_set_data_handle(e->wu, (void *)kernel);
     run_reorder(e, e->re_wf, e->wu, e->wf);
+    dnnl_stream_wait(e->strm);
+    if (scale) {
+        const dnnl_memory_desc_t *md = NULL;
+        dnnl_memory_get_memory_desc(e->wf, &md);
+        float *w = e->ch[0].dw_buf;
+        const conv_geom *g = &e->g;
+        const int grouped = md->ndims == 5;
+        for (int64_t f = 0; f < g->F; f++)
+            for (int64_t c = 0; c < g->Cg; c++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        const int64_t gi[5] = {f / g->Fg, f % g->Fg, c, i, j};
+                        const int64_t pi[4] = {f, c, i, j};
+                        w[md_offset(md, grouped ? gi : pi)] *= scale[f];
+                    }
+    }
     e->wf_valid = 1;
     e->wf_folded = scale != NULL;
 }
@@ -645,7 +679,8 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     omp_set_num_threads(nt);
     dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
     if (dx) {
-        if (e->re_wb) {
+        if (e->re_wb) { /* over wf (chunk 0's buffer) */
+            e->wf_valid = 0;
             dnnl_memory_set_data_handle(e->wu, (void *)kernel);
             run_reorder(e, e->re_wb, e->wu, e->wb);
         } else if (!e->wf_valid || e->wf_folded) {

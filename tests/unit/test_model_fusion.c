@@ -28,7 +28,8 @@ static float uniform(float lo, float hi)
 }
 
 /* Conv2D -> BN -> ReLU -> Conv2D -> BN -> Activation(relu) -> Conv2D -> BN
- * -> GlobalAveragePooling2D -> Dense (the last BN has no ReLU after it). */
+ * -> GlobalAveragePooling2D -> Dense (the last BN has no ReLU after it; the
+ * second Conv2D has 2 groups). */
 static nnp_model *keras_cnn(const char *format)
 {
     char json[3000];
@@ -42,7 +43,7 @@ static nnp_model *keras_cnn(const char *format)
              "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b1\", \"axis\": %s}},"
              "{\"class_name\": \"ReLU\", \"config\": {\"name\": \"r1\"}},"
              "{\"class_name\": \"Conv2D\", \"config\": {\"name\": \"c2\", \"filters\": 24, "
-             "\"kernel_size\": 3, \"strides\": 2, \"use_bias\": false, \"data_format\": \"%s\"}},"
+             "\"kernel_size\": 3, \"strides\": 2, \"groups\": 2, \"use_bias\": false, \"data_format\": \"%s\"}},"
              "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b2\", \"axis\": %s}},"
              "{\"class_name\": \"Activation\", \"config\": {\"name\": \"r2\", \"activation\": "
              "\"relu\"}},"
