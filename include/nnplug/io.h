@@ -10,6 +10,9 @@ extern "C" {
 
 /* Reads path into a newly allocated tensor (caller frees with nnp_tensor_free). */
 NNP_API nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err);
+/* Same from the bytes of an .npy file in memory; label names it in errors. */
+NNP_API nnp_status nnp_npy_parse(const void *data, size_t len, const char *label, nnp_tensor *t,
+                                 nnp_error *err);
 /* Same, converted to float32 (float64 and int64 are converted). */
 NNP_API nnp_status nnp_npy_read_f32(const char *path, nnp_tensor *t, nnp_error *err);
 /* Writes atomically: a temporary file beside path, then rename. */

@@ -188,19 +188,14 @@ static nnp_status check_data_size(const char *path, nnp_dtype dt, const nnp_shap
     return NNP_OK;
 }
 
-nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err)
+nnp_status nnp_npy_parse(const void *data, size_t len, const char *label, nnp_tensor *t,
+                         nnp_error *err)
 {
-    char *buf;
-    size_t len;
-    memset(t, 0, sizeof *t);
-    nnp_status st = nnp_read_file(path, &buf, &len, err);
-    if (st)
-        return st;
+    const char *buf = data, *path = label;
     size_t hlen, hoff;
-    if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
-        free(buf);
+    memset(t, 0, sizeof *t);
+    if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
         return nnp_error_set(err, NNP_ERR_FORMAT, "%s: not an .npy file (bad magic)", path);
-    }
     int major = (unsigned char)buf[6];
     if (major == 1) {
         hlen = (unsigned char)buf[8] | ((size_t)(unsigned char)buf[9] << 8);
@@ -210,23 +205,18 @@ nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err)
                ((size_t)(unsigned char)buf[10] << 16) | ((size_t)(unsigned char)buf[11] << 24);
         hoff = 12;
     } else {
-        free(buf);
         return nnp_error_set(err, NNP_ERR_FORMAT, "%s: unsupported .npy version %d", path, major);
     }
-    if (hlen > NPY_HEADER_MAX || hoff + hlen > len) {
-        free(buf);
+    if (hlen > NPY_HEADER_MAX || hoff + hlen > len)
         return nnp_error_set(err, NNP_ERR_FORMAT, "%s: truncated .npy header", path);
-    }
     char *h = malloc(hlen + 1);
-    if (!h) {
-        free(buf);
+    if (!h)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    }
     memcpy(h, buf + hoff, hlen);
     h[hlen] = '\0';
     nnp_dtype dt = NNP_DTYPE_UNDEFINED;
     nnp_shape shape;
-    st = parse_header(path, h, &dt, &shape, err);
+    nnp_status st = parse_header(path, h, &dt, &shape, err);
     free(h);
     /* the header's size against the file's, before anything is allocated:
      * a small file cannot ask for a large tensor */
@@ -238,6 +228,18 @@ nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err)
         nnp_error_prefix(err, "%s", path);
     if (st == NNP_OK && t->nbytes)
         memcpy(t->data, buf + hoff + hlen, t->nbytes);
+    return st;
+}
+
+nnp_status nnp_npy_read(const char *path, nnp_tensor *t, nnp_error *err)
+{
+    char *buf;
+    size_t len;
+    memset(t, 0, sizeof *t);
+    nnp_status st = nnp_read_file(path, &buf, &len, err);
+    if (st)
+        return st;
+    st = nnp_npy_parse(buf, len, path, t, err);
     free(buf);
     return st;
 }

@@ -1,25 +1,41 @@
 #!/bin/sh
-# Builds the ONNX-import fuzzer with clang (libFuzzer + AddressSanitizer +
-# UBSan) straight from the sources and runs it for a bounded time:
+# Builds nnplug's fuzzers with clang (libFuzzer + AddressSanitizer + UBSan)
+# straight from the sources and runs each for a bounded time:
 #
-#   tests/fuzz/run.sh [-t SECONDS] [-o WORKDIR] [-j JOBS]
+#   tests/fuzz/run.sh [-t SECONDS] [-s SECONDS] [-o WORKDIR] [-j JOBS] [HARNESS...]
 #
-# The harness loads every plugin, built as instrumented .so files too.
-# Seeds: tests/fuzz/corpus (small valid models), tests/fixtures/onnx-bad
-# (malformed ones) and, when NNP_TESTDATA is set, the reference models.
-# New inputs collect in WORKDIR/corpus; a finding is written to
-# WORKDIR/artifacts and makes the script fail. Exit 0: no finding.
+# Harnesses (default: all three):
+#   onnx_import  ONNX files: import, export and re-import, forward (-t SECONDS, default 60)
+#   keras_json   Keras JSON models: load, write back and reload, forward (-s SECONDS, default 30)
+#   npy          .npy files: parse, write and read back (-s SECONDS)
+# The model harnesses load every plugin, built as instrumented .so files too.
+# Seeds: onnx_import: tests/fuzz/corpus (small valid models),
+# tests/fixtures/onnx-bad (malformed ones) and, when NNP_TESTDATA is set,
+# the reference models; keras_json: tests/fuzz/corpus-keras, models/*.json
+# and the reference models' model.json; npy: tests/fixtures/npy-bad,
+# models/data. New inputs collect in WORKDIR/corpus-HARNESS; a finding is
+# written to WORKDIR/artifacts and makes the script fail. Exit 0: no finding.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=60
+small=30
 work=${TMPDIR:-/tmp}/nnplug-fuzz
 jobs=1
-while getopts t:o:j: opt; do
+while getopts t:s:o:j: opt; do
   case $opt in
     t) seconds=$OPTARG ;;
+    s) small=$OPTARG ;;
     o) work=$OPTARG ;;
     j) jobs=$OPTARG ;;
-    *) echo "usage: $0 [-t SECONDS] [-o WORKDIR] [-j JOBS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-t SECONDS] [-s SECONDS] [-o WORKDIR] [-j JOBS] [HARNESS...]" >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+harnesses=${*:-onnx_import keras_json npy}
+for h in $harnesses; do
+  case $h in
+    onnx_import|keras_json|npy) ;;
+    *) echo "run.sh: unknown harness '$h' (onnx_import, keras_json, npy)" >&2; exit 2 ;;
   esac
 done
 CC=${FUZZ_CC:-clang}
@@ -27,16 +43,24 @@ if ! command -v "$CC" >/dev/null 2>&1; then
   echo "run.sh: $CC not found: the fuzzer needs clang with libFuzzer (Debian: apt-get install clang libomp-dev; tools/install-deps.sh does)" >&2
   exit 1
 fi
-mkdir -p "$work/proto" "$work/corpus" "$work/artifacts"
+mkdir -p "$work/proto" "$work/artifacts" "$work/lib"
 protoc-c --c_out="$work/proto" -I/usr/include /usr/include/onnx/onnx.proto
-bin=$work/fuzz_onnx_import
-# shellcheck disable=SC2046
-"$CC" -std=c11 -D_GNU_SOURCE -DNNP_DEFAULT_PLUGIN_DIR='"/nonexistent"' -g -O1 \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-  -fopenmp -I"$src/include" -I"$src/src" -I"$work/proto" $(pkg-config --cflags libprotobuf-c jansson) \
-  "$src"/src/core/*.c "$src"/src/services/*.c "$src"/src/plugin/*.c "$src"/src/graph/*.c \
-  "$src"/src/interchange/*.c "$work/proto/onnx/onnx.pb-c.c" "$src/tests/fuzz/fuzz_onnx_import.c" \
-  -o "$bin" $(pkg-config --libs libprotobuf-c jansson) -lm -ldl -lpthread
+# libnnplug once, instrumented, then each harness against it
+flags="-std=c11 -D_GNU_SOURCE -DNNP_DEFAULT_PLUGIN_DIR=\"/nonexistent\" -g -O1 \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fopenmp \
+  -I$src/include -I$src/src -I$work/proto $(pkg-config --cflags libprotobuf-c jansson)"
+rm -f "$work/lib"/*.o
+for f in "$src"/src/core/*.c "$src"/src/services/*.c "$src"/src/plugin/*.c "$src"/src/graph/*.c \
+         "$src"/src/interchange/*.c "$work/proto/onnx/onnx.pb-c.c"; do
+  o=$work/lib/$(basename "$(dirname "$f")")_$(basename "$f" .c).o
+  # shellcheck disable=SC2086
+  "$CC" $flags -fsanitize=fuzzer-no-link -c "$f" -o "$o"
+done
+for h in $harnesses; do
+  # shellcheck disable=SC2086
+  "$CC" $flags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$h.c" "$work"/lib/*.o \
+    -o "$work/fuzz_$h" $(pkg-config --libs libprotobuf-c jansson) -lm -ldl -lpthread
+done
 # Every plugin as an instrumented .so, from the sources its CMakeLists names
 # in nnp_add_plugin(NAME src...), plus the shared plugins/common sources when
 # it links nnp_plugin_common (their headers come as "common/..." through
@@ -79,24 +103,39 @@ for cm in "$src"/plugins/*/CMakeLists.txt; do
     rm -f "$work/plugins/nnp_$name.so"
   fi
 done
-seeds="$src/tests/fuzz/corpus $src/tests/fixtures/onnx-bad"
+onnx_seeds="$src/tests/fuzz/corpus $src/tests/fixtures/onnx-bad"
+keras_seeds="$src/tests/fuzz/corpus-keras $work/keras-seeds"
+mkdir -p "$work/keras-seeds"
+for f in "$src"/models/*.json; do cp "$f" "$work/keras-seeds/"; done
 if [ -n "${NNP_TESTDATA:-}" ] && [ -d "$NNP_TESTDATA" ]; then
   mkdir -p "$work/testdata-seeds"
   for f in "$NNP_TESTDATA"/*/*/model.onnx; do
     [ -f "$f" ] && cp "$f" "$work/testdata-seeds/$(basename "$(dirname "$f")").onnx"
   done
-  seeds="$seeds $work/testdata-seeds"
+  for f in "$NNP_TESTDATA"/*/*/model.json; do
+    [ -f "$f" ] && cp "$f" "$work/keras-seeds/$(basename "$(dirname "$f")").json"
+  done
+  onnx_seeds="$onnx_seeds $work/testdata-seeds"
 fi
+npy_seeds="$src/tests/fixtures/npy-bad $src/models/data"
 parallel=
 [ "$jobs" -gt 1 ] && parallel="-jobs=$jobs -workers=$jobs"
-# A fixed libFuzzer seed keeps CI's bounded run repeatable; NNP_FUZZ_SEED=0
-# lets libFuzzer pick one for exploratory runs.
-echo "fuzzing $seconds s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
-# shellcheck disable=SC2086
-NNP_FUZZ_PLUGIN_DIR="$work/plugins" OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-UBSAN_OPTIONS=print_stacktrace=1 \
-  "$bin" -max_total_time="$seconds" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
-  -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-  $parallel -print_final_stats=1 \
-  -dict="$src/tests/fuzz/onnx.dict" -artifact_prefix="$work/artifacts/" \
-  "$work/corpus" $seeds
+status=0
+for h in $harnesses; do
+  case $h in
+    onnx_import) t=$seconds; seeds=$onnx_seeds; dict="-dict=$src/tests/fuzz/onnx.dict" ;;
+    keras_json) t=$small; seeds=$keras_seeds; dict="-dict=$src/tests/fuzz/json.dict" ;;
+    npy) t=$small; seeds=$npy_seeds; dict= ;;
+  esac
+  mkdir -p "$work/corpus-$h"
+  # A fixed libFuzzer seed keeps CI's bounded run repeatable; NNP_FUZZ_SEED=0
+  # lets libFuzzer pick one for exploratory runs.
+  echo "fuzz_$h: $t s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
+  # shellcheck disable=SC2086
+  NNP_FUZZ_PLUGIN_DIR="$work/plugins" OMP_NUM_THREADS=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$work/fuzz_$h" -max_total_time="$t" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 $parallel -print_final_stats=1 \
+    $dict -artifact_prefix="$work/artifacts/$h-" "$work/corpus-$h" $seeds || status=1
+done
+exit $status
