@@ -20,7 +20,8 @@ typedef struct value {
     int weight_layer;      /* >= 0: a weight output of this layer */
     char *weight_name;
     nnp_tensor act;        /* owned (planned), or a view of a caller's input */
-    nnp_tensor grad;       /* owned, allocated at the first backward */
+    nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
+    int grad_birth;        /* backward step before which it is zeroed (-1: first) */
     size_t act_cap, grad_cap;  /* bytes allocated: smaller batches reuse them */
 } value;
 
@@ -55,6 +56,7 @@ struct nnp_model {
     int built_threads;     /* nnp_get_num_threads() at that build */
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
+    void *grad_arena;      /* every value and scratch gradient, placed by liveness */
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
     int fused;             /* the plan has epilogues */
     int last_fused;        /* the last forward ran them */
@@ -123,6 +125,8 @@ static void free_plan(nnp_model *m)
         free(m->nodes[i].epi_buf);
         m->nodes[i].epi_buf = NULL;
     }
+    nnp_aligned_free(m->grad_arena);
+    m->grad_arena = NULL;
     m->built_batch = -1;
     m->grads_ready = 0;
 }
@@ -539,31 +543,114 @@ void nnp_model_set_inference_fusion(nnp_model *m, int on)
     m->built_batch = -1; /* plan again at the next forward */
 }
 
+/* A gradient buffer's life over the backward steps (step s runs node
+ * nn - 1 - s), its size and where the arena placed it. */
+typedef struct grad_span {
+    nnp_tensor *t;
+    nnp_shape shape;
+    size_t bytes, off;
+    int first, last;
+} grad_span;
+
+/* Lowest offset where span i fits beside the spans placed before it that
+ * live at the same time (first fit, largest spans placed first). */
+static size_t place(const grad_span *sp, const int *order, int placed, int i)
+{
+    size_t off = 0;
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (int k = 0; k < placed; k++) {
+            const grad_span *o = &sp[order[k]];
+            if (o->last < sp[i].first || sp[i].last < o->first)
+                continue;
+            if (off < o->off + o->bytes && o->off < off + sp[i].bytes) {
+                off = o->off + o->bytes;
+                moved = 1;
+            }
+        }
+    }
+    return off;
+}
+
+/* Gradient buffers of the values (and of a node's input when that value
+ * fans out) share one arena: a value's gradient lives from the backward of
+ * its last reader (or the start, for an output) to its producer's; two
+ * buffers share bytes only when their lives do not meet. */
 static nnp_status plan_grads(nnp_model *m, nnp_error *err)
 {
     if (m->grads_ready)
         return NNP_OK;
-    nnp_status st = NNP_OK;
+    const int last = m->nn - 1;
+    int n = 0, cap = m->nv;
+    for (int i = 0; i < m->nn; i++)
+        cap += m->nodes[i].n_in;
+    grad_span *sp = calloc((size_t)(cap ? cap : 1), sizeof *sp);
+    int *order = calloc((size_t)(cap ? cap : 1), sizeof *order);
+    nnp_status st = sp && order ? NNP_OK : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
-        if (v->producer >= 0)
-            st = ensure(&v->grad, &v->grad_cap, &v->act.shape, err);
+        if (v->producer < 0)
+            continue;
+        v->grad_birth = is_output(m, i) ? -1 : last;
+        for (int j = 0; j < m->nn; j++)
+            for (int k = 0; k < m->nodes[j].n_in; k++)
+                if (m->nodes[j].in[k] == i && last - j < v->grad_birth)
+                    v->grad_birth = last - j;
+        sp[n++] = (grad_span){&v->grad, v->act.shape, 0, 0, v->grad_birth, last - v->producer};
     }
     for (int i = 0; i < m->nn && !st; i++) {
-        node *n = &m->nodes[i];
-        if (!n->tmp) {
-            n->tmp = calloc((size_t)(n->n_in ? n->n_in : 1), sizeof(nnp_tensor));
-            n->tmp_cap = calloc((size_t)(n->n_in ? n->n_in : 1), sizeof(size_t));
-            if (!n->tmp || !n->tmp_cap)
-                return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        node *nd = &m->nodes[i];
+        if (!nd->tmp) {
+            nd->tmp = calloc((size_t)(nd->n_in ? nd->n_in : 1), sizeof(nnp_tensor));
+            nd->tmp_cap = calloc((size_t)(nd->n_in ? nd->n_in : 1), sizeof(size_t));
+            if (!nd->tmp || !nd->tmp_cap)
+                st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         }
-        for (int k = 0; k < n->n_in && !st; k++) {
-            value *v = &m->v[n->in[k]];
-            /* A value read by one node only gets its gradient written in place. */
-            if (v->producer >= 0 && (v->n_consumers > 1 || is_output(m, n->in[k])))
-                st = ensure(&n->tmp[k], &n->tmp_cap[k], &v->act.shape, err);
+        for (int k = 0; k < nd->n_in && !st; k++) {
+            value *v = &m->v[nd->in[k]];
+            memset(&nd->tmp[k], 0, sizeof nd->tmp[k]);
+            /* A value read by one node only gets its gradient written in
+               place; else this node writes its part here, for one step. */
+            if (v->producer >= 0 && (v->n_consumers > 1 || is_output(m, nd->in[k])))
+                sp[n++] = (grad_span){&nd->tmp[k], v->act.shape, 0, 0, last - i, last - i};
         }
     }
+    size_t total = 0;
+    for (int i = 0; i < n && !st; i++) {
+        int64_t numel;
+        st = nnp_shape_numel(&sp[i].shape, &numel, err);
+        sp[i].bytes = ((size_t)numel * sizeof(float) + 63) / 64 * 64;
+        order[i] = i;
+    }
+    if (!st) {
+        for (int k = 1; k < n; k++) /* largest first, then in value order */
+            for (int j = k; j > 0 && sp[order[j]].bytes > sp[order[j - 1]].bytes; j--) {
+                const int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+        for (int k = 0; k < n; k++) {
+            grad_span *g = &sp[order[k]];
+            g->off = place(sp, order, k, order[k]);
+            if (g->off + g->bytes > total)
+                total = g->off + g->bytes;
+        }
+        nnp_aligned_free(m->grad_arena);
+        m->grad_arena = nnp_aligned_alloc(total ? total : 64);
+        if (!m->grad_arena)
+            st = nnp_error_set(err, NNP_ERR_NOMEM,
+                               "cannot allocate %zu bytes for the gradients of the values", total);
+    }
+    for (int i = 0; i < n && !st; i++) {
+        nnp_tensor *t = sp[i].t;
+        memset(t, 0, sizeof *t);
+        t->dtype = NNP_F32;
+        t->shape = sp[i].shape;
+        t->nbytes = (size_t)nnp_tensor_numel(t) * sizeof(float);
+        t->data = (char *)m->grad_arena + sp[i].off; /* a view: flags 0 */
+    }
+    free(sp);
+    free(order);
     if (st == NNP_OK)
         m->grads_ready = 1;
     return st;
@@ -671,6 +758,16 @@ static void add_into(nnp_tensor *dst, const nnp_tensor *src)
         d[i] += s[i];
 }
 
+/* Zeroes the accumulated gradients whose life begins at backward step s. */
+static void zero_grads_born(nnp_model *m, int s)
+{
+    for (int i = 0; i < m->nv; i++) {
+        value *v = &m->v[i];
+        if (v->grad.data && v->grad_birth == s && (v->n_consumers != 1 || is_output(m, i)))
+            memset(v->grad.data, 0, v->grad.nbytes);
+    }
+}
+
 nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
                               int n_outputs, nnp_error *err)
 {
@@ -695,10 +792,9 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         return st;
     /* A value read by one node only, and not a graph output, gets its
      * gradient written whole by that node (backward writes grad_in, see
-     * plugin.h); the others accumulate (add_into) and start from zero. */
-    for (int i = 0; i < m->nv; i++)
-        if (m->v[i].grad.data && (m->v[i].n_consumers != 1 || is_output(m, i)))
-            memset(m->v[i].grad.data, 0, m->v[i].grad.nbytes);
+     * plugin.h); the others accumulate (add_into) and start from zero, at
+     * the step their life in the arena begins. */
+    zero_grads_born(m, -1);
     for (int i = 0; i < n_outputs; i++) {
         value *v = &m->v[m->outputs[i]];
         if (!grad_outputs[i] || !v->grad.data)
@@ -712,6 +808,7 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         node *n = &m->nodes[i];
         const nnp_tensor *in[64];
         nnp_tensor *gin[64];
+        zero_grads_born(m, m->nn - 1 - i);
         for (int k = 0; k < n->n_in; k++) {
             value *v = &m->v[n->in[k]];
             in[k] = &v->act;
