@@ -29,7 +29,8 @@
  * onnx_writer_set_output functions and onnx_input_dtype to nnp_host; defines the kind extensions
  * NNP_EXT_ONNX_NODE (nnp_onnx_node_ext) and NNP_EXT_KERAS_DEFAULTS, the
  * parameter flag NNP_PARAM_ONLY_DEFAULT and the status NNP_ERR_LIMIT.
- * 1.2 appends weights_changed to nnp_kind and layer_weights_changed to
+ * 1.2 appends weights_changed to nnp_kind and layer_weights_changed,
+ * scratch_reserve and scratch (a workspace the layers of a model share) to
  * nnp_host: a 1.2 host says when weight values change, so kinds may keep
  * forms derived from them (see "weights" below); defines the kind
  * extension NNP_EXT_EPILOGUE (inference plans that fold a per-channel
@@ -379,6 +380,17 @@ typedef struct nnp_host {
     /* Tells a nested layer its weight values changed (see nnp_kind's
        weights_changed): wrappers pass their own weights_changed on. */
     void (*layer_weights_changed)(nnp_layer *l);
+    /* A workspace the layers of a model share (each layer's calls run one
+       at a time), for buffers a call needs only while it runs. In build, a
+       kind asks for `bytes` of it: 1 when the host will hand at least that
+       much to every forward and backward of this instance through scratch,
+       0 when the kind must keep its own buffers (a layer built on its own,
+       outside a model). */
+    int (*scratch_reserve)(size_t bytes);
+    /* In forward and backward: the workspace (64-byte aligned, contents
+       undefined, at least `bytes`), or NULL when the call has none (a layer
+       run outside the model that built it). */
+    void *(*scratch)(size_t bytes);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */

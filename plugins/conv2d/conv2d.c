@@ -284,6 +284,36 @@ static nnp_status ensure_engine(conv_state *s, const conv_geom *g, nnp_error *er
     return NNP_OK;
 }
 
+/* The engine's reordered activations: in the model's shared workspace when
+ * the host offers one (1.2, a layer of a model), else in its own buffers.
+ * Asked at every build: the workspace is planned anew each time. */
+static nnp_status engine_buffers(conv_state *s, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    if (!s->eng)
+        return NNP_OK;
+    const size_t need = cdn_workspace_bytes(s->eng);
+    s->eng_ws = need && NNP_HOST_AT_LEAST(h, 2) && h->scratch_reserve(need);
+    if (!s->eng_ws && cdn_own_buffers(s->eng) != 0)
+        return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': cannot allocate %zu bytes of buffers",
+                            conv_name(s), need);
+    return NNP_OK;
+}
+
+/* The workspace for a call on engine e: NULL when it keeps its own. */
+static nnp_status engine_ws(const conv_state *s, void **ws, nnp_error *err)
+{
+    *ws = NULL;
+    if (!s->eng_ws)
+        return NNP_OK;
+    *ws = s->host->scratch(cdn_workspace_bytes(s->eng));
+    return *ws ? NNP_OK
+               : s->host->error_set(err, NNP_ERR_INVALID,
+                                    "Conv2D '%s': run outside the model it was built in (its "
+                                    "workspace is the model's)",
+                                    conv_name(s));
+}
+
 /* The engine for a call with geometry g, or NULL for im2col. */
 static conv_dnnl *engine_for(const conv_state *s, const conv_geom *g)
 {
@@ -308,6 +338,8 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
        says which: a model builds for every batch size it runs) */
     if (st == NNP_OK)
         st = ensure_engine(s, &g, err);
+    if (st == NNP_OK)
+        st = engine_buffers(s, err);
     const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
     if (st == NNP_OK && g.OH >= 0 && im2col_may_run && !engine_for(s, &g))
         st = ensure_scratch(s, &g, err);
@@ -400,12 +432,15 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
     const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
     conv_dnnl *e = engine_for(s, &g);
+    void *ws = NULL;
+    if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
+        return st;
     const int fused = mode == NNP_MODE_INFER && (s->epi_affine || s->epi_relu);
     cdn_epilogue epi = {s->epi_affine ? s->epi_scale : NULL, s->epi_shift, s->epi_relu,
                         s->epi_changed};
     if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL,
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, ws,
                     nnp_pu_nthreads(s->host));
         s->epi_changed = fused ? 0 : s->epi_changed;
         if (fused)
@@ -453,12 +488,15 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     const int nt = nnp_pu_nthreads(h);
     const float *dz = grad_out->data;
     conv_dnnl *e = engine_for(s, &g);
+    void *ws = NULL;
+    if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
+        return st;
     if (s->act.id != ACT_LINEAR && n > 0) {
         const int need_x = act_needs_x(&s->act);
         const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
         /* recompute the pre-activation rather than keep it */
         if (need_x && e)
-            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, nt);
+            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, ws, nt);
         else if (need_x)
             conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, s->dz, &s->scratch, nt);
         act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
@@ -468,7 +506,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
     if (e)
         cdn_backward(e, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
-                     gx ? gx->data : NULL, nt);
+                     gx ? gx->data : NULL, ws, nt);
     else
         conv_backward(&g, g.N, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
                       gx ? gx->data : NULL, &s->scratch, nt);

@@ -34,6 +34,7 @@ typedef struct conv_state {
     conv_dnnl *eng;
     conv_geom eng_g;          /* its geometry */
     int eng_threads;          /* and thread count */
+    int eng_ws;               /* its activation buffers are the host's workspace */
     int no_dnnl;              /* NNP_CONV_ENGINE=im2col */
     int keep_kernel;          /* the host calls weights_changed (1.2) */
     /* inference epilogue (NNP_EXT_EPILOGUE): act(y * scale + shift) */

@@ -33,9 +33,20 @@ void cdn_destroy(conv_dnnl *e) { (void)e; }
 int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
 void cdn_weights_changed(conv_dnnl *e) { (void)e; }
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, int nthreads)
+                 int training, const cdn_epilogue *epi, void *ws, int nthreads)
 {
-    (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)nthreads;
+    (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)ws,
+        (void)nthreads;
+}
+size_t cdn_workspace_bytes(const conv_dnnl *e)
+{
+    (void)e;
+    return 0;
+}
+int cdn_own_buffers(conv_dnnl *e)
+{
+    (void)e;
+    return 1;
 }
 int cdn_plan_relu(conv_dnnl *e)
 {
@@ -43,8 +54,9 @@ int cdn_plan_relu(conv_dnnl *e)
     return 1;
 }
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, int nthreads)
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads)
 {
+    (void)ws;
     (void)e, (void)x, (void)kernel, (void)dz, (void)dkernel, (void)dbias, (void)dx,
         (void)nthreads;
 }
@@ -65,8 +77,9 @@ typedef struct port {
     dnnl_memory_desc_t md;      /* the primitive's */
     dnnl_primitive_t re;        /* reorder between the two; NULL when they agree */
     dnnl_memory_t mu, mi;       /* on the tensor, on buf (mi == mu without reorder) */
-    float *buf;
+    float *buf;                 /* own buffer (cdn_own_buffers), or NULL: the workspace */
     size_t bytes;               /* of md */
+    size_t ws_off;              /* its place in the workspace */
 } port;
 
 typedef struct chunk {
@@ -86,6 +99,7 @@ struct conv_dnnl {
     dnnl_stream_t strm;
     dnnl_primitive_t fwd, bwd_d, bw[2];
     port src, dst, ddst, dsrc;
+    size_t ws_bytes;            /* the ports' workspace (plan_workspace) */
     dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
     dnnl_primitive_t re_wf, re_wb, re_dw;
     float *scratch;
@@ -148,9 +162,49 @@ static int port_init(conv_dnnl *e, port *p, const dnnl_memory_desc_t *user,
         p->mi = p->mu;
         return 0;
     }
-    if (!(p->buf = take(e, p->bytes)) || dnnl_memory_create(&p->mi, md, e->eng, p->buf))
+    /* the buffer is bound when the port is used (port_bind) */
+    if (dnnl_memory_create(&p->mi, md, e->eng, DNNL_MEMORY_NONE))
         return 1;
     return in ? reorder(e, &p->re, user, md) : reorder(e, &p->re, md, user);
+}
+
+/* Workspace places: the forward uses src and dst, the backward src, ddst
+ * and dsrc, each at its own offset; the size is the larger use. */
+static size_t plan_workspace(conv_dnnl *e)
+{
+    port *fwd[2] = {&e->src, &e->dst}, *bwd[3] = {&e->src, &e->ddst, &e->dsrc};
+    size_t f = 0, b = 0;
+    for (int i = 0; i < 2; i++)
+        if (fwd[i]->re) {
+            fwd[i]->ws_off = f;
+            f += (fwd[i]->bytes + 63) / 64 * 64;
+        }
+    for (int i = 0; i < 3; i++)
+        if (bwd[i]->re) {
+            if (bwd[i] != &e->src)
+                bwd[i]->ws_off = b;
+            b += (bwd[i]->bytes + 63) / 64 * 64;
+        }
+    return f > b ? f : b;
+}
+
+size_t cdn_workspace_bytes(const conv_dnnl *e) { return e->ws_bytes; }
+
+int cdn_own_buffers(conv_dnnl *e)
+{
+    port *ps[4] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
+    for (int i = 0; i < 4; i++)
+        if (ps[i]->re && !ps[i]->buf && !(ps[i]->buf = take(e, ps[i]->bytes)))
+            return 1;
+    return 0;
+}
+
+/* Points a reordering port's own side at its buffer or its workspace place. */
+static void port_bind(const conv_dnnl *e, port *p, void *ws)
+{
+    if (p->re)
+        dnnl_memory_set_data_handle(p->mi, p->buf ? (void *)p->buf : (char *)ws + p->ws_off);
+    (void)e;
 }
 
 static void port_free(port *p)
@@ -434,6 +488,8 @@ static int create_all(conv_dnnl *e, int nthreads)
               port_init(e, &e->ddst, &d.dst_user, query(bpd, dnnl_query_diff_dst_md), 1) ||
               port_init(e, &e->dsrc, &d.src_user, query(bpd, dnnl_query_diff_src_md), 0);
     if (!bad)
+        e->ws_bytes = plan_workspace(e);
+    if (!bad)
         bad = plan_chunks(e, wpd,
                           max_size(dnnl_memory_desc_get_size(query(fpd, dnnl_query_weights_md)),
                                    dnnl_memory_desc_get_size(query(bpd, dnnl_query_weights_md)))) ||
@@ -566,8 +622,10 @@ static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
 }
 
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, int nthreads)
+                 int training, const cdn_epilogue *epi, void *ws, int nthreads)
 {
+    port_bind(e, &e->src, ws);
+    port_bind(e, &e->dst, ws);
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
     const float *scale = epi ? epi->scale : NULL;
@@ -672,8 +730,11 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
 }
 
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, int nthreads)
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads)
 {
+    port_bind(e, &e->src, ws);
+    port_bind(e, &e->ddst, ws);
+    port_bind(e, &e->dsrc, ws);
     const int nt = nthreads < 1 ? 1 : nthreads;
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nt);

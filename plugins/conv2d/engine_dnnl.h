@@ -52,7 +52,7 @@ typedef struct cdn_epilogue {
  * affine is folded into the reordered kernel and the bias; the ReLU is a
  * post-op of the primitive cdn_plan_relu made. */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, int nthreads);
+                 int training, const cdn_epilogue *epi, void *ws, int nthreads);
 /* Creates the forward with a ReLU post-op (a build-time call); 0 on
  * success. */
 int cdn_plan_relu(conv_dnnl *e);
@@ -60,6 +60,14 @@ int cdn_plan_relu(conv_dnnl *e);
 /* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL)
  * and WRITES dx (when not NULL), from dz = dL/d(pre-activation output). */
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, int nthreads);
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads);
+
+/* Activation layouts: the bytes of workspace forward and backward need for
+ * their reordered operands (0 when the tensors are used as they are). The
+ * caller passes cdn_workspace_bytes of workspace (ws) to every call, or has
+ * the engine keep its own buffers (cdn_own_buffers, 0 on success) and
+ * passes NULL. */
+size_t cdn_workspace_bytes(const conv_dnnl *e);
+int cdn_own_buffers(conv_dnnl *e);
 
 #endif

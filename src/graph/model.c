@@ -57,6 +57,7 @@ struct nnp_model {
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
     void *grad_arena;      /* every value and scratch gradient, placed by liveness */
+    nnpi_scratch scratch;  /* the workspace the layers share (nnp_host.scratch) */
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
     int fused;             /* the plan has epilogues */
     int last_fused;        /* the last forward ran them */
@@ -127,6 +128,8 @@ static void free_plan(nnp_model *m)
     }
     nnp_aligned_free(m->grad_arena);
     m->grad_arena = NULL;
+    nnp_aligned_free(m->scratch.mem);
+    memset(&m->scratch, 0, sizeof m->scratch);
     m->built_batch = -1;
     m->grads_ready = 0;
 }
@@ -404,6 +407,11 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         v->act.shape = s;
         v->act.dtype = NNP_F32;
     }
+    /* the layers reserve the workspace they share as they build */
+    nnp_aligned_free(m->scratch.mem);
+    memset(&m->scratch, 0, sizeof m->scratch);
+    m->scratch.building = 1;
+    nnpi_scratch *outer = nnpi_scratch_enter(&m->scratch);
     for (int i = 0; i < m->nn && !st; i++) {
         node *n = &m->nodes[i];
         nnp_shape in_shapes[64], out_shape;
@@ -426,6 +434,15 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
     }
     if (!st)
         st = plan_epilogues(m, err);
+    nnpi_scratch_leave(outer);
+    m->scratch.building = 0;
+    if (!st && m->scratch.reserve) {
+        m->scratch.mem = nnp_aligned_alloc(m->scratch.reserve);
+        m->scratch.size = m->scratch.mem ? m->scratch.reserve : 0;
+        if (!m->scratch.mem)
+            st = nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate the layers' %zu-byte workspace",
+                               m->scratch.reserve);
+    }
     if (st)
         return st;
     m->built_batch = batch;
@@ -656,9 +673,19 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
     return st;
 }
 
+static nnp_status run_nodes_in(nnp_model *m, nnp_mode mode, nnp_error *err);
+
 /* Every node in order; in inference mode, planned epilogues run inside
  * their producers and the nodes they absorb are skipped. */
 static nnp_status run_nodes(nnp_model *m, nnp_mode mode, nnp_error *err)
+{
+    nnpi_scratch *outer = nnpi_scratch_enter(&m->scratch);
+    nnp_status st = run_nodes_in(m, mode, err);
+    nnpi_scratch_leave(outer);
+    return st;
+}
+
+static nnp_status run_nodes_in(nnp_model *m, nnp_mode mode, nnp_error *err)
 {
     const int fuse = mode == NNP_MODE_INFER && m->fused;
     for (int i = 0; i < m->nn; i++) {
@@ -804,7 +831,8 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
                                  v->name);
         add_into(&v->grad, grad_outputs[i]);
     }
-    for (int i = m->nn - 1; i >= 0; i--) {
+    nnpi_scratch *outer = nnpi_scratch_enter(&m->scratch);
+    for (int i = m->nn - 1; i >= 0 && !st; i--) {
         node *n = &m->nodes[i];
         const nnp_tensor *in[64];
         nnp_tensor *gin[64];
@@ -818,13 +846,12 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : m->last_mode;
         st = nnp_layer_backward(m->layers[n->layer], in, n->n_in, &m->v[n->out].act,
                                 &m->v[n->out].grad, gin, md, err);
-        if (st)
-            return st;
-        for (int k = 0; k < n->n_in; k++)
+        for (int k = 0; k < n->n_in && !st; k++)
             if (gin[k] == &n->tmp[k])
                 add_into(&m->v[n->in[k]].grad, &n->tmp[k]);
     }
-    return NNP_OK;
+    nnpi_scratch_leave(outer);
+    return st;
 }
 
 void nnp_model_zero_grad(nnp_model *m)

@@ -87,6 +87,33 @@ static int host_num_threads(void)
     return omp_get_max_threads();
 }
 
+static _Thread_local nnpi_scratch *scratch_now;
+
+nnpi_scratch *nnpi_scratch_enter(nnpi_scratch *s)
+{
+    nnpi_scratch *prev = scratch_now;
+    scratch_now = s;
+    return prev;
+}
+
+void nnpi_scratch_leave(nnpi_scratch *previous) { scratch_now = previous; }
+
+static int host_scratch_reserve(size_t bytes)
+{
+    nnpi_scratch *s = scratch_now;
+    if (!s || !s->building)
+        return 0;
+    if (bytes > s->reserve)
+        s->reserve = bytes;
+    return 1;
+}
+
+static void *host_scratch(size_t bytes)
+{
+    nnpi_scratch *s = scratch_now;
+    return s && !s->building && s->mem && bytes <= s->size ? s->mem : NULL;
+}
+
 static void host_init(void)
 {
     nnp_host *h = &host_table;
@@ -140,6 +167,8 @@ static void host_init(void)
     h->layer_regularization_loss = nnp_layer_regularization_loss;
     h->layer_apply_constraints = nnp_layer_apply_constraints;
     h->layer_weights_changed = nnp_layer_weights_changed;
+    h->scratch_reserve = host_scratch_reserve;
+    h->scratch = host_scratch;
 
     nnpi_host_onnx_fill(h);
 }

@@ -33,4 +33,17 @@ nnp_status nnpi_layer_to_onnx_affine(const nnp_layer *l, nnp_onnx_writer *w,
                                      const char *const *inputs, int n_inputs, const char *output,
                                      int axis, const float *scale, const float *shift,
                                      nnp_error *err);
+
+/* The workspace of nnp_host.scratch_reserve / scratch: a model makes one
+ * current on this thread while it builds (reserve adds up the largest
+ * request) and while it runs (scratch hands out mem). */
+typedef struct nnpi_scratch {
+    int building;
+    size_t reserve;
+    void *mem;
+    size_t size;
+} nnpi_scratch;
+/* Makes s current on this thread; returns the one it replaces. */
+nnpi_scratch *nnpi_scratch_enter(nnpi_scratch *s);
+void nnpi_scratch_leave(nnpi_scratch *previous);
 #endif

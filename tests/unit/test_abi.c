@@ -137,7 +137,9 @@ NNP_PIN(nnp_host, onnx_writer_node_output, 544);
 NNP_PIN(nnp_host, onnx_writer_set_output, 552);
 NNP_PIN(nnp_host, onnx_input_dtype, 560);
 NNP_PIN(nnp_host, layer_weights_changed, 568);
-NNP_PIN_SIZE(nnp_host, 576);
+NNP_PIN(nnp_host, scratch_reserve, 576);
+NNP_PIN(nnp_host, scratch, 584);
+NNP_PIN_SIZE(nnp_host, 592);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
@@ -213,6 +215,9 @@ Test(abi, host_table_says_its_version_and_size)
     cr_assert(NNP_HOST_AT_LEAST(h, 2));
     cr_assert(!NNP_HOST_AT_LEAST(h, 3));
     cr_assert_not_null(h->layer_weights_changed);
+    /* outside a model's build and calls there is no workspace to share */
+    cr_assert_eq(h->scratch_reserve(1024), 0);
+    cr_assert_null(h->scratch(1024));
     /* a table that says 1.2 but is cut short is not a 1.2 table */
     nnp_host cut = *h;
     cut.struct_size = NNP_HOST_SIZE_1_0;
