@@ -16,6 +16,7 @@
 
 #include "nnplug/nnplug.h"
 #include "nnplug/onnx.h"
+#include "fuzz_util.h"
 
 static nnp_registry *reg;
 
@@ -50,36 +51,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     free(names);
     nnp_set_num_threads(1);
     return 0;
-}
-
-/* Runs the model once on zeros when its inputs are small and fully known. */
-static void try_forward(nnp_model *m)
-{
-    int n = nnp_model_n_inputs(m);
-    if (n < 1 || n > 4)
-        return;
-    nnp_tensor t[4];
-    const nnp_tensor *in[4];
-    memset(t, 0, sizeof t);
-    nnp_error err = {0};
-    int ok = 1;
-    for (int i = 0; i < n && ok; i++) {
-        nnp_shape s = *nnp_model_value_shape(m, nnp_model_input_value(m, i));
-        int64_t numel = 1;
-        for (int d = 0; d < s.rank && ok; d++) {
-            if (s.dims[d] < 0)
-                s.dims[d] = 2;
-            ok = s.dims[d] <= 4096 && (numel *= s.dims[d] ? s.dims[d] : 1) <= 4096;
-        }
-        ok = ok && nnp_tensor_alloc(&t[i], NNP_F32, &s, &err) == NNP_OK;
-        in[i] = &t[i];
-    }
-    if (ok)
-        (void)nnp_model_forward(m, in, n, NNP_MODE_INFER, &err);
-    if (ok)
-        (void)nnp_model_forward(m, in, n, NNP_MODE_TRAIN, &err);
-    for (int i = 0; i < n; i++)
-        nnp_tensor_free(&t[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
