@@ -22,7 +22,7 @@ typedef struct value {
     nnp_tensor act;        /* owned (planned), or a view of a caller's input */
     nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
     int grad_birth;        /* backward step before which it is zeroed (-1: first) */
-    size_t act_cap, grad_cap;  /* bytes allocated: smaller batches reuse them */
+    size_t act_cap;        /* bytes allocated: smaller batches reuse them */
 } value;
 
 typedef struct node {
@@ -32,7 +32,6 @@ typedef struct node {
     int out;
     int mode;              /* -1: the run's mode */
     nnp_tensor *tmp;       /* per input: gradient scratch when the value fans out */
-    size_t *tmp_cap;
     /* inference plan (NNP_EXT_EPILOGUE): this node's layer also computes
        node epi_affine's affine and node epi_relu's ReLU (-1: none), writing
        value epi_out; absorbed: a node such a producer computes */
@@ -113,16 +112,14 @@ static void free_plan(nnp_model *m)
     for (int i = 0; i < m->nv; i++) {
         nnp_tensor_free(&m->v[i].act);
         nnp_tensor_free(&m->v[i].grad);
-        m->v[i].act_cap = m->v[i].grad_cap = 0;
+        m->v[i].act_cap = 0;
     }
     for (int i = 0; i < m->nn; i++) {
         if (m->nodes[i].tmp)
             for (int k = 0; k < m->nodes[i].n_in; k++)
                 nnp_tensor_free(&m->nodes[i].tmp[k]);
         free(m->nodes[i].tmp);
-        free(m->nodes[i].tmp_cap);
         m->nodes[i].tmp = NULL;
-        m->nodes[i].tmp_cap = NULL;
         free(m->nodes[i].epi_buf);
         m->nodes[i].epi_buf = NULL;
     }
@@ -619,8 +616,7 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
         node *nd = &m->nodes[i];
         if (!nd->tmp) {
             nd->tmp = calloc((size_t)(nd->n_in ? nd->n_in : 1), sizeof(nnp_tensor));
-            nd->tmp_cap = calloc((size_t)(nd->n_in ? nd->n_in : 1), sizeof(size_t));
-            if (!nd->tmp || !nd->tmp_cap)
+            if (!nd->tmp)
                 st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         }
         for (int k = 0; k < nd->n_in && !st; k++) {
