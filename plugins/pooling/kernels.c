@@ -85,6 +85,20 @@ static void cf_forward_row(const pool_geom *g, pool_op op, int include_pad, cons
                 yo[j] = m;
             }
         }
+    } else if (op == POOL_MAX) {
+        /* any window, same order as below: rows, then columns */
+        for (ow = fast0; ow < fast1; ow++)
+            yr[ow] = init;
+        const int64_t sw = g->sw, n = fast1 - fast0;
+        for (int64_t ih = h0; ih < h1; ih++) {
+            const float *restrict xr = xp + ih * g->W + fast0 * sw - g->pl;
+            float *restrict yo = yr + fast0;
+            for (int64_t kx = 0; kx < g->kw; kx++)
+                for (int64_t j = 0; j < n; j++) {
+                    const float v = xr[sw * j + kx];
+                    yo[j] = v > yo[j] ? v : yo[j];
+                }
+        }
     } else {
         fast0 = fast1 = 0;
     }

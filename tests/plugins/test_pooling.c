@@ -106,6 +106,7 @@ static void fill_distinct(nnp_tensor *t)
 
 static const int64_t pads_a[4] = {1, 0, 1, 2};
 static const int64_t pads_b[4] = {0, 1, 1, 1};
+static const int64_t pads_c[4] = {1, 1, 1, 1};
 
 static const pool_case cases[] = {
     {"MaxPooling2D", 2, 6, 7, 3, 2, 2, 2, 2, "valid", NULL, 0, 0},
@@ -113,6 +114,7 @@ static const pool_case cases[] = {
     {"MaxPooling2D", 2, 7, 8, 2, 3, 2, 2, 1, "same", NULL, 0, 0},
     {"MaxPooling2D", 2, 7, 8, 2, 4, 4, 2, 3, "same", NULL, 1, 0},
     {"MaxPooling2D", 1, 7, 8, 2, 3, 3, 2, 2, "valid", pads_a, 0, 0},
+    {"MaxPooling2D", 2, 11, 12, 3, 3, 3, 2, 2, "valid", pads_c, 1, 0}, /* ResNet's stem pool */
     {"AveragePooling2D", 2, 6, 7, 3, 2, 2, 2, 2, "valid", NULL, 0, 0},
     {"AveragePooling2D", 2, 6, 7, 3, 3, 3, 1, 2, "valid", NULL, 1, 0},
     {"AveragePooling2D", 2, 7, 8, 2, 2, 4, 2, 2, "same", NULL, 0, 0},
