@@ -501,7 +501,8 @@ typedef struct nnp_epilogue_ext {
        (the host then runs the chain unfused). Called after build. */
     nnp_status (*plan_epilogue)(void *state, int axis, int relu, nnp_error *err);
     /* Producer side, run time: the affine for the following inference
-       forwards (the kind copies it; no allocation). */
+       forwards (the kind copies it; no allocation). Needed only by a kind
+       that accepts an affine. */
     void (*set_affine)(void *state, const float *scale, const float *shift);
     /* Producer side, export: writes nodes computing, from inputs, `output`
        = (the kind's result) * scale[c] + shift[c] over output axis `axis`,

@@ -648,7 +648,6 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
                               nnp_tensor *out, nnp_mode mode, nnp_error *err)
 {
     sop_state *s = state;
-    (void)mode;
     nnp_status st = check_built(s, err);
     for (int k = 0; k < n_in && st == NNP_OK; k++)
         st = nnp_pu_check(s->host, s->kind, sop_name(s), in[k], "input", k ? &in[0]->shape : NULL,
@@ -661,12 +660,13 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
     float *y = out->data;
     const float *x0 = in[0]->data;
     const int nt = nnp_pu_nthreads(s->host);
+    const int relu = s->relu && mode == NNP_MODE_INFER;
 #pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = x0[i];
         for (int k = 1; k < n_in; k++)
             v += ((const float *)in[k]->data)[i];
-        y[i] = v;
+        y[i] = relu && v < 0.0f ? 0.0f : v;
     }
     return NNP_OK;
 }
@@ -699,9 +699,28 @@ static const nnp_onnx_op add_more_ops[] = {
     {NULL, NULL, 0, 0},
 };
 
+/* A ReLU after the sum (a residual block's) runs in the same pass in
+ * inference (NNP_EXT_EPILOGUE, producer side; no affine). */
+static nnp_status add_plan_epilogue(void *state, int axis, int relu, nnp_error *err)
+{
+    sop_state *s = state;
+    s->relu = 0;
+    if (axis >= 0)
+        return s->host->error_set(err, NNP_ERR_UNSUPPORTED, "Add '%s': no affine epilogue",
+                                  sop_name(s));
+    s->relu = relu;
+    return NNP_OK;
+}
+
+static const nnp_epilogue_ext add_epilogue = {
+    .struct_size = sizeof(nnp_epilogue_ext),
+    .plan_epilogue = add_plan_epilogue,
+};
+
 static const void *add_extension(const char *name)
 {
-    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
+    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &add_epilogue);
 }
 
 /* ------------------------------------------------------------------ */

@@ -36,6 +36,8 @@ typedef struct sop_state {
         uint64_t step;
     } slots[DROPOUT_SLOTS];
     int next_slot;
+    /* Add: a ReLU folded into inference forwards (NNP_EXT_EPILOGUE) */
+    int relu;
 } sop_state;
 
 const char *sop_name(const sop_state *s);

@@ -272,7 +272,8 @@ int nnpi_layer_is_relu(const nnp_layer *l)
 
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err)
 {
-    if (!EPI_HAS(l, plan_epilogue) || !EPI_HAS(l, set_affine))
+    /* an affine needs set_affine too */
+    if (!EPI_HAS(l, plan_epilogue) || (axis >= 0 && !EPI_HAS(l, set_affine)))
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no epilogue",
                              nnp_layer_name(l), l->kind->name);
     return epi_of(l)->plan_epilogue(l->state, axis, relu, err);

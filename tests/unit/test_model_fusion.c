@@ -214,6 +214,43 @@ Test(fusion, backward_after_fused_forward)
     nnp_model_free(u);
 }
 
+/* A residual block: Conv -> BN -> Add(with the block's input) -> ReLU: the
+ * BN folds into the Conv, the ReLU into the Add. */
+Test(fusion, residual_add_relu)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"r\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 10, 9, 3]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
+        "\"filters\": 3, \"kernel_size\": 3, \"padding\": \"same\"}, \"inbound_nodes\": "
+        "[[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
+        "\"b\"}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+        "\"inbound_nodes\": [[[\"b\", 0, 0, {}], [\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "residual", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "residual", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input(3, "channels_last");
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    randomize(f);
+    copy_weights(f, u);
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    cr_assert_eq(n_fused(f), 2, "%d layers fused", n_fused(f));
+    assert_close("residual block", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
 /* A BN whose input is also read elsewhere (a graph output here) stays a
  * layer of its own. */
 Test(fusion, a_value_read_twice_is_not_fused)
