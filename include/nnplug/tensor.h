@@ -42,6 +42,13 @@ NNP_API void *nnp_aligned_alloc(size_t bytes);
 NNP_API void nnp_set_memory_budget(size_t bytes);
 NNP_API size_t nnp_memory_budget(void);
 NNP_API size_t nnp_memory_in_use(void);
+/* How many allocations the budget has refused so far (all threads). A
+ * caller compares the count around a call to tell a refusal (exit 2: the
+ * model or option asks too much) from the system running out. */
+NNP_API unsigned long nnp_memory_refusals(void);
+/* st, or NNP_ERR_LIMIT with the budget named in err when st is
+ * NNP_ERR_NOMEM and the budget refused an allocation since `before`. */
+NNP_API nnp_status nnp_memory_limit_status(nnp_status st, unsigned long before, nnp_error *err);
 /* "512M", "2G", "1073741824": bytes; 0 when s is not such a size. */
 NNP_API size_t nnp_parse_bytes(const char *s);
 NNP_API void nnp_aligned_free(void *p);

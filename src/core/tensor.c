@@ -171,6 +171,22 @@ void nnp_set_memory_budget(size_t bytes) { atomic_store(&mem_budget, bytes ? byt
 
 size_t nnp_memory_in_use(void) { return atomic_load(&mem_in_use); }
 
+static _Atomic unsigned long mem_refusals;
+
+unsigned long nnp_memory_refusals(void) { return atomic_load(&mem_refusals); }
+
+nnp_status nnp_memory_limit_status(nnp_status st, unsigned long before, nnp_error *err)
+{
+    if (st != NNP_ERR_NOMEM || nnp_memory_refusals() == before)
+        return st;
+    const size_t budget = nnp_memory_budget(), used = nnp_memory_in_use();
+    char msg[NNP_ERROR_MSG_MAX + 160];
+    snprintf(msg, sizeof msg, "%.*s: the memory budget of %zu bytes has %zu left (set it with "
+             "NNP_MAX_MEMORY or --max-memory)", (int)NNP_ERROR_MSG_MAX - 1, err->msg, budget,
+             used < budget ? budget - used : 0);
+    return nnp_error_set(err, NNP_ERR_LIMIT, "%s", msg);
+}
+
 /* Takes n bytes of the budget; 0 when they are not left. */
 static int budget_take(size_t n)
 {
@@ -204,6 +220,7 @@ static void *budget_alloc(size_t bytes, int *over)
     const size_t total = rounded + 2 * NNP_ALIGN;
     if (!budget_take(total)) {
         *over = 1;
+        atomic_fetch_add(&mem_refusals, 1);
         return NULL;
     }
     unsigned char *raw = calloc(1, total);

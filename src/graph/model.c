@@ -434,11 +434,14 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
     nnpi_scratch_leave(outer);
     m->scratch.building = 0;
     if (!st && m->scratch.reserve) {
+        const unsigned long refusals = nnp_memory_refusals();
         m->scratch.mem = nnp_aligned_alloc(m->scratch.reserve);
         m->scratch.size = m->scratch.mem ? m->scratch.reserve : 0;
         if (!m->scratch.mem)
-            st = nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate the layers' %zu-byte workspace",
-                               m->scratch.reserve);
+            st = nnp_memory_limit_status(
+                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate the layers' %zu-byte workspace",
+                              m->scratch.reserve),
+                refusals, err);
     }
     if (st)
         return st;
@@ -649,10 +652,13 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
                 total = g->off + g->bytes;
         }
         nnp_aligned_free(m->grad_arena);
+        const unsigned long refusals = nnp_memory_refusals();
         m->grad_arena = nnp_aligned_alloc(total ? total : 64);
         if (!m->grad_arena)
-            st = nnp_error_set(err, NNP_ERR_NOMEM,
-                               "cannot allocate %zu bytes for the gradients of the values", total);
+            st = nnp_memory_limit_status(
+                nnp_error_set(err, NNP_ERR_NOMEM,
+                              "cannot allocate %zu bytes for the gradients of the values", total),
+                refusals, err);
     }
     for (int i = 0; i < n && !st; i++) {
         nnp_tensor *t = sp[i].t;

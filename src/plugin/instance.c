@@ -148,7 +148,9 @@ nnp_status nnp_layer_build(nnp_layer *l, int n_in, const nnp_shape *in, nnp_shap
         return nnp_error_set(err, NNP_ERR_INVALID, "layer '%s' (%s) takes %d..%d inputs, got %d",
                              nnp_layer_name(l), k->name, k->n_inputs_min, k->n_inputs_max, n_in);
     memset(out, 0, sizeof *out);
-    nnp_status st = k->build(l->state, n_in, in, out, err);
+    /* a kind's allocation the budget refused is the budget's error */
+    const unsigned long refusals = nnp_memory_refusals();
+    nnp_status st = nnp_memory_limit_status(k->build(l->state, n_in, in, out, err), refusals, err);
     if (st)
         return nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), k->name);
     l->built = 1;

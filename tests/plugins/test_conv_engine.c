@@ -257,3 +257,20 @@ Test(conv_engine, identical_across_thread_counts)
     }
     nnp_set_num_threads(saved);
 }
+
+/* Buffers the memory budget refuses make the build fail with the budget's
+ * error (exit 2 in the command), not a bare out-of-memory. */
+Test(conv_engine, buffers_over_the_budget_are_a_limit_error)
+{
+    const ecase c = {2, 32, 32, 64, 64, 7, 1, 1, 1, "same", 1, "linear"};
+    nnp_layer *l = make(&c, 0, 1);
+    nnp_shape xs = in_shape(&c), out;
+    nnp_error err = {0};
+    /* room for the kernel and its gradient (1.6 MB), not for the rest */
+    nnp_set_memory_budget(nnp_memory_in_use() + ((size_t)4 << 20));
+    nnp_status st = nnp_layer_build(l, 1, &xs, &out, &err);
+    nnp_set_memory_budget(0);
+    cr_assert_eq(st, NNP_ERR_LIMIT, "%s (%s)", nnp_status_str(st), err.msg);
+    cr_assert(strstr(err.msg, "memory budget") && strstr(err.msg, "Conv2D"), "%s", err.msg);
+    nnp_layer_free(l);
+}
