@@ -80,6 +80,10 @@ int cli_exit_code(nnp_status s);
 int cli_fail(const nnp_error *err);
 /* True when arg is -h or --help. */
 int cli_is_help(const char *arg);
+/* --threads VAL of command cmd: an integer from 1 to CLI_MAX_THREADS, else
+ * one error line and 1. */
+#define CLI_MAX_THREADS 1024
+int cli_parse_threads(const char *cmd, const char *val, int *out);
 
 /* dir exists as a directory afterwards: made when missing (one level). */
 nnp_status cli_make_dir(const char *dir, nnp_error *err);

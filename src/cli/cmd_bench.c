@@ -140,11 +140,8 @@ static int parse_valued(const char *a, const char *val, bench_opts *o)
         }
         o->dir = (bench_dir)d;
     } else if (strcmp(a, "--threads") == 0) {
-        if (parse_int(val, 1, 4096, &v)) {
-            cli_error("bench: bad --threads '%s' (an integer from 1 to 4096)", val);
+        if (cli_parse_threads("bench", val, &o->threads))
             return CLI_EXIT_USAGE;
-        }
-        o->threads = (int)v;
     } else if (strcmp(a, "--reps") == 0) {
         if (parse_int(val, 1, 1000000, &v)) {
             cli_error("bench: bad --reps '%s' (an integer from 1 to 1000000)", val);

@@ -197,13 +197,8 @@ static int parse_run_args(int argc, char **argv, run_args *a, nnp_error *err)
         } else if (strcmp(arg, "--out-dir") == 0 && i + 1 < argc) {
             a->out_dir = argv[++i];
         } else if (strcmp(arg, "--threads") == 0 && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 4096) {
-                cli_error("run: --threads needs a positive integer, got '%s'", argv[i]);
+            if (cli_parse_threads("run", argv[++i], &a->threads))
                 return CLI_EXIT_USAGE;
-            }
-            a->threads = (int)v;
         } else if (arg[0] == '-' && arg[1]) {
             cli_error("run: unknown or incomplete option '%s' (see nnplug run --help)", arg);
             return CLI_EXIT_USAGE;

@@ -172,9 +172,6 @@ static int check_range(const char *opt, double v, double lo, int lo_open, double
     return -1;
 }
 
-/* The most threads --threads takes. */
-#define TRAIN_MAX_THREADS 1024
-
 /* The folder a file will be written in exists and is a folder; checked
  * before training, so a bad path never leaves half a run behind. */
 static int check_parent_dir(const char *opt, const char *path)
@@ -266,8 +263,8 @@ static int parse_number_option(int c, const char *arg, train_args *a)
     case O_SEED: return parse_long("--seed", arg, 0, &a->seed);
     case O_THREADS:
         return parse_long("--threads", arg, 1, &a->threads) ||
-               check_range("--threads", (double)a->threads, 1, 0, TRAIN_MAX_THREADS + 1,
-                           "an integer from 1 to " NNP_STR(TRAIN_MAX_THREADS));
+               check_range("--threads", (double)a->threads, 1, 0, CLI_MAX_THREADS + 1,
+                           "an integer from 1 to " NNP_STR(CLI_MAX_THREADS));
     case O_VAL:
         return parse_double("--validation-split", arg, &a->val) ||
                check_range("--validation-split", a->val, 0, 0, 1, "in [0, 1)");

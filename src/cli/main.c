@@ -77,6 +77,19 @@ nnp_status cli_make_dir(const char *dir, nnp_error *err)
     return NNP_OK;
 }
 
+int cli_parse_threads(const char *cmd, const char *val, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (!*val || *end || errno || v < 1 || v > CLI_MAX_THREADS) {
+        cli_error("%s: bad --threads '%s' (an integer from 1 to %d)", cmd, val, CLI_MAX_THREADS);
+        return 1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 int cli_is_help(const char *arg)
 {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;

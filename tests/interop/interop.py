@@ -384,6 +384,8 @@ def suite_cli(a):
     expect([a.nnplug, 'run', '/nonexistent.onnx', '-i', 'x=' + inputs['x']], 2,
            ['/nonexistent.onnx'], 'missing model')
     expect([a.nnplug, 'run', model, '--threads', '0'], 2, ['--threads'], 'bad --threads')
+    expect([a.nnplug, 'run', model, '--threads', '5000'], 2, ['--threads', '1024'],
+           '--threads above the maximum every command shares')
     expect([a.nnplug, 'convert', model, os.path.join(work, 'm.onnx'), '--opset', '8'] + binds, 2,
            ['opset'], 'opset outside 9..17')
     expect([a.nnplug, 'convert', model, os.path.join(work, 'm.txt')] + binds, 2, ['m.txt'],
