@@ -118,6 +118,18 @@ static void assert_close(const char *what, const nnp_tensor *a, const nnp_tensor
               what, worst, mx);
 }
 
+/* Builds f (fused) and u (unfused) on x, gives f random weights and u the
+ * same, and runs both in inference. */
+static void run_both(nnp_model *f, nnp_model *u, const nnp_tensor *x)
+{
+    forward(f, x, NNP_MODE_INFER); /* builds: weights exist */
+    forward(u, x, NNP_MODE_INFER);
+    randomize(f);
+    copy_weights(f, u);
+    forward(f, x, NNP_MODE_INFER);
+    forward(u, x, NNP_MODE_INFER);
+}
+
 /* Which layers ran inside another one's epilogue. */
 static int n_fused(const nnp_model *m)
 {
@@ -135,12 +147,7 @@ static void fused_equals_unfused(const char *format, int im2col)
     unsetenv("NNP_CONV_ENGINE");
     nnp_model_set_inference_fusion(u, 0);
     nnp_tensor x = input(6, format);
-    forward(f, &x, NNP_MODE_INFER); /* builds: weights exist */
-    forward(u, &x, NNP_MODE_INFER);
-    randomize(f);
-    copy_weights(f, u);
-    forward(f, &x, NNP_MODE_INFER);
-    forward(u, &x, NNP_MODE_INFER);
+    run_both(f, u, &x);
     /* b1 + r1, b2 + r2, b3 */
     cr_assert_eq(n_fused(f), 5, "%s: %d layers fused", format, n_fused(f));
     cr_assert_eq(n_fused(u), 0);
@@ -179,12 +186,7 @@ Test(fusion, backward_after_fused_forward)
     nnp_model *f = keras_cnn("channels_first"), *u = keras_cnn("channels_first");
     nnp_model_set_inference_fusion(u, 0);
     nnp_tensor x = input(4, "channels_first");
-    forward(f, &x, NNP_MODE_INFER);
-    forward(u, &x, NNP_MODE_INFER);
-    randomize(f);
-    copy_weights(f, u);
-    forward(f, &x, NNP_MODE_INFER);
-    forward(u, &x, NNP_MODE_INFER);
+    run_both(f, u, &x);
     cr_assert_gt(n_fused(f), 0);
     nnp_tensor g;
     nnp_error err = {0};
@@ -238,12 +240,7 @@ Test(fusion, residual_add_relu)
     cr_assert_eq(nnp_keras_load_string(reg, json, "residual", &u, &err), NNP_OK, "%s", err.msg);
     nnp_model_set_inference_fusion(u, 0);
     nnp_tensor x = input(3, "channels_last");
-    forward(f, &x, NNP_MODE_INFER);
-    forward(u, &x, NNP_MODE_INFER);
-    randomize(f);
-    copy_weights(f, u);
-    forward(f, &x, NNP_MODE_INFER);
-    forward(u, &x, NNP_MODE_INFER);
+    run_both(f, u, &x);
     cr_assert_eq(n_fused(f), 2, "%d layers fused", n_fused(f));
     assert_close("residual block", nnp_model_output(f, 0), nnp_model_output(u, 0));
     nnp_tensor_free(&x);
