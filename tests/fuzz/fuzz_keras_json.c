@@ -48,18 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* an error comes alone, with a message */
         return 0;
     }
-    /* what we write, we read */
+    /* what we write, we read: the original is freed first, so the copy
+       gets the memory budget the original got */
     char *back = nnp_keras_to_json(m);
+    nnp_model_free(m);
+    m = NULL;
     if (back) {
-        nnp_model *m2 = NULL;
-        if (nnp_keras_load_string(reg, back, "fuzz-export.json", &m2, &err) != NNP_OK) {
+        if (nnp_keras_load_string(reg, back, "fuzz-export.json", &m, &err) != NNP_OK) {
             fprintf(stderr, "fuzz_keras_json: re-load of an export failed: %s\n", err.msg);
             abort();
         }
-        nnp_model_free(m2);
         free(back);
+        try_forward(m);
+        nnp_model_free(m);
     }
-    try_forward(m);
-    nnp_model_free(m);
     return 0;
 }

@@ -67,16 +67,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     uint8_t *bytes = NULL;
     size_t len = 0;
-    if (nnp_onnx_serialize(m, 0, &bytes, &len, &err) == NNP_OK) {
-        nnp_model *back = NULL;
-        /* what we write, we read */
-        st = nnp_onnx_load_buffer(reg, bytes, len, "fuzz-export", NULL, NULL, &back, &err);
-        if (st != NNP_OK) {
-            fprintf(stderr, "fuzz_onnx_import: re-import of an export failed: %s\n", err.msg);
-            abort();
-        }
-        nnp_model_free(back);
-        free(bytes);
+    if (nnp_onnx_serialize(m, 0, &bytes, &len, &err) != NNP_OK) {
+        try_forward(m);
+        nnp_model_free(m);
+        return 0;
+    }
+    /* what we write, we read: the original is freed first, so the copy gets
+       the memory budget the original got */
+    nnp_model_free(m);
+    m = NULL;
+    st = nnp_onnx_load_buffer(reg, bytes, len, "fuzz-export", NULL, NULL, &m, &err);
+    free(bytes);
+    if (st != NNP_OK) {
+        fprintf(stderr, "fuzz_onnx_import: re-import of an export failed: %s\n", err.msg);
+        abort();
     }
     try_forward(m);
     nnp_model_free(m);
