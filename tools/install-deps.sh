@@ -17,6 +17,8 @@ command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 pkgs+=(libopenblas-openmp-dev)
 pkgs+=(libdnnl-dev)   # Conv2D's engine (oneDNN); also bench/bn_compare's peer
 pkgs+=(chromium)   # headless renders of the `nnplug docs` site (tests/cli/docs_cli.sh)
+pkgs+=(libhdf5-dev libzip-dev python3-h5py)   # .h5 / .keras model files; h5py writes the test files
+pkgs+=(openmpi-bin libopenmpi-dev)   # data-parallel training under mpirun
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
