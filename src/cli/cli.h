@@ -25,6 +25,16 @@ typedef struct cli_command {
     const char *help;     /* one line for `nnplug --help` */
 } cli_command;
 
+/* An output file a command will write, checked before any work: not empty,
+ * not a directory, in an existing directory it may write into. 0, or -1
+ * after one line naming cmd, opt and path on stderr. */
+int cli_check_output_path(const char *cmd, const char *opt, const char *path);
+
+/* The whole command line: argv[0] is the program, argv[1] the command.
+ * Returns the exit code. main() is this call alone (nnplug.c), so a test
+ * can run command lines in-process. */
+int cli_main(int argc, char **argv);
+
 /* Commands (one file each). */
 int cmd_plugins(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -124,6 +124,13 @@ static int parse_demo_args(int argc, char **argv, demo *d)
             return CLI_EXIT_USAGE;
         }
     }
+    /* before training: a bad path must not cost a run */
+    if (cli_check_output_path("demo", "--out", d->out_path))
+        return CLI_EXIT_USAGE;
+    if (d->data_dir && !d->data_dir[0]) {
+        cli_error("demo: --data '': no folder given");
+        return CLI_EXIT_USAGE;
+    }
     return -1;
 }
 

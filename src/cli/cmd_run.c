@@ -44,6 +44,8 @@ nnp_status cli_feeds_add(cli_feeds *f, const char *arg, nnp_error *err)
 {
     char *name;
     const char *path;
+    if (!arg[0])
+        return nnp_error_set(err, NNP_ERR_INVALID, "-i '': no file given");
     if (arg[0] == '=')
         return nnp_error_set(err, NNP_ERR_INVALID, "-i '%s': the input name before '=' is empty",
                              arg);
@@ -193,9 +195,18 @@ static int parse_run_args(int argc, char **argv, run_args *a, nnp_error *err)
             if (cli_feeds_add(&a->feeds, argv[++i], err))
                 return cli_fail(err);
         } else if ((strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) && i + 1 < argc) {
-            a->outs[a->n_outs++] = argv[++i];
+            const char *o = argv[++i], *eq = strchr(o, '=');
+            if (!o[0] || (eq && !eq[1])) {
+                cli_error("run: %s '%s': no file given", arg, o);
+                return CLI_EXIT_USAGE;
+            }
+            a->outs[a->n_outs++] = o;
         } else if (strcmp(arg, "--out-dir") == 0 && i + 1 < argc) {
             a->out_dir = argv[++i];
+            if (!a->out_dir[0]) {
+                cli_error("run: --out-dir '': no folder given");
+                return CLI_EXIT_USAGE;
+            }
         } else if (strcmp(arg, "--threads") == 0 && i + 1 < argc) {
             if (cli_parse_threads("run", argv[++i], &a->threads))
                 return CLI_EXIT_USAGE;

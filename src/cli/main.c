@@ -1,4 +1,5 @@
-/* nnplug: command dispatch, shared CLI helpers and plugin discovery. */
+/* nnplug: command dispatch (cli_main), shared CLI helpers and plugin
+ * discovery. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -18,17 +19,45 @@ static const cli_command commands[] = {
     {"demo", cmd_demo, "built-in data and model: train, save, reload, verify"},
     {"info", cmd_info, "inputs, outputs, nodes -> serving plugin, weight counts"},
     {"run", cmd_run, "run a model on .npy inputs, write .npy outputs"},
-    {"convert", cmd_convert, "convert between .onnx and Keras-style .json [--opset N]"},
+    {"convert", cmd_convert, "convert between .onnx and Keras .keras/.h5/.json [--opset N]"},
     {"docs", cmd_docs, "write a static HTML site: one card page per layer kind"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
+/* Length of the valid UTF-8 sequence at s (a multi-byte one), or 0. */
+static int utf8_len(const unsigned char *s)
+{
+    int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (s[0] >= 0xf8)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* One line on stderr; control bytes and bytes that are not UTF-8 (a file
+ * name, a value from the command line) are written as \xNN. */
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
-    char msg[2048];
+    char msg[2048], out[4 * sizeof msg];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    fprintf(stderr, "nnplug: %s%s\n", prefix, msg);
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p;) {
+        int n = *p >= 0x80 ? utf8_len(p) : 0;
+        if (n) {
+            memcpy(out + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", *p++);
+        } else {
+            out[o++] = (char)*p++;
+        }
+    }
+    out[o] = '\0';
+    fprintf(stderr, "nnplug: %s%s\n", prefix, out);
 }
 
 void cli_error(const char *fmt, ...)
@@ -75,6 +104,37 @@ nnp_status cli_make_dir(const char *dir, nnp_error *err)
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return nnp_error_set(err, NNP_ERR_IO, "%s: not a directory", dir);
     return NNP_OK;
+}
+
+int cli_check_output_path(const char *cmd, const char *opt, const char *path)
+{
+    if (!path[0]) {
+        cli_error("%s: %s '': no path given", cmd, opt);
+        return -1;
+    }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        cli_error("%s: %s %s: is a directory", cmd, opt, path);
+        return -1;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        cli_error("%s: %s %s: %s is not a directory", cmd, opt, path, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        cli_error("%s: %s %s: cannot write into %s", cmd, opt, path, dir);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_parse_threads(const char *cmd, const char *val, int *out)
@@ -188,7 +248,7 @@ static int take_max_memory(int *argc, char **argv)
     return 0;
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     int bad = take_max_memory(&argc, argv);
     if (bad)

@@ -89,6 +89,14 @@ PY=${NNP_PYTHON:-/usr/bin/python3}
 expect "run: a file of the wrong shape" "x_12x6.npy: shape [12,6] does not fit input 'points'" \
     "takes [?,2] (? is any size)" -- run "$MODEL" -i "$WORK/x_12x6.npy" -o "$WORK/out/y.npy"
 expect "run -i =" "-i '=': the input name before '=' is empty" -- run "$MODEL" -i =
+expect "run -i ''" "-i '': no file given" -- run "$MODEL" -i ""
+expect "run -o ''" "run: -o '': no file given" -- run "$MODEL" -i "$X" -o ""
+expect "run -o NAME=" "run: -o 'logits_out0=': no file given" -- run "$MODEL" -i "$X" -o logits_out0=
+expect "run --out-dir ''" "run: --out-dir '': no folder given" -- run "$MODEL" -i "$X" --out-dir ""
+expect "control bytes in a file name" 'a\x01b\xffc' -- info "$(printf 'a\001b\377c.onnx')"
+expect "demo --out ''" "demo: --out '': no path given" -- demo --out ""
+expect "demo --out DIR" "demo: --out $WORK: is a directory" -- demo --out "$WORK"
+expect "demo --data ''" "demo: --data '': no folder given" -- demo --data ""
 expect "run -i NAME=" "-i 'points=': no file after '='" -- run "$MODEL" -i points=
 printf '%s' '{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense",
   "config": {"name": "d", "units": 2, "batch_input_shape": [null, -3]}}]}}' >"$WORK/neg.json"

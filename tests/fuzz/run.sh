@@ -4,16 +4,19 @@
 #
 #   tests/fuzz/run.sh [-t SECONDS] [-s SECONDS] [-o WORKDIR] [-j JOBS] [HARNESS...]
 #
-# Harnesses (default: all three):
+# Harnesses (default: all):
 #   onnx_import  ONNX files: import, export and re-import, forward (-t SECONDS, default 60)
 #   keras_json   Keras JSON models: load, write back and reload, forward (-s SECONDS, default 30)
 #   npy          .npy files: parse, write and read back (-s SECONDS)
+#   layer_config a kind's config JSON: check, write back (fixed point), build, run (-s SECONDS)
+#   cli          command lines run in-process on small models (-s SECONDS)
 # The model harnesses load every plugin, built as instrumented .so files too.
 # Seeds: onnx_import: tests/fuzz/corpus (small valid models),
 # tests/fixtures/onnx-bad (malformed ones) and, when NNP_TESTDATA is set,
 # the reference models; keras_json: tests/fuzz/corpus-keras, models/*.json
 # and the reference models' model.json; npy: tests/fixtures/npy-bad,
-# models/data. New inputs collect in WORKDIR/corpus-HARNESS; a finding is
+# models/data; layer_config: tests/fuzz/corpus-config; cli:
+# tests/fuzz/corpus-cli. New inputs collect in WORKDIR/corpus-HARNESS; a finding is
 # written to WORKDIR/artifacts and makes the script fail. Exit 0: no finding.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,11 +34,11 @@ while getopts t:s:o:j: opt; do
   esac
 done
 shift $((OPTIND - 1))
-harnesses=${*:-onnx_import keras_json npy}
+harnesses=${*:-onnx_import keras_json npy layer_config cli}
 for h in $harnesses; do
   case $h in
-    onnx_import|keras_json|npy) ;;
-    *) echo "run.sh: unknown harness '$h' (onnx_import, keras_json, npy)" >&2; exit 2 ;;
+    onnx_import|keras_json|npy|layer_config|cli) ;;
+    *) echo "run.sh: unknown harness '$h' (onnx_import, keras_json, npy, layer_config, cli)" >&2; exit 2 ;;
   esac
 done
 CC=${FUZZ_CC:-clang}
@@ -56,9 +59,21 @@ for f in "$src"/src/core/*.c "$src"/src/services/*.c "$src"/src/plugin/*.c "$src
   # shellcheck disable=SC2086
   "$CC" $flags -fsanitize=fuzzer-no-link -c "$f" -o "$o"
 done
-for h in $harnesses; do
+# the command's sources (all but its main()), for the cli harness
+mkdir -p "$work/cli" "$work/generated"
+cmake -DIN="$src/models/spirals.json" -DOUT="$work/generated/spirals_json.h" \
+      -DNAME=nnp_spirals_json -P "$src/cmake/embed_text.cmake"
+rm -f "$work/cli"/*.o
+for f in "$src"/src/cli/*.c; do
+  [ "$(basename "$f")" = nnplug.c ] && continue
   # shellcheck disable=SC2086
-  "$CC" $flags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$h.c" "$work"/lib/*.o \
+  "$CC" $flags -I"$work/generated" -fsanitize=fuzzer-no-link -c "$f" -o "$work/cli/$(basename "$f" .c).o"
+done
+for h in $harnesses; do
+  extra_objs=
+  [ "$h" = cli ] && extra_objs=$(echo "$work"/cli/*.o)
+  # shellcheck disable=SC2086
+  "$CC" $flags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$h.c" $extra_objs "$work"/lib/*.o \
     -o "$work/fuzz_$h" $(pkg-config --libs libprotobuf-c jansson) -lm -ldl -lpthread
 done
 # Every plugin as an instrumented .so, from the sources its CMakeLists names
@@ -126,16 +141,21 @@ for h in $harnesses; do
     onnx_import) t=$seconds; seeds=$onnx_seeds; dict="-dict=$src/tests/fuzz/onnx.dict" ;;
     keras_json) t=$small; seeds=$keras_seeds; dict="-dict=$src/tests/fuzz/json.dict" ;;
     npy) t=$small; seeds=$npy_seeds; dict= ;;
+    layer_config) t=$small; seeds=$src/tests/fuzz/corpus-config; dict="-dict=$src/tests/fuzz/json.dict" ;;
+    cli) t=$small; seeds=$src/tests/fuzz/corpus-cli; dict="-dict=$src/tests/fuzz/cli.dict" ;;
   esac
+  # the cli harness's commands print; their one-line errors stay visible
+  close=
+  [ "$h" = cli ] && close=-close_fd_mask=1
   mkdir -p "$work/corpus-$h"
   # A fixed libFuzzer seed keeps CI's bounded run repeatable; NNP_FUZZ_SEED=0
   # lets libFuzzer pick one for exploratory runs.
   echo "fuzz_$h: $t s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
   # shellcheck disable=SC2086
-  NNP_FUZZ_PLUGIN_DIR="$work/plugins" OMP_NUM_THREADS=1 \
+  NNP_FUZZ_PLUGIN_DIR="$work/plugins" NNP_FUZZ_MODELS="$src/models" OMP_NUM_THREADS=1 \
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$work/fuzz_$h" -max_total_time="$t" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
-    -rss_limit_mb=2048 -malloc_limit_mb=1024 $parallel -print_final_stats=1 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 $parallel $close -print_final_stats=1 \
     $dict -artifact_prefix="$work/artifacts/$h-" "$work/corpus-$h" $seeds || status=1
 done
 exit $status
