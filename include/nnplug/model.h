@@ -99,6 +99,12 @@ NNP_API int nnp_model_weight_output_layer(const nnp_model *m, int value, const c
 /* Total parameter count (all weights) of a layer. */
 NNP_API int64_t nnp_model_layer_param_count(const nnp_model *m, int layer_index);
 
+/* Metadata key of a model whose inputs' batch size is fixed by something in
+ * the graph (an ONNX file traced at one batch size that reshapes across the
+ * batch axis): a line saying what fixes it, which the errors for another
+ * batch size quote. */
+#define NNP_MODEL_META_FIXED_BATCH "nnplug.fixed_batch"
+
 /* Model-level metadata (ONNX metadata_props round-trip). Strings copied. */
 NNP_API nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value,
                                       nnp_error *err);

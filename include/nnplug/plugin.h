@@ -35,6 +35,9 @@
  * forms derived from them (see "weights" below); defines the kind
  * extension NNP_EXT_EPILOGUE (inference plans that fold a per-channel
  * affine and a ReLU into the layer before them).
+ * 1.3 appends input_rules to nnp_onnx_node_ext: ONNX's type and rank rules
+ * for a node's inputs, declared by the kind and checked by the host before
+ * the layer is created (nnp_onnx_input_rule). The host table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -48,7 +51,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 2
+#define NNP_ABI_MINOR 3
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -393,16 +396,19 @@ typedef struct nnp_host {
     void *(*scratch)(size_t bytes);
 } nnp_host;
 
-/* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
+/* The size of the host table at each minor version (for NNP_HOST_AT_LEAST);
+ * 1.3 added no host field. */
 #define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
 #define NNP_HOST_SIZE_1_1 offsetof(nnp_host, layer_weights_changed)
 #define NNP_HOST_SIZE_1_2 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_3 sizeof(nnp_host)
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
     size_t need = minor == 0   ? NNP_HOST_SIZE_1_0
                   : minor == 1 ? NNP_HOST_SIZE_1_1
-                               : NNP_HOST_SIZE_1_2;
+                  : minor == 2 ? NNP_HOST_SIZE_1_2
+                               : NNP_HOST_SIZE_1_3;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }
@@ -420,6 +426,47 @@ typedef struct nnp_onnx_op {
 } nnp_onnx_op;
 
 #define NNP_EXT_ONNX_OPS "nnp.onnx_ops"
+
+/* (since 1.3) ONNX element types (TensorProto.DataType) as bits of
+ * nnp_onnx_input_rule.types. */
+#define NNP_ONNX_TYPE(t) (1u << (t))
+#define NNP_ONNX_T_FLOAT NNP_ONNX_TYPE(1)
+#define NNP_ONNX_T_UINT8 NNP_ONNX_TYPE(2)
+#define NNP_ONNX_T_INT8 NNP_ONNX_TYPE(3)
+#define NNP_ONNX_T_INT32 NNP_ONNX_TYPE(6)
+#define NNP_ONNX_T_INT64 NNP_ONNX_TYPE(7)
+#define NNP_ONNX_T_BOOL NNP_ONNX_TYPE(9)
+#define NNP_ONNX_T_FLOAT16 NNP_ONNX_TYPE(10)
+#define NNP_ONNX_T_DOUBLE NNP_ONNX_TYPE(11)
+#define NNP_ONNX_T_BFLOAT16 NNP_ONNX_TYPE(16)
+/* ONNX's usual constraint "float types": float16, float, double, bfloat16 */
+#define NNP_ONNX_T_FLOATS \
+    (NNP_ONNX_T_FLOAT | NNP_ONNX_T_FLOAT16 | NNP_ONNX_T_DOUBLE | NNP_ONNX_T_BFLOAT16)
+/* Ranks as bits of nnp_onnx_input_rule.ranks: rank r, or r and above. */
+#define NNP_ONNX_RANK(r) (1u << (r))
+#define NNP_ONNX_RANK_MIN(r) (~0u << (r))
+/* nnp_onnx_input_rule.input: the rule holds for every input of the node. */
+#define NNP_ONNX_EVERY_INPUT (-1)
+#define NNP_ONNX_NO_INPUT (-1)
+
+/* (since 1.3) One of ONNX's rules for one input of an operator a kind reads,
+ * as the operator's schema states it (its type constraint, its rank, its
+ * length); the host checks every input the file gives against the rules of
+ * its node's operator before the layer is created, and names the file, the
+ * node and the input when one fails (a type: NNP_ERR_FORMAT; a rank or a
+ * length: NNP_ERR_SHAPE). What the graph does not tell (a computed value's
+ * unknown shape) is not checked. An array ended by an entry whose name is
+ * NULL. */
+typedef struct nnp_onnx_input_rule {
+    const char *op_type;   /* the operator (default domain); NULL: every one the kind reads */
+    int input;             /* input position, or NNP_ONNX_EVERY_INPUT */
+    const char *name;      /* ONNX's name for the input ("scale"); NULL ends the array */
+    uint32_t types;        /* allowed element types (NNP_ONNX_T_* bits); 0: any */
+    uint32_t ranks;        /* allowed ranks (NNP_ONNX_RANK* bits); 0: any */
+    int rank_as;           /* >= 0: the rank equals that input's; NNP_ONNX_NO_INPUT: none */
+    int len_input;         /* >= 0: the element count equals dimension len_axis of ... */
+    int len_axis;          /* ... input len_input (when known); NNP_ONNX_NO_INPUT: none */
+} nnp_onnx_input_rule;
 
 /* Extension NNP_EXT_ONNX_NODE (since 1.1; a kind that offers it needs a 1.1
  * host): what a kind knows about its ONNX node beyond one input, one output
@@ -461,6 +508,13 @@ typedef struct nnp_onnx_node_ext {
        application of the kind; the reader presents that constant as one
        more input, after the node's own. */
     const char *const *fold_next;
+
+    /* ---- since 1.3 ---- */
+
+    /* ONNX's type, rank and length rules for the inputs of the operators
+       the kind reads (see nnp_onnx_input_rule); NULL: none. The host checks
+       them before check_node. */
+    const nnp_onnx_input_rule *input_rules;
 } nnp_onnx_node_ext;
 
 /* Extension NNP_EXT_KERAS_DEFAULTS (since 1.1): parameter defaults that

@@ -453,6 +453,21 @@ static inline nnp_status nnp_pu_check_float_inputs(const nnp_host *h, const nnp_
     return NNP_OK;
 }
 
+/* Entries of an nnp_onnx_input_rule array (ABI 1.3; nnp_onnx_node_ext's
+ * input_rules): input `input` (ONNX's name `name`) of operator op (NULL:
+ * every operator the kind reads) holds one of `types` (NNP_ONNX_T_* bits, 0:
+ * any) and has one of `ranks` (NNP_ONNX_RANK* bits, 0: any) ... */
+#define NNP_PU_ONNX_INPUT(op, input, name, types, ranks)                                    \
+    {(op), (input), (name), (types), (ranks), NNP_ONNX_NO_INPUT, NNP_ONNX_NO_INPUT,          \
+     NNP_ONNX_NO_INPUT}
+/* ... and, further, has the rank of input rank_as (NNP_ONNX_NO_INPUT: any)
+ * and holds as many values as dimension len_axis of input len_input. */
+#define NNP_PU_ONNX_INPUT_LIKE(op, input, name, types, ranks, rank_as, len_input, len_axis) \
+    {(op), (input), (name), (types), (ranks), (rank_as), (len_input), (len_axis)}
+/* The entry that ends the array. */
+#define NNP_PU_ONNX_INPUTS_END                                                             \
+    {NULL, 0, NULL, 0, 0, NNP_ONNX_NO_INPUT, NNP_ONNX_NO_INPUT, NNP_ONNX_NO_INPUT}
+
 /* The shape of input i as far as the graph says; returns its rank, -1 when
  * unknown (then sh->rank is -1 too). */
 static inline int nnp_pu_input_shape(const nnp_host *h, const nnp_onnx_reader *r, int i,

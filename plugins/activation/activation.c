@@ -441,6 +441,28 @@ static const nnp_onnx_op relu_ops[] = {
     {NULL, NULL, 0, 0},
 };
 
+/* ONNX's rules: X of a float type (nnplug computes in float; Relu and
+ * LeakyRelu also allow integers in newer opsets); Clip's min and max
+ * (opset 11 on) are scalars of X's type (ONNX Runtime takes a 1-element
+ * 1-D tensor too; from_onnx wants one value). */
+#define ACT_SCALAR (NNP_ONNX_RANK(0) | NNP_ONNX_RANK(1))
+static const nnp_onnx_input_rule act_input_rules[] = {
+    NNP_PU_ONNX_INPUT(NULL, 0, "X", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUT("Clip", 1, "min", NNP_ONNX_T_FLOATS, ACT_SCALAR),
+    NNP_PU_ONNX_INPUT("Clip", 2, "max", NNP_ONNX_T_FLOATS, ACT_SCALAR),
+    NNP_PU_ONNX_INPUTS_END,
+};
+
+static const nnp_onnx_node_ext act_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .input_rules = act_input_rules,
+};
+
+static const void *act_onnx_ext(const char *name)
+{
+    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &act_onnx_node);
+}
+
 /* A plain ReLU may be folded into the layer before it (NNP_EXT_EPILOGUE). */
 static int act_is_relu(const void *state) { return ((const act_state *)state)->fn.id == ACT_RELU; }
 
@@ -452,12 +474,14 @@ static const nnp_epilogue_ext act_epilogue = {
 static const void *activation_ext(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, activation_ops);
+    e = e ? e : act_onnx_ext(name);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
 }
 
 static const void *relu_ext(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, relu_ops);
+    e = e ? e : act_onnx_ext(name);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
 }
 
@@ -485,13 +509,13 @@ static const nnp_kind relu_kind =
              relu_create, "Relu", relu_from_onnx, relu_ext);
 static const nnp_kind softmax_kind =
     ACT_KIND("Softmax", "Keras Softmax over one axis", softmax_params, softmax_create, "Softmax",
-             softmax_from_onnx, NULL);
+             softmax_from_onnx, act_onnx_ext);
 static const nnp_kind leaky_kind =
     ACT_KIND("LeakyReLU", "Keras LeakyReLU: x for x >= 0, negative_slope * x below", leaky_params,
-             leaky_create, "LeakyRelu", leaky_from_onnx, NULL);
+             leaky_create, "LeakyRelu", leaky_from_onnx, act_onnx_ext);
 static const nnp_kind elu_kind =
     ACT_KIND("ELU", "Keras ELU: x for x > 0, alpha * (exp(x) - 1) below", elu_params, elu_create,
-             "Elu", elu_from_onnx, NULL);
+             "Elu", elu_from_onnx, act_onnx_ext);
 
 static const nnp_kind *const kinds[] = {&activation_kind, &relu_kind, &softmax_kind, &leaky_kind,
                                         &elu_kind};

@@ -320,59 +320,21 @@ static nnp_status bn_write_training(const void *state, nnp_onnx_writer *w, int n
     return NNP_OK;
 }
 
-/* ONNX's own rule, checked before the layer allocates anything: scale, B,
- * mean and var hold one value per channel of X (dimension 1). */
-static const char *const bn_inputs[5] = {"X", "scale", "B", "input_mean", "input_var"};
-
-/* ONNX's type constraints (T, T1, T2: float16, float, double, bfloat16)
- * and ranks (scale, B, mean, var: 1-D) for each input the file gives. */
-static nnp_status check_types(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
-{
-    nnp_status st = nnp_pu_check_float_inputs(h, r, bn_inputs, err);
-    if (st != NNP_OK)
-        return st;
-    for (int k = 1; k < 5 && k < h->onnx_n_inputs(r); k++) {
-        const char *name = h->onnx_input_name(r, k);
-        if (!name || !name[0])
-            continue;
-        nnp_shape s;
-        char b[160];
-        if (nnp_pu_input_shape(h, r, k, &s) >= 0 && s.rank != 1)
-            return h->error_set(err, NNP_ERR_SHAPE, "input '%s' ('%s') has shape %s; "
-                                "BatchNormalization takes a 1-D tensor of one value per channel",
-                                bn_inputs[k], name, nnp_pu_shape_str(&s, b, sizeof b));
-    }
-    return NNP_OK;
-}
-
-static nnp_status bn_check_node(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
-{
-    const char *const *what = bn_inputs;
-    if (h->onnx_n_inputs(r) < 5)
-        return NNP_OK;
-    nnp_status types = check_types(h, r, err);
-    if (types != NNP_OK)
-        return types;
-    nnp_shape x;
-    if (nnp_pu_input_shape(h, r, 0, &x) < 2 || x.dims[1] < 0)
-        return NNP_OK;   /* channels unknown until the layer is built */
-    for (int k = 1; k < 5; k++) {
-        const nnp_tensor *t = NULL;
-        nnp_status st = h->onnx_input_constant(r, k, &t, err);
-        if (st == NNP_ERR_NOT_FOUND)
-            continue;   /* not a constant: the host refuses it elsewhere */
-        int64_t n = 0;
-        if (st == NNP_OK)
-            st = h->shape_numel(&t->shape, &n, err);
-        if (st != NNP_OK)
-            return st;
-        if (n != x.dims[1])
-            return h->error_set(err, NNP_ERR_SHAPE, "%s '%s' holds %lld values, but X has %lld "
-                                "channels (dimension 1)", what[k], h->onnx_input_name(r, k),
-                                (long long)n, (long long)x.dims[1]);
-    }
-    return NNP_OK;
-}
+/* ONNX's rules, which the host checks before the layer allocates anything:
+ * every input of a float type (T, T1, T2: float16, float, double,
+ * bfloat16); X of rank 2 or more; scale, B, mean and var 1-D, one value per
+ * channel of X (dimension 1). */
+#define BN_PARAM(i, name)                                                               \
+    NNP_PU_ONNX_INPUT_LIKE(NULL, i, name, NNP_ONNX_T_FLOATS, NNP_ONNX_RANK(1),          \
+                           NNP_ONNX_NO_INPUT, 0, 1)
+static const nnp_onnx_input_rule bn_input_rules[] = {
+    NNP_PU_ONNX_INPUT(NULL, 0, "X", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(2)),
+    BN_PARAM(1, "scale"),
+    BN_PARAM(2, "B"),
+    BN_PARAM(3, "input_mean"),
+    BN_PARAM(4, "input_var"),
+    NNP_PU_ONNX_INPUTS_END,
+};
 
 /* Transpose(perm) -> BatchNormalization -> Transpose(inverse): ONNX
  * normalizes axis 1 of the transposed tensor, which is axis perm[1] of the
@@ -389,8 +351,8 @@ static const nnp_onnx_node_ext bn_onnx_node = {
     .weight_outputs = bn_weight_outputs,
     .read_training = bn_read_training,
     .write_training = bn_write_training,
-    .check_node = bn_check_node,
     .fold_transpose = bn_fold_transpose,
+    .input_rules = bn_input_rules,
 };
 
 const void *bn_extension(const char *name)

@@ -518,15 +518,21 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
-/* ONNX Conv's inputs are all of type T (float types). */
-static nnp_status conv_check_node(const nnp_host *h, const nnp_onnx_reader *r, nnp_error *err)
-{
-    return nnp_pu_check_float_inputs(h, r, NULL, err);
-}
+/* ONNX Conv's rules: every input of type T (float types); X of rank 3 or
+ * more, W of X's rank, B 1-D with one value per output channel (W's
+ * dimension 0). */
+static const nnp_onnx_input_rule conv_input_rules[] = {
+    NNP_PU_ONNX_INPUT(NULL, 0, "X", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(3)),
+    NNP_PU_ONNX_INPUT_LIKE(NULL, 1, "W", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(3), 0,
+                           NNP_ONNX_NO_INPUT, NNP_ONNX_NO_INPUT),
+    NNP_PU_ONNX_INPUT_LIKE(NULL, 2, "B", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK(1), NNP_ONNX_NO_INPUT,
+                           1, 0),
+    NNP_PU_ONNX_INPUTS_END,
+};
 
 static const nnp_onnx_node_ext conv_onnx_node = {
     .struct_size = sizeof(nnp_onnx_node_ext),
-    .check_node = conv_check_node,
+    .input_rules = conv_input_rules,
 };
 
 static const nnp_epilogue_ext conv_epilogue;

@@ -301,16 +301,24 @@ static const nnp_onnx_op dense_more_ops[] = {
 /* A MatMul's bias comes as the Add after it: the pair is one Dense, whose
  * reader presents the Add's constant as input 2 (Gemm's C). */
 static const char *const dense_fold_next[] = {"Add", NULL};
-static nnp_status dense_check_node(const nnp_host *h, const nnp_onnx_reader *r,
-                                   nnp_error *err)
-{
-    return nnp_pu_check_float_inputs(h, r, NULL, err);
-}
+/* ONNX's rules (of the float types nnplug computes in): Gemm's A and B are
+ * matrices and C broadcasts to [M, N] (rank 0 to 2); MatMul's operands
+ * have rank 1 or more; a folded Add's constant (input 2) is a float too. */
+static const nnp_onnx_input_rule dense_input_rules[] = {
+    NNP_PU_ONNX_INPUT("Gemm", 0, "A", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK(2)),
+    NNP_PU_ONNX_INPUT("Gemm", 1, "B", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK(2)),
+    NNP_PU_ONNX_INPUT("Gemm", 2, "C", NNP_ONNX_T_FLOATS,
+                      NNP_ONNX_RANK(0) | NNP_ONNX_RANK(1) | NNP_ONNX_RANK(2)),
+    NNP_PU_ONNX_INPUT("MatMul", 0, "A", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(1)),
+    NNP_PU_ONNX_INPUT("MatMul", 1, "B", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(1)),
+    NNP_PU_ONNX_INPUT("MatMul", 2, "bias", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUTS_END,
+};
 
 static const nnp_onnx_node_ext dense_onnx_node = {
     .struct_size = sizeof(nnp_onnx_node_ext),
-    .check_node = dense_check_node,
     .fold_next = dense_fold_next,
+    .input_rules = dense_input_rules,
 };
 
 static const void *dense_extension(const char *name)

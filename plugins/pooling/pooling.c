@@ -275,6 +275,23 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
 /* plugin table                                                        */
 /* ------------------------------------------------------------------ */
 
+/* ONNX's rules for the pooling operators' X: a float type (T; nnplug
+ * computes in float) of rank 3 or more. */
+static const nnp_onnx_input_rule pool_input_rules[] = {
+    NNP_PU_ONNX_INPUT(NULL, 0, "X", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK_MIN(3)),
+    NNP_PU_ONNX_INPUTS_END,
+};
+
+static const nnp_onnx_node_ext pool_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .input_rules = pool_input_rules,
+};
+
+static const void *pool_extension(const char *name)
+{
+    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &pool_onnx_node);
+}
+
 #define POOL_KIND(NAME, DOC, PARAMS, CREATE, OP)                                           \
     {                                                                                    \
         NNP_PU_KIND_HEAD, .name = NAME, .doc = DOC, .params = PARAMS,                    \
@@ -284,6 +301,7 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
         .regularization_loss = nnp_pu_no_regularization,                                 \
         .apply_constraints = nnp_pu_no_constraints, .to_onnx = pool_to_onnx,             \
         .from_onnx = pool_from_onnx, .onnx_load_weights = nnp_pu_no_onnx_weights,        \
+        .extension = pool_extension,                                                     \
     }
 
 static const nnp_kind max_kind =

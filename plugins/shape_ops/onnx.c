@@ -65,8 +65,13 @@ nnp_status flatten_from_onnx(const nnp_host *h, const nnp_onnx_reader *r, nnp_co
     if (st != NNP_OK)
         return st;
     nnp_shape sh;
-    if (axis < 0 && nnp_pu_input_shape(h, r, 0, &sh) > 0)
+    int rank = nnp_pu_input_shape(h, r, 0, &sh);
+    if (axis < 0 && rank > 0)
         axis += sh.rank;
+    /* axis 0 makes [1, n]: on a batch the file fixes at 1 (Keras
+     * converters write it), Keras Flatten's [batch, n] */
+    if (axis == 0 && rank > 0 && sh.dims[0] == 1)
+        axis = 1;
     if (axis != 1)
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Flatten node '%s': axis=%lld; Keras Flatten keeps exactly the batch "

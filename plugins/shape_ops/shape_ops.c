@@ -717,9 +717,36 @@ static const nnp_epilogue_ext add_epilogue = {
     .plan_epilogue = add_plan_epilogue,
 };
 
+/* ONNX's rules for the inputs of the operators these kinds read: data of
+ * any type where ONNX allows any (nnplug computes in float; Add and Sum are
+ * of numeric types, of which nnplug reads the float ones), Reshape's shape
+ * a 1-D int64 tensor, Dropout's ratio a float scalar and its training_mode
+ * a bool scalar. */
+static const nnp_onnx_input_rule sop_input_rules[] = {
+    NNP_PU_ONNX_INPUT("Reshape", 1, "shape", NNP_ONNX_T_INT64, NNP_ONNX_RANK(1)),
+    NNP_PU_ONNX_INPUT("Dropout", 0, "data", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUT("Dropout", 1, "ratio", NNP_ONNX_T_FLOATS, NNP_ONNX_RANK(0)),
+    NNP_PU_ONNX_INPUT("Dropout", 2, "training_mode", NNP_ONNX_T_BOOL, NNP_ONNX_RANK(0)),
+    NNP_PU_ONNX_INPUT("Add", 0, "A", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUT("Add", 1, "B", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUT("Sum", NNP_ONNX_EVERY_INPUT, "data_0", NNP_ONNX_T_FLOATS, 0),
+    NNP_PU_ONNX_INPUTS_END,
+};
+
+static const nnp_onnx_node_ext sop_onnx_node = {
+    .struct_size = sizeof(nnp_onnx_node_ext),
+    .input_rules = sop_input_rules,
+};
+
+static const void *sop_extension(const char *name)
+{
+    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &sop_onnx_node);
+}
+
 static const void *add_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
+    e = e ? e : sop_extension(name);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &add_epilogue);
 }
 
@@ -741,16 +768,16 @@ static const void *add_extension(const char *name)
 
 static const nnp_kind flatten_kind =
     SOP_KIND("Flatten", "Keras Flatten: [batch, ...] -> [batch, n]", flatten_params, 1, 1,
-             flatten, "Flatten", NULL);
+             flatten, "Flatten", sop_extension);
 static const nnp_kind reshape_kind =
     SOP_KIND("Reshape", "Keras Reshape: [batch, ...] -> [batch, target_shape...]",
-             reshape_params, 1, 1, reshape, "Reshape", NULL);
+             reshape_params, 1, 1, reshape, "Reshape", sop_extension);
 static const nnp_kind permute_kind =
     SOP_KIND("Permute", "Keras Permute: reorders the non-batch axes", permute_params, 1, 1,
-             permute, "Transpose", NULL);
+             permute, "Transpose", sop_extension);
 static const nnp_kind dropout_kind =
     SOP_KIND("Dropout", "Keras Dropout: inverted dropout in training, identity in inference",
-             dropout_params, 2, 1, dropout, "Dropout", NULL);
+             dropout_params, 2, 1, dropout, "Dropout", sop_extension);
 static const nnp_kind add_kind =
     SOP_KIND("Add", "Keras Add: the sum of 2 or more inputs of equal shapes", add_params, 0, 64,
              add, "Add", add_extension);

@@ -274,10 +274,11 @@ static int feed_fits(const nnp_model *m, int k, const cli_feeds *feeds, int f)
         ok = want->dims[d] < 0 || want->dims[d] == got->dims[d];
     if (!ok) {
         char a[160], b[160];
-        cli_error("%s: shape %s does not fit input '%s', which takes %s (? is any size)",
+        const char *fixed = nnp_model_get_meta(m, NNP_MODEL_META_FIXED_BATCH);
+        cli_error("%s: shape %s does not fit input '%s', which takes %s (? is any size)%s%s",
                   feeds->paths[f], nnp_shape_str(got, a, sizeof a),
                   nnp_model_value_name(m, nnp_model_input_value(m, k)),
-                  nnp_shape_decl_str(want, b, sizeof b));
+                  nnp_shape_decl_str(want, b, sizeof b), fixed ? "; " : "", fixed ? fixed : "");
     }
     return ok;
 }

@@ -734,11 +734,13 @@ nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int 
         bool ok = t->shape.rank == v->decl.rank;
         for (int d = 0; ok && d < t->shape.rank; d++)
             ok = v->decl.dims[d] < 0 || v->decl.dims[d] == t->shape.dims[d];
+        const char *fixed = nnp_model_get_meta(m, NNP_MODEL_META_FIXED_BATCH);
         if (!ok)
             return nnp_error_set(err, NNP_ERR_SHAPE, "input '%s' has shape %s, the model expects "
-                                 "%s (? is any size)", v->name,
+                                 "%s (? is any size)%s%s", v->name,
                                  nnp_shape_str(&t->shape, a, sizeof a),
-                                 nnp_shape_decl_str(&v->decl, b, sizeof b));
+                                 nnp_shape_decl_str(&v->decl, b, sizeof b), fixed ? "; " : "",
+                                 fixed ? fixed : "");
         int64_t nb = t->shape.rank ? t->shape.dims[0] : 1;
         if (v->decl.rank && v->decl.dims[0] < 0) {
             if (batch >= 0 && nb != batch)

@@ -103,20 +103,31 @@ nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, n
     return NNP_OK;
 }
 
-nnp_dtype nnpi_onnx_import_dtype(struct onnx_import *imp, const char *tensor)
+int nnpi_onnx_import_elem_type(struct onnx_import *imp, const char *tensor)
 {
     ival *x = V(imp, tensor);
     if (!x)
-        return NNP_DTYPE_UNDEFINED;
+        return 0;
     ival *c = const_root(imp, x);
     if (c->kind == V_CONST)
-        return c->t.dtype;
+        return c->onnx_dtype ? c->onnx_dtype : nnpi_onnx_dtype_from_nnp(c->t.dtype);
     if (x->kind == V_RUNTIME)
-        return NNP_F32;
+        return ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     int et = 0;
     nnp_shape s;
     vi_shape(x->vi, &s, &et);
-    return et ? nnpi_onnx_dtype_to_nnp(et) : NNP_DTYPE_UNDEFINED;
+    return et;
+}
+
+nnp_dtype nnpi_onnx_import_dtype(struct onnx_import *imp, const char *tensor)
+{
+    int et = nnpi_onnx_import_elem_type(imp, tensor);
+    nnp_dtype dt = nnpi_onnx_dtype_to_nnp(et);
+    if (dt != NNP_DTYPE_UNDEFINED || !et)
+        return dt;
+    /* a type nnp_dtype lacks (int8, uint16, ...): the constant as read */
+    ival *c = const_root(imp, V(imp, tensor));
+    return c && c->kind == V_CONST ? c->t.dtype : NNP_DTYPE_UNDEFINED;
 }
 
 nnp_status nnpi_onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,
@@ -616,9 +627,17 @@ nnp_status nnpi_onnx_add_inputs(struct onnx_import *imp, nnp_error *err)
                         "at least its rank, at most %d)", imp->label, x->name, NNP_MAX_RANK);
         /* The first axis of a data input is the batch, as in Keras and in our
          * own exports: a fixed batch size in the file (PyTorch exports one)
-         * does not bind the model to it, so it can train on other batches. */
-        if (s.rank >= 1)
-            s.dims[0] = -1;
+         * does not bind the model to it, so it can train on other batches;
+         * unless a node reshapes across it (imp->fixed_batch). */
+        if (s.rank >= 1) {
+            int64_t b = s.dims[0];
+            if (i == 0 || imp->file_batch == b)
+                imp->file_batch = b;
+            else
+                imp->file_batch = -1;
+            if (!imp->fixed_batch || b < 1)
+                s.dims[0] = -1;
+        }
         const nnp_tensor *hint =
             o ? find_binding(o->input_hints, o->n_input_hints, x->name) : NULL;
         if (hint && hint->shape.rank == s.rank)

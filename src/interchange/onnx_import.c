@@ -139,14 +139,17 @@ static nnp_status make_config(struct onnx_import *imp, app *a, nnp_config **out,
     return NNP_OK;
 }
 
-/* The kind's own checks of the node against its inputs (its extension's
- * check_node), before the layer allocates anything. */
+/* The kind's checks of the node against its inputs (its extension's
+ * input_rules, then its check_node), before the layer allocates anything. */
 static nnp_status check_node(struct onnx_import *imp, const app *a, nnp_error *err)
 {
+    nnp_status st = nnpi_onnx_check_rules(imp, &a->r, a->main->kind, err);
+    if (st)
+        return node_error(imp, a->main, err);
     const nnp_onnx_node_ext *ext = nnpi_kind_onnx_node_ext(a->main->kind);
     if (!ext || !ext->check_node)
         return NNP_OK;
-    nnp_status st = ext->check_node(nnp_host_services(), &a->r, err);
+    st = ext->check_node(nnp_host_services(), &a->r, err);
     return st ? node_error(imp, a->main, err) : NNP_OK;
 }
 
@@ -247,13 +250,15 @@ nnp_status nnpi_onnx_instantiate(struct onnx_import *imp, app *a, nnp_error *err
     const nnp_kind *kind = a->kind;
     char nd[600];
     node_desc(n, nd, sizeof nd);
+    /* ONNX's own rules first: a file that breaks them is invalid whatever
+     * nnplug supports */
+    nnp_status st = check_node(imp, a, err);
+    if (st)
+        return st;
     if (a->n_in < kind->n_inputs_min || a->n_in > kind->n_inputs_max)
         return FAIL(NNP_ERR_UNSUPPORTED, "%s: %s: %s takes %d to %d computed inputs, the graph "
                     "gives %d (a layer on constants only is not folded)", imp->label, nd,
                     kind->name, kind->n_inputs_min, kind->n_inputs_max, a->n_in);
-    nnp_status st = check_node(imp, a, err);
-    if (st)
-        return st;
     /* a layer applied again (shared weights) comes back as the same layer */
     const char *lname = a->entry ? json_string_value(json_object_get(
                                        json_object_get(a->entry, "config"), "name"))
@@ -357,8 +362,8 @@ static nnp_status do_nodes(struct onnx_import *imp, nnp_error *err)
             st = nnpi_onnx_do_group(imp, n, err);
         else if (n->skip)
             continue;
-        else
-            st = do_layer(imp, n, err);
+        else if ((st = do_layer(imp, n, err)) != NNP_OK)
+            node_desc(n, imp->batch_node, sizeof imp->batch_node);
         if (st)
             return st;
     }
@@ -500,6 +505,48 @@ static nnp_status import_run(struct onnx_import *imp, const void *data, size_t l
     return st;
 }
 
+static void import_init(struct onnx_import *imp, const nnp_registry *reg, const char *label,
+                        const char *base_dir, const nnp_onnx_load_options *opts)
+{
+    memset(imp, 0, sizeof *imp);
+    imp->reg = reg;
+    imp->label = label ? label : "ONNX model";
+    imp->base_dir = base_dir;
+    imp->opts = opts;
+    imp->file_batch = -1;
+}
+
+/* The free-batch import failed at a layer node, with a batch size in the
+ * file: a graph traced at that batch (a Reshape or Flatten across the batch
+ * axis, as PyTorch's view(1, -1) or Keras converters' Flatten(axis=0)
+ * write) runs at it. The import runs again with the batch fixed; when that
+ * succeeds, its model says which node fixed the batch. Otherwise the first
+ * error stands. */
+static nnp_status import_fixed_batch(struct onnx_import *imp, const void *data, size_t len,
+                                     nnp_error *err)
+{
+    struct onnx_import again;
+    import_init(&again, imp->reg, imp->label, imp->base_dir, imp->opts);
+    again.fixed_batch = 1;
+    nnp_error e2 = {0};
+    nnp_status st = import_run(&again, data, len, &e2);
+    char note[900];
+    snprintf(note, sizeof note, "the file fixes the batch at %lld: %s reshapes across it",
+             (long long)imp->file_batch, imp->batch_node);
+    if (st == NNP_OK)
+        st = nnp_model_set_meta(again.m, NNP_MODEL_META_FIXED_BATCH, note, &e2);
+    if (st != NNP_OK) {
+        import_free(&again);
+        return err->code;
+    }
+    nnp_model *m = imp->m;
+    imp->m = again.m;
+    again.m = m;
+    import_free(&again);
+    nnp_error_clear(err);
+    return NNP_OK;
+}
+
 nnp_status nnp_onnx_load_buffer(const nnp_registry *reg, const void *data, size_t len,
                                 const char *label, const char *base_dir,
                                 const nnp_onnx_load_options *opts, nnp_model **out, nnp_error *err)
@@ -510,14 +557,13 @@ nnp_status nnp_onnx_load_buffer(const nnp_registry *reg, const void *data, size_
         err = &local;
     nnp_error_clear(err);
     struct onnx_import imp;
-    memset(&imp, 0, sizeof imp);
-    imp.reg = reg;
-    imp.label = label ? label : "ONNX model";
-    imp.base_dir = base_dir;
-    imp.opts = opts;
+    import_init(&imp, reg, label, base_dir, opts);
     if (!data && len)
         return FAIL(NNP_ERR_INVALID, "%s: no data", imp.label);
     nnp_status st = import_run(&imp, data ? data : "", len, err);
+    if ((st == NNP_ERR_UNSUPPORTED || st == NNP_ERR_SHAPE) && imp.batch_node[0] &&
+        imp.file_batch >= 1)
+        st = import_fixed_batch(&imp, data ? data : "", len, err);
     if (st == NNP_OK) {
         *out = imp.m;
         imp.m = NULL;

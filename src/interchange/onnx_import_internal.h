@@ -87,6 +87,14 @@ struct onnx_import {
     json_t *dtypes;             /* {"layer": {"weight": "float16"}} */
     json_t *report;             /* per node, for nnplug info */
     json_t *bound;              /* graph inputs made constants */
+    /* The batch: free (the first axis of a data input, -1 in the model), or
+     * fixed at the size the file gives when a node needs it (a Reshape or
+     * Flatten across the batch axis, as exports traced at one batch size
+     * write): the import is then run again with fixed_batch set. */
+    int fixed_batch;
+    int64_t file_batch;         /* the data inputs' first dimension in the file; -1 when
+                                   symbolic or when they disagree */
+    char batch_node[600];       /* the layer node the free-batch import failed at */
 };
 
 /* One layer application: the node whose reader the plugin sees, its
@@ -101,6 +109,12 @@ typedef struct app {
     const json_t *entry;   /* nnplug.layers entry (our own export), or NULL */
     int n_members;         /* ONNX nodes it stands for */
 } app;
+
+/* The input rules the node's kind declares (nnp_onnx_node_ext.input_rules),
+ * checked against what the graph says of the reader's inputs
+ * [onnx_rules.c]. */
+nnp_status nnpi_onnx_check_rules(struct onnx_import *imp, const nnp_onnx_reader *r,
+                                 const nnp_kind *kind, nnp_error *err);
 
 static inline const char *dom_norm(const char *d)
 {

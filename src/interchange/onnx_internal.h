@@ -90,6 +90,8 @@ nnp_status nnpi_onnx_import_shape(struct onnx_import *imp, const char *tensor, n
                                   nnp_error *err);
 /* A tensor's element type as the file has it (see nnp_host.onnx_input_dtype). */
 nnp_dtype nnpi_onnx_import_dtype(struct onnx_import *imp, const char *tensor);
+/* The same as ONNX's TensorProto.DataType (0 when unknown). */
+int nnpi_onnx_import_elem_type(struct onnx_import *imp, const char *tensor);
 /* The shape of a folded Transpose's input as the node inside the fold sees
  * it (permuted by perm); rank -1 when unknown or not computed at run time. */
 nnp_status nnpi_onnx_import_fold_shape(struct onnx_import *imp, const char *tensor,

@@ -18,7 +18,7 @@
 
 #define NNP_STR_(x) #x
 #define NNP_STR(x) NNP_STR_(x)
-/* "1.2": the version this host says it offers */
+/* "1.3": the version this host says it offers */
 #define HOST_ABI NNP_STR(NNP_ABI_MAJOR) "." NNP_STR(NNP_ABI_MINOR)
 #include "nnplug/plugin_util.h"
 
@@ -154,7 +154,18 @@ NNP_PIN(nnp_onnx_node_ext, write_training, 24);
 NNP_PIN(nnp_onnx_node_ext, check_node, 32);
 NNP_PIN(nnp_onnx_node_ext, fold_transpose, 40);
 NNP_PIN(nnp_onnx_node_ext, fold_next, 48);
-NNP_PIN_SIZE(nnp_onnx_node_ext, 56);
+NNP_PIN(nnp_onnx_node_ext, input_rules, 56);
+NNP_PIN_SIZE(nnp_onnx_node_ext, 64);
+/* nnp_onnx_input_rule (1.3) */
+NNP_PIN(nnp_onnx_input_rule, op_type, 0);
+NNP_PIN(nnp_onnx_input_rule, input, 8);
+NNP_PIN(nnp_onnx_input_rule, name, 16);
+NNP_PIN(nnp_onnx_input_rule, types, 24);
+NNP_PIN(nnp_onnx_input_rule, ranks, 28);
+NNP_PIN(nnp_onnx_input_rule, rank_as, 32);
+NNP_PIN(nnp_onnx_input_rule, len_input, 36);
+NNP_PIN(nnp_onnx_input_rule, len_axis, 40);
+NNP_PIN_SIZE(nnp_onnx_input_rule, 48);
 /* nnp_epilogue_ext */
 NNP_PIN(nnp_epilogue_ext, struct_size, 0);
 NNP_PIN(nnp_epilogue_ext, affine_axis, 8);
@@ -202,23 +213,26 @@ NNP_PIN_SIZE(nnp_plugin, 48);
 /* the host table as 1.0 laid it out ends where 1.1's first field starts */
 _Static_assert(NNP_HOST_SIZE_1_0 == 496, "the 1.0 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_1 == 568, "the 1.1 host table's size changed");
+/* 1.3 added no host field */
+_Static_assert(NNP_HOST_SIZE_1_3 == NNP_HOST_SIZE_1_2, "1.3 added a host field");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 2u);
+    cr_assert_eq(h->abi_minor, 3u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
     cr_assert(NNP_HOST_AT_LEAST(h, 2));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 3));
+    cr_assert(NNP_HOST_AT_LEAST(h, 3));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 4));
     cr_assert_not_null(h->layer_weights_changed);
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);
     cr_assert_null(h->scratch(1024));
-    /* a table that says 1.2 but is cut short is not a 1.2 table */
+    /* a table that says 1.3 but is cut short is not a 1.2 table */
     nnp_host cut = *h;
     cut.struct_size = NNP_HOST_SIZE_1_0;
     cr_assert(NNP_HOST_AT_LEAST(&cut, 0));

@@ -102,22 +102,42 @@ BAD(input_negative_dim, "input_negative_dim.onnx", NNP_ERR_SHAPE, "graph input '
 BAD(input_double, "input_double.onnx", NNP_ERR_UNSUPPORTED, "graph input 'x'", "DOUBLE")
 BAD(constant_bad_attribute, "constant_bad_attr.onnx", NNP_ERR_UNSUPPORTED, "node 'c0'",
     "'value_string'")
-BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "'bn0'", "'s'", "holds 4 values",
-    "3 channels")
+BAD(wrong_channel_count, "wrong_channels.onnx", NNP_ERR_SHAPE, "node 'bn0'", "input 'scale' ('s')",
+    "holds 4 values", "dimension 1 of input 'X', which has 3")
 BAD(scale_int64, "scale_int64.onnx", NNP_ERR_FORMAT, "node 'bn0'", "input 'scale' ('s')",
     "element type int64", "float16, float, double or bfloat16")
-BAD(gemm_int64_weight, "gemm_int64_weight.onnx", NNP_ERR_FORMAT, "node 'fc0'", "input 1 ('w')",
+BAD(gemm_int64_weight, "gemm_int64_weight.onnx", NNP_ERR_FORMAT, "node 'fc0'", "input 'B' ('w')",
     "element type int64")
 BAD(conv_int64_weight, "conv_int64_weight.onnx", NNP_ERR_FORMAT, "node 'conv0'",
-    "input 1 ('w')", "element type int64")
+    "input 'W' ('w')", "element type int64")
 BAD(scale_rank2, "scale_rank2.onnx", NNP_ERR_SHAPE, "node 'bn0'", "input 'scale' ('s')",
     "shape [1,3]", "1-D tensor")
-BAD(channels_mismatch, "channels_mismatch.onnx", NNP_ERR_SHAPE, "node 'bn0'", "scale 's'",
-    "holds 3 values", "5 channels")
+BAD(channels_mismatch, "channels_mismatch.onnx", NNP_ERR_SHAPE, "node 'bn0'",
+    "input 'scale' ('s')", "holds 3 values", "input 'X', which has 5")
 BAD(huge_channels_no_allocation, "huge_channels.onnx", NNP_ERR_SHAPE, "node 'bn0'",
-    "536870911 channels")
+    "input 'X', which has 536870911")
 BAD(huge_channels_through_transpose, "huge_channels_transposed.onnx", NNP_ERR_SHAPE,
-    "node 'bn0'", "1073741824 channels")
+    "node 'bn0'", "input 'X', which has 1073741824")
+/* ONNX's type and rank rules for every kind (check_invalid.py confirms that
+ * ONNX's checker or ONNX Runtime refuses each file) */
+BAD(conv_weight_rank3, "conv_weight_rank3.onnx", NNP_ERR_SHAPE, "node 'conv0'",
+    "input 'W' ('w')", "rank 3", "the rank of input 'X' (4)")
+BAD(conv_bias_length, "conv_bias_length.onnx", NNP_ERR_SHAPE, "node 'conv0'", "input 'B' ('cb')",
+    "holds 3 values", "dimension 0 of input 'W', which has 2")
+BAD(gemm_bias_int64, "gemm_bias_int64.onnx", NNP_ERR_FORMAT, "node 'fc0'", "input 'C' ('c')",
+    "element type int64", "Gemm takes float16, float, double or bfloat16")
+BAD(gemm_weight_rank3, "gemm_weight_rank3.onnx", NNP_ERR_SHAPE, "node 'fc0'", "input 'B' ('w')",
+    "shape [1,3,2]", "a 2-D tensor")
+BAD(add_int32_input, "add_int32_input.onnx", NNP_ERR_FORMAT, "node 'add0'", "input 'B' ('z')",
+    "element type int32")
+BAD(reshape_shape_float, "reshape_shape_float.onnx", NNP_ERR_FORMAT, "node 'reshape0'",
+    "input 'shape' ('shp')", "element type float", "Reshape takes int64")
+BAD(clip_min_rank2, "clip_min_rank2.onnx", NNP_ERR_SHAPE, "node 'clip0'", "input 'min' ('lo')",
+    "shape [1,1]", "rank 0 to 1")
+BAD(maxpool_rank2, "maxpool_rank2.onnx", NNP_ERR_SHAPE, "node 'pool0'", "input 'X' ('x2')",
+    "shape [?,4]", "rank 3 or more")
+BAD(dropout_ratio_int64, "dropout_ratio_int64.onnx", NNP_ERR_FORMAT, "node 'drop0'",
+    "input 'ratio' ('r')", "element type int64")
 BAD(saved_mean_read, "saved_mean_used.onnx", NNP_ERR_UNSUPPORTED, "node 'bn0'", "output 3",
     "'sm'")
 
