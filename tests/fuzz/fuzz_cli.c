@@ -11,7 +11,8 @@
  * What must hold for every command line: the exit code is 0, 1 or 2; no
  * temporary file (NAME.tmp.XXXXXX) is left; a command that refuses its
  * input (exit 2) creates no file or folder. Outside the harness's reach,
- * so left out rather than run: paths with '/' or "..", --max-memory (it
+ * so left out rather than run: paths with '/' or "..", names with ".tmp."
+ * (the temporary files' mark), --max-memory (it
  * lifts the budget that bounds what a command may allocate), numbers above
  * 12 (epochs, repetitions, threads, shapes stay small enough to run
  * thousands of command lines) and `demo` other than its --help (its
@@ -180,7 +181,8 @@ static int out_of_reach(int argc, char **argv)
     int help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strchr(a, '/') || strstr(a, "..") || strncmp(a, "--max-memory", 12) == 0)
+        if (strchr(a, '/') || strstr(a, "..") || strstr(a, ".tmp.") ||
+            strncmp(a, "--max-memory", 12) == 0)
             return 1;
         help |= cli_is_help(a);
         char piece[MAX_ARG_LEN + 1];
