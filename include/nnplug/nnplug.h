@@ -5,6 +5,7 @@
 #include "status.h"
 #include "tensor.h"
 #include "rng.h"
+#include "dist.h"
 #include "config.h"
 #include "services.h"
 #include "registry.h"

@@ -73,10 +73,12 @@ int cli_is_parameter_input(const nnp_model *m, const char *name);
 
 /* True when path ends in ext (".onnx") and has more before it. */
 int cli_has_ext(const char *path, const char *ext);
-/* Loads an .onnx or Keras .json model (by extension). */
+/* True for the extensions of Keras models: .keras, .h5, .hdf5, .json. */
+int cli_is_keras_file(const char *path);
+/* Loads an .onnx or a Keras .keras / .h5 / .json model (by extension). */
 nnp_status cli_load_model(const nnp_registry *reg, const char *path, nnp_model **out,
                           nnp_error *err);
-/* Saves to .onnx (opset 0 = default) or Keras .json, atomically. */
+/* Saves to .onnx (opset 0 = default), Keras .keras or .json, atomically. */
 nnp_status cli_save_model(const nnp_model *m, const char *path, int opset, nnp_error *err);
 
 /* "nnplug: <message>" on stderr. */

@@ -29,7 +29,7 @@ static const char bench_usage[] =
     "                    [--direction fwd-train|fwd-infer|bwd] [--threads N]\n"
     "                    [--reps N] [--warmup N] [--seed N] [--json]\n"
     "Times a layer kind on one input of the given shape, through the plugin\n"
-    "ABI, or a MODEL (.onnx or Keras-style .json) on seeded random inputs.\n"
+    "ABI, or a MODEL (.onnx, Keras .keras, .h5 or .json) on seeded random inputs.\n"
     "  --direction  fwd-infer (default), fwd-train, or bwd (layer: the training\n"
     "               backward after one forward; model: forward + backward)\n"
     "  --threads N  OpenMP threads (default: all cores)\n"
@@ -184,8 +184,9 @@ static int check_args(const bench_opts *o)
         cli_error("bench: --config applies to --layer only");
         return CLI_EXIT_USAGE;
     }
-    if (o->model && !cli_has_ext(o->model, ".onnx") && !cli_has_ext(o->model, ".json")) {
-        cli_error("bench: MODEL '%s' must be an .onnx or a Keras-style .json file", o->model);
+    if (o->model && !cli_has_ext(o->model, ".onnx") && !cli_is_keras_file(o->model)) {
+        cli_error("bench: MODEL '%s' must be an .onnx or a Keras .keras, .h5 or .json file",
+                  o->model);
         return CLI_EXIT_USAGE;
     }
     return -1;

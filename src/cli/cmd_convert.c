@@ -1,6 +1,7 @@
 /* nnplug convert IN OUT [--opset N] [--fold-bn] [-i NAME=FILE.npy ...]:
- * between .onnx and Keras-style .json (either way, or .onnx to .onnx at
- * another opset, or an inference export with BatchNormalization folded). */
+ * between .onnx and Keras models (.keras with weights, .json without; .h5
+ * read only), either way, or .onnx to .onnx at another opset, or an
+ * inference export with BatchNormalization folded. */
 #include "cli/cli.h"
 #include "nnplug/onnx.h"
 
@@ -10,9 +11,10 @@
 
 static const char convert_usage[] =
     "usage: nnplug convert IN OUT [--opset N] [--fold-bn] [-i NAME=FILE.npy ...]\n"
-    "Converts a model between ONNX (.onnx) and Keras-style JSON (.json); the\n"
-    "format of each file comes from its extension. OUT is written atomically:\n"
-    "on failure an existing OUT is left untouched.\n"
+    "Converts a model between ONNX (.onnx) and Keras: .keras archives (config and\n"
+    "weights), legacy .h5 models (read only) and Keras-style JSON (.json, the\n"
+    "config alone); the format of each file comes from its extension. OUT is\n"
+    "written atomically: on failure an existing OUT is left untouched.\n"
     "  --opset N          ONNX opset to write, 9 to 17 (default 15)\n"
     "  --fold-bn          .onnx for inference: BatchNormalization folded into the\n"
     "                     Conv before it (weights and bias), its node left out,\n"
@@ -68,10 +70,15 @@ int cmd_convert(int argc, char **argv)
     }
     for (int k = 0; k < 2; k++) {
         const char *p = k ? out : in;
-        if (!cli_has_ext(p, ".onnx") && !cli_has_ext(p, ".json")) {
-            cli_error("%s: unknown model format (expected .onnx or .json)", p);
+        if (!cli_has_ext(p, ".onnx") && !cli_is_keras_file(p)) {
+            cli_error("%s: unknown model format (expected .onnx, .keras, .h5 or .json)", p);
             goto done;
         }
+    }
+    if (cli_has_ext(out, ".h5") || cli_has_ext(out, ".hdf5")) {
+        cli_error("%s: nnplug reads legacy .h5 models but writes Keras 3 .keras archives: "
+                  "convert to .keras", out);
+        goto done;
     }
     if ((opset || fold) && !cli_has_ext(out, ".onnx")) {
         cli_error("convert: %s applies to .onnx output only (%s)", fold ? "--fold-bn" : "--opset",

@@ -10,10 +10,11 @@
 
 static const char info_usage[] =
     "usage: nnplug info MODEL\n"
-    "Describes MODEL (.onnx or Keras .json): its inputs and outputs with shapes\n"
-    "(N: any batch size), every node and the plugin serving it, and every layer's\n"
-    "weights with their parameter counts. ONNX graph inputs that nodes read as\n"
-    "constant parameters are listed apart (nnplug run takes their values with -i).\n";
+    "Describes MODEL (.onnx, Keras .keras, .h5 or .json): its inputs and outputs\n"
+    "with shapes (N: any batch size), every node and the plugin serving it, and\n"
+    "every layer's weights with their parameter counts. ONNX graph inputs that\n"
+    "nodes read as constant parameters are listed apart (nnplug run takes their\n"
+    "values with -i).\n";
 
 static const char *origin_of(const nnp_registry *reg, const nnp_kind *k)
 {
@@ -55,10 +56,13 @@ static void print_values(const nnp_model *m, int n, int (*value_at)(const nnp_mo
 }
 
 /* "format: ..." and the import's facts (IR version, opsets, producer). */
-static void print_format(const json_t *onnx)
+static void print_format(const json_t *onnx, const char *path)
 {
     if (!onnx) {
-        printf("format: Keras-style JSON\n");
+        printf("format: %s\n", cli_has_ext(path, ".keras") ? "Keras .keras archive"
+                                : cli_has_ext(path, ".h5") || cli_has_ext(path, ".hdf5")
+                                    ? "Keras HDF5 model"
+                                    : "Keras-style JSON");
         return;
     }
     printf("format: ONNX, IR version %lld, opsets",
@@ -174,7 +178,7 @@ int cmd_info(int argc, char **argv)
     const char *meta = nnp_model_get_meta(m, NNP_ONNX_META_IMPORT);
     json_t *onnx = meta ? json_loads(meta, 0, NULL) : NULL;
     printf("model: %s\n", path);
-    print_format(onnx);
+    print_format(onnx, path);
     printf("inputs:\n");
     print_values(m, nnp_model_n_inputs(m), nnp_model_input_value);
     const json_t *params = json_object_get(onnx, "parameter_inputs");

@@ -17,8 +17,9 @@
 static const char run_usage[] =
     "usage: nnplug run MODEL -i [NAME=]FILE.npy ... [-o NAME=FILE.npy ... | --out-dir DIR]\n"
     "                  [--training] [--threads N]\n"
-    "Runs MODEL (.onnx or Keras .json) forward on the given inputs and writes one\n"
-    ".npy per graph output: -o names each file, --out-dir writes DIR/OUTPUT.npy.\n"
+    "Runs MODEL (.onnx, Keras .keras, .h5 or .json) forward on the given inputs and\n"
+    "writes one .npy per graph output: -o names each file, --out-dir writes\n"
+    "DIR/OUTPUT.npy.\n"
     "Without either, prints a summary of each output.\n"
     "  -i NAME=FILE.npy  feeds graph input NAME (also ONNX graph inputs that nodes\n"
     "                    read as constant parameters); -i FILE.npy feeds the only input\n"

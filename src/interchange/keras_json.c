@@ -576,19 +576,7 @@ nnp_status nnp_keras_load_string(const nnp_registry *reg, const char *json, cons
     return NNP_OK;
 }
 
-nnp_status nnp_keras_load(const nnp_registry *reg, const char *path, nnp_model **out,
-                          nnp_error *err)
-{
-    char *text;
-    size_t len;
-    *out = NULL;
-    nnp_status st = nnp_read_file(path, &text, &len, err);
-    if (st)
-        return st;
-    st = nnp_keras_load_string(reg, text, path, out, err);
-    free(text);
-    return st;
-}
+/* nnp_keras_load (a file of any Keras form) is in keras_file.c. */
 
 static json_t *shape_json(const nnp_shape *s)
 {

@@ -19,6 +19,7 @@ import sys
 # The layer of each public header: the layer that implements it.
 PUBLIC = {
     'plugin.h': 'core', 'status.h': 'core', 'tensor.h': 'core', 'rng.h': 'core',
+    'dist.h': 'core',
     'services.h': 'services', 'config.h': 'services',
     'registry.h': 'plugin', 'layer.h': 'plugin', 'plugin_util.h': 'plugin',
     'model.h': 'graph', 'train.h': 'graph',

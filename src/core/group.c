@@ -1,0 +1,523 @@
+/* Data-parallel groups (MPI when built with it), the fixed batch split and
+ * reproducible tree sums over a batch's chunks (include/nnplug/dist.h).
+ *
+ * The tree: node [lo, hi) of the chunk indices [0, n) has the children
+ * [lo, mid) and [mid, hi), mid = lo + (hi - lo) / 2; a node's value is
+ * left + right, a leaf's the chunk's partial sum. A process adds its
+ * chunks in order and merges two neighbours on its stack as soon as they
+ * are the children of one node, so what is left is the smallest set of
+ * whole nodes covering its chunks; the processes exchange those and each
+ * evaluates the nodes above them the same way. No sum ever depends on
+ * which process held which chunk. */
+#include "nnplug/dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnplug/status.h"
+
+#ifdef NNP_HAVE_MPI
+#include <mpi.h>
+#endif
+
+struct nnp_group {
+#ifdef NNP_HAVE_MPI
+    MPI_Comm comm;
+#endif
+    int rank, size;
+};
+
+#ifdef NNP_HAVE_MPI
+static int mpi_ours;      /* MPI_Init came from nnp_group_world */
+static int groups_alive;
+#endif
+
+int nnp_mpi_built(void)
+{
+#ifdef NNP_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int nnp_mpi_launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
+                                       "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
+#ifdef NNP_HAVE_MPI
+static nnp_status mpi_error(nnp_error *err, int rc, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error %d", rc);
+    return nnp_error_set(err, NNP_ERR_INTERNAL, "%s: %s", what, msg);
+}
+
+static nnp_status group_of(MPI_Comm comm, nnp_group **out, nnp_error *err)
+{
+    nnp_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int rc = MPI_Comm_dup(comm, &g->comm);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_set_errhandler(g->comm, MPI_ERRORS_RETURN);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_rank(g->comm, &g->rank);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_size(g->comm, &g->size);
+    if (rc != MPI_SUCCESS) {
+        free(g);
+        return mpi_error(err, rc, "cannot set up the process group");
+    }
+    groups_alive++;
+    *out = g;
+    return NNP_OK;
+}
+#endif
+
+nnp_status nnp_group_world(nnp_group **out, nnp_error *err)
+{
+    *out = NULL;
+    if (!nnp_mpi_launched())
+        return NNP_OK;
+#ifdef NNP_HAVE_MPI
+    int inited = 0, finalized = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (finalized)
+        return nnp_error_set(err, NNP_ERR_INVALID, "MPI was finalized already");
+    if (!inited) {
+        int provided = 0;
+        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+        if (rc != MPI_SUCCESS)
+            return mpi_error(err, rc, "cannot initialize MPI");
+        mpi_ours = 1;
+    }
+    return group_of(MPI_COMM_WORLD, out, err);
+#else
+    return nnp_error_set(err, NNP_ERR_UNSUPPORTED,
+                         "started by an MPI launcher (mpirun), but this nnplug was built "
+                         "without MPI (install libopenmpi-dev and rebuild)");
+#endif
+}
+
+nnp_status nnp_group_from_mpi_comm(const void *comm, nnp_group **out, nnp_error *err)
+{
+    *out = NULL;
+#ifdef NNP_HAVE_MPI
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited)
+        return nnp_error_set(err, NNP_ERR_INVALID, "MPI is not initialized");
+    if (!comm)
+        return nnp_error_set(err, NNP_ERR_INVALID, "no communicator given");
+    return group_of(*(const MPI_Comm *)comm, out, err);
+#else
+    (void)comm;
+    return nnp_error_set(err, NNP_ERR_UNSUPPORTED,
+                         "this nnplug was built without MPI (install libopenmpi-dev and rebuild)");
+#endif
+}
+
+void nnp_group_free(nnp_group *g)
+{
+    if (!g)
+        return;
+#ifdef NNP_HAVE_MPI
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized)
+        MPI_Comm_free(&g->comm);
+    if (--groups_alive == 0 && mpi_ours && !finalized) {
+        MPI_Finalize();
+        mpi_ours = 0;
+    }
+#endif
+    free(g);
+}
+
+int nnp_group_rank(const nnp_group *g)
+{
+    return g ? g->rank : 0;
+}
+
+int nnp_group_size(const nnp_group *g)
+{
+    return g ? g->size : 1;
+}
+
+void nnp_group_abort(const nnp_group *g, int code)
+{
+#ifdef NNP_HAVE_MPI
+    if (g)
+        MPI_Abort(g->comm, code);
+#else
+    (void)code;
+#endif
+    (void)g;
+}
+
+/* ---- the batch split ----------------------------------------------------- */
+
+nnp_status nnp_batch_split_of(int64_t batch, int rank, int size, nnp_batch_split *out,
+                              nnp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (batch < 1 || size < 1 || rank < 0 || rank >= size)
+        return nnp_error_set(err, NNP_ERR_INVALID, "bad batch split (batch %lld, process %d of %d)",
+                             (long long)batch, rank, size);
+    int64_t chunk = (batch + 15) / 16;
+    if (chunk > 16)
+        chunk = 16;
+    int64_t n = (batch + chunk - 1) / chunk;
+    if (n > INT_MAX / 2)
+        return nnp_error_set(err, NNP_ERR_INVALID, "batch of %lld samples: too large",
+                             (long long)batch);
+    if (n < size) {
+        long long need = size <= 16 ? size : 16LL * (size - 1) + 1;
+        return nnp_error_set(err, NNP_ERR_INVALID,
+                             "a batch of %lld samples cannot be shared by %d processes: it has "
+                             "%lld chunks, one process needs at least one (a batch of at least "
+                             "%lld samples works)",
+                             (long long)batch, size, (long long)n, need);
+    }
+    out->batch = batch;
+    out->chunk = chunk;
+    out->n_chunks = (int)n;
+    out->first = (int)((int64_t)rank * n / size);
+    int end = (int)((int64_t)(rank + 1) * n / size);
+    out->count = end - out->first;
+    out->offset = out->first * chunk;
+    int64_t stop = (int64_t)end * chunk;
+    out->samples = (stop < batch ? stop : batch) - out->offset;
+    return NNP_OK;
+}
+
+void nnp_batch_split_chunk(const nnp_batch_split *s, int i, int64_t *begin, int64_t *end)
+{
+    int64_t b = (int64_t)i * s->chunk, e = b + s->chunk;
+    if (e > s->samples)
+        e = s->samples;
+    *begin = b;
+    *end = e;
+}
+
+/* ---- reproducible sums --------------------------------------------------- */
+
+typedef struct span {
+    int lo, hi;
+} span;
+
+struct nnp_reduction {
+    const nnp_group *g;
+    nnp_dtype dtype;
+    size_t len, esz;
+    int n;            /* leaves of the tree */
+    int first, count; /* this process's leaves */
+    int global;
+    int added, top, cap;
+    span *nodes;      /* the stack */
+    unsigned char *vals; /* cap values of len elements */
+};
+
+/* Whether [x, y) is a node of the tree over [0, n). */
+static int is_node(int n, int x, int y)
+{
+    int lo = 0, hi = n;
+    for (;;) {
+        if (lo == x && hi == y)
+            return 1;
+        if (hi - lo < 2)
+            return 0;
+        int mid = lo + (hi - lo) / 2;
+        if (y <= mid)
+            hi = mid;
+        else if (x >= mid)
+            lo = mid;
+        else
+            return 0;
+    }
+}
+
+/* a += b, element-wise, in the reduction's type. */
+static void add_into(const nnp_reduction *r, void *a, const void *b)
+{
+    if (r->dtype == NNP_F64) {
+        double *x = a;
+        const double *y = b;
+        for (size_t i = 0; i < r->len; i++)
+            x[i] += y[i];
+    } else {
+        float *x = a;
+        const float *y = b;
+        for (size_t i = 0; i < r->len; i++)
+            x[i] += y[i];
+    }
+}
+
+static unsigned char *val(const nnp_reduction *r, int k)
+{
+    return r->vals + (size_t)k * r->len * r->esz;
+}
+
+nnp_status nnp_reduce_begin(const nnp_group *g, const nnp_batch_split *s, nnp_dtype dtype,
+                            size_t len, int global, nnp_reduction **out, nnp_error *err)
+{
+    *out = NULL;
+    if (dtype != NNP_F32 && dtype != NNP_F64)
+        return nnp_error_set(err, NNP_ERR_INVALID, "reductions sum float32 or float64");
+    if (!s || s->count < 1)
+        return nnp_error_set(err, NNP_ERR_INVALID, "reduction over no chunk");
+    nnp_reduction *r = calloc(1, sizeof *r);
+    if (!r)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    r->g = global ? g : NULL;
+    r->global = global && nnp_group_size(g) > 1;
+    r->dtype = dtype;
+    r->len = len;
+    r->esz = dtype == NNP_F64 ? sizeof(double) : sizeof(float);
+    r->n = r->global ? s->n_chunks : s->count;
+    r->first = r->global ? s->first : 0;
+    r->count = s->count;
+    /* the stack holds at most one node per level, plus the one added */
+    int levels = 1;
+    while ((1 << (levels - 1)) < r->n)
+        levels++;
+    r->cap = 2 * levels + 2;
+    size_t bytes;
+    if (len && ((size_t)r->cap > SIZE_MAX / len / r->esz))
+        bytes = SIZE_MAX;
+    else
+        bytes = (size_t)r->cap * len * r->esz;
+    r->nodes = calloc((size_t)r->cap, sizeof *r->nodes);
+    r->vals = bytes == SIZE_MAX ? NULL : malloc(bytes ? bytes : 1);
+    if (!r->nodes || !r->vals) {
+        nnp_reduce_free(r);
+        return nnp_error_set(err, NNP_ERR_NOMEM,
+                             "cannot allocate %d partial sums of %zu elements for a reduction",
+                             levels, len);
+    }
+    *out = r;
+    return NNP_OK;
+}
+
+void nnp_reduce_add(nnp_reduction *r, const void *partial)
+{
+    if (r->added >= r->count || r->top >= r->cap)
+        return; /* nnp_reduce_end reports the count */
+    int leaf = r->first + r->added++;
+    r->nodes[r->top] = (span){leaf, leaf + 1};
+    memcpy(val(r, r->top), partial, r->len * r->esz);
+    r->top++;
+    while (r->top >= 2 && r->nodes[r->top - 2].hi == r->nodes[r->top - 1].lo &&
+           is_node(r->n, r->nodes[r->top - 2].lo, r->nodes[r->top - 1].hi)) {
+        add_into(r, val(r, r->top - 2), val(r, r->top - 1));
+        r->nodes[r->top - 2].hi = r->nodes[r->top - 1].hi;
+        r->top--;
+    }
+}
+
+void nnp_reduce_free(nnp_reduction *r)
+{
+    if (!r)
+        return;
+    free(r->nodes);
+    free(r->vals);
+    free(r);
+}
+
+/* The gathered nodes of every process, in chunk order. */
+typedef struct cover {
+    int n_nodes;
+    span *nodes;
+    const unsigned char *vals; /* n_nodes values */
+} cover;
+
+/* out = the value of node [lo, hi): a gathered node's, or left + right. */
+static nnp_status eval(const nnp_reduction *r, const cover *c, int lo, int hi, void *out,
+                       nnp_error *err)
+{
+    for (int k = 0; k < c->n_nodes; k++)
+        if (c->nodes[k].lo == lo && c->nodes[k].hi == hi) {
+            memcpy(out, c->vals + (size_t)k * r->len * r->esz, r->len * r->esz);
+            return NNP_OK;
+        }
+    if (hi - lo < 2)
+        return nnp_error_set(err, NNP_ERR_INVALID,
+                             "the processes disagree on how the batch is split (chunk %d of %d "
+                             "is nobody's)", lo, r->n);
+    int mid = lo + (hi - lo) / 2;
+    size_t bytes = r->len * r->esz;
+    void *right = malloc(bytes ? bytes : 1);
+    if (!right)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    nnp_status st = eval(r, c, lo, mid, out, err);
+    if (!st)
+        st = eval(r, c, mid, hi, right, err);
+    if (!st)
+        add_into(r, out, right);
+    free(right);
+    return st;
+}
+
+#ifdef NNP_HAVE_MPI
+static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err)
+{
+    const nnp_group *g = r->g;
+    int *counts = calloc((size_t)g->size * 4, sizeof *counts);
+    int *hcounts = counts + g->size, *displs = hcounts + g->size, *vdispls = displs + g->size;
+    if (!counts)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    nnp_status st = NNP_OK;
+    int mine = r->top, rc = MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, g->comm);
+    span *nodes = NULL;
+    unsigned char *vals = NULL;
+    int total = 0;
+    size_t vbytes = r->len * r->esz;
+    if (rc != MPI_SUCCESS) {
+        st = mpi_error(err, rc, "reduction across processes");
+        goto done;
+    }
+    for (int p = 0; p < g->size; p++) {
+        displs[p] = 2 * total;
+        hcounts[p] = 2 * counts[p];
+        total += counts[p];
+    }
+    if (vbytes && (size_t)total > (size_t)INT_MAX / vbytes) {
+        st = nnp_error_set(err, NNP_ERR_UNSUPPORTED,
+                           "a reduction of %zu elements is too large to exchange", r->len);
+        goto done;
+    }
+    nodes = malloc(sizeof *nodes * (size_t)(total ? total : 1));
+    vals = malloc(vbytes * (size_t)total + 1);
+    if (!nodes || !vals) {
+        st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = MPI_Allgatherv(r->nodes, 2 * mine, MPI_INT, nodes, hcounts, displs, MPI_INT, g->comm);
+    if (rc == MPI_SUCCESS) {
+        for (int p = 0, at = 0; p < g->size; p++) {
+            hcounts[p] = (int)(counts[p] * vbytes);
+            vdispls[p] = (int)(at * vbytes);
+            at += counts[p];
+        }
+        rc = MPI_Allgatherv(r->vals, (int)(mine * vbytes), MPI_BYTE, vals, hcounts, vdispls,
+                            MPI_BYTE, g->comm);
+    }
+    if (rc != MPI_SUCCESS) {
+        st = mpi_error(err, rc, "reduction across processes");
+        goto done;
+    }
+    cover c = {total, nodes, vals};
+    st = eval(r, &c, 0, r->n, out, err);
+done:
+    free(nodes);
+    free(vals);
+    free(counts);
+    return st;
+}
+#endif
+
+nnp_status nnp_reduce_end(nnp_reduction *r, void *out, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    if (r->added != r->count) {
+        st = nnp_error_set(err, NNP_ERR_INTERNAL, "reduction: %d of %d chunks added", r->added,
+                           r->count);
+    } else if (!r->global) {
+        cover c = {r->top, r->nodes, r->vals};
+        st = eval(r, &c, 0, r->n, out, err);
+    } else {
+#ifdef NNP_HAVE_MPI
+        st = gather_cover(r, out, err);
+#else
+        st = nnp_error_set(err, NNP_ERR_UNSUPPORTED, "built without MPI");
+#endif
+    }
+    nnp_reduce_free(r);
+    return st;
+}
+
+/* ---- other collectives --------------------------------------------------- */
+
+nnp_status nnp_group_allreduce_f64(const nnp_group *g, double *x, size_t n, nnp_error *err)
+{
+    if (nnp_group_size(g) == 1)
+        return NNP_OK;
+#ifdef NNP_HAVE_MPI
+    if (n > INT_MAX)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "allreduce of %zu elements", n);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_DOUBLE, MPI_SUM, g->comm);
+    return rc == MPI_SUCCESS ? NNP_OK : mpi_error(err, rc, "sum across processes");
+#else
+    (void)x;
+    (void)n;
+    return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "built without MPI");
+#endif
+}
+
+nnp_status nnp_group_bcast(const nnp_group *g, void *bytes, size_t n, int root, nnp_error *err)
+{
+    if (nnp_group_size(g) == 1)
+        return NNP_OK;
+#ifdef NNP_HAVE_MPI
+    if (n > INT_MAX)
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "broadcast of %zu bytes", n);
+    int rc = MPI_Bcast(bytes, (int)n, MPI_BYTE, root, g->comm);
+    return rc == MPI_SUCCESS ? NNP_OK : mpi_error(err, rc, "broadcast");
+#else
+    (void)bytes;
+    (void)n;
+    (void)root;
+    return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "built without MPI");
+#endif
+}
+
+/* FNV-1a, 64 bits: a fingerprint, not a defence against an adversary. */
+static uint64_t fnv1a(const void *bytes, size_t n)
+{
+    const unsigned char *p = bytes;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+nnp_status nnp_group_agree(const nnp_group *g, const char *what, const void *bytes, size_t n,
+                           nnp_error *err)
+{
+    if (nnp_group_size(g) == 1)
+        return NNP_OK;
+#ifdef NNP_HAVE_MPI
+    uint64_t mine[2] = {fnv1a(bytes, n), (uint64_t)n};
+    uint64_t *all = malloc(sizeof mine * (size_t)g->size);
+    if (!all)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int rc = MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, g->comm);
+    nnp_status st = NNP_OK;
+    if (rc != MPI_SUCCESS)
+        st = mpi_error(err, rc, "comparing processes");
+    for (int p = 1; !st && p < g->size; p++)
+        if (all[2 * p] != all[0] || all[2 * p + 1] != all[1])
+            st = nnp_error_set(err, NNP_ERR_INVALID,
+                               "process %d of %d has another %s than process 0", p, g->size,
+                               what);
+    free(all);
+    return st;
+#else
+    (void)what;
+    (void)bytes;
+    (void)n;
+    return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "built without MPI");
+#endif
+}
