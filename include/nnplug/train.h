@@ -64,6 +64,14 @@ typedef struct nnp_epoch_logs {
     double val_loss;       /* < 0 when there is no validation data */
     double val_accuracy;
     double samples_per_s;
+    /* Steps whose loss was not finite (NaN or +-Inf). Such values propagate
+     * as IEEE arithmetic says (only what they reach becomes NaN) and
+     * training goes on, as in Keras; nnp_train_options.terminate_on_nan
+     * stops it instead. */
+    int steps;                   /* steps in this epoch */
+    int nonfinite_steps;         /* how many of them had a non-finite loss */
+    int first_nonfinite_step;    /* the first of them (0-based), -1 when none */
+    double first_nonfinite_loss; /* its loss (NaN or +-Inf); 0 when none */
 } nnp_epoch_logs;
 
 typedef struct nnp_train_callbacks {
@@ -80,6 +88,12 @@ typedef struct nnp_train_options {
     int shuffle;             /* 1: reshuffle before each epoch (seeded) */
     uint64_t seed;           /* 0 */
     double validation_split; /* 0: the last fraction of the samples, taken before shuffling */
+    /* 0: a step whose loss is not finite is trained on like any other (its
+     * NaN/Inf propagate into what it reaches), as Keras does; non-zero:
+     * stop after that step, as Keras's TerminateOnNaN callback does
+     * (nnp_history.stop_epoch says where). Fields are added at the end:
+     * start from nnp_train_defaults() so that each one gets its default. */
+    int terminate_on_nan;    /* 0 */
 } nnp_train_options;
 
 NNP_API nnp_train_options nnp_train_defaults(void);
@@ -88,11 +102,19 @@ typedef struct nnp_history {
     int epochs;
     double *loss, *accuracy, *val_loss, *val_accuracy;  /* one per epoch */
     int n_steps;
-    double *batch_loss;                                   /* one per step */
+    double *batch_loss;  /* one per step run, as computed: NaN and +-Inf kept */
+    /* Where terminate_on_nan stopped training (0-based epoch and step in
+     * it), -1 and -1 when it ran every epoch. The stopped epoch is not in
+     * the per-epoch arrays (epochs counts the finished ones; on_epoch_end
+     * was not called for it); its steps are in batch_loss, the last one
+     * the non-finite loss. */
+    int stop_epoch, stop_step;
 } nnp_history;
 NNP_API void nnp_history_free(nnp_history *h);
 
-/* Trains m (one input, one output) on x, y. */
+/* Trains m (one input, one output) on x, y. A non-finite loss is not an
+ * error: training goes on, or with opts->terminate_on_nan stops after that
+ * step and still returns NNP_OK (see nnp_history.stop_epoch). */
 NNP_API nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
                                  const nnp_loss *loss, nnp_optimizer *opt,
                                  const nnp_train_options *opts, const nnp_train_callbacks *cb,

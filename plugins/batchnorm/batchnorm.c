@@ -29,7 +29,7 @@ static const nnp_param_def bn_params[] = {
     {"axis", NNP_PARAM_INT, "-1", 0, 0, 0, NULL,
      "axis of the features (channels); negative counts from the end"},
     {"momentum", NNP_PARAM_FLOAT, "0.99", 0, 0, 0, NULL,
-     "moving = moving * momentum + batch * (1 - momentum)"},
+     "moving -= (moving - batch) * (1 - momentum), as Keras computes it"},
     {"epsilon", NNP_PARAM_FLOAT, "0.001", NNP_PARAM_HAS_MIN | NNP_PARAM_MIN_EXCLUSIVE, 0, 0,
      NULL, "small float added to the variance to avoid dividing by zero"},
     {"center", NNP_PARAM_BOOL, "true", 0, 0, 0, NULL,

@@ -13,14 +13,21 @@
 #include <sys/stat.h>
 
 static const char train_usage[] =
-    "usage: nnplug train MODEL --x X.npy --y Y.npy --save OUT.onnx|OUT.json\n"
+    "usage: nnplug train MODEL --x X.npy --y Y.npy --save OUT.onnx|OUT.keras|OUT.json\n"
     "         [--loss mse|categorical_crossentropy|sparse_categorical_crossentropy|"
     "binary_crossentropy]\n"
     "         [--from-logits] [--optimizer sgd|adam] [--lr F] [--momentum F] [--nesterov]\n"
     "         [--epochs N] [--batch-size N] [--no-shuffle] [--seed N] [--threads N]\n"
-    "         [--validation-split F] [--opset N] [--out-dir DIR]\n"
-    "Trains MODEL (.onnx or Keras .json) and saves it to --save after every epoch\n"
-    "(atomically) and at the end.\n"
+    "         [--validation-split F] [--opset N] [--out-dir DIR] [--terminate-on-nan]\n"
+    "Trains MODEL (.onnx, Keras .keras, .h5 or .json) and saves it to --save\n"
+    "(.onnx, .keras with the weights, or .json) after every epoch (atomically) and\n"
+    "at the end.\n"
+    "A step whose loss is not finite (NaN, Inf) is trained on as Keras does: the\n"
+    "values propagate, training goes on, and each epoch that had such steps gets\n"
+    "one warning naming the first of them.\n"
+    "  --terminate-on-nan  stop after the first step whose loss is not finite\n"
+    "                 (Keras's TerminateOnNaN): exit status 1, --save keeps the\n"
+    "                 checkpoint of the last finished epoch, no --out-dir\n"
     "  --out-dir DIR  after training, writes every weight of every layer as\n"
     "                 DIR/WEIGHT.npy (DIR/LAYER_WEIGHT.npy for each layer holding a\n"
     "                 weight name that another layer also has), and the history as\n"
@@ -34,12 +41,25 @@ typedef struct train_ctx {
     const nnp_model *m;
     const char *save;
     int opset;
+    int steps;   /* per epoch */
 } train_ctx;
+
+static void on_step(void *user, int epoch, int step, int steps, double loss, double sps)
+{
+    train_ctx *c = user;
+    c->steps = steps;
+    progress_on_step(&c->prog, epoch, step, steps, loss, sps);
+}
 
 static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error *err)
 {
     train_ctx *c = user;
     progress_on_epoch(&c->prog, logs);
+    if (logs->first_nonfinite_step >= 0)
+        cli_warn("epoch %d/%d: loss is %g at step %d of %d, the first of %d steps with a "
+                 "non-finite loss; training goes on (--terminate-on-nan stops it)",
+                 logs->epoch + 1, logs->epochs, progress_plain_nan(logs->first_nonfinite_loss),
+                 logs->first_nonfinite_step + 1, logs->steps, logs->nonfinite_steps);
     /* A checkpoint at every epoch end: an interrupted run keeps its last one. */
     return cli_save_model(c->m, c->save, c->opset, err);
 }
@@ -176,21 +196,7 @@ static int check_range(const char *opt, double v, double lo, int lo_open, double
  * before training, so a bad path never leaves half a run behind. */
 static int check_parent_dir(const char *opt, const char *path)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return 0;
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        cli_error("train: %s %s: %s is not a directory", opt, path, dir);
-        return -1;
-    }
-    return 0;
+    return cli_check_output_path("train", opt, path);
 }
 
 /* --out-dir is a directory, or can be made one in an existing directory. */
@@ -225,14 +231,14 @@ typedef struct train_args {
     const char *model, *xpath, *ypath, *save, *loss_name, *opt_name, *out_dir;
     double lr, momentum, val;
     long long epochs, bs, seed, threads, opset;
-    int from_logits, nesterov, shuffle, lr_given;
+    int from_logits, nesterov, shuffle, lr_given, terminate_on_nan;
 } train_args;
 
 /* Returned by parse_train_args when the command goes on. */
 #define TRAIN_GO (-1)
 
 enum { O_X = 256, O_Y, O_SAVE, O_LOSS, O_LOGITS, O_OPT, O_LR, O_MOM, O_NEST, O_EPOCHS,
-       O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR };
+       O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR, O_TNAN };
 
 static const struct option train_opts[] = {
     {"x", required_argument, 0, O_X}, {"y", required_argument, 0, O_Y},
@@ -244,6 +250,7 @@ static const struct option train_opts[] = {
     {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
     {"validation-split", required_argument, 0, O_VAL}, {"opset", required_argument, 0, O_OPSET},
     {"out-dir", required_argument, 0, O_OUTDIR},
+    {"terminate-on-nan", no_argument, 0, O_TNAN},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 /* A numeric option, parsed and held to its range. */
@@ -284,7 +291,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
     int c;
     *a = (train_args){.loss_name = "mse", .opt_name = "sgd", .epochs = 1, .bs = 32,
                       .shuffle = 1};
-    optind = 1;
+    optind = 0; /* 0: glibc also resets its scan state (cli_main may run again) */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
         int bad = 0;
@@ -306,6 +313,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         case O_NEST: a->nesterov = 1; break;
         case O_NOSHUF: a->shuffle = 0; break;
         case O_OUTDIR: a->out_dir = optarg; break;
+        case O_TNAN: a->terminate_on_nan = 1; break;
         case 'h': fputs(train_usage, stdout); return CLI_EXIT_OK;
         default:
             cli_error("train: unknown or incomplete option '%s'", argv[optind - 1]);
@@ -351,6 +359,7 @@ typedef struct train_run {
     nnp_optimizer *opt;
     nnp_tensor x, y;
     nnp_history h;
+    int steps;   /* per epoch */
 } train_run;
 
 static void train_run_free(train_run *r)
@@ -395,7 +404,7 @@ static nnp_status load_training(const train_args *a, train_run *r, nnp_error *er
 }
 
 /* Trains (saving after every epoch, and once when there are none), then
- * writes --out-dir. */
+ * writes --out-dir; stopped by --terminate-on-nan, neither. */
 static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, nnp_error *err)
 {
     train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset};
@@ -407,15 +416,36 @@ static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, n
     to.shuffle = a->shuffle;
     to.seed = (uint64_t)a->seed;
     to.validation_split = a->val;
-    nnp_train_callbacks cb = {&ctx, progress_on_step, on_epoch_end};
+    to.terminate_on_nan = a->terminate_on_nan;
+    nnp_train_callbacks cb = {&ctx, on_step, on_epoch_end};
     nnp_status st = nnp_model_fit(r->m, &r->x, &r->y, loss, r->opt, &to, &cb, &r->h, err);
     if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
         nnp_error_prefix(err, "training on %s and %s", a->xpath, a->ypath);
+    r->steps = ctx.steps;
+    if (!st && r->h.stop_epoch >= 0) {
+        if (ctx.prog.tty)   /* end the progress bar's line */
+            fputc('\n', stderr);
+        return NNP_OK;
+    }
     if (!st && a->epochs == 0)
         st = cli_save_model(r->m, a->save, (int)a->opset, err);
     if (!st && a->out_dir)
         st = write_out_dir(r->m, &r->h, a->out_dir, err);
     return st;
+}
+
+/* --terminate-on-nan stopped training: one line, a runtime failure. */
+static int report_stop(const train_args *a, const train_run *r)
+{
+    const nnp_history *h = &r->h;
+    char kept[64] = "";
+    if (h->stop_epoch > 0)
+        snprintf(kept, sizeof kept, "holds the checkpoint of epoch %d", h->stop_epoch);
+    double l = progress_plain_nan(h->batch_loss[h->n_steps - 1]);
+    cli_error("train: loss is %g at epoch %d/%lld, step %d of %d: training stopped "
+              "(--terminate-on-nan); %s %s", l, h->stop_epoch + 1, a->epochs,
+              h->stop_step + 1, r->steps, a->save, h->stop_epoch > 0 ? kept : "was not written");
+    return CLI_EXIT_FAIL;
 }
 
 int cmd_train(int argc, char **argv)
@@ -443,6 +473,8 @@ int cmd_train(int argc, char **argv)
         st = fit(&a, &loss, &r, &err);
     if (st)
         rc = cli_fail(&err);
+    else if (r.h.stop_epoch >= 0)
+        rc = report_stop(&a, &r);
     train_run_free(&r);
     return rc;
 }

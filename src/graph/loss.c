@@ -96,7 +96,9 @@ static double cce_row(const float *p, const double *t, int64_t k, int from_logit
         double q = p[j] / s;
         double qc = q < KERAS_EPS ? KERAS_EPS : (q > 1 - KERAS_EPS ? 1 - KERAS_EPS : q);
         loss -= t[j] * log(qc);
-        double gj = (q >= KERAS_EPS && q <= 1 - KERAS_EPS) ? -t[j] / qc : 0.0;
+        /* the clip passes the gradient inside [eps, 1 - eps] and, as
+         * TensorFlow's clip does, at NaN (so it propagates) */
+        double gj = !(q < KERAS_EPS || q > 1 - KERAS_EPS) ? -t[j] / qc : 0.0;
         if (j < 256)
             gq[j] = gj;
         gp_dot += gj * q;
@@ -105,7 +107,7 @@ static double cce_row(const float *p, const double *t, int64_t k, int from_logit
         for (int64_t j = 0; j < k; j++) {
             double q = p[j] / s;
             double gj = j < 256 ? gq[j]
-                        : ((q >= KERAS_EPS && q <= 1 - KERAS_EPS) ? -t[j] / (q) : 0.0);
+                        : (!(q < KERAS_EPS || q > 1 - KERAS_EPS) ? -t[j] / (q) : 0.0);
             g[j] = (float)(scale * (gj - gp_dot) / s);
         }
     return loss;
@@ -173,7 +175,7 @@ static double binary_ce_loss(const nnp_loss *l, const float *p, const nnp_tensor
         } else {
             double pc = z < KERAS_EPS ? KERAS_EPS : (z > 1 - KERAS_EPS ? 1 - KERAS_EPS : z);
             li = -(t * log(pc + KERAS_EPS) + (1 - t) * log(1 - pc + KERAS_EPS));
-            gi = (z >= KERAS_EPS && z <= 1 - KERAS_EPS)
+            gi = !(z < KERAS_EPS || z > 1 - KERAS_EPS)   /* NaN passes, as above */
                      ? -(t / (pc + KERAS_EPS) - (1 - t) / (1 - pc + KERAS_EPS)) : 0.0;
             *ok += ((z > 0.5) == (t > 0.5));
         }

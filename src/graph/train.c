@@ -1,6 +1,8 @@
 /* The fit loop: seeded shuffling, mini-batches, validation split, Keras's
  * per-epoch loss (batch-size weighted mean of the losses computed before
- * each update). Batch buffers are allocated once per fit. */
+ * each update). Batch buffers are allocated once per fit. A loss that is
+ * not finite is Keras's too: recorded as it is, trained on (IEEE
+ * propagation), or with terminate_on_nan the last step run. */
 #include "nnplug/layer.h"
 #include "nnplug/rng.h"
 #include "nnplug/status.h"
@@ -14,7 +16,7 @@
 
 nnp_train_options nnp_train_defaults(void)
 {
-    nnp_train_options o = {1, 32, 1, 0, 0.0};
+    nnp_train_options o = {1, 32, 1, 0, 0.0, 0};
     return o;
 }
 
@@ -28,6 +30,7 @@ void nnp_history_free(nnp_history *h)
     free(h->val_accuracy);
     free(h->batch_loss);
     memset(h, 0, sizeof *h);
+    h->stop_epoch = h->stop_step = -1;
 }
 
 static double now_s(void)
@@ -159,6 +162,9 @@ typedef struct fit_ctx {
     batches b;
     int64_t n, n_val, bs;   /* training samples, validation samples, batch size */
     int steps;              /* per epoch */
+    /* this epoch's steps with a non-finite loss: count, first, its loss */
+    int nonfinite, first_nonfinite;
+    double first_nonfinite_loss;
 } fit_ctx;
 
 /* The shuffle index, the history arrays and the batch buffers, allocated
@@ -210,9 +216,9 @@ static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, dou
     return NNP_OK;
 }
 
-/* Backward of the batch's loss gradient and one optimizer step; a loss
- * that is not finite stops training. */
-static nnp_status update(fit_ctx *f, double l, int e, int s, nnp_error *err)
+/* Backward of the batch's loss gradient and one optimizer step, whatever
+ * the loss (Keras trains on a NaN loss too). */
+static nnp_status update(fit_ctx *f, nnp_error *err)
 {
     nnp_model_zero_grad(f->m);
     const nnp_tensor *g[1] = {&f->b.grad};
@@ -221,10 +227,24 @@ static nnp_status update(fit_ctx *f, double l, int e, int s, nnp_error *err)
         nnp_model_add_regularization_grads(f->m);
         st = nnp_optimizer_step(f->opt, err);
     }
-    if (st == NNP_OK && !isfinite(l))
-        st = nnp_error_set(err, NNP_ERR_INVALID, "training diverged: loss is %g at epoch "
-                           "%d step %d", l, e + 1, s + 1);
     return st;
+}
+
+/* Step s of epoch e had loss l: counted when not finite; 1 when
+ * terminate_on_nan stops training after it (where, into the history). */
+static int note_loss(fit_ctx *f, int e, int s, double l)
+{
+    if (isfinite(l))
+        return 0;
+    if (f->nonfinite++ == 0) {
+        f->first_nonfinite = s;
+        f->first_nonfinite_loss = l;
+    }
+    if (!f->opts->terminate_on_nan)
+        return 0;
+    f->hist->stop_epoch = e;
+    f->hist->stop_step = s;
+    return 1;
 }
 
 /* The steps of epoch e (samples in shuffled order): *wsum gets the
@@ -234,19 +254,24 @@ static nnp_status run_epoch(fit_ctx *f, int e, double t0, double *wsum, double *
 {
     nnp_status st = NNP_OK;
     int64_t n = f->n, bs = f->bs;
+    f->nonfinite = 0;
+    f->first_nonfinite = -1;
+    f->first_nonfinite_loss = 0;
     for (int s = 0; s < f->steps && st == NNP_OK; s++) {
         int64_t at = (int64_t)s * bs, cnt = n - at < bs ? n - at : bs;
         double l, c;
         st = batch_loss(f, at, cnt, &l, &c, err);
         if (st)
             break;
-        st = update(f, l, e, s, err);
+        st = update(f, err);
         f->hist->batch_loss[f->hist->n_steps++] = l;
         *wsum += l * (double)cnt;
         *correct += c;
         if (f->cb && f->cb->on_step)
             f->cb->on_step(f->cb->user, e, s, f->steps, *wsum / (double)(at + cnt),
                            (double)(at + cnt) / (now_s() - t0 + 1e-12));
+        if (st == NNP_OK && note_loss(f, e, s, l))
+            break;
     }
     return st;
 }
@@ -260,9 +285,13 @@ static nnp_status end_epoch(fit_ctx *f, int e, double t0, double wsum, double co
     int64_t n = f->n;
     nnp_history *hist = f->hist;
     int has_acc = f->loss->kind != NNP_LOSS_MSE;
-    nnp_epoch_logs logs = {e, f->opts->epochs, wsum / (double)n,
-                           has_acc ? correct / (double)n : -1, -1, -1,
-                           (double)n / (now_s() - t0 + 1e-12)};
+    nnp_epoch_logs logs = {.epoch = e, .epochs = f->opts->epochs, .loss = wsum / (double)n,
+                           .accuracy = has_acc ? correct / (double)n : -1, .val_loss = -1,
+                           .val_accuracy = -1,
+                           .samples_per_s = (double)n / (now_s() - t0 + 1e-12),
+                           .steps = f->steps, .nonfinite_steps = f->nonfinite,
+                           .first_nonfinite_step = f->first_nonfinite,
+                           .first_nonfinite_loss = f->first_nonfinite_loss};
     if (f->n_val > 0) {
         nnp_tensor vx = rows_view(f->x, n, f->n_val), vy = rows_view(f->y, n, f->n_val);
         st = nnp_model_evaluate(f->m, &vx, &vy, f->loss, f->bs, &logs.val_loss,
@@ -302,6 +331,7 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
     f.bs = opts->batch_size < n ? opts->batch_size : n;
     f.steps = (int)((n + f.bs - 1) / f.bs);
     memset(hist, 0, sizeof *hist);
+    hist->stop_epoch = hist->stop_step = -1;
     st = fit_alloc(&f, err);
     for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
         for (int64_t i = 0; i < n; i++)
@@ -310,6 +340,8 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
             shuffle(f.b.idx, n, opts->seed, e);
         double t0 = now_s(), wsum = 0, correct = 0;
         st = run_epoch(&f, e, t0, &wsum, &correct, err);
+        if (st == NNP_OK && hist->stop_epoch >= 0)
+            break;   /* terminate_on_nan: the epoch ends with no logs */
         if (st == NNP_OK)
             st = end_epoch(&f, e, t0, wsum, correct, err);
     }

@@ -12,7 +12,7 @@
 
 static char *render(int epochs, double *loss, double *acc, double *val_loss, double *val_acc)
 {
-    nnp_history h = {epochs, loss, acc, val_loss, val_acc, 0, NULL};
+    nnp_history h = {epochs, loss, acc, val_loss, val_acc, 0, NULL, -1, -1};
     nnp_error err = {0};
     char *s = NULL;
     size_t len = 0;
@@ -141,7 +141,7 @@ Test(history_svg, no_epochs_and_extreme_values)
 Test(history_svg, write_failure_names_the_file)
 {
     double l[2] = {1, 0.5}, absent[2] = {-1, -1};
-    nnp_history h = {2, l, absent, absent, absent, 0, NULL};
+    nnp_history h = {2, l, absent, absent, absent, 0, NULL, -1, -1};
     nnp_error err = {0};
     const char *path = "/nonexistent-nnp-dir/history.svg";
     cr_assert_eq(history_svg_write(path, &h, &err), NNP_ERR_IO);
