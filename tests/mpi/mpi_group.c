@@ -99,7 +99,7 @@ int main(void)
         checks += 2;
     }
     /* fingerprints: equal ones pass, a differing process is named */
-    char same[16] = "same everywhere", mine[16];
+    char same[16] = "same everywhere", mine[16] = {0};
     snprintf(mine, sizeof mine, "process %d", rank >= 2 ? 2 : 0);
     if (nnp_group_agree(g, "model", same, sizeof same, &err)) {
         fprintf(stderr, "mpi_group: equal bytes refused: %s\n", err.msg);
