@@ -94,6 +94,13 @@ typedef struct nnp_train_options {
      * (nnp_history.stop_epoch says where). Fields are added at the end:
      * start from nnp_train_defaults() so that each one gets its default. */
     int terminate_on_nan;    /* 0 */
+    /* The data-parallel group (dist.h) training together, NULL for this
+     * process alone. Every process passes the same model, data and options;
+     * each runs its share of every batch (nnp_batch_split_of); the loss
+     * and the gradients are summed over the group, so every process keeps
+     * the same weights, and the moving statistics of layers that keep them
+     * (BatchNormalization) are averaged over the group after each step. */
+    const struct nnp_group *group; /* NULL */
 } nnp_train_options;
 
 NNP_API nnp_train_options nnp_train_defaults(void);

@@ -34,7 +34,13 @@ static const char train_usage[] =
     "                 DIR/loss_history.npy (per epoch) and DIR/batch_losses.npy (per\n"
     "                 step), float64, and DIR/history.svg, a plot of the loss per\n"
     "                 epoch (with accuracy, val_loss and val_accuracy when the run\n"
-    "                 has them); DIR is created when missing\n";
+    "                 has them); DIR is created when missing\n"
+    "Under mpirun -np K (Open MPI): data-parallel training. --batch-size is the\n"
+    "global batch, shared by the K processes in chunks fixed by its size; loss\n"
+    "and gradients are summed over all of them, so every process keeps the same\n"
+    "weights; moving statistics are averaged over the processes after each step.\n"
+    "Process 0 alone prints and writes files. Processes whose nnplug, plugins,\n"
+    "model or data differ are refused before the first step.\n";
 
 typedef struct train_ctx {
     progress prog;
@@ -42,6 +48,7 @@ typedef struct train_ctx {
     const char *save;
     int opset;
     int steps;   /* per epoch */
+    int rank;    /* in a group under mpirun: only process 0 prints and writes */
 } train_ctx;
 
 static void on_step(void *user, int epoch, int step, int steps, double loss, double sps)
@@ -54,6 +61,8 @@ static void on_step(void *user, int epoch, int step, int steps, double loss, dou
 static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error *err)
 {
     train_ctx *c = user;
+    if (c->rank != 0)
+        return NNP_OK;
     progress_on_epoch(&c->prog, logs);
     if (logs->first_nonfinite_step >= 0)
         cli_warn("epoch %d/%d: loss is %g at step %d of %d, the first of %d steps with a "
@@ -360,6 +369,7 @@ typedef struct train_run {
     nnp_tensor x, y;
     nnp_history h;
     int steps;   /* per epoch */
+    nnp_group *g; /* under mpirun: the processes training together */
 } train_run;
 
 static void train_run_free(train_run *r)
@@ -370,6 +380,7 @@ static void train_run_free(train_run *r)
     nnp_tensor_free(&r->y);
     nnp_model_free(r->m);
     nnp_registry_free(r->reg);
+    nnp_group_free(r->g);
 }
 
 /* The model and the data, checked against each other: as many samples in
@@ -377,6 +388,15 @@ static void train_run_free(train_run *r)
 static nnp_status load_training(const train_args *a, train_run *r, nnp_error *err)
 {
     nnp_status st = cli_load_registry(&r->reg, err);
+    if (!st && r->g) {
+        /* the same nnplug and the same plugins on every process */
+        char *kinds = nnp_registry_kind_names(r->reg);
+        char build[4096];
+        snprintf(build, sizeof build, "nnplug %s, ABI %d.%d, kinds %s", NNP_VERSION_STRING,
+                 NNP_ABI_MAJOR, NNP_ABI_MINOR, kinds ? kinds : "?");
+        free(kinds);
+        st = nnp_group_agree(r->g, "nnplug build or set of plugins", build, strlen(build), err);
+    }
     if (!st)
         st = cli_load_model(r->reg, a->model, &r->m, err);
     if (!st)
@@ -407,7 +427,8 @@ static nnp_status load_training(const train_args *a, train_run *r, nnp_error *er
  * writes --out-dir; stopped by --terminate-on-nan, neither. */
 static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, nnp_error *err)
 {
-    train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset};
+    train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset,
+                     .rank = nnp_group_rank(r->g)};
     progress_init(&ctx.prog, stderr);
     ctx.prog.epochs = (int)a->epochs;
     nnp_train_options to = nnp_train_defaults();
@@ -417,11 +438,14 @@ static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, n
     to.seed = (uint64_t)a->seed;
     to.validation_split = a->val;
     to.terminate_on_nan = a->terminate_on_nan;
-    nnp_train_callbacks cb = {&ctx, on_step, on_epoch_end};
+    to.group = r->g;
+    nnp_train_callbacks cb = {&ctx, ctx.rank == 0 ? on_step : NULL, on_epoch_end};
     nnp_status st = nnp_model_fit(r->m, &r->x, &r->y, loss, r->opt, &to, &cb, &r->h, err);
     if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
         nnp_error_prefix(err, "training on %s and %s", a->xpath, a->ypath);
     r->steps = ctx.steps;
+    if (ctx.rank != 0)
+        return st;   /* process 0 writes the files */
     if (!st && r->h.stop_epoch >= 0) {
         if (ctx.prog.tty)   /* end the progress bar's line */
             fputc('\n', stderr);
@@ -466,15 +490,20 @@ int cmd_train(int argc, char **argv)
 
     train_run r = {0};
     rc = CLI_EXIT_OK;
-    nnp_status st = load_training(&a, &r, &err);
+    /* under mpirun: data-parallel over the processes it started */
+    nnp_status st = nnp_group_world(&r.g, &err);
+    if (!st)
+        st = load_training(&a, &r, &err);
     if (!st)
         st = nnp_optimizer_new(&oc, r.m, &r.opt, &err);
     if (!st)
         st = fit(&a, &loss, &r, &err);
+    if (st && nnp_group_rank(r.g) != 0)
+        nnp_error_prefix(&err, "process %d of %d", nnp_group_rank(r.g), nnp_group_size(r.g));
     if (st)
         rc = cli_fail(&err);
     else if (r.h.stop_epoch >= 0)
-        rc = report_stop(&a, &r);
+        rc = nnp_group_rank(r.g) == 0 ? report_stop(&a, &r) : CLI_EXIT_FAIL;
     train_run_free(&r);
     return rc;
 }

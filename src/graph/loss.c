@@ -2,6 +2,7 @@
 #include "nnplug/status.h"
 #include "nnplug/tensor.h"
 #include "nnplug/train.h"
+#include "graph/train_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -141,30 +142,28 @@ static nnp_status check_targets(const nnp_loss *l, const nnp_tensor *pred,
     return NNP_OK;
 }
 
-/* Mean squared error over all total values; no accuracy (*ok = -1). */
-static double mse_loss(const float *p, const nnp_tensor *target, int64_t total, float *g,
-                       double *ok)
+/* Squared error summed over all total values, gradient scaled by inv; no
+ * accuracy (*ok = -1). */
+static double mse_loss(const float *p, const nnp_tensor *target, int64_t total, double inv,
+                       float *g, double *ok)
 {
     double loss = 0;
-    double inv = 1.0 / (double)total;
     for (int64_t i = 0; i < total; i++) {
         double d = (double)p[i] - target_at(target, i);
         loss += d * d;
         if (g)
             g[i] = (float)(2.0 * d * inv);
     }
-    loss *= inv;
     *ok = -1;
     return loss;
 }
 
-/* Binary cross-entropy, mean over all total values; *ok counts correct
- * samples (rows). */
+/* Binary cross-entropy summed over all total values, gradient scaled by
+ * inv; *ok counts correct samples (rows). */
 static double binary_ce_loss(const nnp_loss *l, const float *p, const nnp_tensor *target,
-                             int64_t total, int64_t rows, float *g, double *ok)
+                             int64_t total, int64_t rows, double inv, float *g, double *ok)
 {
     double loss = 0;
-    double inv = 1.0 / (double)total;
     *ok = 0;
     for (int64_t i = 0; i < total; i++) {
         double t = target_at(target, i), z = p[i], li, gi;
@@ -183,20 +182,21 @@ static double binary_ce_loss(const nnp_loss *l, const float *p, const nnp_tensor
         if (g)
             g[i] = (float)(gi * inv);
     }
-    loss *= inv;
     *ok = *ok * (double)rows / (double)total;  /* accuracy counts per sample */
     return loss;
 }
 
 /* Categorical cross-entropy (one-hot or soft targets, or class indices when
- * sparse) over rows of k classes; *ok counts rows whose argmax is the label. */
+ * sparse) summed over rows of k classes into *loss_out, gradient scaled by
+ * inv_rows; *ok counts rows whose argmax is the label. */
 static nnp_status categorical_ce_loss(const nnp_loss *l, const float *p,
                                       const nnp_tensor *target, int64_t k, int64_t rows,
-                                      float *g, double *loss_out, double *ok, nnp_error *err)
+                                      double inv_rows, float *g, double *loss_out, double *ok,
+                                      nnp_error *err)
 {
     double trow[1024];
     double *t = trow;
-    double loss = 0, inv_rows = 1.0 / (double)rows;
+    double loss = 0;
     *ok = 0;
     if (k > 1024)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "loss %s: more than 1024 classes",
@@ -223,12 +223,15 @@ static nnp_status categorical_ce_loss(const nnp_loss *l, const float *p,
         loss += cce_row(p + r * k, t, k, l->from_logits, inv_rows, g ? g + r * k : NULL);
         *ok += argmax_row(p + r * k, k) == label;
     }
-    *loss_out = loss * inv_rows;
+    *loss_out = loss;
     return NNP_OK;
 }
 
-nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
-                            double *loss_out, nnp_tensor *grad, double *correct, nnp_error *err)
+/* The loss summed over pred's values (rows for CE) into *sum, the gradient
+ * scaled by 1 / (denom values), denom <= 0: pred's own count. */
+static nnp_status loss_sum(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
+                           double denom, double *sum, double *inv_out, nnp_tensor *grad,
+                           double *correct, nnp_error *err)
 {
     if (pred->dtype != NNP_F32 || pred->shape.rank < 1)
         return nnp_error_set(err, NNP_ERR_INVALID, "loss: predictions must be float32 of rank >= 1");
@@ -239,35 +242,65 @@ nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp
     const float *p = pred->data;
     float *g = grad ? grad->data : NULL;
     double loss = 0, ok = 0;
-    if (n == 0) {
-        *loss_out = 0;
-        if (correct)
-            *correct = 0;
+    *sum = 0;
+    *inv_out = 0;
+    if (correct)
+        *correct = 0;
+    if (n == 0)
         return NNP_OK;
-    }
     nnp_status st = check_targets(l, pred, target, k, rows, err);
     if (st)
         return st;
     /* Every loss is a mean over samples of a per-sample mean over the last
      * axis (or a sum over classes for CE), so rows weigh 1/rows. */
+    int ce = l->kind == NNP_LOSS_CATEGORICAL_CE || l->kind == NNP_LOSS_SPARSE_CATEGORICAL_CE;
+    double inv = 1.0 / (denom > 0 ? denom : (double)(ce ? rows : total));
     switch (l->kind) {
     case NNP_LOSS_MSE:
-        loss = mse_loss(p, target, total, g, &ok);
+        loss = mse_loss(p, target, total, inv, g, &ok);
         break;
     case NNP_LOSS_BINARY_CE:
-        loss = binary_ce_loss(l, p, target, total, rows, g, &ok);
+        loss = binary_ce_loss(l, p, target, total, rows, inv, g, &ok);
         break;
     case NNP_LOSS_CATEGORICAL_CE:
     case NNP_LOSS_SPARSE_CATEGORICAL_CE:
-        st = categorical_ce_loss(l, p, target, k, rows, g, &loss, &ok, err);
+        st = categorical_ce_loss(l, p, target, k, rows, inv, g, &loss, &ok, err);
         if (st)
             return st;
         break;
     default:
         return nnp_error_set(err, NNP_ERR_INVALID, "unknown loss kind %d", (int)l->kind);
     }
-    *loss_out = loss;
+    *sum = loss;
+    *inv_out = inv;
     if (correct)
         *correct = ok;
     return NNP_OK;
+}
+
+nnp_status nnp_loss_compute(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
+                            double *loss_out, nnp_tensor *grad, double *correct, nnp_error *err)
+{
+    double sum, inv;
+    nnp_status st = loss_sum(l, pred, target, 0, &sum, &inv, grad, correct, err);
+    *loss_out = st ? 0 : sum * inv;
+    return st;
+}
+
+nnp_status nnpi_loss_part(const nnp_loss *l, const nnp_tensor *pred, const nnp_tensor *target,
+                          double denom, double *sum, nnp_tensor *grad, double *correct,
+                          nnp_error *err)
+{
+    double inv;
+    return loss_sum(l, pred, target, denom, sum, &inv, grad, correct, err);
+}
+
+double nnpi_loss_values_per_sample(const nnp_loss *l, const nnp_shape *pred)
+{
+    int64_t per = 1;
+    for (int d = 1; d < pred->rank; d++)
+        per *= pred->dims[d];
+    int ce = l->kind == NNP_LOSS_CATEGORICAL_CE || l->kind == NNP_LOSS_SPARSE_CATEGORICAL_CE;
+    int64_t k = pred->rank >= 2 ? pred->dims[pred->rank - 1] : 1;
+    return (double)(ce ? (k ? per / k : 0) : per);
 }

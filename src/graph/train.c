@@ -3,6 +3,8 @@
  * each update). Batch buffers are allocated once per fit. A loss that is
  * not finite is Keras's too: recorded as it is, trained on (IEEE
  * propagation), or with terminate_on_nan the last step run. */
+#include "graph/train_internal.h"
+#include "nnplug/dist.h"
 #include "nnplug/layer.h"
 #include "nnplug/rng.h"
 #include "nnplug/status.h"
@@ -16,7 +18,8 @@
 
 nnp_train_options nnp_train_defaults(void)
 {
-    nnp_train_options o = {1, 32, 1, 0, 0.0, 0};
+    nnp_train_options o = {.epochs = 1, .batch_size = 32, .shuffle = 1, .seed = 0,
+                           .validation_split = 0.0, .terminate_on_nan = 0, .group = NULL};
     return o;
 }
 
@@ -165,6 +168,7 @@ typedef struct fit_ctx {
     /* this epoch's steps with a non-finite loss: count, first, its loss */
     int nonfinite, first_nonfinite;
     double first_nonfinite_loss;
+    const nnp_group *g;     /* the data-parallel group, NULL alone */
 } fit_ctx;
 
 /* The shuffle index, the history arrays and the batch buffers, allocated
@@ -188,32 +192,131 @@ static nnp_status fit_alloc(fit_ctx *f, nnp_error *err)
     return st;
 }
 
-/* Forward of rows idx[at, at + cnt) and their loss (with the regularizers'
- * penalties) into *l, its gradient into b.grad, correct samples into *c. */
-static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, double *c,
-                             nnp_error *err)
+/* The gradient buffer b.grad shaped like pred. */
+static nnp_status grad_like(batches *b, const nnp_tensor *pred, nnp_error *err)
 {
-    batches *b = &f->b;
-    gather(f->x, b->idx + at, cnt, &b->xb);
-    gather(f->y, b->idx + at, cnt, &b->yb);
-    const nnp_tensor *in[1] = {&b->xb};
-    nnp_status st = nnp_model_forward(f->m, in, 1, NNP_MODE_TRAIN, err);
-    if (st)
-        return st;
-    const nnp_tensor *pred = nnp_model_output(f->m, 0);
     if (!b->grad.data || b->grad.nbytes < pred->nbytes) {
         nnp_tensor_free(&b->grad);
-        st = nnp_tensor_alloc(&b->grad, NNP_F32, &pred->shape, err);
+        nnp_status st = nnp_tensor_alloc(&b->grad, NNP_F32, &pred->shape, err);
         if (st)
             return st;
     }
     b->grad.shape = pred->shape;
     b->grad.nbytes = pred->nbytes;
-    st = nnp_loss_compute(f->loss, pred, &b->yb, l, &b->grad, c, err);
+    return NNP_OK;
+}
+
+/* In a group: this process's share of the batch's loss, chunk by chunk,
+ * summed over the group's chunks by the fixed tree (so the same bits for
+ * any process count); the gradient is that of the whole batch's mean. */
+static nnp_status group_loss(fit_ctx *f, const nnp_batch_split *s, const nnp_tensor *pred,
+                             double *l, double *c, nnp_error *err)
+{
+    batches *b = &f->b;
+    double denom = (double)s->batch * nnpi_loss_values_per_sample(f->loss, &pred->shape);
+    nnp_reduction *r;
+    nnp_status st = nnp_reduce_begin(f->g, s, NNP_F64, 2, 1, &r, err);
+    for (int i = 0; i < s->count && !st; i++) {
+        int64_t lo, hi;
+        nnp_batch_split_chunk(s, i, &lo, &hi);
+        nnp_tensor pv = rows_view(pred, lo, hi - lo), tv = rows_view(&b->yb, lo, hi - lo);
+        nnp_tensor gv = rows_view(&b->grad, lo, hi - lo);
+        double part[2];
+        st = nnpi_loss_part(f->loss, &pv, &tv, denom, &part[0], &gv, &part[1], err);
+        if (!st)
+            nnp_reduce_add(r, part);
+    }
+    double tot[2] = {0, 0};
+    if (st)
+        nnp_reduce_free(r);
+    else
+        st = nnp_reduce_end(r, tot, err);
+    *l = tot[0] * (1.0 / denom);
+    *c = tot[1];
+    return st;
+}
+
+/* Forward of rows idx[at, at + cnt) (in a group, this process's share of
+ * them) and their loss (with the regularizers' penalties) into *l, its
+ * gradient into b.grad, correct samples into *c. */
+static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, double *c,
+                             nnp_error *err)
+{
+    batches *b = &f->b;
+    nnp_batch_split s;
+    nnp_status st = NNP_OK;
+    if (f->g) {
+        st = nnp_batch_split_of(cnt, nnp_group_rank(f->g), nnp_group_size(f->g), &s, err);
+        if (st)
+            return st;
+        at += s.offset;
+        cnt = s.samples;
+    }
+    gather(f->x, b->idx + at, cnt, &b->xb);
+    gather(f->y, b->idx + at, cnt, &b->yb);
+    const nnp_tensor *in[1] = {&b->xb};
+    st = nnp_model_forward(f->m, in, 1, NNP_MODE_TRAIN, err);
+    if (st)
+        return st;
+    const nnp_tensor *pred = nnp_model_output(f->m, 0);
+    st = grad_like(b, pred, err);
+    if (st)
+        return st;
+    st = f->g ? group_loss(f, &s, pred, l, c, err)
+              : nnp_loss_compute(f->loss, pred, &b->yb, l, &b->grad, c, err);
     if (st)
         return st;
     *l += nnp_model_regularization_loss(f->m);
     return NNP_OK;
+}
+
+/* In a group: every trainable weight's gradient summed over the processes
+ * (one partial each, combined by the fixed tree: the same bits on every
+ * process), and every other weight (moving statistics) replaced by its
+ * mean over the processes (in double: equal values stay exactly equal). */
+static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
+{
+    int size = nnp_group_size(f->g);
+    nnp_batch_split one;
+    nnp_status st = nnp_batch_split_of(size, nnp_group_rank(f->g), size, &one, err);
+    for (int li = 0; li < nnp_model_n_layers(f->m) && !st; li++) {
+        nnp_layer *layer = nnp_model_layer(f->m, li);
+        int changed = 0;
+        for (int wi = 0; wi < nnp_layer_n_weights(layer) && !st; wi++) {
+            const nnp_weight *w = nnp_layer_weight(layer, wi);
+            int trainable = (w->flags & NNP_WEIGHT_TRAINABLE) && w->grad;
+            if (trainable != grads)
+                continue;
+            nnp_tensor *t = grads ? w->grad : w->value;
+            size_t n = (size_t)nnp_tensor_numel(t);
+            nnp_reduction *r;
+            if (grads) {
+                st = nnp_reduce_begin(f->g, &one, NNP_F32, n, 1, &r, err);
+                if (!st) {
+                    nnp_reduce_add(r, t->data);
+                    st = nnp_reduce_end(r, t->data, err);
+                }
+                continue;
+            }
+            double *d = malloc(sizeof *d * (n ? n : 1));
+            const float *v = t->data;
+            st = d ? nnp_reduce_begin(f->g, &one, NNP_F64, n, 1, &r, err)
+                   : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+            for (size_t i = 0; !st && i < n; i++)
+                d[i] = v[i];
+            if (!st) {
+                nnp_reduce_add(r, d);
+                st = nnp_reduce_end(r, d, err);
+            }
+            for (size_t i = 0; !st && i < n; i++)
+                ((float *)t->data)[i] = (float)(d[i] / size);
+            free(d);
+            changed = 1;
+        }
+        if (changed)
+            nnp_layer_weights_changed(layer);
+    }
+    return st;
 }
 
 /* Backward of the batch's loss gradient and one optimizer step, whatever
@@ -223,10 +326,14 @@ static nnp_status update(fit_ctx *f, nnp_error *err)
     nnp_model_zero_grad(f->m);
     const nnp_tensor *g[1] = {&f->b.grad};
     nnp_status st = nnp_model_backward(f->m, g, 1, err);
+    if (st == NNP_OK && f->g)
+        st = group_sync(f, 1, err);
     if (st == NNP_OK) {
         nnp_model_add_regularization_grads(f->m);
         st = nnp_optimizer_step(f->opt, err);
     }
+    if (st == NNP_OK && f->g)
+        st = group_sync(f, 0, err);
     return st;
 }
 
@@ -307,6 +414,50 @@ static nnp_status end_epoch(fit_ctx *f, int e, double t0, double wsum, double co
     return st;
 }
 
+/* In a group, before the first step: every batch splits over the processes
+ * (the full batch and an epoch's last, shorter one), and every process has
+ * the same data and the same initial weights. */
+static nnp_status group_check(fit_ctx *f, nnp_error *err)
+{
+    int rank = nnp_group_rank(f->g), size = nnp_group_size(f->g);
+    nnp_batch_split s;
+    nnp_status st = nnp_batch_split_of(f->bs, rank, size, &s, err);
+    int64_t last = f->n % f->bs;
+    if (!st && last) {
+        st = nnp_batch_split_of(last, rank, size, &s, err);
+        if (st)
+            nnp_error_prefix(err, "the last batch of each epoch (%lld training samples in "
+                             "batches of %lld)", (long long)f->n, (long long)f->bs);
+    }
+    if (!st)
+        st = nnp_group_agree(f->g, "training data (x)", f->x->data, f->x->nbytes, err);
+    if (!st)
+        st = nnp_group_agree(f->g, "training data (y)", f->y->data, f->y->nbytes, err);
+    /* the weights: one fingerprint per weight, compared at once */
+    int nw = 0;
+    for (int li = 0; li < nnp_model_n_layers(f->m); li++)
+        nw += nnp_layer_n_weights(nnp_model_layer(f->m, li));
+    uint64_t *fp = calloc((size_t)nw + 1, sizeof *fp);
+    if (!st && !fp)
+        st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int li = 0, k = 0; !st && li < nnp_model_n_layers(f->m); li++) {
+        nnp_layer *layer = nnp_model_layer(f->m, li);
+        for (int wi = 0; wi < nnp_layer_n_weights(layer); wi++, k++) {
+            const nnp_tensor *t = nnp_layer_weight(layer, wi)->value;
+            const unsigned char *p = t->data;
+            uint64_t h = 1469598103934665603ULL;
+            for (size_t i = 0; i < t->nbytes; i++)
+                h = (h ^ p[i]) * 1099511628211ULL;
+            fp[k] = h;
+        }
+    }
+    if (!st)
+        st = nnp_group_agree(f->g, "model (its weights before training)", fp,
+                             sizeof *fp * (size_t)nw, err);
+    free(fp);
+    return st;
+}
+
 nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
                          const nnp_loss *loss, nnp_optimizer *opt,
                          const nnp_train_options *opts, const nnp_train_callbacks *cb,
@@ -327,11 +478,13 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
         return nnp_error_set(err, NNP_ERR_INVALID, "fit: no training samples left after the "
                              "validation split");
     fit_ctx f = {.m = m, .x = x, .y = y, .loss = loss, .opt = opt, .opts = opts, .cb = cb,
-                 .hist = hist, .n = n, .n_val = n_val};
+                 .hist = hist, .n = n, .n_val = n_val, .g = opts->group};
     f.bs = opts->batch_size < n ? opts->batch_size : n;
     f.steps = (int)((n + f.bs - 1) / f.bs);
     memset(hist, 0, sizeof *hist);
     hist->stop_epoch = hist->stop_step = -1;
+    if (f.g && (st = group_check(&f, err)) != NNP_OK)
+        return st;
     st = fit_alloc(&f, err);
     for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
         for (int64_t i = 0; i < n; i++)

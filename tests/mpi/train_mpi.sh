@@ -1,0 +1,89 @@
+#!/bin/sh
+# nnplug train under mpirun (Open MPI, oversubscribed, as root when CI is):
+#   - an MLP without BatchNormalization trained on 1, 2 and 3 processes ends
+#     with the weights of a single-process run (within float rounding: the
+#     gradients are summed in another order), and each process count gives
+#     the same bytes when run again;
+#   - a run with BatchNormalization is repeatable for a given process count;
+#   - processes with different data are refused before the first step (exit
+#     2, the process and the data named), as is a batch that cannot be shared,
+#     and nothing is written.
+# usage: train_mpi.sh NNPLUG SRC
+set -u
+bin=$1 src=$2
+py=/usr/bin/python3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+work=$(mktemp -d "${TMPDIR:-/tmp}/nnp_train_mpi.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+failed=0
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+mpi() { timeout 300 mpirun --oversubscribe -np "$@"; }
+
+cat > mlp.json <<'JSON'
+{"class_name": "Sequential", "config": {"name": "mlp", "layers": [
+ {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 10]}},
+ {"class_name": "Dense", "config": {"name": "d1", "units": 16, "activation": "relu"}},
+ {"class_name": "Dense", "config": {"name": "d2", "units": 3}}]}}
+JSON
+x=$src/models/data/mlp_x.npy y=$src/models/data/mlp_y.npy
+args="--x $x --y $y --loss sparse_categorical_crossentropy --from-logits --optimizer adam --lr 0.01 --epochs 3 --batch-size 24 --seed 7"
+
+# shellcheck disable=SC2086
+"$bin" train mlp.json $args --save plain.onnx --out-dir plain 2>/dev/null || fail "single-process run"
+for k in 1 2 3; do
+  # shellcheck disable=SC2086
+  mpi "$k" "$bin" train mlp.json $args --save k$k.onnx --out-dir k$k 2>err$k.txt ||
+    { fail "mlp on $k processes"; cat err$k.txt; }
+  # shellcheck disable=SC2086
+  mpi "$k" "$bin" train mlp.json $args --save k${k}b.onnx 2>/dev/null || fail "mlp again on $k"
+  cmp -s k$k.onnx k${k}b.onnx || fail "mlp on $k processes: two runs differ"
+  [ "$(grep -c '^Epoch' err$k.txt)" -eq 3 ] || fail "mlp on $k processes: not one progress line per epoch"
+done
+$py - <<'PY' || fail "multi-process weights differ from the single-process run"
+import numpy as np, sys
+bad = 0
+for k in (1, 2, 3):
+    for w in ("d1_kernel", "d1_bias", "d2_kernel", "d2_bias"):
+        a = np.load("plain/%s.npy" % w) if __import__("os").path.exists("plain/%s.npy" % w) else None
+        if a is None:
+            import glob; print(sorted(glob.glob("plain/*"))); sys.exit(1)
+        b = np.load("k%d/%s.npy" % (k, w))
+        d = np.max(np.abs(a - b) / (np.abs(a) + 1e-3))
+        if not d < 1e-4:
+            print("k=%d %s: relative difference %g" % (k, w, d)); bad = 1
+print("mlp: 1-3 processes agree with one process")
+sys.exit(bad)
+PY
+
+# BatchNormalization (local statistics, moving statistics averaged)
+bn=$src/models/mlp_bn_opset15.onnx
+for k in 2 3; do
+  # shellcheck disable=SC2086
+  mpi "$k" "$bin" train "$bn" $args --save bn$k.onnx 2>/dev/null || fail "bn on $k processes"
+  # shellcheck disable=SC2086
+  mpi "$k" "$bin" train "$bn" $args --save bn${k}b.onnx 2>/dev/null || fail "bn again on $k"
+  cmp -s bn$k.onnx bn${k}b.onnx || fail "bn on $k processes: two runs differ"
+done
+
+# refusals, before the first step
+cp "$x" x0.npy
+$py -c "import numpy as np; a=np.load('$x'); a[0,0]+=1; np.save('x1.npy', a)"
+# shellcheck disable=SC2016
+mpi 2 sh -c '"$0" train "$1" --x "x$OMPI_COMM_WORLD_RANK.npy" --y "$2" --save diff.onnx' \
+  "$bin" mlp.json "$y" 2>err.txt
+rc=$?
+[ $rc -ne 0 ] || fail "different data: exit 0"
+grep -q "process 1 of 2 has another training data (x) than process 0" err.txt ||
+  { fail "different data: not named"; cat err.txt; }
+[ ! -e diff.onnx ] || fail "different data: a file was written"
+# shellcheck disable=SC2086
+mpi 3 "$bin" train mlp.json $args --batch-size 2 --save small.onnx 2>err.txt
+[ $? -ne 0 ] || fail "batch of 2 on 3 processes: exit 0"
+grep -q "a batch of 2 samples cannot be shared by 3 processes" err.txt ||
+  { fail "batch of 2 on 3 processes: not explained"; cat err.txt; }
+[ ! -e small.onnx ] || fail "batch of 2 on 3 processes: a file was written"
+
+[ $failed -eq 0 ] && echo "train_mpi: all checks passed"
+exit $((failed != 0))
