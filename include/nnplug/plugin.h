@@ -37,7 +37,10 @@
  * affine and a ReLU into the layer before them).
  * 1.3 appends input_rules to nnp_onnx_node_ext: ONNX's type and rank rules
  * for a node's inputs, declared by the kind and checked by the host before
- * the layer is created (nnp_onnx_input_rule). The host table is unchanged.
+ * the layer is created (nnp_onnx_input_rule); appends batch_chunks and
+ * reduce_begin / reduce_add / reduce_end to nnp_host: sums over the batch
+ * that give the same bits on any number of processes (data-parallel
+ * training).
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -394,13 +397,39 @@ typedef struct nnp_host {
        undefined, at least `bytes`), or NULL when the call has none (a layer
        run outside the model that built it). */
     void *(*scratch)(size_t bytes);
+
+    /* ---- since 1.3 ---- */
+
+    /* Sums over the batch that give the same bits on any number of
+       processes (data-parallel training, include/nnplug/dist.h). While the
+       host trains in a process group, the batch a call runs on is this
+       process's share of the global batch, cut into chunks fixed by the
+       global batch size; a kind that reduces over the batch (weight
+       gradients, batch statistics) may sum each chunk on its own and hand
+       the partial sums, chunk by chunk in order, to a reduction, which
+       combines them over every process's chunks in one fixed order.
+       batch_chunks: for a call whose leading axis has `rows` rows (the
+       samples, or samples times a factor: time steps folded into it), the
+       number of chunks and chunk i's rows [*begin, *end); 0 when no split
+       is in effect (one process; sum as usual) or rows do not fit it. */
+    int (*batch_chunks)(int64_t rows, int i, int64_t *begin, int64_t *end);
+    /* A reduction of len elements of dtype (NNP_F32 or NNP_F64); global:
+       over the group (a collective: every process calls it at the same
+       point; a layer's weight gradients reduced so count as summed over the
+       group and the host does not sum them again), else over this
+       process's chunks alone. */
+    nnp_status (*reduce_begin)(nnp_dtype dtype, size_t len, int global, void **red,
+                               nnp_error *err);
+    /* The next chunk's partial sums (copied). */
+    void (*reduce_add)(void *red, const void *partial);
+    /* The total into out (len elements); frees red. */
+    nnp_status (*reduce_end)(void *red, void *out, nnp_error *err);
 } nnp_host;
 
-/* The size of the host table at each minor version (for NNP_HOST_AT_LEAST);
- * 1.3 added no host field. */
+/* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
 #define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
 #define NNP_HOST_SIZE_1_1 offsetof(nnp_host, layer_weights_changed)
-#define NNP_HOST_SIZE_1_2 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_2 offsetof(nnp_host, batch_chunks)
 #define NNP_HOST_SIZE_1_3 sizeof(nnp_host)
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)

@@ -133,6 +133,10 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
         s->scratch = p;
         s->scratch_rows = rows;
     }
+    /* data-parallel steps: the weight gradients of one chunk of the batch
+     * at a time, in the model's shared workspace (dense_chunk_grads) */
+    s->chunk_ws = NNP_HOST_AT_LEAST(h, 3) &&
+                  h->scratch_reserve((size_t)(in_dim * s->units + s->units) * sizeof(float));
     s->rank = rank;
     s->in_shape = in[0];
     *out = in[0];
@@ -191,6 +195,30 @@ static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db)
     }
 }
 
+/* The chunks of a data-parallel step's batch (a 1.3 host's batch_chunks),
+ * 0 outside one. Every product of such a step runs chunk by chunk, so a
+ * sample's numbers depend on its chunk alone, not on the process count. */
+static int dense_chunks(const dense_state *s, int64_t rows)
+{
+    const nnp_host *h = s->host;
+    return s->chunk_ws && NNP_HOST_AT_LEAST(h, 3) ? h->batch_chunks(rows, 0, NULL, NULL) : 0;
+}
+
+/* linear_part, chunk by chunk in a data-parallel step. */
+static void linear_rows(const dense_state *s, const float *x, int64_t rows, float *z)
+{
+    const int nc = dense_chunks(s, rows);
+    if (nc <= 0) {
+        linear_part(s, x, rows, z);
+        return;
+    }
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        s->host->batch_chunks(rows, i, &b, &e);
+        linear_part(s, x + b * s->in_dim, e - b, z + b * s->units);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* forward / backward                                                  */
 /* ------------------------------------------------------------------ */
@@ -233,8 +261,52 @@ static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_
         st = nnp_pu_check(s->host, "Dense", dense_name(s), out, "output", &os, err);
     if (st != NNP_OK || rows == 0)
         return st;
-    linear_part(s, in[0]->data, rows, out->data);
+    linear_rows(s, in[0]->data, rows, out->data);
     act_forward(&s->act, out->data, out->data, rows, s->units, 1);
+    return NNP_OK;
+}
+
+/* In a data-parallel step (a 1.3 host's batch_chunks): the kernel and bias
+ * gradients of each chunk of the batch on its own, summed over every
+ * process's chunks by the host in one fixed order, so the same bits for any
+ * process count; *chunked = 0 when no split is in effect. */
+static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float *dz,
+                                    int64_t rows, int *chunked, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    *chunked = 0;
+    const int nc = dense_chunks(s, rows);
+    const int64_t units = s->units, in_dim = s->in_dim, nk = in_dim * units;
+    const size_t len = (size_t)(nk + units);
+    float *part = nc > 0 ? h->scratch(len * sizeof(float)) : NULL;
+    if (!part)
+        return NNP_OK;
+    void *red;
+    nnp_status st = h->reduce_begin(NNP_F32, len, 1, &red, err);
+    if (st != NNP_OK)
+        return st;
+    const int nt = nnp_pu_nthreads(h);
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        h->batch_chunks(rows, i, &b, &e);
+        gt_sgemm(1, 0, in_dim, units, e - b, 1.0f, x + b * in_dim, in_dim, dz + b * units, units,
+                 0.0f, part, units, nt);
+        memset(part + nk, 0, sizeof(float) * (size_t)units);
+        bias_grad(dz + b * units, e - b, units, part + nk);
+        h->reduce_add(red, part);
+    }
+    st = h->reduce_end(red, part, err);
+    if (st != NNP_OK)
+        return st;
+    float *dk = s->wb.dkernel.data;
+    for (int64_t j = 0; j < nk; j++)
+        dk[j] += part[j];
+    if (s->wb.use_bias) {
+        float *db = s->wb.dbias.data;
+        for (int64_t j = 0; j < units; j++)
+            db[j] += part[nk + j];
+    }
+    *chunked = 1;
     return NNP_OK;
 }
 
@@ -270,19 +342,29 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
     if (rows > 0 && s->act.id != ACT_LINEAR) {
         float *z = s->scratch;
         if (act_needs_x(&s->act)) /* recompute the pre-activation rather than keep it */
-            linear_part(s, x, rows, z);
+            linear_rows(s, x, rows, z);
         act_backward(&s->act, act_needs_x(&s->act) ? z : NULL, out->data, dz, z, rows, units, 1);
         dz = z;
     }
     if (rows > 0) {
         const int nt = nnp_pu_nthreads(h);
-        gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f, s->wb.dkernel.data,
-                 units, nt);
-        if (s->wb.use_bias)
+        int chunked = 0;
+        st = dense_chunk_grads(s, x, dz, rows, &chunked, err);
+        if (st != NNP_OK)
+            return st;
+        if (!chunked)
+            gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f,
+                     s->wb.dkernel.data, units, nt);
+        if (s->wb.use_bias && !chunked)
             bias_grad(dz, rows, units, s->wb.dbias.data);
-        if (gx)
-            gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->wb.kernel.data, units, 0.0f,
-                     gx->data, in_dim, nt);
+        const int nc = gx ? dense_chunks(s, rows) : 0;
+        for (int i = 0; gx && i < (nc > 0 ? nc : 1); i++) {
+            int64_t b = 0, e = rows;
+            if (nc > 0)
+                h->batch_chunks(rows, i, &b, &e);
+            gt_sgemm(0, 1, e - b, in_dim, units, 1.0f, dz + b * units, units, s->wb.kernel.data,
+                     units, 0.0f, (float *)gx->data + b * in_dim, in_dim, nt);
+        }
     }
     return NNP_OK;
 }

@@ -23,6 +23,7 @@ typedef struct dense_state {
     /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */
     float *scratch;
     int64_t scratch_rows;
+    int chunk_ws;   /* the model's workspace holds one chunk's gradients */
 } dense_state;
 
 const char *dense_name(const dense_state *s);

@@ -4,6 +4,7 @@
  * not finite is Keras's too: recorded as it is, trained on (IEEE
  * propagation), or with terminate_on_nan the last step run. */
 #include "graph/train_internal.h"
+#include "plugin/instance_internal.h"
 #include "nnplug/dist.h"
 #include "nnplug/layer.h"
 #include "nnplug/rng.h"
@@ -163,6 +164,7 @@ typedef struct fit_ctx {
     const nnp_train_callbacks *cb;
     nnp_history *hist;
     batches b;
+    nnp_batch_split split;  /* in a group: this process's share of the step's batch */
     int64_t n, n_val, bs;   /* training samples, validation samples, batch size */
     int steps;              /* per epoch */
     /* this epoch's steps with a non-finite loss: count, first, its loss */
@@ -243,26 +245,29 @@ static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, dou
                              nnp_error *err)
 {
     batches *b = &f->b;
-    nnp_batch_split s;
+    nnp_batch_split *s = &f->split;
     nnp_status st = NNP_OK;
     if (f->g) {
-        st = nnp_batch_split_of(cnt, nnp_group_rank(f->g), nnp_group_size(f->g), &s, err);
+        st = nnp_batch_split_of(cnt, nnp_group_rank(f->g), nnp_group_size(f->g), s, err);
         if (st)
             return st;
-        at += s.offset;
-        cnt = s.samples;
+        at += s->offset;
+        cnt = s->samples;
     }
     gather(f->x, b->idx + at, cnt, &b->xb);
     gather(f->y, b->idx + at, cnt, &b->yb);
     const nnp_tensor *in[1] = {&b->xb};
+    if (f->g)
+        nnpi_batch_enter(f->g, s);   /* kinds may sum chunk by chunk over the group */
     st = nnp_model_forward(f->m, in, 1, NNP_MODE_TRAIN, err);
+    nnpi_batch_enter(NULL, NULL);
     if (st)
         return st;
     const nnp_tensor *pred = nnp_model_output(f->m, 0);
     st = grad_like(b, pred, err);
     if (st)
         return st;
-    st = f->g ? group_loss(f, &s, pred, l, c, err)
+    st = f->g ? group_loss(f, s, pred, l, c, err)
               : nnp_loss_compute(f->loss, pred, &b->yb, l, &b->grad, c, err);
     if (st)
         return st;
@@ -272,7 +277,8 @@ static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, dou
 
 /* In a group: every trainable weight's gradient summed over the processes
  * (one partial each, combined by the fixed tree: the same bits on every
- * process), and every other weight (moving statistics) replaced by its
+ * process) unless the layer's kind summed it chunk by chunk over the group
+ * itself (the same bits for any process count), and every other weight (moving statistics) replaced by its
  * mean over the processes (in double: equal values stay exactly equal). */
 static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
 {
@@ -282,6 +288,8 @@ static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
     for (int li = 0; li < nnp_model_n_layers(f->m) && !st; li++) {
         nnp_layer *layer = nnp_model_layer(f->m, li);
         int changed = 0;
+        if (grads && nnpi_layer_grads_summed(layer))
+            continue;   /* its kind summed them over the group, chunk by chunk */
         for (int wi = 0; wi < nnp_layer_n_weights(layer) && !st; wi++) {
             const nnp_weight *w = nnp_layer_weight(layer, wi);
             int trainable = (w->flags & NNP_WEIGHT_TRAINABLE) && w->grad;
@@ -325,7 +333,10 @@ static nnp_status update(fit_ctx *f, nnp_error *err)
 {
     nnp_model_zero_grad(f->m);
     const nnp_tensor *g[1] = {&f->b.grad};
+    if (f->g)
+        nnpi_batch_enter(f->g, &f->split);
     nnp_status st = nnp_model_backward(f->m, g, 1, err);
+    nnpi_batch_enter(NULL, NULL);
     if (st == NNP_OK && f->g)
         st = group_sync(f, 1, err);
     if (st == NNP_OK) {

@@ -1,6 +1,7 @@
 /* The nnp_host table: the library's functions as plugins see them. Built
  * once (pthread_once) and read-only afterwards, so every plugin of every
  * registry shares it. */
+#include "nnplug/dist.h"
 #include "plugin/host_internal.h"
 #include "plugin/onnx_ops.h"
 #include "plugin/instance_internal.h"
@@ -114,6 +115,59 @@ static void *host_scratch(size_t bytes)
     return s && !s->building && s->mem && bytes <= s->size ? s->mem : NULL;
 }
 
+/* The batch split of the data-parallel step running on this thread
+ * (nnpi_batch_enter), and how many global reductions ran since
+ * nnpi_batch_reductions was last read. */
+static _Thread_local const nnp_group *batch_group;
+static _Thread_local const nnp_batch_split *batch_split;
+static _Thread_local unsigned long batch_global_reductions;
+
+void nnpi_batch_enter(const nnp_group *g, const nnp_batch_split *s)
+{
+    batch_group = g;
+    batch_split = s;
+}
+
+unsigned long nnpi_batch_reductions(void) { return batch_global_reductions; }
+
+static int host_batch_chunks(int64_t rows, int i, int64_t *begin, int64_t *end)
+{
+    const nnp_batch_split *s = batch_split;
+    if (!s || s->samples < 1 || rows < s->samples || rows % s->samples)
+        return 0;
+    int64_t m = rows / s->samples, b = 0, e = 0;
+    if (i >= 0 && i < s->count)
+        nnp_batch_split_chunk(s, i, &b, &e);
+    if (begin)
+        *begin = b * m;
+    if (end)
+        *end = e * m;
+    return s->count;
+}
+
+static nnp_status host_reduce_begin(nnp_dtype dtype, size_t len, int global, void **red,
+                                    nnp_error *err)
+{
+    *red = NULL;
+    if (!batch_split)
+        return nnp_error_set(err, NNP_ERR_INVALID, "a batch reduction outside a data-parallel "
+                             "step (batch_chunks said 0)");
+    nnp_reduction *r;
+    nnp_status st = nnp_reduce_begin(batch_group, batch_split, dtype, len, global, &r, err);
+    if (!st) {
+        *red = r;
+        batch_global_reductions += global != 0;
+    }
+    return st;
+}
+
+static void host_reduce_add(void *red, const void *partial) { nnp_reduce_add(red, partial); }
+
+static nnp_status host_reduce_end(void *red, void *out, nnp_error *err)
+{
+    return nnp_reduce_end(red, out, err);
+}
+
 static void host_init(void)
 {
     nnp_host *h = &host_table;
@@ -169,6 +223,10 @@ static void host_init(void)
     h->layer_weights_changed = nnp_layer_weights_changed;
     h->scratch_reserve = host_scratch_reserve;
     h->scratch = host_scratch;
+    h->batch_chunks = host_batch_chunks;
+    h->reduce_begin = host_reduce_begin;
+    h->reduce_add = host_reduce_add;
+    h->reduce_end = host_reduce_end;
 
     nnpi_host_onnx_fill(h);
 }

@@ -17,6 +17,7 @@ struct nnp_layer {
     nnp_weight *weights;   /* copies, TRAINABLE cleared when not trainable */
     int n_weights;
     int built;
+    int grads_summed;      /* the last backward reduced over the process group */
 };
 
 nnp_status nnp_layer_new_from_config(const nnp_registry *reg, nnp_config *cfg,
@@ -191,11 +192,15 @@ nnp_status nnp_layer_backward(nnp_layer *l, const nnp_tensor *const *in, int n_i
                              nnp_layer_name(l), l->kind->name);
     if (!nnp_config_trainable(l->cfg))
         mode = NNP_MODE_INFER;
+    unsigned long before = nnpi_batch_reductions();
     st = l->kind->backward(l->state, in, n_in, out, grad_out, grad_in, mode, err);
+    l->grads_summed = nnpi_batch_reductions() != before;
     if (st)
         nnp_error_prefix(err, "layer '%s' (%s)", nnp_layer_name(l), l->kind->name);
     return st;
 }
+
+int nnpi_layer_grads_summed(const nnp_layer *l) { return l->grads_summed; }
 
 int nnp_layer_n_weights(const nnp_layer *l) { return l->n_weights; }
 

@@ -46,4 +46,16 @@ typedef struct nnpi_scratch {
 /* Makes s current on this thread; returns the one it replaces. */
 nnpi_scratch *nnpi_scratch_enter(nnpi_scratch *s);
 void nnpi_scratch_leave(nnpi_scratch *previous);
+
+/* The data-parallel step now running on this thread: its group and this
+ * process's share of the batch (nnp_host.batch_chunks and reduce_*), or
+ * NULL, NULL. */
+struct nnp_group;
+struct nnp_batch_split;
+void nnpi_batch_enter(const struct nnp_group *g, const struct nnp_batch_split *s);
+/* Global reductions kinds began on this thread so far. */
+unsigned long nnpi_batch_reductions(void);
+/* Whether the layer's last backward summed its gradients over the group
+ * itself (a global reduction ran in it). */
+int nnpi_layer_grads_summed(const nnp_layer *l);
 #endif

@@ -139,7 +139,11 @@ NNP_PIN(nnp_host, onnx_input_dtype, 560);
 NNP_PIN(nnp_host, layer_weights_changed, 568);
 NNP_PIN(nnp_host, scratch_reserve, 576);
 NNP_PIN(nnp_host, scratch, 584);
-NNP_PIN_SIZE(nnp_host, 592);
+NNP_PIN(nnp_host, batch_chunks, 592);
+NNP_PIN(nnp_host, reduce_begin, 600);
+NNP_PIN(nnp_host, reduce_add, 608);
+NNP_PIN(nnp_host, reduce_end, 616);
+NNP_PIN_SIZE(nnp_host, 624);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
@@ -213,8 +217,8 @@ NNP_PIN_SIZE(nnp_plugin, 48);
 /* the host table as 1.0 laid it out ends where 1.1's first field starts */
 _Static_assert(NNP_HOST_SIZE_1_0 == 496, "the 1.0 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_1 == 568, "the 1.1 host table's size changed");
-/* 1.3 added no host field */
-_Static_assert(NNP_HOST_SIZE_1_3 == NNP_HOST_SIZE_1_2, "1.3 added a host field");
+_Static_assert(NNP_HOST_SIZE_1_2 == 592, "the 1.2 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_3 == 624, "the 1.3 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
@@ -232,6 +236,12 @@ Test(abi, host_table_says_its_version_and_size)
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);
     cr_assert_null(h->scratch(1024));
+    /* outside a data-parallel step no batch split is in effect */
+    cr_assert_eq(h->batch_chunks(64, 0, NULL, NULL), 0);
+    void *red = (void *)1;
+    nnp_error err = {0};
+    cr_assert_neq(h->reduce_begin(NNP_F32, 4, 1, &red, &err), NNP_OK);
+    cr_assert_null(red);
     /* a table that says 1.3 but is cut short is not a 1.2 table */
     nnp_host cut = *h;
     cut.struct_size = NNP_HOST_SIZE_1_0;
@@ -240,6 +250,9 @@ Test(abi, host_table_says_its_version_and_size)
     cut.struct_size = NNP_HOST_SIZE_1_1;
     cr_assert(NNP_HOST_AT_LEAST(&cut, 1));
     cr_assert(!NNP_HOST_AT_LEAST(&cut, 2));
+    cut.struct_size = NNP_HOST_SIZE_1_2;
+    cr_assert(NNP_HOST_AT_LEAST(&cut, 2));
+    cr_assert(!NNP_HOST_AT_LEAST(&cut, 3));
     nnp_host other = *h;
     other.abi_major = NNP_ABI_MAJOR + 1;
     cr_assert(!NNP_HOST_AT_LEAST(&other, 0));
