@@ -103,6 +103,7 @@ static nnp_status bn_create(const nnp_host *host, const nnp_config *cfg, void **
     s->epsilon = host->config_float(cfg, "epsilon");
     s->center = host->config_bool(cfg, "center");
     s->scale = host->config_bool(cfg, "scale");
+    s->synchronized = host->config_bool(cfg, "synchronized");
     s->gamma_reg = host->config_regularizer(cfg, "gamma_regularizer");
     s->beta_reg = host->config_regularizer(cfg, "beta_regularizer");
     s->gamma_con = host->config_constraint(cfg, "gamma_constraint");
@@ -149,8 +150,9 @@ static nnp_status alloc_scratch(bn_state *s, nnp_error *err)
     const size_t c = (size_t)(C > 0 ? C : 1);
     const size_t cpad = (c + 15) / 16 * 16; /* keep every array 64-byte aligned */
     const size_t n_slot = BN_SLOTS + 1;
+    const size_t grouped = 3 * (2 * c + 1);
     size_t bytes = nnp_bn_partials_len(C) * sizeof(double) + 3 * cpad * sizeof(float) +
-                   n_slot * cpad * (sizeof(float) + 2 * sizeof(double));
+                   n_slot * cpad * (sizeof(float) + 2 * sizeof(double)) + grouped * sizeof(double);
     char *p = s->host->aligned_alloc(bytes);
     if (!p)
         return s->host->error_set(err, NNP_ERR_NOMEM,
@@ -171,6 +173,7 @@ static nnp_status alloc_scratch(bn_state *s, nnp_error *err)
         p += cpad * (sizeof(float) + 2 * sizeof(double));
         s->slots[i].key = NULL;
     }
+    s->grouped = (double *)p;
     return NNP_OK;
 }
 
@@ -356,6 +359,9 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
     slot->key = x->data;
     slot->shape = x->shape;
     slot->stamp = ++s->clock;
+    if (bn_grouped_chunks(s, &a) > 0)
+        return bn_grouped_forward(s, &a, x->data, out->data, s->moving_mean.data,
+                                  s->moving_var.data, &slot->st, err);
     s->k->forward_train(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
                          &slot->st, &s->scratch);
     return NNP_OK;
@@ -392,12 +398,20 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
             if (s->slots[i].key && s->slots[i].key == x->data &&
                 nnp_pu_same_shape(&s->slots[i].shape, &x->shape))
                 saved = &s->slots[i].st;
+        const int grouped = bn_grouped_chunks(s, &a) > 0;
         if (!saved) {
             /* not seen by a training forward (or evicted): recompute the
              * batch statistics; moving statistics are left alone */
             saved = &s->slots[BN_SLOTS].st;
-            s->k->forward_train(&a, x->data, NULL, NULL, NULL, saved, &s->scratch);
+            if (grouped)
+                st = bn_grouped_forward(s, &a, x->data, NULL, NULL, NULL, &s->slots[BN_SLOTS].st,
+                                        err);
+            else
+                s->k->forward_train(&a, x->data, NULL, NULL, NULL, saved, &s->scratch);
         }
+        if (grouped)
+            return st ? st : bn_grouped_backward(s, &a, x->data, grad_out->data, dx, saved,
+                                                 dgamma, dbeta, err);
         s->k->backward_train(&a, x->data, grad_out->data, dx, saved, dgamma, dbeta,
                               &s->scratch);
     }

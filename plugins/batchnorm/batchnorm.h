@@ -39,10 +39,24 @@ typedef struct bn_state {
     nnp_bn_scratch scratch;
     bn_slot slots[BN_SLOTS + 1];    /* the last one: recomputed in backward */
     uint64_t clock;
+    int synchronized;               /* data-parallel: statistics of the global batch */
+    double *grouped;                /* 3 * (2C + 1) doubles: grouped.c's sums */
 } bn_state;
 
 /* The layer's name for messages ("?" when unnamed). */
 const char *bn_name(const bn_state *s);
+
+/* Data-parallel steps (grouped.c): the chunks of the batch when the host
+ * runs one, else 0 (the kernels of kernels.c run); the training forward
+ * (y and moving statistics may be NULL) and backward, every batch sum
+ * taken chunk by chunk through the host. */
+int bn_grouped_chunks(const bn_state *s, const nnp_bn_args *a);
+nnp_status bn_grouped_forward(bn_state *s, const nnp_bn_args *a, const float *x, float *y,
+                              float *moving_mean, float *moving_var, nnp_bn_saved *sv,
+                              nnp_error *err);
+nnp_status bn_grouped_backward(bn_state *s, const nnp_bn_args *a, const float *x,
+                               const float *dy, float *dx, const nnp_bn_saved *sv,
+                               float *dgamma, float *dbeta, nnp_error *err);
 
 nnp_status bn_to_onnx(const void *state, nnp_onnx_writer *w, const char *const *inputs,
                       int n_inputs, const char *output, nnp_error *err);

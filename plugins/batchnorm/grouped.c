@@ -1,0 +1,199 @@
+/*
+ * BatchNormalization in a data-parallel step (a 1.3 host's batch_chunks):
+ * every sum over the batch is taken chunk by chunk and handed to the host,
+ * which combines the chunks of every process in one fixed order, so the
+ * numbers depend on the global batch alone, never on the process count.
+ *
+ * synchronized = true: the batch statistics (and the backward's sums) are
+ * those of the global batch. false (Keras's default): of this process's
+ * share; the weight gradients (dgamma, dbeta) are still summed over the
+ * group, and the host averages the moving statistics after the step.
+ *
+ * Statistics around a shift k per channel (the moving mean, the same on
+ * every process; 0 when not finite): sums of x - k and (x - k)^2 in double.
+ * Plain loops, parallel over channels: each channel's sums run on one
+ * thread in sample order, so the bits do not depend on the thread count.
+ */
+#include "batchnorm.h"
+
+#include <math.h>
+#include <string.h>
+
+int bn_grouped_chunks(const bn_state *s, const nnp_bn_args *a)
+{
+    const nnp_host *h = s->host;
+    if (!NNP_HOST_AT_LEAST(h, 3) || !h->batch_chunks)
+        return 0;
+    return h->batch_chunks(a->dims.outer, 0, NULL, NULL);
+}
+
+#define AT(d, n, c, i) (((n) * (d).channels + (c)) * (d).inner + (i))
+
+/* part[0..C) += sums of x - k, part[C..2C) of (x - k)^2, part[2C] the
+ * count, over rows [b, e). */
+static void chunk_stats(const nnp_bn_dims d, const float *x, const float *k, int64_t b,
+                        int64_t e, double *part)
+{
+    const int64_t C = d.channels;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t n = b; n < e; n++)
+            for (int64_t i = 0; i < d.inner; i++) {
+                double v = (double)x[AT(d, n, c, i)] - (double)k[c];
+                s1 += v;
+                s2 += v * v;
+            }
+        part[c] = s1;
+        part[C + c] = s2;
+    }
+    part[2 * C] = (double)((e - b) * d.inner);
+}
+
+/* One reduction over this process's chunks of `len` doubles, each chunk's
+ * partial made by fill(chunk rows); global or local. */
+typedef void (*chunk_fill)(const bn_state *s, const nnp_bn_dims d, const void *ctx, int64_t b,
+                           int64_t e, double *part);
+
+typedef struct stats_ctx {
+    const float *x, *k;
+} stats_ctx;
+
+static void fill_stats(const bn_state *s, const nnp_bn_dims d, const void *ctx, int64_t b,
+                       int64_t e, double *part)
+{
+    (void)s;
+    const stats_ctx *c = ctx;
+    chunk_stats(d, c->x, c->k, b, e, part);
+}
+
+typedef struct grads_ctx {
+    const float *x, *dy;
+    const double *mean, *invstd;
+} grads_ctx;
+
+/* part[0..C) sums of dy, part[C..2C) of dy * xhat, part[2C] the count. */
+static void fill_grads(const bn_state *s, const nnp_bn_dims d, const void *ctx, int64_t b,
+                       int64_t e, double *part)
+{
+    (void)s;
+    const grads_ctx *g = ctx;
+    const int64_t C = d.channels;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t n = b; n < e; n++)
+            for (int64_t i = 0; i < d.inner; i++) {
+                size_t at = (size_t)AT(d, n, c, i);
+                double dy = g->dy[at];
+                s1 += dy;
+                s2 += dy * ((double)g->x[at] - g->mean[c]) * g->invstd[c];
+            }
+        part[c] = s1;
+        part[C + c] = s2;
+    }
+    part[2 * C] = (double)((e - b) * d.inner);
+}
+
+static nnp_status reduce_chunks(const bn_state *s, const nnp_bn_dims d, int global,
+                                chunk_fill fill, const void *ctx, double *part, double *out,
+                                nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    const size_t len = (size_t)(2 * d.channels + 1);
+    void *red;
+    nnp_status st = h->reduce_begin(NNP_F64, len, global, &red, err);
+    if (st != NNP_OK)
+        return st;
+    const int nc = h->batch_chunks(d.outer, 0, NULL, NULL);
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        h->batch_chunks(d.outer, i, &b, &e);
+        fill(s, d, ctx, b, e, part);
+        h->reduce_add(red, part);
+    }
+    return h->reduce_end(red, out, err);
+}
+
+nnp_status bn_grouped_forward(bn_state *s, const nnp_bn_args *a, const float *x, float *y,
+                              float *moving_mean, float *moving_var, nnp_bn_saved *sv,
+                              nnp_error *err)
+{
+    const nnp_bn_dims d = a->dims;
+    const int64_t C = d.channels;
+    float *k = sv->shift;
+    const float *mm = s->moving_mean.data;
+    for (int64_t c = 0; c < C; c++)
+        k[c] = isfinite(mm[c]) ? mm[c] : 0.0f;
+    double *part = s->grouped, *tot = s->grouped + 2 * C + 1;
+    stats_ctx ctx = {x, k};
+    nnp_status st = reduce_chunks(s, d, s->synchronized, fill_stats, &ctx, part, tot, err);
+    if (st != NNP_OK)
+        return st;
+    const double n = tot[2 * C];
+    const float decay = (float)(1.0 - a->momentum);
+    for (int64_t c = 0; c < C; c++) {
+        double m1 = tot[c] / n;
+        double var = tot[C + c] / n - m1 * m1;
+        if (var < 0)
+            var = 0;
+        sv->mean[c] = (double)k[c] + m1;
+        sv->invstd[c] = 1.0 / sqrt(var + a->epsilon);
+        /* Keras: decay cast to float, moving -= (moving - batch) * decay */
+        if (moving_mean)
+            moving_mean[c] -= (moving_mean[c] - (float)sv->mean[c]) * decay;
+        if (moving_var)
+            moving_var[c] -= (moving_var[c] - (float)var) * decay;
+    }
+    if (!y)
+        return NNP_OK;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < d.outer; n++)
+        for (int64_t c = 0; c < C; c++) {
+            double g = a->gamma ? a->gamma[c] : 1.0, b = a->beta ? a->beta[c] : 0.0;
+            for (int64_t i = 0; i < d.inner; i++) {
+                size_t at = (size_t)AT(d, n, c, i);
+                y[at] = (float)(((double)x[at] - sv->mean[c]) * sv->invstd[c] * g + b);
+            }
+        }
+    return NNP_OK;
+}
+
+nnp_status bn_grouped_backward(bn_state *s, const nnp_bn_args *a, const float *x,
+                               const float *dy, float *dx, const nnp_bn_saved *sv,
+                               float *dgamma, float *dbeta, nnp_error *err)
+{
+    const nnp_bn_dims d = a->dims;
+    const int64_t C = d.channels;
+    double *part = s->grouped, *tot = s->grouped + 2 * C + 1, *all = s->grouped + 4 * C + 2;
+    grads_ctx ctx = {x, dy, sv->mean, sv->invstd};
+    /* the sums dx needs: the global batch's when synchronized, else ours */
+    nnp_status st = reduce_chunks(s, d, s->synchronized, fill_grads, &ctx, part, tot, err);
+    /* the weight gradients: always over the group */
+    if (st == NNP_OK && !s->synchronized && (dgamma || dbeta))
+        st = reduce_chunks(s, d, 1, fill_grads, &ctx, part, all, err);
+    if (st != NNP_OK)
+        return st;
+    const double *w = s->synchronized ? tot : all;
+    for (int64_t c = 0; c < C; c++) {
+        if (dgamma)
+            dgamma[c] += (float)w[C + c];
+        if (dbeta)
+            dbeta[c] += (float)w[c];
+    }
+    if (!dx)
+        return NNP_OK;
+    const double n = tot[2 * C];
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < d.outer; r++)
+        for (int64_t c = 0; c < C; c++) {
+            double g = a->gamma ? a->gamma[c] : 1.0, iv = sv->invstd[c];
+            double mdy = tot[c] / n, mdyx = tot[C + c] / n;
+            for (int64_t i = 0; i < d.inner; i++) {
+                size_t at = (size_t)AT(d, r, c, i);
+                double xh = ((double)x[at] - sv->mean[c]) * iv;
+                dx[at] = (float)(g * iv * ((double)dy[at] - mdy - xh * mdyx));
+            }
+        }
+    return NNP_OK;
+}
