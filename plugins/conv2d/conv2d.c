@@ -320,6 +320,16 @@ static conv_dnnl *engine_for(const conv_state *s, const conv_geom *g)
     return s->eng && cdn_batch(s->eng) == g->N && !other_geom(&s->eng_g, g) ? s->eng : NULL;
 }
 
+/* The chunks of a data-parallel step's batch of N images (a 1.3 host's
+ * batch_chunks), 0 outside one. Such a step runs im2col image by image and
+ * sums the weight gradients chunk by chunk through the host, so the bits
+ * depend on the global batch alone, not on the process count. */
+static int conv_chunks(const conv_state *s, int64_t N)
+{
+    const nnp_host *h = s->host;
+    return NNP_HOST_AT_LEAST(h, 3) && h->batch_chunks ? h->batch_chunks(N, 0, NULL, NULL) : 0;
+}
+
 static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                              nnp_error *err)
 {
@@ -341,8 +351,12 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
     if (st == NNP_OK)
         st = engine_buffers(s, err);
     const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
-    if (st == NNP_OK && g.OH >= 0 && im2col_may_run && !engine_for(s, &g))
+    /* a build inside a data-parallel step: im2col runs it chunk by chunk */
+    const int grouped = g.N >= 1 && conv_chunks(s, g.N) > 0;
+    if (st == NNP_OK && g.OH >= 0 && im2col_may_run && (grouped || !engine_for(s, &g)))
         st = ensure_scratch(s, &g, err);
+    if (st == NNP_OK && grouped)
+        s->chunk_ws = h->scratch_reserve((size_t)(g.Kg * g.F + g.F) * sizeof(float));
     if (st != NNP_OK)
         return st;
     /* the activation gradient of a concrete build (grows only) */
@@ -431,7 +445,8 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
         return st;
     const int64_t n = nnp_pu_numel(&os), last = os.dims[3];
     const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
-    conv_dnnl *e = engine_for(s, &g);
+    const int grouped = s->scratch_mem && conv_chunks(s, g.N) > 0;
+    conv_dnnl *e = grouped ? NULL : engine_for(s, &g);
     void *ws = NULL;
     if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
         return st;
@@ -455,6 +470,46 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     }
     if (n > 0)
         act_forward(&s->act, out->data, out->data, n / last, last, 1);
+    return NNP_OK;
+}
+
+/* The backward of a data-parallel step: im2col chunk by chunk, each
+ * chunk's kernel and bias gradients handed to the host's reduction. */
+static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const float *x,
+                                       const float *dz, float *dx, nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    const int64_t wn = g->Kg * g->F, in_img = g->H * g->W * g->C, out_img = g->P * g->F;
+    const int nt = nnp_pu_nthreads(h), nc = conv_chunks(s, g->N);
+    float *part = h->scratch((size_t)(wn + g->F) * sizeof(float));
+    if (!part)
+        return h->error_set(err, NNP_ERR_INTERNAL, "Conv2D '%s': no workspace for the chunks",
+                            conv_name(s));
+    void *red;
+    nnp_status st = h->reduce_begin(NNP_F32, (size_t)(wn + g->F), 1, &red, err);
+    if (st != NNP_OK)
+        return st;
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        h->batch_chunks(g->N, i, &b, &e);
+        memset(part, 0, (size_t)(wn + g->F) * sizeof(float));
+        conv_backward(g, e - b, x + b * in_img, s->wb.kernel.data, dz + b * out_img, part,
+                      s->wb.use_bias ? part + wn : NULL, dx ? dx + b * in_img : NULL, &s->scratch,
+                      nt);
+        h->reduce_add(red, part);
+    }
+    st = h->reduce_end(red, part, err);
+    if (st != NNP_OK)
+        return st;
+    float *dk = s->wb.dkernel.data;
+    for (int64_t j = 0; j < wn; j++)
+        dk[j] += part[j];
+    if (s->wb.use_bias) {
+        float *db = s->wb.dbias.data;
+        for (int64_t j = 0; j < g->F; j++)
+            db[j] += part[wn + j];
+    }
+    cdn_weights_changed(s->eng); /* the optimizer changes the kernel next */
     return NNP_OK;
 }
 
@@ -487,7 +542,8 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         return st;
     const int nt = nnp_pu_nthreads(h);
     const float *dz = grad_out->data;
-    conv_dnnl *e = engine_for(s, &g);
+    const int grouped = s->scratch_mem && s->chunk_ws && conv_chunks(s, g.N) > 0;
+    conv_dnnl *e = grouped ? NULL : engine_for(s, &g);
     void *ws = NULL;
     if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
         return st;
@@ -504,6 +560,8 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         dz = s->dz;
     }
     float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
+    if (grouped)
+        return conv_backward_chunks(s, &g, in[0]->data, dz, gx ? gx->data : NULL, err);
     if (e)
         cdn_backward(e, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
                      gx ? gx->data : NULL, ws, nt);

@@ -44,6 +44,9 @@ typedef struct conv_state {
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */
     float *dz;
     int64_t dz_floats;
+    /* data-parallel steps (a 1.3 host's batch_chunks): im2col chunk by chunk,
+       one chunk's weight gradients in the model's workspace */
+    int chunk_ws;
 } conv_state;
 
 const char *conv_name(const conv_state *s);

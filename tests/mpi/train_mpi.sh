@@ -5,6 +5,7 @@
 #     layers sum chunk by chunk through the host (plugin ABI 1.3); and ends
 #     with the weights of a single-process run within float rounding (one
 #     process alone sums the whole batch at once);
+#   - a CNN (Conv2D + synchronized BN) likewise;
 #   - BatchNormalization synchronized: the same bytes on 1-3 processes, the
 #     weights of one process within rounding; not synchronized: repeatable
 #     for a given process count;
@@ -113,6 +114,47 @@ for k in 2 3; do
   mpi "$k" "$bin" train bn_false.json $bnargs --save local${k}b.onnx 2>/dev/null || fail "bn again on $k"
   cmp -s local$k.onnx local${k}b.onnx || fail "bn on $k processes: two runs differ"
 done
+
+# A CNN (Conv2D, synchronized BatchNormalization, ReLU, pooling, Dense;
+# models/cnn_channels_last.json with synchronized set): the same bytes on
+# 1-3 processes and threads, a single-process run's weights within rounding.
+$py - "$src/models/cnn_channels_last.json" <<'PY' || fail "cannot write the CNN"
+import json, sys
+m = json.load(open(sys.argv[1]))
+for l in m["config"]["layers"]:
+    if l["class_name"] == "BatchNormalization":
+        l["config"]["synchronized"] = True
+json.dump(m, open("cnn_sync.json", "w"))
+PY
+d=$src/models/data
+cnnargs="--x $d/cnn_channels_last_x.npy --y $d/cnn_y.npy --loss sparse_categorical_crossentropy --from-logits --lr 0.05 --epochs 2 --batch-size 20 --seed 3"
+# shellcheck disable=SC2086
+"$bin" train cnn_sync.json $cnnargs --save cnnplain.onnx --out-dir cnnplain 2>/dev/null ||
+  fail "cnn: single-process run"
+for k in 1 2 3; do
+  # shellcheck disable=SC2086
+  mpi "$k" "$bin" train cnn_sync.json $cnnargs --save cnn$k.onnx --out-dir cnn$k 2>/dev/null ||
+    fail "cnn on $k processes"
+  cmp -s cnn1.onnx cnn$k.onnx || fail "cnn: $k processes and 1 process give different bytes"
+done
+# shellcheck disable=SC2086
+mpi 2 "$bin" train cnn_sync.json $cnnargs --threads 2 --save cnn2t.onnx 2>/dev/null ||
+  fail "cnn on 2 processes of 2 threads"
+cmp -s cnn1.onnx cnn2t.onnx || fail "cnn: 2 processes of 2 threads differ from 1 process"
+$py - <<'PY' || fail "cnn: weights differ from the single-process run"
+import numpy as np, os, sys
+bad = 0
+for f in sorted(os.listdir("cnnplain")):
+    if not f.endswith(".npy") or "loss" in f:
+        continue
+    a = np.load("cnnplain/" + f)
+    for k in (1, 2, 3):
+        b = np.load("cnn%d/%s" % (k, f))
+        if not np.allclose(a, b, rtol=1e-4, atol=1e-5):
+            print("k=%d %s: max difference %g" % (k, f, np.max(np.abs(a - b)))); bad = 1
+print("cnn: 1-3 processes agree with one process")
+sys.exit(bad)
+PY
 
 # refusals, before the first step
 cp "$x" x0.npy
