@@ -263,8 +263,10 @@ int cli_main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("nnplug %s (plugin ABI %d.%d)\n", NNP_VERSION_STRING, NNP_ABI_MAJOR,
-               NNP_ABI_MINOR);
+        printf("nnplug %s (plugin ABI %d.%d; data-parallel training with MPI: %s; Keras "
+               ".keras/.h5 files: %s)\n",
+               NNP_VERSION_STRING, NNP_ABI_MAJOR, NNP_ABI_MINOR, nnp_mpi_built() ? "yes" : "no",
+               nnp_keras_files_supported() ? "yes" : "no");
         return CLI_EXIT_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

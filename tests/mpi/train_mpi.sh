@@ -9,6 +9,8 @@
 #   - BatchNormalization synchronized: the same bytes on 1-3 processes, the
 #     weights of one process within rounding; not synchronized: repeatable
 #     for a given process count;
+#   - a process killed mid-run ends the job within seconds, named, with the
+#     last checkpoint whole;
 #   - processes with different data are refused before the first step (exit
 #     2, the process and the data named), as is a batch that cannot be shared,
 #     and nothing is written.
@@ -173,6 +175,24 @@ mpi 3 "$bin" train mlp.json $args --batch-size 2 --save small.onnx 2>err.txt
 grep -q "a batch of 2 samples cannot be shared by 3 processes" err.txt ||
   { fail "batch of 2 on 3 processes: not explained"; cat err.txt; }
 [ ! -e small.onnx ] || fail "batch of 2 on 3 processes: a file was written"
+
+# the build says it has MPI
+"$bin" --version | grep -q "MPI: yes" || fail "--version does not say MPI is in"
+
+# a process killed mid-run: the job ends (no hang), the process is named,
+# and the last checkpoint is a whole model
+start=$(date +%s)
+# shellcheck disable=SC2016
+timeout 120 mpirun --oversubscribe -np 2 sh -c \
+  'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 3; kill -9 $$) & fi; exec "$0" "$@"' \
+  "$bin" train mlp.json --x "$x" --y "$y" --loss sparse_categorical_crossentropy --from-logits \
+  --epochs 100000 --batch-size 16 --save killed.onnx >/dev/null 2>err.txt
+rc=$?
+end=$(date +%s)
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "killed process: exit $rc (124: the job hung)"
+[ $((end - start)) -lt 60 ] || fail "killed process: the job took $((end - start)) s to end"
+grep -qi "rank 1" err.txt || { fail "killed process: not named"; cat err.txt; }
+"$bin" info killed.onnx >/dev/null 2>&1 || fail "killed process: the checkpoint is not a whole model"
 
 [ $failed -eq 0 ] && echo "train_mpi: all checks passed"
 exit $((failed != 0))
