@@ -52,6 +52,13 @@ typedef struct nnp_optimizer nnp_optimizer;
 NNP_API nnp_status nnp_optimizer_new(const nnp_optimizer_config *cfg, nnp_model *m,
                                      nnp_optimizer **out, nnp_error *err);
 NNP_API void nnp_optimizer_free(nnp_optimizer *o);
+/* The optimizer's training state (step count, SGD velocities, Adam
+ * moments) as bytes, for checkpoints (malloc'ed), and back into an optimizer
+ * of the same kind made for the same model. */
+NNP_API nnp_status nnp_optimizer_save_state(const nnp_optimizer *o, void **out, size_t *len,
+                                            nnp_error *err);
+NNP_API nnp_status nnp_optimizer_load_state(nnp_optimizer *o, const void *data, size_t len,
+                                            nnp_error *err);
 /* One update of every trainable weight from its grad, then constraints. */
 NNP_API nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err);
 
@@ -101,6 +108,9 @@ typedef struct nnp_train_options {
      * the same weights, and the moving statistics of layers that keep them
      * (BatchNormalization) are averaged over the group after each step. */
     const struct nnp_group *group; /* NULL */
+    /* The epoch to start at (Keras's initial_epoch): a resumed run trains
+     * epochs initial_epoch .. epochs-1, shuffled as the whole run would be. */
+    int initial_epoch;       /* 0 */
 } nnp_train_options;
 
 NNP_API nnp_train_options nnp_train_defaults(void);

@@ -1,5 +1,6 @@
 /* nnplug train MODEL --x X.npy --y Y.npy --save OUT [options] */
 #include "cli/cli.h"
+#include "cli/checkpoint.h"
 #include "cli/history_svg.h"
 #include "cli/progress.h"
 #include "nnplug/onnx.h"
@@ -44,11 +45,19 @@ static const char train_usage[] =
 
 typedef struct train_ctx {
     progress prog;
-    const nnp_model *m;
+    nnp_model *m;
     const char *save;
     int opset;
     int steps;   /* per epoch */
     int rank;    /* in a group under mpirun: only process 0 prints and writes */
+    /* checkpoints (an .onnx --save): the run's identity, its history so far
+       (from --resume's checkpoint on), the optimizer, the fit's history */
+    int ckpt;
+    const char *run_json;
+    ckpt_history hist;
+    const nnp_optimizer *opt;
+    const nnp_history *h;
+    int steps_seen;
 } train_ctx;
 
 static void on_step(void *user, int epoch, int step, int steps, double loss, double sps)
@@ -69,8 +78,14 @@ static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error
                  "non-finite loss; training goes on (--terminate-on-nan stops it)",
                  logs->epoch + 1, logs->epochs, progress_plain_nan(logs->first_nonfinite_loss),
                  logs->first_nonfinite_step + 1, logs->steps, logs->nonfinite_steps);
-    /* A checkpoint at every epoch end: an interrupted run keeps its last one. */
-    return cli_save_model(c->m, c->save, c->opset, err);
+    /* A checkpoint at every epoch end: an interrupted run keeps its last
+     * one, with what --resume needs to go on to the same bytes. */
+    nnp_status st = ckpt_history_add(&c->hist, logs, c->h->batch_loss + c->steps_seen,
+                                     c->h->n_steps - c->steps_seen, err);
+    c->steps_seen = c->h->n_steps;
+    if (!st && c->ckpt)
+        st = ckpt_store(c->m, c->run_json, &c->hist, logs->epoch + 1, c->opt, err);
+    return st ? st : cli_save_model(c->m, c->save, c->opset, err);
 }
 
 /* DIR/NAME.npy, with characters other than [A-Za-z0-9._-] replaced by '_'. */
@@ -237,7 +252,7 @@ static int parse_long(const char *opt, const char *s, long long min, long long *
 
 /* What the command line asks for. */
 typedef struct train_args {
-    const char *model, *xpath, *ypath, *save, *loss_name, *opt_name, *out_dir;
+    const char *model, *xpath, *ypath, *save, *loss_name, *opt_name, *out_dir, *resume;
     double lr, momentum, val;
     long long epochs, bs, seed, threads, opset;
     int from_logits, nesterov, shuffle, lr_given, terminate_on_nan;
@@ -247,7 +262,8 @@ typedef struct train_args {
 #define TRAIN_GO (-1)
 
 enum { O_X = 256, O_Y, O_SAVE, O_LOSS, O_LOGITS, O_OPT, O_LR, O_MOM, O_NEST, O_EPOCHS,
-       O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR, O_TNAN };
+       O_BS, O_NOSHUF, O_SEED, O_THREADS, O_VAL, O_OPSET, O_OUTDIR, O_TNAN,
+       O_RESUME };
 
 static const struct option train_opts[] = {
     {"x", required_argument, 0, O_X}, {"y", required_argument, 0, O_Y},
@@ -259,7 +275,7 @@ static const struct option train_opts[] = {
     {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
     {"validation-split", required_argument, 0, O_VAL}, {"opset", required_argument, 0, O_OPSET},
     {"out-dir", required_argument, 0, O_OUTDIR},
-    {"terminate-on-nan", no_argument, 0, O_TNAN},
+    {"terminate-on-nan", no_argument, 0, O_TNAN}, {"resume", required_argument, 0, O_RESUME},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 /* A numeric option, parsed and held to its range. */
@@ -323,6 +339,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         case O_NOSHUF: a->shuffle = 0; break;
         case O_OUTDIR: a->out_dir = optarg; break;
         case O_TNAN: a->terminate_on_nan = 1; break;
+        case O_RESUME: a->resume = optarg; break;
         case 'h': fputs(train_usage, stdout); return CLI_EXIT_OK;
         default:
             cli_error("train: unknown or incomplete option '%s'", argv[optind - 1]);
@@ -338,6 +355,11 @@ static int parse_train_args(int argc, char **argv, train_args *a)
     /* every option before any work: a bad one leaves nothing behind */
     if (check_parent_dir("--save", a->save) || (a->out_dir && check_out_dir(a->out_dir)))
         return CLI_EXIT_USAGE;
+    if (a->resume && !cli_has_ext(a->save, ".onnx")) {
+        cli_error("train: --resume needs --save FILE.onnx (checkpoints keep the training state "
+                  "in ONNX metadata)");
+        return CLI_EXIT_USAGE;
+    }
     a->model = argv[optind];
     return TRAIN_GO;
 }
@@ -397,8 +419,9 @@ static nnp_status load_training(const train_args *a, train_run *r, nnp_error *er
         free(kinds);
         st = nnp_group_agree(r->g, "nnplug build or set of plugins", build, strlen(build), err);
     }
+    /* --resume: the checkpoint holds the model as training left it */
     if (!st)
-        st = cli_load_model(r->reg, a->model, &r->m, err);
+        st = cli_load_model(r->reg, a->resume ? a->resume : a->model, &r->m, err);
     if (!st)
         st = nnp_npy_read_f32(a->xpath, &r->x, err);
     if (!st)
@@ -423,14 +446,13 @@ static nnp_status load_training(const train_args *a, train_run *r, nnp_error *er
     return st;
 }
 
-/* Trains (saving after every epoch, and once when there are none), then
- * writes --out-dir; stopped by --terminate-on-nan, neither. */
-static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, nnp_error *err)
+/* Trains from epoch `done` (saving after every epoch, and once when there
+ * are none); stopped by --terminate-on-nan, no more. */
+static nnp_status fit_run(const train_args *a, const nnp_loss *loss, train_run *r,
+                          train_ctx *c, int done, nnp_error *err)
 {
-    train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset,
-                     .rank = nnp_group_rank(r->g)};
-    progress_init(&ctx.prog, stderr);
-    ctx.prog.epochs = (int)a->epochs;
+    progress_init(&c->prog, stderr);
+    c->prog.epochs = (int)a->epochs;
     nnp_train_options to = nnp_train_defaults();
     to.epochs = (int)a->epochs;
     to.batch_size = a->bs;
@@ -439,24 +461,94 @@ static nnp_status fit(const train_args *a, const nnp_loss *loss, train_run *r, n
     to.validation_split = a->val;
     to.terminate_on_nan = a->terminate_on_nan;
     to.group = r->g;
-    nnp_train_callbacks cb = {&ctx, ctx.rank == 0 ? on_step : NULL, on_epoch_end};
+    to.initial_epoch = done;
+    nnp_train_callbacks cb = {c, c->rank == 0 ? on_step : NULL, on_epoch_end};
     nnp_status st = nnp_model_fit(r->m, &r->x, &r->y, loss, r->opt, &to, &cb, &r->h, err);
     if (st == NNP_ERR_SHAPE)   /* most likely the targets: name the files */
         nnp_error_prefix(err, "training on %s and %s", a->xpath, a->ypath);
-    r->steps = ctx.steps;
-    if (ctx.rank != 0)
+    r->steps = c->steps;
+    if (c->rank != 0)
         return st;   /* process 0 writes the files */
     if (!st && r->h.stop_epoch >= 0) {
-        if (ctx.prog.tty)   /* end the progress bar's line */
+        if (c->prog.tty)   /* end the progress bar's line */
             fputc('\n', stderr);
         return NNP_OK;
     }
-    if (!st && a->epochs == 0)
+    /* nothing trained (--epochs 0, or a checkpoint that has them all): the
+       model saved as it is, with its state */
+    if (!st && done >= a->epochs && c->ckpt)
+        st = ckpt_store(r->m, c->run_json, &c->hist, c->hist.epochs, r->opt, err);
+    if (!st && done >= a->epochs)
         st = cli_save_model(r->m, a->save, (int)a->opset, err);
-    if (!st && a->out_dir)
-        st = write_out_dir(r->m, &r->h, a->out_dir, err);
     return st;
 }
+
+/* What must be the same to resume a run: the options that shape its
+ * numbers and a fingerprint of its data. malloc'ed JSON. */
+static char *run_identity(const train_args *a, const nnp_optimizer_config *oc,
+                          const train_run *r)
+{
+    uint64_t h[2] = {1469598103934665603ULL, 1469598103934665603ULL};
+    const nnp_tensor *t[2] = {&r->x, &r->y};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < t[k]->nbytes; i++)
+            h[k] = (h[k] ^ ((const unsigned char *)t[k]->data)[i]) * 1099511628211ULL;
+    char *out = malloc(1024);
+    if (out)
+        snprintf(out, 1024,
+                 "{\"batch_size\": %lld, \"seed\": %lld, \"shuffle\": %d, "
+                 "\"validation_split\": \"%a\", \"loss\": \"%s\", \"from_logits\": %d, "
+                 "\"optimizer\": \"%s\", \"lr\": \"%a\", \"momentum\": \"%a\", "
+                 "\"nesterov\": %d, \"data\": \"%016llx%016llx\"}",
+                 a->bs, a->seed, a->shuffle, a->val, a->loss_name, a->from_logits, a->opt_name,
+                 oc->learning_rate, oc->momentum, a->nesterov, (unsigned long long)h[0],
+                 (unsigned long long)h[1]);
+    return out;
+}
+
+/* The fit's history made the whole run's (a resumed run's earlier epochs
+ * come from its checkpoint), for --out-dir. */
+static void whole_history(nnp_history *h, const ckpt_history *c)
+{
+    memcpy(h->loss, c->loss, sizeof(double) * (size_t)c->epochs);
+    memcpy(h->accuracy, c->accuracy, sizeof(double) * (size_t)c->epochs);
+    memcpy(h->val_loss, c->val_loss, sizeof(double) * (size_t)c->epochs);
+    memcpy(h->val_accuracy, c->val_accuracy, sizeof(double) * (size_t)c->epochs);
+    memcpy(h->batch_loss, c->batch_loss, sizeof(double) * (size_t)c->n_steps);
+    h->epochs = c->epochs;
+    h->n_steps = c->n_steps;
+}
+
+/* Trains (from --resume's checkpoint when given), saving after every epoch,
+ * then writes --out-dir; stopped by --terminate-on-nan, no more. */
+static nnp_status fit(const train_args *a, const nnp_loss *loss, const nnp_optimizer_config *oc,
+                      train_run *r, nnp_error *err)
+{
+    char *run_json = run_identity(a, oc, r);
+    if (!run_json)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset,
+                     .rank = nnp_group_rank(r->g), .ckpt = cli_has_ext(a->save, ".onnx"),
+                     .run_json = run_json, .opt = r->opt, .h = &r->h};
+    int done = 0;
+    nnp_status st = a->resume ? ckpt_load(r->m, a->resume, run_json, &ctx.hist, &done, r->opt,
+                                          err)
+                              : NNP_OK;
+    if (st) {
+        free(run_json);
+        return st;
+    }
+    st = fit_run(a, loss, r, &ctx, done, err);
+    if (!st && ctx.rank == 0 && r->h.stop_epoch < 0 && a->out_dir && r->h.loss &&
+        ctx.hist.epochs <= a->epochs)   /* the fit's arrays hold a->epochs + 1 */
+        whole_history(&r->h, &ctx.hist);
+    if (!st && ctx.rank == 0 && r->h.stop_epoch < 0 && a->out_dir)
+        st = write_out_dir(r->m, &r->h, a->out_dir, err);
+    ckpt_history_free(&ctx.hist);
+    free(run_json);
+    return st;
+}
+
 
 /* --terminate-on-nan stopped training: one line, a runtime failure. */
 static int report_stop(const train_args *a, const train_run *r)
@@ -497,7 +589,7 @@ int cmd_train(int argc, char **argv)
     if (!st)
         st = nnp_optimizer_new(&oc, r.m, &r.opt, &err);
     if (!st)
-        st = fit(&a, &loss, &r, &err);
+        st = fit(&a, &loss, &oc, &r, &err);
     if (st && nnp_group_rank(r.g) != 0)
         nnp_error_prefix(&err, "process %d of %d", nnp_group_rank(r.g), nnp_group_size(r.g));
     if (st)

@@ -127,3 +127,88 @@ nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err)
     }
     return nnp_model_apply_constraints(o->model, err);
 }
+
+/* State blob: "NNPOPT1\0", kind (u32), slots (u32), iterations (i64), then
+ * per slot its element count (i64) and its m and v arrays when it has them,
+ * all little-endian as this machine stores them. */
+static const char opt_magic[8] = "NNPOPT1";
+
+nnp_status nnp_optimizer_save_state(const nnp_optimizer *o, void **out, size_t *len,
+                                    nnp_error *err)
+{
+    size_t n = 8 + 4 + 4 + 8;
+    for (int i = 0; i < o->n; i++)
+        n += 8 + (o->slots[i].m ? o->slots[i].w->value->nbytes : 0) +
+             (o->slots[i].v ? o->slots[i].w->value->nbytes : 0);
+    unsigned char *p = malloc(n), *q = p;
+    if (!p)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory for the optimizer state");
+    uint32_t kind = (uint32_t)o->cfg.kind, slots = (uint32_t)o->n;
+    memcpy(q, opt_magic, 8), q += 8;
+    memcpy(q, &kind, 4), q += 4;
+    memcpy(q, &slots, 4), q += 4;
+    memcpy(q, &o->iterations, 8), q += 8;
+    for (int i = 0; i < o->n; i++) {
+        const slot *sl = &o->slots[i];
+        int64_t numel = nnp_tensor_numel(sl->w->value);
+        memcpy(q, &numel, 8), q += 8;
+        if (sl->m)
+            memcpy(q, sl->m, sl->w->value->nbytes), q += sl->w->value->nbytes;
+        if (sl->v)
+            memcpy(q, sl->v, sl->w->value->nbytes), q += sl->w->value->nbytes;
+    }
+    *out = p;
+    *len = n;
+    return NNP_OK;
+}
+
+nnp_status nnp_optimizer_load_state(nnp_optimizer *o, const void *data, size_t len,
+                                    nnp_error *err)
+{
+    const unsigned char *q = data, *end = q + len;
+    uint32_t kind, slots;
+    int64_t iterations;
+    if (len < 24 || memcmp(q, opt_magic, 8) != 0)
+        return nnp_error_set(err, NNP_ERR_FORMAT, "optimizer state: not nnplug's");
+    memcpy(&kind, q + 8, 4);
+    memcpy(&slots, q + 12, 4);
+    memcpy(&iterations, q + 16, 8);
+    q += 24;
+    if (kind != (uint32_t)o->cfg.kind)
+        return nnp_error_set(err, NNP_ERR_INVALID, "optimizer state: saved by %s, resumed with %s",
+                             kind == NNP_OPT_ADAM ? "adam" : "sgd",
+                             o->cfg.kind == NNP_OPT_ADAM ? "adam" : "sgd");
+    if (slots != (uint32_t)o->n || iterations < 0)
+        return nnp_error_set(err, NNP_ERR_INVALID, "optimizer state: %u trainable weights saved, "
+                             "the model has %d", slots, o->n);
+    for (int i = 0; i < o->n; i++) {
+        slot *sl = &o->slots[i];
+        int64_t numel;
+        size_t b = sl->w->value->nbytes, need = 8 + (sl->m ? b : 0) + (sl->v ? b : 0);
+        if ((size_t)(end - q) < need)
+            return nnp_error_set(err, NNP_ERR_FORMAT, "optimizer state: truncated at weight '%s'",
+                                 sl->w->name);
+        memcpy(&numel, q, 8);
+        if (numel != nnp_tensor_numel(sl->w->value))
+            return nnp_error_set(err, NNP_ERR_INVALID, "optimizer state: weight '%s' has %lld "
+                                 "values saved, %lld in the model", sl->w->name, (long long)numel,
+                                 (long long)nnp_tensor_numel(sl->w->value));
+        q += need;
+    }
+    /* checked: now copy */
+    q = (const unsigned char *)data + 24;
+    for (int i = 0; i < o->n; i++) {
+        slot *sl = &o->slots[i];
+        size_t b = sl->w->value->nbytes;
+        q += 8;
+        if (sl->m)
+            memcpy(sl->m, q, b), q += b;
+        if (sl->v)
+            memcpy(sl->v, q, b), q += b;
+    }
+    if (q != end)
+        return nnp_error_set(err, NNP_ERR_FORMAT, "optimizer state: %zu bytes too many",
+                             (size_t)(end - q));
+    o->iterations = iterations;
+    return NNP_OK;
+}

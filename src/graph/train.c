@@ -20,7 +20,8 @@
 nnp_train_options nnp_train_defaults(void)
 {
     nnp_train_options o = {.epochs = 1, .batch_size = 32, .shuffle = 1, .seed = 0,
-                           .validation_split = 0.0, .terminate_on_nan = 0, .group = NULL};
+                           .validation_split = 0.0, .terminate_on_nan = 0, .group = NULL,
+                           .initial_epoch = 0};
     return o;
 }
 
@@ -497,7 +498,8 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
     if (f.g && (st = group_check(&f, err)) != NNP_OK)
         return st;
     st = fit_alloc(&f, err);
-    for (int e = 0; e < opts->epochs && st == NNP_OK; e++) {
+    for (int e = opts->initial_epoch > 0 ? opts->initial_epoch : 0; e < opts->epochs && st == NNP_OK;
+         e++) {
         for (int64_t i = 0; i < n; i++)
             f.b.idx[i] = i;
         if (opts->shuffle)
