@@ -50,6 +50,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fprintf(stderr, "fuzz_onnx_import: kinds: %s\n", names ? names : "?");
     free(names);
     nnp_set_num_threads(1);
+    /* a model may ask for anything: the budget refuses it below libFuzzer's
+       malloc limit and what the instrumented build handles in its time */
+    nnp_set_memory_budget((size_t)64 << 20);
     return 0;
 }
 
