@@ -18,18 +18,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    nnp_error err = {0};
-    const char *dir = getenv("NNP_FUZZ_PLUGIN_DIR");
-    if (nnp_registry_new(&reg, &err) != NNP_OK || !dir ||
-        nnp_registry_load_dir(reg, dir, &err) != NNP_OK || nnp_registry_n_kinds(reg) == 0) {
-        fprintf(stderr, "fuzz_keras_json: setup failed (NNP_FUZZ_PLUGIN_DIR): %s\n", err.msg);
-        abort();
-    }
-    nnp_set_num_threads(1);
-    /* a model may ask for anything: the budget refuses it below libFuzzer's
-       malloc limit, and below what the instrumented build fills and frees
-       within the time limit */
-    nnp_set_memory_budget((size_t)64 << 20);
+    reg = fuzz_setup("fuzz_keras_json", 64);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nnplug/nnplug.h"
+#include "fuzz_util.h"
 
 static nnp_registry *reg;
 
@@ -20,20 +21,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    nnp_error err = {0};
-    const char *dir = getenv("NNP_FUZZ_PLUGIN_DIR");
-    if (nnp_registry_new(&reg, &err) != NNP_OK || !dir ||
-        nnp_registry_load_dir(reg, dir, &err) != NNP_OK || nnp_registry_n_kinds(reg) == 0) {
-        fprintf(stderr, "fuzz_layer_config: setup failed (NNP_FUZZ_PLUGIN_DIR): %s\n", err.msg);
-        abort();
-    }
-    char *names = nnp_registry_kind_names(reg);
-    fprintf(stderr, "fuzz_layer_config: kinds: %s\n", names ? names : "?");
-    free(names);
-    nnp_set_num_threads(1);
-    /* 32 MB: a config may ask for anything; the budget refuses what would
-       take seconds to initialize in this instrumented build */
-    nnp_set_memory_budget((size_t)32 << 20);
+    /* 32 MB: a Conv2D of millions of filters stays quick to refuse */
+    reg = fuzz_setup("fuzz_layer_config", 32);
     return 0;
 }
 

@@ -1,9 +1,34 @@
 /* What the model harnesses share. */
 #ifndef NNP_FUZZ_UTIL_H
 #define NNP_FUZZ_UTIL_H
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nnplug/nnplug.h"
+
+/* Every plugin of NNP_FUZZ_PLUGIN_DIR in a new registry (abort when it
+ * holds none), one thread, and a memory budget of budget_mb MB: a model or
+ * config may ask for anything, and the budget refuses it below libFuzzer's
+ * malloc limit and below what the instrumented build fills and frees
+ * within the time limit. */
+static inline nnp_registry *fuzz_setup(const char *harness, size_t budget_mb)
+{
+    nnp_registry *reg = NULL;
+    nnp_error err = {0};
+    const char *dir = getenv("NNP_FUZZ_PLUGIN_DIR");
+    if (nnp_registry_new(&reg, &err) != NNP_OK || !dir ||
+        nnp_registry_load_dir(reg, dir, &err) != NNP_OK || nnp_registry_n_kinds(reg) == 0) {
+        fprintf(stderr, "%s: setup failed (NNP_FUZZ_PLUGIN_DIR): %s\n", harness, err.msg);
+        abort();
+    }
+    char *names = nnp_registry_kind_names(reg);
+    fprintf(stderr, "%s: kinds: %s\n", harness, names ? names : "?");
+    free(names);
+    nnp_set_num_threads(1);
+    nnp_set_memory_budget(budget_mb << 20);
+    return reg;
+}
 
 /* Runs the model once on zeros when its inputs are small and fully known. */
 static inline void try_forward(nnp_model *m)

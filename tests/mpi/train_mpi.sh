@@ -26,6 +26,27 @@ cd "$work" || exit 1
 failed=0
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 mpi() { timeout 300 mpirun --oversubscribe -np "$@"; }
+# agree LABEL PLAIN PREFIX: every weight .npy of the single-process run's
+# --out-dir PLAIN equals PREFIX1/, PREFIX2/ and PREFIX3/'s within float
+# rounding (rtol 1e-4, atol 1e-5)
+agree() {
+  $py - "$@" <<'PY'
+import numpy as np, os, sys
+label, plain, prefix = sys.argv[1:4]
+bad = 0
+for f in sorted(os.listdir(plain)):
+    if not f.endswith(".npy") or "loss" in f:
+        continue
+    a = np.load(os.path.join(plain, f))
+    for k in (1, 2, 3):
+        b = np.load(os.path.join("%s%d" % (prefix, k), f))
+        if not np.allclose(a, b, rtol=1e-4, atol=1e-5):
+            print("%s, %d processes, %s: max difference %g" % (label, k, f, np.max(np.abs(a - b))))
+            bad = 1
+print("%s: 1-3 processes agree with one process" % label)
+sys.exit(bad)
+PY
+}
 
 cat > mlp.json <<'JSON'
 {"class_name": "Sequential", "config": {"name": "mlp", "layers": [
@@ -52,19 +73,7 @@ done
 mpi 2 "$bin" train mlp.json $args --threads 2 --save k2t.onnx 2>/dev/null ||
   fail "mlp on 2 processes of 2 threads"
 cmp -s k1.onnx k2t.onnx || fail "mlp: 2 processes of 2 threads and 1 process give different bytes"
-$py - <<'PY' || fail "multi-process weights differ from the single-process run"
-import numpy as np, sys
-bad = 0
-for k in (1, 2, 3):
-    for w in ("d1_kernel", "d1_bias", "d2_kernel", "d2_bias"):
-        a = np.load("plain/%s.npy" % w)
-        b = np.load("k%d/%s.npy" % (k, w))
-        d = np.max(np.abs(a - b) / (np.abs(a) + 1e-3))
-        if not d < 1e-4:
-            print("k=%d %s: relative difference %g" % (k, w, d)); bad = 1
-print("mlp: 1-3 processes agree with one process")
-sys.exit(bad)
-PY
+agree "mlp" plain k || fail "multi-process weights differ from the single-process run"
 
 # BatchNormalization. synchronized: statistics of the global batch, the same
 # bytes on 1-3 processes (and threads), and the weights of a single-process
@@ -96,19 +105,7 @@ done
 mpi 3 "$bin" train bn_true.json $bnargs --threads 2 --save sync3t.onnx 2>/dev/null ||
   fail "synchronized bn on 3 processes of 2 threads"
 cmp -s sync1.onnx sync3t.onnx || fail "synchronized bn: 3 processes of 2 threads differ from 1 process"
-$py - <<'PY' || fail "synchronized bn: weights differ from the single-process run"
-import numpy as np, sys
-bad = 0
-for w in ("d1_kernel", "d1_bias", "gamma", "beta", "moving_mean", "moving_variance", "d2_kernel",
-          "d2_bias"):
-    a = np.load("bnplain/%s.npy" % w)
-    for k in (1, 2, 3):
-        b = np.load("sync%d/%s.npy" % (k, w))
-        if not np.allclose(a, b, rtol=1e-4, atol=1e-5):
-            print("k=%d %s: max difference %g" % (k, w, np.max(np.abs(a - b)))); bad = 1
-print("synchronized bn: 1-3 processes agree with one process")
-sys.exit(bad)
-PY
+agree "synchronized bn" bnplain sync || fail "synchronized bn: weights differ from the single-process run"
 for k in 2 3; do
   # shellcheck disable=SC2086
   mpi "$k" "$bin" train bn_false.json $bnargs --save local$k.onnx 2>/dev/null || fail "bn on $k processes"
@@ -143,20 +140,7 @@ done
 mpi 2 "$bin" train cnn_sync.json $cnnargs --threads 2 --save cnn2t.onnx 2>/dev/null ||
   fail "cnn on 2 processes of 2 threads"
 cmp -s cnn1.onnx cnn2t.onnx || fail "cnn: 2 processes of 2 threads differ from 1 process"
-$py - <<'PY' || fail "cnn: weights differ from the single-process run"
-import numpy as np, os, sys
-bad = 0
-for f in sorted(os.listdir("cnnplain")):
-    if not f.endswith(".npy") or "loss" in f:
-        continue
-    a = np.load("cnnplain/" + f)
-    for k in (1, 2, 3):
-        b = np.load("cnn%d/%s" % (k, f))
-        if not np.allclose(a, b, rtol=1e-4, atol=1e-5):
-            print("k=%d %s: max difference %g" % (k, f, np.max(np.abs(a - b)))); bad = 1
-print("cnn: 1-3 processes agree with one process")
-sys.exit(bad)
-PY
+agree "cnn" cnnplain cnn || fail "cnn: weights differ from the single-process run"
 
 # refusals, before the first step
 cp "$x" x0.npy
