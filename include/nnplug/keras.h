@@ -26,8 +26,19 @@
  * nothing is half-loaded. These files need the HDF5 C library and libzip:
  * a library built without them (CMake NNP_WITH_KERAS_FILES=OFF) returns
  * NNP_ERR_UNSUPPORTED for them (nnp_keras_files_supported says which).
- * HDF5 calls are serialized by a lock and HDF5's own error printing is off
- * while nnplug calls it. */
+ * The HDF5 library crashes or loops forever on some damaged files, so an
+ * HDF5 file (a legacy .h5, an archive's model.weights.h5) is read by a
+ * child process (fork; it calls only HDF5 and plain C and leaves with
+ * _exit) and the weights come back to this one. When the child dies, exits
+ * or outlasts its time limit (10 s plus 1 s per 10 MB of the file, or
+ * NNP_HDF5_TIME_LIMIT seconds from the environment), it is killed and
+ * reaped and the load returns NNP_ERR_FORMAT, "FILE: the HDF5 library
+ * failed on this file (it crashed: signal 11); the file is damaged" (or
+ * "it did not finish within N s"). The host sees a SIGCHLD for each file
+ * read; the child is always reaped (waited for by its pid) before the call
+ * returns, and is killed if the host dies meanwhile. Writing .keras
+ * archives stays in this process; its HDF5 calls are serialized by a lock,
+ * and HDF5's own error printing is off while nnplug calls it. */
 #ifndef NNPLUG_KERAS_H
 #define NNPLUG_KERAS_H
 #include "model.h"

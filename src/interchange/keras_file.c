@@ -1,7 +1,8 @@
 /* Keras model files: which form a file is (JSON, a .keras archive, a legacy
  * HDF5 model), the archive's zip (libzip) and the HDF5 model's attributes;
  * the config goes through the Keras JSON loader, the weights through
- * keras_weights.c. */
+ * keras_weights.c. HDF5 files are read in a child process
+ * (keras_h5_child.c). */
 #include "nnplug/io.h"
 #include "nnplug/keras.h"
 #include "nnplug/nnplug.h"
@@ -89,24 +90,25 @@ static nnp_status load_config(const nnp_registry *reg, const char *config, const
 
 /* ---- legacy HDF5 models ---------------------------------------------------- */
 
-static nnp_status load_h5_file(const nnp_registry *reg, hid_t f, const char *origin,
+static nnp_status load_h5_file(const nnp_registry *reg, nnpi_h5r *r, const char *origin,
                                nnp_model **out, nnp_error *err)
 {
     char *config = NULL, *version = NULL;
-    nnp_status st = nnpi_h5_attr_string(f, "model_config", &config, err);
+    nnp_status st = nnpi_h5r_attr_string(r, NNPI_H5R_ROOT, "model_config", &config, err);
     if (st)
         nnp_error_prefix(err, "%s", origin);
     else if (!config)
         st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: an HDF5 file without the model_config "
                            "attribute: not a Keras model (a weights-only file holds no model)",
                            origin);
-    if (st == NNP_OK && (st = nnpi_h5_attr_string(f, "keras_version", &version, err)) != NNP_OK)
+    if (st == NNP_OK &&
+        (st = nnpi_h5r_attr_string(r, NNPI_H5R_ROOT, "keras_version", &version, err)) != NNP_OK)
         nnp_error_prefix(err, "%s", origin);
     nnp_model *m = NULL;
     if (st == NNP_OK)
         st = load_config(reg, config, version, origin, &m, err);
     if (st == NNP_OK)
-        st = nnpi_keras_load_h5_weights(m, f, origin, err);
+        st = nnpi_keras_load_h5_weights(m, r, origin, err);
     free(config);
     free(version);
     if (st) {
@@ -121,14 +123,19 @@ static nnp_status load_h5_file(const nnp_registry *reg, hid_t f, const char *ori
 static nnp_status load_h5(const nnp_registry *reg, const void *data, size_t len,
                           const char *origin, nnp_model **out, nnp_error *err)
 {
-    nnpi_h5_enter();
-    hid_t f = nnpi_h5_open_image(data, len);
-    nnp_status st = f < 0 ? nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: not a readable HDF5 file",
-                                          origin)
-                          : load_h5_file(reg, f, origin, out, err);
-    if (f >= 0)
-        H5Fclose(f);
-    nnpi_h5_leave();
+    nnpi_h5r *r = NULL;
+    nnp_status st = nnpi_h5r_start(data, len, origin, &r, err);
+    if (st)
+        return st;
+    if (nnpi_h5r_open_file(r) != NNP_OK)
+        st = nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: not a readable HDF5 file", origin);
+    else
+        st = load_h5_file(reg, r, origin, out, err);
+    st = nnpi_h5r_end(r, st, err);
+    if (st && *out) {   /* the reader failed after the model was whole */
+        nnp_model_free(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -270,18 +277,21 @@ static nnp_status load_archive(const nnp_registry *reg, const void *data, size_t
     if (st)
         return st;
     st = archive_version(&a, origin, &version, err);
+    /* the reader starts before the model is built, so that the weights it
+     * fills are not shared with it (copy-on-write) */
+    nnpi_h5r *r = NULL;
+    if (st == NNP_OK)
+        st = nnpi_h5r_start(a.weights, a.weights_len, origin, &r, err);
     if (st == NNP_OK)
         st = load_config(reg, a.config, version, origin, &m, err);
     if (st == NNP_OK) {
-        nnpi_h5_enter();
-        hid_t f = nnpi_h5_open_image(a.weights, a.weights_len);
-        st = f < 0 ? nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: model.weights.h5 is not a readable "
-                                   "HDF5 file", origin)
-                   : nnpi_keras_load_vars(m, f, origin, err);
-        if (f >= 0)
-            H5Fclose(f);
-        nnpi_h5_leave();
+        if (nnpi_h5r_open_file(r) != NNP_OK)
+            st = nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: model.weights.h5 is not a readable "
+                                "HDF5 file", origin);
+        else
+            st = nnpi_keras_load_vars(m, r, origin, err);
     }
+    st = nnpi_h5r_end(r, st, err);
     free(version);
     archive_free(&a);
     if (st) {

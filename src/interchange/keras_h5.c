@@ -67,6 +67,14 @@ static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+void nnpi_h5_reason(char *buf, size_t size)
+{
+    detail d = {{0}};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, &d);
+    H5Eclear2(H5E_DEFAULT);
+    snprintf(buf, size, "%s", d.text);
+}
+
 nnp_status nnpi_h5_error(nnp_error *err, nnp_status code, const char *fmt, ...)
 {
     char msg[NNP_ERROR_MSG_MAX];
@@ -74,11 +82,10 @@ nnp_status nnpi_h5_error(nnp_error *err, nnp_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    detail d = {{0}};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, &d);
-    H5Eclear2(H5E_DEFAULT);
-    if (d.text[0])
-        return nnp_error_set(err, code, "%s (HDF5: %s)", msg, d.text);
+    char why[sizeof(detail)];
+    nnpi_h5_reason(why, sizeof why);
+    if (why[0])
+        return nnp_error_set(err, code, "%s (HDF5: %s)", msg, why);
     return nnp_error_set(err, code, "%s", msg);
 }
 
@@ -100,13 +107,55 @@ static hid_t core_fapl(void)
     return fapl;
 }
 
+/* File image callbacks that read the caller's bytes in place: every
+ * "allocation" of the image is those bytes and every copy a no-op, so a
+ * file of many megabytes is neither copied nor paged in twice. */
+typedef struct image_bytes {
+    void *data;
+    size_t len;
+} image_bytes;
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    const image_bytes *b = udata;
+    return op != H5FD_FILE_IMAGE_OP_FILE_RESIZE && size == b->len ? b->data : NULL;
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata)
+{
+    (void)size, (void)op, (void)udata;
+    return dest == src ? dest : NULL;
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)size, (void)op, (void)udata;
+    return NULL;   /* the file is read-only */
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)op, (void)udata;
+    return 0;
+}
+
+static void *udata_copy(void *udata) { return udata; }
+static herr_t udata_free(void *udata) { (void)udata; return 0; }
+
 hid_t nnpi_h5_open_image(const void *data, size_t len)
 {
+    /* lives as long as the process (property lists copy it by pointer) */
+    static image_bytes bytes;
+    bytes = (image_bytes){(void *)data, len};
+    H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
+                                      udata_copy, udata_free, &bytes};
     hid_t fapl = core_fapl();
     if (fapl < 0)
         return -1;
     hid_t f = -1;
-    if (H5Pset_file_image(fapl, (void *)data, len) >= 0)
+    if (len > 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+        H5Pset_file_image(fapl, (void *)data, len) >= 0)
         f = H5Fopen("model.h5", H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     return f;
@@ -266,24 +315,6 @@ nnp_status nnpi_h5_attr_strings(hid_t obj, const char *name, nnpi_strv *v, bool 
         nnpi_strv_free(v);
         return nnp_error_prefix(err, "attribute '%s'", name);
     }
-    return NNP_OK;
-}
-
-nnp_status nnpi_h5_attr_string(hid_t obj, const char *name, char **out, nnp_error *err)
-{
-    *out = NULL;
-    nnpi_strv v;
-    bool found;
-    nnp_status st = nnpi_h5_attr_strings(obj, name, &v, &found, err);
-    if (st || !found)
-        return st;
-    if (v.n != 1) {
-        nnpi_strv_free(&v);
-        return nnp_error_set(err, NNP_ERR_FORMAT, "attribute '%s' holds %d strings, not one", name,
-                             v.n);
-    }
-    *out = v.s[0];
-    free(v.s);
     return NNP_OK;
 }
 

@@ -1,7 +1,8 @@
 /* The weights of a model in Keras's file layouts: a .keras archive's
  * model.weights.h5 (layers/<class_snake>[_N]/vars/<i>) and a legacy HDF5
  * model's model_weights (layer groups with weight_names). Weights are read
- * into the layers in nnp_layer_weight order, which is Keras's. */
+ * into the layers in nnp_layer_weight order, which is Keras's, through the
+ * HDF5 reader process (keras_h5_child.c); they are written in this one. */
 #ifdef NNP_HAVE_KERAS_FILES
 #include "interchange/keras_file_internal.h"
 #include "nnplug/layer.h"
@@ -135,11 +136,12 @@ static char *inner_name(const nnp_layer *l, const char *param)
 /* ---- .keras: layers/<class_snake>[_N]/vars/<i> ---------------------------- */
 
 /* The vars group's name attribute (Keras 3.10+) against the layer's name. */
-static nnp_status check_vars_name(hid_t g, const char *origin, const nnp_layer *l,
-                                  const char *vpath, const char *expect, nnp_error *err)
+static nnp_status check_vars_name(nnpi_h5r *r, nnpi_h5obj g, const char *origin,
+                                  const nnp_layer *l, const char *vpath, const char *expect,
+                                  nnp_error *err)
 {
     char *got = NULL;
-    nnp_status st = nnpi_h5_attr_string(g, "name", &got, err);
+    nnp_status st = nnpi_h5r_attr_string(r, g, "name", &got, err);
     if (st)
         return nnp_error_prefix(err, "%s: layer '%s': %s", origin, nnp_layer_name(l), vpath);
     if (got && expect && strcmp(got, expect) != 0)
@@ -151,67 +153,67 @@ static nnp_status check_vars_name(hid_t g, const char *origin, const nnp_layer *
 }
 
 /* Weights first .. first+n-1 of l from group vpath (datasets 0 .. n-1). */
-static nnp_status load_vars(hid_t f, const char *origin, nnp_layer *l, const char *vpath,
+static nnp_status load_vars(nnpi_h5r *r, const char *origin, nnp_layer *l, const char *vpath,
                             const char *expect_name, int n, nnp_error *err)
 {
     char names[512];
     const char *lname = nnp_layer_name(l);
-    if (!nnpi_h5_exists(f, vpath))
+    if (!nnpi_h5r_exists(r, NNPI_H5R_ROOT, vpath))
         return n == 0 ? NNP_OK
                       : nnp_error_set(err, NNP_ERR_NOT_FOUND, "%s: layer '%s': model.weights.h5 "
                                       "has no group %s (weights %s)", origin, lname, vpath,
                                       weight_list(l, names, sizeof names));
-    hid_t g = H5Gopen2(f, vpath, H5P_DEFAULT);
-    if (g < 0)
-        return nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: layer '%s': model.weights.h5's %s is not "
-                             "a group", origin, lname, vpath);
-    H5G_info_t info;
-    nnp_status st = check_vars_name(g, origin, l, vpath, expect_name, err);
-    if (st == NNP_OK && H5Gget_info(g, &info) < 0)
-        st = nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: layer '%s': cannot list %s", origin, lname,
-                           vpath);
-    else if (st == NNP_OK && info.nlinks != (hsize_t)n)
+    nnpi_h5obj g;
+    if (nnpi_h5r_open_group(r, NNPI_H5R_ROOT, vpath, &g) != NNP_OK)
+        return nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: layer '%s': model.weights.h5's %s is "
+                              "not a group", origin, lname, vpath);
+    uint64_t nlinks = 0;
+    nnp_status st = check_vars_name(r, g, origin, l, vpath, expect_name, err);
+    if (st == NNP_OK && nnpi_h5r_nlinks(r, g, &nlinks) != NNP_OK)
+        st = nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: layer '%s': cannot list %s", origin,
+                            lname, vpath);
+    else if (st == NNP_OK && nlinks != (uint64_t)n)
         st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: layer '%s': %s holds %llu weights, the layer "
-                           "has %d (%s)", origin, lname, vpath, (unsigned long long)info.nlinks, n,
+                           "has %d (%s)", origin, lname, vpath, (unsigned long long)nlinks, n,
                            n ? weight_list(l, names, sizeof names) : "none");
     for (int i = 0; st == NNP_OK && i < n; i++) {
         char ds[16];
         const nnp_weight *w = nnp_layer_weight(l, i);
         snprintf(ds, sizeof ds, "%d", i);
-        st = nnpi_h5_read_tensor(g, ds, w->value, err);
+        st = nnpi_h5r_read_tensor(r, g, ds, w->value, err);
         if (st)
             nnp_error_prefix(err, "%s: layer '%s': weight '%s' (%s/%d)", origin, lname, w->name,
                              vpath, i);
     }
-    H5Gclose(g);
+    nnpi_h5r_close(r, g);
     return st;
 }
 
-static nnp_status load_layer_vars(hid_t f, const char *origin, nnp_layer *l, const char *gpath,
-                                  nnp_error *err)
+static nnp_status load_layer_vars(nnpi_h5r *r, const char *origin, nnp_layer *l,
+                                  const char *gpath, nnp_error *err)
 {
     char own[PATH_MAX_LEN], inner[PATH_MAX_LEN];
     int n = nnp_layer_n_weights(l), several;
     const char *param = wrapped_param(nnp_layer_kind_of(l), &several);
     snprintf(own, sizeof own, "%.300s/vars", gpath);
     if (!param)
-        return load_vars(f, origin, l, own, nnp_layer_name(l), n, err);
+        return load_vars(r, origin, l, own, nnp_layer_name(l), n, err);
     if (several > 1 && n > 0)
         return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "%s: layer '%s': weights of a %s (a layer "
                              "wrapping %d layers) are not supported", origin, nnp_layer_name(l),
                              nnp_layer_kind_of(l)->name, several);
     /* a wrapper holds no variable of its own; its layer's sit under <param>/ */
-    nnp_status st = load_vars(f, origin, l, own, nnp_layer_name(l), 0, err);
+    nnp_status st = load_vars(r, origin, l, own, nnp_layer_name(l), 0, err);
     if (st)
         return st;
     snprintf(inner, sizeof inner, "%.300s/%.200s/vars", gpath, param);
     char *iname = inner_name(l, param);
-    st = load_vars(f, origin, l, inner, iname, n, err);
+    st = load_vars(r, origin, l, inner, iname, n, err);
     free(iname);
     return st;
 }
 
-nnp_status nnpi_keras_load_vars(nnp_model *m, hid_t f, const char *origin, nnp_error *err)
+nnp_status nnpi_keras_load_vars(nnp_model *m, nnpi_h5r *r, const char *origin, nnp_error *err)
 {
     class_counts c;
     nnp_status st = counts_new(&c, nnp_model_n_layers(m), err);
@@ -221,7 +223,7 @@ nnp_status nnpi_keras_load_vars(nnp_model *m, hid_t f, const char *origin, nnp_e
         char gpath[PATH_MAX_LEN];
         nnp_layer *l = nnp_model_layer(m, li);
         group_path(&c, l, gpath, sizeof gpath);
-        st = load_layer_vars(f, origin, l, gpath, err);
+        st = load_layer_vars(r, origin, l, gpath, err);
     }
     counts_free(&c);
     return st;
@@ -324,11 +326,11 @@ static nnp_status check_order(const char *origin, const nnp_layer *l, const nnpi
     return NNP_OK;
 }
 
-static nnp_status read_weight_names(hid_t g, const char *origin, const char *lname,
-                                    nnpi_strv *wn, nnp_error *err)
+static nnp_status read_weight_names(nnpi_h5r *r, nnpi_h5obj g, const char *origin,
+                                    const char *lname, nnpi_strv *wn, nnp_error *err)
 {
     bool found;
-    nnp_status st = nnpi_h5_attr_strings(g, "weight_names", wn, &found, err);
+    nnp_status st = nnpi_h5r_attr_strings(r, g, "weight_names", wn, &found, err);
     if (st)
         return nnp_error_prefix(err, "%s: layer '%s': model_weights/%s", origin, lname, lname);
     if (!found)
@@ -337,21 +339,22 @@ static nnp_status read_weight_names(hid_t g, const char *origin, const char *lna
     return NNP_OK;
 }
 
-static nnp_status load_h5_layer(hid_t mw, const char *origin, nnp_layer *l, nnp_error *err)
+static nnp_status load_h5_layer(nnpi_h5r *r, nnpi_h5obj mw, const char *origin, nnp_layer *l,
+                                nnp_error *err)
 {
     char names[512];
     const char *lname = nnp_layer_name(l);
     int n = nnp_layer_n_weights(l);
-    if (!nnpi_h5_exists(mw, lname))
+    if (!nnpi_h5r_exists(r, mw, lname))
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "%s: layer '%s': group model_weights/%s is "
                              "missing (weights %s)", origin, lname, lname,
                              weight_list(l, names, sizeof names));
-    hid_t g = H5Gopen2(mw, lname, H5P_DEFAULT);
-    if (g < 0)
-        return nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: layer '%s': model_weights/%s is not a "
-                             "group", origin, lname, lname);
+    nnpi_h5obj g;
+    if (nnpi_h5r_open_group(r, mw, lname, &g) != NNP_OK)
+        return nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: layer '%s': model_weights/%s is not a "
+                              "group", origin, lname, lname);
     nnpi_strv wn = {0};
-    nnp_status st = read_weight_names(g, origin, lname, &wn, err);
+    nnp_status st = read_weight_names(r, g, origin, lname, &wn, err);
     if (st == NNP_OK && wn.n != n)
         st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: layer '%s': model_weights/%s lists %d "
                            "weights (weight_names), the layer has %d (%s)", origin, lname, lname,
@@ -360,30 +363,30 @@ static nnp_status load_h5_layer(hid_t mw, const char *origin, nnp_layer *l, nnp_
         st = check_order(origin, l, &wn, err);
     for (int i = 0; st == NNP_OK && i < n; i++) {
         const nnp_weight *w = nnp_layer_weight(l, i);
-        st = nnpi_h5_read_tensor(g, wn.s[i], w->value, err);
+        st = nnpi_h5r_read_tensor(r, g, wn.s[i], w->value, err);
         if (st)
             nnp_error_prefix(err, "%s: layer '%s': weight '%s' (model_weights/%s/%s)", origin,
                              lname, w->name, lname, wn.s[i]);
     }
     nnpi_strv_free(&wn);
-    H5Gclose(g);
+    nnpi_h5r_close(r, g);
     return st;
 }
 
 /* A layer the file lists that the model has no weights for must hold none. */
-static nnp_status check_unused(const nnp_model *m, hid_t mw, const char *origin,
-                               const char *name, nnp_error *err)
+static nnp_status check_unused(const nnp_model *m, nnpi_h5r *r, nnpi_h5obj mw,
+                               const char *origin, const char *name, nnp_error *err)
 {
     int li = nnp_model_find_layer(m, name);
     if ((li >= 0 && nnp_layer_n_weights(nnp_model_layer(m, li)) > 0) ||
-        !nnpi_h5_exists(mw, name))
+        !nnpi_h5r_exists(r, mw, name))
         return NNP_OK;
-    hid_t g = H5Gopen2(mw, name, H5P_DEFAULT);
-    if (g < 0)
+    nnpi_h5obj g;
+    if (nnpi_h5r_open_group(r, mw, name, &g) != NNP_OK)
         return NNP_OK;
     nnpi_strv wn = {0};
     bool found;
-    nnp_status st = nnpi_h5_attr_strings(g, "weight_names", &wn, &found, err);
+    nnp_status st = nnpi_h5r_attr_strings(r, g, "weight_names", &wn, &found, err);
     if (st)
         nnp_error_prefix(err, "%s: layer '%s': model_weights/%s", origin, name, name);
     else if (wn.n > 0 && li >= 0)
@@ -395,7 +398,7 @@ static nnp_status check_unused(const nnp_model *m, hid_t mw, const char *origin,
                            "for layer '%s', which model_config does not have", origin, wn.n,
                            wn.s[0], name);
     nnpi_strv_free(&wn);
-    H5Gclose(g);
+    nnpi_h5r_close(r, g);
     return st;
 }
 
@@ -407,7 +410,7 @@ static bool listed(const nnpi_strv *v, const char *name)
     return false;
 }
 
-static nnp_status load_h5_layers(nnp_model *m, hid_t mw, const char *origin,
+static nnp_status load_h5_layers(nnp_model *m, nnpi_h5r *r, nnpi_h5obj mw, const char *origin,
                                  const nnpi_strv *ln, nnp_error *err)
 {
     nnp_status st = NNP_OK;
@@ -421,40 +424,41 @@ static nnp_status load_h5_layers(nnp_model *m, hid_t mw, const char *origin,
                                "layer_names: the file holds none of its weights (%s)", origin,
                                nnp_layer_name(l), weight_list(l, names, sizeof names));
         else
-            st = load_h5_layer(mw, origin, l, err);
+            st = load_h5_layer(r, mw, origin, l, err);
     }
     for (int i = 0; st == NNP_OK && i < ln->n; i++)
-        st = check_unused(m, mw, origin, ln->s[i], err);
+        st = check_unused(m, r, mw, origin, ln->s[i], err);
     return st;
 }
 
-nnp_status nnpi_keras_load_h5_weights(nnp_model *m, hid_t f, const char *origin,
+nnp_status nnpi_keras_load_h5_weights(nnp_model *m, nnpi_h5r *r, const char *origin,
                                       nnp_error *err)
 {
     int total = 0;
     for (int li = 0; li < nnp_model_n_layers(m); li++)
         total += nnp_layer_n_weights(nnp_model_layer(m, li));
-    bool has = nnpi_h5_exists(f, "model_weights");
+    bool has = nnpi_h5r_exists(r, NNPI_H5R_ROOT, "model_weights");
     if (!has && total == 0)
         return NNP_OK;
     if (!has)
         return nnp_error_set(err, NNP_ERR_NOT_FOUND, "%s: no group model_weights: the file holds "
                              "no weights for the model's %d", origin, total);
-    hid_t mw = H5Gopen2(f, "model_weights", H5P_DEFAULT);
-    if (mw < 0)
-        return nnpi_h5_error(err, NNP_ERR_FORMAT, "%s: model_weights is not a group", origin);
+    nnpi_h5obj mw;
+    if (nnpi_h5r_open_group(r, NNPI_H5R_ROOT, "model_weights", &mw) != NNP_OK)
+        return nnpi_h5r_error(r, err, NNP_ERR_FORMAT, "%s: model_weights is not a group",
+                              origin);
     nnpi_strv ln = {0};
     bool found;
-    nnp_status st = nnpi_h5_attr_strings(mw, "layer_names", &ln, &found, err);
+    nnp_status st = nnpi_h5r_attr_strings(r, mw, "layer_names", &ln, &found, err);
     if (st)
         nnp_error_prefix(err, "%s: model_weights", origin);
     else if (!found)
         st = nnp_error_set(err, NNP_ERR_FORMAT, "%s: model_weights has no layer_names attribute",
                            origin);
     else
-        st = load_h5_layers(m, mw, origin, &ln, err);
+        st = load_h5_layers(m, r, mw, origin, &ln, err);
     nnpi_strv_free(&ln);
-    H5Gclose(mw);
+    nnpi_h5r_close(r, mw);
     return st;
 }
 #else

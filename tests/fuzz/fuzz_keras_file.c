@@ -2,8 +2,10 @@
  * zip, a legacy HDF5 model or JSON, told apart by its first bytes) gives a
  * model or an error with a message; what loads is written back as a .keras
  * archive, read again with every weight bit kept, and run once on small
- * inputs. The HDF5 C library and libzip are not instrumented. Built by
- * tests/fuzz/run.sh, with every plugin (NNP_FUZZ_PLUGIN_DIR). */
+ * inputs. The HDF5 C library and libzip are not instrumented; HDF5 reads
+ * in a child process (fork), so a file that crashes or hangs the HDF5
+ * library is an error here like any other (and the child's coverage is not
+ * seen). Built by tests/fuzz/run.sh, with every plugin (NNP_FUZZ_PLUGIN_DIR). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

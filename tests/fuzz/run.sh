@@ -10,16 +10,18 @@
 #   npy          .npy files: parse, write and read back (-s SECONDS)
 #   layer_config a kind's config JSON: check, write back (fixed point), build, run (-s SECONDS)
 #   cli          command lines run in-process on small models (-s SECONDS)
-#   keras_file   .keras archives and .h5 models (by hand only, not in the
-#                default list: the HDF5 1.10 library itself crashes on some
-#                damaged files, in its global heap reader) (-s SECONDS)
+#   keras_file   .keras archives and .h5 models: load, write back and reload,
+#                forward; HDF5 reads in a child process, whose crashes and
+#                hangs on damaged files come back as errors (-s SECONDS)
 # The model harnesses load every plugin, built as instrumented .so files too.
 # Seeds: onnx_import: tests/fuzz/corpus (small valid models),
 # tests/fixtures/onnx-bad (malformed ones) and, when NNP_TESTDATA is set,
 # the reference models; keras_json: tests/fuzz/corpus-keras, models/*.json
 # and the reference models' model.json; npy: tests/fixtures/npy-bad,
 # models/data; layer_config: tests/fuzz/corpus-config; cli:
-# tests/fuzz/corpus-cli. New inputs collect in WORKDIR/corpus-HARNESS; a finding is
+# tests/fuzz/corpus-cli; keras_file: tests/fuzz/corpus-keras-file (its
+# HDF5 reader gets 2 s per file, NNP_HDF5_TIME_LIMIT, so that a file that
+# hangs the HDF5 library costs little). New inputs collect in WORKDIR/corpus-HARNESS; a finding is
 # written to WORKDIR/artifacts and makes the script fail. Exit 0: no finding.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,11 +39,11 @@ while getopts t:s:o:j: opt; do
   esac
 done
 shift $((OPTIND - 1))
-harnesses=${*:-onnx_import keras_json npy layer_config cli}
+harnesses=${*:-onnx_import keras_json npy layer_config cli keras_file}
 for h in $harnesses; do
   case $h in
     onnx_import|keras_json|npy|layer_config|cli|keras_file) ;;
-    *) echo "run.sh: unknown harness '$h' (onnx_import, keras_json, npy, layer_config, cli)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown harness '$h' (onnx_import, keras_json, npy, layer_config, cli, keras_file)" >&2; exit 2 ;;
   esac
 done
 CC=${FUZZ_CC:-clang}
@@ -163,6 +165,7 @@ for h in $harnesses; do
   echo "fuzz_$h: $t s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
   # shellcheck disable=SC2086
   NNP_FUZZ_PLUGIN_DIR="$work/plugins" NNP_FUZZ_MODELS="$src/models" OMP_NUM_THREADS=1 \
+  NNP_HDF5_TIME_LIMIT=2 \
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$src/tools/lsan.supp:print_suppressions=0" \
     "$work/fuzz_$h" -max_total_time="$t" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
