@@ -9,14 +9,12 @@ K processes on this machine (torch.multiprocessing, gloo over loopback),
 each with T intra-op threads and B/K samples of every global batch of B;
 the epoch timing of bench/torch_train.py. Process 0 prints one JSON line
 with the median samples/s (global samples) and every epoch's rate."""
-import argparse
 import json
 import os
 import statistics
 import tempfile
 import time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -29,10 +27,7 @@ def worker(rank, a, init_file, out_file):
     dist.init_process_group('gloo', init_method='file://' + init_file, rank=rank,
                             world_size=a.world)
     torch_train.setup(a.threads, 0)
-    x = torch.from_numpy(np.load(a.x))
-    y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
-    if a.model == 'cnn' and x.shape[-1] == 3:
-        x = x.permute(0, 3, 1, 2).contiguous()
+    x, y = torch_train.load_data(a)
     model = nn.parallel.DistributedDataParallel(torch_train.make(a.model).train())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
@@ -64,16 +59,8 @@ def worker(rank, a, init_file, out_file):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--model', choices=('mlp', 'cnn'), required=True)
-    ap.add_argument('--x', required=True)
-    ap.add_argument('--y', required=True)
-    ap.add_argument('--batch', type=int, required=True)
-    ap.add_argument('--steps', type=int, required=True)
+    ap = torch_train.arguments(__doc__)
     ap.add_argument('--world', type=int, default=2)
-    ap.add_argument('--threads', type=int, default=1)
-    ap.add_argument('--warmup', type=int, default=1)
-    ap.add_argument('--reps', type=int, default=5)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         init, out = os.path.join(d, 'init'), os.path.join(d, 'out.json')

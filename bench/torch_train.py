@@ -76,8 +76,9 @@ def epoch_rates(model, x, y, batch, steps, warmup, reps):
     return rates
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def arguments(doc):
+    """The options this script and torch_ddp.py share."""
+    ap = argparse.ArgumentParser(description=doc.split('\n\n')[0])
     ap.add_argument('--model', choices=('mlp', 'cnn'), required=True)
     ap.add_argument('--x', required=True)
     ap.add_argument('--y', required=True)
@@ -86,13 +87,24 @@ def main():
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--threads', type=int, default=1)
+    return ap
+
+
+def load_data(a):
+    """x (NCHW for the CNN: nnplug's file is channels_last) and int64 y."""
+    x = torch.from_numpy(np.load(a.x))
+    y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
+    if a.model == 'cnn' and x.shape[-1] == 3:
+        x = x.permute(0, 3, 1, 2).contiguous()
+    return x, y
+
+
+def main():
+    ap = arguments(__doc__)
     ap.add_argument('--seed', type=int, default=0)
     a = ap.parse_args()
     setup(a.threads, a.seed)
-    x = torch.from_numpy(np.load(a.x))
-    y = torch.from_numpy(np.load(a.y).astype(np.int64)).reshape(-1)
-    if a.model == 'cnn' and x.shape[-1] == 3:   # nnplug's channels_last file
-        x = x.permute(0, 3, 1, 2).contiguous()
+    x, y = load_data(a)
     model = make(a.model).train()
     rates = epoch_rates(model, x, y, a.batch, a.steps, a.warmup, a.reps)
     print(json.dumps({'framework': 'torch ' + torch.__version__, 'model': a.model,
