@@ -10,11 +10,19 @@
 /* One spatial axis: the output size and the padding before / after it.
  * explicit_pads (before, after) wins when not NULL; else "same" is
  * TensorFlow's rule (out = ceil(in / stride), the odd pixel after) and
- * "valid" pads nothing. Returns -1 when the (dilated) window does not fit. */
+ * "valid" pads nothing. Returns -1 when the (dilated) window does not fit,
+ * or a size is not in [1, 2^31] (a pad in [-2^31, 2^31]). */
 static inline int pad_axis(int same, const int64_t *explicit_pads, int64_t in, int64_t k,
                            int64_t stride, int64_t dil, int64_t *out, int64_t *before,
                            int64_t *after)
 {
+    /* sizes past 2^31 do not fit any tensor here; bounding them keeps the
+       arithmetic below from overflowing */
+    const int64_t big = (int64_t)1 << 31;
+    if (k < 1 || dil < 1 || stride < 1 || k > big || dil > big || stride > big || in > big ||
+        (explicit_pads && (explicit_pads[0] < -big || explicit_pads[0] > big ||
+                           explicit_pads[1] < -big || explicit_pads[1] > big)))
+        return -1;
     const int64_t ek = (k - 1) * dil + 1;
     if (explicit_pads) {
         *before = explicit_pads[0];

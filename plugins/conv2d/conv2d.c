@@ -183,6 +183,12 @@ static nnp_status make_geom(const conv_state *s, const nnp_shape *in, conv_geom 
                             conv_name(s), (long long)g->C, (long long)s->groups);
     g->Cg = g->C / s->groups;
     g->Fg = g->F / s->groups;
+    /* kh * kw * Cg without overflow: each factor bounded first */
+    if (s->kh > INT32_MAX / 2 || s->kw > INT32_MAX / 2 || g->Cg > INT32_MAX / 2 ||
+        s->kh * s->kw > INT32_MAX / 2 / g->Cg)
+        return h->error_set(err, NNP_ERR_OVERFLOW, "Conv2D '%s': kernel %lldx%lld over %lld "
+                            "channels is too large", conv_name(s), (long long)s->kh,
+                            (long long)s->kw, (long long)g->Cg);
     g->Kg = s->kh * s->kw * g->Cg;
     if (g->Kg > INT32_MAX / 2 || g->F > INT32_MAX / 2 || g->Kg * g->F > ((int64_t)1 << 34))
         return h->error_set(err, NNP_ERR_OVERFLOW, "Conv2D '%s': kernel is too large",
