@@ -210,6 +210,8 @@ static nnp_tensor merged_view(const nnp_tensor *t)
 static void regroup(float *dst, const float *src, int64_t n, int64_t t, int64_t k,
                     int to_time_major)
 {
+    if (n * t * k == 0)
+        return; /* an empty tensor may have no storage at all */
     for (int64_t b = 0; b < n; b++)
         for (int64_t j = 0; j < t; j++) {
             const int64_t bm = (b * t + j) * k, tm = (j * n + b) * k;
@@ -231,7 +233,7 @@ static nnp_tensor step_view(const nnp_tensor *t, float *base, int64_t j)
     for (int i = 2; i < t->shape.rank; i++)
         k *= v.shape.dims[i - 1] = t->shape.dims[i];
     v.nbytes = (size_t)(t->shape.dims[0] * k) * sizeof(float);
-    v.data = base + j * t->shape.dims[0] * k;
+    v.data = v.nbytes ? base + j * t->shape.dims[0] * k : base;
     return v;
 }
 
