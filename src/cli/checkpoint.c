@@ -227,7 +227,8 @@ nnp_status ckpt_history_add(ckpt_history *h, const nnp_epoch_logs *logs,
     double *b = realloc(h->batch_loss, sizeof *b * (size_t)(h->n_steps + n_steps + 1));
     if (!b)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    memcpy(b + h->n_steps, batch_loss, sizeof *b * (size_t)n_steps);
+    if (n_steps > 0)
+        memcpy(b + h->n_steps, batch_loss, sizeof *b * (size_t)n_steps);
     h->batch_loss = b;
     h->n_steps += n_steps;
     return NNP_OK;

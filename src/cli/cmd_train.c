@@ -510,11 +510,14 @@ static char *run_identity(const train_args *a, const nnp_optimizer_config *oc,
  * come from its checkpoint), for --out-dir. */
 static void whole_history(nnp_history *h, const ckpt_history *c)
 {
-    memcpy(h->loss, c->loss, sizeof(double) * (size_t)c->epochs);
-    memcpy(h->accuracy, c->accuracy, sizeof(double) * (size_t)c->epochs);
-    memcpy(h->val_loss, c->val_loss, sizeof(double) * (size_t)c->epochs);
-    memcpy(h->val_accuracy, c->val_accuracy, sizeof(double) * (size_t)c->epochs);
-    memcpy(h->batch_loss, c->batch_loss, sizeof(double) * (size_t)c->n_steps);
+    if (c->epochs > 0) {
+        memcpy(h->loss, c->loss, sizeof(double) * (size_t)c->epochs);
+        memcpy(h->accuracy, c->accuracy, sizeof(double) * (size_t)c->epochs);
+        memcpy(h->val_loss, c->val_loss, sizeof(double) * (size_t)c->epochs);
+        memcpy(h->val_accuracy, c->val_accuracy, sizeof(double) * (size_t)c->epochs);
+    }
+    if (c->n_steps > 0)
+        memcpy(h->batch_loss, c->batch_loss, sizeof(double) * (size_t)c->n_steps);
     h->epochs = c->epochs;
     h->n_steps = c->n_steps;
 }
