@@ -26,6 +26,25 @@ cd "$work" || exit 1
 failed=0
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 mpi() { timeout 300 mpirun --oversubscribe -np "$@"; }
+# invariant LABEL MODEL PREFIX P ARGS...: MODEL trained alone (--out-dir
+# PREFIXplain), on 1-3 processes (PREFIX1..3) and on P processes of 2
+# threads gives the same bytes each time, and the single-process run's
+# weights within rounding
+invariant() {
+  label=$1 model=$2 prefix=$3 p=$4
+  shift 4
+  "$bin" train "$model" "$@" --save ${prefix}plain.onnx --out-dir ${prefix}plain 2>/dev/null ||
+    fail "$label: single-process run"
+  for k in 1 2 3; do
+    mpi "$k" "$bin" train "$model" "$@" --save $prefix$k.onnx --out-dir $prefix$k 2>/dev/null ||
+      fail "$label on $k processes"
+    cmp -s ${prefix}1.onnx $prefix$k.onnx || fail "$label: $k processes and 1 process give different bytes"
+  done
+  mpi "$p" "$bin" train "$model" "$@" --threads 2 --save ${prefix}t.onnx 2>/dev/null ||
+    fail "$label on $p processes of 2 threads"
+  cmp -s ${prefix}1.onnx ${prefix}t.onnx || fail "$label: $p processes of 2 threads differ from 1 process"
+  agree "$label" ${prefix}plain $prefix || fail "$label: weights differ from the single-process run"
+}
 # agree LABEL PLAIN PREFIX: every weight .npy of the single-process run's
 # --out-dir PLAIN equals PREFIX1/, PREFIX2/ and PREFIX3/'s within float
 # rounding (rtol 1e-4, atol 1e-5)
@@ -93,19 +112,7 @@ JSON
 done
 bnargs="--x $x --y $y --loss sparse_categorical_crossentropy --from-logits --lr 0.1 --epochs 3 --batch-size 24 --seed 7"
 # shellcheck disable=SC2086
-"$bin" train bn_true.json $bnargs --save bnplain.onnx --out-dir bnplain 2>/dev/null ||
-  fail "bn: single-process run"
-for k in 1 2 3; do
-  # shellcheck disable=SC2086
-  mpi "$k" "$bin" train bn_true.json $bnargs --save sync$k.onnx --out-dir sync$k 2>/dev/null ||
-    fail "synchronized bn on $k processes"
-  cmp -s sync1.onnx sync$k.onnx || fail "synchronized bn: $k processes and 1 process give different bytes"
-done
-# shellcheck disable=SC2086
-mpi 3 "$bin" train bn_true.json $bnargs --threads 2 --save sync3t.onnx 2>/dev/null ||
-  fail "synchronized bn on 3 processes of 2 threads"
-cmp -s sync1.onnx sync3t.onnx || fail "synchronized bn: 3 processes of 2 threads differ from 1 process"
-agree "synchronized bn" bnplain sync || fail "synchronized bn: weights differ from the single-process run"
+invariant "synchronized bn" bn_true.json sync 3 $bnargs
 for k in 2 3; do
   # shellcheck disable=SC2086
   mpi "$k" "$bin" train bn_false.json $bnargs --save local$k.onnx 2>/dev/null || fail "bn on $k processes"
@@ -128,19 +135,7 @@ PY
 d=$src/models/data
 cnnargs="--x $d/cnn_channels_last_x.npy --y $d/cnn_y.npy --loss sparse_categorical_crossentropy --from-logits --lr 0.05 --epochs 2 --batch-size 20 --seed 3"
 # shellcheck disable=SC2086
-"$bin" train cnn_sync.json $cnnargs --save cnnplain.onnx --out-dir cnnplain 2>/dev/null ||
-  fail "cnn: single-process run"
-for k in 1 2 3; do
-  # shellcheck disable=SC2086
-  mpi "$k" "$bin" train cnn_sync.json $cnnargs --save cnn$k.onnx --out-dir cnn$k 2>/dev/null ||
-    fail "cnn on $k processes"
-  cmp -s cnn1.onnx cnn$k.onnx || fail "cnn: $k processes and 1 process give different bytes"
-done
-# shellcheck disable=SC2086
-mpi 2 "$bin" train cnn_sync.json $cnnargs --threads 2 --save cnn2t.onnx 2>/dev/null ||
-  fail "cnn on 2 processes of 2 threads"
-cmp -s cnn1.onnx cnn2t.onnx || fail "cnn: 2 processes of 2 threads differ from 1 process"
-agree "cnn" cnnplain cnn || fail "cnn: weights differ from the single-process run"
+invariant "cnn" cnn_sync.json cnn 2 $cnnargs
 
 # refusals, before the first step
 cp "$x" x0.npy
