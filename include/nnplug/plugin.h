@@ -41,6 +41,9 @@
  * reduce_begin / reduce_add / reduce_end to nnp_host: sums over the batch
  * that give the same bits on any number of processes (data-parallel
  * training).
+ * 1.4 appends batch_rows to nnp_host: where a call's rows lie in the global
+ * batch of a data-parallel step, so that what a kind draws per sample
+ * (Dropout's mask) is the same on any number of processes.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -54,7 +57,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 3
+#define NNP_ABI_MINOR 4
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -424,20 +427,33 @@ typedef struct nnp_host {
     void (*reduce_add)(void *red, const void *partial);
     /* The total into out (len elements); frees red. */
     nnp_status (*reduce_end)(void *red, void *out, nnp_error *err);
+
+    /* ---- since 1.4 ---- */
+
+    /* For a call whose leading axis has `rows` rows (as batch_chunks
+       counts them): the index of its first row among the rows of the
+       whole global batch, and their number in *global_rows (may be NULL).
+       Outside a data-parallel step, or for rows that do not fit the split:
+       0 and rows. A kind that draws random numbers per sample keys them on
+       the global row (first + i), so a sample gets the same draw on any
+       number of processes. */
+    int64_t (*batch_rows)(int64_t rows, int64_t *global_rows);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
 #define NNP_HOST_SIZE_1_0 offsetof(nnp_host, config_is_null)
 #define NNP_HOST_SIZE_1_1 offsetof(nnp_host, layer_weights_changed)
 #define NNP_HOST_SIZE_1_2 offsetof(nnp_host, batch_chunks)
-#define NNP_HOST_SIZE_1_3 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_3 offsetof(nnp_host, batch_rows)
+#define NNP_HOST_SIZE_1_4 sizeof(nnp_host)
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
     size_t need = minor == 0   ? NNP_HOST_SIZE_1_0
                   : minor == 1 ? NNP_HOST_SIZE_1_1
                   : minor == 2 ? NNP_HOST_SIZE_1_2
-                               : NNP_HOST_SIZE_1_3;
+                  : minor == 3 ? NNP_HOST_SIZE_1_3
+                               : NNP_HOST_SIZE_1_4;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }

@@ -574,15 +574,22 @@ static inline int kept(uint64_t seed, uint64_t step, int64_t idx, double rate)
     return (double)(z >> 40) * 0x1.0p-24 >= rate;
 }
 
-/* y = x * mask / (1 - rate) for the mask of step. */
+/* y = x * mask / (1 - rate) for the mask of step. The mask is drawn for
+ * each element's place in the whole global batch (a 1.4 host's batch_rows:
+ * this call's rows may be one process's share of it), so a sample gets the
+ * same mask on any number of processes. */
 static void apply_mask(const sop_state *s, const nnp_shape *sh, const float *x, float *y,
                        uint64_t step, int nt)
 {
     const int64_t n = nnp_pu_numel(sh);
     const float scale = (float)(1.0 / (1.0 - s->rate));
+    nnp_shape gsh = *sh;
+    int64_t first = 0;
+    if (sh->rank > 0 && NNP_HOST_AT_LEAST(s->host, 4))
+        first = s->host->batch_rows(sh->dims[0], &gsh.dims[0]) * (sh->dims[0] ? n / sh->dims[0] : 0);
 #pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
-        y[i] = kept(s->seed, step, noise_index(s, sh, i), s->rate) ? x[i] * scale : 0.0f;
+        y[i] = kept(s->seed, step, noise_index(s, &gsh, first + i), s->rate) ? x[i] * scale : 0.0f;
 }
 
 static nnp_status dropout_forward(void *state, const nnp_tensor *const *in, int n_in,

@@ -145,6 +145,20 @@ static int host_batch_chunks(int64_t rows, int i, int64_t *begin, int64_t *end)
     return s->count;
 }
 
+static int64_t host_batch_rows(int64_t rows, int64_t *global_rows)
+{
+    const nnp_batch_split *s = batch_split;
+    if (!s || s->samples < 1 || rows < s->samples || rows % s->samples) {
+        if (global_rows)
+            *global_rows = rows;
+        return 0;
+    }
+    const int64_t m = rows / s->samples;
+    if (global_rows)
+        *global_rows = s->batch * m;
+    return s->offset * m;
+}
+
 static nnp_status host_reduce_begin(nnp_dtype dtype, size_t len, int global, void **red,
                                     nnp_error *err)
 {
@@ -224,6 +238,7 @@ static void host_init(void)
     h->scratch_reserve = host_scratch_reserve;
     h->scratch = host_scratch;
     h->batch_chunks = host_batch_chunks;
+    h->batch_rows = host_batch_rows;
     h->reduce_begin = host_reduce_begin;
     h->reduce_add = host_reduce_add;
     h->reduce_end = host_reduce_end;

@@ -9,6 +9,13 @@
 #   - BatchNormalization synchronized: the same bytes on 1-3 processes, the
 #     weights of one process within rounding; not synchronized: repeatable
 #     for a given process count;
+#   - Dropout draws each sample's mask from its place in the global batch:
+#     an MLP with Dropout gives the same bytes on 1-3 processes;
+#   - unsynchronized BatchNormalization averages the processes' moving
+#     statistics after each step: against a numpy float64 reference of
+#     Keras's update on each process's share;
+#   - a run resumed under mpirun (from a checkpoint of 2 processes, on 3)
+#     ends with the bytes of the uninterrupted run;
 #   - a process killed mid-run ends the job within seconds, named, with the
 #     last checkpoint whole;
 #   - processes with different data are refused before the first step (exit
@@ -120,6 +127,67 @@ for k in 2 3; do
   mpi "$k" "$bin" train bn_false.json $bnargs --save local${k}b.onnx 2>/dev/null || fail "bn again on $k"
   cmp -s local$k.onnx local${k}b.onnx || fail "bn on $k processes: two runs differ"
 done
+
+# Dropout: each sample's mask comes from its index in the global batch
+# (plugin ABI 1.4 batch_rows), so the masks, and the bytes, do not depend on
+# how the batch is shared.
+cat > drop.json <<'JSON'
+{"class_name": "Sequential", "config": {"name": "mlpdrop", "layers": [
+ {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 10]}},
+ {"class_name": "Dense", "config": {"name": "d1", "units": 16, "activation": "relu"}},
+ {"class_name": "Dropout", "config": {"name": "drop", "rate": 0.3, "seed": 5}},
+ {"class_name": "Dense", "config": {"name": "d2", "units": 3}}]}}
+JSON
+# shellcheck disable=SC2086
+invariant "dropout" drop.json drop 2 $args
+
+# Unsynchronized BN's moving statistics after one step of one batch (no
+# shuffling, BN on the inputs themselves): each process updates them from
+# its share (Keras: moving -= (moving - batch) * (1 - momentum), the biased
+# variance), then they are averaged over the processes. The split: a batch
+# of 24 is 12 chunks of 2 samples, process r of K holding chunks
+# [r*12/K, (r+1)*12/K).
+cat > bnlocal.json <<'JSON'
+{"class_name": "Sequential", "config": {"name": "bnlocal", "layers": [
+ {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 10]}},
+ {"class_name": "BatchNormalization", "config": {"name": "bn", "synchronized": false, "momentum": 0.9}},
+ {"class_name": "Dense", "config": {"name": "d", "units": 3}}]}}
+JSON
+$py -c "import numpy as np; np.save('x24.npy', np.load('$x')[:24]); np.save('y24.npy', np.load('$y')[:24])"
+for k in 2 3; do
+  mpi "$k" "$bin" train bnlocal.json --x x24.npy --y y24.npy --loss sparse_categorical_crossentropy \
+    --from-logits --epochs 1 --batch-size 24 --no-shuffle --save bnl$k.onnx --out-dir bnl$k 2>/dev/null ||
+    fail "local bn statistics on $k processes"
+  $py - "$k" <<'PY' || fail "local bn on $k processes: moving statistics differ from the reference"
+import numpy as np, sys
+k = int(sys.argv[1])
+x = np.load("x24.npy").astype(np.float64)
+mean = np.zeros(10); var = np.zeros(10)
+for r in range(k):
+    share = x[2 * (r * 12 // k):2 * ((r + 1) * 12 // k)]
+    mean += 0.0 - (0.0 - share.mean(axis=0)) * 0.1
+    var += 1.0 - (1.0 - share.var(axis=0)) * 0.1
+mean /= k; var /= k
+got_m = np.load("bnl%d/moving_mean.npy" % k); got_v = np.load("bnl%d/moving_variance.npy" % k)
+ok = np.allclose(got_m, mean, rtol=1e-6, atol=1e-7) and np.allclose(got_v, var, rtol=1e-6, atol=1e-7)
+# the variance of the whole batch would be another answer: the test tells them apart
+whole = 1.0 - (1.0 - x.var(axis=0)) * 0.1
+assert not np.allclose(whole, var, rtol=1e-3, atol=1e-4)
+print("local bn, %d processes: max difference %g (mean), %g (variance)"
+      % (k, np.max(np.abs(got_m - mean)), np.max(np.abs(got_v - var))))
+sys.exit(0 if ok else 1)
+PY
+done
+
+# Resume under mpirun: 1 epoch on 2 processes, resumed to 3 epochs on 3
+# processes, gives the bytes of 3 uninterrupted epochs (which, BN being
+# synchronized, are those of any process count).
+# shellcheck disable=SC2086
+mpi 2 "$bin" train bn_true.json $bnargs --epochs 1 --save res.onnx 2>/dev/null || fail "resume: first epoch"
+# shellcheck disable=SC2086
+mpi 3 "$bin" train bn_true.json $bnargs --resume res.onnx --save res.onnx 2>err.txt ||
+  { fail "resume on 3 processes"; cat err.txt; }
+cmp -s sync1.onnx res.onnx || fail "resumed under mpirun: other bytes than the uninterrupted run"
 
 # A CNN (Conv2D, synchronized BatchNormalization, ReLU, pooling, Dense;
 # models/cnn_channels_last.json with synchronized set): the same bytes on

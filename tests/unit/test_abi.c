@@ -18,7 +18,7 @@
 
 #define NNP_STR_(x) #x
 #define NNP_STR(x) NNP_STR_(x)
-/* "1.3": the version this host says it offers */
+/* "1.4": the version this host says it offers */
 #define HOST_ABI NNP_STR(NNP_ABI_MAJOR) "." NNP_STR(NNP_ABI_MINOR)
 #include "nnplug/plugin_util.h"
 
@@ -143,7 +143,8 @@ NNP_PIN(nnp_host, batch_chunks, 592);
 NNP_PIN(nnp_host, reduce_begin, 600);
 NNP_PIN(nnp_host, reduce_add, 608);
 NNP_PIN(nnp_host, reduce_end, 616);
-NNP_PIN_SIZE(nnp_host, 624);
+NNP_PIN(nnp_host, batch_rows, 624);
+NNP_PIN_SIZE(nnp_host, 632);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
@@ -219,30 +220,35 @@ _Static_assert(NNP_HOST_SIZE_1_0 == 496, "the 1.0 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_1 == 568, "the 1.1 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_2 == 592, "the 1.2 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_3 == 624, "the 1.3 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_4 == 632, "the 1.4 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 3u);
+    cr_assert_eq(h->abi_minor, 4u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
     cr_assert(NNP_HOST_AT_LEAST(h, 2));
     cr_assert(NNP_HOST_AT_LEAST(h, 3));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 4));
+    cr_assert(NNP_HOST_AT_LEAST(h, 4));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 5));
     cr_assert_not_null(h->layer_weights_changed);
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);
     cr_assert_null(h->scratch(1024));
     /* outside a data-parallel step no batch split is in effect */
     cr_assert_eq(h->batch_chunks(64, 0, NULL, NULL), 0);
+    int64_t global_rows = 0;
+    cr_assert_eq(h->batch_rows(64, &global_rows), 0);
+    cr_assert_eq(global_rows, 64);
     void *red = (void *)1;
     nnp_error err = {0};
     cr_assert_neq(h->reduce_begin(NNP_F32, 4, 1, &red, &err), NNP_OK);
     cr_assert_null(red);
-    /* a table that says 1.3 but is cut short is not a 1.2 table */
+    /* a table that says 1.4 but is cut short is not a 1.3 table */
     nnp_host cut = *h;
     cut.struct_size = NNP_HOST_SIZE_1_0;
     cr_assert(NNP_HOST_AT_LEAST(&cut, 0));
@@ -253,6 +259,9 @@ Test(abi, host_table_says_its_version_and_size)
     cut.struct_size = NNP_HOST_SIZE_1_2;
     cr_assert(NNP_HOST_AT_LEAST(&cut, 2));
     cr_assert(!NNP_HOST_AT_LEAST(&cut, 3));
+    cut.struct_size = NNP_HOST_SIZE_1_3;
+    cr_assert(NNP_HOST_AT_LEAST(&cut, 3));
+    cr_assert(!NNP_HOST_AT_LEAST(&cut, 4));
     nnp_host other = *h;
     other.abi_major = NNP_ABI_MAJOR + 1;
     cr_assert(!NNP_HOST_AT_LEAST(&other, 0));
