@@ -161,14 +161,15 @@ for h in $harnesses; do
   [ "$h" = cli ] && close=-close_fd_mask=1
   mkdir -p "$work/corpus-$h"
   # A fixed libFuzzer seed keeps CI's bounded run repeatable; NNP_FUZZ_SEED=0
-  # lets libFuzzer pick one for exploratory runs.
+  # lets libFuzzer pick one for exploratory runs. NNP_FUZZ_TIMEOUT: the
+  # seconds one input may take (default 20).
   echo "fuzz_$h: $t s, seed ${NNP_FUZZ_SEED:-1} (corpus: $seeds)"
   # shellcheck disable=SC2086
   NNP_FUZZ_PLUGIN_DIR="$work/plugins" NNP_FUZZ_MODELS="$src/models" OMP_NUM_THREADS=1 \
   NNP_HDF5_TIME_LIMIT=2 \
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$src/tools/lsan.supp:print_suppressions=0" \
-    "$work/fuzz_$h" -max_total_time="$t" -seed="${NNP_FUZZ_SEED:-1}" -timeout=20 \
+    "$work/fuzz_$h" -max_total_time="$t" -seed="${NNP_FUZZ_SEED:-1}" -timeout="${NNP_FUZZ_TIMEOUT:-20}" \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 $parallel $close -print_final_stats=1 \
     $dict -artifact_prefix="$work/artifacts/$h-" "$work/corpus-$h" $seeds || status=1
 done
