@@ -14,6 +14,8 @@
 #   - unsynchronized BatchNormalization averages the processes' moving
 #     statistics after each step: against a numpy float64 reference of
 #     Keras's update on each process's share;
+#   - TimeDistributed(Dense) and TimeDistributed(synchronized BN), per time
+#     step (Keras 3) and over batch x time (tf.keras 2 files), likewise;
 #   - a run resumed under mpirun (from a checkpoint of 2 processes, on 3)
 #     ends with the bytes of the uninterrupted run;
 #   - a process killed mid-run ends the job within seconds, named, with the
@@ -140,6 +142,25 @@ cat > drop.json <<'JSON'
 JSON
 # shellcheck disable=SC2086
 invariant "dropout" drop.json drop 2 $args
+
+# TimeDistributed: the wrapped layers run per time step (Keras 3; rows =
+# samples) or over batch x time (a tf.keras 2 file; rows = samples x time
+# steps), and sum chunk by chunk either way.
+cat > td.json <<'JSON'
+{"class_name": "Sequential", "config": {"name": "td", "layers": [
+ {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 6, 8]}},
+ {"class_name": "TimeDistributed", "config": {"name": "tdd", "layer": {"class_name": "Dense", "config": {"name": "d", "units": 12}}}},
+ {"class_name": "TimeDistributed", "config": {"name": "tdbn", "layer": {"class_name": "BatchNormalization", "config": {"name": "bn", "synchronized": true, "momentum": 0.9}}}},
+ {"class_name": "ReLU", "config": {"name": "r"}},
+ {"class_name": "Flatten", "config": {"name": "f"}},
+ {"class_name": "Dense", "config": {"name": "out", "units": 3}}]}}
+JSON
+sed 's/^{"class_name": "Sequential",/{"keras_version": "2.15.0", "class_name": "Sequential",/' td.json > td2.json
+tdargs="--x $src/models/data/seq_x.npy --y $src/models/data/seq_y.npy --loss sparse_categorical_crossentropy --from-logits --lr 0.05 --epochs 2 --batch-size 16 --seed 3"
+# shellcheck disable=SC2086
+invariant "time-distributed, per step" td.json tdstep 2 $tdargs
+# shellcheck disable=SC2086
+invariant "time-distributed, batch x time" td2.json tdflat 2 $tdargs
 
 # Unsynchronized BN's moving statistics after one step of one batch (no
 # shuffling, BN on the inputs themselves): each process updates them from
