@@ -50,6 +50,7 @@ typedef struct train_ctx {
     int opset;
     int steps;   /* per epoch */
     int rank;    /* in a group under mpirun: only process 0 prints and writes */
+    const nnp_group *g;
     /* checkpoints (an .onnx --save): the run's identity, its history so far
        (from --resume's checkpoint on), the optimizer, the fit's history */
     int ckpt;
@@ -67,11 +68,9 @@ static void on_step(void *user, int epoch, int step, int steps, double loss, dou
     progress_on_step(&c->prog, epoch, step, steps, loss, sps);
 }
 
-static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error *err)
+/* Process 0's part of an epoch's end: the progress line and the checkpoint. */
+static nnp_status epoch_end_write(train_ctx *c, const nnp_epoch_logs *logs, nnp_error *err)
 {
-    train_ctx *c = user;
-    if (c->rank != 0)
-        return NNP_OK;
     progress_on_epoch(&c->prog, logs);
     if (logs->first_nonfinite_step >= 0)
         cli_warn("epoch %d/%d: loss is %g at step %d of %d, the first of %d steps with a "
@@ -86,6 +85,25 @@ static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error
     if (!st && c->ckpt)
         st = ckpt_store(c->m, c->run_json, &c->hist, logs->epoch + 1, c->opt, err);
     return st ? st : cli_save_model(c->m, c->save, c->opset, err);
+}
+
+/* Process 0 writes; under mpirun every process then learns whether it
+ * could, so that a failed save stops them all (the others would otherwise
+ * wait in the next step's sums for a process that has left). */
+static nnp_status on_epoch_end(void *user, const nnp_epoch_logs *logs, nnp_error *err)
+{
+    train_ctx *c = user;
+    nnp_status st = c->rank == 0 ? epoch_end_write(c, logs, err) : NNP_OK;
+    if (nnp_group_size(c->g) < 2)
+        return st;
+    int32_t code = (int32_t)st;
+    nnp_error e = {0};
+    if (nnp_group_bcast(c->g, &code, sizeof code, 0, &e) != NNP_OK)
+        return st ? st : (*err = e, e.code);
+    if (code != NNP_OK && c->rank != 0)
+        return nnp_error_set(err, (nnp_status)code, "process 0 could not write %s; every "
+                             "process stops", c->save);
+    return st;
 }
 
 /* DIR/NAME.npy, with characters other than [A-Za-z0-9._-] replaced by '_'. */
@@ -531,7 +549,7 @@ static nnp_status fit(const train_args *a, const nnp_loss *loss, const nnp_optim
     if (!run_json)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     train_ctx ctx = {.m = r->m, .save = a->save, .opset = (int)a->opset,
-                     .rank = nnp_group_rank(r->g), .ckpt = cli_has_ext(a->save, ".onnx"),
+                     .rank = nnp_group_rank(r->g), .g = r->g, .ckpt = cli_has_ext(a->save, ".onnx"),
                      .run_json = run_json, .opt = r->opt, .h = &r->h};
     int done = 0;
     nnp_status st = a->resume ? ckpt_load(r->m, a->resume, run_json, &ctx.hist, &done, r->opt,
