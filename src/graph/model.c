@@ -19,10 +19,14 @@ typedef struct value {
     int n_consumers;
     int weight_layer;      /* >= 0: a weight output of this layer */
     char *weight_name;
-    nnp_tensor act;        /* owned (planned), or a view of a caller's input */
+    nnp_tensor act;        /* a view: of own, of the inference arena, or of a
+                              caller's input */
+    nnp_tensor own;        /* its own buffer (training forwards, weight outputs) */
     nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
     int grad_birth;        /* backward step before which it is zeroed (-1: first) */
-    size_t act_cap;        /* bytes allocated: smaller batches reuse them */
+    size_t act_cap;        /* bytes own holds: smaller batches reuse them */
+    size_t arena_off;      /* its place in the inference arena, when in_arena */
+    int in_arena;
 } value;
 
 typedef struct node {
@@ -56,6 +60,10 @@ struct nnp_model {
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
     void *grad_arena;      /* every value and scratch gradient, placed by liveness */
+    void *act_arena;       /* inference forwards: the values, placed by liveness */
+    size_t act_arena_bytes;
+    int act_arena_ready;   /* planned for this build and fusion plan */
+    int last_arena;        /* the last forward wrote its values there */
     nnpi_scratch scratch;  /* the workspace the layers share (nnp_host.scratch) */
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
     int fused;             /* the plan has epilogues */
@@ -107,10 +115,38 @@ static nnp_status ensure(nnp_tensor *t, size_t *cap, const nnp_shape *s, nnp_err
     return st;
 }
 
+/* A view's shape and size (its data is attached before each forward). */
+static nnp_status set_view_shape(nnp_tensor *t, const nnp_shape *s, nnp_error *err)
+{
+    int64_t n;
+    nnp_status st = nnp_shape_numel(s, &n, err);
+    if (st)
+        return st;
+    if ((uint64_t)n > SIZE_MAX / sizeof(float))
+        return nnp_error_set(err, NNP_ERR_LIMIT, "%lld elements are too many",
+                             (long long)n);
+    memset(t, 0, sizeof *t);
+    t->dtype = NNP_F32;
+    t->shape = *s;
+    t->nbytes = (size_t)n * sizeof(float);
+    return NNP_OK;
+}
+
+static void view_of(nnp_tensor *view, const nnp_tensor *t)
+{
+    *view = *t;
+    view->flags = 0;
+}
+
 static void free_plan(nnp_model *m)
 {
+    nnp_aligned_free(m->act_arena);
+    m->act_arena = NULL;
+    m->act_arena_bytes = 0;
+    m->act_arena_ready = m->last_arena = 0;
     for (int i = 0; i < m->nv; i++) {
-        nnp_tensor_free(&m->v[i].act);
+        nnp_tensor_free(&m->v[i].own);
+        memset(&m->v[i].act, 0, sizeof m->v[i].act);
         nnp_tensor_free(&m->v[i].grad);
         m->v[i].act_cap = 0;
     }
@@ -377,6 +413,7 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         return NNP_OK;
     m->built_batch = -1;
     m->grads_ready = 0;
+    m->act_arena_ready = 0;
     if (batch < 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "batch size %lld is negative", (long long)batch);
     if (m->n_outputs == 0)
@@ -415,8 +452,7 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         for (int k = 0; k < n->n_in; k++)
             in_shapes[k] = m->v[n->in[k]].act.shape;
         st = nnp_layer_build(m->layers[n->layer], n->n_in, in_shapes, &out_shape, err);
-        if (st == NNP_OK &&
-            ensure(&m->v[n->out].act, &m->v[n->out].act_cap, &out_shape, err) != NNP_OK)
+        if (st == NNP_OK && set_view_shape(&m->v[n->out].act, &out_shape, err) != NNP_OK)
             st = nnp_error_prefix(err, "value '%s' (output of layer '%s')", m->v[n->out].name,
                                   nnp_layer_name(m->layers[n->layer]));
     }
@@ -424,9 +460,11 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         value *v = &m->v[i];
         if (v->weight_layer >= 0) {
             const nnp_weight *w = nnp_layer_weight_by_name(m->layers[v->weight_layer], v->weight_name);
-            st = w ? ensure(&v->act, &v->act_cap, &w->value->shape, err)
+            st = w ? ensure(&v->own, &v->act_cap, &w->value->shape, err)
                    : nnp_error_set(err, NNP_ERR_NOT_FOUND, "weight output '%s' lost its weight",
                                    v->name);
+            if (!st)
+                view_of(&v->act, &v->own);
         }
     }
     if (!st)
@@ -489,6 +527,7 @@ static void clear_epilogues(nnp_model *m)
         n->absorbed = 0;
     }
     m->fused = 0;
+    m->act_arena_ready = 0;   /* the values a forward writes change */
 }
 
 int nnpi_model_affine_reader(const nnp_model *m, int nd, int *axis)
@@ -589,6 +628,29 @@ static size_t place(const grad_span *sp, const int *order, int placed, int i)
     return off;
 }
 
+/* Places every span (offsets in sp[i].off) and returns the arena's size:
+ * largest first, then in index order, each at the lowest offset free
+ * during its life. order: n ints of scratch. */
+static size_t place_all(grad_span *sp, int *order, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int k = 1; k < n; k++)
+        for (int j = k; j > 0 && sp[order[j]].bytes > sp[order[j - 1]].bytes; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int k = 0; k < n; k++) {
+        grad_span *g = &sp[order[k]];
+        g->off = place(sp, order, k, order[k]);
+        if (g->off + g->bytes > total)
+            total = g->off + g->bytes;
+    }
+    return total;
+}
+
 /* Gradient buffers of the values (and of a node's input when that value
  * fans out) share one arena: a value's gradient lives from the backward of
  * its last reader (or the start, for an output) to its producer's; two
@@ -636,21 +698,9 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
         int64_t numel;
         st = nnp_shape_numel(&sp[i].shape, &numel, err);
         sp[i].bytes = ((size_t)numel * sizeof(float) + 63) / 64 * 64;
-        order[i] = i;
     }
     if (!st) {
-        for (int k = 1; k < n; k++) /* largest first, then in value order */
-            for (int j = k; j > 0 && sp[order[j]].bytes > sp[order[j - 1]].bytes; j--) {
-                const int t = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = t;
-            }
-        for (int k = 0; k < n; k++) {
-            grad_span *g = &sp[order[k]];
-            g->off = place(sp, order, k, order[k]);
-            if (g->off + g->bytes > total)
-                total = g->off + g->bytes;
-        }
+        total = place_all(sp, order, n);
         nnp_aligned_free(m->grad_arena);
         const unsigned long refusals = nnp_memory_refusals();
         m->grad_arena = nnp_aligned_alloc(total ? total : 64);
@@ -672,6 +722,104 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
     free(order);
     if (st == NNP_OK)
         m->grads_ready = 1;
+    return st;
+}
+
+/* The node that writes value v in an inference forward under the current
+ * fusion plan: its producer, or the producer of the fused chain it ends;
+ * -1 for a value inside a chain (nothing writes it) and for inputs. */
+static int inference_writer(const nnp_model *m, int v)
+{
+    const int p = m->v[v].producer;
+    if (p < 0 || !m->fused)
+        return p;
+    if (m->nodes[p].absorbed || (m->nodes[p].epi_out >= 0 && m->nodes[p].epi_out != v)) {
+        for (int i = 0; i < m->nn; i++)
+            if (m->nodes[i].epi_out == v)
+                return i;
+        return -1;
+    }
+    return p;
+}
+
+/* The inference arena: every value a forward writes lives from its writer
+ * to its last reader (to the end for a graph output), and values whose
+ * lives do not meet share bytes (a reader's input and output always meet,
+ * so no kind writes over what it reads). */
+static nnp_status plan_act_arena(nnp_model *m, nnp_error *err)
+{
+    if (m->act_arena_ready)
+        return NNP_OK;
+    grad_span *sp = calloc((size_t)(m->nv ? m->nv : 1), sizeof *sp);
+    int *order = calloc((size_t)(m->nv ? m->nv : 1), sizeof *order);
+    int *of = calloc((size_t)(m->nv ? m->nv : 1), sizeof *of);
+    nnp_status st = sp && order && of ? NNP_OK : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int n = 0;
+    for (int i = 0; i < m->nv && !st; i++) {
+        value *v = &m->v[i];
+        v->in_arena = 0;
+        const int w = v->producer >= 0 ? inference_writer(m, i) : -1;
+        if (w < 0)
+            continue;
+        int last = is_output(m, i) ? m->nn : w;
+        for (int j = w + 1; j < m->nn; j++)
+            for (int k = 0; k < m->nodes[j].n_in; k++)
+                if (m->nodes[j].in[k] == i && !(m->fused && m->nodes[j].absorbed) && j > last)
+                    last = j;
+        of[n] = i;
+        sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, w, last};
+    }
+    if (!st) {
+        const size_t total = place_all(sp, order, n);
+        nnp_aligned_free(m->act_arena);
+        m->act_arena_bytes = 0;
+        const unsigned long refusals = nnp_memory_refusals();
+        m->act_arena = nnp_aligned_alloc(total ? total : 64);
+        int big = 0;   /* the largest value, to name */
+        for (int k = 1; k < n; k++)
+            big = sp[k].bytes > sp[big].bytes ? k : big;
+        if (!m->act_arena)
+            st = nnp_memory_limit_status(
+                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for the values of an "
+                              "inference forward at batch %lld (the largest: '%s', %zu bytes)",
+                              total, (long long)m->built_batch, n ? m->v[of[big]].name : "",
+                              n ? sp[big].bytes : 0),
+                refusals, err);
+        else
+            m->act_arena_bytes = total;
+    }
+    for (int k = 0; k < n && !st; k++) {
+        m->v[of[k]].in_arena = 1;
+        m->v[of[k]].arena_off = sp[k].off;
+    }
+    free(sp);
+    free(order);
+    free(of);
+    m->act_arena_ready = st == NNP_OK;
+    return st;
+}
+
+/* Points every computed value at its storage for the next forward: the
+ * inference arena, or (training, and a forward a backward will read) a
+ * buffer of its own. */
+static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
+{
+    nnp_status st = arena ? plan_act_arena(m, err) : NNP_OK;
+    for (int i = 0; i < m->nv && !st; i++) {
+        value *v = &m->v[i];
+        if (v->producer < 0)
+            continue;
+        if (arena) {
+            v->act.data = v->in_arena ? (char *)m->act_arena + v->arena_off : NULL;
+            continue;
+        }
+        if (ensure(&v->own, &v->act_cap, &v->act.shape, err) != NNP_OK)
+            return nnp_error_prefix(err, "value '%s' (output of layer '%s')", v->name,
+                                    nnp_layer_name(m->layers[m->nodes[v->producer].layer]));
+        view_of(&v->act, &v->own);
+    }
+    if (!st)
+        m->last_arena = arena;
     return st;
 }
 
@@ -760,7 +908,9 @@ nnp_status nnp_model_forward(nnp_model *m, const nnp_tensor *const *inputs, int 
         a->flags = 0;   /* a view: the caller owns the data */
     }
     m->last_mode = mode;
-    st = run_nodes(m, mode, err);
+    st = attach_values(m, mode == NNP_MODE_INFER, err);
+    if (!st)
+        st = run_nodes(m, mode, err);
     if (st)
         return st;
     for (int i = 0; i < m->nv; i++) {
@@ -808,12 +958,17 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         return nnp_error_set(err, NNP_ERR_INVALID, "the model has %d outputs, got %d gradients",
                              m->n_outputs, n_outputs);
     nnp_status st = NNP_OK;
-    if (m->last_fused) {
-        /* the fused forward left the values inside its chains unwritten:
-           compute them all, unfused, on the same inputs */
-        clear_epilogues(m);
-        st = run_nodes(m, m->last_mode, err);
+    if (m->last_arena) {
+        /* an inference forward wrote its values over each other (and left
+           those inside fused chains unwritten): compute them all again,
+           unfused, each in its own buffer, on the same inputs */
+        const int fused = m->last_fused;
+        if (fused)
+            clear_epilogues(m);
+        st = attach_values(m, 0, err);
         if (!st)
+            st = run_nodes(m, m->last_mode, err);
+        if (!st && fused)
             st = plan_epilogues(m, err);
         if (st)
             return st;

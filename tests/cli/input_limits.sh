@@ -120,8 +120,8 @@ expect "info: 10^11 channels of BatchNormalization" "huge_bn.json: layer 'bn'" \
     "needs 399999999996 bytes" "memory budget" -- info "$WORK/huge_bn.json"
 expect "bench: a 4e16-byte --shape" "the --shape input" "needs 39999999200000004 bytes" \
     -- bench --layer BatchNormalization --shape 99999999,99999999
-expect "run --max-memory 1M" "value 'bn_1_out0' (output of layer 'bn_1')" \
-    "memory budget of 1048576 bytes" \
+expect "run --max-memory 1M" "the values of an inference forward at batch 1200" \
+    "(the largest: 'dense_1_out0', 307200 bytes)" "memory budget of 1048576 bytes" \
     -- --max-memory 1M run "$MODEL" -i "$X" -o "$WORK/out/y.npy"
 expect "run --max-memory=lots" "--max-memory expects a size" "'lots'" \
     -- run --max-memory=lots "$MODEL" -i "$X"
