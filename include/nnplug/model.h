@@ -74,6 +74,31 @@ NNP_API int nnp_model_node_fused_into(const nnp_model *m, int node);
  * weight values itself). */
 NNP_API void nnp_model_weights_changed(nnp_model *m);
 
+/* The memory a model plans at a batch size, in bytes. Inference forwards
+ * write the values into one arena where values whose lives (from the node
+ * that writes one to its last reader) do not meet share bytes; training
+ * forwards keep a buffer per value for the backward, whose value gradients
+ * share an arena the same way. Kinds' own buffers beyond the shared
+ * workspace (a convolution's reordered kernel, saved batch statistics) are
+ * not counted; nor is an optimizer's state (SGD with momentum: one copy of
+ * the trainable weights, Adam: two). */
+typedef struct nnp_memory_plan {
+    int64_t batch;
+    size_t inputs;          /* the model's inputs (the caller's buffers) */
+    size_t weights;         /* every weight's value */
+    size_t trainable;       /* the trainable weights: as much again for their gradients */
+    size_t weight_outputs;  /* weights a graph output reads (a copy each) */
+    size_t workspace;       /* the layers' shared workspace */
+    size_t values;          /* a training forward: every value in a buffer of its own */
+    size_t values_arena;    /* an inference forward: the values' arena */
+    size_t value_grads;     /* a training backward: the values' gradients' arena */
+    size_t largest_value;   /* the largest value */
+    int largest_value_id;   /* and which (-1: none) */
+} nnp_memory_plan;
+/* Builds m at `batch` and reports its plan (allocates neither arena). */
+NNP_API nnp_status nnp_model_memory_plan(nnp_model *m, int64_t batch, nnp_memory_plan *out,
+                                         nnp_error *err);
+
 /* Introspection */
 NNP_API int nnp_model_n_inputs(const nnp_model *m);
 NNP_API int nnp_model_input_value(const nnp_model *m, int i);

@@ -3,18 +3,72 @@
 #include "cli/cli.h"
 #include "nnplug/onnx.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char info_usage[] =
-    "usage: nnplug info MODEL\n"
+    "usage: nnplug info MODEL [--memory [--batch N]]\n"
     "Describes MODEL (.onnx, Keras .keras, .h5 or .json): its inputs and outputs\n"
     "with shapes (N: any batch size), every node and the plugin serving it, and\n"
     "every layer's weights with their parameter counts. ONNX graph inputs that\n"
     "nodes read as constant parameters are listed apart (nnplug run takes their\n"
-    "values with -i).\n";
+    "values with -i).\n"
+    "  --memory   the memory plan at a batch size (default: the batch the model\n"
+    "             fixes, else 32): weights, values, gradients and the layers'\n"
+    "             workspace, and the peak of an inference forward and of a\n"
+    "             training step (the values of an inference forward share one\n"
+    "             arena by liveness; training keeps each for the backward)\n"
+    "  --batch N  the batch size of --memory (1 to 2^31)\n";
+
+/* Bytes as "123.4 MB" (powers of 1000) with the exact count beside. */
+static void print_bytes(const char *what, size_t b)
+{
+    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)b;
+    int u = 0;
+    while (v >= 1000.0 && u < 4) {
+        v /= 1000.0;
+        u++;
+    }
+    printf("  %-44s %9.*f %-2s  (%zu bytes)\n", what, u ? 1 : 0, v, unit[u], b);
+}
+
+/* "memory at batch N": the plan's parts and the two peaks. */
+static int print_memory(nnp_model *m, int64_t batch)
+{
+    nnp_memory_plan p;
+    nnp_error err = {0};
+    if (nnp_model_memory_plan(m, batch, &p, &err) != NNP_OK)
+        return cli_fail(&err);
+    const size_t infer = p.weights + p.weight_outputs + p.workspace + p.values_arena;
+    const size_t train = p.weights + p.weight_outputs + p.workspace + p.values + p.value_grads +
+                         p.trainable;
+    printf("memory at batch %lld (float32; the inputs, %zu bytes, are the caller's):\n",
+           (long long)p.batch, p.inputs);
+    print_bytes("weights", p.weights);
+    if (p.weight_outputs)
+        print_bytes("weights read as outputs (copies)", p.weight_outputs);
+    print_bytes("layers' shared workspace", p.workspace);
+    print_bytes("values, inference (one arena, by liveness)", p.values_arena);
+    print_bytes("values, training (a buffer each)", p.values);
+    if (p.largest_value_id >= 0) {
+        char what[160];
+        snprintf(what, sizeof what, "  the largest: %s", nnp_model_value_name(m, p.largest_value_id));
+        print_bytes(what, p.largest_value);
+    }
+    print_bytes("value gradients (one arena, by liveness)", p.value_grads);
+    print_bytes("weight gradients", p.trainable);
+    print_bytes("inference forward, in all", infer);
+    print_bytes("training step, in all (SGD)", train);
+    print_bytes("  + SGD momentum (a copy of the trainable)", train + p.trainable);
+    print_bytes("  + Adam (two copies)", train + 2 * p.trainable);
+    printf("(kinds' own buffers beyond the workspace, such as reordered kernels and saved\n"
+           "batch statistics, are not counted)\n");
+    return CLI_EXIT_OK;
+}
 
 static const char *origin_of(const nnp_registry *reg, const nnp_kind *k)
 {
@@ -149,13 +203,43 @@ static void print_layers(const nnp_model *m)
     printf("total: %lld params (%lld trainable)\n", (long long)total, (long long)trainable);
 }
 
+/* --batch's value: an integer from 1 to 2^31. */
+static int parse_batch(const char *val, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (!*val || *end || errno || v < 1 || v > (1LL << 31)) {
+        cli_error("info: --batch expects an integer from 1 to 2147483648, got '%s'", val);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
+    int memory = 0;
+    int64_t batch = -1;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(info_usage, stdout);
             return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--memory") == 0) {
+            memory = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--batch") == 0 || strncmp(argv[i], "--batch=", 8) == 0) {
+            const char *val = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : NULL;
+            if (!val) {
+                cli_error("info: --batch needs a value (see nnplug info --help)");
+                return CLI_EXIT_USAGE;
+            }
+            if (parse_batch(val, &batch))
+                return CLI_EXIT_USAGE;
+            continue;
         }
         if (argv[i][0] == '-' || path) {
             cli_error("info: unexpected argument '%s' (see nnplug info --help)", argv[i]);
@@ -165,6 +249,10 @@ int cmd_info(int argc, char **argv)
     }
     if (!path) {
         cli_error("info: no MODEL given (see nnplug info --help)");
+        return CLI_EXIT_USAGE;
+    }
+    if (batch > 0 && !memory) {
+        cli_error("info: --batch goes with --memory (see nnplug info --help)");
         return CLI_EXIT_USAGE;
     }
     nnp_error err = {0};
@@ -191,8 +279,11 @@ int cmd_info(int argc, char **argv)
     print_values(m, nnp_model_n_outputs(m), nnp_model_output_value);
     print_nodes(reg, m, onnx);
     print_layers(m);
+    int rc = CLI_EXIT_OK;
+    if (memory)
+        rc = print_memory(m, batch > 0 ? batch : 32);
     json_decref(onnx);
     nnp_model_free(m);
     nnp_registry_free(reg);
-    return CLI_EXIT_OK;
+    return rc;
 }

@@ -60,6 +60,7 @@ struct nnp_model {
     int grads_ready;
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
     void *grad_arena;      /* every value and scratch gradient, placed by liveness */
+    size_t grad_arena_bytes;
     void *act_arena;       /* inference forwards: the values, placed by liveness */
     size_t act_arena_bytes;
     int act_arena_ready;   /* planned for this build and fusion plan */
@@ -161,6 +162,7 @@ static void free_plan(nnp_model *m)
     }
     nnp_aligned_free(m->grad_arena);
     m->grad_arena = NULL;
+    m->grad_arena_bytes = 0;
     nnp_aligned_free(m->scratch.mem);
     memset(&m->scratch, 0, sizeof m->scratch);
     m->built_batch = -1;
@@ -655,10 +657,13 @@ static size_t place_all(grad_span *sp, int *order, int n)
  * fans out) share one arena: a value's gradient lives from the backward of
  * its last reader (or the start, for an output) to its producer's; two
  * buffers share bytes only when their lives do not meet. */
-static nnp_status plan_grads(nnp_model *m, nnp_error *err)
+static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
-    if (m->grads_ready)
+    if (m->grads_ready) {
+        if (dry_total)
+            *dry_total = m->grad_arena_bytes;
         return NNP_OK;
+    }
     const int last = m->nn - 1;
     int n = 0, cap = m->nv;
     for (int i = 0; i < m->nn; i++)
@@ -686,7 +691,8 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
         }
         for (int k = 0; k < nd->n_in && !st; k++) {
             value *v = &m->v[nd->in[k]];
-            memset(&nd->tmp[k], 0, sizeof nd->tmp[k]);
+            if (!dry_total)
+                memset(&nd->tmp[k], 0, sizeof nd->tmp[k]);
             /* A value read by one node only gets its gradient written in
                place; else this node writes its part here, for one step. */
             if (v->producer >= 0 && (v->n_consumers > 1 || is_output(m, nd->in[k])))
@@ -699,9 +705,17 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
         st = nnp_shape_numel(&sp[i].shape, &numel, err);
         sp[i].bytes = ((size_t)numel * sizeof(float) + 63) / 64 * 64;
     }
-    if (!st) {
+    if (!st)
         total = place_all(sp, order, n);
+    if (!st && dry_total) {   /* the size alone */
+        *dry_total = total;
+        free(sp);
+        free(order);
+        return NNP_OK;
+    }
+    if (!st) {
         nnp_aligned_free(m->grad_arena);
+        m->grad_arena_bytes = 0;
         const unsigned long refusals = nnp_memory_refusals();
         m->grad_arena = nnp_aligned_alloc(total ? total : 64);
         if (!m->grad_arena)
@@ -709,6 +723,8 @@ static nnp_status plan_grads(nnp_model *m, nnp_error *err)
                 nnp_error_set(err, NNP_ERR_NOMEM,
                               "cannot allocate %zu bytes for the gradients of the values", total),
                 refusals, err);
+        else
+            m->grad_arena_bytes = total;
     }
     for (int i = 0; i < n && !st; i++) {
         nnp_tensor *t = sp[i].t;
@@ -746,10 +762,13 @@ static int inference_writer(const nnp_model *m, int v)
  * to its last reader (to the end for a graph output), and values whose
  * lives do not meet share bytes (a reader's input and output always meet,
  * so no kind writes over what it reads). */
-static nnp_status plan_act_arena(nnp_model *m, nnp_error *err)
+static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
-    if (m->act_arena_ready)
+    if (m->act_arena_ready) {
+        if (dry_total)
+            *dry_total = m->act_arena_bytes;
         return NNP_OK;
+    }
     grad_span *sp = calloc((size_t)(m->nv ? m->nv : 1), sizeof *sp);
     int *order = calloc((size_t)(m->nv ? m->nv : 1), sizeof *order);
     int *of = calloc((size_t)(m->nv ? m->nv : 1), sizeof *of);
@@ -757,7 +776,6 @@ static nnp_status plan_act_arena(nnp_model *m, nnp_error *err)
     int n = 0;
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
-        v->in_arena = 0;
         const int w = v->producer >= 0 ? inference_writer(m, i) : -1;
         if (w < 0)
             continue;
@@ -769,8 +787,17 @@ static nnp_status plan_act_arena(nnp_model *m, nnp_error *err)
         of[n] = i;
         sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, w, last};
     }
+    const size_t total = st ? 0 : place_all(sp, order, n);
+    if (!st && dry_total) {   /* the size alone */
+        *dry_total = total;
+        free(sp);
+        free(order);
+        free(of);
+        return NNP_OK;
+    }
+    for (int i = 0; i < m->nv && !st; i++)
+        m->v[i].in_arena = 0;
     if (!st) {
-        const size_t total = place_all(sp, order, n);
         nnp_aligned_free(m->act_arena);
         m->act_arena_bytes = 0;
         const unsigned long refusals = nnp_memory_refusals();
@@ -804,7 +831,7 @@ static nnp_status plan_act_arena(nnp_model *m, nnp_error *err)
  * buffer of its own. */
 static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
 {
-    nnp_status st = arena ? plan_act_arena(m, err) : NNP_OK;
+    nnp_status st = arena ? plan_act_arena(m, NULL, err) : NNP_OK;
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
         if (v->producer < 0)
@@ -973,7 +1000,7 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         if (st)
             return st;
     }
-    st = plan_grads(m, err);
+    st = plan_grads(m, NULL, err);
     if (st)
         return st;
     /* A value read by one node only, and not a graph output, gets its
@@ -1011,6 +1038,47 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
     }
     nnpi_scratch_leave(outer);
     return st;
+}
+
+nnp_status nnp_model_memory_plan(nnp_model *m, int64_t batch, nnp_memory_plan *out,
+                                 nnp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->largest_value_id = -1;
+    nnp_status st = nnp_model_build(m, batch, err);
+    if (!st)
+        st = plan_act_arena(m, &out->values_arena, err);
+    if (!st)
+        st = plan_grads(m, &out->value_grads, err);
+    if (st)
+        return st;
+    out->batch = batch;
+    for (int i = 0; i < m->nv; i++) {
+        const value *v = &m->v[i];
+        if (v->weight_layer >= 0) {
+            out->weight_outputs += v->own.nbytes;
+        } else if (v->producer < 0) {
+            int64_t n = 0;
+            nnp_error ignored = {0};
+            if (nnp_shape_numel(&v->act.shape, &n, &ignored) == NNP_OK)
+                out->inputs += (size_t)n * sizeof(float);
+        } else {
+            out->values += v->act.nbytes;
+            if (v->act.nbytes > out->largest_value || out->largest_value_id < 0) {
+                out->largest_value = v->act.nbytes;
+                out->largest_value_id = i;
+            }
+        }
+    }
+    for (int i = 0; i < m->nl; i++)
+        for (int k = 0; k < nnp_layer_n_weights(m->layers[i]); k++) {
+            const nnp_weight *w = nnp_layer_weight(m->layers[i], k);
+            out->weights += w->value->nbytes;
+            if (w->grad && (w->flags & NNP_WEIGHT_TRAINABLE) && nnp_layer_trainable(m->layers[i]))
+                out->trainable += w->value->nbytes;
+        }
+    out->workspace = m->scratch.reserve;
+    return NNP_OK;
 }
 
 void nnp_model_zero_grad(nnp_model *m)
