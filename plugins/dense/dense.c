@@ -135,8 +135,10 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
     }
     /* data-parallel steps: the weight gradients of one chunk of the batch
      * at a time, in the model's shared workspace (dense_chunk_grads) */
+    s->chunk_parts = nnp_pu_nthreads(h);
     s->chunk_ws = NNP_HOST_AT_LEAST(h, 3) &&
-                  h->scratch_reserve((size_t)(in_dim * s->units + s->units) * sizeof(float));
+                  h->scratch_reserve((size_t)s->chunk_parts *
+                                     (size_t)(in_dim * s->units + s->units) * sizeof(float));
     s->rank = rank;
     s->in_shape = in[0];
     *out = in[0];
@@ -159,12 +161,12 @@ static const nnp_weight *dense_weight(const void *state, int i)
 #define DENSE_PAR_MIN 32768
 #define DENSE_COL_BLOCK 64
 
-/* z = x . kernel (+ bias); x [rows, in], z [rows, units]. */
-static void linear_part(const dense_state *s, const float *x, int64_t rows, float *z)
+/* z = x . kernel (+ bias); x [rows, in], z [rows, units]; on up to nt
+ * threads (the same bits for any nt). */
+static void linear_part(const dense_state *s, const float *x, int64_t rows, float *z, int nt)
 {
     const int64_t in = s->in_dim, units = s->units;
-    gt_sgemm(0, 0, rows, units, in, 1.0f, x, in, s->wb.kernel.data, units, 0.0f, z, units,
-             nnp_pu_nthreads(s->host));
+    gt_sgemm(0, 0, rows, units, in, 1.0f, x, in, s->wb.kernel.data, units, 0.0f, z, units, nt);
     if (!s->wb.use_bias)
         return;
     const float *b = s->wb.bias.data;
@@ -204,18 +206,39 @@ static int dense_chunks(const dense_state *s, int64_t rows)
     return s->chunk_ws && NNP_HOST_AT_LEAST(h, 3) ? h->batch_chunks(rows, 0, NULL, NULL) : 0;
 }
 
-/* linear_part, chunk by chunk in a data-parallel step. */
+/* Up to DENSE_WAVE chunks of a data-parallel step at a time: their rows,
+ * read on the calling thread (batch_chunks answers for the step running on
+ * it), for the threads that share them. */
+#define DENSE_WAVE 64
+typedef struct chunk_wave {
+    int first, n;
+    int64_t begin[DENSE_WAVE], end[DENSE_WAVE];
+} chunk_wave;
+
+static void wave_at(const nnp_host *h, int64_t rows, int first, int nc, chunk_wave *w)
+{
+    w->first = first;
+    w->n = nc - first < DENSE_WAVE ? nc - first : DENSE_WAVE;
+    for (int k = 0; k < w->n; k++)
+        h->batch_chunks(rows, first + k, &w->begin[k], &w->end[k]);
+}
+
+/* linear_part, chunk by chunk in a data-parallel step: the chunks shared by
+ * the threads, each chunk's product on one (as it would be alone). */
 static void linear_rows(const dense_state *s, const float *x, int64_t rows, float *z)
 {
-    const int nc = dense_chunks(s, rows);
+    const int nc = dense_chunks(s, rows), nt = nnp_pu_nthreads(s->host);
     if (nc <= 0) {
-        linear_part(s, x, rows, z);
+        linear_part(s, x, rows, z, nt);
         return;
     }
-    for (int i = 0; i < nc; i++) {
-        int64_t b, e;
-        s->host->batch_chunks(rows, i, &b, &e);
-        linear_part(s, x + b * s->in_dim, e - b, z + b * s->units);
+    chunk_wave w;
+    for (int first = 0; first < nc; first += DENSE_WAVE) {
+        wave_at(s->host, rows, first, nc, &w);
+#pragma omp parallel for schedule(static) num_threads(nt < w.n ? nt : w.n) if (nt > 1)
+        for (int k = 0; k < w.n; k++)
+            linear_part(s, x + w.begin[k] * s->in_dim, w.end[k] - w.begin[k],
+                        z + w.begin[k] * s->units, 1);
     }
 }
 
@@ -275,25 +298,34 @@ static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float 
 {
     const nnp_host *h = s->host;
     *chunked = 0;
-    const int nc = dense_chunks(s, rows);
+    const int nc = dense_chunks(s, rows), nt = nnp_pu_nthreads(h);
     const int64_t units = s->units, in_dim = s->in_dim, nk = in_dim * units;
     const size_t len = (size_t)(nk + units);
-    float *part = nc > 0 ? h->scratch(len * sizeof(float)) : NULL;
+    /* one chunk's partial sums per thread (the workspace holds chunk_parts) */
+    int np = nt < s->chunk_parts ? nt : s->chunk_parts;
+    np = np < DENSE_WAVE ? np : DENSE_WAVE;
+    float *part = nc > 0 && np > 0 ? h->scratch((size_t)np * len * sizeof(float)) : NULL;
     if (!part)
         return NNP_OK;
     void *red;
     nnp_status st = h->reduce_begin(NNP_F32, len, 1, &red, err);
     if (st != NNP_OK)
         return st;
-    const int nt = nnp_pu_nthreads(h);
-    for (int i = 0; i < nc; i++) {
-        int64_t b, e;
-        h->batch_chunks(rows, i, &b, &e);
-        gt_sgemm(1, 0, in_dim, units, e - b, 1.0f, x + b * in_dim, in_dim, dz + b * units, units,
-                 0.0f, part, units, nt);
-        memset(part + nk, 0, sizeof(float) * (size_t)units);
-        bias_grad(dz + b * units, e - b, units, part + nk);
-        h->reduce_add(red, part);
+    chunk_wave w;
+    for (int first = 0; first < nc; first += np) {
+        wave_at(h, rows, first, first + np < nc ? first + np : nc, &w);
+        /* np chunks' partials at once, handed to the sum in chunk order */
+#pragma omp parallel for schedule(static) num_threads(w.n) if (w.n > 1)
+        for (int k = 0; k < w.n; k++) {
+            float *pk = part + (size_t)k * len;
+            const int64_t b = w.begin[k], e = w.end[k];
+            gt_sgemm(1, 0, in_dim, units, e - b, 1.0f, x + b * in_dim, in_dim, dz + b * units,
+                     units, 0.0f, pk, units, 1);
+            memset(pk + nk, 0, sizeof(float) * (size_t)units);
+            bias_grad(dz + b * units, e - b, units, pk + nk);
+        }
+        for (int k = 0; k < w.n; k++)
+            h->reduce_add(red, part + (size_t)k * len);
     }
     st = h->reduce_end(red, part, err);
     if (st != NNP_OK)
@@ -358,12 +390,17 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
         if (s->wb.use_bias && !chunked)
             bias_grad(dz, rows, units, s->wb.dbias.data);
         const int nc = gx ? dense_chunks(s, rows) : 0;
-        for (int i = 0; gx && i < (nc > 0 ? nc : 1); i++) {
-            int64_t b = 0, e = rows;
-            if (nc > 0)
-                h->batch_chunks(rows, i, &b, &e);
-            gt_sgemm(0, 1, e - b, in_dim, units, 1.0f, dz + b * units, units, s->wb.kernel.data,
-                     units, 0.0f, (float *)gx->data + b * in_dim, in_dim, nt);
+        if (gx && nc <= 0)
+            gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->wb.kernel.data, units, 0.0f,
+                     gx->data, in_dim, nt);
+        chunk_wave w;
+        for (int first = 0; first < nc; first += DENSE_WAVE) {
+            wave_at(h, rows, first, nc, &w);
+#pragma omp parallel for schedule(static) num_threads(nt < w.n ? nt : w.n) if (nt > 1)
+            for (int k = 0; k < w.n; k++)
+                gt_sgemm(0, 1, w.end[k] - w.begin[k], in_dim, units, 1.0f,
+                         dz + w.begin[k] * units, units, s->wb.kernel.data, units, 0.0f,
+                         (float *)gx->data + w.begin[k] * in_dim, in_dim, 1);
         }
     }
     return NNP_OK;

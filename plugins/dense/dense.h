@@ -23,7 +23,8 @@ typedef struct dense_state {
     /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */
     float *scratch;
     int64_t scratch_rows;
-    int chunk_ws;   /* the model's workspace holds one chunk's gradients */
+    int chunk_ws;    /* the model's workspace holds chunk_parts chunks' gradients */
+    int chunk_parts; /* (one per thread of the build) */
 } dense_state;
 
 const char *dense_name(const dense_state *s);
