@@ -172,6 +172,8 @@ typedef struct fit_ctx {
     int nonfinite, first_nonfinite;
     double first_nonfinite_loss;
     const nnp_group *g;     /* the data-parallel group, NULL alone */
+    double *sync;           /* group_sync's buffer, kept for the fit */
+    size_t sync_cap;        /* in doubles */
 } fit_ctx;
 
 /* The shuffle index, the history arrays and the batch buffers, allocated
@@ -281,50 +283,75 @@ static nnp_status batch_loss(fit_ctx *f, int64_t at, int64_t cnt, double *l, dou
  * process) unless the layer's kind summed it chunk by chunk over the group
  * itself (the same bits for any process count), and every other weight (moving statistics) replaced by its
  * mean over the processes (in double: equal values stay exactly equal). */
-static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
+/* Whether group_sync handles weight w of layer: gradients (grads) of the
+ * trainable weights of layers that did not sum their own over the group,
+ * else the values of the non-trainable weights. */
+static int synced(nnp_layer *layer, const nnp_weight *w, int grads)
 {
-    int size = nnp_group_size(f->g);
-    nnp_batch_split one;
-    nnp_status st = nnp_batch_split_of(size, nnp_group_rank(f->g), size, &one, err);
-    for (int li = 0; li < nnp_model_n_layers(f->m) && !st; li++) {
-        nnp_layer *layer = nnp_model_layer(f->m, li);
+    const int trainable = (w->flags & NNP_WEIGHT_TRAINABLE) && w->grad;
+    return trainable == grads && !(grads && nnpi_layer_grads_summed(layer));
+}
+
+/* Copies the weights group_sync handles into buf (to_buf), or back from
+ * it divided by div; returns their element count (buf NULL: only counts). */
+static size_t sync_copy(nnp_model *m, int grads, double *buf, int to_buf, double div)
+{
+    size_t at = 0;
+    for (int li = 0; li < nnp_model_n_layers(m); li++) {
+        nnp_layer *layer = nnp_model_layer(m, li);
         int changed = 0;
-        if (grads && nnpi_layer_grads_summed(layer))
-            continue;   /* its kind summed them over the group, chunk by chunk */
-        for (int wi = 0; wi < nnp_layer_n_weights(layer) && !st; wi++) {
+        for (int wi = 0; wi < nnp_layer_n_weights(layer); wi++) {
             const nnp_weight *w = nnp_layer_weight(layer, wi);
-            int trainable = (w->flags & NNP_WEIGHT_TRAINABLE) && w->grad;
-            if (trainable != grads)
+            if (!synced(layer, w, grads))
                 continue;
             nnp_tensor *t = grads ? w->grad : w->value;
-            size_t n = (size_t)nnp_tensor_numel(t);
-            nnp_reduction *r;
-            if (grads) {
-                st = nnp_reduce_begin(f->g, &one, NNP_F32, n, 1, &r, err);
-                if (!st) {
-                    nnp_reduce_add(r, t->data);
-                    st = nnp_reduce_end(r, t->data, err);
-                }
-                continue;
-            }
-            double *d = malloc(sizeof *d * (n ? n : 1));
-            const float *v = t->data;
-            st = d ? nnp_reduce_begin(f->g, &one, NNP_F64, n, 1, &r, err)
-                   : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-            for (size_t i = 0; !st && i < n; i++)
-                d[i] = v[i];
-            if (!st) {
-                nnp_reduce_add(r, d);
-                st = nnp_reduce_end(r, d, err);
-            }
-            for (size_t i = 0; !st && i < n; i++)
-                ((float *)t->data)[i] = (float)(d[i] / size);
-            free(d);
+            const size_t n = (size_t)nnp_tensor_numel(t);
+            float *v = t->data;
+            if (buf && to_buf)
+                for (size_t i = 0; i < n; i++)
+                    buf[at + i] = v[i];
+            else if (buf)
+                for (size_t i = 0; i < n; i++)
+                    v[i] = (float)(buf[at + i] / div);
+            at += n;
             changed = 1;
         }
-        if (changed)
+        if (buf && !to_buf && changed && !grads)
             nnp_layer_weights_changed(layer);
     }
+    return at;
+}
+
+/* After a step's backward (grads): the gradients of layers that did not sum
+ * their own, summed over the group; after the optimizer step (!grads): the
+ * non-trainable weights (moving statistics) averaged over it (Keras's MEAN
+ * aggregation). Every such weight in one reduction, in double: each process
+ * one chunk, so the sums are the same whatever the packing. */
+static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
+{
+    const int size = nnp_group_size(f->g);
+    const size_t n = sync_copy(f->m, grads, NULL, 0, 1.0);
+    if (n == 0)
+        return NNP_OK;
+    if (n > f->sync_cap) {
+        double *p = realloc(f->sync, n * sizeof *p);
+        if (!p)
+            return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        f->sync = p;
+        f->sync_cap = n;
+    }
+    nnp_batch_split one;
+    nnp_status st = nnp_batch_split_of(size, nnp_group_rank(f->g), size, &one, err);
+    nnp_reduction *r;
+    if (!st)
+        st = nnp_reduce_begin(f->g, &one, NNP_F64, n, 1, &r, err);
+    if (st)
+        return st;
+    sync_copy(f->m, grads, f->sync, 1, 1.0);
+    nnp_reduce_add(r, f->sync);
+    st = nnp_reduce_end(r, f->sync, err);
+    if (!st)
+        sync_copy(f->m, grads, f->sync, 0, grads ? 1.0 : (double)size);
     return st;
 }
 
@@ -512,6 +539,7 @@ nnp_status nnp_model_fit(nnp_model *m, const nnp_tensor *x, const nnp_tensor *y,
             st = end_epoch(&f, e, t0, wsum, correct, err);
     }
     batches_free(&f.b);
+    free(f.sync);
     if (st)
         nnp_history_free(hist);
     return st;
