@@ -130,7 +130,8 @@ NNP_API int64_t nnp_model_layer_param_count(const nnp_model *m, int layer_index)
  * batch size quote. */
 #define NNP_MODEL_META_FIXED_BATCH "nnplug.fixed_batch"
 
-/* Model-level metadata (ONNX metadata_props round-trip). Strings copied. */
+/* Model-level metadata (ONNX metadata_props round-trip). Strings copied;
+ * value NULL removes the key (no error when it is absent). */
 NNP_API nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value,
                                       nnp_error *err);
 NNP_API const char *nnp_model_get_meta(const nnp_model *m, const char *key);

@@ -120,6 +120,7 @@ nnp_status ckpt_store(nnp_model *m, const char *run_json, const ckpt_history *h,
     nnp_status st = text ? nnp_optimizer_save_state(opt, &blob, &len, err)
                          : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory for a checkpoint");
     char *b = st ? NULL : base64(blob, len);
+    free(blob);
     if (!st && !b)
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory for a checkpoint");
     if (!st)
@@ -127,9 +128,14 @@ nnp_status ckpt_store(nnp_model *m, const char *run_json, const ckpt_history *h,
     if (!st)
         st = nnp_model_set_meta(m, META_OPT, b, err);
     free(text);
-    free(blob);
     free(b);
     return st;
+}
+
+void ckpt_drop(nnp_model *m)
+{
+    nnp_error ignored = {0};
+    nnp_model_set_meta(m, META_OPT, NULL, &ignored);
 }
 
 /* The first key of want whose value differs in got (NULL: none). */

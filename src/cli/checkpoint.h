@@ -24,6 +24,10 @@ nnp_status ckpt_store(nnp_model *m, const char *run_json, const ckpt_history *h,
 /* Reads the training state of m (loaded from path): the identity must be
  * run_json's (else NNP_ERR_INVALID naming what differs); fills h, the
  * epochs done and opt's state. */
+/* Drops the optimizer state ckpt_store (or a loaded checkpoint) put in
+ * m's metadata, once it is written (or read): as large as the trainable
+ * weights and more, it need not stay in memory between checkpoints. */
+void ckpt_drop(nnp_model *m);
 nnp_status ckpt_load(const nnp_model *m, const char *path, const char *run_json,
                      ckpt_history *h, int *epochs_done, nnp_optimizer *opt, nnp_error *err);
 

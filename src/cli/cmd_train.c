@@ -84,7 +84,10 @@ static nnp_status epoch_end_write(train_ctx *c, const nnp_epoch_logs *logs, nnp_
     c->steps_seen = c->h->n_steps;
     if (!st && c->ckpt)
         st = ckpt_store(c->m, c->run_json, &c->hist, logs->epoch + 1, c->opt, err);
-    return st ? st : cli_save_model(c->m, c->save, c->opset, err);
+    if (!st)
+        st = cli_save_model(c->m, c->save, c->opset, err);
+    ckpt_drop(c->m);
+    return st;
 }
 
 /* Process 0 writes; under mpirun every process then learns whether it
@@ -555,6 +558,7 @@ static nnp_status fit(const train_args *a, const nnp_loss *loss, const nnp_optim
     nnp_status st = a->resume ? ckpt_load(r->m, a->resume, run_json, &ctx.hist, &done, r->opt,
                                           err)
                               : NNP_OK;
+    ckpt_drop(r->m);
     if (st) {
         free(run_json);
         return st;

@@ -1169,6 +1169,18 @@ int64_t nnp_model_layer_param_count(const nnp_model *m, int li)
 
 nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *val, nnp_error *err)
 {
+    if (!val) {   /* removes the key */
+        for (int i = 0; i < m->n_meta; i++)
+            if (strcmp(m->meta_k[i], key) == 0) {
+                free(m->meta_k[i]);
+                free(m->meta_v[i]);
+                m->n_meta--;
+                memmove(m->meta_k + i, m->meta_k + i + 1, sizeof(char *) * (size_t)(m->n_meta - i));
+                memmove(m->meta_v + i, m->meta_v + i + 1, sizeof(char *) * (size_t)(m->n_meta - i));
+                break;
+            }
+        return NNP_OK;
+    }
     for (int i = 0; i < m->n_meta; i++)
         if (strcmp(m->meta_k[i], key) == 0) {
             char *nv = strdup(val);

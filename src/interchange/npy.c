@@ -1,4 +1,5 @@
 /* .npy reading and writing (format versions 1.0-3.0 read, 1.0 written). */
+#include "interchange/io_internal.h"
 #include "nnplug/io.h"
 #include "nnplug/status.h"
 #include "nnplug/tensor.h"
@@ -43,56 +44,89 @@ nnp_status nnp_read_file(const char *path, char **data, size_t *len, nnp_error *
     return NNP_OK;
 }
 
-nnp_status nnp_write_file_atomic(const char *path, const void *data, size_t len, nnp_error *err)
+nnp_status nnpi_atomic_open(nnpi_atomic_file *f, const char *path, nnp_error *err)
 {
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
+    f->tmp = malloc(plen + 32);
+    if (!f->tmp)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        nnp_status st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot create temporary file: %s", path,
-                                      strerror(errno));
-        free(tmp);
+    snprintf(f->tmp, plen + 32, "%s.tmp.XXXXXX", path);
+    f->fd = mkstemp(f->tmp);
+    if (f->fd < 0) {
+        nnp_status st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot create temporary file: %s",
+                                      path, strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL;
         return st;
     }
+    f->path = path;
+    return NNP_OK;
+}
+
+void nnpi_atomic_write(nnpi_atomic_file *f, const void *data, size_t len)
+{
     const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
+    while (len > 0 && !f->failed_errno) {
+        ssize_t w = write(f->fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            nnp_status st = nnp_error_set(err, NNP_ERR_IO, "%s: write failed: %s", path,
-                                          strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return st;
+            f->failed_errno = w < 0 ? errno : EIO;
+            return;
         }
         p += w;
-        left -= (size_t)w;
+        len -= (size_t)w;
     }
+}
+
+void nnpi_atomic_abort(nnpi_atomic_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->tmp)
+        unlink(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+    f->fd = -1;
+}
+
+nnp_status nnpi_atomic_commit(nnpi_atomic_file *f, nnp_error *err)
+{
+    nnp_status st = NNP_OK;
+    if (f->failed_errno)
+        st = nnp_error_set(err, NNP_ERR_IO, "%s: write failed: %s", f->path,
+                           strerror(f->failed_errno));
     /* mkstemp creates 0600; give the file the usual umask-governed mode. */
     mode_t um = umask(0);
     umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0 || close(fd) != 0) {
-        nnp_status st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot finish writing: %s", path,
-                                      strerror(errno));
-        unlink(tmp);
-        free(tmp);
+    if (!st && (fchmod(f->fd, 0666 & ~um) != 0 || fsync(f->fd) != 0))
+        st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot finish writing: %s", f->path,
+                           strerror(errno));
+    const int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0 && !st)
+        st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot finish writing: %s", f->path,
+                           strerror(errno));
+    if (!st && rename(f->tmp, f->path) != 0)
+        st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot rename into place: %s", f->path,
+                           strerror(errno));
+    if (st)
+        unlink(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+    return st;
+}
+
+nnp_status nnp_write_file_atomic(const char *path, const void *data, size_t len, nnp_error *err)
+{
+    nnpi_atomic_file f;
+    nnp_status st = nnpi_atomic_open(&f, path, err);
+    if (st)
         return st;
-    }
-    if (rename(tmp, path) != 0) {
-        nnp_status st = nnp_error_set(err, NNP_ERR_IO, "%s: cannot rename into place: %s", path,
-                                      strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
-    return NNP_OK;
+    nnpi_atomic_write(&f, data, len);
+    return nnpi_atomic_commit(&f, err);
 }
 
 /* Finds 'key': VALUE in the header dict; returns a pointer to VALUE. */

@@ -8,6 +8,7 @@
  * bytes depend only on the model (protobuf-c packs fields in order; JSON
  * is written with sorted keys), so the same model gives the same file. */
 #include "graph/plan_internal.h"
+#include "interchange/io_internal.h"
 #include "interchange/onnx_internal.h"
 #include "plugin/instance_internal.h"
 #include "plugin/host_internal.h"
@@ -158,6 +159,7 @@ typedef struct export_ctx {
     int *train_nodes;      /* ONNX nodes in training mode ... */
     const nnp_layer **train_layers; /* ... and the layers that wrote them */
     int n_train;
+    int n_borrowed;        /* the first metadata_props values are the model's own strings */
 } export_ctx;
 
 /* The node of this call that is the kind's own op (the middle of a
@@ -309,7 +311,11 @@ static nnp_status write_training(export_ctx *x, nnp_error *err)
     return NNP_OK;
 }
 
-static nnp_status add_meta(Onnx__ModelProto *mp, const char *k, const char *v, nnp_error *err)
+/* A metadata entry; borrow: its value is v itself (the model's string, which
+ * outlives the export: a checkpoint's optimizer state is as large as the
+ * weights), not a copy. */
+static nnp_status add_meta(Onnx__ModelProto *mp, const char *k, const char *v, int borrow,
+                           nnp_error *err)
 {
     Onnx__StringStringEntryProto **a =
         realloc(mp->metadata_props, sizeof *a * (mp->n_metadata_props + 1));
@@ -322,7 +328,7 @@ static nnp_status add_meta(Onnx__ModelProto *mp, const char *k, const char *v, n
     onnx__string_string_entry_proto__init(e);
     a[mp->n_metadata_props++] = e;
     e->key = nnpi_onnx_strdup(k);
-    e->value = nnpi_onnx_strdup(v);
+    e->value = borrow ? (char *)v : nnpi_onnx_strdup(v);
     if (!e->key || !e->value)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
     return NNP_OK;
@@ -493,14 +499,16 @@ static nnp_status model_header(Onnx__ModelProto *mp, int opset, nnp_error *err)
 }
 
 /* Metadata: the model's own entries, then ours (nnplug.layers). */
-static nnp_status model_metadata(const export_ctx *x, Onnx__ModelProto *mp, nnp_error *err)
+static nnp_status model_metadata(export_ctx *x, Onnx__ModelProto *mp, nnp_error *err)
 {
     const nnp_model *m = x->m;
     nnp_status st = NNP_OK;
     for (int i = 0; i < nnp_model_n_meta(m) && !st; i++) {
         const char *k = nnp_model_meta_key(m, i);
-        if (strncmp(k, "nnplug.", 7) != 0)
-            st = add_meta(mp, k, nnp_model_get_meta(m, k), err);
+        if (strncmp(k, "nnplug.", 7) != 0) {
+            st = add_meta(mp, k, nnp_model_get_meta(m, k), 1, err);
+            x->n_borrowed = (int)mp->n_metadata_props;   /* added or not, borrowed */
+        }
     }
     if (st)
         return st;
@@ -509,7 +517,7 @@ static nnp_status model_metadata(const export_ctx *x, Onnx__ModelProto *mp, nnp_
     char *s = json_dumps(x->layers, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     if (!s)
         return FAIL(NNP_ERR_NOMEM, "out of memory");
-    st = add_meta(mp, NNP_ONNX_META_LAYERS, s, err);
+    st = add_meta(mp, NNP_ONNX_META_LAYERS, s, 0, err);
     free(s);
     /* the stored types themselves tell a later import what they were */
     return st;
@@ -539,11 +547,12 @@ static nnp_status build(export_ctx *x, int opset, Onnx__ModelProto *mp, nnp_erro
     return st;
 }
 
-static nnp_status serialize(const nnp_model *m, int opset, int fold, uint8_t **data,
-                            size_t *len, nnp_error *err)
+/* What serialize does with the built ModelProto. */
+typedef nnp_status (*export_sink)(const Onnx__ModelProto *mp, void *user, nnp_error *err);
+
+static nnp_status serialize(const nnp_model *m, int opset, int fold, export_sink sink,
+                            void *user, nnp_error *err)
 {
-    *data = NULL;
-    *len = 0;
     if (opset == 0)
         opset = NNP_ONNX_OPSET_DEFAULT;
     if (opset < NNP_ONNX_OPSET_MIN || opset > NNP_ONNX_OPSET_MAX)
@@ -570,21 +579,15 @@ static nnp_status serialize(const nnp_model *m, int opset, int fold, uint8_t **d
         mp->graph = g;
         st = build(&x, opset, mp, err);
     }
-    if (st == NNP_OK) {
-        size_t n = onnx__model_proto__get_packed_size(mp);
-        uint8_t *buf = malloc(n ? n : 1);
-        if (!buf) {
-            st = FAIL(NNP_ERR_NOMEM, "out of memory");
-        } else {
-            onnx__model_proto__pack(mp, buf);
-            *data = buf;
-            *len = n;
-        }
-    }
+    if (st == NNP_OK)
+        st = sink(mp, user, err);
     if (st && err->msg[0] && strncmp(err->msg, "ONNX export", 11) != 0)
         nnp_error_prefix(err, "ONNX export");
-    if (mp)
+    if (mp) {
+        for (int i = 0; i < x.n_borrowed; i++)   /* the model's strings stay its own */
+            mp->metadata_props[i]->value = NULL;
         onnx__model_proto__free_unpacked(mp, NULL);
+    }
     nnpi_onnx_writer_free(&x.w);
     json_decref(x.layers);
     json_decref(x.dtypes);
@@ -595,22 +598,90 @@ static nnp_status serialize(const nnp_model *m, int opset, int fold, uint8_t **d
     return st;
 }
 
+/* The bytes, in one buffer. */
+typedef struct mem_sink {
+    uint8_t *data;
+    size_t len;
+} mem_sink;
+
+static nnp_status to_memory(const Onnx__ModelProto *mp, void *user, nnp_error *err)
+{
+    mem_sink *o = user;
+    size_t n = onnx__model_proto__get_packed_size(mp);
+    o->data = malloc(n ? n : 1);
+    if (!o->data)
+        return FAIL(NNP_ERR_NOMEM, "out of memory");
+    onnx__model_proto__pack(mp, o->data);
+    o->len = n;
+    return NNP_OK;
+}
+
 nnp_status nnp_onnx_serialize(const nnp_model *m, int opset, uint8_t **data, size_t *len,
                               nnp_error *err)
 {
-    return serialize(m, opset, 0, data, len, err);
+    mem_sink o = {NULL, 0};
+    nnp_status st = serialize(m, opset, 0, to_memory, &o, err);
+    *data = st ? NULL : o.data;
+    *len = st ? 0 : o.len;
+    if (st)
+        free(o.data);
+    return st;
+}
+
+/* The bytes, streamed into a file written atomically through a staging
+ * buffer (a model is never held packed in memory beside its weights). */
+typedef struct file_sink {
+    ProtobufCBuffer base;
+    nnpi_atomic_file *f;
+    uint8_t buf[1 << 16];
+    size_t n;
+} file_sink;
+
+static void file_sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    file_sink *o = (file_sink *)b;
+    if (o->n + len > sizeof o->buf) {
+        nnpi_atomic_write(o->f, o->buf, o->n);
+        o->n = 0;
+    }
+    if (len > sizeof o->buf) {
+        nnpi_atomic_write(o->f, data, len);
+        return;
+    }
+    memcpy(o->buf + o->n, data, len);
+    o->n += len;
+}
+
+static nnp_status to_file(const Onnx__ModelProto *mp, void *user, nnp_error *err)
+{
+    (void)err;
+    file_sink *o = user;
+    o->base.append = file_sink_append;
+    o->n = 0;
+    protobuf_c_message_pack_to_buffer(&mp->base, &o->base);
+    nnpi_atomic_write(o->f, o->buf, o->n);
+    return NNP_OK;
 }
 
 static nnp_status save(const nnp_model *m, const char *path, int opset, int fold, nnp_error *err)
 {
-    uint8_t *data;
-    size_t len;
-    nnp_status st = serialize(m, opset, fold, &data, &len, err);
+    nnpi_atomic_file f;
+    nnp_status st = nnpi_atomic_open(&f, path, err);
     if (st)
+        return st;
+    file_sink *o = malloc(sizeof *o);
+    if (!o) {
+        nnpi_atomic_abort(&f);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    o->f = &f;
+    st = serialize(m, opset, fold, to_file, o, err);
+    free(o);
+    if (st) {
+        nnpi_atomic_abort(&f);
         return nnp_error_prefix(err, "%s", path);
-    st = nnp_write_file_atomic(path, data, len, err);
-    free(data);
-    return st;
+    }
+    return nnpi_atomic_commit(&f, err);
 }
 
 nnp_status nnp_onnx_save(const nnp_model *m, const char *path, int opset, nnp_error *err)
