@@ -77,8 +77,9 @@ NNP_API void nnp_model_weights_changed(nnp_model *m);
 /* The memory a model plans at a batch size, in bytes. Inference forwards
  * write the values into one arena where values whose lives (from the node
  * that writes one to its last reader) do not meet share bytes; training
- * forwards keep a buffer per value for the backward, whose value gradients
- * share an arena the same way. Kinds' own buffers beyond the shared
+ * forwards into another, where a value lives on through the backward while
+ * a kind's backward reads it (NNP_EXT_BACKWARD_READS); the backward's value
+ * gradients share a third arena the same way. Kinds' own buffers beyond the shared
  * workspace (a convolution's reordered kernel, saved batch statistics) are
  * not counted; nor is an optimizer's state (SGD with momentum: one copy of
  * the trainable weights, Adam: two). */
@@ -89,8 +90,10 @@ typedef struct nnp_memory_plan {
     size_t trainable;       /* the trainable weights: as much again for their gradients */
     size_t weight_outputs;  /* weights a graph output reads (a copy each) */
     size_t workspace;       /* the layers' shared workspace */
-    size_t values;          /* a training forward: every value in a buffer of its own */
+    size_t values;          /* every value in a buffer of its own (for comparison) */
     size_t values_arena;    /* an inference forward: the values' arena */
+    size_t values_training; /* a training forward: the values' arena, where a value
+                               lives until the last backward that reads it */
     size_t value_grads;     /* a training backward: the values' gradients' arena */
     size_t largest_value;   /* the largest value */
     int largest_value_id;   /* and which (-1: none) */

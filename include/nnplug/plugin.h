@@ -43,7 +43,9 @@
  * training).
  * 1.4 appends batch_rows to nnp_host: where a call's rows lie in the global
  * batch of a data-parallel step, so that what a kind draws per sample
- * (Dropout's mask) is the same on any number of processes.
+ * (Dropout's mask) is the same on any number of processes; defines the kind
+ * extension NNP_EXT_BACKWARD_READS (which values a backward reads, so that
+ * training forwards may share memory between values by liveness).
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -612,6 +614,21 @@ typedef struct nnp_epilogue_ext {
                                  int axis, const float *scale, const float *shift,
                                  nnp_error *err);
 } nnp_epilogue_ext;
+
+/* Extension NNP_EXT_BACKWARD_READS (since 1.4): what a kind's training
+ * backward reads of the values it is given, so that a host may hand a
+ * value's memory to another value once nothing will read it again. A host
+ * assumes a kind without it reads every input and its output. */
+#define NNP_EXT_BACKWARD_READS "nnp.backward_reads"
+#define NNP_READS_INPUTS 1u   /* the data of in[] */
+#define NNP_READS_OUTPUT 2u   /* the data of out */
+typedef struct nnp_backward_reads_ext {
+    size_t struct_size;
+    /* NNP_READS_* for this instance as built. Its backward MUST NOT read
+       the data of a tensor it does not declare (the tensors and their
+       addresses stay valid; what they hold may be another value by then). */
+    uint32_t (*reads)(const void *state);
+} nnp_backward_reads_ext;
 
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */

@@ -471,18 +471,36 @@ static const nnp_epilogue_ext act_epilogue = {
     .is_relu = act_is_relu,
 };
 
+/* The backward reads the output, and the input only for the functions
+ * whose derivative needs x (act_needs_x). */
+static uint32_t act_reads(const void *state)
+{
+    const act_state *s = state;
+    return NNP_READS_OUTPUT | (act_needs_x(&s->fn) ? NNP_READS_INPUTS : 0u);
+}
+
+static const nnp_backward_reads_ext act_backward_reads = {
+    .struct_size = sizeof(nnp_backward_reads_ext),
+    .reads = act_reads,
+};
+
+static const void *act_common_ext(const char *name)
+{
+    const void *e = act_onnx_ext(name);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &act_backward_reads);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
+}
+
 static const void *activation_ext(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, activation_ops);
-    e = e ? e : act_onnx_ext(name);
-    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
+    return e ? e : act_common_ext(name);
 }
 
 static const void *relu_ext(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, relu_ops);
-    e = e ? e : act_onnx_ext(name);
-    return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
+    return e ? e : act_common_ext(name);
 }
 
 /* ------------------------------------------------------------------ */

@@ -448,9 +448,22 @@ static const nnp_epilogue_ext bn_epilogue = {
     .inference_affine = bn_inference_affine,
 };
 
+/* The backward reads x, never the output (bn_backward). */
+static uint32_t bn_reads(const void *state)
+{
+    (void)state;
+    return NNP_READS_INPUTS;
+}
+
+static const nnp_backward_reads_ext bn_backward_reads = {
+    .struct_size = sizeof(nnp_backward_reads_ext),
+    .reads = bn_reads,
+};
+
 static const void *bn_extensions(const char *name)
 {
     const void *e = bn_extension(name);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &bn_backward_reads);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &bn_epilogue);
 }
 

@@ -750,10 +750,23 @@ static const void *sop_extension(const char *name)
     return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &sop_onnx_node);
 }
 
+/* Add's backward copies the output gradient: it reads no value. */
+static uint32_t add_reads(const void *state)
+{
+    (void)state;
+    return 0;
+}
+
+static const nnp_backward_reads_ext add_backward_reads = {
+    .struct_size = sizeof(nnp_backward_reads_ext),
+    .reads = add_reads,
+};
+
 static const void *add_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
     e = e ? e : sop_extension(name);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &add_backward_reads);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &add_epilogue);
 }
 

@@ -19,8 +19,9 @@ static const char info_usage[] =
     "  --memory   the memory plan at a batch size (default: the batch the model\n"
     "             fixes, else 32): weights, values, gradients and the layers'\n"
     "             workspace, and the peak of an inference forward and of a\n"
-    "             training step (the values of an inference forward share one\n"
-    "             arena by liveness; training keeps each for the backward)\n"
+    "             training step (the values of a forward share one arena by\n"
+    "             liveness: in training a value lives on while a backward\n"
+    "             reads it)\n"
     "  --batch N  the batch size of --memory (1 to 2^31)\n";
 
 /* Bytes as "123.4 MB" (powers of 1000) with the exact count beside. */
@@ -44,8 +45,8 @@ static int print_memory(nnp_model *m, int64_t batch)
     if (nnp_model_memory_plan(m, batch, &p, &err) != NNP_OK)
         return cli_fail(&err);
     const size_t infer = p.weights + p.weight_outputs + p.workspace + p.values_arena;
-    const size_t train = p.weights + p.weight_outputs + p.workspace + p.values + p.value_grads +
-                         p.trainable;
+    const size_t train = p.weights + p.weight_outputs + p.workspace + p.values_training +
+                         p.value_grads + p.trainable;
     printf("memory at batch %lld (float32; the inputs, %zu bytes, are the caller's):\n",
            (long long)p.batch, p.inputs);
     print_bytes("weights", p.weights);
@@ -53,7 +54,8 @@ static int print_memory(nnp_model *m, int64_t batch)
         print_bytes("weights read as outputs (copies)", p.weight_outputs);
     print_bytes("layers' shared workspace", p.workspace);
     print_bytes("values, inference (one arena, by liveness)", p.values_arena);
-    print_bytes("values, training (a buffer each)", p.values);
+    print_bytes("values, training (one arena, by liveness)", p.values_training);
+    print_bytes("values, a buffer each (for comparison)", p.values);
     if (p.largest_value_id >= 0) {
         char what[160];
         snprintf(what, sizeof what, "  the largest: %s", nnp_model_value_name(m, p.largest_value_id));

@@ -27,6 +27,7 @@ typedef struct value {
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
     size_t arena_off;      /* its place in the inference arena, when in_arena */
     int in_arena;
+    size_t train_off;      /* its place in the training arena */
 } value;
 
 typedef struct node {
@@ -64,6 +65,10 @@ struct nnp_model {
     void *act_arena;       /* inference forwards: the values, placed by liveness */
     size_t act_arena_bytes;
     int act_arena_ready;   /* planned for this build and fusion plan */
+    void *train_arena;     /* training forwards: the values, by liveness through
+                              the backward (NNP_EXT_BACKWARD_READS) */
+    size_t train_arena_bytes, train_arena_cap, act_arena_cap;
+    int train_arena_ready;
     int last_arena;        /* the last forward wrote its values there */
     nnpi_scratch scratch;  /* the workspace the layers share (nnp_host.scratch) */
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
@@ -145,6 +150,10 @@ static void free_plan(nnp_model *m)
     m->act_arena = NULL;
     m->act_arena_bytes = 0;
     m->act_arena_ready = m->last_arena = 0;
+    nnp_aligned_free(m->train_arena);
+    m->train_arena = NULL;
+    m->train_arena_bytes = m->train_arena_cap = m->act_arena_cap = 0;
+    m->train_arena_ready = 0;
     for (int i = 0; i < m->nv; i++) {
         nnp_tensor_free(&m->v[i].own);
         memset(&m->v[i].act, 0, sizeof m->v[i].act);
@@ -415,7 +424,7 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         return NNP_OK;
     m->built_batch = -1;
     m->grads_ready = 0;
-    m->act_arena_ready = 0;
+    m->act_arena_ready = m->train_arena_ready = 0;
     if (batch < 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "batch size %lld is negative", (long long)batch);
     if (m->n_outputs == 0)
@@ -798,10 +807,13 @@ static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err
     for (int i = 0; i < m->nv && !st; i++)
         m->v[i].in_arena = 0;
     if (!st) {
-        nnp_aligned_free(m->act_arena);
         m->act_arena_bytes = 0;
         const unsigned long refusals = nnp_memory_refusals();
-        m->act_arena = nnp_aligned_alloc(total ? total : 64);
+        if (!m->act_arena || total > m->act_arena_cap) { /* smaller batches reuse it */
+            nnp_aligned_free(m->act_arena);
+            m->act_arena = nnp_aligned_alloc(total ? total : 64);
+            m->act_arena_cap = m->act_arena ? total : 0;
+        }
         int big = 0;   /* the largest value, to name */
         for (int k = 1; k < n; k++)
             big = sp[k].bytes > sp[big].bytes ? k : big;
@@ -826,24 +838,93 @@ static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err
     return st;
 }
 
+/* The training arena: a value lives from its producer's forward to the
+ * last step that reads it, forward or backward (time nn + nn - 1 - j is
+ * node j's backward), as each kind declares what its backward reads; graph
+ * outputs to the end. Values that no backward reads (a BatchNormalization
+ * output a ReLU reads) give their bytes to later ones. */
+static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *err)
+{
+    if (m->train_arena_ready) {
+        if (dry_total)
+            *dry_total = m->train_arena_bytes;
+        return NNP_OK;
+    }
+    const int nn = m->nn, end = 2 * nn;
+    grad_span *sp = calloc((size_t)(m->nv ? m->nv : 1), sizeof *sp);
+    int *order = calloc((size_t)(m->nv ? m->nv : 1), sizeof *order);
+    int *of = calloc((size_t)(m->nv ? m->nv : 1), sizeof *of);
+    uint32_t *reads = calloc((size_t)(nn ? nn : 1), sizeof *reads);
+    nnp_status st = sp && order && of && reads ? NNP_OK
+                                               : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < nn && !st; j++)
+        reads[j] = nnpi_layer_backward_reads(m->layers[m->nodes[j].layer]);
+    int n = 0;
+    for (int i = 0; i < m->nv && !st; i++) {
+        value *v = &m->v[i];
+        const int p = v->producer;
+        if (p < 0)
+            continue;
+        int last = is_output(m, i) ? end : p;
+        if ((reads[p] & NNP_READS_OUTPUT) && end - 1 - p > last)
+            last = end - 1 - p;
+        for (int j = p + 1; j < nn; j++)
+            for (int k = 0; k < m->nodes[j].n_in; k++)
+                if (m->nodes[j].in[k] == i) {
+                    const int t = (reads[j] & NNP_READS_INPUTS) ? end - 1 - j : j;
+                    last = t > last ? t : last;
+                }
+        of[n] = i;
+        sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, p, last};
+    }
+    const size_t total = st ? 0 : place_all(sp, order, n);
+    if (!st && !dry_total) {
+        m->train_arena_bytes = 0;
+        const unsigned long refusals = nnp_memory_refusals();
+        if (!m->train_arena || total > m->train_arena_cap) { /* smaller batches reuse it */
+            nnp_aligned_free(m->train_arena);
+            m->train_arena = nnp_aligned_alloc(total ? total : 64);
+            m->train_arena_cap = m->train_arena ? total : 0;
+        }
+        int big = 0;   /* the largest value, to name */
+        for (int k = 1; k < n; k++)
+            big = sp[k].bytes > sp[big].bytes ? k : big;
+        if (!m->train_arena)
+            st = nnp_memory_limit_status(
+                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for the values of a "
+                              "training forward at batch %lld (the largest: '%s', %zu bytes)",
+                              total, (long long)m->built_batch, n ? m->v[of[big]].name : "",
+                              n ? sp[big].bytes : 0),
+                refusals, err);
+        else
+            m->train_arena_bytes = total;
+        for (int k = 0; k < n && !st; k++)
+            m->v[of[k]].train_off = sp[k].off;
+        m->train_arena_ready = st == NNP_OK;
+    } else if (!st) {
+        *dry_total = total;
+    }
+    free(sp);
+    free(order);
+    free(of);
+    free(reads);
+    return st;
+}
+
 /* Points every computed value at its storage for the next forward: the
  * inference arena, or (training, and a forward a backward will read) a
  * buffer of its own. */
 static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
 {
-    nnp_status st = arena ? plan_act_arena(m, NULL, err) : NNP_OK;
+    nnp_status st = arena ? plan_act_arena(m, NULL, err) : plan_train_arena(m, NULL, err);
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
         if (v->producer < 0)
             continue;
-        if (arena) {
+        if (arena)
             v->act.data = v->in_arena ? (char *)m->act_arena + v->arena_off : NULL;
-            continue;
-        }
-        if (ensure(&v->own, &v->act_cap, &v->act.shape, err) != NNP_OK)
-            return nnp_error_prefix(err, "value '%s' (output of layer '%s')", v->name,
-                                    nnp_layer_name(m->layers[m->nodes[v->producer].layer]));
-        view_of(&v->act, &v->own);
+        else
+            v->act.data = (char *)m->train_arena + v->train_off;
     }
     if (!st)
         m->last_arena = arena;
@@ -1048,6 +1129,8 @@ nnp_status nnp_model_memory_plan(nnp_model *m, int64_t batch, nnp_memory_plan *o
     nnp_status st = nnp_model_build(m, batch, err);
     if (!st)
         st = plan_act_arena(m, &out->values_arena, err);
+    if (!st)
+        st = plan_train_arena(m, &out->values_training, err);
     if (!st)
         st = plan_grads(m, &out->value_grads, err);
     if (st)

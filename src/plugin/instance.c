@@ -272,6 +272,17 @@ void nnpi_layer_inference_affine(const nnp_layer *l, float *scale, float *shift)
     epi_of(l)->inference_affine(l->state, scale, shift);
 }
 
+uint32_t nnpi_layer_backward_reads(const nnp_layer *l)
+{
+    const nnp_backward_reads_ext *e =
+        l->kind->extension
+            ? (const nnp_backward_reads_ext *)l->kind->extension(NNP_EXT_BACKWARD_READS)
+            : NULL;
+    if (!e || !NNP_HAS_FIELD(e, nnp_backward_reads_ext, reads) || !e->reads || !l->built)
+        return NNP_READS_INPUTS | NNP_READS_OUTPUT;
+    return e->reads(l->state) & (NNP_READS_INPUTS | NNP_READS_OUTPUT);
+}
+
 int nnpi_layer_is_relu(const nnp_layer *l)
 {
     return EPI_HAS(l, is_relu) && epi_of(l)->is_relu(l->state);

@@ -24,6 +24,9 @@ nnp_status nnpi_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w
 int nnpi_layer_affine_axis(const nnp_layer *l, int rank);
 void nnpi_layer_inference_affine(const nnp_layer *l, float *scale, float *shift);
 int nnpi_layer_is_relu(const nnp_layer *l);
+/* NNP_READS_* of the layer's backward (NNP_EXT_BACKWARD_READS; both
+ * without it). */
+uint32_t nnpi_layer_backward_reads(const nnp_layer *l);
 /* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none. */
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err);
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);

@@ -30,7 +30,14 @@ trainable=$((params - 2 * 2 * 64))
 expect "weights" $((params * 4))
 expect "weight gradients" $((trainable * 4))
 # six values 64 wide, the last 2 wide
-expect "values, training (a buffer each)" $(((6 * 64 + 2) * B * 4))
+expect "values, a buffer each (for comparison)" $(((6 * 64 + 2) * B * 4))
+# training: a value lives until the last step that reads it, forward or
+# backward (steps 0-6 forward, 7-13 backward of nodes 6..0). Dense reads its
+# input and output in backward, BatchNormalization its input, ReLU its
+# output: d1 [0,13], bn1 [1,2], relu1 [2,11], d2 [3,10], bn2 [4,5],
+# relu2 [5,8], d3 (the output) [6,end]. At step 5 five 64-wide values live
+# (d1, relu1, d2, bn2, relu2), and the arena holds no more than that.
+expect "values, training (one arena, by liveness)" $((5 * 64 * B * 4))
 expect "values, inference (one arena, by liveness)" $((2 * 64 * B * 4))
 grep -q "^memory at batch 100 (float32; the inputs, $((2 * B * 4)) bytes" "$WORK/out" ||
     fail "the header does not give the batch and the inputs' bytes"
@@ -48,7 +55,7 @@ ws=$(bytes "layers' shared workspace")
 # batch 1,000,000 is reported under a 256 MB budget)
 NNP_MAX_MEMORY=256M "$BIN" info "$MODEL" --memory --batch 1000000 >"$WORK/big" 2>"$WORK/err" ||
     { fail "a large batch's plan needed its memory"; cat "$WORK/err"; }
-grep -q "values, training (a buffer each).*($(((6 * 64 + 2) * 1000000 * 4)) bytes)" "$WORK/big" ||
+grep -q "values, a buffer each (for comparison).*($(((6 * 64 + 2) * 1000000 * 4)) bytes)" "$WORK/big" ||
     fail "batch 1000000: wrong values line"
 
 # bad options: exit 2, named
