@@ -12,6 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An arena of values, planned for the current build (and fusion plan). */
+typedef struct value_arena {
+    void *mem;
+    size_t bytes, cap;     /* planned; allocated (smaller batches reuse it) */
+    int ready;
+} value_arena;
+enum { ARENA_INFER = 0, ARENA_TRAIN = 1 };
+#define VALUE_NOWHERE SIZE_MAX
+
 typedef struct value {
     char *name;
     nnp_shape decl;        /* declared shape, -1 for unknown dims */
@@ -25,9 +34,8 @@ typedef struct value {
     nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
     int grad_birth;        /* backward step before which it is zeroed (-1: first) */
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
-    size_t arena_off;      /* its place in the inference arena, when in_arena */
-    int in_arena;
-    size_t train_off;      /* its place in the training arena */
+    size_t off[2];         /* its place in the inference / training arena
+                              (VALUE_NOWHERE: the forward does not write it) */
 } value;
 
 typedef struct node {
@@ -62,13 +70,9 @@ struct nnp_model {
     nnp_mode last_mode;    /* mode of the last forward, reused by backward */
     void *grad_arena;      /* every value and scratch gradient, placed by liveness */
     size_t grad_arena_bytes;
-    void *act_arena;       /* inference forwards: the values, placed by liveness */
-    size_t act_arena_bytes;
-    int act_arena_ready;   /* planned for this build and fusion plan */
-    void *train_arena;     /* training forwards: the values, by liveness through
-                              the backward (NNP_EXT_BACKWARD_READS) */
-    size_t train_arena_bytes, train_arena_cap, act_arena_cap;
-    int train_arena_ready;
+    /* the values of forwards, placed by liveness: [ARENA_INFER] to the last
+       reader, [ARENA_TRAIN] through the backward (NNP_EXT_BACKWARD_READS) */
+    value_arena arena[2];
     int last_arena;        /* the last forward wrote its values there */
     nnpi_scratch scratch;  /* the workspace the layers share (nnp_host.scratch) */
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
@@ -146,14 +150,11 @@ static void view_of(nnp_tensor *view, const nnp_tensor *t)
 
 static void free_plan(nnp_model *m)
 {
-    nnp_aligned_free(m->act_arena);
-    m->act_arena = NULL;
-    m->act_arena_bytes = 0;
-    m->act_arena_ready = m->last_arena = 0;
-    nnp_aligned_free(m->train_arena);
-    m->train_arena = NULL;
-    m->train_arena_bytes = m->train_arena_cap = m->act_arena_cap = 0;
-    m->train_arena_ready = 0;
+    for (int a = 0; a < 2; a++) {
+        nnp_aligned_free(m->arena[a].mem);
+        memset(&m->arena[a], 0, sizeof m->arena[a]);
+    }
+    m->last_arena = 0;
     for (int i = 0; i < m->nv; i++) {
         nnp_tensor_free(&m->v[i].own);
         memset(&m->v[i].act, 0, sizeof m->v[i].act);
@@ -424,7 +425,7 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
         return NNP_OK;
     m->built_batch = -1;
     m->grads_ready = 0;
-    m->act_arena_ready = m->train_arena_ready = 0;
+    m->arena[ARENA_INFER].ready = m->arena[ARENA_TRAIN].ready = 0;
     if (batch < 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "batch size %lld is negative", (long long)batch);
     if (m->n_outputs == 0)
@@ -538,7 +539,7 @@ static void clear_epilogues(nnp_model *m)
         n->absorbed = 0;
     }
     m->fused = 0;
-    m->act_arena_ready = 0;   /* the values a forward writes change */
+    m->arena[ARENA_INFER].ready = 0;   /* the values a forward writes change */
 }
 
 int nnpi_model_affine_reader(const nnp_model *m, int nd, int *axis)
@@ -767,23 +768,82 @@ static int inference_writer(const nnp_model *m, int v)
     return p;
 }
 
+/* Places the n spans sp (of values of[]) in arena a, which (unless dry)
+ * it allocates and records in the values' off[a]; *dry_total: the size
+ * alone. Frees sp, order and of. */
+static nnp_status arena_place(nnp_model *m, int a, grad_span *sp, int *order, int *of, int n,
+                              size_t *dry_total, nnp_error *err)
+{
+    value_arena *ar = &m->arena[a];
+    nnp_status st = NNP_OK;
+    const size_t total = place_all(sp, order, n);
+    if (dry_total) {
+        *dry_total = total;
+    } else {
+        ar->bytes = 0;
+        const unsigned long refusals = nnp_memory_refusals();
+        if (!ar->mem || total > ar->cap) {
+            nnp_aligned_free(ar->mem);
+            ar->mem = nnp_aligned_alloc(total ? total : 64);
+            ar->cap = ar->mem ? total : 0;
+        }
+        int big = 0;   /* the largest value, to name */
+        for (int k = 1; k < n; k++)
+            big = sp[k].bytes > sp[big].bytes ? k : big;
+        if (!ar->mem)
+            st = nnp_memory_limit_status(
+                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for the values of %s "
+                              "forward at batch %lld (the largest: '%s', %zu bytes)", total,
+                              a == ARENA_INFER ? "an inference" : "a training",
+                              (long long)m->built_batch, n ? m->v[of[big]].name : "",
+                              n ? sp[big].bytes : 0),
+                refusals, err);
+        for (int i = 0; i < m->nv && !st; i++)
+            m->v[i].off[a] = VALUE_NOWHERE;
+        for (int k = 0; k < n && !st; k++)
+            m->v[of[k]].off[a] = sp[k].off;
+        ar->bytes = st ? 0 : total;
+        ar->ready = st == NNP_OK;
+    }
+    free(sp);
+    free(order);
+    free(of);
+    return st;
+}
+
+/* Spans for every computed value (nv each), or NULL after setting err. */
+static nnp_status arena_spans(const nnp_model *m, grad_span **sp, int **order, int **of,
+                              nnp_error *err)
+{
+    const size_t nv = (size_t)(m->nv ? m->nv : 1);
+    *sp = calloc(nv, sizeof **sp);
+    *order = calloc(nv, sizeof **order);
+    *of = calloc(nv, sizeof **of);
+    if (*sp && *order && *of)
+        return NNP_OK;
+    free(*sp);
+    free(*order);
+    free(*of);
+    return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+}
+
 /* The inference arena: every value a forward writes lives from its writer
  * to its last reader (to the end for a graph output), and values whose
  * lives do not meet share bytes (a reader's input and output always meet,
  * so no kind writes over what it reads). */
-static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err)
+static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
-    if (m->act_arena_ready) {
+    if (m->arena[ARENA_INFER].ready) {
         if (dry_total)
-            *dry_total = m->act_arena_bytes;
+            *dry_total = m->arena[ARENA_INFER].bytes;
         return NNP_OK;
     }
-    grad_span *sp = calloc((size_t)(m->nv ? m->nv : 1), sizeof *sp);
-    int *order = calloc((size_t)(m->nv ? m->nv : 1), sizeof *order);
-    int *of = calloc((size_t)(m->nv ? m->nv : 1), sizeof *of);
-    nnp_status st = sp && order && of ? NNP_OK : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    int n = 0;
-    for (int i = 0; i < m->nv && !st; i++) {
+    grad_span *sp;
+    int *order, *of, n = 0;
+    nnp_status st = arena_spans(m, &sp, &order, &of, err);
+    if (st)
+        return st;
+    for (int i = 0; i < m->nv; i++) {
         value *v = &m->v[i];
         const int w = v->producer >= 0 ? inference_writer(m, i) : -1;
         if (w < 0)
@@ -796,46 +856,7 @@ static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err
         of[n] = i;
         sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, w, last};
     }
-    const size_t total = st ? 0 : place_all(sp, order, n);
-    if (!st && dry_total) {   /* the size alone */
-        *dry_total = total;
-        free(sp);
-        free(order);
-        free(of);
-        return NNP_OK;
-    }
-    for (int i = 0; i < m->nv && !st; i++)
-        m->v[i].in_arena = 0;
-    if (!st) {
-        m->act_arena_bytes = 0;
-        const unsigned long refusals = nnp_memory_refusals();
-        if (!m->act_arena || total > m->act_arena_cap) { /* smaller batches reuse it */
-            nnp_aligned_free(m->act_arena);
-            m->act_arena = nnp_aligned_alloc(total ? total : 64);
-            m->act_arena_cap = m->act_arena ? total : 0;
-        }
-        int big = 0;   /* the largest value, to name */
-        for (int k = 1; k < n; k++)
-            big = sp[k].bytes > sp[big].bytes ? k : big;
-        if (!m->act_arena)
-            st = nnp_memory_limit_status(
-                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for the values of an "
-                              "inference forward at batch %lld (the largest: '%s', %zu bytes)",
-                              total, (long long)m->built_batch, n ? m->v[of[big]].name : "",
-                              n ? sp[big].bytes : 0),
-                refusals, err);
-        else
-            m->act_arena_bytes = total;
-    }
-    for (int k = 0; k < n && !st; k++) {
-        m->v[of[k]].in_arena = 1;
-        m->v[of[k]].arena_off = sp[k].off;
-    }
-    free(sp);
-    free(order);
-    free(of);
-    m->act_arena_ready = st == NNP_OK;
-    return st;
+    return arena_place(m, ARENA_INFER, sp, order, of, n, dry_total, err);
 }
 
 /* The training arena: a value lives from its producer's forward to the
@@ -845,22 +866,27 @@ static nnp_status plan_act_arena(nnp_model *m, size_t *dry_total, nnp_error *err
  * output a ReLU reads) give their bytes to later ones. */
 static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
-    if (m->train_arena_ready) {
+    if (m->arena[ARENA_TRAIN].ready) {
         if (dry_total)
-            *dry_total = m->train_arena_bytes;
+            *dry_total = m->arena[ARENA_TRAIN].bytes;
         return NNP_OK;
     }
     const int nn = m->nn, end = 2 * nn;
-    grad_span *sp = calloc((size_t)(m->nv ? m->nv : 1), sizeof *sp);
-    int *order = calloc((size_t)(m->nv ? m->nv : 1), sizeof *order);
-    int *of = calloc((size_t)(m->nv ? m->nv : 1), sizeof *of);
-    uint32_t *reads = calloc((size_t)(nn ? nn : 1), sizeof *reads);
-    nnp_status st = sp && order && of && reads ? NNP_OK
-                                               : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    for (int j = 0; j < nn && !st; j++)
+    grad_span *sp;
+    int *order, *of, n = 0;
+    nnp_status st = arena_spans(m, &sp, &order, &of, err);
+    uint32_t *reads = st ? NULL : calloc((size_t)(nn ? nn : 1), sizeof *reads);
+    if (!st && !reads) {
+        free(sp);
+        free(order);
+        free(of);
+        st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
+    if (st)
+        return st;
+    for (int j = 0; j < nn; j++)
         reads[j] = nnpi_layer_backward_reads(m->layers[m->nodes[j].layer]);
-    int n = 0;
-    for (int i = 0; i < m->nv && !st; i++) {
+    for (int i = 0; i < m->nv; i++) {
         value *v = &m->v[i];
         const int p = v->producer;
         if (p < 0)
@@ -877,38 +903,8 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
         of[n] = i;
         sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, p, last};
     }
-    const size_t total = st ? 0 : place_all(sp, order, n);
-    if (!st && !dry_total) {
-        m->train_arena_bytes = 0;
-        const unsigned long refusals = nnp_memory_refusals();
-        if (!m->train_arena || total > m->train_arena_cap) { /* smaller batches reuse it */
-            nnp_aligned_free(m->train_arena);
-            m->train_arena = nnp_aligned_alloc(total ? total : 64);
-            m->train_arena_cap = m->train_arena ? total : 0;
-        }
-        int big = 0;   /* the largest value, to name */
-        for (int k = 1; k < n; k++)
-            big = sp[k].bytes > sp[big].bytes ? k : big;
-        if (!m->train_arena)
-            st = nnp_memory_limit_status(
-                nnp_error_set(err, NNP_ERR_NOMEM, "cannot allocate %zu bytes for the values of a "
-                              "training forward at batch %lld (the largest: '%s', %zu bytes)",
-                              total, (long long)m->built_batch, n ? m->v[of[big]].name : "",
-                              n ? sp[big].bytes : 0),
-                refusals, err);
-        else
-            m->train_arena_bytes = total;
-        for (int k = 0; k < n && !st; k++)
-            m->v[of[k]].train_off = sp[k].off;
-        m->train_arena_ready = st == NNP_OK;
-    } else if (!st) {
-        *dry_total = total;
-    }
-    free(sp);
-    free(order);
-    free(of);
     free(reads);
-    return st;
+    return arena_place(m, ARENA_TRAIN, sp, order, of, n, dry_total, err);
 }
 
 /* Points every computed value at its storage for the next forward: the
@@ -916,15 +912,12 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
  * buffer of its own. */
 static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
 {
-    nnp_status st = arena ? plan_act_arena(m, NULL, err) : plan_train_arena(m, NULL, err);
+    const int a = arena ? ARENA_INFER : ARENA_TRAIN;
+    nnp_status st = arena ? plan_infer_arena(m, NULL, err) : plan_train_arena(m, NULL, err);
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
-        if (v->producer < 0)
-            continue;
-        if (arena)
-            v->act.data = v->in_arena ? (char *)m->act_arena + v->arena_off : NULL;
-        else
-            v->act.data = (char *)m->train_arena + v->train_off;
+        if (v->producer >= 0)
+            v->act.data = v->off[a] == VALUE_NOWHERE ? NULL : (char *)m->arena[a].mem + v->off[a];
     }
     if (!st)
         m->last_arena = arena;
@@ -1128,7 +1121,7 @@ nnp_status nnp_model_memory_plan(nnp_model *m, int64_t batch, nnp_memory_plan *o
     out->largest_value_id = -1;
     nnp_status st = nnp_model_build(m, batch, err);
     if (!st)
-        st = plan_act_arena(m, &out->values_arena, err);
+        st = plan_infer_arena(m, &out->values_arena, err);
     if (!st)
         st = plan_train_arena(m, &out->values_training, err);
     if (!st)
