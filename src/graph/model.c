@@ -30,7 +30,7 @@ typedef struct value {
     char *weight_name;
     nnp_tensor act;        /* a view: of own, of the inference arena, or of a
                               caller's input */
-    nnp_tensor own;        /* its own buffer (training forwards, weight outputs) */
+    nnp_tensor own;        /* a weight output's buffer (the weight copied there) */
     nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
     int grad_birth;        /* backward step before which it is zeroed (-1: first) */
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
@@ -907,9 +907,9 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
     return arena_place(m, ARENA_TRAIN, sp, order, of, n, dry_total, err);
 }
 
-/* Points every computed value at its storage for the next forward: the
- * inference arena, or (training, and a forward a backward will read) a
- * buffer of its own. */
+/* Points every computed value at its place for the next forward: in the
+ * inference arena, or (training, and a forward a backward will read) in the
+ * training arena. */
 static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
 {
     const int a = arena ? ARENA_INFER : ARENA_TRAIN;

@@ -179,26 +179,12 @@ static void get_text(rbuf *b, char *buf, size_t size)
 
 /* ---- the child -------------------------------------------------------------- */
 
-static bool child_write(int fd, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool child_read(int fd, void *data, size_t n)
+/* Sends (out) or receives all n bytes; false once the parent is gone. */
+static bool child_io(int fd, void *data, size_t n, bool out)
 {
     unsigned char *p = data;
     while (n > 0) {
-        ssize_t k = recv(fd, p, n, 0);
+        ssize_t k = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -252,7 +238,7 @@ static void child_setup(int fd, pid_t parent, double limit)
 static void send_reply(int fd, wbuf *b)
 {
     finish(b);
-    if (b->oom || !child_write(fd, b->p, b->n))
+    if (b->oom || !child_io(fd, b->p, b->n, true))
         _exit(3);
 }
 
@@ -334,10 +320,10 @@ static void serve_read(int fd, wbuf *b, hid_t loc, const char *path, rbuf *req)
 static bool serve(int fd, wbuf *b, hid_t *file, const void *data, size_t len)
 {
     uint32_t n;
-    if (!child_read(fd, &n, sizeof n))
+    if (!child_io(fd, &n, sizeof n, false))
         return false;
     unsigned char *msg = n <= MAX_FRAME ? malloc(n ? n : 1) : NULL;
-    if (!msg || !child_read(fd, msg, n))
+    if (!msg || !child_io(fd, msg, n, false))
         _exit(3);
     rbuf req = {msg, n, false};
     int32_t op;
@@ -385,7 +371,7 @@ static bool serve(int fd, wbuf *b, hid_t *file, const void *data, size_t len)
         serve_read(fd, b, obj, path, &req);
         break;
     case OP_VALUES:   /* the bytes alone */
-        if (values_len && !child_write(fd, values, values_len))
+        if (values_len && !child_io(fd, values, values_len, true))
             _exit(3);
         break;
     case OP_CLOSE:   /* no answer */
