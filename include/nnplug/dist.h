@@ -81,6 +81,20 @@ NNP_API nnp_status nnp_reduce_begin(const nnp_group *g, const nnp_batch_split *s
                                     nnp_error *err);
 /* Adds the partial sum of the next local chunk (copied). */
 NNP_API void nnp_reduce_add(nnp_reduction *r, const void *partial);
+/* The tree: node [lo, hi) of the chunk indices has the children
+ * [lo, lo + (hi - lo) / 2) and the rest, and the value left + right; a
+ * node's shape below it depends on its size alone. The whole nodes that
+ * cover this process's chunks (the smallest set, in chunk order): their
+ * number, and up to max of their sizes (in chunks) into sizes. A caller
+ * that evaluates those nodes itself (leaves: its chunks' partial sums;
+ * a node of s chunks: the node of s / 2 chunks + the node of s - s / 2
+ * after it) hands each to nnp_reduce_add_node instead of adding chunk by
+ * chunk: the same bits, without a partial sum in memory per chunk. */
+NNP_API int nnp_reduce_cover(const nnp_reduction *r, int *sizes, int max);
+/* Adds the value of the next `size` local chunks (copied); they must form
+ * a node of the tree (nnp_reduce_end reports it otherwise).
+ * nnp_reduce_add(r, p) is nnp_reduce_add_node(r, 1, p). */
+NNP_API void nnp_reduce_add_node(nnp_reduction *r, int size, const void *value);
 /* Writes the total (len elements of the dtype) to out, frees r. Every
  * local chunk must have been added. */
 NNP_API nnp_status nnp_reduce_end(nnp_reduction *r, void *out, nnp_error *err);

@@ -46,6 +46,9 @@
  * (Dropout's mask) is the same on any number of processes; defines the kind
  * extension NNP_EXT_BACKWARD_READS (which values a backward reads, so that
  * training forwards may share memory between values by liveness).
+ * 1.5 appends reduce_cover and reduce_add_node to nnp_host: a kind may
+ * evaluate the reduction tree over its chunks itself (tile by tile, in
+ * cache) and hand the host whole nodes instead of one partial per chunk.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -59,7 +62,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 4
+#define NNP_ABI_MINOR 5
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -440,6 +443,23 @@ typedef struct nnp_host {
        the global row (first + i), so a sample gets the same draw on any
        number of processes. */
     int64_t (*batch_rows)(int64_t rows, int64_t *global_rows);
+
+    /* ---- since 1.5 ---- */
+
+    /* The tree a reduction sums by: node [lo, hi) of the chunk indices has
+       the children [lo, lo + (hi - lo) / 2) and the rest, and the value
+       left + right (a leaf: the chunk's partial sum); so the tree below a
+       node depends on its size alone. reduce_cover: the number of whole
+       nodes covering this process's chunks (the smallest set, in chunk
+       order) and up to max of their sizes, in chunks. A kind that
+       evaluates each of those nodes itself by that rule (a node of s
+       chunks = the node of the first s / 2 chunks + the node of the rest)
+       hands it, in order, to reduce_add_node (copied; the chunks must form
+       the next node, reduce_end reports it otherwise): the same bits as
+       reduce_add chunk by chunk, without a partial sum per chunk in
+       memory. reduce_add(red, p) is reduce_add_node(red, 1, p). */
+    int (*reduce_cover)(void *red, int *sizes, int max);
+    void (*reduce_add_node)(void *red, int size, const void *value);
 } nnp_host;
 
 /* The size of the host table at each minor version (for NNP_HOST_AT_LEAST). */
@@ -447,7 +467,8 @@ typedef struct nnp_host {
 #define NNP_HOST_SIZE_1_1 offsetof(nnp_host, layer_weights_changed)
 #define NNP_HOST_SIZE_1_2 offsetof(nnp_host, batch_chunks)
 #define NNP_HOST_SIZE_1_3 offsetof(nnp_host, batch_rows)
-#define NNP_HOST_SIZE_1_4 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_4 offsetof(nnp_host, reduce_cover)
+#define NNP_HOST_SIZE_1_5 sizeof(nnp_host)
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
@@ -455,7 +476,8 @@ static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
                   : minor == 1 ? NNP_HOST_SIZE_1_1
                   : minor == 2 ? NNP_HOST_SIZE_1_2
                   : minor == 3 ? NNP_HOST_SIZE_1_3
-                               : NNP_HOST_SIZE_1_4;
+                  : minor == 4 ? NNP_HOST_SIZE_1_4
+                               : NNP_HOST_SIZE_1_5;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }

@@ -8,10 +8,17 @@
  * for any thread count; the test suite checks this bit for bit. The bias
  * gradient, the one reduction done here, runs over fixed column blocks, each
  * summed in row order.
+ *
+ * In a data-parallel step the products are those of common/gemm_det.h
+ * instead: a sample's output depends on the sample alone, and the kernel
+ * and bias gradients are evaluated node by node of the host's reduction
+ * tree (plugin ABI 1.5), so the bits are the same on any number of
+ * processes and threads.
  */
 #include <nnplug/plugin_util.h>
 
 #include "dense.h"
+#include "common/gemm_det.h"
 #include "common/gemm_tiled.h"
 
 #include <stdlib.h>
@@ -87,6 +94,18 @@ static nnp_status alloc_weights(dense_state *s, int64_t in_dim, nnp_error *err)
     return NNP_OK;
 }
 
+/* A data-parallel step's workspace: a tree node of the kernel and bias
+ * gradients, then (64-byte aligned) the kernel transposed. */
+static size_t dp_node_floats(int64_t in_dim, int64_t units)
+{
+    return ((size_t)(in_dim * units + units) + 15) / 16 * 16;
+}
+
+static size_t dp_workspace_floats(int64_t in_dim, int64_t units)
+{
+    return dp_node_floats(in_dim, units) + (size_t)(in_dim * units);
+}
+
 static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                               nnp_error *err)
 {
@@ -133,12 +152,10 @@ static nnp_status dense_build(void *state, int n_in, const nnp_shape *in, nnp_sh
         s->scratch = p;
         s->scratch_rows = rows;
     }
-    /* data-parallel steps: the weight gradients of one chunk of the batch
-     * at a time, in the model's shared workspace (dense_chunk_grads) */
-    s->chunk_parts = nnp_pu_nthreads(h);
-    s->chunk_ws = NNP_HOST_AT_LEAST(h, 3) &&
-                  h->scratch_reserve((size_t)s->chunk_parts *
-                                     (size_t)(in_dim * s->units + s->units) * sizeof(float));
+    /* data-parallel steps: one node of the kernel and bias gradients' tree
+     * and the transposed kernel, in the model's shared workspace */
+    s->chunk_ws = NNP_HOST_AT_LEAST(h, 5) &&
+                  h->scratch_reserve(dp_workspace_floats(in_dim, s->units) * sizeof(float));
     s->rank = rank;
     s->in_shape = in[0];
     *out = in[0];
@@ -197,49 +214,24 @@ static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db)
     }
 }
 
-/* The chunks of a data-parallel step's batch (a 1.3 host's batch_chunks),
- * 0 outside one. Every product of such a step runs chunk by chunk, so a
- * sample's numbers depend on its chunk alone, not on the process count. */
+/* Whether a call of `rows` rows runs in a data-parallel step (a 1.5 host's
+ * batch_chunks says how many chunks; 0 outside one). */
 static int dense_chunks(const dense_state *s, int64_t rows)
 {
     const nnp_host *h = s->host;
-    return s->chunk_ws && NNP_HOST_AT_LEAST(h, 3) ? h->batch_chunks(rows, 0, NULL, NULL) : 0;
+    return s->chunk_ws && NNP_HOST_AT_LEAST(h, 5) ? h->batch_chunks(rows, 0, NULL, NULL) : 0;
 }
 
-/* Up to DENSE_WAVE chunks of a data-parallel step at a time: their rows,
- * read on the calling thread (batch_chunks answers for the step running on
- * it), for the threads that share them. */
-#define DENSE_WAVE 64
-typedef struct chunk_wave {
-    int first, n;
-    int64_t begin[DENSE_WAVE], end[DENSE_WAVE];
-} chunk_wave;
-
-static void wave_at(const nnp_host *h, int64_t rows, int first, int nc, chunk_wave *w)
-{
-    w->first = first;
-    w->n = nc - first < DENSE_WAVE ? nc - first : DENSE_WAVE;
-    for (int k = 0; k < w->n; k++)
-        h->batch_chunks(rows, first + k, &w->begin[k], &w->end[k]);
-}
-
-/* linear_part, chunk by chunk in a data-parallel step: the chunks shared by
- * the threads, each chunk's product on one (as it would be alone). */
+/* z = x . kernel + bias: in a data-parallel step with gemm_det's products
+ * (a sample's row depends on that sample alone), else in BLAS tiles. */
 static void linear_rows(const dense_state *s, const float *x, int64_t rows, float *z)
 {
-    const int nc = dense_chunks(s, rows), nt = nnp_pu_nthreads(s->host);
-    if (nc <= 0) {
+    const int nt = nnp_pu_nthreads(s->host);
+    if (dense_chunks(s, rows) > 0)
+        gd_gemm(rows, s->units, s->in_dim, x, s->in_dim, s->wb.kernel.data, s->units,
+                s->wb.use_bias ? s->wb.bias.data : NULL, z, s->units, nt);
+    else
         linear_part(s, x, rows, z, nt);
-        return;
-    }
-    chunk_wave w;
-    for (int first = 0; first < nc; first += DENSE_WAVE) {
-        wave_at(s->host, rows, first, nc, &w);
-#pragma omp parallel for schedule(static) num_threads(nt < w.n ? nt : w.n) if (nt > 1)
-        for (int k = 0; k < w.n; k++)
-            linear_part(s, x + w.begin[k] * s->in_dim, w.end[k] - w.begin[k],
-                        z + w.begin[k] * s->units, 1);
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -289,10 +281,10 @@ static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_
     return NNP_OK;
 }
 
-/* In a data-parallel step (a 1.3 host's batch_chunks): the kernel and bias
- * gradients of each chunk of the batch on its own, summed over every
- * process's chunks by the host in one fixed order, so the same bits for any
- * process count; *chunked = 0 when no split is in effect. */
+/* In a data-parallel step: the kernel and bias gradients, node by node of
+ * the host's reduction tree over the chunks (each node evaluated here tile
+ * by tile), summed over every process by the host in one fixed order, so
+ * the same bits for any process count; *chunked = 0 outside such a step. */
 static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float *dz,
                                     int64_t rows, int *chunked, nnp_error *err)
 {
@@ -301,42 +293,38 @@ static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float 
     const int nc = dense_chunks(s, rows), nt = nnp_pu_nthreads(h);
     const int64_t units = s->units, in_dim = s->in_dim, nk = in_dim * units;
     const size_t len = (size_t)(nk + units);
-    /* one chunk's partial sums per thread (the workspace holds chunk_parts) */
-    int np = nt < s->chunk_parts ? nt : s->chunk_parts;
-    np = np < DENSE_WAVE ? np : DENSE_WAVE;
-    float *part = nc > 0 && np > 0 ? h->scratch((size_t)np * len * sizeof(float)) : NULL;
-    if (!part)
+    float *node = nc > 0 ? h->scratch(dp_workspace_floats(in_dim, units) * sizeof(float)) : NULL;
+    if (!node)
         return NNP_OK;
+    int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;
+    if (!rb)
+        return h->error_set(err, NNP_ERR_NOMEM, "Dense '%s': out of memory", dense_name(s));
+    for (int i = 0; i < nc; i++)
+        h->batch_chunks(rows, i, &rb[i], &re[i]);
     void *red;
     nnp_status st = h->reduce_begin(NNP_F32, len, 1, &red, err);
-    if (st != NNP_OK)
+    if (st != NNP_OK) {
+        free(rb);
         return st;
-    chunk_wave w;
-    for (int first = 0; first < nc; first += np) {
-        wave_at(h, rows, first, first + np < nc ? first + np : nc, &w);
-        /* np chunks' partials at once, handed to the sum in chunk order */
-#pragma omp parallel for schedule(static) num_threads(w.n) if (w.n > 1)
-        for (int k = 0; k < w.n; k++) {
-            float *pk = part + (size_t)k * len;
-            const int64_t b = w.begin[k], e = w.end[k];
-            gt_sgemm(1, 0, in_dim, units, e - b, 1.0f, x + b * in_dim, in_dim, dz + b * units,
-                     units, 0.0f, pk, units, 1);
-            memset(pk + nk, 0, sizeof(float) * (size_t)units);
-            bias_grad(dz + b * units, e - b, units, pk + nk);
-        }
-        for (int k = 0; k < w.n; k++)
-            h->reduce_add(red, part + (size_t)k * len);
     }
-    st = h->reduce_end(red, part, err);
+    int sizes[64];
+    const int nodes = h->reduce_cover(red, sizes, 64);
+    for (int k = 0, l = 0; k < nodes && k < 64; l += sizes[k++]) {
+        gd_tree_atb(in_dim, units, x, in_dim, dz, units, rb + l, re + l, sizes[k], node,
+                    node + nk, nt);
+        h->reduce_add_node(red, sizes[k], node);
+    }
+    free(rb);
+    st = h->reduce_end(red, node, err);
     if (st != NNP_OK)
         return st;
     float *dk = s->wb.dkernel.data;
     for (int64_t j = 0; j < nk; j++)
-        dk[j] += part[j];
+        dk[j] += node[j];
     if (s->wb.use_bias) {
         float *db = s->wb.dbias.data;
         for (int64_t j = 0; j < units; j++)
-            db[j] += part[nk + j];
+            db[j] += node[nk + j];
     }
     *chunked = 1;
     return NNP_OK;
@@ -389,18 +377,15 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
                      s->wb.dkernel.data, units, nt);
         if (s->wb.use_bias && !chunked)
             bias_grad(dz, rows, units, s->wb.dbias.data);
-        const int nc = gx ? dense_chunks(s, rows) : 0;
-        if (gx && nc <= 0)
+        if (gx && chunked) {
+            /* dx = dz . kernel^T, a sample's row from that sample alone */
+            float *kt = (float *)h->scratch(dp_workspace_floats(in_dim, units) * sizeof(float)) +
+                        dp_node_floats(in_dim, units);
+            gd_transpose(in_dim, units, s->wb.kernel.data, kt, nt);
+            gd_gemm(rows, in_dim, units, dz, units, kt, in_dim, NULL, gx->data, in_dim, nt);
+        } else if (gx) {
             gt_sgemm(0, 1, rows, in_dim, units, 1.0f, dz, units, s->wb.kernel.data, units, 0.0f,
                      gx->data, in_dim, nt);
-        chunk_wave w;
-        for (int first = 0; first < nc; first += DENSE_WAVE) {
-            wave_at(h, rows, first, nc, &w);
-#pragma omp parallel for schedule(static) num_threads(nt < w.n ? nt : w.n) if (nt > 1)
-            for (int k = 0; k < w.n; k++)
-                gt_sgemm(0, 1, w.end[k] - w.begin[k], in_dim, units, 1.0f,
-                         dz + w.begin[k] * units, units, s->wb.kernel.data, units, 0.0f,
-                         (float *)gx->data + w.begin[k] * in_dim, in_dim, 1);
         }
     }
     return NNP_OK;

@@ -23,8 +23,7 @@ typedef struct dense_state {
     /* backward's dL/dz for the largest concrete build: [scratch_rows, units] */
     float *scratch;
     int64_t scratch_rows;
-    int chunk_ws;    /* the model's workspace holds chunk_parts chunks' gradients */
-    int chunk_parts; /* (one per thread of the build) */
+    int chunk_ws;    /* the model's workspace holds a data-parallel step's work */
 } dense_state;
 
 const char *dense_name(const dense_state *s);

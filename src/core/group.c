@@ -226,9 +226,40 @@ struct nnp_reduction {
     int first, count; /* this process's leaves */
     int global;
     int added, top, cap;
+    int bad;          /* a node added that is not the next node of the tree */
     span *nodes;      /* the stack */
     unsigned char *vals; /* cap values of len elements */
+    size_t vals_bytes;
 };
+
+/* The last freed reduction's values, kept for the next one on this thread:
+ * a training step runs one reduction after another of the same sizes, and
+ * fresh pages would be faulted in every time. */
+static _Thread_local unsigned char *spare_vals;
+static _Thread_local size_t spare_bytes;
+
+static unsigned char *vals_get(size_t bytes)
+{
+    if (spare_vals && spare_bytes >= bytes) {
+        unsigned char *v = spare_vals;
+        spare_vals = NULL;
+        return v;
+    }
+    return malloc(bytes ? bytes : 1);
+}
+
+static void vals_put(unsigned char *v, size_t bytes)
+{
+    if (!v)
+        return;
+    if (spare_vals && spare_bytes >= bytes) {
+        free(v);
+        return;
+    }
+    free(spare_vals);
+    spare_vals = v;
+    spare_bytes = bytes;
+}
 
 /* Whether [x, y) is a node of the tree over [0, n). */
 static int is_node(int n, int x, int y)
@@ -300,7 +331,8 @@ nnp_status nnp_reduce_begin(const nnp_group *g, const nnp_batch_split *s, nnp_dt
     else
         bytes = (size_t)r->cap * len * r->esz;
     r->nodes = calloc((size_t)r->cap, sizeof *r->nodes);
-    r->vals = bytes == SIZE_MAX ? NULL : malloc(bytes ? bytes : 1);
+    r->vals = bytes == SIZE_MAX ? NULL : vals_get(bytes);
+    r->vals_bytes = bytes;
     if (!r->nodes || !r->vals) {
         nnp_reduce_free(r);
         return nnp_error_set(err, NNP_ERR_NOMEM,
@@ -311,13 +343,57 @@ nnp_status nnp_reduce_begin(const nnp_group *g, const nnp_batch_split *s, nnp_dt
     return NNP_OK;
 }
 
-void nnp_reduce_add(nnp_reduction *r, const void *partial)
+/* The smallest set of whole nodes of the tree over [0, n) that covers the
+ * leaves [first, first + count): what adding them one by one leaves on the
+ * stack. Up to max spans into out; returns how many there are. */
+static int cover_of(int n, int first, int count, span *out, int max)
 {
-    if (r->added >= r->count || r->top >= r->cap)
-        return; /* nnp_reduce_end reports the count */
-    int leaf = r->first + r->added++;
-    r->nodes[r->top] = (span){leaf, leaf + 1};
-    memcpy(val(r, r->top), partial, r->len * r->esz);
+    int top = 0, at = first, end = first + count;
+    while (at < end) {
+        /* the largest node that starts at `at` and ends by `end` */
+        int lo = 0, hi = n;
+        span best = {at, at + 1};
+        for (;;) {
+            if (lo == at && hi <= end) {
+                best = (span){lo, hi};
+                break;
+            }
+            if (hi - lo < 2)
+                break;
+            int mid = lo + (hi - lo) / 2;
+            if (at < mid)
+                hi = mid;
+            else
+                lo = mid;
+        }
+        if (top < max)
+            out[top] = best;
+        top++;
+        at = best.hi;
+    }
+    return top;
+}
+
+int nnp_reduce_cover(const nnp_reduction *r, int *sizes, int max)
+{
+    span sp[64];
+    int n = cover_of(r->n, r->first, r->count, sp, 64);
+    for (int k = 0; k < n && k < max && k < 64; k++)
+        sizes[k] = sp[k].hi - sp[k].lo;
+    return n;
+}
+
+void nnp_reduce_add_node(nnp_reduction *r, int size, const void *value)
+{
+    int leaf = r->first + r->added;
+    if (size < 1 || size > r->count - r->added || r->top >= r->cap ||
+        !is_node(r->n, leaf, leaf + size)) {
+        r->bad = 1; /* nnp_reduce_end reports it */
+        return;
+    }
+    r->added += size;
+    r->nodes[r->top] = (span){leaf, leaf + size};
+    memcpy(val(r, r->top), value, r->len * r->esz);
     r->top++;
     while (r->top >= 2 && r->nodes[r->top - 2].hi == r->nodes[r->top - 1].lo &&
            is_node(r->n, r->nodes[r->top - 2].lo, r->nodes[r->top - 1].hi)) {
@@ -327,29 +403,38 @@ void nnp_reduce_add(nnp_reduction *r, const void *partial)
     }
 }
 
+void nnp_reduce_add(nnp_reduction *r, const void *partial)
+{
+    if (r->added >= r->count || r->top >= r->cap)
+        return; /* nnp_reduce_end reports the count */
+    nnp_reduce_add_node(r, 1, partial);
+}
+
 void nnp_reduce_free(nnp_reduction *r)
 {
     if (!r)
         return;
     free(r->nodes);
-    free(r->vals);
+    vals_put(r->vals, r->vals_bytes);
     free(r);
 }
 
 /* The gathered nodes of every process, in chunk order. */
 typedef struct cover {
     int n_nodes;
-    span *nodes;
+    const span *nodes;
     const unsigned char *vals; /* n_nodes values */
 } cover;
 
-/* out = the value of node [lo, hi): a gathered node's, or left + right. */
+/* out = the value of node [lo, hi): a gathered node's, or left + right;
+ * tmp: room for one value per level below. */
 static nnp_status eval(const nnp_reduction *r, const cover *c, int lo, int hi, void *out,
-                       nnp_error *err)
+                       unsigned char *tmp, nnp_error *err)
 {
+    const size_t bytes = r->len * r->esz;
     for (int k = 0; k < c->n_nodes; k++)
         if (c->nodes[k].lo == lo && c->nodes[k].hi == hi) {
-            memcpy(out, c->vals + (size_t)k * r->len * r->esz, r->len * r->esz);
+            memcpy(out, c->vals + (size_t)k * bytes, bytes);
             return NNP_OK;
         }
     if (hi - lo < 2)
@@ -357,41 +442,55 @@ static nnp_status eval(const nnp_reduction *r, const cover *c, int lo, int hi, v
                              "the processes disagree on how the batch is split (chunk %d of %d "
                              "is nobody's)", lo, r->n);
     int mid = lo + (hi - lo) / 2;
-    size_t bytes = r->len * r->esz;
-    void *right = malloc(bytes ? bytes : 1);
-    if (!right)
+    nnp_status st = eval(r, c, lo, mid, out, tmp, err);
+    if (!st)
+        st = eval(r, c, mid, hi, tmp, tmp + bytes, err);
+    if (!st)
+        add_into(r, out, tmp);
+    return st;
+}
+
+/* eval of the whole tree, with its scratch. */
+static nnp_status eval_root(const nnp_reduction *r, const cover *c, void *out, nnp_error *err)
+{
+    int levels = 1;
+    while ((1 << (levels - 1)) < r->n)
+        levels++;
+    const size_t bytes = r->len * r->esz;
+    if (bytes && (size_t)levels > SIZE_MAX / bytes)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    nnp_status st = eval(r, c, lo, mid, out, err);
-    if (!st)
-        st = eval(r, c, mid, hi, right, err);
-    if (!st)
-        add_into(r, out, right);
-    free(right);
+    unsigned char *tmp = malloc(bytes * (size_t)levels + 1);
+    if (!tmp)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    nnp_status st = eval(r, c, 0, r->n, out, tmp, err);
+    free(tmp);
     return st;
 }
 
 #ifdef NNP_HAVE_MPI
+/* Every process's cover is known from the split alone (process p holds
+ * chunks [p n / K, (p + 1) n / K)), so one exchange of the values does. */
 static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err)
 {
     const nnp_group *g = r->g;
-    int *counts = calloc((size_t)g->size * 4, sizeof *counts);
-    int *hcounts = counts + g->size, *displs = hcounts + g->size, *vdispls = displs + g->size;
-    if (!counts)
-        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    const int K = g->size;
+    int *counts = calloc((size_t)K * 2, sizeof *counts), *displs = counts + K;
     nnp_status st = NNP_OK;
-    int mine = r->top, rc = MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, g->comm);
     span *nodes = NULL;
     unsigned char *vals = NULL;
-    int total = 0;
     size_t vbytes = r->len * r->esz;
-    if (rc != MPI_SUCCESS) {
-        st = mpi_error(err, rc, "reduction across processes");
-        goto done;
-    }
-    for (int p = 0; p < g->size; p++) {
-        displs[p] = 2 * total;
-        hcounts[p] = 2 * counts[p];
+    int total = 0;
+    if (!counts)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int p = 0; p < K; p++) {
+        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
+        counts[p] = cover_of(r->n, f, e - f, NULL, 0);
         total += counts[p];
+    }
+    if (counts[g->rank] != r->top) {
+        st = nnp_error_set(err, NNP_ERR_INTERNAL, "reduction: %d nodes, the split says %d",
+                           r->top, counts[g->rank]);
+        goto done;
     }
     if (vbytes && (size_t)total > (size_t)INT_MAX / vbytes) {
         st = nnp_error_set(err, NNP_ERR_UNSUPPORTED,
@@ -399,30 +498,29 @@ static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err
         goto done;
     }
     nodes = malloc(sizeof *nodes * (size_t)(total ? total : 1));
-    vals = malloc(vbytes * (size_t)total + 1);
+    vals = vals_get(vbytes * (size_t)total + 1);
     if (!nodes || !vals) {
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         goto done;
     }
-    rc = MPI_Allgatherv(r->nodes, 2 * mine, MPI_INT, nodes, hcounts, displs, MPI_INT, g->comm);
-    if (rc == MPI_SUCCESS) {
-        for (int p = 0, at = 0; p < g->size; p++) {
-            hcounts[p] = (int)(counts[p] * vbytes);
-            vdispls[p] = (int)(at * vbytes);
-            at += counts[p];
-        }
-        rc = MPI_Allgatherv(r->vals, (int)(mine * vbytes), MPI_BYTE, vals, hcounts, vdispls,
-                            MPI_BYTE, g->comm);
+    for (int p = 0, at = 0; p < K; p++) {
+        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
+        cover_of(r->n, f, e - f, nodes + at, counts[p]);
+        displs[p] = (int)((size_t)at * vbytes);
+        at += counts[p];
+        counts[p] = (int)((size_t)counts[p] * vbytes);
     }
+    int rc = MPI_Allgatherv(r->vals, (int)((size_t)r->top * vbytes), MPI_BYTE, vals, counts,
+                            displs, MPI_BYTE, g->comm);
     if (rc != MPI_SUCCESS) {
         st = mpi_error(err, rc, "reduction across processes");
         goto done;
     }
     cover c = {total, nodes, vals};
-    st = eval(r, &c, 0, r->n, out, err);
+    st = eval_root(r, &c, out, err);
 done:
     free(nodes);
-    free(vals);
+    vals_put(vals, vbytes * (size_t)total + 1);
     free(counts);
     return st;
 }
@@ -431,12 +529,16 @@ done:
 nnp_status nnp_reduce_end(nnp_reduction *r, void *out, nnp_error *err)
 {
     nnp_status st = NNP_OK;
-    if (r->added != r->count) {
+    if (r->bad) {
+        st = nnp_error_set(err, NNP_ERR_INTERNAL,
+                           "reduction: a partial sum was added for chunks that are not the next "
+                           "node of the tree (see reduce_cover)");
+    } else if (r->added != r->count) {
         st = nnp_error_set(err, NNP_ERR_INTERNAL, "reduction: %d of %d chunks added", r->added,
                            r->count);
     } else if (!r->global) {
         cover c = {r->top, r->nodes, r->vals};
-        st = eval(r, &c, 0, r->n, out, err);
+        st = eval_root(r, &c, out, err);
     } else {
 #ifdef NNP_HAVE_MPI
         st = gather_cover(r, out, err);

@@ -177,6 +177,16 @@ static nnp_status host_reduce_begin(nnp_dtype dtype, size_t len, int global, voi
 
 static void host_reduce_add(void *red, const void *partial) { nnp_reduce_add(red, partial); }
 
+static int host_reduce_cover(void *red, int *sizes, int max)
+{
+    return nnp_reduce_cover(red, sizes, max);
+}
+
+static void host_reduce_add_node(void *red, int size, const void *value)
+{
+    nnp_reduce_add_node(red, size, value);
+}
+
 static nnp_status host_reduce_end(void *red, void *out, nnp_error *err)
 {
     return nnp_reduce_end(red, out, err);
@@ -242,6 +252,8 @@ static void host_init(void)
     h->reduce_begin = host_reduce_begin;
     h->reduce_add = host_reduce_add;
     h->reduce_end = host_reduce_end;
+    h->reduce_cover = host_reduce_cover;
+    h->reduce_add_node = host_reduce_add_node;
 
     nnpi_host_onnx_fill(h);
 }

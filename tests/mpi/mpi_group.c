@@ -1,7 +1,9 @@
 /* Run under mpirun -np K (K = 1..4): tree sums over the chunks of many
  * batch sizes, each process holding its share, must equal bit for bit the
  * tree's definition evaluated over all chunks (which no process count
- * changes); local sums the tree over one's own chunks; fingerprints that
+ * changes), whether chunks are added one by one or as the whole nodes
+ * that cover them (nnp_reduce_cover / nnp_reduce_add_node, each node
+ * evaluated here); local sums the tree over one's own chunks; fingerprints that
  * differ are named; broadcast. Exit 0 on every process when all hold. */
 #include <math.h>
 #include <stdio.h>
@@ -42,7 +44,7 @@ static void ref(int lo, int hi, int base, double *d, float *f)
     }
 }
 
-static int sums(const nnp_group *g, const nnp_batch_split *s, int global)
+static int sums(const nnp_group *g, const nnp_batch_split *s, int global, int by_nodes)
 {
     nnp_reduction *rd, *rf;
     nnp_error err = {0};
@@ -51,7 +53,19 @@ static int sums(const nnp_group *g, const nnp_batch_split *s, int global)
         fprintf(stderr, "mpi_group: %s\n", err.msg);
         return 1;
     }
-    for (int i = 0; i < s->count; i++) {
+    int sizes[64], nodes = nnp_reduce_cover(rf, sizes, 64);
+    if (nodes != nnp_reduce_cover(rd, sizes, 64) || nodes < 1 || nodes > 64) {
+        fprintf(stderr, "mpi_group: %d nodes cover %d chunks\n", nodes, s->count);
+        return 1;
+    }
+    for (int i = 0, k = 0; by_nodes && k < nodes; i += sizes[k++]) {
+        double d[LEN];
+        float f[LEN];
+        ref(0, sizes[k], s->first + i, d, f); /* the subtree of a node of that size */
+        nnp_reduce_add_node(rd, sizes[k], d);
+        nnp_reduce_add_node(rf, sizes[k], f);
+    }
+    for (int i = 0; !by_nodes && i < s->count; i++) {
         double d[LEN];
         float f[LEN];
         leaf(s->first + i, d, f);
@@ -69,8 +83,9 @@ static int sums(const nnp_group *g, const nnp_batch_split *s, int global)
     else
         ref(0, s->count, s->first, wd, wf);
     if (memcmp(gd, wd, sizeof gd) || memcmp(gf, wf, sizeof gf)) {
-        fprintf(stderr, "mpi_group: process %d: batch %lld (%s): sums differ from the tree\n",
-                nnp_group_rank(g), (long long)s->batch, global ? "global" : "local");
+        fprintf(stderr, "mpi_group: process %d: batch %lld (%s%s): sums differ from the tree\n",
+                nnp_group_rank(g), (long long)s->batch, global ? "global" : "local",
+                by_nodes ? " by nodes" : "");
         return 1;
     }
     return 0;
@@ -95,8 +110,10 @@ int main(void)
             }
             continue;
         }
-        fails += sums(g, &s, 1) + sums(g, &s, 0);
-        checks += 2;
+        for (int by_nodes = 0; by_nodes < 2; by_nodes++) {
+            fails += sums(g, &s, 1, by_nodes) + sums(g, &s, 0, by_nodes);
+            checks += 2;
+        }
     }
     /* fingerprints: equal ones pass, a differing process is named */
     char same[16] = "same everywhere", mine[16] = {0};

@@ -144,7 +144,9 @@ NNP_PIN(nnp_host, reduce_begin, 600);
 NNP_PIN(nnp_host, reduce_add, 608);
 NNP_PIN(nnp_host, reduce_end, 616);
 NNP_PIN(nnp_host, batch_rows, 624);
-NNP_PIN_SIZE(nnp_host, 632);
+NNP_PIN(nnp_host, reduce_cover, 632);
+NNP_PIN(nnp_host, reduce_add_node, 640);
+NNP_PIN_SIZE(nnp_host, 648);
 /* nnp_onnx_op */
 NNP_PIN(nnp_onnx_op, domain, 0);
 NNP_PIN(nnp_onnx_op, op_type, 8);
@@ -221,20 +223,22 @@ _Static_assert(NNP_HOST_SIZE_1_1 == 568, "the 1.1 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_2 == 592, "the 1.2 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_3 == 624, "the 1.3 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_4 == 632, "the 1.4 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_5 == 648, "the 1.5 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 4u);
+    cr_assert_eq(h->abi_minor, 5u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
     cr_assert(NNP_HOST_AT_LEAST(h, 2));
     cr_assert(NNP_HOST_AT_LEAST(h, 3));
     cr_assert(NNP_HOST_AT_LEAST(h, 4));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 5));
+    cr_assert(NNP_HOST_AT_LEAST(h, 5));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 6));
     cr_assert_not_null(h->layer_weights_changed);
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);

@@ -132,6 +132,22 @@ Test(group, double_sums_and_a_missing_chunk)
     nnp_reduce_add(r, p);
     cr_assert_neq(nnp_reduce_end(r, got, &err), NNP_OK);
     cr_assert(strstr(err.msg, "1 of 14 chunks"), "%s", err.msg);
+    /* whole nodes: 14 chunks are one node; the first 2 chunks are none (3 = 1 + 2) */
+    int sizes[4];
+    cr_assert_eq(nnp_reduce_begin(NULL, &s, NNP_F64, 2, 0, &r, &err), NNP_OK);
+    cr_assert_eq(nnp_reduce_cover(r, sizes, 4), 1);
+    cr_assert_eq(sizes[0], 14);
+    nnp_reduce_add_node(r, 2, p);
+    cr_assert_neq(nnp_reduce_end(r, got, &err), NNP_OK);
+    cr_assert(strstr(err.msg, "not the next node of the tree"), "%s", err.msg);
+    /* the tree's nodes of 14: 7 + 7, 7 = 3 + 4 */
+    cr_assert_eq(nnp_reduce_begin(NULL, &s, NNP_F64, 2, 0, &r, &err), NNP_OK);
+    double a[2] = {1, 2}, b[2] = {3, 4}, c[2] = {5, 6};
+    nnp_reduce_add_node(r, 3, a);
+    nnp_reduce_add_node(r, 4, b);
+    nnp_reduce_add_node(r, 7, c);
+    cr_assert_eq(nnp_reduce_end(r, got, &err), NNP_OK, "%s", err.msg);
+    cr_assert(got[0] == 9.0 && got[1] == 12.0);
 }
 
 Test(group, one_process_without_a_launcher)

@@ -1,0 +1,340 @@
+/* Products whose elements are fixed sequences of fused multiply-adds
+ * (gemm_det.h). Three builds of the same element-wise rule: AVX-512
+ * intrinsics, a portable body compiled for AVX2 + FMA, and the same body
+ * for any CPU (fmaf in libm where the CPU has no FMA). Each element is
+ * acc = fma(a_k, b_k, acc) for k in order from acc = 0, so all three give
+ * the same bits; NNP_DET_ISA=avx512|fma|portable picks one (tests compare
+ * them), else the best the CPU has.
+ *
+ * Tiles are MR rows by NR columns of the result; a tile's accumulators
+ * stay in registers over the whole inner loop. */
+#include "common/gemm_det.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define GD_X86 1
+#endif
+
+enum {
+    MR = 8,             /* rows of a tile */
+    NR = 32,            /* columns of a tile */
+    TILE = MR * NR,
+    MAX_DEPTH = 34,     /* levels of a tree of up to 2^32 leaves, and one */
+    PAR_MIN = 1 << 16   /* multiply-adds below which one thread works */
+};
+
+enum { ISA_PORTABLE, ISA_FMA, ISA_AVX512 };
+
+static int isa_pick(void)
+{
+    static int chosen = -1;
+    if (chosen >= 0)
+        return chosen;
+    int best = ISA_PORTABLE;
+#ifdef GD_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        best = ISA_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        best = ISA_FMA;
+#endif
+    const char *want = getenv("NNP_DET_ISA");
+    int asked = !want                         ? best
+                : !strcmp(want, "portable")   ? ISA_PORTABLE
+                : !strcmp(want, "fma")        ? ISA_FMA
+                : !strcmp(want, "avx512")     ? ISA_AVX512
+                                              : best;
+    chosen = asked <= best ? asked : best;
+    return chosen;
+}
+
+/* ---- the portable rule ------------------------------------------------ */
+
+/* C tile [mi, nj] = A rows [mi, K] B [K, nj] (+ bias). */
+static inline __attribute__((always_inline)) void
+gemm_tile_body(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+               const float *bias, float *C, int64_t ldc, int mi, int nj)
+{
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < K; k++) {
+        const float *b = B + k * ldb;
+        for (int i = 0; i < mi; i++) {
+            const float a = A[i * lda + k];
+            for (int j = 0; j < nj; j++)
+                acc[i][j] = fmaf(a, b[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < mi; i++)
+        for (int j = 0; j < nj; j++)
+            C[i * ldc + j] = bias ? acc[i][j] + bias[j] : acc[i][j];
+}
+
+/* buf [MR, NR] = sum over rows r in [rb, re) of A[r, 0:mi]^T B[r, 0:nj]
+ * (A NULL: ones), zero outside [mi, nj]. */
+static inline __attribute__((always_inline)) void
+leaf_body(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb, int64_t re,
+          int mi, int nj, float *buf)
+{
+    memset(buf, 0, sizeof(float) * TILE);
+    for (int64_t r = rb; r < re; r++) {
+        const float *b = B + r * ldb;
+        for (int i = 0; i < mi; i++) {
+            const float a = A ? A[r * lda + i] : 1.0f;
+            float *o = buf + i * NR;
+            for (int j = 0; j < nj; j++)
+                o[j] = fmaf(a, b[j], o[j]);
+        }
+    }
+}
+
+static void gemm_tile_portable(int64_t K, const float *A, int64_t lda, const float *B,
+                               int64_t ldb, const float *bias, float *C, int64_t ldc, int mi,
+                               int nj)
+{
+    gemm_tile_body(K, A, lda, B, ldb, bias, C, ldc, mi, nj);
+}
+
+static void leaf_portable(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb,
+                          int64_t re, int mi, int nj, float *buf)
+{
+    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf);
+}
+
+#ifdef GD_X86
+__attribute__((target("avx2,fma"))) static void
+gemm_tile_fma(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+              const float *bias, float *C, int64_t ldc, int mi, int nj)
+{
+    gemm_tile_body(K, A, lda, B, ldb, bias, C, ldc, mi, nj);
+}
+
+__attribute__((target("avx2,fma"))) static void
+leaf_fma(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb, int64_t re,
+         int mi, int nj, float *buf)
+{
+    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf);
+}
+
+/* ---- AVX-512 ---------------------------------------------------------- */
+
+#define GD_AVX512 __attribute__((target("avx512f")))
+
+GD_AVX512 static inline __mmask16 mask_of(int n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* The rows of a tile as a compile-time count, so that the accumulators
+ * live in registers. */
+#define GD_GEMM_ROWS(R)                                                                        \
+    GD_AVX512 static void gemm_rows##R(int64_t K, const float *A, int64_t lda, const float *B, \
+                                       int64_t ldb, const float *bias, float *C, int64_t ldc,  \
+                                       int nj)                                                 \
+    {                                                                                          \
+        const __mmask16 m0 = mask_of(nj), m1 = mask_of(nj - 16);                               \
+        __m512 c0[R], c1[R];                                                                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) c0[i] = c1[i] =                    \
+            _mm512_setzero_ps();                                                               \
+        for (int64_t k = 0; k < K; k++) {                                                      \
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);                          \
+            const __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);                     \
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)                                \
+            {                                                                                  \
+                const __m512 a = _mm512_set1_ps(A[i * lda + k]);                               \
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);                                         \
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);                                         \
+            }                                                                                  \
+        }                                                                                      \
+        const __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();        \
+        const __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)                                    \
+        {                                                                                      \
+            _mm512_mask_storeu_ps(C + i * ldc, m0, bias ? _mm512_add_ps(c0[i], z0) : c0[i]);   \
+            _mm512_mask_storeu_ps(C + i * ldc + 16, m1,                                        \
+                                  bias ? _mm512_add_ps(c1[i], z1) : c1[i]);                    \
+        }                                                                                      \
+    }
+GD_GEMM_ROWS(8)
+GD_GEMM_ROWS(1)
+
+GD_AVX512 static void gemm_tile_avx512(int64_t K, const float *A, int64_t lda, const float *B,
+                                       int64_t ldb, const float *bias, float *C, int64_t ldc,
+                                       int mi, int nj)
+{
+    if (mi == MR) {
+        gemm_rows8(K, A, lda, B, ldb, bias, C, ldc, nj);
+        return;
+    }
+    for (int i = 0; i < mi; i++)
+        gemm_rows1(K, A + i * lda, lda, B, ldb, bias, C + i * ldc, ldc, nj);
+}
+
+#define GD_LEAF_ROWS(R)                                                                        \
+    GD_AVX512 static void leaf_rows##R(const float *A, int64_t lda, const float *B,            \
+                                       int64_t ldb, int64_t rb, int64_t re, int nj, float *o)  \
+    {                                                                                          \
+        const __mmask16 m0 = mask_of(nj), m1 = mask_of(nj - 16);                               \
+        __m512 c0[R], c1[R];                                                                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) c0[i] = c1[i] =                    \
+            _mm512_setzero_ps();                                                               \
+        for (int64_t r = rb; r < re; r++) {                                                    \
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, B + r * ldb);                          \
+            const __m512 b1 = _mm512_maskz_loadu_ps(m1, B + r * ldb + 16);                     \
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)                                \
+            {                                                                                  \
+                const __m512 a = A ? _mm512_set1_ps(A[r * lda + i]) : _mm512_set1_ps(1.0f);    \
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);                                         \
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);                                         \
+            }                                                                                  \
+        }                                                                                      \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)                                    \
+        {                                                                                      \
+            _mm512_storeu_ps(o + i * NR, c0[i]);                                               \
+            _mm512_storeu_ps(o + i * NR + 16, c1[i]);                                          \
+        }                                                                                      \
+    }
+GD_LEAF_ROWS(8)
+GD_LEAF_ROWS(1)
+
+GD_AVX512 static void leaf_avx512(const float *A, int64_t lda, const float *B, int64_t ldb,
+                                  int64_t rb, int64_t re, int mi, int nj, float *buf)
+{
+    if (mi == MR && A) {
+        leaf_rows8(A, lda, B, ldb, rb, re, nj, buf);
+        return;
+    }
+    memset(buf, 0, sizeof(float) * TILE);
+    for (int i = 0; i < mi; i++)
+        leaf_rows1(A ? A + i : NULL, lda, B, ldb, rb, re, nj, buf + i * NR);
+}
+#endif /* GD_X86 */
+
+typedef void (*gemm_tile_fn)(int64_t, const float *, int64_t, const float *, int64_t,
+                             const float *, float *, int64_t, int, int);
+typedef void (*leaf_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int,
+                        int, float *);
+
+static gemm_tile_fn gemm_tile_of(int isa)
+{
+#ifdef GD_X86
+    if (isa == ISA_AVX512)
+        return gemm_tile_avx512;
+    if (isa == ISA_FMA)
+        return gemm_tile_fma;
+#endif
+    (void)isa;
+    return gemm_tile_portable;
+}
+
+static leaf_fn leaf_of(int isa)
+{
+#ifdef GD_X86
+    if (isa == ISA_AVX512)
+        return leaf_avx512;
+    if (isa == ISA_FMA)
+        return leaf_fma;
+#endif
+    (void)isa;
+    return leaf_portable;
+}
+
+static int threads_for(double work, int64_t tasks, int nthreads)
+{
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if (work < PAR_MIN)
+        nt = 1;
+    if ((int64_t)nt > tasks)
+        nt = (int)tasks;
+    return nt < 1 ? 1 : nt;
+}
+
+void gd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+             int64_t ldb, const float *bias, float *C, int64_t ldc, int nthreads)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    const gemm_tile_fn tile = gemm_tile_of(isa_pick());
+    const int64_t mt = (M + MR - 1) / MR, nt_cols = (N + NR - 1) / NR, tiles = mt * nt_cols;
+    const int nt = threads_for((double)M * (double)N * (double)K, tiles, nthreads);
+    /* column panels outermost: a thread's run of tiles shares B's panel */
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t i0 = (t % mt) * MR, j0 = (t / mt) * NR;
+        const int mi = (int)(M - i0 < MR ? M - i0 : MR), nj = (int)(N - j0 < NR ? N - j0 : NR);
+        tile(K, A + i0 * lda, lda, B + j0, ldb, bias ? bias + j0 : NULL, C + i0 * ldc + j0, ldc,
+             mi, nj);
+    }
+}
+
+typedef struct tree_job {
+    leaf_fn leaf;
+    const float *A, *B;
+    int64_t lda, ldb;
+    const int64_t *rb, *re;
+} tree_job;
+
+/* buf = the value of the node of s leaves from leaf l0, for one tile;
+ * tmp: a tile per level below. */
+static void node_eval(const tree_job *t, const float *A, const float *B, int mi, int nj, int l0,
+                      int s, float *buf, float *tmp)
+{
+    if (s == 1) {
+        t->leaf(A, t->lda, B, t->ldb, t->rb[l0], t->re[l0], mi, nj, buf);
+        return;
+    }
+    node_eval(t, A, B, mi, nj, l0, s / 2, buf, tmp);
+    node_eval(t, A, B, mi, nj, l0 + s / 2, s - s / 2, tmp, tmp + TILE);
+    for (int k = 0; k < TILE; k++)
+        buf[k] += tmp[k];
+}
+
+void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B, int64_t ldb,
+                 const int64_t *rows_begin, const int64_t *rows_end, int leaves, float *out,
+                 float *colsum, int nthreads)
+{
+    if (J <= 0 || leaves < 1)
+        return;
+    const tree_job job = {leaf_of(isa_pick()), A, B, lda, ldb, rows_begin, rows_end};
+    const int64_t it = I > 0 ? (I + MR - 1) / MR : 0, jt = (J + NR - 1) / NR;
+    /* the kernel's tiles, then one row of tiles for the column sums */
+    const int64_t tiles = it * jt + (colsum ? jt : 0);
+    const int64_t rows = rows_end[leaves - 1] - rows_begin[0];
+    const int nt = threads_for((double)rows * (double)(I + 1) * (double)J, tiles, nthreads);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float buf[TILE], tmp[MAX_DEPTH * TILE];
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tiles; t++) {
+            const int sums = t >= it * jt;
+            const int64_t i0 = sums ? 0 : (t % it) * MR;
+            const int64_t j0 = (sums ? t - it * jt : t / it) * NR;
+            const int mi = sums ? 1 : (int)(I - i0 < MR ? I - i0 : MR);
+            const int nj = (int)(J - j0 < NR ? J - j0 : NR);
+            node_eval(&job, sums ? NULL : A + i0, B + j0, mi, nj, 0, leaves, buf, tmp);
+            float *o = sums ? colsum + j0 : out + i0 * J + j0;
+            for (int i = 0; i < mi; i++)
+                memcpy(o + i * J, buf + i * NR, sizeof(float) * (size_t)nj);
+        }
+    }
+}
+
+void gd_transpose(int64_t R, int64_t C, const float *src, float *dst, int nthreads)
+{
+    enum { B = 32 };
+    const int64_t rb = (R + B - 1) / B, cb = (C + B - 1) / B;
+    const int nt = threads_for((double)R * (double)C, rb * cb, nthreads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t t = 0; t < rb * cb; t++) {
+        const int64_t r0 = (t / cb) * B, c0 = (t % cb) * B;
+        const int64_t r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
+        for (int64_t c = c0; c < c1; c++)
+            for (int64_t r = r0; r < r1; r++)
+                dst[c * R + r] = src[r * C + c];
+    }
+}
