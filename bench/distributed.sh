@@ -30,7 +30,10 @@ for m in $models; do
     for cfg in 1x1 1x2 2x1; do
         k=${cfg%x*} t=${cfg#*x}
         log=$work/dist-$m-$cfg.log
-        OMP_NUM_THREADS=$t mpirun --oversubscribe -np "$k" "$bin" train "$work/$m.json" \
+        # more than one thread per process: not bound to one core (Open MPI's
+        # default for up to 2 processes), or the threads take turns on it
+        bind=; [ "$t" -gt 1 ] && bind="--bind-to none"
+        OMP_NUM_THREADS=$t mpirun --oversubscribe $bind -np "$k" "$bin" train "$work/$m.json" \
             --x "$work/${m}_x.npy" --y "$work/${m}_y.npy" --loss sparse_categorical_crossentropy \
             --from-logits --optimizer sgd --lr 0.01 --momentum 0.9 --epochs $((warmup + reps)) \
             --batch-size $bs --seed 1 --threads "$t" --save "$work/dist-$m-$cfg.onnx" 2>"$log"

@@ -30,11 +30,8 @@ enum {
 
 enum { ISA_PORTABLE, ISA_FMA, ISA_AVX512 };
 
-static int isa_pick(void)
+static int isa_best(void)
 {
-    static int chosen = -1;
-    if (chosen >= 0)
-        return chosen;
     int best = ISA_PORTABLE;
 #ifdef GD_X86
     __builtin_cpu_init();
@@ -43,14 +40,42 @@ static int isa_pick(void)
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         best = ISA_FMA;
 #endif
-    const char *want = getenv("NNP_DET_ISA");
-    int asked = !want                         ? best
-                : !strcmp(want, "portable")   ? ISA_PORTABLE
-                : !strcmp(want, "fma")        ? ISA_FMA
-                : !strcmp(want, "avx512")     ? ISA_AVX512
-                                              : best;
-    chosen = asked <= best ? asked : best;
+    return best;
+}
+
+static int isa_named(const char *name)
+{
+    return !name                          ? -1
+           : !strcmp(name, "portable")    ? ISA_PORTABLE
+           : !strcmp(name, "fma")         ? ISA_FMA
+           : !strcmp(name, "avx512")      ? ISA_AVX512
+                                          : -1;
+}
+
+static int chosen = -1;
+
+static int isa_pick(void)
+{
+    if (chosen >= 0)
+        return chosen;
+    const int best = isa_best(), asked = isa_named(getenv("NNP_DET_ISA"));
+    chosen = asked >= 0 && asked <= best ? asked : best;
     return chosen;
+}
+
+const char *gd_isa(void)
+{
+    static const char *const names[] = {"portable", "fma", "avx512"};
+    return names[isa_pick()];
+}
+
+int gd_use_isa(const char *name)
+{
+    const int want = isa_named(name);
+    if (want < 0 || want > isa_best())
+        return 0;
+    chosen = want;
+    return 1;
 }
 
 /* ---- the portable rule ------------------------------------------------ */
@@ -75,22 +100,25 @@ gemm_tile_body(int64_t K, const float *A, int64_t lda, const float *B, int64_t l
             C[i * ldc + j] = bias ? acc[i][j] + bias[j] : acc[i][j];
 }
 
-/* buf [MR, NR] = sum over rows r in [rb, re) of A[r, 0:mi]^T B[r, 0:nj]
- * (A NULL: ones), zero outside [mi, nj]. */
+/* v [MR, NR] = sum over rows r in [rb, re) of A[r, 0:mi]^T B[r, 0:nj]
+ * (A NULL: ones), zero outside [mi, nj]; buf = v, or buf += v (add). */
 static inline __attribute__((always_inline)) void
 leaf_body(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb, int64_t re,
-          int mi, int nj, float *buf)
+          int mi, int nj, float *buf, int add)
 {
-    memset(buf, 0, sizeof(float) * TILE);
+    float v[TILE];
+    memset(v, 0, sizeof v);
     for (int64_t r = rb; r < re; r++) {
         const float *b = B + r * ldb;
         for (int i = 0; i < mi; i++) {
             const float a = A ? A[r * lda + i] : 1.0f;
-            float *o = buf + i * NR;
+            float *o = v + i * NR;
             for (int j = 0; j < nj; j++)
                 o[j] = fmaf(a, b[j], o[j]);
         }
     }
+    for (int k = 0; k < TILE; k++)
+        buf[k] = add ? buf[k] + v[k] : v[k];
 }
 
 static void gemm_tile_portable(int64_t K, const float *A, int64_t lda, const float *B,
@@ -101,9 +129,9 @@ static void gemm_tile_portable(int64_t K, const float *A, int64_t lda, const flo
 }
 
 static void leaf_portable(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb,
-                          int64_t re, int mi, int nj, float *buf)
+                          int64_t re, int mi, int nj, float *buf, int add)
 {
-    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf);
+    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf, add);
 }
 
 #ifdef GD_X86
@@ -116,9 +144,9 @@ gemm_tile_fma(int64_t K, const float *A, int64_t lda, const float *B, int64_t ld
 
 __attribute__((target("avx2,fma"))) static void
 leaf_fma(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t rb, int64_t re,
-         int mi, int nj, float *buf)
+         int mi, int nj, float *buf, int add)
 {
-    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf);
+    leaf_body(A, lda, B, ldb, rb, re, mi, nj, buf, add);
 }
 
 /* ---- AVX-512 ---------------------------------------------------------- */
@@ -177,7 +205,8 @@ GD_AVX512 static void gemm_tile_avx512(int64_t K, const float *A, int64_t lda, c
 
 #define GD_LEAF_ROWS(R)                                                                        \
     GD_AVX512 static void leaf_rows##R(const float *A, int64_t lda, const float *B,            \
-                                       int64_t ldb, int64_t rb, int64_t re, int nj, float *o)  \
+                                       int64_t ldb, int64_t rb, int64_t re, int nj, float *o,  \
+                                       int add)                                                \
     {                                                                                          \
         const __mmask16 m0 = mask_of(nj), m1 = mask_of(nj - 16);                               \
         __m512 c0[R], c1[R];                                                                   \
@@ -195,6 +224,10 @@ GD_AVX512 static void gemm_tile_avx512(int64_t K, const float *A, int64_t lda, c
         }                                                                                      \
         _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)                                    \
         {                                                                                      \
+            if (add) {                                                                         \
+                c0[i] = _mm512_add_ps(_mm512_loadu_ps(o + i * NR), c0[i]);                     \
+                c1[i] = _mm512_add_ps(_mm512_loadu_ps(o + i * NR + 16), c1[i]);                \
+            }                                                                                  \
             _mm512_storeu_ps(o + i * NR, c0[i]);                                               \
             _mm512_storeu_ps(o + i * NR + 16, c1[i]);                                          \
         }                                                                                      \
@@ -203,22 +236,30 @@ GD_LEAF_ROWS(8)
 GD_LEAF_ROWS(1)
 
 GD_AVX512 static void leaf_avx512(const float *A, int64_t lda, const float *B, int64_t ldb,
-                                  int64_t rb, int64_t re, int mi, int nj, float *buf)
+                                  int64_t rb, int64_t re, int mi, int nj, float *buf, int add)
 {
     if (mi == MR && A) {
-        leaf_rows8(A, lda, B, ldb, rb, re, nj, buf);
+        leaf_rows8(A, lda, B, ldb, rb, re, nj, buf, add);
         return;
     }
-    memset(buf, 0, sizeof(float) * TILE);
+    if (!add)
+        memset(buf, 0, sizeof(float) * TILE);
     for (int i = 0; i < mi; i++)
-        leaf_rows1(A ? A + i : NULL, lda, B, ldb, rb, re, nj, buf + i * NR);
+        leaf_rows1(A ? A + i : NULL, lda, B, ldb, rb, re, nj, buf + i * NR, add);
+}
+
+/* a += b over a tile */
+GD_AVX512 static void tile_add_avx512(float *restrict a, const float *restrict b)
+{
+    for (int k = 0; k < TILE; k += 16)
+        _mm512_storeu_ps(a + k, _mm512_add_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k)));
 }
 #endif /* GD_X86 */
 
 typedef void (*gemm_tile_fn)(int64_t, const float *, int64_t, const float *, int64_t,
                              const float *, float *, int64_t, int, int);
 typedef void (*leaf_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int,
-                        int, float *);
+                        int, float *, int);
 
 static gemm_tile_fn gemm_tile_of(int isa)
 {
@@ -274,24 +315,41 @@ void gd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
 
 typedef struct tree_job {
     leaf_fn leaf;
+    int avx512;
     const float *A, *B;
     int64_t lda, ldb;
     const int64_t *rb, *re;
 } tree_job;
 
-/* buf = the value of the node of s leaves from leaf l0, for one tile;
- * tmp: a tile per level below. */
-static void node_eval(const tree_job *t, const float *A, const float *B, int mi, int nj, int l0,
-                      int s, float *buf, float *tmp)
+static void tile_add(const tree_job *t, float *restrict a, const float *restrict b)
 {
-    if (s == 1) {
-        t->leaf(A, t->lda, B, t->ldb, t->rb[l0], t->re[l0], mi, nj, buf);
+#ifdef GD_X86
+    if (t->avx512) {
+        tile_add_avx512(a, b);
         return;
     }
-    node_eval(t, A, B, mi, nj, l0, s / 2, buf, tmp);
-    node_eval(t, A, B, mi, nj, l0 + s / 2, s - s / 2, tmp, tmp + TILE);
+#endif
     for (int k = 0; k < TILE; k++)
-        buf[k] += tmp[k];
+        a[k] += b[k];
+}
+
+/* buf = the value of the node of s leaves from leaf l0 (or buf += it:
+ * add), for one tile; tmp: a tile per level below. A right child that is a
+ * leaf is added from registers (the same sum as through a tile). */
+static void node_eval(const tree_job *t, const float *A, const float *B, int mi, int nj, int l0,
+                      int s, float *buf, float *tmp, int add)
+{
+    if (s == 1) {
+        t->leaf(A, t->lda, B, t->ldb, t->rb[l0], t->re[l0], mi, nj, buf, add);
+        return;
+    }
+    if (add) {
+        node_eval(t, A, B, mi, nj, l0, s, tmp, tmp + TILE, 0);
+        tile_add(t, buf, tmp);
+        return;
+    }
+    node_eval(t, A, B, mi, nj, l0, s / 2, buf, tmp, 0);
+    node_eval(t, A, B, mi, nj, l0 + s / 2, s - s / 2, buf, tmp, 1);
 }
 
 void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B, int64_t ldb,
@@ -300,7 +358,8 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
 {
     if (J <= 0 || leaves < 1)
         return;
-    const tree_job job = {leaf_of(isa_pick()), A, B, lda, ldb, rows_begin, rows_end};
+    const int isa = isa_pick();
+    const tree_job job = {leaf_of(isa), isa == ISA_AVX512, A, B, lda, ldb, rows_begin, rows_end};
     const int64_t it = I > 0 ? (I + MR - 1) / MR : 0, jt = (J + NR - 1) / NR;
     /* the kernel's tiles, then one row of tiles for the column sums */
     const int64_t tiles = it * jt + (colsum ? jt : 0);
@@ -316,7 +375,7 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
             const int64_t j0 = (sums ? t - it * jt : t / it) * NR;
             const int mi = sums ? 1 : (int)(I - i0 < MR ? I - i0 : MR);
             const int nj = (int)(J - j0 < NR ? J - j0 : NR);
-            node_eval(&job, sums ? NULL : A + i0, B + j0, mi, nj, 0, leaves, buf, tmp);
+            node_eval(&job, sums ? NULL : A + i0, B + j0, mi, nj, 0, leaves, buf, tmp, 0);
             float *o = sums ? colsum + j0 : out + i0 * J + j0;
             for (int i = 0; i < mi; i++)
                 memcpy(o + i * J, buf + i * NR, sizeof(float) * (size_t)nj);

@@ -36,4 +36,11 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
  * threads (for a product with a transposed operand). */
 void gd_transpose(int64_t R, int64_t C, const float *src, float *dst, int nthreads);
 
+/* The kernels in use: "avx512", "fma" or "portable" (all give the same
+ * bits; the environment's NNP_DET_ISA, else the best the CPU runs).
+ * gd_use_isa picks one for the rest of the process (tests compare them);
+ * 0 when the CPU cannot run it. */
+const char *gd_isa(void);
+int gd_use_isa(const char *name);
+
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,23 @@ static int report_stop(const train_args *a, const train_run *r)
     return CLI_EXIT_FAIL;
 }
 
+/* mpirun binds each process to one core when it starts two or fewer (Open
+ * MPI's default): more threads than the process may run on only take turns.
+ * Said once, by process 0. */
+static void warn_bound(long long threads)
+{
+    cpu_set_t set;
+    if (threads < 2 || sched_getaffinity(0, sizeof set, &set) != 0)
+        return;
+    const int cpus = CPU_COUNT(&set);
+    if (cpus < threads)
+        fprintf(stderr,
+                "nnplug: warning: --threads %lld, but this process may run on %d CPU%s only "
+                "(mpirun binds processes to cores: start it with --bind-to none, or "
+                "--map-by slot:PE=%lld)\n",
+                threads, cpus, cpus == 1 ? "" : "s", threads);
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -609,6 +627,8 @@ int cmd_train(int argc, char **argv)
     rc = CLI_EXIT_OK;
     /* under mpirun: data-parallel over the processes it started */
     nnp_status st = nnp_group_world(&r.g, &err);
+    if (!st && r.g && nnp_group_rank(r.g) == 0)
+        warn_bound(a.threads);
     if (!st)
         st = load_training(&a, &r, &err);
     if (!st)
