@@ -232,33 +232,51 @@ struct nnp_reduction {
     size_t vals_bytes;
 };
 
-/* The last freed reduction's values, kept for the next one on this thread:
- * a training step runs one reduction after another of the same sizes, and
- * fresh pages would be faulted in every time. */
-static _Thread_local unsigned char *spare_vals;
-static _Thread_local size_t spare_bytes;
+/* Buffers of finished reductions, kept for the next ones on this thread: a
+ * training step runs one reduction after another of the same sizes, and
+ * fresh pages would be faulted in every time (several per reduction: the
+ * stack, the exchange, the evaluation). */
+enum { SPARES = 4 };
+static _Thread_local struct spare {
+    unsigned char *p;
+    size_t bytes;
+} spares[SPARES];
 
 static unsigned char *vals_get(size_t bytes)
 {
-    if (spare_vals && spare_bytes >= bytes) {
-        unsigned char *v = spare_vals;
-        spare_vals = NULL;
+    int best = -1;
+    for (int k = 0; k < SPARES; k++)
+        if (spares[k].p && spares[k].bytes >= bytes &&
+            (best < 0 || spares[k].bytes < spares[best].bytes))
+            best = k;
+    if (best >= 0) {
+        unsigned char *v = spares[best].p;
+        spares[best].p = NULL;
         return v;
     }
     return malloc(bytes ? bytes : 1);
 }
 
+/* Keeps v (of `bytes`) in place of the smallest spare, or frees it. */
 static void vals_put(unsigned char *v, size_t bytes)
 {
     if (!v)
         return;
-    if (spare_vals && spare_bytes >= bytes) {
+    int slot = 0;
+    for (int k = 0; k < SPARES; k++) {
+        if (!spares[k].p) {
+            slot = k;
+            break;
+        }
+        if (spares[k].bytes < spares[slot].bytes)
+            slot = k;
+    }
+    if (spares[slot].p && spares[slot].bytes >= bytes) {
         free(v);
         return;
     }
-    free(spare_vals);
-    spare_vals = v;
-    spare_bytes = bytes;
+    free(spares[slot].p);
+    spares[slot] = (struct spare){v, bytes};
 }
 
 /* Whether [x, y) is a node of the tree over [0, n). */
@@ -459,11 +477,12 @@ static nnp_status eval_root(const nnp_reduction *r, const cover *c, void *out, n
     const size_t bytes = r->len * r->esz;
     if (bytes && (size_t)levels > SIZE_MAX / bytes)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    unsigned char *tmp = malloc(bytes * (size_t)levels + 1);
+    const size_t tmp_bytes = bytes * (size_t)levels + 1;
+    unsigned char *tmp = vals_get(tmp_bytes);
     if (!tmp)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     nnp_status st = eval(r, c, 0, r->n, out, tmp, err);
-    free(tmp);
+    vals_put(tmp, tmp_bytes);
     return st;
 }
 
@@ -524,6 +543,88 @@ done:
     free(counts);
     return st;
 }
+
+/* Large sums, slice by slice: process q evaluates the tree on the q-th
+ * K-th of the elements from every process's cover nodes (one all-to-all),
+ * then the slices go to everyone (one all-gather): each process sends and
+ * receives about 2 (K - 1) / K x the nodes' bytes, as a ring allreduce does,
+ * instead of every other process's nodes whole. The tree is element-wise,
+ * so the bits are those of gather_cover. */
+enum { SLICE_MIN_BYTES = 256 << 10 };
+
+static nnp_status gather_slices(const nnp_reduction *r, void *out, nnp_error *err)
+{
+    const nnp_group *g = r->g;
+    const int K = g->size, me = g->rank;
+    const size_t esz = r->esz;
+    int *nodes_of = calloc((size_t)K * 5, sizeof *nodes_of);
+    int *scount = nodes_of + K, *sdispl = scount + K, *rcount = sdispl + K, *rdispl = rcount + K;
+    if (!nodes_of)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int total = 0;
+    for (int p = 0; p < K; p++) {
+        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
+        nodes_of[p] = cover_of(r->n, f, e - f, NULL, 0);
+        total += nodes_of[p];
+    }
+#define SLICE_LO(q) ((size_t)((uint64_t)(q) * r->len / (uint64_t)K))
+    const size_t mine = SLICE_LO(me + 1) - SLICE_LO(me);
+    nnp_status st = NNP_OK;
+    span *nodes = malloc(sizeof *nodes * (size_t)total);
+    const size_t send_bytes = (size_t)r->top * r->len * esz + 1,
+                 recv_bytes = (size_t)total * mine * esz + 1;
+    unsigned char *send = vals_get(send_bytes), *recv = vals_get(recv_bytes);
+    if (!nodes || !send || !recv) {
+        st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (nodes_of[me] != r->top ||
+        (size_t)r->top * r->len * esz > INT_MAX || (size_t)total * mine * esz > INT_MAX ||
+        r->len * esz > INT_MAX) {
+        st = nnp_error_set(err, NNP_ERR_UNSUPPORTED,
+                           "a reduction of %zu elements is too large to exchange", r->len);
+        goto done;
+    }
+    /* to process q: slice q of each of my nodes, node after node */
+    size_t at = 0;
+    for (int q = 0; q < K; q++) {
+        const size_t lo = SLICE_LO(q), n = SLICE_LO(q + 1) - lo;
+        sdispl[q] = (int)at;
+        for (int k = 0; k < r->top; k++, at += n * esz)
+            memcpy(send + at, val(r, k) + lo * esz, n * esz);
+        scount[q] = (int)((size_t)r->top * n * esz);
+    }
+    for (int p = 0, got = 0; p < K; p++) {
+        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
+        cover_of(r->n, f, e - f, nodes + got, nodes_of[p]);
+        rdispl[p] = (int)((size_t)got * mine * esz);
+        rcount[p] = (int)((size_t)nodes_of[p] * mine * esz);
+        got += nodes_of[p];
+    }
+    int rc = MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, recv, rcount, rdispl, MPI_BYTE,
+                           g->comm);
+    if (rc == MPI_SUCCESS) {
+        nnp_reduction slice = *r;
+        slice.len = mine;
+        cover c = {total, nodes, recv};
+        st = eval_root(&slice, &c, (unsigned char *)out + SLICE_LO(me) * esz, err);
+        /* a failed evaluation still takes part in the exchange below */
+        for (int q = 0; q < K; q++) {
+            rcount[q] = (int)((SLICE_LO(q + 1) - SLICE_LO(q)) * esz);
+            rdispl[q] = (int)(SLICE_LO(q) * esz);
+        }
+        rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, out, rcount, rdispl, MPI_BYTE, g->comm);
+    }
+    if (rc != MPI_SUCCESS && !st)
+        st = mpi_error(err, rc, "reduction across processes");
+#undef SLICE_LO
+done:
+    free(nodes);
+    vals_put(send, send_bytes);
+    vals_put(recv, recv_bytes);
+    free(nodes_of);
+    return st;
+}
 #endif
 
 nnp_status nnp_reduce_end(nnp_reduction *r, void *out, nnp_error *err)
@@ -541,7 +642,8 @@ nnp_status nnp_reduce_end(nnp_reduction *r, void *out, nnp_error *err)
         st = eval_root(r, &c, out, err);
     } else {
 #ifdef NNP_HAVE_MPI
-        st = gather_cover(r, out, err);
+        st = r->len * r->esz >= SLICE_MIN_BYTES ? gather_slices(r, out, err)
+                                                : gather_cover(r, out, err);
 #else
         st = nnp_error_set(err, NNP_ERR_UNSUPPORTED, "built without MPI");
 #endif

@@ -12,14 +12,17 @@
 
 #include "nnplug/nnplug.h"
 
-enum { LEN = 257 };
+/* elements per sum: LEN, or BIG for some batches (sums over 256 KB are
+ * exchanged slice by slice) */
+enum { LEN = 257, BIG = 100003 };
+static int len = LEN;
 
 /* Chunk i's partial sums: a function of i alone, with wide exponents so
  * that any other order of the additions rounds differently. */
 static void leaf(int i, double *d, float *f)
 {
     uint64_t x = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
-    for (int k = 0; k < LEN; k++) {
+    for (int k = 0; k < len; k++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         double v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) * ldexp(1.0, (int)(x % 50) - 25);
         d[k] = v;
@@ -34,22 +37,24 @@ static void ref(int lo, int hi, int base, double *d, float *f)
         return;
     }
     int mid = lo + (hi - lo) / 2;
-    double rd[LEN];
-    float rf[LEN];
+    double *rd = malloc(sizeof *rd * (size_t)len);
+    float *rf = malloc(sizeof *rf * (size_t)len);
     ref(lo, mid, base, d, f);
     ref(mid, hi, base, rd, rf);
-    for (int k = 0; k < LEN; k++) {
+    for (int k = 0; k < len; k++) {
         d[k] += rd[k];
         f[k] += rf[k];
     }
+    free(rd);
+    free(rf);
 }
 
 static int sums(const nnp_group *g, const nnp_batch_split *s, int global, int by_nodes)
 {
     nnp_reduction *rd, *rf;
     nnp_error err = {0};
-    if (nnp_reduce_begin(g, s, NNP_F64, LEN, global, &rd, &err) ||
-        nnp_reduce_begin(g, s, NNP_F32, LEN, global, &rf, &err)) {
+    if (nnp_reduce_begin(g, s, NNP_F64, (size_t)len, global, &rd, &err) ||
+        nnp_reduce_begin(g, s, NNP_F32, (size_t)len, global, &rf, &err)) {
         fprintf(stderr, "mpi_group: %s\n", err.msg);
         return 1;
     }
@@ -58,37 +63,38 @@ static int sums(const nnp_group *g, const nnp_batch_split *s, int global, int by
         fprintf(stderr, "mpi_group: %d nodes cover %d chunks\n", nodes, s->count);
         return 1;
     }
+    double *d = malloc(sizeof *d * (size_t)len * 2), *wd = d + len;
+    float *f = malloc(sizeof *f * (size_t)len * 2), *wf = f + len;
     for (int i = 0, k = 0; by_nodes && k < nodes; i += sizes[k++]) {
-        double d[LEN];
-        float f[LEN];
         ref(0, sizes[k], s->first + i, d, f); /* the subtree of a node of that size */
         nnp_reduce_add_node(rd, sizes[k], d);
         nnp_reduce_add_node(rf, sizes[k], f);
     }
     for (int i = 0; !by_nodes && i < s->count; i++) {
-        double d[LEN];
-        float f[LEN];
         leaf(s->first + i, d, f);
         nnp_reduce_add(rd, d);
         nnp_reduce_add(rf, f);
     }
-    double gd[LEN], wd[LEN];
-    float gf[LEN], wf[LEN];
-    if (nnp_reduce_end(rd, gd, &err) || nnp_reduce_end(rf, gf, &err)) {
+    int bad = 0;
+    if (nnp_reduce_end(rd, d, &err) || nnp_reduce_end(rf, f, &err)) {
         fprintf(stderr, "mpi_group: %s\n", err.msg);
-        return 1;
+        bad = 1;
     }
     if (global)
         ref(0, s->n_chunks, 0, wd, wf);
     else
         ref(0, s->count, s->first, wd, wf);
-    if (memcmp(gd, wd, sizeof gd) || memcmp(gf, wf, sizeof gf)) {
-        fprintf(stderr, "mpi_group: process %d: batch %lld (%s%s): sums differ from the tree\n",
-                nnp_group_rank(g), (long long)s->batch, global ? "global" : "local",
+    if (!bad && (memcmp(d, wd, sizeof *d * (size_t)len) || memcmp(f, wf, sizeof *f * (size_t)len))) {
+        fprintf(stderr,
+                "mpi_group: process %d: batch %lld, %d elements (%s%s): sums differ from the "
+                "tree\n",
+                nnp_group_rank(g), (long long)s->batch, len, global ? "global" : "local",
                 by_nodes ? " by nodes" : "");
-        return 1;
+        bad = 1;
     }
-    return 0;
+    free(d);
+    free(f);
+    return bad;
 }
 
 int main(void)
@@ -111,6 +117,7 @@ int main(void)
             continue;
         }
         for (int by_nodes = 0; by_nodes < 2; by_nodes++) {
+            len = batches[b] == 64 || batches[b] == 257 ? BIG : LEN;
             fails += sums(g, &s, 1, by_nodes) + sums(g, &s, 0, by_nodes);
             checks += 2;
         }
