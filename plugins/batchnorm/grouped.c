@@ -11,8 +11,9 @@
  *
  * Statistics around a shift k per channel (the moving mean, the same on
  * every process; 0 when not finite): sums of x - k and (x - k)^2 in double.
- * Plain loops, parallel over channels: each channel's sums run on one
- * thread in sample order, so the bits do not depend on the thread count.
+ * Plain loops, parallel over blocks of channels: each channel's sums run
+ * on one thread in sample order, so the bits do not depend on the thread
+ * count; a block of channels-last channels reads whole cache lines.
  */
 #include "batchnorm.h"
 
@@ -29,23 +30,39 @@ int bn_grouped_chunks(const bn_state *s, const nnp_bn_args *a)
 
 #define AT(d, n, c, i) (((n) * (d).channels + (c)) * (d).inner + (i))
 
-/* part[0..C) += sums of x - k, part[C..2C) of (x - k)^2, part[2C] the
- * count, over rows [b, e). */
+/* Channels per task of the chunk sums: a cache line of channels-last
+ * values; one channel when a channel's values are runs of 16 or more. */
+enum { BN_CB = 16 };
+
+static int64_t channel_block(const nnp_bn_dims d)
+{
+    return d.inner >= BN_CB ? 1 : BN_CB;
+}
+
+/* part[0..C) = sums of x - k, part[C..2C) of (x - k)^2, part[2C] the
+ * count, over rows [b, e); each channel in row order. */
 static void chunk_stats(const nnp_bn_dims d, const float *x, const float *k, int64_t b,
                         int64_t e, double *part)
 {
-    const int64_t C = d.channels;
+    const int64_t C = d.channels, cb = channel_block(d), nb = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        double s1 = 0.0, s2 = 0.0;
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t c0 = blk * cb, cn = C - c0 < cb ? C - c0 : cb;
+        double s1[BN_CB] = {0}, s2[BN_CB] = {0};
         for (int64_t n = b; n < e; n++)
-            for (int64_t i = 0; i < d.inner; i++) {
-                double v = (double)x[AT(d, n, c, i)] - (double)k[c];
-                s1 += v;
-                s2 += v * v;
+            for (int64_t c = 0; c < cn; c++) {
+                const float *px = x + AT(d, n, c0 + c, 0);
+                const double kc = (double)k[c0 + c];
+                for (int64_t i = 0; i < d.inner; i++) {
+                    double v = (double)px[i] - kc;
+                    s1[c] += v;
+                    s2[c] += v * v;
+                }
             }
-        part[c] = s1;
-        part[C + c] = s2;
+        for (int64_t c = 0; c < cn; c++) {
+            part[c0 + c] = s1[c];
+            part[C + c0 + c] = s2[c];
+        }
     }
     part[2 * C] = (double)((e - b) * d.inner);
 }
@@ -72,47 +89,73 @@ typedef struct grads_ctx {
     const double *mean, *invstd;
 } grads_ctx;
 
-/* part[0..C) sums of dy, part[C..2C) of dy * xhat, part[2C] the count. */
+/* part[0..C) sums of dy, part[C..2C) of dy * xhat, part[2C] the count;
+ * each channel in row order. */
 static void fill_grads(const bn_state *s, const nnp_bn_dims d, const void *ctx, int64_t b,
                        int64_t e, double *part)
 {
     (void)s;
     const grads_ctx *g = ctx;
-    const int64_t C = d.channels;
+    const int64_t C = d.channels, cb = channel_block(d), nb = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        double s1 = 0.0, s2 = 0.0;
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t c0 = blk * cb, cn = C - c0 < cb ? C - c0 : cb;
+        double s1[BN_CB] = {0}, s2[BN_CB] = {0};
         for (int64_t n = b; n < e; n++)
-            for (int64_t i = 0; i < d.inner; i++) {
-                size_t at = (size_t)AT(d, n, c, i);
-                double dy = g->dy[at];
-                s1 += dy;
-                s2 += dy * ((double)g->x[at] - g->mean[c]) * g->invstd[c];
+            for (int64_t c = 0; c < cn; c++) {
+                const size_t at = (size_t)AT(d, n, c0 + c, 0);
+                const double m = g->mean[c0 + c], iv = g->invstd[c0 + c];
+                for (int64_t i = 0; i < d.inner; i++) {
+                    double dy = g->dy[at + i];
+                    s1[c] += dy;
+                    s2[c] += dy * ((double)g->x[at + i] - m) * iv;
+                }
             }
-        part[c] = s1;
-        part[C + c] = s2;
+        for (int64_t c = 0; c < cn; c++) {
+            part[c0 + c] = s1[c];
+            part[C + c0 + c] = s2[c];
+        }
     }
     part[2 * C] = (double)((e - b) * d.inner);
 }
 
+/* The sums of this process's chunks, each chunk's partial made by fill:
+ * into out over the group (global) or this process's chunks alone, and
+ * into all (when not NULL) over the group from the same partials. */
 static nnp_status reduce_chunks(const bn_state *s, const nnp_bn_dims d, int global,
                                 chunk_fill fill, const void *ctx, double *part, double *out,
-                                nnp_error *err)
+                                double *all, nnp_error *err)
 {
     const nnp_host *h = s->host;
     const size_t len = (size_t)(2 * d.channels + 1);
-    void *red;
+    void *red, *red_all = NULL;
     nnp_status st = h->reduce_begin(NNP_F64, len, global, &red, err);
     if (st != NNP_OK)
         return st;
+    if (all && (st = h->reduce_begin(NNP_F64, len, 1, &red_all, err)) != NNP_OK) {
+        nnp_error ignored = {0};
+        h->reduce_end(red, out, &ignored); /* local (all is asked for only then) */
+        return st;
+    }
     const int nc = h->batch_chunks(d.outer, 0, NULL, NULL);
     for (int i = 0; i < nc; i++) {
         int64_t b, e;
         h->batch_chunks(d.outer, i, &b, &e);
         fill(s, d, ctx, b, e, part);
         h->reduce_add(red, part);
+        if (red_all)
+            h->reduce_add(red_all, part);
     }
-    return h->reduce_end(red, out, err);
+    st = h->reduce_end(red, out, err);
+    if (red_all) {
+        nnp_error second = {0};
+        nnp_status st2 = h->reduce_end(red_all, all, &second);
+        if (st == NNP_OK && st2 != NNP_OK) {
+            *err = second;
+            st = st2;
+        }
+    }
+    return st;
 }
 
 nnp_status bn_grouped_forward(bn_state *s, const nnp_bn_args *a, const float *x, float *y,
@@ -127,7 +170,8 @@ nnp_status bn_grouped_forward(bn_state *s, const nnp_bn_args *a, const float *x,
         k[c] = isfinite(mm[c]) ? mm[c] : 0.0f;
     double *part = s->grouped, *tot = s->grouped + 2 * C + 1;
     stats_ctx ctx = {x, k};
-    nnp_status st = reduce_chunks(s, d, s->synchronized, fill_stats, &ctx, part, tot, err);
+    nnp_status st =
+        reduce_chunks(s, d, s->synchronized, fill_stats, &ctx, part, tot, NULL, err);
     if (st != NNP_OK)
         return st;
     const double n = tot[2 * C];
@@ -168,10 +212,10 @@ nnp_status bn_grouped_backward(bn_state *s, const nnp_bn_args *a, const float *x
     double *part = s->grouped, *tot = s->grouped + 2 * C + 1, *all = s->grouped + 4 * C + 2;
     grads_ctx ctx = {x, dy, sv->mean, sv->invstd};
     /* the sums dx needs: the global batch's when synchronized, else ours */
-    nnp_status st = reduce_chunks(s, d, s->synchronized, fill_grads, &ctx, part, tot, err);
-    /* the weight gradients: always over the group */
-    if (st == NNP_OK && !s->synchronized && (dgamma || dbeta))
-        st = reduce_chunks(s, d, 1, fill_grads, &ctx, part, all, err);
+    /* the weight gradients: always over the group (unsynchronized: from the
+       same chunk partials) */
+    nnp_status st = reduce_chunks(s, d, s->synchronized, fill_grads, &ctx, part, tot,
+                                  !s->synchronized && (dgamma || dbeta) ? all : NULL, err);
     if (st != NNP_OK)
         return st;
     const double *w = s->synchronized ? tot : all;
