@@ -23,6 +23,7 @@
 #include <nnplug/plugin_util.h>
 
 #include "conv2d.h"
+#include "common/gemm_det.h"
 #include "common/image.h"
 #include "common/padding.h"
 
@@ -138,6 +139,7 @@ static void conv_destroy(void *state)
     kb_free(&s->wb, s->host);
     free_scratch(s);
     cdn_destroy(s->eng);
+    cdn_destroy(s->ceng);
     s->host->aligned_free(s->epi_scale);
     s->host->aligned_free(s->dz);
     free(s);
@@ -275,6 +277,7 @@ static nnp_status ensure_engine(conv_state *s, const conv_geom *g, nnp_error *er
 {
     (void)err;
     cdn_weights_changed(s->eng); /* a build may have new weights */
+    cdn_weights_changed(s->ceng);
     if (s->no_dnnl || g->N < 1 || g->OH < 1 || g->OW < 1)
         return NNP_OK;
     const int nt = nnp_pu_nthreads(s->host);
@@ -327,13 +330,95 @@ static conv_dnnl *engine_for(const conv_state *s, const conv_geom *g)
 }
 
 /* The chunks of a data-parallel step's batch of N images (a 1.3 host's
- * batch_chunks), 0 outside one. Such a step runs im2col image by image and
- * sums the weight gradients chunk by chunk through the host, so the bits
- * depend on the global batch alone, not on the process count. */
+ * batch_chunks), 0 outside one. Such a step runs chunk by chunk and sums
+ * the weight gradients chunk by chunk through the host, so the bits depend
+ * on the global batch alone, not on the process count: a chunk is the
+ * same images on any number of processes, and it runs on oneDNN
+ * primitives made for its number of images (the chunk engine) or, when it
+ * has another number (a global batch's last chunk), on im2col. */
 static int conv_chunks(const conv_state *s, int64_t N)
 {
     const nnp_host *h = s->host;
     return NNP_HOST_AT_LEAST(h, 3) && h->batch_chunks ? h->batch_chunks(N, 0, NULL, NULL) : 0;
+}
+
+/* The chunk engine for a data-parallel build of geometry g (its own
+ * buffers); none when oneDNN is absent or declines. */
+static void ensure_chunk_engine(conv_state *s, const conv_geom *g)
+{
+    int64_t b, e;
+    if (s->no_dnnl || !cdn_available() || g->OH < 1 || g->OW < 1 ||
+        conv_chunks(s, g->N) < 1)
+        return;
+    s->host->batch_chunks(g->N, 0, &b, &e);
+    conv_geom cg = *g;
+    cg.N = e - b;
+    const int nt = nnp_pu_nthreads(s->host);
+    if (s->ceng && !other_geom(&s->ceng_g, &cg) && cdn_batch(s->ceng) == cg.N &&
+        s->ceng_threads == nt)
+        return;
+    cdn_destroy(s->ceng);
+    size_t bytes = 0;
+    s->ceng = cdn_create(&cg, s->wb.use_bias, nt, s->host->aligned_alloc, s->host->aligned_free,
+                         &bytes);
+    if (s->ceng && cdn_own_buffers(s->ceng) != 0) {
+        cdn_destroy(s->ceng);
+        s->ceng = NULL;
+    }
+    s->ceng_threads = nt;
+    s->ceng_g = cg;
+}
+
+/* The chunk engine for a chunk of n images, or NULL (im2col). */
+static conv_dnnl *chunk_engine(const conv_state *s, const conv_geom *g, int64_t n)
+{
+    return s->ceng && cdn_batch(s->ceng) == n && !other_geom(&s->ceng_g, g) ? s->ceng : NULL;
+}
+
+/* y = x (*) kernel + bias over a data-parallel step's batch, chunk by
+ * chunk. */
+static void conv_forward_chunks(conv_state *s, const conv_geom *g, const float *x, float *y)
+{
+    const nnp_host *h = s->host;
+    const int64_t in_img = g->H * g->W * g->C, out_img = g->P * g->F;
+    const int nt = nnp_pu_nthreads(h), nc = conv_chunks(s, g->N);
+    const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        h->batch_chunks(g->N, i, &b, &e);
+        conv_dnnl *ce = chunk_engine(s, g, e - b);
+        if (ce) /* the kernel reordered at the first chunk, kept for the rest */
+            cdn_forward(ce, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img, i == 0,
+                        NULL, NULL, nt);
+        else
+            conv_forward(g, e - b, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img,
+                         &s->scratch, nt);
+    }
+}
+
+/* A data-parallel backward's workspace, in floats (16-aligned parts): a
+ * tree node of the kernel and bias gradients; with the tree path (a 1.5
+ * host, one group) the im2col rows of every local image [N * P, Kg] and,
+ * channels-first, one image's transposed patches [Kg, P] and the output
+ * gradient as rows [N * P, F]. */
+typedef struct dp_ws {
+    size_t node, rows, tmp, dz, total;
+} dp_ws;
+
+static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
+
+static dp_ws dp_workspace(const conv_state *s, const conv_geom *g)
+{
+    dp_ws w = {0};
+    w.node = up16((size_t)(g->Kg * g->F + g->F));
+    w.total = w.node;
+    if (NNP_HOST_AT_LEAST(s->host, 5) && g->groups == 1) {
+        w.rows = up16((size_t)(g->N * g->P * g->Kg));
+        w.tmp = g->channels_first ? up16((size_t)(g->Kg * g->P)) : 0;
+        w.dz = g->channels_first ? up16((size_t)(g->N * g->P * g->F)) : 0;
+        w.total += w.rows + w.tmp + w.dz;
+    }
+    return w;
 }
 
 static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
@@ -352,17 +437,19 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
     /* oneDNN's primitives for a concrete build; im2col's scratch for the
        shapes they do not serve (with oneDNN at hand, only a concrete build
        says which: a model builds for every batch size it runs) */
-    if (st == NNP_OK)
+    /* a build inside a data-parallel step: it runs chunk by chunk */
+    const int grouped = g.N >= 1 && conv_chunks(s, g.N) > 0;
+    if (st == NNP_OK && !grouped)
         st = ensure_engine(s, &g, err);
     if (st == NNP_OK)
         st = engine_buffers(s, err);
+    if (st == NNP_OK && grouped)
+        ensure_chunk_engine(s, &g);
     const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
-    /* a build inside a data-parallel step: im2col runs it chunk by chunk */
-    const int grouped = g.N >= 1 && conv_chunks(s, g.N) > 0;
     if (st == NNP_OK && g.OH >= 0 && im2col_may_run && (grouped || !engine_for(s, &g)))
         st = ensure_scratch(s, &g, err);
     if (st == NNP_OK && grouped)
-        s->chunk_ws = h->scratch_reserve((size_t)(g.Kg * g.F + g.F) * sizeof(float));
+        s->chunk_ws = h->scratch_reserve(dp_workspace(s, &g).total * sizeof(float));
     if (st != NNP_OK)
         return st;
     /* the activation gradient of a concrete build (grows only) */
@@ -467,8 +554,11 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
         if (fused)
             return NNP_OK;
     } else {
-        conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, out->data, &s->scratch,
-                     nnp_pu_nthreads(s->host));
+        if (grouped)
+            conv_forward_chunks(s, &g, in[0]->data, out->data);
+        else
+            conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, out->data, &s->scratch,
+                         nnp_pu_nthreads(s->host));
         if (fused) {
             epilogue_pass(s, &g, &epi, out->data);
             return NNP_OK;
@@ -479,15 +569,42 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     return NNP_OK;
 }
 
-/* The backward of a data-parallel step: im2col chunk by chunk, each
- * chunk's kernel and bias gradients handed to the host's reduction. */
+/* dx of a data-parallel step, chunk by chunk (a chunk's images alone);
+ * im2col's kernel gradients for chunks of another size go to waste. */
+static void conv_dx_chunks(conv_state *s, const conv_geom *g, const float *x, const float *dz,
+                           float *dx, float *waste)
+{
+    const nnp_host *h = s->host;
+    const int64_t wn = g->Kg * g->F, in_img = g->H * g->W * g->C, out_img = g->P * g->F;
+    const int nt = nnp_pu_nthreads(h), nc = conv_chunks(s, g->N);
+    for (int i = 0; i < nc; i++) {
+        int64_t b, e;
+        h->batch_chunks(g->N, i, &b, &e);
+        conv_dnnl *ce = chunk_engine(s, g, e - b);
+        if (ce) {
+            cdn_backward_data(ce, s->wb.kernel.data, dz + b * out_img, dx + b * in_img, NULL,
+                              nt);
+        } else {
+            memset(waste, 0, (size_t)(wn + g->F) * sizeof(float));
+            conv_backward(g, e - b, x + b * in_img, s->wb.kernel.data, dz + b * out_img, waste,
+                          NULL, dx + b * in_img, &s->scratch, nt);
+        }
+    }
+}
+
+/* The backward of a data-parallel step. With a 1.5 host and one group: the
+ * kernel and bias gradients are evaluated node by node of the host's
+ * reduction tree (common/gemm_det: the im2col rows of every local image
+ * against the output gradient, each chunk's rows a leaf), dx chunk by
+ * chunk. Else each chunk's gradients go to the host's reduction. */
 static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const float *x,
                                        const float *dz, float *dx, nnp_error *err)
 {
     const nnp_host *h = s->host;
     const int64_t wn = g->Kg * g->F, in_img = g->H * g->W * g->C, out_img = g->P * g->F;
     const int nt = nnp_pu_nthreads(h), nc = conv_chunks(s, g->N);
-    float *part = h->scratch((size_t)(wn + g->F) * sizeof(float));
+    const dp_ws w = dp_workspace(s, g);
+    float *part = h->scratch(w.total * sizeof(float));
     if (!part)
         return h->error_set(err, NNP_ERR_INTERNAL, "Conv2D '%s': no workspace for the chunks",
                             conv_name(s));
@@ -495,14 +612,53 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
     nnp_status st = h->reduce_begin(NNP_F32, (size_t)(wn + g->F), 1, &red, err);
     if (st != NNP_OK)
         return st;
-    for (int i = 0; i < nc; i++) {
-        int64_t b, e;
-        h->batch_chunks(g->N, i, &b, &e);
-        memset(part, 0, (size_t)(wn + g->F) * sizeof(float));
-        conv_backward(g, e - b, x + b * in_img, s->wb.kernel.data, dz + b * out_img, part,
-                      s->wb.use_bias ? part + wn : NULL, dx ? dx + b * in_img : NULL, &s->scratch,
-                      nt);
-        h->reduce_add(red, part);
+    if (w.rows) {
+        if (dx)
+            conv_dx_chunks(s, g, x, dz, dx, part);
+        float *rows = part + w.node, *tmp = rows + w.rows, *dzr = tmp + w.tmp;
+        /* the rows: every image's patches; channels-first: dz as rows too */
+#pragma omp parallel for schedule(static) num_threads(g->channels_first ? 1 : nt) if (nt > 1)
+        for (int64_t n = 0; n < g->N; n++)
+            conv_im2col_image(g, x + n * in_img, tmp, rows + n * g->P * g->Kg);
+        if (g->channels_first)
+            for (int64_t n = 0; n < g->N; n++)
+                conv_transpose(g->F, g->P, dz + n * out_img, dzr + n * out_img);
+        const float *B = g->channels_first ? dzr : dz;
+        int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;
+        if (!rb) {
+            nnp_error ignored = {0};
+            h->reduce_end(red, part, &ignored); /* a collective: every process takes part */
+            return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", conv_name(s));
+        }
+        for (int i = 0; i < nc; i++) {
+            h->batch_chunks(g->N, i, &rb[i], &re[i]);
+            rb[i] *= g->P;
+            re[i] *= g->P;
+        }
+        int sizes[64];
+        const int nodes = h->reduce_cover(red, sizes, 64);
+        for (int k = 0, l = 0; k < nodes && k < 64; l += sizes[k++]) {
+            gd_tree_atb(g->Kg, g->F, rows, g->Kg, B, g->F, rb + l, re + l, sizes[k], part,
+                        part + wn, nt);
+            h->reduce_add_node(red, sizes[k], part);
+        }
+        free(rb);
+    } else {
+        for (int i = 0; i < nc; i++) {
+            int64_t b, e;
+            h->batch_chunks(g->N, i, &b, &e);
+            memset(part, 0, (size_t)(wn + g->F) * sizeof(float));
+            conv_dnnl *ce = chunk_engine(s, g, e - b);
+            if (ce)
+                cdn_backward(ce, x + b * in_img, s->wb.kernel.data, dz + b * out_img, part,
+                             s->wb.use_bias ? part + wn : NULL, dx ? dx + b * in_img : NULL,
+                             NULL, nt);
+            else
+                conv_backward(g, e - b, x + b * in_img, s->wb.kernel.data, dz + b * out_img,
+                              part, s->wb.use_bias ? part + wn : NULL,
+                              dx ? dx + b * in_img : NULL, &s->scratch, nt);
+            h->reduce_add(red, part);
+        }
     }
     st = h->reduce_end(red, part, err);
     if (st != NNP_OK)
@@ -515,7 +671,7 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
         for (int64_t j = 0; j < g->F; j++)
             db[j] += part[wn + j];
     }
-    cdn_weights_changed(s->eng); /* the optimizer changes the kernel next */
+    cdn_weights_changed(s->ceng); /* the optimizer changes the kernel next */
     return NNP_OK;
 }
 
@@ -559,6 +715,8 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         /* recompute the pre-activation rather than keep it */
         if (need_x && e)
             cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, ws, nt);
+        else if (need_x && grouped)
+            conv_forward_chunks(s, &g, in[0]->data, s->dz);
         else if (need_x)
             conv_forward(&g, g.N, in[0]->data, s->wb.kernel.data, bias, s->dz, &s->scratch, nt);
         act_backward(&s->act, need_x ? s->dz : NULL, out->data, grad_out->data, s->dz, n / last,
@@ -607,7 +765,11 @@ static const void *conv_extension(const char *name)
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &conv_epilogue);
 }
 
-static void conv_weights_changed(void *state) { cdn_weights_changed(((conv_state *)state)->eng); }
+static void conv_weights_changed(void *state)
+{
+    cdn_weights_changed(((conv_state *)state)->eng);
+    cdn_weights_changed(((conv_state *)state)->ceng);
+}
 
 /* NNP_EXT_EPILOGUE, producer side: a per-channel affine over the channel
  * axis (folded into the kernel and bias on oneDNN) and a ReLU (a post-op),

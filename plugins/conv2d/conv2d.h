@@ -44,9 +44,14 @@ typedef struct conv_state {
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */
     float *dz;
     int64_t dz_floats;
-    /* data-parallel steps (a 1.3 host's batch_chunks): im2col chunk by chunk,
-       one chunk's weight gradients in the model's workspace */
+    /* data-parallel steps (a 1.3 host's batch_chunks): chunk by chunk, one
+       chunk's weight gradients in the model's workspace; on oneDNN
+       primitives made for a chunk's images (ceng, its own buffers) where
+       a chunk has that many, else on im2col */
     int chunk_ws;
+    conv_dnnl *ceng;
+    conv_geom ceng_g;
+    int ceng_threads;
 } conv_state;
 
 const char *conv_name(const conv_state *s);

@@ -60,6 +60,11 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     (void)e, (void)x, (void)kernel, (void)dz, (void)dkernel, (void)dbias, (void)dx,
         (void)nthreads;
 }
+void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,
+                       int nthreads)
+{
+    (void)e, (void)kernel, (void)dz, (void)dx, (void)ws, (void)nthreads;
+}
 
 #else
 
@@ -729,6 +734,37 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
     }
 }
 
+/* dx from ddst (bound), on the backward-data primitive. */
+static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst, float *dx)
+{
+    if (e->re_wb) { /* over wf (chunk 0's buffer) */
+        e->wf_valid = 0;
+        dnnl_memory_set_data_handle(e->wu, (void *)kernel);
+        run_reorder(e, e->re_wb, e->wu, e->wb);
+    } else if (!e->wf_valid || e->wf_folded) {
+        /* (else the forward of this step left it there) */
+        load_kernel(e, kernel, NULL);
+    }
+    dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, ddst},
+                            {DNNL_ARG_WEIGHTS, e->wb},
+                            {DNNL_ARG_DIFF_SRC, port_out_begin(&e->dsrc, dx)},
+                            {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
+    run(e->bwd_d, e->strm, 4, a);
+    port_out_end(e, &e->dsrc);
+}
+
+void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,
+                       int nthreads)
+{
+    port_bind(e, &e->ddst, ws);
+    port_bind(e, &e->dsrc, ws);
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
+    backward_data(e, kernel, port_in(e, &e->ddst, dz), dx);
+    dnnl_stream_wait(e->strm);
+    omp_set_num_threads(prev);
+}
+
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
                   float *dkernel, float *dbias, float *dx, void *ws, int nthreads)
 {
@@ -739,22 +775,8 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nt);
     dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
-    if (dx) {
-        if (e->re_wb) { /* over wf (chunk 0's buffer) */
-            e->wf_valid = 0;
-            dnnl_memory_set_data_handle(e->wu, (void *)kernel);
-            run_reorder(e, e->re_wb, e->wu, e->wb);
-        } else if (!e->wf_valid || e->wf_folded) {
-            /* (else the forward of this step left it there) */
-            load_kernel(e, kernel, NULL);
-        }
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, ddst},
-                                {DNNL_ARG_WEIGHTS, e->wb},
-                                {DNNL_ARG_DIFF_SRC, port_out_begin(&e->dsrc, dx)},
-                                {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
-        run(e->bwd_d, e->strm, 4, a);
-        port_out_end(e, &e->dsrc);
-    }
+    if (dx)
+        backward_data(e, kernel, ddst, dx);
     dnnl_memory_t src = port_in(e, &e->src, x);
     dnnl_stream_wait(e->strm);
     weight_grads(e, src, ddst, nt);

@@ -62,6 +62,10 @@ int cdn_plan_relu(conv_dnnl *e);
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
                   float *dkernel, float *dbias, float *dx, void *ws, int nthreads);
 
+/* dx alone (the backward-data half of cdn_backward). */
+void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,
+                       int nthreads);
+
 /* Activation layouts: the bytes of workspace forward and backward need for
  * their reordered operands (0 when the tensors are used as they are). The
  * caller passes cdn_workspace_bytes of workspace (ws) to every call, or has

@@ -426,3 +426,28 @@ void conv_backward(const conv_geom *g, int64_t N, const float *x, const float *k
     if (dbias && N > 0)
         bias_grad(g, N, dz, dbias, nthreads < 1 ? 1 : nthreads);
 }
+
+/* A [P, Kg] = the patches of one image (group 0), row p the patch under
+ * output position p in the kernel's (i, j, c) order; channels-first builds
+ * its transpose in tmp [Kg, P] first. */
+void conv_im2col_image(const conv_geom *g, const float *x, float *tmp, float *A)
+{
+    if (!g->channels_first) {
+        im2col(g, x, 0, 0, g->P, A);
+        return;
+    }
+    cols_cf(g, 0, 0, g->P, x, NULL, tmp);
+    conv_transpose(g->Kg, g->P, tmp, A);
+}
+
+void conv_transpose(int64_t R, int64_t C, const float *src, float *dst)
+{
+    enum { B = 32 };
+    for (int64_t r0 = 0; r0 < R; r0 += B)
+        for (int64_t c0 = 0; c0 < C; c0 += B) {
+            const int64_t r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++)
+                    dst[c * R + r] = src[r * C + c];
+        }
+}

@@ -257,6 +257,23 @@ static unsigned char *vals_get(size_t bytes)
     return malloc(bytes ? bytes : 1);
 }
 
+/* The buffers reduce_end uses and gives back before it returns (no two
+ * ends overlap on a thread): one per role, grown to the largest asked for
+ * and kept, so a step's exchanges fault no fresh pages in. */
+enum { ROLE_TMP, ROLE_SEND, ROLE_RECV, ROLES };
+static _Thread_local struct spare roles[ROLES];
+
+static unsigned char *role_get(int role, size_t bytes)
+{
+    struct spare *b = &roles[role];
+    if (b->p && b->bytes >= bytes)
+        return b->p;
+    free(b->p);
+    b->p = malloc(bytes ? bytes : 1);
+    b->bytes = b->p ? bytes : 0;
+    return b->p;
+}
+
 /* Keeps v (of `bytes`) in place of the smallest spare, or frees it. */
 static void vals_put(unsigned char *v, size_t bytes)
 {
@@ -477,13 +494,10 @@ static nnp_status eval_root(const nnp_reduction *r, const cover *c, void *out, n
     const size_t bytes = r->len * r->esz;
     if (bytes && (size_t)levels > SIZE_MAX / bytes)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    const size_t tmp_bytes = bytes * (size_t)levels + 1;
-    unsigned char *tmp = vals_get(tmp_bytes);
+    unsigned char *tmp = role_get(ROLE_TMP, bytes * (size_t)levels + 1);
     if (!tmp)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    nnp_status st = eval(r, c, 0, r->n, out, tmp, err);
-    vals_put(tmp, tmp_bytes);
-    return st;
+    return eval(r, c, 0, r->n, out, tmp, err);
 }
 
 #ifdef NNP_HAVE_MPI
@@ -517,7 +531,7 @@ static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err
         goto done;
     }
     nodes = malloc(sizeof *nodes * (size_t)(total ? total : 1));
-    vals = vals_get(vbytes * (size_t)total + 1);
+    vals = role_get(ROLE_RECV, vbytes * (size_t)total + 1);
     if (!nodes || !vals) {
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         goto done;
@@ -539,7 +553,6 @@ static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err
     st = eval_root(r, &c, out, err);
 done:
     free(nodes);
-    vals_put(vals, vbytes * (size_t)total + 1);
     free(counts);
     return st;
 }
@@ -573,7 +586,7 @@ static nnp_status gather_slices(const nnp_reduction *r, void *out, nnp_error *er
     span *nodes = malloc(sizeof *nodes * (size_t)total);
     const size_t send_bytes = (size_t)r->top * r->len * esz + 1,
                  recv_bytes = (size_t)total * mine * esz + 1;
-    unsigned char *send = vals_get(send_bytes), *recv = vals_get(recv_bytes);
+    unsigned char *send = role_get(ROLE_SEND, send_bytes), *recv = role_get(ROLE_RECV, recv_bytes);
     if (!nodes || !send || !recv) {
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         goto done;
@@ -620,8 +633,6 @@ static nnp_status gather_slices(const nnp_reduction *r, void *out, nnp_error *er
 #undef SLICE_LO
 done:
     free(nodes);
-    vals_put(send, send_bytes);
-    vals_put(recv, recv_bytes);
     free(nodes_of);
     return st;
 }

@@ -223,11 +223,26 @@ for l in m["config"]["layers"]:
     if l["class_name"] == "BatchNormalization":
         l["config"]["synchronized"] = True
 json.dump(m, open("cnn_sync.json", "w"))
+# the same in channels_first
+for l in m["config"]["layers"]:
+    c = l["config"]
+    if "data_format" in c:
+        c["data_format"] = "channels_first"
+    if l["class_name"] == "BatchNormalization":
+        c["axis"] = 1
+    if "batch_shape" in c:
+        c["batch_shape"] = [None, 3, 8, 8]
+json.dump(m, open("cnn_sync_cf.json", "w"))
 PY
 d=$src/models/data
 cnnargs="--x $d/cnn_channels_last_x.npy --y $d/cnn_y.npy --loss sparse_categorical_crossentropy --from-logits --lr 0.05 --epochs 2 --batch-size 20 --seed 3"
 # shellcheck disable=SC2086
 invariant "cnn" cnn_sync.json cnn 2 $cnnargs
+# channels_first, and a batch of 23 (chunks of 2 images and a last chunk
+# of 1, which runs on im2col while the others run on oneDNN)
+cfargs="--x $d/cnn_channels_first_x.npy --y $d/cnn_y.npy --loss sparse_categorical_crossentropy --from-logits --lr 0.05 --epochs 2 --batch-size 23 --seed 3"
+# shellcheck disable=SC2086
+invariant "cnn channels_first" cnn_sync_cf.json cnncf 3 $cfargs
 
 # A plugin built for ABI 1.0 (tests/fixtures/abi10_bias.c: y = x + bias,
 # its gradient summed over its whole share in one pass): the host sums that
