@@ -43,6 +43,21 @@ static void window(const pool_geom *g, int64_t oh, int64_t ow, int64_t *h0, int6
     *w1 = ws + g->kw > g->W ? g->W : ws + g->kw;
 }
 
+/* The outputs ow whose window columns ow * sw - pl .. + kw - 1 all lie in
+ * [0, W): [*lo, *hi) (empty when none). */
+static void valid_window_cols(const pool_geom *g, int64_t *lo, int64_t *hi)
+{
+    int64_t a = g->pl > 0 ? (g->pl + g->sw - 1) / g->sw : 0;
+    const int64_t last = g->W - g->kw + g->pl; /* ow * sw <= last */
+    int64_t b = last >= 0 ? last / g->sw + 1 : 0;
+    if (b > g->OW)
+        b = g->OW;
+    if (a > b)
+        a = b;
+    *lo = a;
+    *hi = b;
+}
+
 /* Divisor of an average window: the valid positions, or the whole window
  * when padded zeros count (it then lies inside the padded input). */
 static float avg_count(const pool_geom *g, int include_pad, int64_t h0, int64_t h1, int64_t w0,
@@ -194,6 +209,75 @@ static inline void max2x2_backward(const float *restrict a, const float *restric
     }
 }
 
+/* The first maximum, in row-major order, of the window of output (oh, ow)
+ * in plane xp: its index, or -1 for an empty window. */
+static int64_t cf_argmax(const pool_geom *g, const float *xp, int64_t oh, int64_t ow)
+{
+    int64_t h0, h1, w0, w1, best = -1;
+    window(g, oh, ow, &h0, &h1, &w0, &w1);
+    float bv = -INFINITY;
+    for (int64_t ih = h0; ih < h1; ih++)
+        for (int64_t iw = w0; iw < w1; iw++)
+            if (best < 0 || xp[ih * g->W + iw] > bv) {
+                best = ih * g->W + iw;
+                bv = xp[best];
+            }
+    return best;
+}
+
+/* Max-pool backward of one output row of a channels-first plane, any
+ * window: the first maxima of a run of outputs found together (the windows
+ * inside the row's columns, element by element in window order, selects
+ * only), then each output's gradient added at its maximum in output order:
+ * the same sums as one window at a time. */
+__attribute__((target_clones("avx512f", "default"))) static void
+cf_max_backward_row(const pool_geom *g, const float *restrict xp,
+                                const float *restrict dyr, float *restrict dxp, int64_t oh)
+{
+    enum { RUN = 256 };
+    int64_t h0, h1, w0, w1;
+    window(g, oh, 0, &h0, &h1, &w0, &w1);
+    /* outputs whose window columns lie inside [0, W): [lo, hi) */
+    int64_t lo, hi;
+    valid_window_cols(g, &lo, &hi);
+    for (int64_t r0 = 0; r0 < g->OW; r0 += RUN) {
+        const int64_t r1 = r0 + RUN < g->OW ? r0 + RUN : g->OW;
+        int32_t bk[RUN];
+        float bv[RUN];
+        const int64_t a = lo > r0 ? (lo < r1 ? lo : r1) : r0;
+        const int64_t b = hi < r1 ? (hi > a ? hi : a) : r1;
+        for (int64_t ow = r0; ow < a; ow++)
+            bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
+        for (int64_t ow = b; ow < r1; ow++)
+            bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
+        if (b > a && h1 > h0) {
+            const int64_t base = -g->pl;
+            for (int64_t ow = a; ow < b; ow++) {
+                const int32_t at = (int32_t)(h0 * g->W + ow * g->sw + base);
+                bk[ow - r0] = at;
+                bv[ow - r0] = xp[at];
+            }
+            for (int64_t ih = h0; ih < h1; ih++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    const int64_t off = ih * g->W + base + j;
+                    for (int64_t ow = a; ow < b; ow++) {
+                        const int32_t at = (int32_t)(off + ow * g->sw);
+                        const float v = xp[at];
+                        const int up = v > bv[ow - r0];
+                        bv[ow - r0] = up ? v : bv[ow - r0];
+                        bk[ow - r0] = up ? at : bk[ow - r0];
+                    }
+                }
+        } else {
+            for (int64_t ow = a; ow < b; ow++)
+                bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
+        }
+        for (int64_t ow = r0; ow < r1; ow++)
+            if (bk[ow - r0] >= 0)
+                dxp[bk[ow - r0]] += dyr[ow];
+    }
+}
+
 /* Channels-first backward of one (image, channel) plane: zero it, then each
  * output adds its gradient to its window (average) or to the first maximum
  * of its window in row-major order (max). Planes are disjoint. */
@@ -215,6 +299,10 @@ static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
             const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
             max2x2_backward(r0, r0 + 1, r1, r1 + 1, dyr, d0, d0 + 1, d1, d1 + 1, full, 2);
             ow = full;
+        }
+        if (op == POOL_MAX && !tile2 && g->H * W < INT32_MAX) {
+            cf_max_backward_row(g, xp, dyr, dxp, oh);
+            continue;
         }
         for (; ow < g->OW; ow++) {
             int64_t h0, h1, w0, w1;
