@@ -399,8 +399,8 @@ static void conv_forward_chunks(conv_state *s, const conv_geom *g, const float *
 /* A data-parallel backward's workspace, in floats (16-aligned parts): a
  * tree node of the kernel and bias gradients; with the tree path (a 1.5
  * host, one group) the im2col rows of every local image [N * P, Kg] and,
- * channels-first, one image's transposed patches [Kg, P] and the output
- * gradient as rows [N * P, F]. */
+ * channels-first, an image's transposed patches [Kg, P] per thread and the
+ * output gradient as rows [N * P, F]. */
 typedef struct dp_ws {
     size_t node, rows, tmp, dz, total;
 } dp_ws;
@@ -414,7 +414,9 @@ static dp_ws dp_workspace(const conv_state *s, const conv_geom *g)
     w.total = w.node;
     if (NNP_HOST_AT_LEAST(s->host, 5) && g->groups == 1) {
         w.rows = up16((size_t)(g->N * g->P * g->Kg));
-        w.tmp = g->channels_first ? up16((size_t)(g->Kg * g->P)) : 0;
+        /* a transposed image per thread */
+        w.tmp = g->channels_first ? up16((size_t)(g->Kg * g->P)) * (size_t)nnp_pu_nthreads(s->host)
+                                  : 0;
         w.dz = g->channels_first ? up16((size_t)(g->N * g->P * g->F)) : 0;
         w.total += w.rows + w.tmp + w.dz;
     }
@@ -616,13 +618,17 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
         if (dx)
             conv_dx_chunks(s, g, x, dz, dx, part);
         float *rows = part + w.node, *tmp = rows + w.rows, *dzr = tmp + w.tmp;
-        /* the rows: every image's patches; channels-first: dz as rows too */
-#pragma omp parallel for schedule(static) num_threads(g->channels_first ? 1 : nt) if (nt > 1)
-        for (int64_t n = 0; n < g->N; n++)
-            conv_im2col_image(g, x + n * in_img, tmp, rows + n * g->P * g->Kg);
-        if (g->channels_first)
-            for (int64_t n = 0; n < g->N; n++)
+        /* the rows: every image's patches; channels-first: dz as rows too
+           (w.tmp holds a transposed image for each of the build's threads) */
+        const size_t per = up16((size_t)(g->Kg * g->P));
+        const int nti = g->channels_first && (size_t)nt * per > w.tmp ? (int)(w.tmp / per) : nt;
+#pragma omp parallel for schedule(static) num_threads(nti) if (nti > 1)
+        for (int64_t n = 0; n < g->N; n++) {
+            conv_im2col_image(g, x + n * in_img, tmp + (size_t)omp_get_thread_num() * per,
+                              rows + n * g->P * g->Kg);
+            if (g->channels_first)
                 conv_transpose(g->F, g->P, dz + n * out_img, dzr + n * out_img);
+        }
         const float *B = g->channels_first ? dzr : dz;
         int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;
         if (!rb) {
