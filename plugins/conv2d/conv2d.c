@@ -448,7 +448,8 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
     if (st == NNP_OK && grouped)
         ensure_chunk_engine(s, &g);
     const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
-    if (st == NNP_OK && g.OH >= 0 && im2col_may_run && (grouped || !engine_for(s, &g)))
+    if (st == NNP_OK && g.OH >= 0 && im2col_may_run &&
+        (grouped || !engine_for(s, &g) || cdn_backward_data_slow(engine_for(s, &g))))
         st = ensure_scratch(s, &g, err);
     if (st == NNP_OK && grouped)
         s->chunk_ws = h->scratch_reserve(dp_workspace(s, &g).total * sizeof(float));
@@ -583,7 +584,7 @@ static void conv_dx_chunks(conv_state *s, const conv_geom *g, const float *x, co
         int64_t b, e;
         h->batch_chunks(g->N, i, &b, &e);
         conv_dnnl *ce = chunk_engine(s, g, e - b);
-        if (ce) {
+        if (ce && !cdn_backward_data_slow(ce)) {
             cdn_backward_data(ce, s->wb.kernel.data, dz + b * out_img, dx + b * in_img, NULL,
                               nt);
         } else {
@@ -655,6 +656,8 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
             h->batch_chunks(g->N, i, &b, &e);
             memset(part, 0, (size_t)(wn + g->F) * sizeof(float));
             conv_dnnl *ce = chunk_engine(s, g, e - b);
+            if (ce && dx && cdn_backward_data_slow(ce))
+                ce = NULL;
             if (ce)
                 cdn_backward(ce, x + b * in_img, s->wb.kernel.data, dz + b * out_img, part,
                              s->wb.use_bias ? part + wn : NULL, dx ? dx + b * in_img : NULL,
@@ -712,6 +715,8 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     const float *dz = grad_out->data;
     const int grouped = s->scratch_mem && s->chunk_ws && conv_chunks(s, g.N) > 0;
     conv_dnnl *e = grouped ? NULL : engine_for(s, &g);
+    if (e && gx && s->scratch_mem && cdn_backward_data_slow(e))
+        e = NULL; /* im2col: oneDNN's backward-data is its reference loop here */
     void *ws = NULL;
     if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
         return st;

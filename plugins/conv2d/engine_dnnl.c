@@ -65,6 +65,11 @@ void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float
 {
     (void)e, (void)kernel, (void)dz, (void)dx, (void)ws, (void)nthreads;
 }
+int cdn_backward_data_slow(const conv_dnnl *e)
+{
+    (void)e;
+    return 0;
+}
 
 #else
 
@@ -110,6 +115,7 @@ struct conv_dnnl {
     float *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
+    int bwd_d_ref;              /* backward-data is oneDNN's reference loop */
     int wf_folded;              /* wf holds kernel * scale (an epilogue's) */
     int nthreads;               /* the primitives were made for */
     dnnl_primitive_t fwd_relu;  /* the forward with a ReLU post-op (cdn_plan_relu) */
@@ -492,8 +498,15 @@ static int create_all(conv_dnnl *e, int nthreads)
               port_init(e, &e->dst, &d.dst_user, query(fpd, dnnl_query_dst_md), 0) ||
               port_init(e, &e->ddst, &d.dst_user, query(bpd, dnnl_query_diff_dst_md), 1) ||
               port_init(e, &e->dsrc, &d.src_user, query(bpd, dnnl_query_diff_src_md), 0);
-    if (!bad)
+    if (!bad) {
+        /* oneDNN has no fast backward-data for some shapes (3 input
+           channels): its reference loop is slower than im2col by 100x */
+        const char *impl = NULL;
+        e->bwd_d_ref = dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0, &impl) ==
+                           dnnl_success &&
+                       impl && !strncmp(impl, "ref", 3);
         e->ws_bytes = plan_workspace(e);
+    }
     if (!bad)
         bad = plan_chunks(e, wpd,
                           max_size(dnnl_memory_desc_get_size(query(fpd, dnnl_query_weights_md)),
@@ -752,6 +765,8 @@ static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst,
     run(e->bwd_d, e->strm, 4, a);
     port_out_end(e, &e->dsrc);
 }
+
+int cdn_backward_data_slow(const conv_dnnl *e) { return e && e->bwd_d_ref; }
 
 void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,
                        int nthreads)

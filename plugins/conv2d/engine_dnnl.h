@@ -66,6 +66,10 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
 void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,
                        int nthreads);
 
+/* Whether e's backward-data is oneDNN's reference implementation (some
+ * shapes, e.g. 3 input channels, have no other): im2col is far faster. */
+int cdn_backward_data_slow(const conv_dnnl *e);
+
 /* Activation layouts: the bytes of workspace forward and backward need for
  * their reordered operands (0 when the tensors are used as they are). The
  * caller passes cdn_workspace_bytes of workspace (ws) to every call, or has
