@@ -334,6 +334,11 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
         k = (size_t)g->N;
     if (k < 1)
         k = 1;
+    /* a power of two: the chunks share out evenly over 2, 4, 8 threads */
+    while (k & (k - 1))
+        k &= k - 1;
+    if (k < 2 && g->N >= 2)
+        k = 2;
     const int64_t cb = (g->N + (int64_t)k - 1) / (int64_t)k;
     const int64_t K = (g->N + cb - 1) / cb, last = g->N - (K - 1) * cb;
     e->K = (int)K;
