@@ -628,7 +628,7 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
             conv_im2col_image(g, x + n * in_img, tmp + (size_t)omp_get_thread_num() * per,
                               rows + n * g->P * g->Kg);
             if (g->channels_first)
-                conv_transpose(g->F, g->P, dz + n * out_img, dzr + n * out_img);
+                gd_transpose(g->F, g->P, dz + n * out_img, dzr + n * out_img, 1);
         }
         const float *B = g->channels_first ? dzr : dz;
         int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;

@@ -19,6 +19,7 @@
  * arithmetic depends on which thread runs it or how many threads there are.
  */
 #include "kernels.h"
+#include "common/gemm_det.h"
 #include "common/gemm_tiled.h"
 
 #include <string.h>
@@ -437,17 +438,5 @@ void conv_im2col_image(const conv_geom *g, const float *x, float *tmp, float *A)
         return;
     }
     cols_cf(g, 0, 0, g->P, x, NULL, tmp);
-    conv_transpose(g->Kg, g->P, tmp, A);
-}
-
-void conv_transpose(int64_t R, int64_t C, const float *src, float *dst)
-{
-    enum { B = 32 };
-    for (int64_t r0 = 0; r0 < R; r0 += B)
-        for (int64_t c0 = 0; c0 < C; c0 += B) {
-            const int64_t r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t r = r0; r < r1; r++)
-                    dst[c * R + r] = src[r * C + c];
-        }
+    gd_transpose(g->Kg, g->P, tmp, A, 1);
 }

@@ -54,7 +54,5 @@ void conv_backward(const conv_geom *g, int64_t N, const float *x, const float *k
 /* A [P, Kg] = the im2col rows of one image x (group 0; channels-first via
  * tmp [Kg, P]): row p is the patch under output position p. */
 void conv_im2col_image(const conv_geom *g, const float *x, float *tmp, float *A);
-/* dst [C, R] = src [R, C] transposed. */
-void conv_transpose(int64_t R, int64_t C, const float *src, float *dst);
 
 #endif
