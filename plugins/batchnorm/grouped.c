@@ -18,6 +18,7 @@
 #include "batchnorm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int bn_grouped_chunks(const bn_state *s, const nnp_bn_args *a)
@@ -39,6 +40,50 @@ static int64_t channel_block(const nnp_bn_dims d)
     return d.inner >= BN_CB ? 1 : BN_CB;
 }
 
+/* Channels-last rows (inner 1), cn channels each, ld apart: the per-channel
+ * arithmetic of the loops below, across the channels of a row at a time
+ * (an AVX-512 clone: the library is built for baseline x86-64); each
+ * channel's sums still run in row order, so the same bits. */
+#define BN_CLONES __attribute__((target_clones("avx512f", "default")))
+
+BN_CLONES static void rows_stats(const float *x, int64_t ld, int64_t rows, int64_t cn,
+                                 const double *k, double *restrict s1, double *restrict s2)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = x + r * ld;
+        for (int64_t c = 0; c < cn; c++) {
+            const double v = (double)p[c] - k[c];
+            s1[c] += v;
+            s2[c] += v * v;
+        }
+    }
+}
+
+BN_CLONES static void rows_grads(const float *x, const float *dy, int64_t ld, int64_t rows,
+                                 int64_t cn, const double *m, const double *iv,
+                                 double *restrict s1, double *restrict s2)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *px = x + r * ld, *pd = dy + r * ld;
+        for (int64_t c = 0; c < cn; c++) {
+            const double d = pd[c];
+            s1[c] += d;
+            s2[c] += d * ((double)px[c] - m[c]) * iv[c];
+        }
+    }
+}
+
+/* dx of one channels-last row of C channels (per-channel factors given). */
+BN_CLONES static void row_dx(const float *x, const float *dy, float *restrict dx, int64_t C,
+                             const double *g, const double *mean, const double *iv,
+                             const double *mdy, const double *mdyx)
+{
+    for (int64_t c = 0; c < C; c++) {
+        const double xh = ((double)x[c] - mean[c]) * iv[c];
+        dx[c] = (float)(g[c] * iv[c] * ((double)dy[c] - mdy[c] - xh * mdyx[c]));
+    }
+}
+
 /* part[0..C) = sums of x - k, part[C..2C) of (x - k)^2, part[2C] the
  * count, over rows [b, e); each channel in row order. */
 static void chunk_stats(const nnp_bn_dims d, const float *x, const float *k, int64_t b,
@@ -49,7 +94,13 @@ static void chunk_stats(const nnp_bn_dims d, const float *x, const float *k, int
     for (int64_t blk = 0; blk < nb; blk++) {
         const int64_t c0 = blk * cb, cn = C - c0 < cb ? C - c0 : cb;
         double s1[BN_CB] = {0}, s2[BN_CB] = {0};
-        for (int64_t n = b; n < e; n++)
+        if (d.inner == 1) {
+            double kd[BN_CB];
+            for (int64_t c = 0; c < cn; c++)
+                kd[c] = (double)k[c0 + c];
+            rows_stats(x + AT(d, b, c0, 0), C, e - b, cn, kd, s1, s2);
+        }
+        for (int64_t n = d.inner == 1 ? e : b; n < e; n++)
             for (int64_t c = 0; c < cn; c++) {
                 const float *px = x + AT(d, n, c0 + c, 0);
                 const double kc = (double)k[c0 + c];
@@ -101,7 +152,10 @@ static void fill_grads(const bn_state *s, const nnp_bn_dims d, const void *ctx, 
     for (int64_t blk = 0; blk < nb; blk++) {
         const int64_t c0 = blk * cb, cn = C - c0 < cb ? C - c0 : cb;
         double s1[BN_CB] = {0}, s2[BN_CB] = {0};
-        for (int64_t n = b; n < e; n++)
+        if (d.inner == 1)
+            rows_grads(g->x + AT(d, b, c0, 0), g->dy + AT(d, b, c0, 0), C, e - b, cn,
+                       g->mean + c0, g->invstd + c0, s1, s2);
+        for (int64_t n = d.inner == 1 ? e : b; n < e; n++)
             for (int64_t c = 0; c < cn; c++) {
                 const size_t at = (size_t)AT(d, n, c0 + c, 0);
                 const double m = g->mean[c0 + c], iv = g->invstd[c0 + c];
@@ -228,6 +282,25 @@ nnp_status bn_grouped_backward(bn_state *s, const nnp_bn_args *a, const float *x
     if (!dx)
         return NNP_OK;
     const double n = tot[2 * C];
+    if (d.inner == 1) {
+        /* per-channel factors once (the same values the loop below makes
+           per element), then each row across its channels */
+        double *f = malloc(sizeof *f * 3 * (size_t)C);
+        if (f) {
+            double *g = f, *mdy = f + C, *mdyx = f + 2 * C;
+            for (int64_t c = 0; c < C; c++) {
+                g[c] = a->gamma ? a->gamma[c] : 1.0;
+                mdy[c] = tot[c] / n;
+                mdyx[c] = tot[C + c] / n;
+            }
+#pragma omp parallel for schedule(static)
+            for (int64_t r = 0; r < d.outer; r++)
+                row_dx(x + r * C, dy + r * C, dx + r * C, C, g, sv->mean, sv->invstd, mdy,
+                       mdyx);
+            free(f);
+            return NNP_OK;
+        }
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < d.outer; r++)
         for (int64_t c = 0; c < C; c++) {
