@@ -501,8 +501,32 @@ static nnp_status eval_root(const nnp_reduction *r, const cover *c, void *out, n
 }
 
 #ifdef NNP_HAVE_MPI
-/* Every process's cover is known from the split alone (process p holds
- * chunks [p n / K, (p + 1) n / K)), so one exchange of the values does. */
+/* Every process's cover, known from the split alone (process p of K holds
+ * chunks [p n / K, (p + 1) n / K)): counts[p] nodes each, all of them in
+ * process order (malloc'd, into *nodes), their number the return value;
+ * -1 when out of memory. */
+static int all_covers(const nnp_reduction *r, int K, int *counts, span **nodes)
+{
+    int total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && !(*nodes = malloc(sizeof **nodes * (size_t)(total ? total : 1))))
+            return -1;
+        for (int p = 0, at = 0; p < K; p++) {
+            int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
+            if (pass == 0) {
+                counts[p] = cover_of(r->n, f, e - f, NULL, 0);
+                total += counts[p];
+            } else {
+                cover_of(r->n, f, e - f, *nodes + at, counts[p]);
+                at += counts[p];
+            }
+        }
+    }
+    return total;
+}
+
+/* One exchange of every process's cover nodes, each process evaluating the
+ * whole tree. */
 static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err)
 {
     const nnp_group *g = r->g;
@@ -512,13 +536,12 @@ static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err
     span *nodes = NULL;
     unsigned char *vals = NULL;
     size_t vbytes = r->len * r->esz;
-    int total = 0;
     if (!counts)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    for (int p = 0; p < K; p++) {
-        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
-        counts[p] = cover_of(r->n, f, e - f, NULL, 0);
-        total += counts[p];
+    const int total = all_covers(r, K, counts, &nodes);
+    if (total < 0) {
+        st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+        goto done;
     }
     if (counts[g->rank] != r->top) {
         st = nnp_error_set(err, NNP_ERR_INTERNAL, "reduction: %d nodes, the split says %d",
@@ -530,15 +553,11 @@ static nnp_status gather_cover(const nnp_reduction *r, void *out, nnp_error *err
                            "a reduction of %zu elements is too large to exchange", r->len);
         goto done;
     }
-    nodes = malloc(sizeof *nodes * (size_t)(total ? total : 1));
-    vals = role_get(ROLE_RECV, vbytes * (size_t)total + 1);
-    if (!nodes || !vals) {
+    if (!(vals = role_get(ROLE_RECV, vbytes * (size_t)total + 1))) {
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int p = 0, at = 0; p < K; p++) {
-        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
-        cover_of(r->n, f, e - f, nodes + at, counts[p]);
         displs[p] = (int)((size_t)at * vbytes);
         at += counts[p];
         counts[p] = (int)((size_t)counts[p] * vbytes);
@@ -574,20 +593,17 @@ static nnp_status gather_slices(const nnp_reduction *r, void *out, nnp_error *er
     int *scount = nodes_of + K, *sdispl = scount + K, *rcount = sdispl + K, *rdispl = rcount + K;
     if (!nodes_of)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-    int total = 0;
-    for (int p = 0; p < K; p++) {
-        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
-        nodes_of[p] = cover_of(r->n, f, e - f, NULL, 0);
-        total += nodes_of[p];
-    }
+    span *nodes = NULL;
+    const int total = all_covers(r, K, nodes_of, &nodes);
 #define SLICE_LO(q) ((size_t)((uint64_t)(q) * r->len / (uint64_t)K))
     const size_t mine = SLICE_LO(me + 1) - SLICE_LO(me);
     nnp_status st = NNP_OK;
-    span *nodes = malloc(sizeof *nodes * (size_t)total);
-    const size_t send_bytes = (size_t)r->top * r->len * esz + 1,
-                 recv_bytes = (size_t)total * mine * esz + 1;
-    unsigned char *send = role_get(ROLE_SEND, send_bytes), *recv = role_get(ROLE_RECV, recv_bytes);
-    if (!nodes || !send || !recv) {
+    unsigned char *send = NULL, *recv = NULL;
+    if (total >= 0) {
+        send = role_get(ROLE_SEND, (size_t)r->top * r->len * esz + 1);
+        recv = role_get(ROLE_RECV, (size_t)total * mine * esz + 1);
+    }
+    if (total < 0 || !send || !recv) {
         st = nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -608,8 +624,6 @@ static nnp_status gather_slices(const nnp_reduction *r, void *out, nnp_error *er
         scount[q] = (int)((size_t)r->top * n * esz);
     }
     for (int p = 0, got = 0; p < K; p++) {
-        int f = (int)((int64_t)p * r->n / K), e = (int)((int64_t)(p + 1) * r->n / K);
-        cover_of(r->n, f, e - f, nodes + got, nodes_of[p]);
         rdispl[p] = (int)((size_t)got * mine * esz);
         rcount[p] = (int)((size_t)nodes_of[p] * mine * esz);
         got += nodes_of[p];
