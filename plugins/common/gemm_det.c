@@ -383,6 +383,32 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
     }
 }
 
+nnp_status gd_reduce_atb(const nnp_host *h, int64_t rows, int64_t I, int64_t J, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float *node, int nthreads,
+                         const char *kind, const char *name, nnp_error *err)
+{
+    const int nc = h->batch_chunks(rows, 0, NULL, NULL);
+    int64_t *rb = malloc(sizeof *rb * 2 * (size_t)(nc > 0 ? nc : 1)), *re = rb ? rb + nc : NULL;
+    if (!rb)
+        return h->error_set(err, NNP_ERR_NOMEM, "%s '%s': out of memory", kind, name);
+    for (int i = 0; i < nc; i++)
+        h->batch_chunks(rows, i, &rb[i], &re[i]);
+    void *red;
+    nnp_status st = h->reduce_begin(NNP_F32, (size_t)(I * J + J), 1, &red, err);
+    if (st == NNP_OK) {
+        int sizes[64];
+        const int nodes = h->reduce_cover(red, sizes, 64);
+        for (int k = 0, l = 0; k < nodes && k < 64; l += sizes[k++]) {
+            gd_tree_atb(I, J, A, lda, B, ldb, rb + l, re + l, sizes[k], node, node + I * J,
+                        nthreads);
+            h->reduce_add_node(red, sizes[k], node);
+        }
+        st = h->reduce_end(red, node, err);
+    }
+    free(rb);
+    return st;
+}
+
 void gd_transpose(int64_t R, int64_t C, const float *src, float *dst, int nthreads)
 {
     enum { B = 32 };

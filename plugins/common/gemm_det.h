@@ -16,6 +16,7 @@
 #ifndef NNP_GEMM_DET_H
 #define NNP_GEMM_DET_H
 
+#include <nnplug/plugin.h>
 #include <stdint.h>
 
 /* Row-major C[M,N] = A[M,K] B[K,N], then + bias[n] when bias is not NULL,
@@ -31,6 +32,15 @@ void gd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
 void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B, int64_t ldb,
                  const int64_t *rows_begin, const int64_t *rows_end, int leaves, float *out,
                  float *colsum, int nthreads);
+
+/* In a data-parallel step (a 1.5 host's batch_chunks splits a call of
+ * `rows` rows): into node[0, I*J) G = A^T B and into node[I*J, I*J + J)
+ * the column sums of B, over the whole group's rows, summed by the host's
+ * reduction tree with this process's nodes evaluated by gd_tree_atb (a
+ * collective). Errors name the layer as "<kind> '<name>'". */
+nnp_status gd_reduce_atb(const nnp_host *h, int64_t rows, int64_t I, int64_t J, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float *node, int nthreads,
+                         const char *kind, const char *name, nnp_error *err);
 
 /* dst[c, r] = src[r, c]: src [R, C] row-major (ld C), on up to nthreads
  * threads (for a product with a transposed operand). */

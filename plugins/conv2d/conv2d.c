@@ -611,10 +611,7 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
     if (!part)
         return h->error_set(err, NNP_ERR_INTERNAL, "Conv2D '%s': no workspace for the chunks",
                             conv_name(s));
-    void *red;
-    nnp_status st = h->reduce_begin(NNP_F32, (size_t)(wn + g->F), 1, &red, err);
-    if (st != NNP_OK)
-        return st;
+    nnp_status st;
     if (w.rows) {
         if (dx)
             conv_dx_chunks(s, g, x, dz, dx, part);
@@ -630,27 +627,15 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
             if (g->channels_first)
                 gd_transpose(g->F, g->P, dz + n * out_img, dzr + n * out_img, 1);
         }
-        const float *B = g->channels_first ? dzr : dz;
-        int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;
-        if (!rb) {
-            nnp_error ignored = {0};
-            h->reduce_end(red, part, &ignored); /* a collective: every process takes part */
-            return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", conv_name(s));
-        }
-        for (int i = 0; i < nc; i++) {
-            h->batch_chunks(g->N, i, &rb[i], &re[i]);
-            rb[i] *= g->P;
-            re[i] *= g->P;
-        }
-        int sizes[64];
-        const int nodes = h->reduce_cover(red, sizes, 64);
-        for (int k = 0, l = 0; k < nodes && k < 64; l += sizes[k++]) {
-            gd_tree_atb(g->Kg, g->F, rows, g->Kg, B, g->F, rb + l, re + l, sizes[k], part,
-                        part + wn, nt);
-            h->reduce_add_node(red, sizes[k], part);
-        }
-        free(rb);
+        /* the chunks' rows: their images' output positions */
+        st = gd_reduce_atb(h, g->N * g->P, g->Kg, g->F, rows, g->Kg,
+                           g->channels_first ? dzr : dz, g->F, part, nt, "Conv2D", conv_name(s),
+                           err);
     } else {
+        void *red;
+        st = h->reduce_begin(NNP_F32, (size_t)(wn + g->F), 1, &red, err);
+        if (st != NNP_OK)
+            return st;
         for (int i = 0; i < nc; i++) {
             int64_t b, e;
             h->batch_chunks(g->N, i, &b, &e);
@@ -668,8 +653,8 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
                               dx ? dx + b * in_img : NULL, &s->scratch, nt);
             h->reduce_add(red, part);
         }
+        st = h->reduce_end(red, part, err);
     }
-    st = h->reduce_end(red, part, err);
     if (st != NNP_OK)
         return st;
     float *dk = s->wb.dkernel.data;

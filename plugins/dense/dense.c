@@ -292,30 +292,11 @@ static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float 
     *chunked = 0;
     const int nc = dense_chunks(s, rows), nt = nnp_pu_nthreads(h);
     const int64_t units = s->units, in_dim = s->in_dim, nk = in_dim * units;
-    const size_t len = (size_t)(nk + units);
     float *node = nc > 0 ? h->scratch(dp_workspace_floats(in_dim, units) * sizeof(float)) : NULL;
     if (!node)
         return NNP_OK;
-    int64_t *rb = malloc(sizeof *rb * 2 * (size_t)nc), *re = rb ? rb + nc : NULL;
-    if (!rb)
-        return h->error_set(err, NNP_ERR_NOMEM, "Dense '%s': out of memory", dense_name(s));
-    for (int i = 0; i < nc; i++)
-        h->batch_chunks(rows, i, &rb[i], &re[i]);
-    void *red;
-    nnp_status st = h->reduce_begin(NNP_F32, len, 1, &red, err);
-    if (st != NNP_OK) {
-        free(rb);
-        return st;
-    }
-    int sizes[64];
-    const int nodes = h->reduce_cover(red, sizes, 64);
-    for (int k = 0, l = 0; k < nodes && k < 64; l += sizes[k++]) {
-        gd_tree_atb(in_dim, units, x, in_dim, dz, units, rb + l, re + l, sizes[k], node,
-                    node + nk, nt);
-        h->reduce_add_node(red, sizes[k], node);
-    }
-    free(rb);
-    st = h->reduce_end(red, node, err);
+    nnp_status st = gd_reduce_atb(h, rows, in_dim, units, x, in_dim, dz, units, node, nt, "Dense",
+                                  dense_name(s), err);
     if (st != NNP_OK)
         return st;
     float *dk = s->wb.dkernel.data;
