@@ -261,29 +261,18 @@ typedef void (*gemm_tile_fn)(int64_t, const float *, int64_t, const float *, int
 typedef void (*leaf_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int,
                         int, float *, int);
 
-static gemm_tile_fn gemm_tile_of(int isa)
-{
+/* The kernels of each ISA, indexed by ISA_* (isa_pick never picks one the
+ * build lacks). */
+static const struct kernels {
+    gemm_tile_fn gemm_tile;
+    leaf_fn leaf;
+} kernels[] = {
+    [ISA_PORTABLE] = {gemm_tile_portable, leaf_portable},
 #ifdef GD_X86
-    if (isa == ISA_AVX512)
-        return gemm_tile_avx512;
-    if (isa == ISA_FMA)
-        return gemm_tile_fma;
+    [ISA_FMA] = {gemm_tile_fma, leaf_fma},
+    [ISA_AVX512] = {gemm_tile_avx512, leaf_avx512},
 #endif
-    (void)isa;
-    return gemm_tile_portable;
-}
-
-static leaf_fn leaf_of(int isa)
-{
-#ifdef GD_X86
-    if (isa == ISA_AVX512)
-        return leaf_avx512;
-    if (isa == ISA_FMA)
-        return leaf_fma;
-#endif
-    (void)isa;
-    return leaf_portable;
-}
+};
 
 static int threads_for(double work, int64_t tasks, int nthreads)
 {
@@ -300,7 +289,7 @@ void gd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
 {
     if (M <= 0 || N <= 0)
         return;
-    const gemm_tile_fn tile = gemm_tile_of(isa_pick());
+    const gemm_tile_fn tile = kernels[isa_pick()].gemm_tile;
     const int64_t mt = (M + MR - 1) / MR, nt_cols = (N + NR - 1) / NR, tiles = mt * nt_cols;
     const int nt = threads_for((double)M * (double)N * (double)K, tiles, nthreads);
     /* column panels outermost: a thread's run of tiles shares B's panel */
@@ -359,7 +348,8 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
     if (J <= 0 || leaves < 1)
         return;
     const int isa = isa_pick();
-    const tree_job job = {leaf_of(isa), isa == ISA_AVX512, A, B, lda, ldb, rows_begin, rows_end};
+    const tree_job job = {kernels[isa].leaf, isa == ISA_AVX512, A, B, lda, ldb, rows_begin,
+                          rows_end};
     const int64_t it = I > 0 ? (I + MR - 1) / MR : 0, jt = (J + NR - 1) / NR;
     /* the kernel's tiles, then one row of tiles for the column sums */
     const int64_t tiles = it * jt + (colsum ? jt : 0);
