@@ -305,25 +305,18 @@ static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
             continue;
         }
         for (; ow < g->OW; ow++) {
-            int64_t h0, h1, w0, w1;
-            window(g, oh, ow, &h0, &h1, &w0, &w1);
-            if (op == POOL_AVG) {
-                const float v = dyr[ow] * (1.0f / avg_count(g, include_pad, h0, h1, w0, w1));
-                for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++)
-                        dxp[ih * W + iw] += v;
+            if (op == POOL_MAX) {
+                const int64_t best = cf_argmax(g, xp, oh, ow);
+                if (best >= 0)
+                    dxp[best] += dyr[ow];
                 continue;
             }
-            int64_t best = -1;
-            float bv = -INFINITY;
+            int64_t h0, h1, w0, w1;
+            window(g, oh, ow, &h0, &h1, &w0, &w1);
+            const float v = dyr[ow] * (1.0f / avg_count(g, include_pad, h0, h1, w0, w1));
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++)
-                    if (best < 0 || xp[ih * W + iw] > bv) {
-                        best = ih * W + iw;
-                        bv = xp[best];
-                    }
-            if (best >= 0)
-                dxp[best] += dyr[ow];
+                    dxp[ih * W + iw] += v;
         }
     }
 }
