@@ -99,17 +99,18 @@ static void chunk_stats(const nnp_bn_dims d, const float *x, const float *k, int
             for (int64_t c = 0; c < cn; c++)
                 kd[c] = (double)k[c0 + c];
             rows_stats(x + AT(d, b, c0, 0), C, e - b, cn, kd, s1, s2);
-        }
-        for (int64_t n = d.inner == 1 ? e : b; n < e; n++)
-            for (int64_t c = 0; c < cn; c++) {
-                const float *px = x + AT(d, n, c0 + c, 0);
-                const double kc = (double)k[c0 + c];
-                for (int64_t i = 0; i < d.inner; i++) {
-                    double v = (double)px[i] - kc;
-                    s1[c] += v;
-                    s2[c] += v * v;
+        } else {
+            for (int64_t n = b; n < e; n++)
+                for (int64_t c = 0; c < cn; c++) {
+                    const float *px = x + AT(d, n, c0 + c, 0);
+                    const double kc = (double)k[c0 + c];
+                    for (int64_t i = 0; i < d.inner; i++) {
+                        double v = (double)px[i] - kc;
+                        s1[c] += v;
+                        s2[c] += v * v;
+                    }
                 }
-            }
+        }
         for (int64_t c = 0; c < cn; c++) {
             part[c0 + c] = s1[c];
             part[C + c0 + c] = s2[c];
@@ -155,16 +156,17 @@ static void fill_grads(const bn_state *s, const nnp_bn_dims d, const void *ctx, 
         if (d.inner == 1)
             rows_grads(g->x + AT(d, b, c0, 0), g->dy + AT(d, b, c0, 0), C, e - b, cn,
                        g->mean + c0, g->invstd + c0, s1, s2);
-        for (int64_t n = d.inner == 1 ? e : b; n < e; n++)
-            for (int64_t c = 0; c < cn; c++) {
-                const size_t at = (size_t)AT(d, n, c0 + c, 0);
-                const double m = g->mean[c0 + c], iv = g->invstd[c0 + c];
-                for (int64_t i = 0; i < d.inner; i++) {
-                    double dy = g->dy[at + i];
-                    s1[c] += dy;
-                    s2[c] += dy * ((double)g->x[at + i] - m) * iv;
+        else
+            for (int64_t n = b; n < e; n++)
+                for (int64_t c = 0; c < cn; c++) {
+                    const size_t at = (size_t)AT(d, n, c0 + c, 0);
+                    const double m = g->mean[c0 + c], iv = g->invstd[c0 + c];
+                    for (int64_t i = 0; i < d.inner; i++) {
+                        double dy = g->dy[at + i];
+                        s1[c] += dy;
+                        s2[c] += dy * ((double)g->x[at + i] - m) * iv;
+                    }
                 }
-            }
         for (int64_t c = 0; c < cn; c++) {
             part[c0 + c] = s1[c];
             part[C + c0 + c] = s2[c];
