@@ -49,6 +49,10 @@
  * 1.5 appends reduce_cover and reduce_add_node to nnp_host: a kind may
  * evaluate the reduction tree over its chunks itself (tile by tile, in
  * cache) and hand the host whole nodes instead of one partial per chunk.
+ * 1.6 defines the tensor flag NNP_TENSOR_BLOCKED16 and the kind extension
+ * NNP_EXT_LAYOUT: inference plans that keep channels-first activations in
+ * oneDNN's nChw16c layout between the layers that read and write it; the
+ * host table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -62,7 +66,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 5
+#define NNP_ABI_MINOR 6
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -147,6 +151,13 @@ typedef struct nnp_shape {
 /* A dense, C-ordered tensor. A plain struct: whoever set `data` owns it
  * unless NNP_TENSOR_OWNED is set, in which case nnp tensor calls free it. */
 #define NNP_TENSOR_OWNED 1u
+/* (since 1.6) A rank-4 tensor of shape [N, C, H, W] whose data is laid out
+ * [N][ceil(C / 16)][H][W][16] (oneDNN's nChw16c): channel c of (n, h, w)
+ * at ((n * ceil(C / 16) + c / 16) * H * W + h * W + w) * 16 + c % 16, the
+ * channels from C up to the next multiple of 16 zero; nbytes counts them.
+ * A host sets it only in inference forwards, on the inputs and output of
+ * a kind whose NNP_EXT_LAYOUT accepts it there. */
+#define NNP_TENSOR_BLOCKED16 2u
 typedef struct nnp_tensor {
     nnp_dtype dtype;
     nnp_shape shape;
@@ -469,6 +480,7 @@ typedef struct nnp_host {
 #define NNP_HOST_SIZE_1_3 offsetof(nnp_host, batch_rows)
 #define NNP_HOST_SIZE_1_4 offsetof(nnp_host, reduce_cover)
 #define NNP_HOST_SIZE_1_5 sizeof(nnp_host)
+#define NNP_HOST_SIZE_1_6 sizeof(nnp_host)   /* 1.6 added no host function */
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
@@ -477,7 +489,8 @@ static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
                   : minor == 2 ? NNP_HOST_SIZE_1_2
                   : minor == 3 ? NNP_HOST_SIZE_1_3
                   : minor == 4 ? NNP_HOST_SIZE_1_4
-                               : NNP_HOST_SIZE_1_5;
+                  : minor == 5 ? NNP_HOST_SIZE_1_5
+                               : NNP_HOST_SIZE_1_6;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }
@@ -651,6 +664,27 @@ typedef struct nnp_backward_reads_ext {
        addresses stay valid; what they hold may be another value by then). */
     uint32_t (*reads)(const void *state);
 } nnp_backward_reads_ext;
+
+/* Extension NNP_EXT_LAYOUT (since 1.6): activations that stay blocked
+ * between layers in inference plans. A host MAY hand a rank-4 value to its
+ * writer and readers as NNP_TENSOR_BLOCKED16 in inference forwards when the
+ * writer offers it for its output and every reader for the input it reads
+ * it at, and the value is no graph input or output (those are always
+ * plain). A kind given a blocked tensor where it did not offer one MUST
+ * fail the call; a kind that writes a blocked output MUST write zeros in
+ * its padding channels. Training forwards and backwards never see blocked
+ * tensors. */
+#define NNP_EXT_LAYOUT "nnp.layout"
+#define NNP_LAYOUT_BLOCKED16 1u   /* NNP_TENSOR_BLOCKED16 */
+#define NNP_LAYOUT_TIED (1u << 31) /* this input (or output) and every other
+                                      one so marked take one layout together */
+typedef struct nnp_layout_ext {
+    size_t struct_size;
+    /* The layouts besides plain (NNP_LAYOUT_* bits, with NNP_LAYOUT_TIED)
+       this instance, as built, reads at input k in inference forwards, or
+       with k = -1 writes as its output; 0: plain only. */
+    uint32_t (*inference_layouts)(const void *state, int k);
+} nnp_layout_ext;
 
 /* Kind flags */
 #define NNP_KIND_WRAPPER 1u   /* has a NNP_PARAM_LAYER parameter "layer" */

@@ -389,7 +389,7 @@ static void conv_forward_chunks(conv_state *s, const conv_geom *g, const float *
         conv_dnnl *ce = chunk_engine(s, g, e - b);
         if (ce) /* the kernel reordered at the first chunk, kept for the rest */
             cdn_forward(ce, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img, i == 0,
-                        NULL, NULL, nt);
+                        NULL, 0, NULL, nt);
         else
             conv_forward(g, e - b, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img,
                          &s->scratch, nt);
@@ -526,6 +526,17 @@ static void epilogue_pass(const conv_state *s, const conv_geom *g, const cdn_epi
     }
 }
 
+/* The operands an inference forward on engine e takes blocked: oneDNN's
+ * own layout for them, and an output nothing is applied to after the
+ * primitive (no activation of the layer's own, or a fused ReLU). */
+static unsigned conv_blocked_io(const conv_state *s, const conv_dnnl *e)
+{
+    unsigned io = e ? cdn_blocked_io(e) : 0u;
+    if (s->act.id != ACT_LINEAR)
+        io &= ~CDN_Y_BLOCKED;
+    return io;
+}
+
 static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n_in,
                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
 {
@@ -549,9 +560,15 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     const int fused = mode == NNP_MODE_INFER && (s->epi_affine || s->epi_relu);
     cdn_epilogue epi = {s->epi_affine ? s->epi_scale : NULL, s->epi_shift, s->epi_relu,
                         s->epi_changed};
+    const unsigned blocked = (in[0]->flags & NNP_TENSOR_BLOCKED16 ? CDN_X_BLOCKED : 0u) |
+                             (out->flags & NNP_TENSOR_BLOCKED16 ? CDN_Y_BLOCKED : 0u);
+    if (blocked && (mode != NNP_MODE_INFER || (blocked & ~conv_blocked_io(s, e))))
+        return s->host->error_set(err, NNP_ERR_INVALID,
+                                  "Conv2D '%s': got a blocked %s it does not take here",
+                                  conv_name(s), blocked & CDN_X_BLOCKED ? "input" : "output");
     if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, ws,
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, blocked, ws,
                     nnp_pu_nthreads(s->host));
         s->epi_changed = fused ? 0 : s->epi_changed;
         if (fused)
@@ -710,7 +727,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
         /* recompute the pre-activation rather than keep it */
         if (need_x && e)
-            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, ws, nt);
+            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, 0, ws, nt);
         else if (need_x && grouped)
             conv_forward_chunks(s, &g, in[0]->data, s->dz);
         else if (need_x)
@@ -755,9 +772,26 @@ static const nnp_onnx_node_ext conv_onnx_node = {
 
 static const nnp_epilogue_ext conv_epilogue;
 
+/* NNP_EXT_LAYOUT: nChw16c in and out where the build's oneDNN primitive
+ * runs on it. */
+static uint32_t conv_inference_layouts(const void *state, int k)
+{
+    const conv_state *s = state;
+    const conv_dnnl *e = s->built ? engine_for(s, &s->g) : NULL;
+    const unsigned io = conv_blocked_io(s, e);
+    return io & (k < 0 ? CDN_Y_BLOCKED : CDN_X_BLOCKED) ? NNP_LAYOUT_BLOCKED16 : 0u;
+}
+
+static const nnp_layout_ext conv_layout = {
+    .struct_size = sizeof(nnp_layout_ext),
+    .inference_layouts = conv_inference_layouts,
+};
+
 static const void *conv_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
+    if (!e)
+        e = nnp_pu_extension(name, NNP_EXT_LAYOUT, &conv_layout);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &conv_epilogue);
 }
 

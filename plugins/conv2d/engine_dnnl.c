@@ -33,10 +33,16 @@ void cdn_destroy(conv_dnnl *e) { (void)e; }
 int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
 void cdn_weights_changed(conv_dnnl *e) { (void)e; }
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, void *ws, int nthreads)
+                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
+                 int nthreads)
 {
     (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)ws,
-        (void)nthreads;
+        (void)nthreads, (void)blocked;
+}
+unsigned cdn_blocked_io(const conv_dnnl *e)
+{
+    (void)e;
+    return 0;
 }
 size_t cdn_workspace_bytes(const conv_dnnl *e)
 {
@@ -644,8 +650,28 @@ static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
     e->wf_folded = scale != NULL;
 }
 
+/* Whether port p's primitive side is nChw16c (and differs from the
+ * tensor's plain layout). */
+static int port_blocked16(const port *p)
+{
+    const dnnl_blocking_desc_t *b = &p->md.format_desc.blocking;
+    return p->re && p->md.ndims == 4 && p->md.format_kind == dnnl_blocked && b->inner_nblks == 1 &&
+           b->inner_idxs[0] == 1 && b->inner_blks[0] == 16 &&
+           b->strides[1] == p->md.dims[2] * p->md.dims[3] * 16 &&
+           b->strides[0] == p->md.padded_dims[1] * p->md.dims[2] * p->md.dims[3];
+}
+
+unsigned cdn_blocked_io(const conv_dnnl *e)
+{
+    if (!e || !e->g.channels_first)
+        return 0;
+    return (port_blocked16(&e->src) ? CDN_X_BLOCKED : 0u) |
+           (port_blocked16(&e->dst) ? CDN_Y_BLOCKED : 0u);
+}
+
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, void *ws, int nthreads)
+                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
+                 int nthreads)
 {
     port_bind(e, &e->src, ws);
     port_bind(e, &e->dst, ws);
@@ -664,13 +690,20 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
         b = e->bias_buf;
     }
     dnnl_memory_set_data_handle(e->bias, (void *)b);
-    dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, port_in(e, &e->src, x)},
-                            {DNNL_ARG_WEIGHTS, e->wf},
-                            {DNNL_ARG_BIAS, e->bias},
-                            {DNNL_ARG_DST, port_out_begin(&e->dst, y)},
-                            {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
+    /* blocked operands: the primitive's side of the port is the tensor */
+    if (blocked & CDN_X_BLOCKED)
+        dnnl_memory_set_data_handle(e->src.mi, (void *)x);
+    if (blocked & CDN_Y_BLOCKED)
+        dnnl_memory_set_data_handle(e->dst.mi, y);
+    dnnl_exec_arg_t a[5] = {
+        {DNNL_ARG_SRC, blocked & CDN_X_BLOCKED ? e->src.mi : port_in(e, &e->src, x)},
+        {DNNL_ARG_WEIGHTS, e->wf},
+        {DNNL_ARG_BIAS, e->bias},
+        {DNNL_ARG_DST, blocked & CDN_Y_BLOCKED ? e->dst.mi : port_out_begin(&e->dst, y)},
+        {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
     run(epi && epi->relu ? e->fwd_relu : e->fwd, e->strm, 5, a);
-    port_out_end(e, &e->dst);
+    if (!(blocked & CDN_Y_BLOCKED))
+        port_out_end(e, &e->dst);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
 }

@@ -52,7 +52,16 @@ typedef struct cdn_epilogue {
  * affine is folded into the reordered kernel and the bias; the ReLU is a
  * post-op of the primitive cdn_plan_relu made. */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, void *ws, int nthreads);
+                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
+                 int nthreads);
+/* cdn_forward's `blocked`: x, y are in oneDNN's nChw16c (as the tensor flag
+ * NNP_TENSOR_BLOCKED16 says); only where cdn_blocked_io offers it. */
+#define CDN_X_BLOCKED 1u
+#define CDN_Y_BLOCKED 2u
+/* The CDN_*_BLOCKED operands e's forward runs on as they are: those whose
+ * primitive layout is nChw16c (channels-first with 16 or more channels
+ * per group). */
+unsigned cdn_blocked_io(const conv_dnnl *e);
 /* Creates the forward with a ReLU post-op (a build-time call); 0 on
  * success. */
 int cdn_plan_relu(conv_dnnl *e);

@@ -224,6 +224,28 @@ static nnp_status run_geom(const pool_state *s, const nnp_tensor *x, pool_geom *
     return st;
 }
 
+/* NNP_EXT_LAYOUT: channels-first windows read and write nChw16c alike
+ * (tied: both or neither); global pooling reads it when the channels fill
+ * whole blocks (its output is [N, C] either way). */
+static uint32_t pool_layouts(const pool_state *s, int k)
+{
+    if (!s->built || !s->channels_first || s->in_shape.rank != 4)
+        return 0;
+    if (!s->global)
+        return NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED;
+    return k == 0 && s->in_shape.dims[1] % 16 == 0 ? NNP_LAYOUT_BLOCKED16 : 0u;
+}
+
+static uint32_t pool_inference_layouts(const void *state, int k)
+{
+    return pool_layouts(state, k);
+}
+
+static const nnp_layout_ext pool_layout = {
+    .struct_size = sizeof(nnp_layout_ext),
+    .inference_layouts = pool_inference_layouts,
+};
+
 static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n_in,
                                  nnp_tensor *out, nnp_mode mode, nnp_error *err)
 {
@@ -238,6 +260,20 @@ static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n
     if (st != NNP_OK)
         return st;
     const int nt = nnp_pu_nthreads(s->host);
+    const int bx = (in[0]->flags & NNP_TENSOR_BLOCKED16) != 0,
+              by = (out->flags & NNP_TENSOR_BLOCKED16) != 0;
+    if (bx || by) {
+        if (mode != NNP_MODE_INFER || !(pool_layouts(s, 0) & NNP_LAYOUT_BLOCKED16) ||
+            (s->global ? by : !(bx && by)))
+            return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': got a blocked %s it does "
+                                      "not take here", s->kind, pool_name(s),
+                                      bx ? "input" : "output");
+        /* nChw16c is channels-last over blocks of 16 channels: each
+           (image, block) an image of 16 channels */
+        g.N *= (g.C + 15) / 16;
+        g.C = 16;
+        g.channels_first = 0;
+    }
     if (s->global)
         global_forward(&g, s->op, in[0]->data, out->data, nt);
     else
@@ -289,7 +325,8 @@ static const nnp_onnx_node_ext pool_onnx_node = {
 
 static const void *pool_extension(const char *name)
 {
-    return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &pool_onnx_node);
+    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &pool_onnx_node);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_LAYOUT, &pool_layout);
 }
 
 #define POOL_KIND(NAME, DOC, PARAMS, CREATE, OP)                                           \

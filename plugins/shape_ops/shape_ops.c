@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #define SOP_PAR_MIN 65536
 
@@ -651,6 +652,51 @@ static nnp_status dropout_backward(void *state, const nnp_tensor *const *in, int
     return NNP_OK;
 }
 
+static void add_relu_span(float *y, const float *a, const float *b, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float v = a[i] + b[i];
+        y[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+static void add_span(float *y, const float *a, const float *b, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+static void relu_span(float *y, const float *a, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] < 0.0f ? 0.0f : a[i];
+}
+
+/* y = a + b (b NULL: y = a), then max(., 0) when relu; y may be a. */
+static void add_rows(float *y, const float *a, const float *b, int64_t n, int relu, int nt)
+{
+    if (!b && !relu) {
+        copy(y, a, n);
+        return;
+    }
+    if (!b)
+        b = a, a = NULL;
+#pragma omp parallel num_threads(nt) if (n >= SOP_PAR_MIN)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t i0 = n * t / T, i1 = n * (t + 1) / T;
+        if (a && relu)
+            add_relu_span(y + i0, a + i0, b + i0, i1 - i0);
+        else if (a)
+            add_span(y + i0, a + i0, b + i0, i1 - i0);
+        else
+            relu_span(y + i0, b + i0, i1 - i0);
+    }
+}
+
 static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in,
                               nnp_tensor *out, nnp_mode mode, nnp_error *err)
 {
@@ -663,18 +709,33 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
         st = nnp_pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
-    const int64_t n = nnp_pu_numel(&in[0]->shape);
+    int64_t n = nnp_pu_numel(&in[0]->shape);
+    /* blocked (NNP_EXT_LAYOUT): all alike, elementwise over the padding too */
+    int blocked = 0;
+    for (int k = -1; k < n_in; k++)
+        blocked += ((k < 0 ? out : in[k])->flags & NNP_TENSOR_BLOCKED16) != 0;
+    if (blocked) {
+        if (blocked != n_in + 1 || mode != NNP_MODE_INFER || in[0]->shape.rank != 4)
+            return s->host->error_set(err, NNP_ERR_INVALID, "Add '%s': blocked and plain "
+                                      "operands mixed", sop_name(s));
+        n = (int64_t)(out->nbytes / sizeof(float));
+        for (int k = 0; k < n_in; k++)
+            if (in[k]->nbytes < out->nbytes)
+                return s->host->error_set(err, NNP_ERR_INVALID, "Add '%s': input %d holds "
+                                          "%zu bytes, the output %zu", sop_name(s), k,
+                                          in[k]->nbytes, out->nbytes);
+    }
     float *y = out->data;
     const float *x0 = in[0]->data;
     const int nt = nnp_pu_nthreads(s->host);
     const int relu = s->relu && mode == NNP_MODE_INFER;
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SOP_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x0[i];
-        for (int k = 1; k < n_in; k++)
-            v += ((const float *)in[k]->data)[i];
-        y[i] = relu && v < 0.0f ? 0.0f : v;
+    if (n_in == 1) {
+        add_rows(y, x0, NULL, n, relu, nt);
+        return NNP_OK;
     }
+    /* left to right, as one expression would: ((x0 + x1) + x2) + ... */
+    for (int k = 1; k < n_in; k++)
+        add_rows(y, k == 1 ? x0 : y, in[k]->data, n, relu && k == n_in - 1, nt);
     return NNP_OK;
 }
 
@@ -762,9 +823,24 @@ static const nnp_backward_reads_ext add_backward_reads = {
     .reads = add_reads,
 };
 
+/* NNP_EXT_LAYOUT: rank-4 sums run on nChw16c as on any layout, every
+ * operand in the same one. */
+static uint32_t add_inference_layouts(const void *state, int k)
+{
+    const sop_state *s = state;
+    (void)k;
+    return s->built && s->in_shape.rank == 4 ? NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED : 0u;
+}
+
+static const nnp_layout_ext add_layout = {
+    .struct_size = sizeof(nnp_layout_ext),
+    .inference_layouts = add_inference_layouts,
+};
+
 static const void *add_extension(const char *name)
 {
-    const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
+    const void *e = nnp_pu_extension(name, NNP_EXT_LAYOUT, &add_layout);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
     e = e ? e : sop_extension(name);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &add_backward_reads);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &add_epilogue);

@@ -36,6 +36,7 @@ typedef struct value {
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
     size_t off[2];         /* its place in the inference / training arena
                               (VALUE_NOWHERE: the forward does not write it) */
+    int blocked;           /* inference plan: NNP_TENSOR_BLOCKED16 (NNP_EXT_LAYOUT) */
 } value;
 
 typedef struct node {
@@ -538,6 +539,8 @@ static void clear_epilogues(nnp_model *m)
         n->epi_affine = n->epi_relu = n->epi_out = -1;
         n->absorbed = 0;
     }
+    for (int i = 0; i < m->nv; i++)
+        m->v[i].blocked = 0;
     m->fused = 0;
     m->arena[ARENA_INFER].ready = 0;   /* the values a forward writes change */
 }
@@ -552,6 +555,81 @@ int nnpi_model_affine_reader(const nnp_model *m, int nd, int *axis)
     if (j >= 0)
         *axis = nnpi_layer_affine_axis(m->layers[m->nodes[j].layer], m->v[n->out].decl.rank);
     return *axis >= 0 ? j : -1;
+}
+
+/* ---- inference plan: layouts (NNP_EXT_LAYOUT) ---- */
+
+/* Whether node j runs in an inference forward of the current plan. */
+static int runs_inferring(const nnp_model *m, int j)
+{
+    return !(m->fused && m->nodes[j].absorbed);
+}
+
+/* The value node j writes in an inference forward. */
+static int inference_out(const nnp_model *m, int j)
+{
+    const node *n = &m->nodes[j];
+    return m->fused && n->epi_out >= 0 ? n->epi_out : n->out;
+}
+
+/* The layouts node j takes at input k (k = -1: its output); a node run in
+ * a fixed mode takes plain only. */
+static uint32_t node_layouts(const nnp_model *m, int j, int k)
+{
+    return m->nodes[j].mode >= 0 ? 0 : nnpi_layer_inference_layouts(m->layers[m->nodes[j].layer], k);
+}
+
+/* Marks the values that inference forwards keep blocked: rank 4, no graph
+ * input or output, written by a node offering it and read only by nodes
+ * taking it; a node's tied ports (elementwise kinds) end up all blocked or
+ * all plain. Every value stays plain when memory for the marks is short. */
+static void plan_layouts(nnp_model *m)
+{
+    char *ok = calloc((size_t)(m->nv ? m->nv : 1), 1);
+    if (!ok)
+        return;
+    for (int j = 0; j < m->nn; j++) {
+        const int v = inference_out(m, j);
+        if (runs_inferring(m, j) && m->v[v].act.shape.rank == 4 && !is_output(m, v) &&
+            (node_layouts(m, j, -1) & NNP_LAYOUT_BLOCKED16))
+            ok[v] = 1;
+    }
+    for (int j = 0; j < m->nn; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (runs_inferring(m, j) && !(node_layouts(m, j, k) & NNP_LAYOUT_BLOCKED16))
+                ok[m->nodes[j].in[k]] = 0;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int j = 0; j < m->nn; j++) {
+            if (!runs_inferring(m, j))
+                continue;
+            const node *n = &m->nodes[j];
+            int all = 1;
+            for (int k = -1; k < n->n_in; k++)
+                if (node_layouts(m, j, k) & NNP_LAYOUT_TIED)
+                    all &= ok[k < 0 ? inference_out(m, j) : n->in[k]];
+            for (int k = -1; k < n->n_in && !all; k++) {
+                const int v = k < 0 ? inference_out(m, j) : n->in[k];
+                if ((node_layouts(m, j, k) & NNP_LAYOUT_TIED) && ok[v]) {
+                    ok[v] = 0;
+                    changed = 1;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < m->nv; i++)
+        m->v[i].blocked = ok[i];
+    free(ok);
+}
+
+/* Bytes of value v in an inference forward: blocked ones hold whole
+ * blocks of 16 channels. */
+static size_t inference_bytes(const value *v)
+{
+    if (!v->blocked)
+        return v->act.nbytes;
+    const int64_t *d = v->act.shape.dims;
+    return (size_t)(d[0] * ((d[1] + 15) / 16 * 16) * d[2] * d[3]) * sizeof(float);
 }
 
 /* Plans producer -> affine [-> relu] and producer -> relu chains where the
@@ -592,6 +670,7 @@ static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
         n->epi_out = m->nodes[r >= 0 ? r : j].out;
         m->fused = 1;
     }
+    plan_layouts(m);
     return NNP_OK;
 }
 
@@ -603,6 +682,11 @@ int nnp_model_node_fused_into(const nnp_model *m, int node)
         if (m->nodes[i].epi_affine == node || m->nodes[i].epi_relu == node)
             return i;
     return -1;
+}
+
+int nnp_model_value_blocked(const nnp_model *m, int value)
+{
+    return m->built_batch >= 0 && value >= 0 && value < m->nv && m->v[value].blocked;
 }
 
 void nnp_model_set_inference_fusion(nnp_model *m, int on)
@@ -854,7 +938,8 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
                 if (m->nodes[j].in[k] == i && !(m->fused && m->nodes[j].absorbed) && j > last)
                     last = j;
         of[n] = i;
-        sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, w, last};
+        sp[n++] = (grad_span){&v->act, v->act.shape, (inference_bytes(v) + 63) / 64 * 64, 0, w,
+                              last};
     }
     return arena_place(m, ARENA_INFER, sp, order, of, n, dry_total, err);
 }
@@ -916,8 +1001,15 @@ static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
     nnp_status st = arena ? plan_infer_arena(m, NULL, err) : plan_train_arena(m, NULL, err);
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
-        if (v->producer >= 0)
-            v->act.data = v->off[a] == VALUE_NOWHERE ? NULL : (char *)m->arena[a].mem + v->off[a];
+        if (v->producer < 0)
+            continue;
+        v->act.data = v->off[a] == VALUE_NOWHERE ? NULL : (char *)m->arena[a].mem + v->off[a];
+        v->act.flags = 0;
+        v->act.nbytes = (size_t)nnp_tensor_numel(&v->act) * sizeof(float);
+        if (arena && v->blocked) {
+            v->act.nbytes = inference_bytes(v);
+            v->act.flags = NNP_TENSOR_BLOCKED16;
+        }
     }
     if (!st)
         m->last_arena = arena;

@@ -283,6 +283,17 @@ uint32_t nnpi_layer_backward_reads(const nnp_layer *l)
     return e->reads(l->state) & (NNP_READS_INPUTS | NNP_READS_OUTPUT);
 }
 
+uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k)
+{
+    const nnp_layout_ext *e =
+        l->built && l->kind->extension
+            ? (const nnp_layout_ext *)l->kind->extension(NNP_EXT_LAYOUT)
+            : NULL;
+    if (!e || !NNP_HAS_FIELD(e, nnp_layout_ext, inference_layouts) || !e->inference_layouts)
+        return 0;
+    return e->inference_layouts(l->state, k) & (NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED);
+}
+
 int nnpi_layer_is_relu(const nnp_layer *l)
 {
     return EPI_HAS(l, is_relu) && epi_of(l)->is_relu(l->state);

@@ -27,6 +27,9 @@ int nnpi_layer_is_relu(const nnp_layer *l);
 /* NNP_READS_* of the layer's backward (NNP_EXT_BACKWARD_READS; both
  * without it). */
 uint32_t nnpi_layer_backward_reads(const nnp_layer *l);
+/* NNP_LAYOUT_* bits the layer reads at input k (k = -1: writes) in
+ * inference forwards (NNP_EXT_LAYOUT; 0 without it). */
+uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k);
 /* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none. */
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err);
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);

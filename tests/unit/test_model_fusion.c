@@ -288,3 +288,182 @@ Test(fusion, torch_export_matches_torch)
     nnp_tensor_free(&x);
     nnp_model_free(m);
 }
+
+/* ---- blocked layouts (NNP_TENSOR_BLOCKED16) between layers ---- */
+
+/* A channels-first residual network whose values the inference plan keeps
+ * in nChw16c: 24 channels (a padded block) through Conv2D, max pooling and
+ * Add, 32 into average and global pooling. */
+static nnp_model *blocked_net(void)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"bl\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 5, 12, 11]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c1\", \"config\": {\"name\": \"c1\", "
+        "\"filters\": 24, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b1\", \"config\": {\"name\": "
+        "\"b1\", \"axis\": 1}, \"inbound_nodes\": [[[\"c1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r1\", \"config\": {\"name\": \"r1\"}, "
+        "\"inbound_nodes\": [[[\"b1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"MaxPooling2D\", \"name\": \"p1\", \"config\": {\"name\": \"p1\", "
+        "\"pool_size\": 3, \"strides\": 2, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"r1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c2\", \"config\": {\"name\": \"c2\", "
+        "\"filters\": 24, \"kernel_size\": 3, \"padding\": \"same\", \"use_bias\": false, "
+        "\"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"p1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b2\", \"config\": {\"name\": "
+        "\"b2\", \"axis\": 1}, \"inbound_nodes\": [[[\"c2\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+        "\"inbound_nodes\": [[[\"b2\", 0, 0, {}], [\"p1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r2\", \"config\": {\"name\": \"r2\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c3\", \"config\": {\"name\": \"c3\", "
+        "\"filters\": 32, \"kernel_size\": 1, \"strides\": 2, \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"r2\", 0, 0, {}]]]},"
+        "{\"class_name\": \"AveragePooling2D\", \"name\": \"p2\", \"config\": {\"name\": \"p2\", "
+        "\"pool_size\": 2, \"strides\": 1, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"c3\", 0, 0, {}]]]},"
+        "{\"class_name\": \"GlobalAveragePooling2D\", \"name\": \"g\", \"config\": {\"name\": "
+        "\"g\", \"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"p2\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 4}, "
+        "\"inbound_nodes\": [[[\"g\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "blocked", &m, &err), NNP_OK, "%s", err.msg);
+    return m;
+}
+
+static int n_blocked(const nnp_model *m)
+{
+    int n = 0;
+    for (int v = 0; v < nnp_model_n_values(m); v++)
+        n += nnp_model_value_blocked(m, v);
+    return n;
+}
+
+static nnp_tensor input_shaped(nnp_shape s)
+{
+    nnp_tensor x;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_tensor_alloc(&x, NNP_F32, &s, &err), NNP_OK);
+    for (int64_t j = 0; j < nnp_tensor_numel(&x); j++)
+        ((float *)x.data)[j] = uniform(-2.0f, 2.0f);
+    return x;
+}
+
+static void blocked_equals_plain(int im2col)
+{
+    if (im2col)
+        setenv("NNP_CONV_ENGINE", "im2col", 1);
+    nnp_model *f = blocked_net(), *u = blocked_net();
+    unsetenv("NNP_CONV_ENGINE");
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input_shaped((nnp_shape){4, {3, 5, 12, 11}});
+    run_both(f, u, &x);
+    /* r1's, p1's, b2's, the Add's, c3's, p2's: every value between the
+       layers (on oneDNN); none where Conv2D runs on im2col */
+    cr_assert_eq(n_blocked(f), im2col ? 0 : 6, "%d values blocked", n_blocked(f));
+    cr_assert_eq(n_blocked(u), 0);
+    assert_close("blocked network", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    /* a training forward and backward on plain values, then inference again */
+    forward(f, &x, NNP_MODE_TRAIN);
+    forward(u, &x, NNP_MODE_TRAIN);
+    cr_assert(!memcmp(nnp_model_output(f, 0)->data, nnp_model_output(u, 0)->data,
+                      nnp_model_output(u, 0)->nbytes),
+              "training forwards differ");
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    assert_close("after a training forward", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    /* another batch size: planned again */
+    nnp_tensor x2 = input_shaped((nnp_shape){4, {1, 5, 12, 11}});
+    forward(f, &x2, NNP_MODE_INFER);
+    forward(u, &x2, NNP_MODE_INFER);
+    assert_close("batch of 1", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&x2);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
+Test(fusion, blocked_values_equal_plain_onednn) { blocked_equals_plain(0); }
+Test(fusion, blocked_values_equal_plain_im2col) { blocked_equals_plain(1); }
+
+/* [N, C, H, W] <-> nChw16c (the padding channels of `to` left as they are). */
+static void to_blocked(const float *x, float *y, int64_t N, int64_t C, int64_t HW)
+{
+    const int64_t cb = (C + 15) / 16;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < HW; p++)
+                y[((n * cb + c / 16) * HW + p) * 16 + c % 16] = x[(n * C + c) * HW + p];
+}
+
+/* A layer's blocked inference forward, into an output full of NaN: the
+ * padding channels come out 0, the others equal to its plain forward. */
+static void layer_blocked_forward(const char *kind, const char *cfg, nnp_shape xs)
+{
+    nnp_layer *l;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_layer_new(reg, kind, cfg, &l, &err), NNP_OK, "%s", err.msg);
+    nnp_shape ys;
+    cr_assert_eq(nnp_layer_build(l, 1, &xs, &ys, &err), NNP_OK, "%s", err.msg);
+    for (int k = 0; k < nnp_layer_n_weights(l); k++) {
+        const nnp_tensor *w = nnp_layer_weight(l, k)->value;
+        for (int64_t j = 0; j < nnp_tensor_numel(w); j++)
+            ((float *)w->data)[j] = uniform(-1.0f, 1.0f);
+    }
+    nnp_layer_weights_changed(l);
+    nnp_tensor x = input_shaped(xs), y, xb, yb;
+    cr_assert_eq(nnp_tensor_alloc(&y, NNP_F32, &ys, &err), NNP_OK);
+    const int64_t N = xs.dims[0], C = xs.dims[1], F = ys.dims[1];
+    const int64_t hw = xs.dims[2] * xs.dims[3], ohw = ys.dims[2] * ys.dims[3];
+    const int64_t cp = (C + 15) / 16 * 16, fp = (F + 15) / 16 * 16;
+    nnp_shape xbs = {1, {N * cp * hw}}, ybs = {1, {N * fp * ohw}};
+    cr_assert_eq(nnp_tensor_alloc(&xb, NNP_F32, &xbs, &err), NNP_OK); /* zeroed */
+    cr_assert_eq(nnp_tensor_alloc(&yb, NNP_F32, &ybs, &err), NNP_OK);
+    to_blocked(x.data, xb.data, N, C, hw);
+    for (int64_t j = 0; j < nnp_tensor_numel(&yb); j++)
+        ((float *)yb.data)[j] = NAN;
+    xb.shape = xs;
+    yb.shape = ys;
+    xb.flags |= NNP_TENSOR_BLOCKED16;
+    yb.flags |= NNP_TENSOR_BLOCKED16;
+    const nnp_tensor *in[1] = {&x}, *inb[1] = {&xb};
+    cr_assert_eq(nnp_layer_forward(l, in, 1, &y, NNP_MODE_INFER, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_layer_forward(l, inb, 1, &yb, NNP_MODE_INFER, &err), NNP_OK, "%s", err.msg);
+    const float *p = y.data, *q = yb.data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < fp; c++)
+            for (int64_t s = 0; s < ohw; s++) {
+                const float b = q[((n * (fp / 16) + c / 16) * ohw + s) * 16 + c % 16];
+                if (c >= F)
+                    cr_assert(b == 0.0f, "%s: padding channel %lld is %g", kind, (long long)c, b);
+                else
+                    cr_assert(b == p[(n * F + c) * ohw + s], "%s: channel %lld differs: %g vs %g",
+                              kind, (long long)c, b, p[(n * F + c) * ohw + s]);
+            }
+    /* blocked operands in a training forward are refused, by name */
+    cr_assert_neq(nnp_layer_forward(l, inb, 1, &yb, NNP_MODE_TRAIN, &err), NNP_OK);
+    cr_assert(strstr(err.msg, "blocked"), "%s", err.msg);
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&y);
+    nnp_tensor_free(&xb);
+    nnp_tensor_free(&yb);
+    nnp_layer_free(l);
+}
+
+Test(fusion, blocked_kinds_write_zero_padding)
+{
+    const char *conv = "{\"filters\": 24, \"kernel_size\": 3, \"strides\": 2, \"padding\": "
+                       "\"same\", \"data_format\": \"channels_first\"}";
+    const char *pool = "{\"pool_size\": 3, \"strides\": 2, \"padding\": \"same\", "
+                       "\"data_format\": \"channels_first\"}";
+    const char *avg = "{\"pool_size\": 2, \"strides\": 1, \"data_format\": \"channels_first\"}";
+    layer_blocked_forward("Conv2D", conv, (nnp_shape){4, {2, 16, 9, 7}});
+    layer_blocked_forward("Conv2D", conv, (nnp_shape){4, {2, 40, 6, 6}});
+    layer_blocked_forward("MaxPooling2D", pool, (nnp_shape){4, {2, 24, 9, 7}});
+    layer_blocked_forward("AveragePooling2D", avg, (nnp_shape){4, {2, 20, 5, 8}});
+}
