@@ -447,6 +447,9 @@ static int bench_layer(const bench_opts *o)
      * the layer builds weights for it */
     if (!s && alloc_random(&c.x, &o->shape, o->seed, &err))
         s = nnp_error_prefix(&err, "bench: the --shape input");
+    /* kinds size their engines' parallel work at build (Conv2D's oneDNN
+       primitives run as many threads as they were made for) */
+    nnp_set_num_threads(o->threads);
     if (!s)
         s = nnp_layer_build(c.layer, 1, &o->shape, &out_shape, &err);
     if (!s)
