@@ -51,8 +51,9 @@
  * cache) and hand the host whole nodes instead of one partial per chunk.
  * 1.6 defines the tensor flag NNP_TENSOR_BLOCKED16 and the kind extension
  * NNP_EXT_LAYOUT: inference plans that keep channels-first activations in
- * oneDNN's nChw16c layout between the layers that read and write it; the
- * host table is unchanged.
+ * oneDNN's nChw16c layout between the layers that read and write it;
+ * appends is_sum and plan_epilogue_sum to nnp_epilogue_ext (a residual
+ * Add folded into the layer before it); the host table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -648,6 +649,16 @@ typedef struct nnp_epilogue_ext {
                                  const char *const *inputs, int n_inputs, const char *output,
                                  int axis, const float *scale, const float *shift,
                                  nnp_error *err);
+    /* ---- since 1.6: residual sums, producer -> [affine ->] sum [-> relu],
+       where the sum's other input is computed before the producer runs ---- */
+    /* Consumer side: whether this instance computes in[0] + in[1] of two
+       inputs of one shape, elementwise. */
+    int (*is_sum)(const void *state, int n_inputs);
+    /* Producer side, a build-time call: plan_epilogue's, and with `sum` set
+       its inference forwards compute act(y * scale[c] + shift[c] + r), r
+       what the output tensor holds on entry (the host puts the sum's other
+       input there first). An error means the kind cannot. */
+    nnp_status (*plan_epilogue_sum)(void *state, int axis, int relu, int sum, nnp_error *err);
 } nnp_epilogue_ext;
 
 /* Extension NNP_EXT_BACKWARD_READS (since 1.4): what a kind's training

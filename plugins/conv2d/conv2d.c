@@ -557,9 +557,13 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     void *ws = NULL;
     if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
         return st;
-    const int fused = mode == NNP_MODE_INFER && (s->epi_affine || s->epi_relu);
+    const int fused = mode == NNP_MODE_INFER && (s->epi_affine || s->epi_relu || s->epi_sum);
     cdn_epilogue epi = {s->epi_affine ? s->epi_scale : NULL, s->epi_shift, s->epi_relu,
-                        s->epi_changed};
+                        s->epi_changed, s->epi_sum};
+    if (fused && s->epi_sum && !e)
+        return s->host->error_set(err, NNP_ERR_INVALID,
+                                  "Conv2D '%s': a fused sum planned for another build",
+                                  conv_name(s));
     const unsigned blocked = (in[0]->flags & NNP_TENSOR_BLOCKED16 ? CDN_X_BLOCKED : 0u) |
                              (out->flags & NNP_TENSOR_BLOCKED16 ? CDN_Y_BLOCKED : 0u);
     if (blocked && (mode != NNP_MODE_INFER || (blocked & ~conv_blocked_io(s, e))))
@@ -802,16 +806,22 @@ static void conv_weights_changed(void *state)
 }
 
 /* NNP_EXT_EPILOGUE, producer side: a per-channel affine over the channel
- * axis (folded into the kernel and bias on oneDNN) and a ReLU (a post-op),
- * in inference forwards, for a layer without its own activation. */
-static nnp_status conv_plan_epilogue(void *state, int axis, int relu, nnp_error *err)
+ * axis (folded into the kernel and bias on oneDNN), a sum with what the
+ * output holds (a residual, on oneDNN only) and a ReLU (post-ops), in
+ * inference forwards, for a layer without its own activation. */
+static nnp_status conv_plan_epilogue_sum(void *state, int axis, int relu, int sum,
+                                         nnp_error *err)
 {
     conv_state *s = state;
     const nnp_host *h = s->host;
     const int channel_axis = s->channels_first ? 1 : 3;
-    s->epi_affine = s->epi_relu = 0;
-    if (axis < 0 && !relu)
+    s->epi_affine = s->epi_relu = s->epi_sum = 0;
+    if (axis < 0 && !relu && !sum)
         return NNP_OK;
+    /* a sum is a post-op of the oneDNN primitive of this build */
+    if (sum && !(s->built && engine_for(s, &s->g)))
+        return h->error_set(err, NNP_ERR_UNSUPPORTED, "Conv2D '%s': no fused sum on im2col",
+                            conv_name(s));
     if (!s->built || s->act.id != ACT_LINEAR || (axis >= 0 && axis != channel_axis))
         return h->error_set(err, NNP_ERR_UNSUPPORTED,
                             "Conv2D '%s': no epilogue over axis %d (built %d, activation %s)",
@@ -822,13 +832,19 @@ static nnp_status conv_plan_epilogue(void *state, int axis, int relu, nnp_error 
             return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': out of memory", conv_name(s));
         s->epi_shift = s->epi_scale + s->filters;
     }
-    if (relu && s->eng && cdn_plan_relu(s->eng) != 0)
-        return h->error_set(err, NNP_ERR_UNSUPPORTED, "Conv2D '%s': no fused ReLU on oneDNN",
-                            conv_name(s));
+    if ((relu || sum) && s->eng && cdn_plan_post(s->eng, sum, relu) != 0)
+        return h->error_set(err, NNP_ERR_UNSUPPORTED, "Conv2D '%s': no fused %s on oneDNN",
+                            conv_name(s), sum ? "sum" : "ReLU");
     s->epi_affine = axis >= 0;
     s->epi_relu = relu;
+    s->epi_sum = sum;
     s->epi_changed = 1;
     return NNP_OK;
+}
+
+static nnp_status conv_plan_epilogue(void *state, int axis, int relu, nnp_error *err)
+{
+    return conv_plan_epilogue_sum(state, axis, relu, 0, err);
 }
 
 static void conv_set_affine(void *state, const float *scale, const float *shift)
@@ -847,6 +863,7 @@ static const nnp_epilogue_ext conv_epilogue = {
     .plan_epilogue = conv_plan_epilogue,
     .set_affine = conv_set_affine,
     .to_onnx_affine = conv_to_onnx_affine,
+    .plan_epilogue_sum = conv_plan_epilogue_sum,
 };
 
 static const nnp_kind conv_kind = {

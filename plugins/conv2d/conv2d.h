@@ -39,6 +39,7 @@ typedef struct conv_state {
     int keep_kernel;          /* the host calls weights_changed (1.2) */
     /* inference epilogue (NNP_EXT_EPILOGUE): act(y * scale + shift) */
     int epi_affine, epi_relu;
+    int epi_sum;              /* the output's contents on entry are added */
     float *epi_scale, *epi_shift; /* [filters] each, one block */
     int epi_changed;          /* set_affine gave new values */
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */

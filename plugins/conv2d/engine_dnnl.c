@@ -54,9 +54,9 @@ int cdn_own_buffers(conv_dnnl *e)
     (void)e;
     return 1;
 }
-int cdn_plan_relu(conv_dnnl *e)
+int cdn_plan_post(conv_dnnl *e, int sum, int relu)
 {
-    (void)e;
+    (void)e, (void)sum, (void)relu;
     return 1;
 }
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
@@ -124,7 +124,9 @@ struct conv_dnnl {
     int bwd_d_ref;              /* backward-data is oneDNN's reference loop */
     int wf_folded;              /* wf holds kernel * scale (an epilogue's) */
     int nthreads;               /* the primitives were made for */
-    dnnl_primitive_t fwd_relu;  /* the forward with a ReLU post-op (cdn_plan_relu) */
+    dnnl_primitive_t post[2][2];/* the forward with post-ops [sum][relu] (cdn_plan_post;
+                                   post[0][0] unused: fwd) */
+    dnnl_primitive_t re_dst_in; /* the tensor's y into the primitive's dst (a sum) */
     float *bias_buf;            /* F floats: zeros, or the folded bias */
     int K;
     chunk ch[CDN_MAX_CHUNKS];
@@ -466,8 +468,9 @@ void cdn_destroy(conv_dnnl *e)
                           e->dw_sum, e->dw_user};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         dnnl_memory_destroy(ms[i]);
-    dnnl_primitive_t ps[] = {e->fwd,   e->fwd_relu, e->bwd_d, e->bw[0],
-                             e->bw[1], e->re_wf,    e->re_wb, e->re_dw};
+    dnnl_primitive_t ps[] = {e->fwd,        e->post[0][1], e->post[1][0], e->post[1][1],
+                             e->re_dst_in,  e->bwd_d,      e->bw[0],      e->bw[1],
+                             e->re_wf,      e->re_wb,      e->re_dw};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
     e->free_fn(e->bias_buf);
@@ -701,16 +704,24 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
         {DNNL_ARG_BIAS, e->bias},
         {DNNL_ARG_DST, blocked & CDN_Y_BLOCKED ? e->dst.mi : port_out_begin(&e->dst, y)},
         {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
-    run(epi && epi->relu ? e->fwd_relu : e->fwd, e->strm, 5, a);
+    const int sum = epi && epi->sum, relu = epi && epi->relu;
+    /* a sum adds what y holds: in the primitive's layout first */
+    if (sum && !(blocked & CDN_Y_BLOCKED) && e->dst.re)
+        run_reorder(e, e->re_dst_in, e->dst.mu, e->dst.mi);
+    run(sum || relu ? e->post[sum][relu] : e->fwd, e->strm, 5, a);
     if (!(blocked & CDN_Y_BLOCKED))
         port_out_end(e, &e->dst);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
 }
 
-int cdn_plan_relu(conv_dnnl *e)
+int cdn_plan_post(conv_dnnl *e, int sum, int relu)
 {
-    if (e->fwd_relu)
+    sum = sum != 0;
+    relu = relu != 0;
+    if (!sum && !relu)
+        return 0;
+    if (e->post[sum][relu] && (!sum || !e->dst.re || e->re_dst_in))
         return 0;
     const int prev = omp_get_max_threads();
     omp_set_num_threads(e->nthreads);
@@ -725,22 +736,26 @@ int cdn_plan_relu(conv_dnnl *e)
               dnnl_primitive_attr_create(&attr) != dnnl_success ||
               dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
               dnnl_post_ops_create(&po) != dnnl_success ||
-              dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) ||
+              (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
+              (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
+                           dnnl_success) ||
               dnnl_primitive_attr_set_post_ops(attr, po);
     /* the plain forward's layouts, so that the same buffers serve both */
     const_dnnl_primitive_desc_t q = fpd;
-    if (!bad)
+    if (!bad && !e->post[sum][relu])
         bad = dnnl_dilated_convolution_forward_desc_init(
                   &fd, dnnl_forward_training, dnnl_convolution_direct,
                   dnnl_primitive_desc_query_md(q, dnnl_query_src_md, 0),
                   dnnl_primitive_desc_query_md(q, dnnl_query_weights_md, 0), &d.b,
                   dnnl_primitive_desc_query_md(q, dnnl_query_dst_md, 0), d.strides, d.dilates,
                   d.pad_l, d.pad_r) != dnnl_success ||
-              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success;
-    /* it runs on the plain forward's scratchpad */
-    if (!bad)
-        bad = scratch_of(pd) > scratch_of((dnnl_primitive_desc_t)q) ||
-              dnnl_primitive_create(&e->fwd_relu, pd) != dnnl_success;
+              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success ||
+              /* it runs on the plain forward's scratchpad */
+              scratch_of(pd) > scratch_of((dnnl_primitive_desc_t)q) ||
+              dnnl_primitive_create(&e->post[sum][relu], pd) != dnnl_success;
+    /* a sum into a plain y the primitive reads in its own layout */
+    if (!bad && sum && e->dst.re && !e->re_dst_in)
+        bad = reorder(e, &e->re_dst_in, &d.dst_user, &e->dst.md);
     dnnl_primitive_desc_destroy(pd);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);

@@ -38,19 +38,21 @@ int64_t cdn_batch(const conv_dnnl *e);
  * (Inference forwards reuse the reordered kernel until then.) */
 void cdn_weights_changed(conv_dnnl *e);
 
-/* An inference epilogue: y = act(y * scale[f] + shift[f]), act = ReLU
- * when relu. scale NULL: no affine. changed: scale / shift differ from the
- * last call's. */
+/* An inference epilogue: y = act(z * scale[f] + shift[f] (+ y)), z the
+ * convolution, act = ReLU when relu, y's contents on entry added when sum.
+ * scale NULL: no affine. changed: scale / shift differ from the last
+ * call's. */
 typedef struct cdn_epilogue {
     const float *scale, *shift;
     int relu;
     int changed;
+    int sum;
 } cdn_epilogue;
 
 /* y = x (*) kernel + bias, then epi (NULL: none); reorders the kernel when
  * it changed or when `training` (the optimizer is about to change it). An
- * affine is folded into the reordered kernel and the bias; the ReLU is a
- * post-op of the primitive cdn_plan_relu made. */
+ * affine is folded into the reordered kernel and the bias; the sum and the
+ * ReLU are post-ops of a primitive cdn_plan_post made. */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
                  int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
                  int nthreads);
@@ -62,9 +64,9 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
  * primitive layout is nChw16c (channels-first with 16 or more channels
  * per group). */
 unsigned cdn_blocked_io(const conv_dnnl *e);
-/* Creates the forward with a ReLU post-op (a build-time call); 0 on
- * success. */
-int cdn_plan_relu(conv_dnnl *e);
+/* Creates the forward with a sum and / or a ReLU post-op (a build-time
+ * call); 0 on success. */
+int cdn_plan_post(conv_dnnl *e, int sum, int relu);
 
 /* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL)
  * and WRITES dx (when not NULL), from dz = dL/d(pre-activation output). */

@@ -780,9 +780,18 @@ static nnp_status add_plan_epilogue(void *state, int axis, int relu, nnp_error *
     return NNP_OK;
 }
 
+/* Consumer side: a sum of two inputs may fold into the layer computing
+ * one of them (a residual block's last convolution). */
+static int add_is_sum(const void *state, int n_inputs)
+{
+    const sop_state *s = state;
+    return s->built && n_inputs == 2;
+}
+
 static const nnp_epilogue_ext add_epilogue = {
     .struct_size = sizeof(nnp_epilogue_ext),
     .plan_epilogue = add_plan_epilogue,
+    .is_sum = add_is_sum,
 };
 
 /* ONNX's rules for the inputs of the operators these kinds read: data of

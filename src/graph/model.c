@@ -50,6 +50,10 @@ typedef struct node {
        node epi_affine's affine and node epi_relu's ReLU (-1: none), writing
        value epi_out; absorbed: a node such a producer computes */
     int epi_affine, epi_relu, epi_out, absorbed;
+    /* and node epi_sum's sum with value sum_in (-1: none), which is in
+       epi_out's bytes before the layer runs: copied there, or (sum_inplace)
+       epi_out takes sum_in's bytes, sum_in being read nowhere after */
+    int epi_sum, sum_in, sum_inplace;
     float *epi_buf;        /* the affine's scale, then shift */
 } node;
 
@@ -342,7 +346,7 @@ nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     node *n = &m->nodes[m->nn];
     memset(n, 0, sizeof *n);
-    n->epi_affine = n->epi_relu = n->epi_out = -1;
+    n->epi_affine = n->epi_relu = n->epi_out = n->epi_sum = n->sum_in = -1;
     n->in = malloc(sizeof(int) * (size_t)(n_inputs ? n_inputs : 1));
     if (!n->in)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
@@ -534,10 +538,10 @@ static void clear_epilogues(nnp_model *m)
         node *n = &m->nodes[i];
         if (n->epi_out >= 0) {
             nnp_error ignored = {0};
-            nnpi_layer_plan_epilogue(m->layers[n->layer], -1, 0, &ignored);
+            nnpi_layer_plan_epilogue(m->layers[n->layer], -1, 0, 0, &ignored);
         }
-        n->epi_affine = n->epi_relu = n->epi_out = -1;
-        n->absorbed = 0;
+        n->epi_affine = n->epi_relu = n->epi_out = n->epi_sum = n->sum_in = -1;
+        n->absorbed = n->sum_inplace = 0;
     }
     for (int i = 0; i < m->nv; i++)
         m->v[i].blocked = 0;
@@ -604,6 +608,11 @@ static void plan_layouts(nnp_model *m)
             if (!runs_inferring(m, j))
                 continue;
             const node *n = &m->nodes[j];
+            /* a fused sum's other input comes in the output's bytes */
+            if (m->fused && n->epi_sum >= 0 && ok[n->sum_in] != ok[n->epi_out]) {
+                ok[n->sum_in] = ok[n->epi_out] = 0;
+                changed = 1;
+            }
             int all = 1;
             for (int k = -1; k < n->n_in; k++)
                 if (node_layouts(m, j, k) & NNP_LAYOUT_TIED)
@@ -632,8 +641,62 @@ static size_t inference_bytes(const value *v)
     return (size_t)(d[0] * ((d[1] + 15) / 16 * 16) * d[2] * d[3]) * sizeof(float);
 }
 
-/* Plans producer -> affine [-> relu] and producer -> relu chains where the
- * kinds offer it; a kind that declines leaves its chain unfused. */
+/* The node writing value v under the plan made so far: the producer of
+ * the chain v ends, or its own producer; -1 for a graph input and a value
+ * inside a chain. */
+static int planned_writer(const nnp_model *m, int v)
+{
+    for (int k = 0; k < m->nn; k++)
+        if (m->nodes[k].epi_out == v)
+            return k;
+    const int p = m->v[v].producer;
+    return p < 0 || m->nodes[p].absorbed || m->nodes[p].epi_out >= 0 ? -1 : p;
+}
+
+/* The sum node that may fold into producer i at the end of its chain
+ * (value cur): cur's one reader, no graph output, a sum of two inputs
+ * applied once in the run's mode, whose other input (*rv) is there before
+ * node i runs (a graph input, or written by an earlier node); else -1. */
+static int sum_reader(const nnp_model *m, int i, int cur, int *rv)
+{
+    const value *c = &m->v[cur];
+    if (c->n_consumers != 1 || is_output(m, cur) || c->weight_layer >= 0)
+        return -1;
+    for (int s = i + 1; s < m->nn; s++) {
+        const node *n = &m->nodes[s];
+        if (n->n_in != 2 || (n->in[0] != cur && n->in[1] != cur))
+            continue;
+        const int other = n->in[0] == cur ? n->in[1] : n->in[0];
+        if (other == cur || n->mode >= 0 || layer_uses(m, s) != 1 ||
+            !nnpi_layer_is_sum(m->layers[n->layer], 2) || m->v[other].weight_layer >= 0)
+            return -1;
+        if (m->v[other].producer >= 0) {
+            const int w = planned_writer(m, other);
+            if (w < 0 || w >= i)
+                return -1;
+        }
+        *rv = other;
+        return s;
+    }
+    return -1;
+}
+
+/* Whether producer i may write its sum over the bytes of the sum's other
+ * input rv: a value of the arena that no node after i reads. */
+static int sum_in_place(const nnp_model *m, int i, int s, int rv)
+{
+    if (m->v[rv].producer < 0 || is_output(m, rv))
+        return 0;
+    for (int j = i; j < m->nn; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == rv && j != s)
+                return 0;
+    return 1;
+}
+
+/* Plans producer -> affine [-> relu], producer -> [affine ->] sum [-> relu]
+ * and producer -> relu chains where the kinds offer it; a kind that
+ * declines leaves its chain unfused (or fused without the sum). */
 static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
 {
     clear_epilogues(m);
@@ -644,14 +707,25 @@ static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
         if (n->absorbed || n->mode >= 0 || layer_uses(m, i) != 1)
             continue;
         int axis, j = nnpi_model_affine_reader(m, i, &axis);
-        /* after the affine, or right after the producer: a ReLU */
-        int r = sole_reader(m, j >= 0 ? m->nodes[j].out : n->out);
-        if (r >= 0 && !nnpi_layer_is_relu(m->layers[m->nodes[r].layer]))
-            r = -1;
-        if (j < 0 && r < 0)
-            continue;
+        const int cur = j >= 0 ? m->nodes[j].out : n->out;
+        int rv = -1, sm = sum_reader(m, i, cur, &rv), r;
         nnp_error declined = {0};
-        if (nnpi_layer_plan_epilogue(m->layers[n->layer], axis, r >= 0, &declined) != NNP_OK)
+        for (;;) {
+            /* after the sum, the affine, or right after the producer: a ReLU */
+            r = sole_reader(m, sm >= 0 ? m->nodes[sm].out : cur);
+            if (r >= 0 && !nnpi_layer_is_relu(m->layers[m->nodes[r].layer]))
+                r = -1;
+            if ((j < 0 && r < 0 && sm < 0) ||
+                nnpi_layer_plan_epilogue(m->layers[n->layer], axis, r >= 0, sm >= 0,
+                                         &declined) == NNP_OK)
+                break;
+            if (sm < 0) {
+                j = r = -1;   /* declined */
+                break;
+            }
+            sm = -1;          /* without the sum */
+        }
+        if (j < 0 && r < 0 && sm < 0)
             continue;
         if (j >= 0) {
             const int64_t c = m->v[n->out].act.shape.dims[axis];
@@ -665,9 +739,15 @@ static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
         }
         if (r >= 0)
             m->nodes[r].absorbed = 1;
+        if (sm >= 0) {
+            m->nodes[sm].absorbed = 1;
+            n->sum_in = rv;
+            n->sum_inplace = sum_in_place(m, i, sm, rv);
+        }
         n->epi_affine = j;
         n->epi_relu = r;
-        n->epi_out = m->nodes[r >= 0 ? r : j].out;
+        n->epi_sum = sm;
+        n->epi_out = m->nodes[r >= 0 ? r : sm >= 0 ? sm : j].out;
         m->fused = 1;
     }
     plan_layouts(m);
@@ -679,7 +759,8 @@ int nnp_model_node_fused_into(const nnp_model *m, int node)
     if (node < 0 || node >= m->nn || !m->nodes[node].absorbed)
         return -1;
     for (int i = 0; i < m->nn; i++)
-        if (m->nodes[i].epi_affine == node || m->nodes[i].epi_relu == node)
+        if (m->nodes[i].epi_affine == node || m->nodes[i].epi_relu == node ||
+            m->nodes[i].epi_sum == node)
             return i;
     return -1;
 }
@@ -925,23 +1006,64 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
     grad_span *sp;
     int *order, *of, n = 0;
     nnp_status st = arena_spans(m, &sp, &order, &of, err);
+    /* values written over a fused sum's other input share its bytes: one
+       span per group (root[v], followed to a fixed point), over their
+       lives together */
+    int *root = st ? NULL : malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1));
+    int *first = root ? malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1)) : NULL;
+    int *last = first ? malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1)) : NULL;
+    if (!st && !last) {
+        free(root);
+        free(first);
+        free(sp);
+        free(order);
+        free(of);
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    }
     if (st)
         return st;
     for (int i = 0; i < m->nv; i++) {
-        value *v = &m->v[i];
-        const int w = v->producer >= 0 ? inference_writer(m, i) : -1;
+        root[i] = i;
+        first[i] = last[i] = -1;
+    }
+    for (int j = 0; m->fused && j < m->nn; j++)
+        if (m->nodes[j].epi_sum >= 0 && m->nodes[j].sum_inplace)
+            root[m->nodes[j].epi_out] = root[m->nodes[j].sum_in]; /* written before j */
+    for (int i = 0; i < m->nv; i++) {
+        const int w = m->v[i].producer >= 0 ? inference_writer(m, i) : -1;
         if (w < 0)
             continue;
-        int last = is_output(m, i) ? m->nn : w;
-        for (int j = w + 1; j < m->nn; j++)
-            for (int k = 0; k < m->nodes[j].n_in; k++)
-                if (m->nodes[j].in[k] == i && !(m->fused && m->nodes[j].absorbed) && j > last)
-                    last = j;
-        of[n] = i;
-        sp[n++] = (grad_span){&v->act, v->act.shape, (inference_bytes(v) + 63) / 64 * 64, 0, w,
-                              last};
+        int l = is_output(m, i) ? m->nn : w;
+        for (int j = w + 1; j < m->nn; j++) {
+            const node *nj = &m->nodes[j];
+            for (int k = 0; k < nj->n_in; k++)
+                if (nj->in[k] == i && !(m->fused && nj->absorbed) && j > l)
+                    l = j;
+            /* a fused sum reads its other input when its producer runs */
+            if (m->fused && nj->epi_sum >= 0 && nj->sum_in == i && j > l)
+                l = j;
+        }
+        const int r = root[i];
+        if (first[r] < 0 || w < first[r])
+            first[r] = w;
+        if (l > last[r])
+            last[r] = l;
     }
-    return arena_place(m, ARENA_INFER, sp, order, of, n, dry_total, err);
+    for (int i = 0; i < m->nv; i++) {
+        if (root[i] != i || first[i] < 0)
+            continue;
+        of[n] = i;
+        sp[n++] = (grad_span){&m->v[i].act, m->v[i].act.shape,
+                              (inference_bytes(&m->v[i]) + 63) / 64 * 64, 0, first[i], last[i]};
+    }
+    st = arena_place(m, ARENA_INFER, sp, order, of, n, dry_total, err);
+    for (int i = 0; !st && !dry_total && i < m->nv; i++)
+        if (root[i] != i)
+            m->v[i].off[ARENA_INFER] = m->v[root[i]].off[ARENA_INFER];
+    free(root);
+    free(first);
+    free(last);
+    return st;
 }
 
 /* The training arena: a value lives from its producer's forward to the
@@ -1049,6 +1171,8 @@ static nnp_status run_nodes_in(nnp_model *m, nnp_mode mode, nnp_error *err)
                 nnpi_layer_set_affine(m->layers[n->layer], n->epi_buf, n->epi_buf + c);
             }
             out = &m->v[n->epi_out].act;
+            if (n->epi_sum >= 0 && !n->sum_inplace)
+                memcpy(out->data, m->v[n->sum_in].act.data, out->nbytes);
         }
         nnp_status st = nnp_layer_forward(m->layers[n->layer], in, n->n_in, out, md, err);
         if (st)

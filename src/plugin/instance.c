@@ -299,12 +299,20 @@ int nnpi_layer_is_relu(const nnp_layer *l)
     return EPI_HAS(l, is_relu) && epi_of(l)->is_relu(l->state);
 }
 
-nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err)
+int nnpi_layer_is_sum(const nnp_layer *l, int n_inputs)
+{
+    return EPI_HAS(l, is_sum) && epi_of(l)->is_sum(l->state, n_inputs);
+}
+
+nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, nnp_error *err)
 {
     /* an affine needs set_affine too */
-    if (!EPI_HAS(l, plan_epilogue) || (axis >= 0 && !EPI_HAS(l, set_affine)))
-        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no epilogue",
-                             nnp_layer_name(l), l->kind->name);
+    if ((sum ? !EPI_HAS(l, plan_epilogue_sum) : !EPI_HAS(l, plan_epilogue)) ||
+        (axis >= 0 && !EPI_HAS(l, set_affine)))
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) has no epilogue%s",
+                             nnp_layer_name(l), l->kind->name, sum ? " with a sum" : "");
+    if (sum)
+        return epi_of(l)->plan_epilogue_sum(l->state, axis, relu, 1, err);
     return epi_of(l)->plan_epilogue(l->state, axis, relu, err);
 }
 

@@ -24,14 +24,17 @@ nnp_status nnpi_layer_onnx_write_training(const nnp_layer *l, nnp_onnx_writer *w
 int nnpi_layer_affine_axis(const nnp_layer *l, int rank);
 void nnpi_layer_inference_affine(const nnp_layer *l, float *scale, float *shift);
 int nnpi_layer_is_relu(const nnp_layer *l);
+/* Consumer side (1.6): whether it sums its n_inputs inputs elementwise. */
+int nnpi_layer_is_sum(const nnp_layer *l, int n_inputs);
 /* NNP_READS_* of the layer's backward (NNP_EXT_BACKWARD_READS; both
  * without it). */
 uint32_t nnpi_layer_backward_reads(const nnp_layer *l);
 /* NNP_LAYOUT_* bits the layer reads at input k (k = -1: writes) in
  * inference forwards (NNP_EXT_LAYOUT; 0 without it). */
 uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k);
-/* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none. */
-nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, nnp_error *err);
+/* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none (sum: its
+ * 1.6 plan_epilogue_sum, adding what the output holds on entry). */
+nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, nnp_error *err);
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);
 /* Export with an affine folded in (NNP_EXT_EPILOGUE's to_onnx_affine);
  * NNP_ERR_UNSUPPORTED when the kind offers none. */

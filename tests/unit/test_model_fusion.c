@@ -217,7 +217,8 @@ Test(fusion, backward_after_fused_forward)
 }
 
 /* A residual block: Conv -> BN -> Add(with the block's input) -> ReLU: the
- * BN folds into the Conv, the ReLU into the Add. */
+ * BN, the sum (the block's input copied into the output first: a graph
+ * input is the caller's) and the ReLU fold into the Conv. */
 Test(fusion, residual_add_relu)
 {
     const char *json =
@@ -241,7 +242,7 @@ Test(fusion, residual_add_relu)
     nnp_model_set_inference_fusion(u, 0);
     nnp_tensor x = input(3, "channels_last");
     run_both(f, u, &x);
-    cr_assert_eq(n_fused(f), 2, "%d layers fused", n_fused(f));
+    cr_assert_eq(n_fused(f), 3, "%d layers fused", n_fused(f));
     assert_close("residual block", nnp_model_output(f, 0), nnp_model_output(u, 0));
     nnp_tensor_free(&x);
     nnp_model_free(f);
@@ -363,9 +364,10 @@ static void blocked_equals_plain(int im2col)
     nnp_model_set_inference_fusion(u, 0);
     nnp_tensor x = input_shaped((nnp_shape){4, {3, 5, 12, 11}});
     run_both(f, u, &x);
-    /* r1's, p1's, b2's, the Add's, c3's, p2's: every value between the
-       layers (on oneDNN); none where Conv2D runs on im2col */
-    cr_assert_eq(n_blocked(f), im2col ? 0 : 6, "%d values blocked", n_blocked(f));
+    /* r1's, p1's, r2's (c2 computes b2, a and r2, over p1's bytes), c3's,
+       p2's: every value between the layers (on oneDNN); none where Conv2D
+       runs on im2col */
+    cr_assert_eq(n_blocked(f), im2col ? 0 : 5, "%d values blocked", n_blocked(f));
     cr_assert_eq(n_blocked(u), 0);
     assert_close("blocked network", nnp_model_output(f, 0), nnp_model_output(u, 0));
     /* a training forward and backward on plain values, then inference again */
@@ -467,3 +469,92 @@ Test(fusion, blocked_kinds_write_zero_padding)
     layer_blocked_forward("MaxPooling2D", pool, (nnp_shape){4, {2, 24, 9, 7}});
     layer_blocked_forward("AveragePooling2D", avg, (nnp_shape){4, {2, 20, 5, 8}});
 }
+
+/* Four residual blocks, ResNet's way: the first adds its input (read by
+ * its first convolution before, so its last convolution writes the sum
+ * over that input's bytes); the second has a strided 1x1 downsample written
+ * after its main path, so the sum folds into the downsample and is written
+ * over the main path's result; the third and fourth add the block before's
+ * output, itself written in place (four values in one buffer, alive while
+ * the blocks write theirs). */
+static nnp_model *residual_net(const char *format)
+{
+    char json[8000];
+    const int cf = strcmp(format, "channels_first") == 0;
+    const char *axis = cf ? "1" : "-1";
+    const char *in = cf ? "[null, 3, 11, 10]" : "[null, 11, 10, 3]";
+#define CONV(N, IN, F, K, S)                                                                    \
+    "{\"class_name\": \"Conv2D\", \"name\": \"" N "\", \"config\": {\"name\": \"" N "\", "      \
+    "\"filters\": " #F ", \"kernel_size\": " #K ", \"strides\": " #S ", \"padding\": \"same\", " \
+    "\"use_bias\": false, \"data_format\": \"%s\"}, \"inbound_nodes\": [[[\"" IN "\", 0, 0, {}]]]},"
+#define BN(N, IN)                                                                               \
+    "{\"class_name\": \"BatchNormalization\", \"name\": \"" N "\", \"config\": {\"name\": \"" N \
+    "\", \"axis\": %s}, \"inbound_nodes\": [[[\"" IN "\", 0, 0, {}]]]},"
+#define RELU(N, IN)                                                                             \
+    "{\"class_name\": \"ReLU\", \"name\": \"" N "\", \"config\": {\"name\": \"" N "\"}, "       \
+    "\"inbound_nodes\": [[[\"" IN "\", 0, 0, {}]]]},"
+#define ADD(N, A, B)                                                                            \
+    "{\"class_name\": \"Add\", \"name\": \"" N "\", \"config\": {\"name\": \"" N "\"}, "        \
+    "\"inbound_nodes\": [[[\"" A "\", 0, 0, {}], [\"" B "\", 0, 0, {}]]]},"
+    snprintf(json, sizeof json,
+             "{\"class_name\": \"Functional\", \"config\": {\"name\": \"res\", \"layers\": ["
+             "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+             "\"batch_input_shape\": %s}, \"inbound_nodes\": []},"
+             CONV("c0", "x", 16, 3, 1) BN("b0", "c0") RELU("r0", "b0")
+             CONV("c1", "r0", 16, 3, 1) BN("b1", "c1") RELU("r1", "b1")
+             CONV("c2", "r1", 16, 3, 1) BN("b2", "c2") ADD("a2", "b2", "r0") RELU("r2", "a2")
+             CONV("c3", "r2", 32, 3, 2) BN("b3", "c3") RELU("r3", "b3")
+             CONV("c4", "r3", 32, 3, 1) BN("b4", "c4")
+             CONV("cd", "r2", 32, 1, 2) BN("bd", "cd") ADD("a4", "b4", "bd") RELU("r4", "a4")
+             CONV("c5", "r4", 32, 3, 1) BN("b5", "c5") RELU("r5", "b5")
+             CONV("c6", "r5", 32, 3, 1) BN("b6", "c6") ADD("a6", "b6", "r4") RELU("r6", "a6")
+             CONV("c7", "r6", 32, 3, 1) BN("b7", "c7") RELU("r7", "b7")
+             CONV("c8", "r7", 32, 3, 1) BN("b8", "c8") ADD("a8", "b8", "r6") RELU("r8", "a8")
+             "{\"class_name\": \"GlobalAveragePooling2D\", \"name\": \"g\", \"config\": "
+             "{\"name\": \"g\", \"data_format\": \"%s\"}, \"inbound_nodes\": [[[\"r8\", 0, 0, {}]]]},"
+             "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", "
+             "\"units\": 3}, \"inbound_nodes\": [[[\"g\", 0, 0, {}]]]}],"
+             "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}",
+             in, format, axis, format, axis, format, axis, format, axis, format, axis, format,
+             axis, format, axis, format, axis, format, axis, format, axis, format);
+#undef CONV
+#undef BN
+#undef RELU
+#undef ADD
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "residual", &m, &err), NNP_OK, "%s", err.msg);
+    return m;
+}
+
+static void residual_sums(const char *format, int threads)
+{
+    nnp_set_num_threads(threads);
+    nnp_model *f = residual_net(format), *u = residual_net(format);
+    nnp_model_set_inference_fusion(u, 0);
+    const int cf = strcmp(format, "channels_first") == 0;
+    nnp_tensor x = input_shaped(cf ? (nnp_shape){4, {4, 3, 11, 10}} : (nnp_shape){4, {4, 11, 10, 3}});
+    run_both(f, u, &x);
+    /* b0 r0, b1 r1, b2 a2 r2, b3 r3, b4, bd a4 r4, b5 r5, b6 a6 r6, b7 r7,
+       b8 a8 r8 */
+    cr_assert_eq(n_fused(f), 23, "%s: %d layers fused", format, n_fused(f));
+    cr_assert_eq(nnp_model_node_fused_into(f, nnp_model_find_layer(f, "a2")),
+                 nnp_model_find_layer(f, "c2"));
+    cr_assert_eq(nnp_model_node_fused_into(f, nnp_model_find_layer(f, "a4")),
+                 nnp_model_find_layer(f, "cd"));
+    assert_close(format, nnp_model_output(f, 0), nnp_model_output(u, 0));
+    /* again on other inputs: nothing of the last run's sums stays behind */
+    nnp_tensor x2 = input_shaped(x.shape);
+    forward(f, &x2, NNP_MODE_INFER);
+    forward(u, &x2, NNP_MODE_INFER);
+    assert_close("second batch", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&x2);
+    nnp_model_free(f);
+    nnp_model_free(u);
+    nnp_set_num_threads(0);
+}
+
+Test(fusion, residual_sums_channels_first) { residual_sums("channels_first", 1); }
+Test(fusion, residual_sums_channels_last) { residual_sums("channels_last", 1); }
+Test(fusion, residual_sums_two_threads) { residual_sums("channels_first", 2); }
