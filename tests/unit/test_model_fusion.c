@@ -558,3 +558,37 @@ static void residual_sums(const char *format, int threads)
 Test(fusion, residual_sums_channels_first) { residual_sums("channels_first", 1); }
 Test(fusion, residual_sums_channels_last) { residual_sums("channels_last", 1); }
 Test(fusion, residual_sums_two_threads) { residual_sums("channels_first", 2); }
+
+/* A fused sum whose output is plain (a graph output) while oneDNN computes
+ * in nChw16c: the other input (a graph input, copied) is reordered into
+ * the primitive's layout first. */
+Test(fusion, residual_sum_into_a_plain_output)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"p\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 16, 7, 6]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
+        "\"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
+        "\"b\", \"axis\": 1}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+        "\"inbound_nodes\": [[[\"x\", 0, 0, {}], [\"b\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "plain", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "plain", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input_shaped((nnp_shape){4, {3, 16, 7, 6}});
+    run_both(f, u, &x);
+    cr_assert_eq(n_fused(f), 3, "%d layers fused", n_fused(f));
+    cr_assert_eq(n_blocked(f), 0);
+    assert_close("sum into a plain output", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
