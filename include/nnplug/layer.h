@@ -43,6 +43,13 @@ NNP_API const nnp_weight *nnp_layer_weight(const nnp_layer *l, int i);
 /* Says the values of l's weights changed. The library calls it itself
  * after optimizer steps, constraint projections and loads. */
 NNP_API void nnp_layer_weights_changed(nnp_layer *l);
+/* The layouts (NNP_LAYOUT_* of plugin.h, 0: plain) of the layer's inputs
+ * and output in its next inference forwards, for its kind to prepare
+ * (NNP_EXT_LAYOUT's plan_layouts; NNP_OK when the kind has none). A model
+ * calls it for its layers; an application running a layer itself calls it
+ * before handing it NNP_TENSOR_NHWC tensors. */
+NNP_API nnp_status nnp_layer_plan_layouts(nnp_layer *l, const uint32_t *in, int n_in,
+                                          uint32_t out, nnp_error *err);
 NNP_API const nnp_weight *nnp_layer_weight_by_name(const nnp_layer *l, const char *name);
 /* Zeroes every weight gradient. */
 NNP_API void nnp_layer_zero_grad(nnp_layer *l);

@@ -66,16 +66,16 @@ NNP_API nnp_status nnp_model_apply_constraints(nnp_model *m, nnp_error *err);
  * in inference) and the ReLU that follow it, when nothing else reads what
  * it skips; the skipped values are computed when a backward needs them.
  * Channels-first values between layers whose kinds take it (Conv2D on
- * oneDNN, pooling, Add) stay in the blocked layout NNP_TENSOR_BLOCKED16.
+ * oneDNN, pooling, Add) stay channels-last in memory (NNP_TENSOR_NHWC).
  * Off: every layer runs on its own, every value plain. */
 NNP_API void nnp_model_set_inference_fusion(nnp_model *m, int on);
 /* In the current inference plan, the node that computes node `node` as its
  * epilogue; -1 when node runs itself (or before a build). */
 NNP_API int nnp_model_node_fused_into(const nnp_model *m, int node);
 /* In the current inference plan, whether inference forwards keep `value`
- * blocked (NNP_TENSOR_BLOCKED16); 0 before a build. Graph inputs and
+ * channels-last (NNP_TENSOR_NHWC); 0 before a build. Graph inputs and
  * outputs never are. */
-NNP_API int nnp_model_value_blocked(const nnp_model *m, int value);
+NNP_API int nnp_model_value_nhwc(const nnp_model *m, int value);
 /* nnp_layer_weights_changed for every layer (after an application wrote
  * weight values itself). */
 NNP_API void nnp_model_weights_changed(nnp_model *m);

@@ -49,9 +49,9 @@
  * 1.5 appends reduce_cover and reduce_add_node to nnp_host: a kind may
  * evaluate the reduction tree over its chunks itself (tile by tile, in
  * cache) and hand the host whole nodes instead of one partial per chunk.
- * 1.6 defines the tensor flag NNP_TENSOR_BLOCKED16 and the kind extension
- * NNP_EXT_LAYOUT: inference plans that keep channels-first activations in
- * oneDNN's nChw16c layout between the layers that read and write it;
+ * 1.6 defines the tensor flag NNP_TENSOR_NHWC and the kind extension
+ * NNP_EXT_LAYOUT: inference plans that keep channels-first activations
+ * channels-last in memory between the layers that read and write them;
  * appends is_sum and plan_epilogue_sum to nnp_epilogue_ext (a residual
  * Add folded into the layer before it); the host table is unchanged.
  */
@@ -153,12 +153,10 @@ typedef struct nnp_shape {
  * unless NNP_TENSOR_OWNED is set, in which case nnp tensor calls free it. */
 #define NNP_TENSOR_OWNED 1u
 /* (since 1.6) A rank-4 tensor of shape [N, C, H, W] whose data is laid out
- * [N][ceil(C / 16)][H][W][16] (oneDNN's nChw16c): channel c of (n, h, w)
- * at ((n * ceil(C / 16) + c / 16) * H * W + h * W + w) * 16 + c % 16, the
- * channels from C up to the next multiple of 16 zero; nbytes counts them.
+ * [N][H][W][C]: channel c of (n, h, w) at ((n * H + h) * W + w) * C + c.
  * A host sets it only in inference forwards, on the inputs and output of
  * a kind whose NNP_EXT_LAYOUT accepts it there. */
-#define NNP_TENSOR_BLOCKED16 2u
+#define NNP_TENSOR_NHWC 2u
 typedef struct nnp_tensor {
     nnp_dtype dtype;
     nnp_shape shape;
@@ -676,17 +674,16 @@ typedef struct nnp_backward_reads_ext {
     uint32_t (*reads)(const void *state);
 } nnp_backward_reads_ext;
 
-/* Extension NNP_EXT_LAYOUT (since 1.6): activations that stay blocked
- * between layers in inference plans. A host MAY hand a rank-4 value to its
- * writer and readers as NNP_TENSOR_BLOCKED16 in inference forwards when the
- * writer offers it for its output and every reader for the input it reads
- * it at, and the value is no graph input or output (those are always
- * plain). A kind given a blocked tensor where it did not offer one MUST
- * fail the call; a kind that writes a blocked output MUST write zeros in
- * its padding channels. Training forwards and backwards never see blocked
- * tensors. */
+/* Extension NNP_EXT_LAYOUT (since 1.6): activations that stay in another
+ * layout between layers in inference plans. A host MAY hand a rank-4 value
+ * to its writer and readers as NNP_TENSOR_NHWC in inference forwards when
+ * the writer offers it for its output and every reader for the input it
+ * reads it at, and the value is no graph input or output (those are always
+ * plain). A kind given such a tensor where it did not offer one, or was
+ * not told of it by plan_layouts, MUST fail the call. Training forwards
+ * and backwards never see one. */
 #define NNP_EXT_LAYOUT "nnp.layout"
-#define NNP_LAYOUT_BLOCKED16 1u   /* NNP_TENSOR_BLOCKED16 */
+#define NNP_LAYOUT_NHWC 1u        /* NNP_TENSOR_NHWC */
 #define NNP_LAYOUT_TIED (1u << 31) /* this input (or output) and every other
                                       one so marked take one layout together */
 typedef struct nnp_layout_ext {
@@ -695,6 +692,12 @@ typedef struct nnp_layout_ext {
        this instance, as built, reads at input k in inference forwards, or
        with k = -1 writes as its output; 0: plain only. */
     uint32_t (*inference_layouts)(const void *state, int k);
+    /* A build-time call (MAY be NULL; may allocate): the layouts (0 or
+       NNP_LAYOUT_*) of its n_in inputs and its output in the inference
+       forwards of this build. An error: the host plans again with this
+       node's values plain. */
+    nnp_status (*plan_layouts)(void *state, const uint32_t *in, int n_in, uint32_t out,
+                               nnp_error *err);
 } nnp_layout_ext;
 
 /* Kind flags */

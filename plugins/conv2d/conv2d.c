@@ -526,15 +526,14 @@ static void epilogue_pass(const conv_state *s, const conv_geom *g, const cdn_epi
     }
 }
 
-/* The operands an inference forward on engine e takes blocked: oneDNN's
- * own layout for them, and an output nothing is applied to after the
- * primitive (no activation of the layer's own, or a fused ReLU). */
-static unsigned conv_blocked_io(const conv_state *s, const conv_dnnl *e)
+/* The operands an inference forward on engine e may take channels-last
+ * (a channels-first layer of one group): the input, and an output nothing
+ * is applied to after the primitive (no activation of the layer's own). */
+static unsigned conv_nhwc_io(const conv_state *s, const conv_dnnl *e)
 {
-    unsigned io = e ? cdn_blocked_io(e) : 0u;
-    if (s->act.id != ACT_LINEAR)
-        io &= ~CDN_Y_BLOCKED;
-    return io;
+    if (!e || !s->channels_first || s->groups != 1)
+        return 0u;
+    return CDN_X_NHWC | (s->act.id == ACT_LINEAR ? CDN_Y_NHWC : 0u);
 }
 
 static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n_in,
@@ -564,15 +563,15 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
         return s->host->error_set(err, NNP_ERR_INVALID,
                                   "Conv2D '%s': a fused sum planned for another build",
                                   conv_name(s));
-    const unsigned blocked = (in[0]->flags & NNP_TENSOR_BLOCKED16 ? CDN_X_BLOCKED : 0u) |
-                             (out->flags & NNP_TENSOR_BLOCKED16 ? CDN_Y_BLOCKED : 0u);
-    if (blocked && (mode != NNP_MODE_INFER || (blocked & ~conv_blocked_io(s, e))))
+    const unsigned cl = (in[0]->flags & NNP_TENSOR_NHWC ? CDN_X_NHWC : 0u) |
+                        (out->flags & NNP_TENSOR_NHWC ? CDN_Y_NHWC : 0u);
+    if (cl && (mode != NNP_MODE_INFER || !e || cl != s->cl_io))
         return s->host->error_set(err, NNP_ERR_INVALID,
-                                  "Conv2D '%s': got a blocked %s it does not take here",
-                                  conv_name(s), blocked & CDN_X_BLOCKED ? "input" : "output");
+                                  "Conv2D '%s': got a channels-last %s it was not planned for",
+                                  conv_name(s), cl & CDN_X_NHWC ? "input" : "output");
     if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, blocked, ws,
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, cl, ws,
                     nnp_pu_nthreads(s->host));
         s->epi_changed = fused ? 0 : s->epi_changed;
         if (fused)
@@ -776,19 +775,40 @@ static const nnp_onnx_node_ext conv_onnx_node = {
 
 static const nnp_epilogue_ext conv_epilogue;
 
-/* NNP_EXT_LAYOUT: nChw16c in and out where the build's oneDNN primitive
- * runs on it. */
+/* NNP_EXT_LAYOUT: channels-last memory in and out of a channels-first
+ * layer on oneDNN (whose channels-last kernels are the faster ones). */
 static uint32_t conv_inference_layouts(const void *state, int k)
 {
     const conv_state *s = state;
     const conv_dnnl *e = s->built ? engine_for(s, &s->g) : NULL;
-    const unsigned io = conv_blocked_io(s, e);
-    return io & (k < 0 ? CDN_Y_BLOCKED : CDN_X_BLOCKED) ? NNP_LAYOUT_BLOCKED16 : 0u;
+    const unsigned io = conv_nhwc_io(s, e);
+    return io & (k < 0 ? CDN_Y_NHWC : CDN_X_NHWC) ? NNP_LAYOUT_NHWC : 0u;
+}
+
+/* The primitive for the planned layouts, with the planned epilogue's
+ * post-ops; an error when oneDNN has no fast kernel for them. */
+static nnp_status conv_plan_layouts(void *state, const uint32_t *in, int n_in, uint32_t out,
+                                    nnp_error *err)
+{
+    conv_state *s = state;
+    const unsigned io = (n_in > 0 && (in[0] & NNP_LAYOUT_NHWC) ? CDN_X_NHWC : 0u) |
+                        (out & NNP_LAYOUT_NHWC ? CDN_Y_NHWC : 0u);
+    conv_dnnl *e = s->built ? engine_for(s, &s->g) : NULL;
+    s->cl_io = 0;
+    if (!io)
+        return NNP_OK;
+    if ((io & ~conv_nhwc_io(s, e)) || cdn_plan_nhwc(e, io, s->epi_sum, s->epi_relu) != 0)
+        return s->host->error_set(err, NNP_ERR_UNSUPPORTED,
+                                  "Conv2D '%s': no channels-last kernel for these operands",
+                                  conv_name(s));
+    s->cl_io = io;
+    return NNP_OK;
 }
 
 static const nnp_layout_ext conv_layout = {
     .struct_size = sizeof(nnp_layout_ext),
     .inference_layouts = conv_inference_layouts,
+    .plan_layouts = conv_plan_layouts,
 };
 
 static const void *conv_extension(const char *name)

@@ -40,6 +40,7 @@ typedef struct conv_state {
     /* inference epilogue (NNP_EXT_EPILOGUE): act(y * scale + shift) */
     int epi_affine, epi_relu;
     int epi_sum;              /* the output's contents on entry are added */
+    unsigned cl_io;           /* CDN_*_NHWC operands of inference forwards (plan_layouts) */
     float *epi_scale, *epi_shift; /* [filters] each, one block */
     int epi_changed;          /* set_affine gave new values */
     /* backward's dL/dz when the activation is not linear: [dz_rows] floats */

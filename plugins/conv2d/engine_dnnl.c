@@ -33,16 +33,16 @@ void cdn_destroy(conv_dnnl *e) { (void)e; }
 int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
 void cdn_weights_changed(conv_dnnl *e) { (void)e; }
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
+                 int training, const cdn_epilogue *epi, unsigned cl, void *ws,
                  int nthreads)
 {
     (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)ws,
-        (void)nthreads, (void)blocked;
+        (void)nthreads, (void)cl;
 }
-unsigned cdn_blocked_io(const conv_dnnl *e)
+int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
 {
-    (void)e;
-    return 0;
+    (void)e, (void)io, (void)sum, (void)relu;
+    return 1;
 }
 size_t cdn_workspace_bytes(const conv_dnnl *e)
 {
@@ -127,6 +127,21 @@ struct conv_dnnl {
     dnnl_primitive_t post[2][2];/* the forward with post-ops [sum][relu] (cdn_plan_post;
                                    post[0][0] unused: fwd) */
     dnnl_primitive_t re_dst_in; /* the tensor's y into the primitive's dst (a sum) */
+    /* the inference forward on channels-last operands (cdn_plan_nhwc): its
+       kernel on chunk 0's partial when it fits there (w_own else), loaded
+       in turn with wf */
+    struct {
+        unsigned io;            /* CDN_X_NHWC | CDN_Y_NHWC it was made for */
+        int sum, relu;          /* its post-ops */
+        dnnl_primitive_t prim, re_w;
+        dnnl_memory_t src, dst, w, scratch_m;
+        /* a plain operand: reordered from / to its own buffer */
+        dnnl_primitive_t re_x, re_y, re_y_in;
+        float *x_buf, *y_buf;
+        float *w_own, *scratch;
+        int w_valid, w_folded;
+    } cl;
+    size_t buf0_bytes;          /* chunk 0's partial */
     float *bias_buf;            /* F floats: zeros, or the folded bias */
     int K;
     chunk ch[CDN_MAX_CHUNKS];
@@ -138,7 +153,7 @@ int64_t cdn_batch(const conv_dnnl *e) { return e ? e->g.N : -1; }
 void cdn_weights_changed(conv_dnnl *e)
 {
     if (e)
-        e->wf_valid = 0;
+        e->wf_valid = e->cl.w_valid = 0;
 }
 
 /* ---- creation helpers (each returns 0 on success) ---- */
@@ -373,7 +388,8 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
             mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
             mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
-            !(c->dw_buf = take(e, i == 0 ? max_size(w_bytes, e->dw_floats * sizeof(float))
+            !(c->dw_buf = take(e, i == 0 ? (e->buf0_bytes = max_size(
+                                                 w_bytes, e->dw_floats * sizeof(float)))
                                          : e->dw_floats * sizeof(float))) ||
             dnnl_memory_create(&c->dw, dw_md, e->eng, c->dw_buf) ||
             !(c->scratch_buf = take(e, sb)) ||
@@ -473,6 +489,19 @@ void cdn_destroy(conv_dnnl *e)
                              e->re_wf,      e->re_wb,      e->re_dw};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
+    dnnl_primitive_destroy(e->cl.prim);
+    dnnl_primitive_destroy(e->cl.re_w);
+    dnnl_primitive_destroy(e->cl.re_x);
+    dnnl_primitive_destroy(e->cl.re_y);
+    dnnl_primitive_destroy(e->cl.re_y_in);
+    e->free_fn(e->cl.x_buf);
+    e->free_fn(e->cl.y_buf);
+    dnnl_memory_destroy(e->cl.src);
+    dnnl_memory_destroy(e->cl.dst);
+    dnnl_memory_destroy(e->cl.w);
+    dnnl_memory_destroy(e->cl.scratch_m);
+    e->free_fn(e->cl.w_own);
+    e->free_fn(e->cl.scratch);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
     dnnl_stream_destroy(e->strm);
@@ -626,18 +655,18 @@ static int64_t md_offset(const dnnl_memory_desc_t *md, const int64_t *idx)
     return off + inner;
 }
 
-/* wf from the kernel, times scale per output channel when scale is set
- * (in wf's own layout, in place: logical dims (F, C, kh, kw), or
- * (G, F/G, C/G, kh, kw) with groups). */
-static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
+/* Reorders the kernel into w (on buffer buf) with re, times scale per
+ * output channel when scale is set (in w's own layout, in place: logical
+ * dims (F, C, kh, kw), or (G, F/G, C/G, kh, kw) with groups). */
+static void load_w(conv_dnnl *e, dnnl_primitive_t re, dnnl_memory_t w, float *buf,
+                   const float *kernel, const float *scale)
 {
     dnnl_memory_set_data_handle(e->wu, (void *)kernel);
-    run_reorder(e, e->re_wf, e->wu, e->wf);
+    run_reorder(e, re, e->wu, w);
     dnnl_stream_wait(e->strm);
     if (scale) {
         const dnnl_memory_desc_t *md = NULL;
-        dnnl_memory_get_memory_desc(e->wf, &md);
-        float *w = e->ch[0].dw_buf;
+        dnnl_memory_get_memory_desc(w, &md);
         const conv_geom *g = &e->g;
         const int grouped = md->ndims == 5;
         for (int64_t f = 0; f < g->F; f++)
@@ -646,71 +675,105 @@ static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
                     for (int64_t j = 0; j < g->kw; j++) {
                         const int64_t gi[5] = {f / g->Fg, f % g->Fg, c, i, j};
                         const int64_t pi[4] = {f, c, i, j};
-                        w[md_offset(md, grouped ? gi : pi)] *= scale[f];
+                        buf[md_offset(md, grouped ? gi : pi)] *= scale[f];
                     }
     }
+}
+
+/* wf from the kernel (times scale when set); the channels-last forward's
+ * kernel, on the same buffer, is gone. */
+static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
+{
+    load_w(e, e->re_wf, e->wf, e->ch[0].dw_buf, kernel, scale);
     e->wf_valid = 1;
     e->wf_folded = scale != NULL;
+    if (!e->cl.w_own)
+        e->cl.w_valid = 0;
 }
 
-/* Whether port p's primitive side is nChw16c (and differs from the
- * tensor's plain layout). */
-static int port_blocked16(const port *p)
+/* The forward's bias: bias * scale + shift, or shift, with an affine;
+ * zeros without a bias. */
+static const float *fwd_bias(conv_dnnl *e, const float *bias, const cdn_epilogue *epi)
 {
-    const dnnl_blocking_desc_t *b = &p->md.format_desc.blocking;
-    return p->re && p->md.ndims == 4 && p->md.format_kind == dnnl_blocked && b->inner_nblks == 1 &&
-           b->inner_idxs[0] == 1 && b->inner_blks[0] == 16 &&
-           b->strides[1] == p->md.dims[2] * p->md.dims[3] * 16 &&
-           b->strides[0] == p->md.padded_dims[1] * p->md.dims[2] * p->md.dims[3];
+    const float *scale = epi ? epi->scale : NULL;
+    if (scale) {
+        for (int64_t f = 0; f < e->g.F; f++)
+            e->bias_buf[f] = (bias ? bias[f] * scale[f] : 0.0f) + epi->shift[f];
+        return e->bias_buf;
+    }
+    if (!bias) {
+        memset(e->bias_buf, 0, (size_t)e->g.F * sizeof(float));
+        return e->bias_buf;
+    }
+    return bias;
 }
 
-unsigned cdn_blocked_io(const conv_dnnl *e)
+/* An inference forward on the channels-last primitive: x and y as they are. */
+static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const float *bias,
+                       float *y, const cdn_epilogue *epi)
 {
-    if (!e || !e->g.channels_first)
-        return 0;
-    return (port_blocked16(&e->src) ? CDN_X_BLOCKED : 0u) |
-           (port_blocked16(&e->dst) ? CDN_Y_BLOCKED : 0u);
+    const float *scale = epi ? epi->scale : NULL;
+    if (!e->cl.w_valid || e->cl.w_folded != (scale != NULL) || (scale && epi->changed)) {
+        float *buf = e->cl.w_own ? e->cl.w_own : e->ch[0].dw_buf;
+        load_w(e, e->cl.re_w, e->cl.w, buf, kernel, scale);
+        e->cl.w_valid = 1;
+        e->cl.w_folded = scale != NULL;
+        if (!e->cl.w_own)
+            e->wf_valid = 0;
+    }
+    dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
+    /* a plain x or y: through the primitive's own buffer */
+    if (e->cl.io & CDN_X_NHWC) {
+        dnnl_memory_set_data_handle(e->cl.src, (void *)x);
+    } else {
+        dnnl_memory_set_data_handle(e->src.mu, (void *)x);
+        run_reorder(e, e->cl.re_x, e->src.mu, e->cl.src);
+    }
+    if (e->cl.io & CDN_Y_NHWC) {
+        dnnl_memory_set_data_handle(e->cl.dst, y);
+    } else {
+        dnnl_memory_set_data_handle(e->dst.mu, y);
+        if (e->cl.sum)
+            run_reorder(e, e->cl.re_y_in, e->dst.mu, e->cl.dst);
+    }
+    dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, e->cl.src},
+                            {DNNL_ARG_WEIGHTS, e->cl.w},
+                            {DNNL_ARG_BIAS, e->bias},
+                            {DNNL_ARG_DST, e->cl.dst},
+                            {DNNL_ARG_SCRATCHPAD, e->cl.scratch_m}};
+    run(e->cl.prim, e->strm, 5, a);
+    if (!(e->cl.io & CDN_Y_NHWC))
+        run_reorder(e, e->cl.re_y, e->cl.dst, e->dst.mu);
 }
 
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
-                 int nthreads)
+                 int training, const cdn_epilogue *epi, unsigned cl, void *ws, int nthreads)
 {
-    port_bind(e, &e->src, ws);
-    port_bind(e, &e->dst, ws);
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
+    if (cl) {
+        forward_cl(e, x, kernel, bias, y, epi);
+        dnnl_stream_wait(e->strm);
+        omp_set_num_threads(prev);
+        return;
+    }
+    port_bind(e, &e->src, ws);
+    port_bind(e, &e->dst, ws);
     const float *scale = epi ? epi->scale : NULL;
     if (training || !e->wf_valid || e->wf_folded != (scale != NULL) || (scale && epi->changed))
         load_kernel(e, kernel, scale);
-    const float *b = bias;
-    if (scale) { /* bias * scale + shift, or shift */
-        for (int64_t f = 0; f < e->g.F; f++)
-            e->bias_buf[f] = (bias ? bias[f] * scale[f] : 0.0f) + epi->shift[f];
-        b = e->bias_buf;
-    } else if (!bias) {
-        memset(e->bias_buf, 0, (size_t)e->g.F * sizeof(float));
-        b = e->bias_buf;
-    }
-    dnnl_memory_set_data_handle(e->bias, (void *)b);
-    /* blocked operands: the primitive's side of the port is the tensor */
-    if (blocked & CDN_X_BLOCKED)
-        dnnl_memory_set_data_handle(e->src.mi, (void *)x);
-    if (blocked & CDN_Y_BLOCKED)
-        dnnl_memory_set_data_handle(e->dst.mi, y);
-    dnnl_exec_arg_t a[5] = {
-        {DNNL_ARG_SRC, blocked & CDN_X_BLOCKED ? e->src.mi : port_in(e, &e->src, x)},
-        {DNNL_ARG_WEIGHTS, e->wf},
-        {DNNL_ARG_BIAS, e->bias},
-        {DNNL_ARG_DST, blocked & CDN_Y_BLOCKED ? e->dst.mi : port_out_begin(&e->dst, y)},
-        {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
+    dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
+    dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, port_in(e, &e->src, x)},
+                            {DNNL_ARG_WEIGHTS, e->wf},
+                            {DNNL_ARG_BIAS, e->bias},
+                            {DNNL_ARG_DST, port_out_begin(&e->dst, y)},
+                            {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
     const int sum = epi && epi->sum, relu = epi && epi->relu;
     /* a sum adds what y holds: in the primitive's layout first */
-    if (sum && !(blocked & CDN_Y_BLOCKED) && e->dst.re)
+    if (sum && e->dst.re)
         run_reorder(e, e->re_dst_in, e->dst.mu, e->dst.mi);
     run(sum || relu ? e->post[sum][relu] : e->fwd, e->strm, 5, a);
-    if (!(blocked & CDN_Y_BLOCKED))
-        port_out_end(e, &e->dst);
+    port_out_end(e, &e->dst);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
 }
@@ -763,6 +826,99 @@ int cdn_plan_post(conv_dnnl *e, int sum, int relu)
     return bad;
 }
 
+int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
+{
+    sum = sum != 0;
+    relu = relu != 0;
+    if (!io || !e->g.channels_first || e->g.groups != 1)
+        return !io ? 0 : 1;
+    if (e->cl.prim && e->cl.io == io && e->cl.sum == sum && e->cl.relu == relu)
+        return 0;
+    dnnl_primitive_destroy(e->cl.prim);
+    e->cl.prim = NULL;
+    e->cl.w_valid = 0;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(e->nthreads);
+    const conv_geom *g = &e->g;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_convolution_desc_t fd;
+    descs d;
+    make_descs(g, g->N, 0, &d);
+    act_md(&d.src, g->N, g->C, g->H, g->W, dnnl_nhwc);
+    act_md(&d.dst, g->N, g->F, g->OH, g->OW, dnnl_nhwc);
+    const char *impl = NULL;
+    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+              dnnl_post_ops_create(&po) != dnnl_success ||
+              (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
+              (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
+                           dnnl_success) ||
+              dnnl_primitive_attr_set_post_ops(attr, po) ||
+              dnnl_dilated_convolution_forward_desc_init(
+                  &fd, dnnl_forward_inference, dnnl_convolution_direct, &d.src, &d.w_any, &d.b,
+                  &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success ||
+              dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success;
+    /* only where oneDNN has a fast kernel for these layouts */
+    bad = bad || !impl || !strncmp(impl, "ref", 3) || strstr(impl, "gemm") != NULL;
+    const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
+    const size_t wbytes = wmd ? dnnl_memory_desc_get_size(wmd) : 0, sb = bad ? 0 : scratch_of(pd);
+    if (!bad && wbytes > e->buf0_bytes && !e->cl.w_own)
+        bad = !(e->cl.w_own = take(e, wbytes));
+    if (!bad && sb + sizeof(float) > 0) {
+        e->free_fn(e->cl.scratch);
+        e->cl.scratch = take(e, sb + sizeof(float));
+        bad = !e->cl.scratch;
+    }
+    dnnl_memory_desc_t smd;
+    dnnl_dims_t sd = {(int64_t)(sb / sizeof(float)) + 1};
+    dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
+    dnnl_memory_destroy(e->cl.src);
+    dnnl_memory_destroy(e->cl.dst);
+    dnnl_memory_destroy(e->cl.w);
+    dnnl_memory_destroy(e->cl.scratch_m);
+    dnnl_primitive_destroy(e->cl.re_w);
+    dnnl_primitive_destroy(e->cl.re_x);
+    dnnl_primitive_destroy(e->cl.re_y);
+    dnnl_primitive_destroy(e->cl.re_y_in);
+    e->cl.src = e->cl.dst = e->cl.w = e->cl.scratch_m = NULL;
+    e->cl.re_w = e->cl.re_x = e->cl.re_y = e->cl.re_y_in = NULL;
+    /* plain operands get a buffer in the primitive's layout */
+    const size_t xb = (size_t)(g->N * g->C * g->H * g->W) * sizeof(float);
+    const size_t yb = (size_t)(g->N * g->F * g->OH * g->OW) * sizeof(float);
+    if (!bad && !(io & CDN_X_NHWC) && !e->cl.x_buf)
+        bad = !(e->cl.x_buf = take(e, xb)) ||
+              reorder(e, &e->cl.re_x, &d.src_user, &d.src);
+    else if (!bad && !(io & CDN_X_NHWC))
+        bad = reorder(e, &e->cl.re_x, &d.src_user, &d.src);
+    if (!bad && !(io & CDN_Y_NHWC))
+        bad = (!e->cl.y_buf && !(e->cl.y_buf = take(e, yb))) ||
+              reorder(e, &e->cl.re_y, &d.dst, &d.dst_user) ||
+              (sum && reorder(e, &e->cl.re_y_in, &d.dst_user, &d.dst));
+    if (!bad)
+        bad = dnnl_memory_create(&e->cl.src, &d.src, e->eng,
+                                 io & CDN_X_NHWC ? DNNL_MEMORY_NONE : (void *)e->cl.x_buf) ||
+              dnnl_memory_create(&e->cl.dst, &d.dst, e->eng,
+                                 io & CDN_Y_NHWC ? DNNL_MEMORY_NONE : (void *)e->cl.y_buf) ||
+              dnnl_memory_create(&e->cl.w, wmd, e->eng,
+                                 e->cl.w_own ? (void *)e->cl.w_own : (void *)e->ch[0].dw_buf) ||
+              dnnl_memory_create(&e->cl.scratch_m, &smd, e->eng, e->cl.scratch) ||
+              reorder(e, &e->cl.re_w, &d.w_user, wmd) ||
+              dnnl_primitive_create(&e->cl.prim, pd) != dnnl_success;
+    if (!bad) {
+        e->cl.io = io;
+        e->cl.sum = sum;
+        e->cl.relu = relu;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    omp_set_num_threads(prev);
+    return bad;
+}
+
 /* The kernel gradient: chunk partials, in parallel, one thread each. */
 static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, int nthreads)
 {
@@ -803,6 +959,8 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
 /* dx from ddst (bound), on the backward-data primitive. */
 static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst, float *dx)
 {
+    if (!e->cl.w_own)
+        e->cl.w_valid = 0;
     if (e->re_wb) { /* over wf (chunk 0's buffer) */
         e->wf_valid = 0;
         dnnl_memory_set_data_handle(e->wu, (void *)kernel);
@@ -859,6 +1017,8 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
             dbias[f] += s;
         }
     e->wf_valid = 0; /* the optimizer changes the kernel next */
+    if (!e->cl.w_own)
+        e->cl.w_valid = 0;
     omp_set_num_threads(prev);
 }
 

@@ -54,16 +54,17 @@ typedef struct cdn_epilogue {
  * affine is folded into the reordered kernel and the bias; the sum and the
  * ReLU are post-ops of a primitive cdn_plan_post made. */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned blocked, void *ws,
-                 int nthreads);
-/* cdn_forward's `blocked`: x, y are in oneDNN's nChw16c (as the tensor flag
- * NNP_TENSOR_BLOCKED16 says); only where cdn_blocked_io offers it. */
-#define CDN_X_BLOCKED 1u
-#define CDN_Y_BLOCKED 2u
-/* The CDN_*_BLOCKED operands e's forward runs on as they are: those whose
- * primitive layout is nChw16c (channels-first with 16 or more channels
- * per group). */
-unsigned cdn_blocked_io(const conv_dnnl *e);
+                 int training, const cdn_epilogue *epi, unsigned cl, void *ws, int nthreads);
+/* cdn_forward's `cl`: x, y are channels-last in memory (the tensor flag
+ * NNP_TENSOR_NHWC of a channels-first layer); nonzero only in inference,
+ * exactly as cdn_plan_nhwc was last told, with the epilogue it was told. */
+#define CDN_X_NHWC 1u
+#define CDN_Y_NHWC 2u
+/* Creates the inference forward for operands `io` (CDN_*_NHWC, the others
+ * plain) with a sum and / or a ReLU post-op (a build-time call); 0 on
+ * success, else oneDNN has no fast kernel for it. Its kernel shares
+ * the forward's buffer when it fits (reloaded in turn). */
+int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu);
 /* Creates the forward with a sum and / or a ReLU post-op (a build-time
  * call); 0 on success. */
 int cdn_plan_post(conv_dnnl *e, int sum, int relu);

@@ -224,16 +224,16 @@ static nnp_status run_geom(const pool_state *s, const nnp_tensor *x, pool_geom *
     return st;
 }
 
-/* NNP_EXT_LAYOUT: channels-first windows read and write nChw16c alike
- * (tied: both or neither); global pooling reads it when the channels fill
- * whole blocks (its output is [N, C] either way). */
+/* NNP_EXT_LAYOUT: channels-first windows read and write channels-last
+ * memory alike (tied: both or neither); global pooling reads it (its
+ * output is [N, C] either way). */
 static uint32_t pool_layouts(const pool_state *s, int k)
 {
     if (!s->built || !s->channels_first || s->in_shape.rank != 4)
         return 0;
     if (!s->global)
-        return NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED;
-    return k == 0 && s->in_shape.dims[1] % 16 == 0 ? NNP_LAYOUT_BLOCKED16 : 0u;
+        return NNP_LAYOUT_NHWC | NNP_LAYOUT_TIED;
+    return k == 0 ? NNP_LAYOUT_NHWC : 0u;
 }
 
 static uint32_t pool_inference_layouts(const void *state, int k)
@@ -260,19 +260,14 @@ static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n
     if (st != NNP_OK)
         return st;
     const int nt = nnp_pu_nthreads(s->host);
-    const int bx = (in[0]->flags & NNP_TENSOR_BLOCKED16) != 0,
-              by = (out->flags & NNP_TENSOR_BLOCKED16) != 0;
-    if (bx || by) {
-        if (mode != NNP_MODE_INFER || !(pool_layouts(s, 0) & NNP_LAYOUT_BLOCKED16) ||
-            (s->global ? by : !(bx && by)))
-            return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': got a blocked %s it does "
-                                      "not take here", s->kind, pool_name(s),
-                                      bx ? "input" : "output");
-        /* nChw16c is channels-last over blocks of 16 channels: each
-           (image, block) an image of 16 channels */
-        g.N *= (g.C + 15) / 16;
-        g.C = 16;
-        g.channels_first = 0;
+    const int cx = (in[0]->flags & NNP_TENSOR_NHWC) != 0, cy = (out->flags & NNP_TENSOR_NHWC) != 0;
+    if (cx || cy) {
+        if (mode != NNP_MODE_INFER || !(pool_layouts(s, 0) & NNP_LAYOUT_NHWC) ||
+            (s->global ? cy : !(cx && cy)))
+            return s->host->error_set(err, NNP_ERR_INVALID, "%s '%s': got a channels-last %s "
+                                      "it does not take here", s->kind, pool_name(s),
+                                      cx ? "input" : "output");
+        g.channels_first = 0; /* the same windows over channels-last memory */
     }
     if (s->global)
         global_forward(&g, s->op, in[0]->data, out->data, nt);

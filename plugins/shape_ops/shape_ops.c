@@ -709,22 +709,15 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
         st = nnp_pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
-    int64_t n = nnp_pu_numel(&in[0]->shape);
-    /* blocked (NNP_EXT_LAYOUT): all alike, elementwise over the padding too */
-    int blocked = 0;
+    const int64_t n = nnp_pu_numel(&in[0]->shape);
+    /* channels-last memory (NNP_EXT_LAYOUT): every operand alike, the sum
+       elementwise as in any layout */
+    int cl = 0;
     for (int k = -1; k < n_in; k++)
-        blocked += ((k < 0 ? out : in[k])->flags & NNP_TENSOR_BLOCKED16) != 0;
-    if (blocked) {
-        if (blocked != n_in + 1 || mode != NNP_MODE_INFER || in[0]->shape.rank != 4)
-            return s->host->error_set(err, NNP_ERR_INVALID, "Add '%s': blocked and plain "
-                                      "operands mixed", sop_name(s));
-        n = (int64_t)(out->nbytes / sizeof(float));
-        for (int k = 0; k < n_in; k++)
-            if (in[k]->nbytes < out->nbytes)
-                return s->host->error_set(err, NNP_ERR_INVALID, "Add '%s': input %d holds "
-                                          "%zu bytes, the output %zu", sop_name(s), k,
-                                          in[k]->nbytes, out->nbytes);
-    }
+        cl += ((k < 0 ? out : in[k])->flags & NNP_TENSOR_NHWC) != 0;
+    if (cl && (cl != n_in + 1 || mode != NNP_MODE_INFER || in[0]->shape.rank != 4))
+        return s->host->error_set(err, NNP_ERR_INVALID, "Add '%s': channels-last and plain "
+                                  "operands mixed", sop_name(s));
     float *y = out->data;
     const float *x0 = in[0]->data;
     const int nt = nnp_pu_nthreads(s->host);
@@ -832,13 +825,13 @@ static const nnp_backward_reads_ext add_backward_reads = {
     .reads = add_reads,
 };
 
-/* NNP_EXT_LAYOUT: rank-4 sums run on nChw16c as on any layout, every
- * operand in the same one. */
+/* NNP_EXT_LAYOUT: rank-4 sums run on channels-last memory as on any
+ * layout, every operand in the same one. */
 static uint32_t add_inference_layouts(const void *state, int k)
 {
     const sop_state *s = state;
     (void)k;
-    return s->built && s->in_shape.rank == 4 ? NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED : 0u;
+    return s->built && s->in_shape.rank == 4 ? NNP_LAYOUT_NHWC | NNP_LAYOUT_TIED : 0u;
 }
 
 static const nnp_layout_ext add_layout = {

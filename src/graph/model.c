@@ -36,7 +36,7 @@ typedef struct value {
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
     size_t off[2];         /* its place in the inference / training arena
                               (VALUE_NOWHERE: the forward does not write it) */
-    int blocked;           /* inference plan: NNP_TENSOR_BLOCKED16 (NNP_EXT_LAYOUT) */
+    int nhwc;              /* inference plan: NNP_TENSOR_NHWC (NNP_EXT_LAYOUT) */
 } value;
 
 typedef struct node {
@@ -544,7 +544,7 @@ static void clear_epilogues(nnp_model *m)
         n->absorbed = n->sum_inplace = 0;
     }
     for (int i = 0; i < m->nv; i++)
-        m->v[i].blocked = 0;
+        m->v[i].nhwc = 0;
     m->fused = 0;
     m->arena[ARENA_INFER].ready = 0;   /* the values a forward writes change */
 }
@@ -577,30 +577,30 @@ static int inference_out(const nnp_model *m, int j)
 }
 
 /* The layouts node j takes at input k (k = -1: its output); a node run in
- * a fixed mode takes plain only. */
-static uint32_t node_layouts(const nnp_model *m, int j, int k)
+ * a fixed mode, or denied, takes plain only. */
+static uint32_t node_layouts(const nnp_model *m, const char *deny, int j, int k)
 {
-    return m->nodes[j].mode >= 0 ? 0 : nnpi_layer_inference_layouts(m->layers[m->nodes[j].layer], k);
+    return m->nodes[j].mode >= 0 || deny[j]
+               ? 0
+               : nnpi_layer_inference_layouts(m->layers[m->nodes[j].layer], k);
 }
 
-/* Marks the values that inference forwards keep blocked: rank 4, no graph
- * input or output, written by a node offering it and read only by nodes
- * taking it; a node's tied ports (elementwise kinds) end up all blocked or
- * all plain. Every value stays plain when memory for the marks is short. */
-static void plan_layouts(nnp_model *m)
+/* Marks (ok) the values that inference forwards keep channels-last: rank
+ * 4, no graph input or output, written by a node offering it and read only
+ * by nodes taking it; a node's tied ports (elementwise kinds) end up all
+ * channels-last or all plain, as do a fused sum's other input and output. */
+static void mark_layouts(const nnp_model *m, const char *deny, char *ok)
 {
-    char *ok = calloc((size_t)(m->nv ? m->nv : 1), 1);
-    if (!ok)
-        return;
+    memset(ok, 0, (size_t)(m->nv ? m->nv : 1));
     for (int j = 0; j < m->nn; j++) {
         const int v = inference_out(m, j);
         if (runs_inferring(m, j) && m->v[v].act.shape.rank == 4 && !is_output(m, v) &&
-            (node_layouts(m, j, -1) & NNP_LAYOUT_BLOCKED16))
+            (node_layouts(m, deny, j, -1) & NNP_LAYOUT_NHWC))
             ok[v] = 1;
     }
     for (int j = 0; j < m->nn; j++)
         for (int k = 0; k < m->nodes[j].n_in; k++)
-            if (runs_inferring(m, j) && !(node_layouts(m, j, k) & NNP_LAYOUT_BLOCKED16))
+            if (runs_inferring(m, j) && !(node_layouts(m, deny, j, k) & NNP_LAYOUT_NHWC))
                 ok[m->nodes[j].in[k]] = 0;
     for (int changed = 1; changed;) {
         changed = 0;
@@ -608,37 +608,58 @@ static void plan_layouts(nnp_model *m)
             if (!runs_inferring(m, j))
                 continue;
             const node *n = &m->nodes[j];
-            /* a fused sum's other input comes in the output's bytes */
             if (m->fused && n->epi_sum >= 0 && ok[n->sum_in] != ok[n->epi_out]) {
                 ok[n->sum_in] = ok[n->epi_out] = 0;
                 changed = 1;
             }
             int all = 1;
             for (int k = -1; k < n->n_in; k++)
-                if (node_layouts(m, j, k) & NNP_LAYOUT_TIED)
+                if (node_layouts(m, deny, j, k) & NNP_LAYOUT_TIED)
                     all &= ok[k < 0 ? inference_out(m, j) : n->in[k]];
             for (int k = -1; k < n->n_in && !all; k++) {
                 const int v = k < 0 ? inference_out(m, j) : n->in[k];
-                if ((node_layouts(m, j, k) & NNP_LAYOUT_TIED) && ok[v]) {
+                if ((node_layouts(m, deny, j, k) & NNP_LAYOUT_TIED) && ok[v]) {
                     ok[v] = 0;
                     changed = 1;
                 }
             }
         }
     }
-    for (int i = 0; i < m->nv; i++)
-        m->v[i].blocked = ok[i];
-    free(ok);
 }
 
-/* Bytes of value v in an inference forward: blocked ones hold whole
- * blocks of 16 channels. */
-static size_t inference_bytes(const value *v)
+/* Plans the values' layouts and tells every node that runs what it will
+ * read and write (plan_layouts); a node that cannot is denied and the plan
+ * made again without it. Every value stays plain when memory for the
+ * marks is short. */
+static void plan_layouts(nnp_model *m)
 {
-    if (!v->blocked)
-        return v->act.nbytes;
-    const int64_t *d = v->act.shape.dims;
-    return (size_t)(d[0] * ((d[1] + 15) / 16 * 16) * d[2] * d[3]) * sizeof(float);
+    char *ok = malloc((size_t)(m->nv ? m->nv : 1)), *deny = calloc((size_t)(m->nn ? m->nn : 1), 1);
+    uint32_t *lay = malloc(sizeof(uint32_t) * 64);
+    for (int tries = 0; ok && deny && lay && tries <= m->nn; tries++) {
+        mark_layouts(m, deny, ok);
+        int failed = -1;
+        for (int j = 0; j < m->nn && failed < 0; j++) {
+            const node *n = &m->nodes[j];
+            if (!runs_inferring(m, j) || n->mode >= 0 || n->n_in > 64)
+                continue;
+            for (int k = 0; k < n->n_in; k++)
+                lay[k] = ok[n->in[k]] ? NNP_LAYOUT_NHWC : 0u;
+            nnp_error ignored = {0};
+            if (nnp_layer_plan_layouts(m->layers[n->layer], lay, n->n_in,
+                                        ok[inference_out(m, j)] ? NNP_LAYOUT_NHWC : 0u,
+                                        &ignored) != NNP_OK)
+                failed = j;
+        }
+        if (failed < 0) {
+            for (int i = 0; i < m->nv; i++)
+                m->v[i].nhwc = ok[i];
+            break;
+        }
+        deny[failed] = 1;
+    }
+    free(ok);
+    free(deny);
+    free(lay);
 }
 
 /* The node writing value v under the plan made so far: the producer of
@@ -765,9 +786,9 @@ int nnp_model_node_fused_into(const nnp_model *m, int node)
     return -1;
 }
 
-int nnp_model_value_blocked(const nnp_model *m, int value)
+int nnp_model_value_nhwc(const nnp_model *m, int value)
 {
-    return m->built_batch >= 0 && value >= 0 && value < m->nv && m->v[value].blocked;
+    return m->built_batch >= 0 && value >= 0 && value < m->nv && m->v[value].nhwc;
 }
 
 void nnp_model_set_inference_fusion(nnp_model *m, int on)
@@ -1054,7 +1075,7 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
             continue;
         of[n] = i;
         sp[n++] = (grad_span){&m->v[i].act, m->v[i].act.shape,
-                              (inference_bytes(&m->v[i]) + 63) / 64 * 64, 0, first[i], last[i]};
+                              (m->v[i].act.nbytes + 63) / 64 * 64, 0, first[i], last[i]};
     }
     st = arena_place(m, ARENA_INFER, sp, order, of, n, dry_total, err);
     for (int i = 0; !st && !dry_total && i < m->nv; i++)
@@ -1126,12 +1147,7 @@ static nnp_status attach_values(nnp_model *m, int arena, nnp_error *err)
         if (v->producer < 0)
             continue;
         v->act.data = v->off[a] == VALUE_NOWHERE ? NULL : (char *)m->arena[a].mem + v->off[a];
-        v->act.flags = 0;
-        v->act.nbytes = (size_t)nnp_tensor_numel(&v->act) * sizeof(float);
-        if (arena && v->blocked) {
-            v->act.nbytes = inference_bytes(v);
-            v->act.flags = NNP_TENSOR_BLOCKED16;
-        }
+        v->act.flags = arena && v->nhwc ? NNP_TENSOR_NHWC : 0u;
     }
     if (!st)
         m->last_arena = arena;

@@ -291,7 +291,19 @@ uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k)
             : NULL;
     if (!e || !NNP_HAS_FIELD(e, nnp_layout_ext, inference_layouts) || !e->inference_layouts)
         return 0;
-    return e->inference_layouts(l->state, k) & (NNP_LAYOUT_BLOCKED16 | NNP_LAYOUT_TIED);
+    return e->inference_layouts(l->state, k) & (NNP_LAYOUT_NHWC | NNP_LAYOUT_TIED);
+}
+
+nnp_status nnp_layer_plan_layouts(nnp_layer *l, const uint32_t *in, int n_in, uint32_t out,
+                                  nnp_error *err)
+{
+    const nnp_layout_ext *e =
+        l->built && l->kind->extension
+            ? (const nnp_layout_ext *)l->kind->extension(NNP_EXT_LAYOUT)
+            : NULL;
+    if (!e || !NNP_HAS_FIELD(e, nnp_layout_ext, plan_layouts) || !e->plan_layouts)
+        return NNP_OK;
+    return e->plan_layouts(l->state, in, n_in, out, err);
 }
 
 int nnpi_layer_is_relu(const nnp_layer *l)

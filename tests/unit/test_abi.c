@@ -186,8 +186,9 @@ NNP_PIN(nnp_epilogue_ext, plan_epilogue_sum, 64);
 NNP_PIN_SIZE(nnp_epilogue_ext, 72);
 NNP_PIN(nnp_layout_ext, struct_size, 0);
 NNP_PIN(nnp_layout_ext, inference_layouts, 8);
-NNP_PIN_SIZE(nnp_layout_ext, 16);
-_Static_assert(NNP_TENSOR_BLOCKED16 == 2u && NNP_LAYOUT_BLOCKED16 == 1u, "layout flags moved");
+NNP_PIN(nnp_layout_ext, plan_layouts, 16);
+NNP_PIN_SIZE(nnp_layout_ext, 24);
+_Static_assert(NNP_TENSOR_NHWC == 2u && NNP_LAYOUT_NHWC == 1u, "layout flags moved");
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
 NNP_PIN(nnp_kind, abi_major, 8);
