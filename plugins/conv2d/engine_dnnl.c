@@ -8,9 +8,12 @@
  * kernels on the tensors themselves; channels_first (the layout of ONNX
  * models) is reordered to the blocked nChw16c, where oneDNN's fast kernels
  * are, and back, around each call (a few percent of the convolution's
- * time at ResNet's sizes). Kernels are reordered to the layout the
- * primitive chose; inference forwards keep the reordered kernel until the
- * host says the weights changed.
+ * time at ResNet's sizes). Inference plans may hand a channels-first layer
+ * channels-last tensors (NNP_TENSOR_NHWC): a forward-inference primitive
+ * of its own (cdn_plan_nhwc) runs on them as they are, oneDNN's brgemm
+ * convolutions being faster than its blocked ones there. Kernels are
+ * reordered to the layout the primitive chose; inference forwards keep the
+ * reordered kernel until the host says the weights changed.
  *
  * Threads. Primitives are created and run with omp_set_num_threads set to
  * the host's thread count (oneDNN sizes its parallel regions from it); the
