@@ -138,8 +138,11 @@ struct conv_dnnl {
         int sum, relu;          /* its post-ops */
         dnnl_primitive_t prim, re_w;
         dnnl_memory_t src, dst, w, scratch_m;
-        /* a plain operand: reordered from / to its own buffer */
+        /* an operand in another layout than the primitive's (a plain one,
+           or all of them on a blocked primitive): the tensor (xu, yu)
+           reordered from / to the primitive's own buffer */
         dnnl_primitive_t re_x, re_y, re_y_in;
+        dnnl_memory_t xu, yu;
         float *x_buf, *y_buf;
         float *w_own, *scratch;
         int w_valid, w_folded;
@@ -462,6 +465,19 @@ static int plan_main(conv_dnnl *e, descs *d, dnnl_primitive_desc_t *fpd,
     return 0;
 }
 
+/* The channels-last forward's primitives and memories (its buffers stay). */
+static void cl_release(conv_dnnl *e)
+{
+    dnnl_primitive_t ps[] = {e->cl.prim, e->cl.re_w, e->cl.re_x, e->cl.re_y, e->cl.re_y_in};
+    dnnl_memory_t ms[] = {e->cl.src, e->cl.dst, e->cl.w, e->cl.scratch_m, e->cl.xu, e->cl.yu};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        dnnl_primitive_destroy(ps[i]);
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        dnnl_memory_destroy(ms[i]);
+    e->cl.prim = e->cl.re_w = e->cl.re_x = e->cl.re_y = e->cl.re_y_in = NULL;
+    e->cl.src = e->cl.dst = e->cl.w = e->cl.scratch_m = e->cl.xu = e->cl.yu = NULL;
+}
+
 void cdn_destroy(conv_dnnl *e)
 {
     if (!e)
@@ -492,17 +508,9 @@ void cdn_destroy(conv_dnnl *e)
                              e->re_wf,      e->re_wb,      e->re_dw};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
-    dnnl_primitive_destroy(e->cl.prim);
-    dnnl_primitive_destroy(e->cl.re_w);
-    dnnl_primitive_destroy(e->cl.re_x);
-    dnnl_primitive_destroy(e->cl.re_y);
-    dnnl_primitive_destroy(e->cl.re_y_in);
+    cl_release(e);
     e->free_fn(e->cl.x_buf);
     e->free_fn(e->cl.y_buf);
-    dnnl_memory_destroy(e->cl.src);
-    dnnl_memory_destroy(e->cl.dst);
-    dnnl_memory_destroy(e->cl.w);
-    dnnl_memory_destroy(e->cl.scratch_m);
     e->free_fn(e->cl.w_own);
     e->free_fn(e->cl.scratch);
     e->free_fn(e->bias_buf);
@@ -725,19 +733,19 @@ static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const 
             e->wf_valid = 0;
     }
     dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
-    /* a plain x or y: through the primitive's own buffer */
-    if (e->cl.io & CDN_X_NHWC) {
+    /* an x or y in another layout: through the primitive's own buffer */
+    if (!e->cl.re_x) {
         dnnl_memory_set_data_handle(e->cl.src, (void *)x);
     } else {
-        dnnl_memory_set_data_handle(e->src.mu, (void *)x);
-        run_reorder(e, e->cl.re_x, e->src.mu, e->cl.src);
+        dnnl_memory_set_data_handle(e->cl.xu, (void *)x);
+        run_reorder(e, e->cl.re_x, e->cl.xu, e->cl.src);
     }
-    if (e->cl.io & CDN_Y_NHWC) {
+    if (!e->cl.re_y) {
         dnnl_memory_set_data_handle(e->cl.dst, y);
     } else {
-        dnnl_memory_set_data_handle(e->dst.mu, y);
+        dnnl_memory_set_data_handle(e->cl.yu, y);
         if (e->cl.sum)
-            run_reorder(e, e->cl.re_y_in, e->dst.mu, e->cl.dst);
+            run_reorder(e, e->cl.re_y_in, e->cl.yu, e->cl.dst);
     }
     dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, e->cl.src},
                             {DNNL_ARG_WEIGHTS, e->cl.w},
@@ -745,8 +753,8 @@ static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const 
                             {DNNL_ARG_DST, e->cl.dst},
                             {DNNL_ARG_SCRATCHPAD, e->cl.scratch_m}};
     run(e->cl.prim, e->strm, 5, a);
-    if (!(e->cl.io & CDN_Y_NHWC))
-        run_reorder(e, e->cl.re_y, e->cl.dst, e->dst.mu);
+    if (e->cl.re_y)
+        run_reorder(e, e->cl.re_y, e->cl.dst, e->cl.yu);
 }
 
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
@@ -837,8 +845,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
         return !io ? 0 : 1;
     if (e->cl.prim && e->cl.io == io && e->cl.sum == sum && e->cl.relu == relu)
         return 0;
-    dnnl_primitive_destroy(e->cl.prim);
-    e->cl.prim = NULL;
+    cl_release(e);
     e->cl.w_valid = 0;
     const int prev = omp_get_max_threads();
     omp_set_num_threads(e->nthreads);
@@ -849,8 +856,17 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     dnnl_convolution_desc_t fd;
     descs d;
     make_descs(g, g->N, 0, &d);
-    act_md(&d.src, g->N, g->C, g->H, g->W, dnnl_nhwc);
-    act_md(&d.dst, g->N, g->F, g->OH, g->OW, dnnl_nhwc);
+    /* oneDNN's channels-last (brgemm) kernels are the faster ones but for
+       the smallest images (ResNet's 2x2 at 64x64 input: 1.6 vs 2.3 ms),
+       where its blocked kernels run, between reorders of a few KB */
+    const int blk = g->OH * g->OW < 16 && g->Cg >= 16 && g->Fg >= 16;
+    const dnnl_format_tag_t tag = blk ? dnnl_nChw16c : dnnl_nhwc;
+    act_md(&d.src, g->N, g->C, g->H, g->W, tag);
+    act_md(&d.dst, g->N, g->F, g->OH, g->OW, tag);
+    dnnl_memory_desc_t xu, yu; /* the tensors' */
+    act_md(&xu, g->N, g->C, g->H, g->W, io & CDN_X_NHWC ? dnnl_nhwc : dnnl_nchw);
+    act_md(&yu, g->N, g->F, g->OH, g->OW, io & CDN_Y_NHWC ? dnnl_nhwc : dnnl_nchw);
+    const int rx = !dnnl_memory_desc_equal(&xu, &d.src), ry = !dnnl_memory_desc_equal(&yu, &d.dst);
     const char *impl = NULL;
     int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
               dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
@@ -878,33 +894,21 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     dnnl_memory_desc_t smd;
     dnnl_dims_t sd = {(int64_t)(sb / sizeof(float)) + 1};
     dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
-    dnnl_memory_destroy(e->cl.src);
-    dnnl_memory_destroy(e->cl.dst);
-    dnnl_memory_destroy(e->cl.w);
-    dnnl_memory_destroy(e->cl.scratch_m);
-    dnnl_primitive_destroy(e->cl.re_w);
-    dnnl_primitive_destroy(e->cl.re_x);
-    dnnl_primitive_destroy(e->cl.re_y);
-    dnnl_primitive_destroy(e->cl.re_y_in);
-    e->cl.src = e->cl.dst = e->cl.w = e->cl.scratch_m = NULL;
-    e->cl.re_w = e->cl.re_x = e->cl.re_y = e->cl.re_y_in = NULL;
-    /* plain operands get a buffer in the primitive's layout */
-    const size_t xb = (size_t)(g->N * g->C * g->H * g->W) * sizeof(float);
-    const size_t yb = (size_t)(g->N * g->F * g->OH * g->OW) * sizeof(float);
-    if (!bad && !(io & CDN_X_NHWC) && !e->cl.x_buf)
-        bad = !(e->cl.x_buf = take(e, xb)) ||
-              reorder(e, &e->cl.re_x, &d.src_user, &d.src);
-    else if (!bad && !(io & CDN_X_NHWC))
-        bad = reorder(e, &e->cl.re_x, &d.src_user, &d.src);
-    if (!bad && !(io & CDN_Y_NHWC))
-        bad = (!e->cl.y_buf && !(e->cl.y_buf = take(e, yb))) ||
-              reorder(e, &e->cl.re_y, &d.dst, &d.dst_user) ||
-              (sum && reorder(e, &e->cl.re_y_in, &d.dst_user, &d.dst));
+    cl_release(e);
+    /* operands in another layout get a buffer in the primitive's (its
+       size is the same for a geometry: made once) */
+    if (!bad && rx)
+        bad = (!e->cl.x_buf && !(e->cl.x_buf = take(e, dnnl_memory_desc_get_size(&d.src)))) ||
+              mem(e, &e->cl.xu, &xu) || reorder(e, &e->cl.re_x, &xu, &d.src);
+    if (!bad && ry)
+        bad = (!e->cl.y_buf && !(e->cl.y_buf = take(e, dnnl_memory_desc_get_size(&d.dst)))) ||
+              mem(e, &e->cl.yu, &yu) || reorder(e, &e->cl.re_y, &d.dst, &yu) ||
+              (sum && reorder(e, &e->cl.re_y_in, &yu, &d.dst));
     if (!bad)
         bad = dnnl_memory_create(&e->cl.src, &d.src, e->eng,
-                                 io & CDN_X_NHWC ? DNNL_MEMORY_NONE : (void *)e->cl.x_buf) ||
+                                 rx ? (void *)e->cl.x_buf : DNNL_MEMORY_NONE) ||
               dnnl_memory_create(&e->cl.dst, &d.dst, e->eng,
-                                 io & CDN_Y_NHWC ? DNNL_MEMORY_NONE : (void *)e->cl.y_buf) ||
+                                 ry ? (void *)e->cl.y_buf : DNNL_MEMORY_NONE) ||
               dnnl_memory_create(&e->cl.w, wmd, e->eng,
                                  e->cl.w_own ? (void *)e->cl.w_own : (void *)e->ch[0].dw_buf) ||
               dnnl_memory_create(&e->cl.scratch_m, &smd, e->eng, e->cl.scratch) ||
