@@ -613,10 +613,11 @@ typedef struct nnp_keras_default {
 
 /* Extension NNP_EXT_EPILOGUE (since 1.2): inference plans that fold what
  * follows a layer into it. A host MAY fuse producer -> affine [-> relu]
- * (or producer -> relu) when each value in the chain has that one consumer,
- * is no graph output, and every layer in it is applied once; it then runs
- * only the producer in inference-mode forwards, writing the last layer's
- * output. Training-mode forwards never fuse. Every member MAY be NULL. */
+ * (or producer -> relu, and since 1.6 producer -> [affine ->] sum [->
+ * relu]) when each value in the chain has that one consumer, is no graph
+ * output, and every layer in it is applied once; it then runs only the
+ * producer in inference-mode forwards, writing the last layer's output.
+ * Training-mode forwards never fuse. Every member MAY be NULL. */
 #define NNP_EXT_EPILOGUE "nnp.epilogue"
 typedef struct nnp_epilogue_ext {
     size_t struct_size;
