@@ -926,6 +926,16 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     return bad;
 }
 
+/* acc[i] += p[i]: each element one add, so a sum over partials added one
+ * after another has the same bits however the elements are split. */
+#define CDN_SUM_TILE 2048
+__attribute__((target_clones("avx512f", "default"))) static void
+add_span(float *restrict acc, const float *restrict p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        acc[i] += p[i];
+}
+
 /* The kernel gradient: chunk partials, in parallel, one thread each. */
 static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, int nthreads)
 {
@@ -949,16 +959,15 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
         run(e->bw[c->prim], c->strm, e->has_bias ? 5 : 4, a);
         dnnl_stream_wait(c->strm);
     }
-    /* partials summed in chunk order into chunk 0's */
+    /* partials summed in chunk order into chunk 0's, tile by tile (a tile
+       of chunk 0's stays in L1 while the others are added to it) */
     if (K > 1) {
-        const int64_t n = (int64_t)e->dw_floats;
-        float *acc = e->ch[0].dw_buf;
+        const int64_t n = (int64_t)e->dw_floats, tiles = (n + CDN_SUM_TILE - 1) / CDN_SUM_TILE;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (n >= 65536)
-        for (int64_t i = 0; i < n; i++) {
-            float s = acc[i];
+        for (int64_t t = 0; t < tiles; t++) {
+            const int64_t i0 = t * CDN_SUM_TILE, m = n - i0 < CDN_SUM_TILE ? n - i0 : CDN_SUM_TILE;
             for (int k = 1; k < K; k++)
-                s += e->ch[k].dw_buf[i];
-            acc[i] = s;
+                add_span(e->ch[0].dw_buf + i0, e->ch[k].dw_buf + i0, m);
         }
     }
 }
