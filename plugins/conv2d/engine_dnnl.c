@@ -886,7 +886,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     const size_t wbytes = wmd ? dnnl_memory_desc_get_size(wmd) : 0, sb = bad ? 0 : scratch_of(pd);
     if (!bad && wbytes > e->buf0_bytes && !e->cl.w_own)
         bad = !(e->cl.w_own = take(e, wbytes));
-    if (!bad && sb + sizeof(float) > 0) {
+    if (!bad) { /* its scratchpad, one float at least */
         e->free_fn(e->cl.scratch);
         e->cl.scratch = take(e, sb + sizeof(float));
         bad = !e->cl.scratch;
