@@ -634,8 +634,8 @@ static void mark_layouts(const nnp_model *m, const char *deny, char *ok)
 static void plan_layouts(nnp_model *m)
 {
     char *ok = malloc((size_t)(m->nv ? m->nv : 1)), *deny = calloc((size_t)(m->nn ? m->nn : 1), 1);
-    uint32_t *lay = malloc(sizeof(uint32_t) * 64);
-    for (int tries = 0; ok && deny && lay && tries <= m->nn; tries++) {
+    uint32_t lay[64];
+    for (int tries = 0; ok && deny && tries <= m->nn; tries++) {
         mark_layouts(m, deny, ok);
         int failed = -1;
         for (int j = 0; j < m->nn && failed < 0; j++) {
@@ -659,7 +659,6 @@ static void plan_layouts(nnp_model *m)
     }
     free(ok);
     free(deny);
-    free(lay);
 }
 
 /* The node writing value v under the plan made so far: the producer of
@@ -1030,19 +1029,16 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
     /* values written over a fused sum's other input share its bytes: one
        span per group (root[v], followed to a fixed point), over their
        lives together */
-    int *root = st ? NULL : malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1));
-    int *first = root ? malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1)) : NULL;
-    int *last = first ? malloc(sizeof(int) * (size_t)(m->nv ? m->nv : 1)) : NULL;
-    if (!st && !last) {
-        free(root);
-        free(first);
+    if (st)
+        return st;
+    const size_t nv = (size_t)(m->nv ? m->nv : 1);
+    int *root = malloc(3 * nv * sizeof(int)), *first = root + nv, *last = first + nv;
+    if (!root) {
         free(sp);
         free(order);
         free(of);
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     }
-    if (st)
-        return st;
     for (int i = 0; i < m->nv; i++) {
         root[i] = i;
         first[i] = last[i] = -1;
@@ -1082,8 +1078,6 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
         if (root[i] != i)
             m->v[i].off[ARENA_INFER] = m->v[root[i]].off[ARENA_INFER];
     free(root);
-    free(first);
-    free(last);
     return st;
 }
 

@@ -283,27 +283,28 @@ uint32_t nnpi_layer_backward_reads(const nnp_layer *l)
     return e->reads(l->state) & (NNP_READS_INPUTS | NNP_READS_OUTPUT);
 }
 
+/* The kind's NNP_EXT_LAYOUT when it has `field` set (a built layer only). */
+#define LAYOUT_HAS(l, field)                                                                \
+    ((l)->built && (l)->kind->extension && layout_of(l) &&                                 \
+     NNP_HAS_FIELD(layout_of(l), nnp_layout_ext, field) && layout_of(l)->field)
+
+static const nnp_layout_ext *layout_of(const nnp_layer *l)
+{
+    return (const nnp_layout_ext *)l->kind->extension(NNP_EXT_LAYOUT);
+}
+
 uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k)
 {
-    const nnp_layout_ext *e =
-        l->built && l->kind->extension
-            ? (const nnp_layout_ext *)l->kind->extension(NNP_EXT_LAYOUT)
-            : NULL;
-    if (!e || !NNP_HAS_FIELD(e, nnp_layout_ext, inference_layouts) || !e->inference_layouts)
+    if (!LAYOUT_HAS(l, inference_layouts))
         return 0;
-    return e->inference_layouts(l->state, k) & (NNP_LAYOUT_NHWC | NNP_LAYOUT_TIED);
+    return layout_of(l)->inference_layouts(l->state, k) & (NNP_LAYOUT_NHWC | NNP_LAYOUT_TIED);
 }
 
 nnp_status nnp_layer_plan_layouts(nnp_layer *l, const uint32_t *in, int n_in, uint32_t out,
                                   nnp_error *err)
 {
-    const nnp_layout_ext *e =
-        l->built && l->kind->extension
-            ? (const nnp_layout_ext *)l->kind->extension(NNP_EXT_LAYOUT)
-            : NULL;
-    if (!e || !NNP_HAS_FIELD(e, nnp_layout_ext, plan_layouts) || !e->plan_layouts)
-        return NNP_OK;
-    return e->plan_layouts(l->state, in, n_in, out, err);
+    return LAYOUT_HAS(l, plan_layouts) ? layout_of(l)->plan_layouts(l->state, in, n_in, out, err)
+                                       : NNP_OK;
 }
 
 int nnpi_layer_is_relu(const nnp_layer *l)
