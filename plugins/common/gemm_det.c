@@ -341,9 +341,9 @@ static void node_eval(const tree_job *t, const float *A, const float *B, int mi,
     node_eval(t, A, B, mi, nj, l0 + s / 2, s - s / 2, buf, tmp, 1);
 }
 
-void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B, int64_t ldb,
-                 const int64_t *rows_begin, const int64_t *rows_end, int leaves, float *out,
-                 float *colsum, int nthreads)
+static void tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, const int64_t *rows_begin, const int64_t *rows_end, int leaves,
+                     float *out, float *colsum, int add, int nthreads)
 {
     if (J <= 0 || leaves < 1)
         return;
@@ -365,12 +365,31 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
             const int64_t j0 = (sums ? t - it * jt : t / it) * NR;
             const int mi = sums ? 1 : (int)(I - i0 < MR ? I - i0 : MR);
             const int nj = (int)(J - j0 < NR ? J - j0 : NR);
-            node_eval(&job, sums ? NULL : A + i0, B + j0, mi, nj, 0, leaves, buf, tmp, 0);
             float *o = sums ? colsum + j0 : out + i0 * J + j0;
+            if (add) { /* the tile's values, then the node added from its kernel */
+                memset(buf, 0, sizeof buf);
+                for (int i = 0; i < mi; i++)
+                    memcpy(buf + i * NR, o + i * J, sizeof(float) * (size_t)nj);
+            }
+            node_eval(&job, sums ? NULL : A + i0, B + j0, mi, nj, 0, leaves, buf, tmp, add);
             for (int i = 0; i < mi; i++)
                 memcpy(o + i * J, buf + i * NR, sizeof(float) * (size_t)nj);
         }
     }
+}
+
+void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float *B, int64_t ldb,
+                 const int64_t *rows_begin, const int64_t *rows_end, int leaves, float *out,
+                 float *colsum, int nthreads)
+{
+    tree_atb(I, J, A, lda, B, ldb, rows_begin, rows_end, leaves, out, colsum, 0, nthreads);
+}
+
+void gd_atb_add(int64_t rows, int64_t I, int64_t J, const float *A, int64_t lda, const float *B,
+                int64_t ldb, float *out, float *colsum, int nthreads)
+{
+    const int64_t b = 0, e = rows;
+    tree_atb(I, J, A, lda, B, ldb, &b, &e, 1, out, colsum, 1, nthreads);
 }
 
 nnp_status gd_reduce_atb(const nnp_host *h, int64_t rows, int64_t I, int64_t J, const float *A,

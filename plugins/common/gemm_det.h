@@ -33,6 +33,13 @@ void gd_tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const float 
                  const int64_t *rows_begin, const int64_t *rows_end, int leaves, float *out,
                  float *colsum, int nthreads);
 
+/* out[I*J] += A[0:rows, 0:I]^T B[0:rows, 0:J] and, when colsum is not
+ * NULL, colsum[J] += the column sums of B[0:rows]: each added value one
+ * leaf of `rows` rows (the fixed sequence over the rows in order), on up to
+ * nthreads threads. */
+void gd_atb_add(int64_t rows, int64_t I, int64_t J, const float *A, int64_t lda, const float *B,
+                int64_t ldb, float *out, float *colsum, int nthreads);
+
 /* In a data-parallel step (a 1.5 host's batch_chunks splits a call of
  * `rows` rows): into node[0, I*J) G = A^T B and into node[I*J, I*J + J)
  * the column sums of B, over the whole group's rows, summed by the host's

@@ -103,6 +103,8 @@ static nnp_status conv_create(const nnp_host *h, const nnp_config *cfg, void **s
     tmp.channels_first = img_channels_first(h, cfg);
     const char *engine = getenv("NNP_CONV_ENGINE");
     tmp.no_dnnl = engine && strcmp(engine, "im2col") == 0;
+    const char *bwd = getenv("NNP_CONV_BACKWARD");
+    tmp.bwd_pref = bwd && strcmp(bwd, "gemm") == 0 ? 1 : bwd && strcmp(bwd, "dnnl") == 0 ? 0 : -1;
     /* a reordered kernel is kept between inference forwards only when the
        host says when weights change */
     tmp.keep_kernel = NNP_HOST_AT_LEAST(h, 2);
@@ -142,6 +144,7 @@ static void conv_destroy(void *state)
     cdn_destroy(s->ceng);
     s->host->aligned_free(s->epi_scale);
     s->host->aligned_free(s->dz);
+    s->host->aligned_free(s->gb_own);
     free(s);
 }
 
@@ -423,6 +426,70 @@ static dp_ws dp_workspace(const conv_state *s, const conv_geom *g)
     return w;
 }
 
+/* The backward on the whole batch's patches (gemm_backward), for an engine
+ * build with one group. oneDNN's backward kernels work tile by tile of an
+ * image, and on small images (ResNet's last stages: 2x2 to 7x7 outputs
+ * under 256-512 filters) they spend their time on the tiles' edges and on
+ * reordering the kernel for every step (to the backward-data layout, the
+ * kernel gradient back from its own); the patches of all N images are
+ * instead M = N * P rows of one matrix, and both gradients are products
+ * with the kernel as it is:
+ *   dW [Kg, F] += cols [M, Kg]^T dz [M, F]   (gd_atb_add: each element one
+ *                                             fixed sequence over the rows)
+ *   dcols^T [Kg, M] = W [Kg, F] dz^T [F, M]  (gd_gemm), then col2im.
+ * Both are the same bits at any thread count. Its workspace in floats
+ * (16-aligned parts): cols (then dcols^T), the patch table
+ * (conv_patch_offsets), dz as rows (channels-first) and dz^T. */
+typedef struct gb_ws {
+    size_t cols, off, dzr, dzt, total;
+} gb_ws;
+
+static gb_ws gb_workspace(const conv_geom *g)
+{
+    gb_ws w = {0};
+    const size_t M = (size_t)(g->N * g->P);
+    w.cols = up16(M * (size_t)g->Kg);
+    w.off = up16((size_t)(g->kh * g->kw * g->P));
+    w.dzr = g->channels_first ? up16(M * (size_t)g->F) : 0;
+    w.dzt = up16(M * (size_t)g->F);
+    w.total = w.cols + w.off + w.dzr + w.dzt;
+    return w;
+}
+
+/* Whether an engine build of geometry g runs its backward on the batch's
+ * patches: NNP_CONV_BACKWARD=gemm|dnnl, else by shape (see bench/README). */
+static int gemm_backward_wanted(const conv_state *s, const conv_geom *g)
+{
+    if (g->groups != 1 || g->N < 1 || g->P < 1)
+        return 0;
+    if (s->bwd_pref >= 0)
+        return s->bwd_pref;
+    return g->P <= 4;
+}
+
+/* Plans gemm_backward for a build of geometry g (engine e, or none). */
+static nnp_status plan_gemm_backward(conv_state *s, const conv_geom *g, const conv_dnnl *e,
+                                     nnp_error *err)
+{
+    const nnp_host *h = s->host;
+    s->gemm_bwd = e && gemm_backward_wanted(s, g);
+    if (!s->gemm_bwd)
+        return NNP_OK;
+    const size_t n = gb_workspace(g).total;
+    if (NNP_HOST_AT_LEAST(h, 2) && h->scratch_reserve(n * sizeof(float)))
+        return NNP_OK;
+    if (n <= s->gb_own_floats)
+        return NNP_OK;
+    float *p = h->aligned_alloc(n * sizeof(float));
+    if (!p)
+        return h->error_set(err, NNP_ERR_NOMEM, "Conv2D '%s': cannot allocate %zu bytes for "
+                            "the backward", conv_name(s), n * sizeof(float));
+    h->aligned_free(s->gb_own);
+    s->gb_own = p;
+    s->gb_own_floats = n;
+    return NNP_OK;
+}
+
 static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_shape *out,
                              nnp_error *err)
 {
@@ -453,6 +520,8 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         st = ensure_scratch(s, &g, err);
     if (st == NNP_OK && grouped)
         s->chunk_ws = h->scratch_reserve(dp_workspace(s, &g).total * sizeof(float));
+    if (st == NNP_OK)
+        st = plan_gemm_backward(s, &g, grouped ? NULL : engine_for(s, &g), err);
     if (st != NNP_OK)
         return st;
     /* the activation gradient of a concrete build (grows only) */
@@ -689,6 +758,38 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
     return NNP_OK;
 }
 
+static void gemm_backward(conv_state *s, const conv_geom *g, const float *x, const float *dz,
+                          float *dkernel, float *dbias, float *dx, float *ws, int nt)
+{
+    const int64_t M = g->N * g->P, P = g->P, F = g->F, Kg = g->Kg;
+    const int64_t in_img = g->H * g->W * g->C, out_img = P * F;
+    const gb_ws w = gb_workspace(g);
+    float *cols = ws, *dzr = cols + w.cols + w.off, *dzt = dzr + w.dzr;
+    int32_t *off = (int32_t *)(cols + w.cols);
+    conv_patch_offsets(g, off);
+    const int nti = g->N < nt ? (int)g->N : nt;
+#pragma omp parallel for schedule(static) num_threads(nti) if (nti > 1)
+    for (int64_t n = 0; n < g->N; n++) {
+        conv_patch_rows(g, off, x + n * in_img, cols + n * P * Kg);
+        if (!g->channels_first)
+            continue;
+        const float *d = dz + n * out_img;
+        gd_transpose(F, P, d, dzr + n * P * F, 1);
+        for (int64_t f = 0; f < F; f++)
+            memcpy(dzt + f * M + n * P, d + f * P, (size_t)P * sizeof(float));
+    }
+    if (!g->channels_first)
+        gd_transpose(M, F, dz, dzt, nt);
+    gd_atb_add(M, Kg, F, cols, Kg, g->channels_first ? dzr : dz, F, dkernel, dbias, nt);
+    if (!dx)
+        return;
+    float *dct = cols; /* dcols^T [Kg, M] over the dead patches */
+    gd_gemm(Kg, M, F, s->wb.kernel.data, F, dzt, M, NULL, dct, M, nt);
+#pragma omp parallel for schedule(static) num_threads(nti) if (nti > 1)
+    for (int64_t n = 0; n < g->N; n++)
+        conv_patch_back(g, off, dct + n * P, M, dx + n * in_img);
+}
+
 static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int n_in,
                                   const nnp_tensor *out, const nnp_tensor *grad_out,
                                   nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
@@ -720,7 +821,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     const float *dz = grad_out->data;
     const int grouped = s->scratch_mem && s->chunk_ws && conv_chunks(s, g.N) > 0;
     conv_dnnl *e = grouped ? NULL : engine_for(s, &g);
-    if (e && gx && s->scratch_mem && cdn_backward_data_slow(e))
+    if (e && gx && s->scratch_mem && cdn_backward_data_slow(e) && !s->gemm_bwd)
         e = NULL; /* im2col: oneDNN's backward-data is its reference loop here */
     void *ws = NULL;
     if (e && (st = engine_ws(s, &ws, err)) != NNP_OK)
@@ -742,6 +843,17 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
     if (grouped)
         return conv_backward_chunks(s, &g, in[0]->data, dz, gx ? gx->data : NULL, err);
+    if (s->gemm_bwd && !grouped && engine_for(s, &g)) {
+        const size_t need = gb_workspace(&g).total;
+        float *gws = need <= s->gb_own_floats ? s->gb_own : h->scratch(need * sizeof(float));
+        if (!gws)
+            return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': run outside the model it "
+                                "was built in (its workspace is the model's)", nm);
+        gemm_backward(s, &g, in[0]->data, dz, s->wb.dkernel.data, dbias, gx ? gx->data : NULL,
+                      gws, nt);
+        cdn_weights_changed(s->eng);
+        return NNP_OK;
+    }
     if (e)
         cdn_backward(e, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
                      gx ? gx->data : NULL, ws, nt);

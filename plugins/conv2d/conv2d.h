@@ -36,6 +36,13 @@ typedef struct conv_state {
     int eng_threads;          /* and thread count */
     int eng_ws;               /* its activation buffers are the host's workspace */
     int no_dnnl;              /* NNP_CONV_ENGINE=im2col */
+    int bwd_pref;             /* NNP_CONV_BACKWARD: 1 gemm, 0 dnnl, -1 by shape */
+    /* the backward of an engine build on the whole batch's patches
+       (gemm_backward; small images under large kernels): its buffer is the
+       model's workspace, or gb_own outside a model */
+    int gemm_bwd;
+    float *gb_own;
+    size_t gb_own_floats;
     int keep_kernel;          /* the host calls weights_changed (1.2) */
     /* inference epilogue (NNP_EXT_EPILOGUE): act(y * scale + shift) */
     int epi_affine, epi_relu;

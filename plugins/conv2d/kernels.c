@@ -440,3 +440,50 @@ void conv_im2col_image(const conv_geom *g, const float *x, float *tmp, float *A)
     cols_cf(g, 0, 0, g->P, x, NULL, tmp);
     gd_transpose(g->Kg, g->P, tmp, A, 1);
 }
+
+void conv_patch_offsets(const conv_geom *g, int32_t *off)
+{
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++)
+            for (int64_t p = 0; p < g->P; p++) {
+                const int64_t ih = (p / g->OW) * g->sh - g->pt + i * g->dh;
+                const int64_t iw = (p % g->OW) * g->sw - g->pl + j * g->dw;
+                const int in = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+                off[(i * g->kw + j) * g->P + p] = in ? (int32_t)(ih * g->W + iw) : -1;
+            }
+}
+
+void conv_patch_rows(const conv_geom *g, const int32_t *off, const float *x, float *A)
+{
+    const int64_t C = g->C, HW = g->H * g->W, KK = g->kh * g->kw;
+    for (int64_t p = 0; p < g->P; p++)
+        for (int64_t k = 0; k < KK; k++) {
+            const int32_t o = off[k * g->P + p];
+            float *restrict dst = A + p * g->Kg + k * C;
+            if (o < 0)
+                memset(dst, 0, (size_t)C * sizeof(float));
+            else if (!g->channels_first)
+                memcpy(dst, x + (int64_t)o * C, (size_t)C * sizeof(float));
+            else
+                for (int64_t c = 0; c < C; c++)
+                    dst[c] = x[c * HW + o];
+        }
+}
+
+void conv_patch_back(const conv_geom *g, const int32_t *off, const float *dcolsT, int64_t ld,
+                     float *dx)
+{
+    const int64_t C = g->C, HW = g->H * g->W, KK = g->kh * g->kw, P = g->P;
+    const int64_t cs = g->channels_first ? HW : 1, os = g->channels_first ? 1 : C;
+    memset(dx, 0, (size_t)(HW * C) * sizeof(float));
+    for (int64_t k = 0; k < KK; k++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *row = dcolsT + (k * C + c) * ld;
+            float *dxc = dx + c * cs;
+            for (int64_t p = 0; p < P; p++) {
+                const int32_t o = off[k * P + p];
+                if (o >= 0)
+                    dxc[(int64_t)o * os] += row[p];
+            }
+        }
+}

@@ -54,5 +54,15 @@ void conv_backward(const conv_geom *g, int64_t N, const float *x, const float *k
 /* A [P, Kg] = the im2col rows of one image x (group 0; channels-first via
  * tmp [Kg, P]): row p is the patch under output position p. */
 void conv_im2col_image(const conv_geom *g, const float *x, float *tmp, float *A);
+/* One group's patches by table (small images): off [kh * kw * P] holds,
+ * for kernel offset k = i * kw + j and output position p, the input
+ * position ih * W + iw under it, or -1 in the padding. */
+void conv_patch_offsets(const conv_geom *g, int32_t *off);
+/* A [P, Kg] = the im2col rows of one image x (one group). */
+void conv_patch_rows(const conv_geom *g, const int32_t *off, const float *x, float *A);
+/* dx = one image's input gradient from its patches' gradient dcolsT
+ * [Kg, P] (ld floats from row to row), summed in a fixed order. */
+void conv_patch_back(const conv_geom *g, const int32_t *off, const float *dcolsT, int64_t ld,
+                     float *dx);
 
 #endif

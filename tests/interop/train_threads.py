@@ -17,6 +17,11 @@ threads (odd channel, feature and batch counts).
              GlobalAveragePooling2D + Dense(10); 96 images 18x18x3, batch 24
   cnn_cf     the same model with data_format channels_first (the layout of
              ONNX imports)
+  cnn_tail   channels_first, images small enough that Conv2D's backward runs
+             on the batch's patches (outputs of 2x2: ResNet's last stage at
+             64x64): Conv2D(32) + BN + ReLU + MaxPooling2D, Conv2D(40, 3x3
+             stride 2) + BN + ReLU, Conv2D(48, 3x3) + GAP + Dense(10); 96
+             images 3x8x8, batch 24
   mlp        Keras JSON: Dense(257) + BN + ReLU + Dense(129) + BN + ReLU +
              Dense(10); 300 samples of 61 features, batch 128 (last batch 44)
   torch_cnn  testdata/torch-export/cnn_bn2d_op15 (an ONNX import), when
@@ -60,6 +65,24 @@ def cnn(fmt):
         ('ReLU', {}),
         ('GlobalAveragePooling2D', {'data_format': fmt}),
         ('Dense', {'units': 10})]), shape
+
+
+def cnn_tail():
+    fmt = 'channels_first'
+    return seq('cnn_tail', [3, 8, 8], [
+        ('Conv2D', {'filters': 32, 'kernel_size': [3, 3], 'padding': 'same',
+                    'data_format': fmt}),
+        ('BatchNormalization', {'axis': 1}),
+        ('ReLU', {}),
+        ('MaxPooling2D', {'pool_size': [2, 2], 'data_format': fmt}),
+        ('Conv2D', {'filters': 40, 'kernel_size': [3, 3], 'strides': [2, 2],
+                    'padding': 'same', 'data_format': fmt}),
+        ('BatchNormalization', {'axis': 1}),
+        ('ReLU', {}),
+        ('Conv2D', {'filters': 48, 'kernel_size': [3, 3], 'padding': 'same',
+                    'data_format': fmt}),
+        ('GlobalAveragePooling2D', {'data_format': fmt}),
+        ('Dense', {'units': 10})]), [3, 8, 8]
 
 
 def mlp():
@@ -106,7 +129,7 @@ def main():
     sgd = ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9']
     cases = []
     for name, (spec, shape) in (('cnn', cnn('channels_last')), ('cnn_cf', cnn('channels_first')),
-                                ('mlp', mlp())):
+                                ('cnn_tail', cnn_tail()), ('mlp', mlp())):
         model = os.path.join(d, name + '.json')
         with open(model, 'w') as f:
             json.dump(spec, f)

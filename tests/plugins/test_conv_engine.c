@@ -3,8 +3,11 @@
  * forward, input gradient and kernel / bias gradients, on shapes that take
  * oneDNN's blocked layouts (16 channels and more), both data formats,
  * strides, padding, dilation, groups, batches that do not divide into the
- * kernel-gradient chunks; then bitwise equality of the oneDNN path across
- * thread counts, each count with primitives created for it. (Each engine is
+ * kernel-gradient chunks; each with oneDNN's backward primitives and with
+ * the backward on the whole batch's patches (NNP_CONV_BACKWARD=dnnl|gemm;
+ * by default the latter runs outputs of up to 4 pixels); then bitwise
+ * equality of both across thread counts, each count with primitives
+ * created for it. (Each engine is
  * checked against a float64 loop and finite differences in test_conv2d.) */
 #include "test_activation_kit.h"
 
@@ -40,6 +43,10 @@ static const ecase cases[] = {
     {16, 4, 4, 256, 512, 3, 2, 1, 1, "pads1", 1, "linear"},
 };
 
+/* The backward the next make() asks for (NNP_CONV_BACKWARD), NULL: by shape */
+static const char *backward;
+static const char *const backwards[] = {"dnnl", "gemm"};
+
 static nnp_layer *make(const ecase *c, int im2col, int use_bias)
 {
     char json[400], pads[64] = "";
@@ -58,8 +65,11 @@ static nnp_layer *make(const ecase *c, int im2col, int use_bias)
              use_bias ? "true" : "false", pads);
     if (im2col)
         setenv("NNP_CONV_ENGINE", "im2col", 1);
+    if (backward)
+        setenv("NNP_CONV_BACKWARD", backward, 1);
     nnp_layer *l = kit_layer("Conv2D", json);
     unsetenv("NNP_CONV_ENGINE");
+    unsetenv("NNP_CONV_BACKWARD");
     return l;
 }
 
@@ -125,50 +135,58 @@ static void close_to(const char *what, const ecase *c, const float *a, const flo
         }
     }
     cr_assert(worst <= 2e-5 * mx + 1e-6,
-              "C%lld F%lld k%lld s%lld %s: %s[%zu] oneDNN %.8g, im2col %.8g (|diff| %.3g, "
-              "largest %.3g)",
+              "C%lld F%lld k%lld s%lld %s, backward %s: %s[%zu] oneDNN %.8g, im2col %.8g "
+              "(|diff| %.3g, largest %.3g)",
               (long long)c->C, (long long)c->F, (long long)c->k, (long long)c->s,
-              c->channels_first ? "channels_first" : "channels_last", what, at, (double)a[at],
-              (double)b[at], worst, mx);
+              c->channels_first ? "channels_first" : "channels_last",
+              backward ? backward : "by shape", what, at, (double)a[at], (double)b[at], worst, mx);
+}
+
+static void compare_engines(const ecase *c, int bias)
+{
+    nnp_layer *e = make(c, 0, bias), *r = make(c, 1, bias);
+    nnp_shape xs = in_shape(c);
+    nnp_shape os = kit_build(e, 1, &xs);
+    kit_build(r, 1, &xs);
+    kit_randomize_weights(e, -0.3, 0.3);
+    copy_weights(e, r);
+    nnp_tensor x = kit_tensor(&xs), gy = kit_tensor(&os);
+    kit_fill(&x, -1, 1);
+    kit_fill(&gy, -1, 1);
+    results a = run(e, &x, &os, &gy), b = run(r, &x, &os, &gy);
+    close_to("y", c, a.y.data, b.y.data, a.y.nbytes / 4);
+    close_to("dx", c, a.gx.data, b.gx.data, a.gx.nbytes / 4);
+    close_to("dkernel", c, a.grads[0], b.grads[0], a.grad_bytes[0] / 4);
+    if (bias)
+        close_to("dbias", c, a.grads[1], b.grads[1], a.grad_bytes[1] / 4);
+    /* a second step after an update: the kernel is reordered anew */
+    float *k = nnp_layer_weight(e, 0)->value->data;
+    for (size_t j = 0; j < a.grad_bytes[0] / 4; j++)
+        k[j] -= 0.1f * a.grads[0][j];
+    copy_weights(e, r);
+    results a2 = run(e, &x, &os, &gy), b2 = run(r, &x, &os, &gy);
+    close_to("y after an update", c, a2.y.data, b2.y.data, a2.y.nbytes / 4);
+    close_to("dx after an update", c, a2.gx.data, b2.gx.data, a2.gx.nbytes / 4);
+    results_free(&a);
+    results_free(&b);
+    results_free(&a2);
+    results_free(&b2);
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&gy);
+    nnp_layer_free(e);
+    nnp_layer_free(r);
 }
 
 Test(conv_engine, onednn_equals_im2col)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int bias = 0; bias <= 1; bias++) {
-            const ecase *c = &cases[i];
-            kit_seed(7 + i);
-            nnp_layer *e = make(c, 0, bias), *r = make(c, 1, bias);
-            nnp_shape xs = in_shape(c);
-            nnp_shape os = kit_build(e, 1, &xs);
-            kit_build(r, 1, &xs);
-            kit_randomize_weights(e, -0.3, 0.3);
-            copy_weights(e, r);
-            nnp_tensor x = kit_tensor(&xs), gy = kit_tensor(&os);
-            kit_fill(&x, -1, 1);
-            kit_fill(&gy, -1, 1);
-            results a = run(e, &x, &os, &gy), b = run(r, &x, &os, &gy);
-            close_to("y", c, a.y.data, b.y.data, a.y.nbytes / 4);
-            close_to("dx", c, a.gx.data, b.gx.data, a.gx.nbytes / 4);
-            close_to("dkernel", c, a.grads[0], b.grads[0], a.grad_bytes[0] / 4);
-            if (bias)
-                close_to("dbias", c, a.grads[1], b.grads[1], a.grad_bytes[1] / 4);
-            /* a second step after an update: the kernel is reordered anew */
-            float *k = nnp_layer_weight(e, 0)->value->data;
-            for (size_t j = 0; j < a.grad_bytes[0] / 4; j++)
-                k[j] -= 0.1f * a.grads[0][j];
-            copy_weights(e, r);
-            results a2 = run(e, &x, &os, &gy), b2 = run(r, &x, &os, &gy);
-            close_to("y after an update", c, a2.y.data, b2.y.data, a2.y.nbytes / 4);
-            results_free(&a);
-            results_free(&b);
-            results_free(&a2);
-            results_free(&b2);
-            nnp_tensor_free(&x);
-            nnp_tensor_free(&gy);
-            nnp_layer_free(e);
-            nnp_layer_free(r);
-        }
+        for (int bias = 0; bias <= 1; bias++)
+            for (size_t b = 0; b < sizeof backwards / sizeof backwards[0]; b++) {
+                backward = backwards[b];
+                kit_seed(7 + i);
+                compare_engines(&cases[i], bias);
+            }
+    backward = NULL;
 }
 
 /* Inference forwards keep the reordered kernel until weights_changed. */
@@ -214,8 +232,9 @@ Test(conv_engine, identical_across_thread_counts)
 {
     const int counts[] = {1, 2, 3, 4, 7};
     const int saved = nnp_get_num_threads();
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const ecase *c = &cases[i];
+    for (size_t i = 0; i < 2 * sizeof cases / sizeof cases[0]; i++) {
+        const ecase *c = &cases[i / 2];
+        backward = backwards[i % 2];
         kit_seed(100 + i);
         nnp_shape xs = in_shape(c);
         nnp_tensor x = kit_tensor(&xs);
@@ -240,13 +259,16 @@ Test(conv_engine, identical_across_thread_counts)
                 ref = r;
                 continue;
             }
-            cr_assert(!memcmp(r.y.data, ref.y.data, r.y.nbytes), "case %zu: y differs at %d threads",
-                      i, counts[t]);
+            cr_assert(!memcmp(r.y.data, ref.y.data, r.y.nbytes),
+                      "case %zu (backward %s): y differs at %d threads", i / 2, backward,
+                      counts[t]);
             cr_assert(!memcmp(r.gx.data, ref.gx.data, r.gx.nbytes),
-                      "case %zu: dx differs at %d threads", i, counts[t]);
+                      "case %zu (backward %s): dx differs at %d threads", i / 2, backward,
+                      counts[t]);
             for (int w = 0; w < 2; w++)
                 cr_assert(!memcmp(r.grads[w], ref.grads[w], r.grad_bytes[w]),
-                          "case %zu: weight gradient %d differs at %d threads", i, w, counts[t]);
+                          "case %zu (backward %s): weight gradient %d differs at %d threads",
+                          i / 2, backward, w, counts[t]);
             results_free(&r);
             nnp_layer_free(e);
         }
@@ -255,6 +277,7 @@ Test(conv_engine, identical_across_thread_counts)
         nnp_tensor_free(&gy);
         nnp_tensor_free(&x);
     }
+    backward = NULL;
     nnp_set_num_threads(saved);
 }
 

@@ -158,6 +158,41 @@ Test(gemm_det, tree_nodes_follow_the_rule_on_every_kernel_and_thread_count)
         }
 }
 
+/* gd_atb_add: out and the column sums plus the one-leaf node, each sum
+ * the rule's value added once (the same bits as adding the node's tile). */
+Test(gemm_det, atb_add_adds_the_one_leaf_node)
+{
+    static const int64_t shapes[][3] = {{1, 1, 1}, {8, 32, 64}, {13, 45, 7}, {4608 / 64, 70, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t I = shapes[s][0], J = shapes[s][1], rows = shapes[s][2];
+        const int64_t rb = 0, re = rows;
+        float *A = malloc(sizeof(float) * (size_t)(rows * I)),
+              *B = malloc(sizeof(float) * (size_t)(rows * J)),
+              *init = malloc(sizeof(float) * (size_t)(I * J + J)),
+              *want = malloc(sizeof(float) * (size_t)(I * J + J)),
+              *got = malloc(sizeof(float) * (size_t)(I * J + J));
+        fill(A, (size_t)(rows * I));
+        fill(B, (size_t)(rows * J));
+        fill(init, (size_t)(I * J + J));
+        rule_node(I, J, A, B, &rb, &re, 1, want);
+        rule_node(I, J, NULL, B, &rb, &re, 1, want + I * J);
+        for (int64_t k = 0; k < I * J + J; k++)
+            want[k] += init[k];
+        for (size_t k = 0; k < 3; k++) {
+            if (!gd_use_isa(isas[k]))
+                continue;
+            for (int nt = 1; nt <= 3; nt++) {
+                memcpy(got, init, sizeof(float) * (size_t)(I * J + J));
+                gd_atb_add(rows, I, J, A, I, B, J, got, got + I * J, nt);
+                cr_assert_eq(memcmp(got, want, sizeof(float) * (size_t)(I * J + J)), 0,
+                             "%lldx%lld over %lld rows, %s, %d threads", (long long)I,
+                             (long long)J, (long long)rows, isas[k], nt);
+            }
+        }
+        free(A), free(B), free(init), free(want), free(got);
+    }
+}
+
 Test(gemm_det, transpose)
 {
     enum { R = 37, C = 70 };
