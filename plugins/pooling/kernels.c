@@ -8,6 +8,7 @@
 #include "pooling.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define POOL_CBLK 16
@@ -41,21 +42,6 @@ static void window(const pool_geom *g, int64_t oh, int64_t ow, int64_t *h0, int6
     *h1 = hs + g->kh > g->H ? g->H : hs + g->kh;
     *w0 = ws < 0 ? 0 : ws;
     *w1 = ws + g->kw > g->W ? g->W : ws + g->kw;
-}
-
-/* The outputs ow whose window columns ow * sw - pl .. + kw - 1 all lie in
- * [0, W): [*lo, *hi) (empty when none). */
-static void valid_window_cols(const pool_geom *g, int64_t *lo, int64_t *hi)
-{
-    int64_t a = g->pl > 0 ? (g->pl + g->sw - 1) / g->sw : 0;
-    const int64_t last = g->W - g->kw + g->pl; /* ow * sw <= last */
-    int64_t b = last >= 0 ? last / g->sw + 1 : 0;
-    if (b > g->OW)
-        b = g->OW;
-    if (a > b)
-        a = b;
-    *lo = a;
-    *hi = b;
 }
 
 /* Divisor of an average window: the valid positions, or the whole window
@@ -225,57 +211,134 @@ static int64_t cf_argmax(const pool_geom *g, const float *xp, int64_t oh, int64_
     return best;
 }
 
-/* Max-pool backward of one output row of a channels-first plane, any
- * window: the first maxima of a run of outputs found together (the windows
- * inside the row's columns, element by element in window order, selects
- * only), then each output's gradient added at its maximum in output order:
- * the same sums as one window at a time. */
-__attribute__((target_clones("avx512f", "default"))) static void
-cf_max_backward_row(const pool_geom *g, const float *restrict xp,
-                                const float *restrict dyr, float *restrict dxp, int64_t oh)
+/* Max-pool backward through a split copy of a channels-first plane, any
+ * window and stride: xs holds, for each column phase q < sw, the rows of
+ * the padded plane (-inf in the padding) at columns q, q + sw, q + 2 sw...,
+ * so the element at window offset (i, j) of outputs ow = 0, 1, 2... is one
+ * contiguous run. Rows hp = (OH - 1) sh + kh, each wq = OW - 1 + ceil(kw /
+ * sw) floats per phase. */
+static void split_dims(const pool_geom *g, int64_t *hp, int64_t *wq)
 {
-    enum { RUN = 256 };
-    int64_t h0, h1, w0, w1;
-    window(g, oh, 0, &h0, &h1, &w0, &w1);
-    /* outputs whose window columns lie inside [0, W): [lo, hi) */
-    int64_t lo, hi;
-    valid_window_cols(g, &lo, &hi);
-    for (int64_t r0 = 0; r0 < g->OW; r0 += RUN) {
-        const int64_t r1 = r0 + RUN < g->OW ? r0 + RUN : g->OW;
-        int32_t bk[RUN];
-        float bv[RUN];
-        const int64_t a = lo > r0 ? (lo < r1 ? lo : r1) : r0;
-        const int64_t b = hi < r1 ? (hi > a ? hi : a) : r1;
-        for (int64_t ow = r0; ow < a; ow++)
-            bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
-        for (int64_t ow = b; ow < r1; ow++)
-            bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
-        if (b > a && h1 > h0) {
-            const int64_t base = -g->pl;
-            for (int64_t ow = a; ow < b; ow++) {
-                const int32_t at = (int32_t)(h0 * g->W + ow * g->sw + base);
-                bk[ow - r0] = at;
-                bv[ow - r0] = xp[at];
+    *hp = (g->OH - 1) * g->sh + g->kh;
+    *wq = g->OW - 1 + (g->kw + g->sw - 1) / g->sw;
+}
+
+static void cf_split(const pool_geom *g, const float *restrict xp, float *restrict xs)
+{
+    int64_t hp, wq;
+    split_dims(g, &hp, &wq);
+    for (int64_t q = 0; q < g->sw; q++) {
+        /* the columns k of phase q inside the plane: iw = k sw + q - pl in [0, W) */
+        const int64_t first = q - g->pl; /* iw of k = 0 */
+        int64_t k0 = first >= 0 ? 0 : (-first + g->sw - 1) / g->sw;
+        int64_t k1 = g->W - first > 0 ? (g->W - first + g->sw - 1) / g->sw : 0;
+        k1 = k1 < wq ? k1 : wq;
+        k0 = k0 < k1 ? k0 : k1;
+        for (int64_t r = 0; r < hp; r++) {
+            const int64_t ih = r - g->pt;
+            float *restrict row = xs + (q * hp + r) * wq;
+            if (ih < 0 || ih >= g->H) {
+                for (int64_t k = 0; k < wq; k++)
+                    row[k] = -INFINITY;
+                continue;
             }
-            for (int64_t ih = h0; ih < h1; ih++)
-                for (int64_t j = 0; j < g->kw; j++) {
-                    const int64_t off = ih * g->W + base + j;
-                    for (int64_t ow = a; ow < b; ow++) {
-                        const int32_t at = (int32_t)(off + ow * g->sw);
-                        const float v = xp[at];
-                        const int up = v > bv[ow - r0];
-                        bv[ow - r0] = up ? v : bv[ow - r0];
-                        bk[ow - r0] = up ? at : bk[ow - r0];
-                    }
-                }
-        } else {
-            for (int64_t ow = a; ow < b; ow++)
-                bk[ow - r0] = (int32_t)cf_argmax(g, xp, oh, ow);
+            const float *restrict xr = xp + ih * g->W + first;
+            for (int64_t k = 0; k < k0; k++)
+                row[k] = -INFINITY;
+            for (int64_t k = k0; k < k1; k++)
+                row[k] = xr[k * g->sw];
+            for (int64_t k = k1; k < wq; k++)
+                row[k] = -INFINITY;
         }
-        for (int64_t ow = r0; ow < r1; ow++)
-            if (bk[ow - r0] >= 0)
-                dxp[bk[ow - r0]] += dyr[ow];
     }
+}
+
+/* Each output's first maximum in row-major window order (cf_argmax's: the
+ * window's first element, replaced by a strictly larger one; a padded -inf
+ * never is), for 16 outputs at a time in registers; then each output's
+ * gradient added at its maximum in output order: the same sums as one
+ * window at a time. The AVX-512 body and the portable one make the same
+ * choices. */
+static void first_valid(const pool_geom *g, const float *xp, int64_t oh, int64_t ow0, int64_t n,
+                        float *bv, int32_t *bk)
+{
+    for (int64_t k = 0; k < n; k++) {
+        int64_t h0, h1, w0, w1;
+        window(g, oh, ow0 + k, &h0, &h1, &w0, &w1);
+        const int some = h1 > h0 && w1 > w0;
+        bk[k] = some ? (int32_t)(h0 * g->W + w0) : -1;
+        bv[k] = some ? xp[bk[k]] : -INFINITY;
+    }
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define POOL_X86 1
+__attribute__((target("avx512f"))) static void
+argmax_run_avx512(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, int64_t oh,
+                  int64_t ow0, int64_t n, float *bv, int32_t *bk)
+{
+    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+    __m512 b = _mm512_maskz_loadu_ps(m, bv);
+    __m512i at = _mm512_maskz_loadu_epi32(m, bk);
+    const __m512i lane = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)g->sw));
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const float *src = xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
+            const int32_t off =
+                (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
+            const __m512 v = _mm512_maskz_loadu_ps(m, src);
+            const __mmask16 up = _mm512_mask_cmp_ps_mask(m, v, b, _CMP_GT_OQ);
+            b = _mm512_mask_blend_ps(up, b, v);
+            at = _mm512_mask_blend_epi32(up, at, _mm512_add_epi32(_mm512_set1_epi32(off), lane));
+        }
+    _mm512_mask_storeu_ps(bv, m, b);
+    _mm512_mask_storeu_epi32(bk, m, at);
+}
+#endif
+
+static void argmax_run(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, int64_t oh,
+                       int64_t ow0, int64_t n, float *bv, int32_t *bk)
+{
+#ifdef POOL_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        argmax_run_avx512(g, xs, hp, wq, oh, ow0, n, bv, bk);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const float *src = xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
+            const int32_t off =
+                (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
+            for (int64_t k = 0; k < n; k++)
+                if (src[k] > bv[k]) {
+                    bv[k] = src[k];
+                    bk[k] = off + (int32_t)(k * g->sw);
+                }
+        }
+}
+
+static void cf_max_backward_split(const pool_geom *g, const float *restrict xp,
+                                  const float *restrict xs, const float *restrict dyp,
+                                  float *restrict dxp)
+{
+    int64_t hp, wq;
+    split_dims(g, &hp, &wq);
+    int32_t bk[16];
+    float bv[16];
+    for (int64_t oh = 0; oh < g->OH; oh++)
+        for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 16) {
+            const int64_t n = g->OW - ow0 < 16 ? g->OW - ow0 : 16;
+            first_valid(g, xp, oh, ow0, n, bv, bk);
+            argmax_run(g, xs, hp, wq, oh, ow0, n, bv, bk);
+            const float *dyr = dyp + oh * g->OW + ow0;
+            for (int64_t k = 0; k < n; k++)
+                if (bk[k] >= 0)
+                    dxp[bk[k]] += dyr[k];
+        }
 }
 
 /* Channels-first backward of one (image, channel) plane: zero it, then each
@@ -283,10 +346,15 @@ cf_max_backward_row(const pool_geom *g, const float *restrict xp,
  * of its window in row-major order (max). Planes are disjoint. */
 static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
                               const float *restrict xp, const float *restrict dyp,
-                              float *restrict dxp)
+                              float *restrict dxp, float *restrict xs)
 {
     const int64_t W = g->W;
     memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
+    if (xs) {
+        cf_split(g, xp, xs);
+        cf_max_backward_split(g, xp, xs, dyp, dxp);
+        return;
+    }
     const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
                       g->pt == 0 && g->pl == 0;
     for (int64_t oh = 0; oh < g->OH; oh++) {
@@ -299,10 +367,6 @@ static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
             const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
             max2x2_backward(r0, r0 + 1, r1, r1 + 1, dyr, d0, d0 + 1, d1, d1 + 1, full, 2);
             ow = full;
-        }
-        if (op == POOL_MAX && !tile2 && g->H * W < INT32_MAX) {
-            cf_max_backward_row(g, xp, dyr, dxp, oh);
-            continue;
         }
         for (; ow < g->OW; ow++) {
             if (op == POOL_MAX) {
@@ -327,10 +391,21 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
     const strides si = in_strides(g), so = out_strides(g);
     if (g->channels_first) {
         const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
-#pragma omp parallel for schedule(static) num_threads(nthreads) \
-    if (planes * hw >= POOL_PAR_MIN)
-        for (int64_t p = 0; p < planes; p++)
-            cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw);
+        /* max windows (but 2x2 tiles) through a split copy of the plane, a
+           thread's own (without one: window by window) */
+        int64_t hp, wq;
+        split_dims(g, &hp, &wq);
+        const int split = op == POOL_MAX && g->OH > 0 && g->OW > 0 && hw < INT32_MAX &&
+                          !(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
+                            g->pt == 0 && g->pl == 0);
+#pragma omp parallel num_threads(nthreads) if (planes * hw >= POOL_PAR_MIN)
+        {
+            float *xs = split ? malloc((size_t)(g->sw * hp * wq) * sizeof(float)) : NULL;
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < planes; p++)
+                cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw, xs);
+            free(xs);
+        }
         return;
     }
     /* channels_last: one task per image, every channel in one pass */

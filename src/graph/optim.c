@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* elements below which an update runs on one thread (each element's update
+ * is its own: the same bits at any thread count) */
+#define PAR_MIN 32768
+
 typedef struct slot {
     const nnp_weight *w;
     float *m;   /* SGD velocity or Adam first moment */
@@ -102,13 +106,17 @@ nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err)
         if (c->kind == NNP_OPT_SGD) {
             const float mom = (float)c->momentum;
             if (!s->m) {
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
                 for (int64_t j = 0; j < n; j++)
                     w[j] -= lr * g[j];
             } else {
                 /* Keras: v = momentum*v - lr*g; w += v (nesterov: w += momentum*v - lr*g) */
+                float *restrict m = s->m;
+                const int nesterov = c->nesterov;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
                 for (int64_t j = 0; j < n; j++) {
-                    s->m[j] = mom * s->m[j] - lr * g[j];
-                    w[j] += c->nesterov ? mom * s->m[j] - lr * g[j] : s->m[j];
+                    m[j] = mom * m[j] - lr * g[j];
+                    w[j] += nesterov ? mom * m[j] - lr * g[j] : m[j];
                 }
             }
         } else {
@@ -118,10 +126,12 @@ nnp_status nnp_optimizer_step(nnp_optimizer *o, nnp_error *err)
             /* 1 - beta in double: 1 - 0.999f would be off by 1e-5 relative. */
             const float c1 = (float)(1 - c->beta_1), c2 = (float)(1 - c->beta_2);
             const float eps = (float)c->epsilon;
+            float *restrict m = s->m, *restrict v = s->v;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
             for (int64_t j = 0; j < n; j++) {
-                s->m[j] += (g[j] - s->m[j]) * c1;
-                s->v[j] += (g[j] * g[j] - s->v[j]) * c2;
-                w[j] -= alpha * s->m[j] / (sqrtf(s->v[j]) + eps);
+                m[j] += (g[j] - m[j]) * c1;
+                v[j] += (g[j] * g[j] - v[j]) * c2;
+                w[j] -= alpha * m[j] / (sqrtf(v[j]) + eps);
             }
         }
     }

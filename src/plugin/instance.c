@@ -219,9 +219,18 @@ const nnp_weight *nnp_layer_weight_by_name(const nnp_layer *l, const char *name)
 
 void nnp_layer_zero_grad(nnp_layer *l)
 {
-    for (int i = 0; i < l->n_weights; i++)
-        if (l->weights[i].grad && l->weights[i].grad->data)
-            memset(l->weights[i].grad->data, 0, l->weights[i].grad->nbytes);
+    enum { PART = 1 << 20 }; /* bytes a thread clears at a time */
+    for (int i = 0; i < l->n_weights; i++) {
+        const nnp_tensor *g = l->weights[i].grad;
+        if (!g || !g->data)
+            continue;
+        const size_t parts = (g->nbytes + PART - 1) / PART;
+#pragma omp parallel for if (parts > 1) schedule(static)
+        for (size_t k = 0; k < parts; k++) {
+            const size_t b = k * PART, e = b + PART < g->nbytes ? b + PART : g->nbytes;
+            memset((char *)g->data + b, 0, e - b);
+        }
+    }
 }
 
 /* Keras counts the penalties of trainable weights only. */

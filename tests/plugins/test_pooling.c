@@ -129,6 +129,10 @@ static const pool_case cases[] = {
     {"MaxPooling2D", 1, 6, 8, 3, 2, 2, 2, 2, "valid", pads_b, 1, 0},
     {"AveragePooling2D", 2, 7, 9, 3, 2, 2, 2, 2, "same", NULL, 1, 0},
     {"MaxPooling2D", 2, 5, 6, 35, 2, 2, 2, 2, "same", NULL, 0, 0},
+    /* channels-first rows of more than 16 outputs (runs of 16 and a tail),
+     * strides 1 and 3 */
+    {"MaxPooling2D", 1, 5, 40, 2, 3, 3, 1, 1, "same", NULL, 1, 0},
+    {"MaxPooling2D", 1, 9, 70, 2, 3, 4, 2, 3, "valid", pads_c, 1, 0},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -203,8 +207,10 @@ Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
         nnp_tensor x = kit_tensor(&xs), y = kit_tensor(&os), gy = kit_tensor(&os),
                    gx = kit_tensor(&xs);
         float *xp = kit_data(&x);
-        for (int64_t k = 0; k < kit_numel(&xs); k++)
-            xp[k] = kit_uniform() < 0.5 ? 0.0f : 1.0f;
+        for (int64_t k = 0; k < kit_numel(&xs); k++) { /* ties, and windows of -inf */
+            const double u = kit_uniform();
+            xp[k] = u < 0.3 ? -INFINITY : u < 0.65 ? 0.0f : 1.0f;
+        }
         kit_fill(&gy, 0.5, 1.5);
         nnp_tensor *ins[1] = {&x}, *gxs[1] = {&gx};
         kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
