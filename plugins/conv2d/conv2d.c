@@ -457,7 +457,8 @@ static gb_ws gb_workspace(const conv_geom *g)
 }
 
 /* Whether an engine build of geometry g runs its backward on the batch's
- * patches: NNP_CONV_BACKWARD=gemm|dnnl, else by shape (bench/README.md: up to 4 output pixels). */
+ * patches: NNP_CONV_BACKWARD=gemm|dnnl, else outputs of up to 4 pixels
+ * (measured layer by layer: bench/README.md). */
 static int gemm_backward_wanted(const conv_state *s, const conv_geom *g)
 {
     if (g->groups != 1 || g->N < 1 || g->P < 1)
