@@ -1257,13 +1257,25 @@ const nnp_tensor *nnp_model_output(const nnp_model *m, int i)
     return &m->v[m->outputs[i]].act;
 }
 
-static void add_into(nnp_tensor *dst, const nnp_tensor *src)
+__attribute__((target_clones("avx512f", "default"))) static void
+add_span(float *restrict d, const float *restrict s, int64_t n)
 {
-    float *d = dst->data;
-    const float *s = src->data;
-    int64_t n = nnp_tensor_numel(dst);
     for (int64_t i = 0; i < n; i++)
         d[i] += s[i];
+}
+
+/* dst += src element by element (the same bits at any thread count). */
+static void add_into(nnp_tensor *dst, const nnp_tensor *src)
+{
+    enum { PART = 1 << 16 }; /* floats a thread adds at a time */
+    float *d = dst->data;
+    const float *s = src->data;
+    const int64_t n = nnp_tensor_numel(dst), parts = (n + PART - 1) / PART;
+#pragma omp parallel for if (parts > 1) schedule(static)
+    for (int64_t k = 0; k < parts; k++) {
+        const int64_t b = k * PART;
+        add_span(d + b, s + b, b + PART < n ? PART : n - b);
+    }
 }
 
 /* Zeroes the accumulated gradients whose life begins at backward step s. */
