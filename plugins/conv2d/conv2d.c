@@ -456,16 +456,21 @@ static gb_ws gb_workspace(const conv_geom *g)
     return w;
 }
 
+/* The largest workspace gemm_backward takes by the shape rule (floats):
+ * its patch matrix grows with the batch, where oneDNN's partials do not. */
+#define GB_MAX_FLOATS ((size_t)8 << 20)
+
 /* Whether an engine build of geometry g runs its backward on the batch's
  * patches: NNP_CONV_BACKWARD=gemm|dnnl, else outputs of up to 4 pixels
- * (measured layer by layer: bench/README.md). */
+ * (measured layer by layer: bench/README.md) when the workspace stays
+ * under GB_MAX_FLOATS. */
 static int gemm_backward_wanted(const conv_state *s, const conv_geom *g)
 {
     if (g->groups != 1 || g->N < 1 || g->P < 1)
         return 0;
     if (s->bwd_pref >= 0)
         return s->bwd_pref;
-    return g->P <= 4;
+    return g->P <= 4 && gb_workspace(g).total <= GB_MAX_FLOATS;
 }
 
 /* Plans gemm_backward for a build of geometry g (engine e, or none). */
