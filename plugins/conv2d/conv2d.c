@@ -428,10 +428,10 @@ static dp_ws dp_workspace(const conv_state *s, const conv_geom *g)
 
 /* The backward on the whole batch's patches (gemm_backward), for an engine
  * build with one group. oneDNN's backward kernels work tile by tile of an
- * image, and on small images (ResNet's last stages: 2x2 to 7x7 outputs
- * under 256-512 filters) they spend their time on the tiles' edges and on
- * reordering the kernel for every step (to the backward-data layout, the
- * kernel gradient back from its own); the patches of all N images are
+ * image, and on tiny outputs (ResNet's last stage at 64x64: 2x2 under 512
+ * filters) they spend their time on the tiles' edges and on reordering the
+ * kernel for every step (to the backward-data layout, the kernel gradient
+ * back from its own); the patches of all N images are
  * instead M = N * P rows of one matrix, and both gradients are products
  * with the kernel as it is:
  *   dW [Kg, F] += cols [M, Kg]^T dz [M, F]   (gd_atb_add: each element one
