@@ -28,6 +28,11 @@ enum {
     PAR_MIN = 1 << 16   /* multiply-adds below which one thread works */
 };
 
+/* An operand up to this size stays in a core's L2 cache between the tiles
+ * that read it again: tiles then run in the order that reads the other,
+ * larger operand once. */
+#define L2_FIT ((size_t)768 << 10)
+
 enum { ISA_PORTABLE, ISA_FMA, ISA_AVX512 };
 
 static int isa_best(void)
@@ -292,10 +297,14 @@ void gd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
     const gemm_tile_fn tile = kernels[isa_pick()].gemm_tile;
     const int64_t mt = (M + MR - 1) / MR, nt_cols = (N + NR - 1) / NR, tiles = mt * nt_cols;
     const int nt = threads_for((double)M * (double)N * (double)K, tiles, nthreads);
-    /* column panels outermost: a thread's run of tiles shares B's panel */
+    /* column panels outermost (a thread's run of tiles shares B's panel,
+       A read once per panel), or, when B stays in L2 and A is the larger,
+       row panels outermost (A read once); each tile is the same either way */
+    const int rows_out = (size_t)(K * N) * sizeof(float) <= L2_FIT && M * K > K * N;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t t = 0; t < tiles; t++) {
-        const int64_t i0 = (t % mt) * MR, j0 = (t / mt) * NR;
+        const int64_t i0 = (rows_out ? t / nt_cols : t % mt) * MR;
+        const int64_t j0 = (rows_out ? t % nt_cols : t / mt) * NR;
         const int mi = (int)(M - i0 < MR ? M - i0 : MR), nj = (int)(N - j0 < NR ? N - j0 : NR);
         tile(K, A + i0 * lda, lda, B + j0, ldb, bias ? bias + j0 : NULL, C + i0 * ldc + j0, ldc,
              mi, nj);
@@ -355,14 +364,18 @@ static void tree_atb(int64_t I, int64_t J, const float *A, int64_t lda, const fl
     const int64_t tiles = it * jt + (colsum ? jt : 0);
     const int64_t rows = rows_end[leaves - 1] - rows_begin[0];
     const int nt = threads_for((double)rows * (double)(I + 1) * (double)J, tiles, nthreads);
+    /* row tiles fastest (a run of tiles shares B's columns, A read once per
+       column panel), or, when B stays in L2 and A is the larger, column
+       tiles fastest (A's columns read once); each tile is the same either way */
+    const int cols_fast = (size_t)(rows * J) * sizeof(float) <= L2_FIT && I > J;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float buf[TILE], tmp[MAX_DEPTH * TILE];
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; t++) {
             const int sums = t >= it * jt;
-            const int64_t i0 = sums ? 0 : (t % it) * MR;
-            const int64_t j0 = (sums ? t - it * jt : t / it) * NR;
+            const int64_t i0 = sums ? 0 : (cols_fast ? t / jt : t % it) * MR;
+            const int64_t j0 = (sums ? t - it * jt : cols_fast ? t % jt : t / it) * NR;
             const int mi = sums ? 1 : (int)(I - i0 < MR ? I - i0 : MR);
             const int nj = (int)(J - j0 < NR ? J - j0 : NR);
             float *o = sums ? colsum + j0 : out + i0 * J + j0;
