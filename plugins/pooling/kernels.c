@@ -271,6 +271,15 @@ static void first_valid(const pool_geom *g, const float *xp, int64_t oh, int64_t
     }
 }
 
+/* Window offset (i, j) of outputs ow0, ow0 + 1, ... of row oh: its run in
+ * the split copy, and (into *off) the plane index of the first. */
+static inline const float *split_run(const pool_geom *g, const float *xs, int64_t hp, int64_t wq,
+                                     int64_t oh, int64_t ow0, int64_t i, int64_t j, int32_t *off)
+{
+    *off = (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
+    return xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
+}
+
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
 #define POOL_X86 1
@@ -286,9 +295,8 @@ argmax_run_avx512(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, i
         _mm512_set1_epi32((int)g->sw));
     for (int64_t i = 0; i < g->kh; i++)
         for (int64_t j = 0; j < g->kw; j++) {
-            const float *src = xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
-            const int32_t off =
-                (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
+            int32_t off;
+            const float *src = split_run(g, xs, hp, wq, oh, ow0, i, j, &off);
             const __m512 v = _mm512_maskz_loadu_ps(m, src);
             const __mmask16 up = _mm512_mask_cmp_ps_mask(m, v, b, _CMP_GT_OQ);
             b = _mm512_mask_blend_ps(up, b, v);
@@ -299,20 +307,33 @@ argmax_run_avx512(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, i
 }
 #endif
 
-static void argmax_run(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, int64_t oh,
-                       int64_t ow0, int64_t n, float *bv, int32_t *bk)
+/* Whether the AVX-512 body runs: the CPU has it and NNP_POOL_ISA is not
+ * "portable" (tests run both). */
+static int pool_avx512(void)
 {
 #ifdef POOL_X86
-    if (__builtin_cpu_supports("avx512f")) {
+    const char *isa = getenv("NNP_POOL_ISA");
+    return __builtin_cpu_supports("avx512f") && !(isa && strcmp(isa, "portable") == 0);
+#else
+    return 0;
+#endif
+}
+
+static void argmax_run(const pool_geom *g, int avx512, const float *xs, int64_t hp, int64_t wq,
+                       int64_t oh, int64_t ow0, int64_t n, float *bv, int32_t *bk)
+{
+#ifdef POOL_X86
+    if (avx512) {
         argmax_run_avx512(g, xs, hp, wq, oh, ow0, n, bv, bk);
         return;
     }
+#else
+    (void)avx512;
 #endif
     for (int64_t i = 0; i < g->kh; i++)
         for (int64_t j = 0; j < g->kw; j++) {
-            const float *src = xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
-            const int32_t off =
-                (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
+            int32_t off;
+            const float *src = split_run(g, xs, hp, wq, oh, ow0, i, j, &off);
             for (int64_t k = 0; k < n; k++)
                 if (src[k] > bv[k]) {
                     bv[k] = src[k];
@@ -321,7 +342,7 @@ static void argmax_run(const pool_geom *g, const float *xs, int64_t hp, int64_t 
         }
 }
 
-static void cf_max_backward_split(const pool_geom *g, const float *restrict xp,
+static void cf_max_backward_split(const pool_geom *g, int avx512, const float *restrict xp,
                                   const float *restrict xs, const float *restrict dyp,
                                   float *restrict dxp)
 {
@@ -333,7 +354,7 @@ static void cf_max_backward_split(const pool_geom *g, const float *restrict xp,
         for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 16) {
             const int64_t n = g->OW - ow0 < 16 ? g->OW - ow0 : 16;
             first_valid(g, xp, oh, ow0, n, bv, bk);
-            argmax_run(g, xs, hp, wq, oh, ow0, n, bv, bk);
+            argmax_run(g, avx512, xs, hp, wq, oh, ow0, n, bv, bk);
             const float *dyr = dyp + oh * g->OW + ow0;
             for (int64_t k = 0; k < n; k++)
                 if (bk[k] >= 0)
@@ -346,13 +367,13 @@ static void cf_max_backward_split(const pool_geom *g, const float *restrict xp,
  * of its window in row-major order (max). Planes are disjoint. */
 static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
                               const float *restrict xp, const float *restrict dyp,
-                              float *restrict dxp, float *restrict xs)
+                              float *restrict dxp, float *restrict xs, int avx512)
 {
     const int64_t W = g->W;
     memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
     if (xs) {
         cf_split(g, xp, xs);
-        cf_max_backward_split(g, xp, xs, dyp, dxp);
+        cf_max_backward_split(g, avx512, xp, xs, dyp, dxp);
         return;
     }
     const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
@@ -395,6 +416,7 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
            thread's own (without one: window by window) */
         int64_t hp, wq;
         split_dims(g, &hp, &wq);
+        const int avx512 = pool_avx512();
         const int split = op == POOL_MAX && g->OH > 0 && g->OW > 0 && hw < INT32_MAX &&
                           !(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
                             g->pt == 0 && g->pl == 0);
@@ -403,7 +425,8 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
             float *xs = split ? malloc((size_t)(g->sw * hp * wq) * sizeof(float)) : NULL;
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < planes; p++)
-                cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw, xs);
+                cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw, xs,
+                                  avx512);
             free(xs);
         }
         return;
