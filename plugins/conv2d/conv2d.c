@@ -312,18 +312,23 @@ static nnp_status engine_buffers(conv_state *s, nnp_error *err)
     return NNP_OK;
 }
 
-/* The workspace for a call on engine e: NULL when it keeps its own. */
-static nnp_status engine_ws(const conv_state *s, void **ws, nnp_error *err)
+/* The model's workspace of `bytes` for a call (an error outside the model
+ * the layer was built in). */
+static nnp_status model_ws(const conv_state *s, size_t bytes, void **ws, nnp_error *err)
 {
-    *ws = NULL;
-    if (!s->eng_ws)
-        return NNP_OK;
-    *ws = s->host->scratch(cdn_workspace_bytes(s->eng));
+    *ws = s->host->scratch(bytes);
     return *ws ? NNP_OK
                : s->host->error_set(err, NNP_ERR_INVALID,
                                     "Conv2D '%s': run outside the model it was built in (its "
                                     "workspace is the model's)",
                                     conv_name(s));
+}
+
+/* The workspace for a call on engine e: NULL when it keeps its own. */
+static nnp_status engine_ws(const conv_state *s, void **ws, nnp_error *err)
+{
+    *ws = NULL;
+    return s->eng_ws ? model_ws(s, cdn_workspace_bytes(s->eng), ws, err) : NNP_OK;
 }
 
 /* The engine for a call with geometry g, or NULL for im2col. */
@@ -849,12 +854,11 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
     if (grouped)
         return conv_backward_chunks(s, &g, in[0]->data, dz, gx ? gx->data : NULL, err);
-    if (s->gemm_bwd && !grouped && engine_for(s, &g)) {
+    if (e && s->gemm_bwd) {
         const size_t need = gb_workspace(&g).total;
-        float *gws = need <= s->gb_own_floats ? s->gb_own : h->scratch(need * sizeof(float));
-        if (!gws)
-            return h->error_set(err, NNP_ERR_INVALID, "Conv2D '%s': run outside the model it "
-                                "was built in (its workspace is the model's)", nm);
+        void *gws = s->gb_own;
+        if (need > s->gb_own_floats && (st = model_ws(s, need * sizeof(float), &gws, err)))
+            return st;
         gemm_backward(s, &g, in[0]->data, dz, s->wb.dkernel.data, dbias, gx ? gx->data : NULL,
                       gws, nt);
         cdn_weights_changed(s->eng);
