@@ -105,18 +105,12 @@ static bool in_choices(const char *choices, const char *s)
 static nnp_status parse_ints(const json_t *j, int64_t **out, int *n, bool allow_unknown,
                              const char *what, const char *key, nnp_error *err)
 {
-    if (json_is_integer(j)) {
-        *out = malloc(sizeof(int64_t));
-        if (!*out)
-            return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
-        (*out)[0] = json_integer_value(j);
-        *n = 1;
-        return NNP_OK;
-    }
-    if (!json_is_array(j))
+    /* an int alone is a list of one, under the same rule for its entry */
+    const bool scalar = json_is_integer(j);
+    if (!scalar && !json_is_array(j))
         return nnp_error_set(err, NNP_ERR_INVALID, "%s parameter '%s' must be a list of ints",
                              what, key);
-    size_t len = json_array_size(j);
+    size_t len = scalar ? 1 : json_array_size(j);
     if (len > NNP_MAX_RANK * 4)
         return nnp_error_set(err, NNP_ERR_INVALID, "%s parameter '%s' has too many entries (%zu)",
                              what, key, len);
@@ -124,7 +118,7 @@ static nnp_status parse_ints(const json_t *j, int64_t **out, int *n, bool allow_
     if (!v)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < len; i++) {
-        const json_t *e = json_array_get(j, i);
+        const json_t *e = scalar ? j : json_array_get(j, i);
         if (json_is_integer(e) && json_integer_value(e) >= (allow_unknown ? -1 : 0)) {
             v[i] = json_integer_value(e);
         } else if (allow_unknown && json_is_null(e)) {

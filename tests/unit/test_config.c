@@ -17,6 +17,7 @@ static const nnp_param_def params[] = {
     {"beta_constraint", NNP_PARAM_CONSTRAINT, "null", NNP_PARAM_NULLABLE, 0, 0, NULL, "bc"},
     {"strides", NNP_PARAM_INTS, "[1,1]", NNP_PARAM_HAS_MIN, 1, 0, NULL, "s"},
     {"target_shape", NNP_PARAM_SHAPE, "null", NNP_PARAM_NULLABLE, 0, 0, NULL, "t"},
+    {"pads", NNP_PARAM_INTS, "null", NNP_PARAM_NULLABLE, 0, 0, NULL, "pads"},
 };
 
 static const nnp_kind kind = {
@@ -129,10 +130,28 @@ Test(config, bad_json)
     parse_bad("{\"beta_constraint\": \"sometimes\"}", "sometimes");
     parse_bad("{\"strides\": [1, -2]}", "'strides'");
     parse_bad("{\"strides\": [0, 1]}", "'strides'");
+    /* an int alone is a list of one: its entry under the list's rule */
+    parse_bad("{\"pads\": -4}", "'pads'");
+    parse_bad("{\"pads\": [1, -4]}", "'pads'");
+    parse_bad("{\"target_shape\": -2}", "'target_shape'");
     parse_bad("{\"dtype\": \"float16\"}", "float32");
     parse_bad("{\"trainable\": \"yes\"}", "'trainable'");
     parse_bad("{\"axis\": 1, \"axis\": 2}", "duplicate");
     parse_bad("{\"betaInitializer\": \"zeros\", \"beta_initializer\": \"ones\"}", "twice");
+}
+
+/* An int where ints are asked for is a list of one. */
+Test(config, an_int_alone_is_a_list_of_one)
+{
+    nnp_config *c = parse_ok("{\"pads\": 2, \"strides\": 3, \"target_shape\": -1}");
+    int64_t v[4];
+    cr_assert_eq(nnp_config_ints(c, "pads", v, 4), 1);
+    cr_assert_eq(v[0], 2);
+    cr_assert_eq(nnp_config_ints(c, "strides", v, 4), 1);
+    cr_assert_eq(v[0], 3);
+    cr_assert_eq(nnp_config_ints(c, "target_shape", v, 4), 1);
+    cr_assert_eq(v[0], -1);
+    nnp_config_free(c);
 }
 
 Test(config, set_json)
