@@ -76,6 +76,15 @@ NNP_API int nnp_model_node_fused_into(const nnp_model *m, int node);
  * channels-last (NNP_TENSOR_NHWC); 0 before a build. Graph inputs and
  * outputs never are. */
 NNP_API int nnp_model_value_nhwc(const nnp_model *m, int value);
+/* Training plans (on by default): in NNP_MODE_TRAIN forwards and their
+ * backwards a layer whose kind offers it (BatchNormalization) also
+ * computes the ReLU that is the only reader of its output, in the same
+ * passes over the values; the results are the same bits. Off: every layer
+ * runs on its own. */
+NNP_API void nnp_model_set_training_fusion(nnp_model *m, int on);
+/* In the current training plan, the node that computes node `node` (a
+ * ReLU) with its own; -1 when node runs itself (or before a build). */
+NNP_API int nnp_model_node_train_fused_into(const nnp_model *m, int node);
 /* nnp_layer_weights_changed for every layer (after an application wrote
  * weight values itself). */
 NNP_API void nnp_model_weights_changed(nnp_model *m);

@@ -54,6 +54,9 @@
  * channels-last in memory between the layers that read and write them;
  * appends is_sum and plan_epilogue_sum to nnp_epilogue_ext (a residual
  * Add folded into the layer before it); the host table is unchanged.
+ * 1.7 appends plan_train_relu to nnp_epilogue_ext: training steps that run
+ * a layer and the ReLU after it as one layer (one pass over the values
+ * forward, one backward); the host table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -67,7 +70,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 6
+#define NNP_ABI_MINOR 7
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -480,6 +483,7 @@ typedef struct nnp_host {
 #define NNP_HOST_SIZE_1_4 offsetof(nnp_host, reduce_cover)
 #define NNP_HOST_SIZE_1_5 sizeof(nnp_host)
 #define NNP_HOST_SIZE_1_6 sizeof(nnp_host)   /* 1.6 added no host function */
+#define NNP_HOST_SIZE_1_7 sizeof(nnp_host)   /* nor did 1.7 */
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
@@ -489,7 +493,8 @@ static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
                   : minor == 3 ? NNP_HOST_SIZE_1_3
                   : minor == 4 ? NNP_HOST_SIZE_1_4
                   : minor == 5 ? NNP_HOST_SIZE_1_5
-                               : NNP_HOST_SIZE_1_6;
+                  : minor == 6 ? NNP_HOST_SIZE_1_6
+                               : NNP_HOST_SIZE_1_7;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }
@@ -617,7 +622,8 @@ typedef struct nnp_keras_default {
  * relu]) when each value in the chain has that one consumer, is no graph
  * output, and every layer in it is applied once; it then runs only the
  * producer in inference-mode forwards, writing the last layer's output.
- * Training-mode forwards never fuse. Every member MAY be NULL. */
+ * Training-mode forwards fuse only producer -> relu, through
+ * plan_train_relu (since 1.7). Every member MAY be NULL. */
 #define NNP_EXT_EPILOGUE "nnp.epilogue"
 typedef struct nnp_epilogue_ext {
     size_t struct_size;
@@ -658,6 +664,18 @@ typedef struct nnp_epilogue_ext {
        what the output tensor holds on entry (the host puts the sum's other
        input there first). An error means the kind cannot. */
     nnp_status (*plan_epilogue_sum)(void *state, int axis, int relu, int sum, nnp_error *err);
+    /* ---- since 1.7: training, producer -> relu ---- */
+    /* Producer side, a build-time call: with relu set, from now on its
+       training-mode forwards write r = max(y, 0) (y > 0 ? y : 0, y its own
+       result) to the output tensor, and its training-mode backwards are
+       handed r as `out` and dL/dr as grad_out: the kind takes dL/dy =
+       (r > 0 ? dL/dr : 0) itself, and MAY write over grad_out's data to do
+       so (the host reads it no more). relu 0 clears. Inference-mode calls
+       are unchanged. An error means the kind cannot (the host then runs the
+       two layers apart). A host MAY fuse when the producer's output has
+       that ReLU as its one reader, is no graph output, and both layers are
+       applied once. */
+    nnp_status (*plan_train_relu)(void *state, int relu, nnp_error *err);
 } nnp_epilogue_ext;
 
 /* Extension NNP_EXT_BACKWARD_READS (since 1.4): what a kind's training

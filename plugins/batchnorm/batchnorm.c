@@ -335,6 +335,7 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
         return st;
     const nnp_tensor *x = in[0];
     nnp_bn_args a = make_args(s, &x->shape);
+    a.relu = s->train_relu;
     if (mode != NNP_MODE_TRAIN) {
         s->k->forward_infer(&a, x->data, out->data, s->moving_mean.data, s->moving_var.data,
                              &s->scratch);
@@ -367,12 +368,33 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
     return NNP_OK;
 }
 
+/* g = r > 0 ? g : 0, element by element (the ReLU layer's backward). */
+__attribute__((target_clones("avx512f", "default"))) static void
+relu_span(const float *restrict r, float *restrict g, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float v = g[i];
+        g[i] = r[i] > 0.0f ? v : 0.0f;
+    }
+}
+
+static void relu_mask(const float *r, float *g, int64_t n, int nthreads)
+{
+    enum { PART = 1 << 16 };
+    const int64_t parts = (n + PART - 1) / PART;
+#pragma omp parallel for if (parts > 1 && nthreads > 1) num_threads(nthreads > 1 ? nthreads : 1) \
+    schedule(static)
+    for (int64_t k = 0; k < parts; k++)
+        relu_span(r + k * PART, g + k * PART, k * PART + PART < n ? PART : n - k * PART);
+}
+
 static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in,
                               const nnp_tensor *out, const nnp_tensor *grad_out,
                               nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
 {
     bn_state *s = state;
-    (void)out; /* the output is not needed: everything follows from x */
+    /* the output is not needed (everything follows from x) but for a
+       planned ReLU's mask */
     nnp_status st = check_call(s, n_in, err);
     if (st == NNP_OK)
         st = check_tensor(s, in[0], "input", NULL, err);
@@ -389,6 +411,14 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
     float *dgamma = s->scale ? s->dgamma.data : NULL;
     float *dbeta = s->center ? s->dbeta.data : NULL;
 
+    if (mode == NNP_MODE_TRAIN && s->train_relu) {
+        /* through the ReLU first: dL/dy = r > 0 ? dL/dr : 0, over dL/dr
+           (plan_train_relu lets the kind write there) */
+        st = check_tensor(s, out, "output", &in[0]->shape, err);
+        if (st != NNP_OK)
+            return st;
+        relu_mask(out->data, grad_out->data, nnp_pu_numel(&out->shape), a.nthreads);
+    }
     if (mode != NNP_MODE_TRAIN) {
         s->k->backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,
                               s->moving_var.data, dgamma, dbeta, &s->scratch);
@@ -442,17 +472,28 @@ static void bn_inference_affine(const void *state, float *scale, float *shift)
     }
 }
 
+/* Training steps may run a following ReLU in this layer (1.7 hosts): the
+ * forward's elementwise pass writes max(y, 0), saving the ReLU's read and
+ * write of every value; the backward masks the gradient first. */
+static nnp_status bn_plan_train_relu(void *state, int relu, nnp_error *err)
+{
+    (void)err;
+    ((bn_state *)state)->train_relu = relu != 0;
+    return NNP_OK;
+}
+
 static const nnp_epilogue_ext bn_epilogue = {
     .struct_size = sizeof(nnp_epilogue_ext),
     .affine_axis = bn_affine_axis,
     .inference_affine = bn_inference_affine,
+    .plan_train_relu = bn_plan_train_relu,
 };
 
-/* The backward reads x, never the output (bn_backward). */
+/* The backward reads x, and the output only for a planned ReLU's mask
+ * (bn_backward). */
 static uint32_t bn_reads(const void *state)
 {
-    (void)state;
-    return NNP_READS_INPUTS;
+    return NNP_READS_INPUTS | (((const bn_state *)state)->train_relu ? NNP_READS_OUTPUT : 0u);
 }
 
 static const nnp_backward_reads_ext bn_backward_reads = {

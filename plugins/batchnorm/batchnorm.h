@@ -40,6 +40,7 @@ typedef struct bn_state {
     bn_slot slots[BN_SLOTS + 1];    /* the last one: recomputed in backward */
     uint64_t clock;
     int synchronized;               /* data-parallel: statistics of the global batch */
+    int train_relu;                 /* training forwards end with a ReLU (plan_train_relu) */
     double *grouped;                /* 3 * (2C + 1) doubles: grouped.c's sums */
 } bn_state;
 

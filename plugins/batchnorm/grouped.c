@@ -253,7 +253,8 @@ nnp_status bn_grouped_forward(bn_state *s, const nnp_bn_args *a, const float *x,
             double g = a->gamma ? a->gamma[c] : 1.0, b = a->beta ? a->beta[c] : 0.0;
             for (int64_t i = 0; i < d.inner; i++) {
                 size_t at = (size_t)AT(d, n, c, i);
-                y[at] = (float)(((double)x[at] - sv->mean[c]) * sv->invstd[c] * g + b);
+                const float v = (float)(((double)x[at] - sv->mean[c]) * sv->invstd[c] * g + b);
+                y[at] = !a->relu || v > 0.0f ? v : 0.0f;
             }
         }
     return NNP_OK;

@@ -173,7 +173,8 @@ static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1
     }
 }
 /* One channels-first run of the elementwise pass, per-channel scalars:
- * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. With nt the
+ * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c; 3: mode 1's
+ * value, then max(., 0) (a ReLU after the layer). With nt the
  * 64-byte aligned body is written with streaming stores (the same values). */
 static inline __m512 v_ew(int mode, const float *px, const float *pg, int64_t t, __m512 va,
                           __m512 vb, __m512 vk, __m512 vc, __mmask16 m)
@@ -183,6 +184,8 @@ static inline __m512 v_ew(int mode, const float *px, const float *pg, int64_t t,
         return _mm512_fmadd_ps(x, va, vb);
     if (mode == 1)
         return _mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb);
+    if (mode == 3) /* max(y, 0): y > 0 ? y : 0, NaN to 0 as the ReLU layer */
+        return _mm512_max_ps(_mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb), _mm512_setzero_ps());
     __m512 g = _mm512_maskz_loadu_ps(m, pg + t);
     return _mm512_add_ps(_mm512_fmadd_ps(g, va, _mm512_mul_ps(_mm512_sub_ps(x, vk), vb)), vc);
 }
@@ -346,6 +349,8 @@ static inline void v_span(int mode, int nt, const float *px, const float *pg, fl
             r = _mm512_fmadd_ps(x, va, vb);
         else if (mode == 1)
             r = _mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb);
+        else if (mode == 3)
+            r = _mm512_max_ps(_mm512_fmadd_ps(_mm512_sub_ps(x, vk), va, vb), z);
         else
             r = _mm512_add_ps(_mm512_fmadd_ps(_mm512_loadu_ps(pg + t), va,
                                               _mm512_mul_ps(_mm512_sub_ps(x, vk), vb)), vc);
@@ -403,13 +408,17 @@ static inline void v_span64(int mode, int nt, const float *x, const float *dy, f
 /* Streaming-store forms of the elementwise pass for outputs >= NT_MIN:
  * scalar head and tail up to the 32-byte aligned body (explicit fmaf, the
  * same operations as the vector lanes). Per element, same modes as v_run:
- * 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c. */
+ * 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c; 3: max(mode 1, 0). */
 static inline float s8_ew(int mode, float x, float g, float a, float b, float k, float c)
 {
     if (mode == 0)
         return fmaf(x, a, b);
     if (mode == 1)
         return fmaf(x - k, a, b);
+    if (mode == 3) {
+        const float y = fmaf(x - k, a, b);
+        return y > 0.0f ? y : 0.0f;
+    }
     return fmaf(g, a, (x - k) * b) + c;
 }
 static inline __m256 v8_ew(int mode, const float *px, const float *pg, int64_t t, __m256 va,
@@ -420,6 +429,8 @@ static inline __m256 v8_ew(int mode, const float *px, const float *pg, int64_t t
         return _mm256_fmadd_ps(x, va, vb);
     if (mode == 1)
         return _mm256_fmadd_ps(_mm256_sub_ps(x, vk), va, vb);
+    if (mode == 3)
+        return _mm256_max_ps(_mm256_fmadd_ps(_mm256_sub_ps(x, vk), va, vb), _mm256_setzero_ps());
     return _mm256_add_ps(
         _mm256_fmadd_ps(_mm256_loadu_ps(pg + t), va, _mm256_mul_ps(_mm256_sub_ps(x, vk), vb)), vc);
 }
@@ -911,7 +922,8 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
  * element (per-channel coefficients, channel of row r: r % C):
  *   mode 0: out = x * ca + cb (the fused inference form);
  *   mode 1: out = (x - k) * ca + cb;
- *   mode 2: out = dy * ca + (x - k) * cb + cc.
+ *   mode 2: out = dy * ca + (x - k) * cb + cc;
+ *   mode 3: out = max((x - k) * ca + cb, 0) (a training forward with a ReLU).
  * Which kernel serves a shape is fixed once by ew_setup; any split of the
  * tensor into ranges gives the same values. */
 enum { EW_RUN, EW_FLAT, EW_PERIOD };
@@ -945,9 +957,9 @@ static int64_t period_rows(int64_t inner)
 /* inner > 1. No initializer for the whole struct: idx is 16 KiB and only
  * P * inner entries of it are used. */
 static void ew_setup(ewpass *w, nnp_bn_dims d, const float *x, const float *dy, float *out,
-                     const float *k, const float *ca, const float *cb, const float *cc)
+                     const float *k, const float *ca, const float *cb, const float *cc, int relu)
 {
-    w->mode = dy ? 2 : k ? 1 : 0;
+    w->mode = dy ? 2 : k ? (relu ? 3 : 1) : 0;
     w->kind = EW_RUN;
     w->nt = d.outer * d.channels * d.inner >= NT_MIN;
     w->d = d;
@@ -998,6 +1010,12 @@ static inline void ew_run(int mode, int nt, const float *px, const float *pg, fl
 #pragma omp simd
         for (int64_t t = 0; t < len; t++)
             po[t] = (px[t] - k) * a + b;
+    } else if (mode == 3) {
+#pragma omp simd
+        for (int64_t t = 0; t < len; t++) {
+            const float y = (px[t] - k) * a + b;
+            po[t] = y > 0.0f ? y : 0.0f;
+        }
     } else {
 #pragma omp simd
         for (int64_t t = 0; t < len; t++)
@@ -1037,6 +1055,8 @@ static void ew_span(const ewpass *w, int64_t s, int64_t e)
 {
     if (w->mode == 2)
         ew_span_mode(w, 2, s, e);
+    else if (w->mode == 3)
+        ew_span_mode(w, 3, s, e);
     else if (w->mode == 1)
         ew_span_mode(w, 1, s, e);
     else
@@ -1047,18 +1067,19 @@ static void ew_span(const ewpass *w, int64_t s, int64_t e)
  * (the last span may be shorter), per-lane coefficient arrays. */
 static inline void cl_span(const float *x, const float *dy, float *out, int64_t sp,
                            int64_t rspan, int64_t rows, int64_t C, int use_nt, const float *va,
-                           const float *vb, const float *vk, const float *vc)
+                           const float *vb, const float *vk, const float *vc, int relu)
 {
+    const int mode = dy ? 2 : vk ? (relu ? 3 : 1) : 0;
     const int64_t r = sp * rspan, len = min64(rspan, rows - r) * C, off = r * C;
     const float *px = x + off;
     float *po = out + off;
     (void)use_nt;
 #ifdef BN_VEC512
-    v_span(dy ? 2 : vk ? 1 : 0, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
+    v_span(mode, use_nt, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
 #else
 #ifdef BN_VEC256
     if (use_nt) {
-        v8_span_nt(dy ? 2 : vk ? 1 : 0, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
+        v8_span_nt(mode, px, dy ? dy + off : NULL, po, len, va, vb, vk, vc);
         return;
     }
 #endif
@@ -1067,6 +1088,12 @@ static inline void cl_span(const float *x, const float *dy, float *out, int64_t 
 #pragma omp simd
         for (int64_t j = 0; j < len; j++)
             po[j] = pg[j] * va[j] + (px[j] - vk[j]) * vb[j] + vc[j];
+    } else if (mode == 3) {
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++) {
+            const float y = (px[j] - vk[j]) * va[j] + vb[j];
+            po[j] = y > 0.0f ? y : 0.0f;
+        }
     } else if (vk) {
 #pragma omp simd
         for (int64_t j = 0; j < len; j++)
@@ -1081,15 +1108,16 @@ static inline void cl_span(const float *x, const float *dy, float *out, int64_t 
 
 /* out = (x - k) * ca + cb  (k == NULL: x * ca + cb, the fused inference form),
  * or with dy: out = dy * ca + (x - k) * cb + cc. Per-channel coefficients.
- * out may alias x or dy: each element is read before it is written. */
+ * relu (with k, without dy): max(out, 0). out may alias x or dy: each
+ * element is read before it is written. */
 static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const float *dy,
                         float *out, const float *k, const float *ca, const float *cb,
-                        const float *cc)
+                        const float *cc, int relu)
 {
     const int64_t C = d.channels;
     if (d.inner > 1) {
         ewpass w;
-        ew_setup(&w, d, x, dy, out, k, ca, cb, cc);
+        ew_setup(&w, d, x, dy, out, k, ca, cb, cc, relu);
         /* work items: whole periods, or whole rows up to PIECE floats */
         const int64_t total = d.outer * C * d.inner;
         const int64_t isz = w.kind == EW_PERIOD ? max64(1, FLAT / (w.P * d.inner)) * w.P * d.inner
@@ -1131,6 +1159,8 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
             const int64_t f0 = it * 64 * 64, f1 = min64(total, f0 + 64 * 64);
             if (dy)
                 v_span64(2, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
+            else if (relu)
+                v_span64(3, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
             else
                 v_span64(1, use_nt, x, dy, out, f0, f1, va, vb, vk, vc);
         });
@@ -1138,7 +1168,7 @@ static void elementwise(const nnp_bn_args *a, nnp_bn_dims d, const float *x, con
     }
 #endif
     TEAM_LOOP(nt, use_nt, sp, nspans,
-              cl_span(x, dy, out, sp, rspan, d.outer, C, use_nt, va, vb, vk, vc););
+              cl_span(x, dy, out, sp, rspan, d.outer, C, use_nt, va, vb, vk, vc, relu););
 }
 
 /* ------------------------------------------------------------------ */
@@ -1460,7 +1490,7 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
     const int64_t G = y && m > 0 && d.inner > 1 ? fuse_group(a, d, period_rows(d.inner)) : 0;
     if (G) {
         ewpass w;
-        ew_setup(&w, d, x, NULL, y, k, s->ca, s->cb, NULL);
+        ew_setup(&w, d, x, NULL, y, k, s->ca, s->cb, NULL, a->relu);
         const fused f = {.a = a, .d = d, .p = partition(d), .G = G, .groups = cdiv(C, G),
                          .x = x, .w = &w, .q1 = s->partials,
                          .q2 = s->partials + max_items(C) * item_stride(C),
@@ -1475,7 +1505,7 @@ void nnp_bn_forward_train(const nnp_bn_args *a, const float *x, float *y, float 
     TEAM_FOR(ntc, c, C,
              train_channel(a, c, m, mean, var, k, s->ca, s->cb, moving_mean, moving_var););
     if (m > 0 && y)
-        elementwise(a, d, x, NULL, y, k, s->ca, s->cb, NULL);
+        elementwise(a, d, x, NULL, y, k, s->ca, s->cb, NULL, a->relu);
 }
 
 void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
@@ -1491,7 +1521,7 @@ void nnp_bn_forward_infer(const nnp_bn_args *a, const float *x, float *y,
         s->ca[c] = (float)sc;
         s->cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (double)moving_mean[c] * sc);
     });
-    elementwise(a, d, x, NULL, y, NULL, s->ca, s->cb, NULL);
+    elementwise(a, d, x, NULL, y, NULL, s->ca, s->cb, NULL, 0);
 }
 
 /* Channel c of the training backward from its sums of dy and dy*(x - k):
@@ -1526,7 +1556,7 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
     const int ntc = channel_team(a, C);
     TEAM_FOR(ntc, c, C, bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s););
     if (dx)
-        elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc);
+        elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc, 0);
 }
 
 void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
@@ -1545,7 +1575,7 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
     });
     if (!dgamma && !dbeta) {
         if (dx) /* dx = dy * gamma/sqrt(var+eps): the fused form on dy */
-            elementwise(a, d, dy, NULL, dx, NULL, s->ca, s->cb, NULL);
+            elementwise(a, d, dy, NULL, dx, NULL, s->ca, s->cb, NULL, 0);
         return;
     }
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);

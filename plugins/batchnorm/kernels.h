@@ -51,6 +51,8 @@ typedef struct nnp_bn_args {
     int sweeps;         /* the training forward's form: 0 the kernels choose,
                            1 one sweep wherever the shape allows, 2 two sweeps
                            (the same bits; tests compare the two) */
+    int relu;           /* the training forward writes max(y, 0), y > 0 ? y : 0
+                           (a ReLU after the layer, in the same pass) */
 } nnp_bn_args;
 
 /* Caller-owned scratch, allocated once at build. */

@@ -657,7 +657,7 @@ static void add_relu_span(float *y, const float *a, const float *b, int64_t n)
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float v = a[i] + b[i];
-        y[i] = v < 0.0f ? 0.0f : v;
+        y[i] = v > 0.0f ? v : 0.0f; /* as the ReLU layer: NaN and -0 to 0 */
     }
 }
 
@@ -672,7 +672,7 @@ static void relu_span(float *y, const float *a, int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
-        y[i] = a[i] < 0.0f ? 0.0f : a[i];
+        y[i] = a[i] > 0.0f ? a[i] : 0.0f;
 }
 
 /* y = a + b (b NULL: y = a), then max(., 0) when relu; y may be a. */
@@ -721,7 +721,7 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
     float *y = out->data;
     const float *x0 = in[0]->data;
     const int nt = nnp_pu_nthreads(s->host);
-    const int relu = s->relu && mode == NNP_MODE_INFER;
+    const int relu = mode == NNP_MODE_INFER ? s->relu : s->train_relu;
     if (n_in == 1) {
         add_rows(y, x0, NULL, n, relu, nt);
         return NNP_OK;
@@ -732,26 +732,48 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
     return NNP_OK;
 }
 
+/* g = r > 0 ? d : 0, element by element (the ReLU layer's backward). */
+static void relu_grad(float *g, const float *r, const float *d, int64_t n, int nt)
+{
+#pragma omp parallel num_threads(nt) if (n >= SOP_PAR_MIN)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t i0 = n * t / T, i1 = n * (t + 1) / T;
+#pragma omp simd
+        for (int64_t i = i0; i < i1; i++) {
+            const float v = d[i];
+            g[i] = r[i] > 0.0f ? v : 0.0f;
+        }
+    }
+}
+
 static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_in,
                                const nnp_tensor *out, const nnp_tensor *grad_out,
                                nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
 {
     sop_state *s = state;
-    (void)mode;
-    (void)out;
+    const int relu = mode == NNP_MODE_TRAIN && s->train_relu;
     nnp_status st = check_built(s, err);
     if (st == NNP_OK)
         st = nnp_pu_check(s->host, s->kind, sop_name(s), grad_out, "output gradient", &in[0]->shape,
                       err);
+    if (st == NNP_OK && relu) /* a planned ReLU's mask: its output */
+        st = nnp_pu_check(s->host, s->kind, sop_name(s), out, "output", &in[0]->shape, err);
     for (int k = 0; k < n_in && st == NNP_OK; k++)
         if (grad_in && grad_in[k])
             st = nnp_pu_check(s->host, s->kind, sop_name(s), grad_in[k], "input gradient",
                           &in[0]->shape, err);
     if (st != NNP_OK)
         return st;
+    const int64_t n = nnp_pu_numel(&in[0]->shape);
     for (int k = 0; k < n_in; k++)
-        if (grad_in && grad_in[k])
-            copy(grad_in[k]->data, grad_out->data, nnp_pu_numel(&in[0]->shape));
+        if (grad_in && grad_in[k]) {
+            if (relu) /* dL/dsum = r > 0 ? dL/dr : 0 */
+                relu_grad(grad_in[k]->data, out->data, grad_out->data, n,
+                          nnp_pu_nthreads(s->host));
+            else
+                copy(grad_in[k]->data, grad_out->data, n);
+        }
     return NNP_OK;
 }
 
@@ -781,10 +803,19 @@ static int add_is_sum(const void *state, int n_inputs)
     return s->built && n_inputs == 2;
 }
 
+/* Training steps run the ReLU after the sum in the same passes (1.7). */
+static nnp_status add_plan_train_relu(void *state, int relu, nnp_error *err)
+{
+    (void)err;
+    ((sop_state *)state)->train_relu = relu != 0;
+    return NNP_OK;
+}
+
 static const nnp_epilogue_ext add_epilogue = {
     .struct_size = sizeof(nnp_epilogue_ext),
     .plan_epilogue = add_plan_epilogue,
     .is_sum = add_is_sum,
+    .plan_train_relu = add_plan_train_relu,
 };
 
 /* ONNX's rules for the inputs of the operators these kinds read: data of
@@ -813,11 +844,11 @@ static const void *sop_extension(const char *name)
     return nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &sop_onnx_node);
 }
 
-/* Add's backward copies the output gradient: it reads no value. */
+/* Add's backward copies the output gradient: it reads no value, but for a
+ * planned ReLU's mask (its output). */
 static uint32_t add_reads(const void *state)
 {
-    (void)state;
-    return 0;
+    return ((const sop_state *)state)->train_relu ? NNP_READS_OUTPUT : 0u;
 }
 
 static const nnp_backward_reads_ext add_backward_reads = {

@@ -38,6 +38,7 @@ typedef struct sop_state {
     int next_slot;
     /* Add: a ReLU folded into inference forwards (NNP_EXT_EPILOGUE) */
     int relu;
+    int train_relu;       /* Add: training forwards end with a ReLU (plan_train_relu) */
 } sop_state;
 
 const char *sop_name(const sop_state *s);

@@ -55,6 +55,10 @@ typedef struct node {
        epi_out takes sum_in's bytes, sum_in being read nowhere after */
     int epi_sum, sum_in, sum_inplace;
     float *epi_buf;        /* the affine's scale, then shift */
+    /* training plan (plan_train_relu, 1.7): this node's layer also computes
+       node trelu's ReLU (-1: none) in training steps, writing its output;
+       tabsorbed: a ReLU so computed */
+    int trelu, tabsorbed;
 } node;
 
 struct nnp_model {
@@ -83,6 +87,9 @@ struct nnp_model {
     int no_fusion;         /* nnp_model_set_inference_fusion(m, 0) */
     int fused;             /* the plan has epilogues */
     int last_fused;        /* the last forward ran them */
+    int no_train_fusion;   /* nnp_model_set_training_fusion(m, 0) */
+    int train_fused;       /* the training plan has producer -> ReLU pairs */
+    int last_train_fused;  /* the last forward ran them */
 };
 
 static int grow(void **p, int *cap, int need, size_t elem)
@@ -347,6 +354,7 @@ nnp_status nnp_model_apply(nnp_model *m, int layer_index, const int *inputs, int
     node *n = &m->nodes[m->nn];
     memset(n, 0, sizeof *n);
     n->epi_affine = n->epi_relu = n->epi_out = n->epi_sum = n->sum_in = -1;
+    n->trelu = -1;
     n->in = malloc(sizeof(int) * (size_t)(n_inputs ? n_inputs : 1));
     if (!n->in)
         return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
@@ -421,6 +429,7 @@ static bool is_output(const nnp_model *m, int id)
 }
 
 static nnp_status plan_epilogues(nnp_model *m, nnp_error *err);
+static void plan_train_fusion(nnp_model *m);
 
 nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
 {
@@ -486,6 +495,8 @@ nnp_status nnp_model_build(nnp_model *m, int64_t batch, nnp_error *err)
     }
     if (!st)
         st = plan_epilogues(m, err);
+    if (!st)
+        plan_train_fusion(m);
     nnpi_scratch_leave(outer);
     m->scratch.building = 0;
     if (!st && m->scratch.reserve) {
@@ -541,6 +552,7 @@ static void clear_epilogues(nnp_model *m)
             nnpi_layer_plan_epilogue(m->layers[n->layer], -1, 0, 0, &ignored);
         }
         n->epi_affine = n->epi_relu = n->epi_out = n->epi_sum = n->sum_in = -1;
+    n->trelu = -1;
         n->absorbed = n->sum_inplace = 0;
     }
     for (int i = 0; i < m->nv; i++)
@@ -774,6 +786,64 @@ static nnp_status plan_epilogues(nnp_model *m, nnp_error *err)
     return NNP_OK;
 }
 
+/* ---- training plan: producer -> ReLU ---- */
+
+static void clear_train_fusion(nnp_model *m)
+{
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        if (n->trelu >= 0) {
+            nnp_error ignored = {0};
+            nnpi_layer_plan_train_relu(m->layers[n->layer], 0, &ignored);
+        }
+        n->trelu = -1;
+        n->tabsorbed = 0;
+    }
+    m->train_fused = 0;
+    m->arena[ARENA_TRAIN].ready = 0;
+    m->grads_ready = 0;
+}
+
+/* Pairs a producer with the ReLU that is its output's one reader where the
+ * producer's kind offers it (NNP_EXT_EPILOGUE's plan_train_relu): training
+ * forwards then run the producer only, writing the ReLU's output, and
+ * backwards hand the producer that output and its gradient. */
+static void plan_train_fusion(nnp_model *m)
+{
+    clear_train_fusion(m);
+    if (m->no_train_fusion)
+        return;
+    for (int i = 0; i < m->nn; i++) {
+        node *n = &m->nodes[i];
+        if (n->tabsorbed || n->mode >= 0 || layer_uses(m, i) != 1)
+            continue;
+        const int r = sole_reader(m, n->out);
+        nnp_error declined = {0};
+        if (r < 0 || !nnpi_layer_is_relu(m->layers[m->nodes[r].layer]) ||
+            nnpi_layer_plan_train_relu(m->layers[n->layer], 1, &declined) != NNP_OK)
+            continue;
+        n->trelu = r;
+        m->nodes[r].tabsorbed = 1;
+        m->train_fused = 1;
+    }
+}
+
+int nnp_model_node_train_fused_into(const nnp_model *m, int node)
+{
+    if (node < 0 || node >= m->nn || !m->nodes[node].tabsorbed)
+        return -1;
+    for (int i = 0; i < m->nn; i++)
+        if (m->nodes[i].trelu == node)
+            return i;
+    return -1;
+}
+
+void nnp_model_set_training_fusion(nnp_model *m, int on)
+{
+    m->no_train_fusion = !on;
+    m->built_batch = -1; /* plan again at the next forward */
+}
+
 int nnp_model_node_fused_into(const nnp_model *m, int node)
 {
     if (node < 0 || node >= m->nn || !m->nodes[node].absorbed)
@@ -875,7 +945,10 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
             for (int k = 0; k < m->nodes[j].n_in; k++)
                 if (m->nodes[j].in[k] == i && last - j < v->grad_birth)
                     v->grad_birth = last - j;
-        sp[n++] = (grad_span){&v->grad, v->act.shape, 0, 0, v->grad_birth, last - v->producer};
+        /* a fused ReLU's output: read by its producer's backward */
+        const int p = m->nodes[v->producer].tabsorbed ? m->v[m->nodes[v->producer].in[0]].producer
+                                                      : v->producer;
+        sp[n++] = (grad_span){&v->grad, v->act.shape, 0, 0, v->grad_birth, last - p};
     }
     for (int i = 0; i < m->nn && !st; i++) {
         node *nd = &m->nodes[i];
@@ -1113,9 +1186,17 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
         const int p = v->producer;
         if (p < 0)
             continue;
-        int last = is_output(m, i) ? end : p;
-        if ((reads[p] & NNP_READS_OUTPUT) && end - 1 - p > last)
+        int last = is_output(m, i) ? end : p, first = p;
+        /* (a producer fused with a ReLU reads that ReLU's output instead) */
+        if ((reads[p] & NNP_READS_OUTPUT) && m->nodes[p].trelu < 0 && end - 1 - p > last)
             last = end - 1 - p;
+        if (m->nodes[p].tabsorbed) {
+            /* a fused ReLU's output: written by its producer, and read by
+               the producer's backward (the ReLU's mask) */
+            const int q = m->v[m->nodes[p].in[0]].producer;
+            first = q;
+            last = end - 1 - q > last ? end - 1 - q : last;
+        }
         for (int j = p + 1; j < nn; j++)
             for (int k = 0; k < m->nodes[j].n_in; k++)
                 if (m->nodes[j].in[k] == i) {
@@ -1123,7 +1204,8 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
                     last = t > last ? t : last;
                 }
         of[n] = i;
-        sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, p, last};
+        sp[n++] = (grad_span){&v->act, v->act.shape, (v->act.nbytes + 63) / 64 * 64, 0, first,
+                              last};
     }
     free(reads);
     return arena_place(m, ARENA_TRAIN, sp, order, of, n, dry_total, err);
@@ -1163,15 +1245,18 @@ static nnp_status run_nodes(nnp_model *m, nnp_mode mode, nnp_error *err)
 static nnp_status run_nodes_in(nnp_model *m, nnp_mode mode, nnp_error *err)
 {
     const int fuse = mode == NNP_MODE_INFER && m->fused;
+    const int tfuse = mode == NNP_MODE_TRAIN && m->train_fused;
     for (int i = 0; i < m->nn; i++) {
         node *n = &m->nodes[i];
-        if (fuse && n->absorbed)
+        if ((fuse && n->absorbed) || (tfuse && n->tabsorbed))
             continue;
         const nnp_tensor *in[64];
         for (int k = 0; k < n->n_in; k++)
             in[k] = &m->v[n->in[k]].act;
         nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : mode;
         nnp_tensor *out = &m->v[n->out].act;
+        if (tfuse && n->trelu >= 0)
+            out = &m->v[m->nodes[n->trelu].out].act;
         if (fuse && n->epi_out >= 0) {
             if (n->epi_affine >= 0) {
                 const int64_t c = m->v[n->out].act.shape.dims[nnpi_layer_affine_axis(
@@ -1189,6 +1274,7 @@ static nnp_status run_nodes_in(nnp_model *m, nnp_mode mode, nnp_error *err)
             return st;
     }
     m->last_fused = fuse;
+    m->last_train_fused = tfuse;
     return NNP_OK;
 }
 
@@ -1330,11 +1416,16 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         add_into(&v->grad, grad_outputs[i]);
     }
     nnpi_scratch *outer = nnpi_scratch_enter(&m->scratch);
+    const int tfuse = m->last_train_fused;
     for (int i = m->nn - 1; i >= 0 && !st; i--) {
         node *n = &m->nodes[i];
         const nnp_tensor *in[64];
         nnp_tensor *gin[64];
         zero_grads_born(m, m->nn - 1 - i);
+        if (tfuse && n->tabsorbed)
+            continue; /* its producer's backward takes it */
+        /* a producer fused with a ReLU: that ReLU's output and gradient */
+        const int o = tfuse && n->trelu >= 0 ? m->nodes[n->trelu].out : n->out;
         for (int k = 0; k < n->n_in; k++) {
             value *v = &m->v[n->in[k]];
             in[k] = &v->act;
@@ -1342,8 +1433,8 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
                      : (v->producer >= 0 ? &v->grad : NULL);
         }
         nnp_mode md = n->mode >= 0 ? (nnp_mode)n->mode : m->last_mode;
-        st = nnp_layer_backward(m->layers[n->layer], in, n->n_in, &m->v[n->out].act,
-                                &m->v[n->out].grad, gin, md, err);
+        st = nnp_layer_backward(m->layers[n->layer], in, n->n_in, &m->v[o].act, &m->v[o].grad,
+                                gin, md, err);
         for (int k = 0; k < n->n_in && !st; k++)
             if (gin[k] == &n->tmp[k])
                 add_into(&m->v[n->in[k]].grad, &n->tmp[k]);

@@ -338,6 +338,14 @@ nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, n
     return epi_of(l)->plan_epilogue(l->state, axis, relu, err);
 }
 
+nnp_status nnpi_layer_plan_train_relu(nnp_layer *l, int relu, nnp_error *err)
+{
+    if (!EPI_HAS(l, plan_train_relu))
+        return nnp_error_set(err, NNP_ERR_UNSUPPORTED, "layer '%s' (%s) runs no ReLU in training",
+                             nnp_layer_name(l), l->kind->name);
+    return epi_of(l)->plan_train_relu(l->state, relu, err);
+}
+
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift)
 {
     epi_of(l)->set_affine(l->state, scale, shift);

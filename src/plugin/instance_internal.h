@@ -35,6 +35,9 @@ uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k);
 /* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none (sum: its
  * 1.6 plan_epilogue_sum, adding what the output holds on entry). */
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, nnp_error *err);
+/* Producer side (1.7): training steps with the ReLU after it (relu 1) or
+ * without (0); NNP_ERR_UNSUPPORTED when the kind offers none. */
+nnp_status nnpi_layer_plan_train_relu(nnp_layer *l, int relu, nnp_error *err);
 void nnpi_layer_set_affine(nnp_layer *l, const float *scale, const float *shift);
 /* Export with an affine folded in (NNP_EXT_EPILOGUE's to_onnx_affine);
  * NNP_ERR_UNSUPPORTED when the kind offers none. */

@@ -204,7 +204,7 @@ static void run_torch_case(const char *dir)
     float *mv = load_in(dir, "moving_variance", &cs, &C);
     if (axis < 0)
         axis += xs.rank;
-    nnp_bn_args a = {nnp_bn_dims_of(xs.dims, xs.rank, axis), eps, mom, gamma, beta, 0, 0};
+    nnp_bn_args a = {nnp_bn_dims_of(xs.dims, xs.rank, axis), eps, mom, gamma, beta, 0, 0, 0};
     cr_assert_eq(a.dims.channels, C);
     bufs b = bufs_new(C);
     float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
@@ -266,7 +266,7 @@ static void fast_vs_ref(nnp_bn_dims d, int with_gamma, int with_beta, uint64_t s
     float *mm = make_vec(C, seed + 4, -0.5, 0.5), *mv = make_vec(C, seed + 5, 0.5, 2.0);
     double *xd = f64_of(x, n), *dyd = f64_of(dy, n), *gd = f64_of(gamma, C), *bd = f64_of(beta, C);
     double *mmd = f64_of(mm, C), *mvd = f64_of(mv, C);
-    nnp_bn_args a = {d, eps, mom, with_gamma ? gamma : NULL, with_beta ? beta : NULL, 0, 0};
+    nnp_bn_args a = {d, eps, mom, with_gamma ? gamma : NULL, with_beta ? beta : NULL, 0, 0, 0};
     bufs b = bufs_new(C);
     float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
     double *yr = malloc(sizeof(double) * (size_t)n), *dxr = malloc(sizeof(double) * (size_t)n);
@@ -460,7 +460,7 @@ static run_out run_all(nnp_bn_dims d, const float *x, const float *dy, const flo
         *vec[i] = calloc((size_t)C, sizeof(float));
     for (int64_t c = 0; c < C; c++)
         o.mv[c] = 1.0f;
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, o.y, o.mm, o.mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, dy, o.dx, &b.sv, o.dg, o.db, &b.s);
@@ -567,7 +567,7 @@ static void one_sweep_x(nnp_bn_dims d, float *x, int check_ref)
         if (!k)
             continue; /* not in this build, or not on this CPU */
         for (int nt = 1; nt <= 4; nt++) {
-            nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, 0};
+            nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, 0, 0};
             /* the kernels' own choice: one sweep under AVX-512 for these
              * shapes on one thread */
             if (nt == 1 && strcmp(isas[v], "avx512") == 0)
@@ -673,7 +673,7 @@ static void variants_vs_ref(nnp_bn_dims d)
         const bn_kernels *k = bn_kernels_variant(isas[v]);
         if (!k)
             continue;
-        nnp_bn_args a = {d, eps, mom, gamma, beta, 0, 0};
+        nnp_bn_args a = {d, eps, mom, gamma, beta, 0, 0, 0};
         bufs b = bufs_new(C);
         memset(dg, 0, sizeof(float) * (size_t)C);
         memset(db, 0, sizeof(float) * (size_t)C);
@@ -752,7 +752,7 @@ static void backward_any_address(nnp_bn_dims d)
         const bn_kernels *k = bn_kernels_variant(isas[v]);
         if (!k)
             continue;
-        nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0};
+        nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0, 0};
         bufs b = bufs_new(C);
         const size_t plen = sizeof(double) * nnp_bn_partials_len(C);
         double *sums = malloc(plen);
@@ -799,7 +799,7 @@ static void stability(nnp_bn_dims d)
     double *mean = malloc(sizeof(double) * (size_t)C), *var = malloc(sizeof(double) * (size_t)C);
     /* float64 two-pass statistics of the same float32 data */
     nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, NULL, mr, vr, NULL, NULL);
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_batch_stats(&a, x, NULL, mean, var, &b.s);
     for (int64_t c = 0; c < C; c++) {
@@ -835,7 +835,7 @@ Test(degenerate, batch_of_one_dense)
     float x[4] = {1.5f, -2.0f, 0.0f, 1e6f}, dy[4] = {1, 2, 3, 4}, y[4], dx[4];
     float gamma[4] = {2, 2, 2, 2}, beta[4] = {0.5f, -1, 0, 3};
     float mm[4] = {0}, mv[4] = {1, 1, 1, 1}, dg[4] = {0}, db[4] = {0};
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0, 0};
     bufs b = bufs_new(4);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, dy, dx, &b.sv, dg, db, &b.s);
@@ -868,7 +868,7 @@ static void constant_channels(nnp_bn_dims d)
                 x[(o * C + c) * d.inner + i] = 1234.5f + (float)c;
     float *gamma = make_vec(C, 72, 0.5, 1.5), *beta = make_vec(C, 73, -1, 1);
     float *mm = calloc((size_t)C, sizeof(float)), *mv = calloc((size_t)C, sizeof(float));
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     for (int64_t o = 0; o < d.outer; o++)
@@ -903,7 +903,7 @@ static void zero_size(nnp_bn_dims d)
     float x[1] = {0}, y[1] = {42}, gamma[4] = {1, 1, 1, 1}, beta[4] = {0};
     float mm[4] = {0.5f, 0.5f, 0.5f, 0.5f}, mv[4] = {2, 2, 2, 2};
     float dg[4] = {7, 7, 7, 7}, db[4] = {9, 9, 9, 9};
-    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, gamma, beta, 0, 0, 0};
     bufs b = bufs_new(4);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, x, y, &b.sv, dg, db, &b.s);
@@ -925,7 +925,7 @@ Test(degenerate, zero_channels)
 {
     nnp_bn_dims d = {5, 0, 7};
     float x[1] = {0}, y[1] = {42};
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0, 0};
     bufs b = bufs_new(0);
     nnp_bn_forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
     nnp_bn_backward_train(&a, x, x, y, &b.sv, NULL, NULL, &b.s);
@@ -950,7 +950,7 @@ static void nonfinite(nnp_bn_dims d, float bad, int64_t at_first)
     double *mmr = calloc((size_t)C, sizeof(double)), *mvr = calloc((size_t)C, sizeof(double));
     for (int64_t c = 0; c < C; c++)
         mv[c] = 1.0f, mvr[c] = 1.0;
-    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0};
+    nnp_bn_args a = {d, 1e-3, 0.99, NULL, NULL, 0, 0, 0};
     bufs b = bufs_new(C);
     nnp_bn_forward_train(&a, x, y, mm, mv, &b.sv, &b.s);
     nnp_bn_ref_forward_train(d, 1e-3, 0.99, xd, NULL, NULL, yr, NULL, NULL, mmr, mvr);
@@ -993,3 +993,63 @@ Test(nonfinite, nan_first_element) { nonfinite((nnp_bn_dims){50, 3, 1}, NAN, 1);
 Test(nonfinite, inf_channels_first) { nonfinite((nnp_bn_dims){4, 3, 30}, INFINITY, 0); }
 Test(nonfinite, inf_channels_last) { nonfinite((nnp_bn_dims){50, 3, 1}, INFINITY, 0); }
 Test(nonfinite, neg_inf_first_element) { nonfinite((nnp_bn_dims){4, 3, 30}, -INFINITY, 1); }
+
+/* ------------------------------------------------------------------ */
+/* a ReLU in the training forward (nnp_bn_args.relu)                   */
+/* ------------------------------------------------------------------ */
+
+/* With relu the training forward writes y > 0 ? y : 0 of the y it writes
+ * without, bit for bit, in every variant, form (one sweep, two) and thread
+ * count; the statistics it keeps are the same. */
+static void relu_forward(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels;
+    float *x = make_x(d, 81, 0.3, 1.5);
+    float *gamma = make_vec(C, 82, 0.5, 1.5), *beta = make_vec(C, 83, -1, 1);
+    const size_t cb = sizeof(float) * (size_t)C;
+    static const char *const isas[] = {"generic", "avx2", "avx512"};
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        const bn_kernels *k = bn_kernels_variant(isas[v]);
+        if (!k)
+            continue;
+        for (int sweeps = 0; sweeps <= 2; sweeps++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, sweeps, 0};
+                fw_out plain = forward_of(k, &a, x, 1);
+                a.relu = 1;
+                fw_out relu = forward_of(k, &a, x, 1);
+                int64_t zeros = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    const float want = plain.y[i] > 0.0f ? plain.y[i] : 0.0f;
+                    zeros += want == 0.0f;
+                    cr_assert(memcmp(&relu.y[i], &want, sizeof want) == 0,
+                              "%s [%lld,%lld,%lld] sweeps %d, %d threads: y[%lld] = %a, "
+                              "want %a", isas[v], (long long)d.outer, (long long)C,
+                              (long long)d.inner, sweeps, nt, (long long)i, relu.y[i], want);
+                }
+                cr_assert(zeros > 0 && zeros < n, "the case holds no negative y");
+                cr_assert(memcmp(plain.mm, relu.mm, cb) == 0 &&
+                          memcmp(plain.mv, relu.mv, cb) == 0, "moving statistics differ");
+                fw_free(&plain), fw_free(&relu);
+            }
+    }
+    free(x), free(gamma), free(beta);
+}
+
+/* long rows (one sweep), rows of 49 and 3 (periods), 17 (flat), 1 (inner
+ * 1: channels-last with 3 channels packed, 64 lanes, 300 wide), and a
+ * tensor over NT_MIN (streaming stores) */
+Test(relu_forward, channels_first) { relu_forward((nnp_bn_dims){4, 48, 3136}); }
+Test(relu_forward, short_rows)
+{
+    relu_forward((nnp_bn_dims){8, 64, 49});
+    relu_forward((nnp_bn_dims){64, 32, 3});
+    relu_forward((nnp_bn_dims){5, 7, 17});
+}
+Test(relu_forward, channels_last)
+{
+    relu_forward((nnp_bn_dims){800, 3, 1});
+    relu_forward((nnp_bn_dims){1001, 64, 1});
+    relu_forward((nnp_bn_dims){257, 300, 1});
+}
+Test(relu_forward, streamed) { relu_forward((nnp_bn_dims){2, 64, 40000}); }

@@ -183,7 +183,8 @@ NNP_PIN(nnp_epilogue_ext, set_affine, 40);
 NNP_PIN(nnp_epilogue_ext, to_onnx_affine, 48);
 NNP_PIN(nnp_epilogue_ext, is_sum, 56);
 NNP_PIN(nnp_epilogue_ext, plan_epilogue_sum, 64);
-NNP_PIN_SIZE(nnp_epilogue_ext, 72);
+NNP_PIN(nnp_epilogue_ext, plan_train_relu, 72);
+NNP_PIN_SIZE(nnp_epilogue_ext, 80);
 NNP_PIN(nnp_layout_ext, struct_size, 0);
 NNP_PIN(nnp_layout_ext, inference_layouts, 8);
 NNP_PIN(nnp_layout_ext, plan_layouts, 16);
@@ -232,13 +233,14 @@ _Static_assert(NNP_HOST_SIZE_1_3 == 624, "the 1.3 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_4 == 632, "the 1.4 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_5 == 648, "the 1.5 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_6 == 648, "the 1.6 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_7 == 648, "the 1.7 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 6u);
+    cr_assert_eq(h->abi_minor, 7u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
@@ -247,7 +249,8 @@ Test(abi, host_table_says_its_version_and_size)
     cr_assert(NNP_HOST_AT_LEAST(h, 4));
     cr_assert(NNP_HOST_AT_LEAST(h, 5));
     cr_assert(NNP_HOST_AT_LEAST(h, 6));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 7));
+    cr_assert(NNP_HOST_AT_LEAST(h, 7));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 8));
     cr_assert_not_null(h->layer_weights_changed);
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);

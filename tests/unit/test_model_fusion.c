@@ -588,3 +588,128 @@ Test(fusion, residual_sum_into_a_plain_output)
     nnp_model_free(f);
     nnp_model_free(u);
 }
+
+/* ---- training plans: producer -> ReLU (plan_train_relu) ---- */
+
+static int n_train_fused(const nnp_model *m)
+{
+    int n = 0;
+    for (int i = 0; i < nnp_model_n_nodes(m); i++)
+        n += nnp_model_node_train_fused_into(m, i) >= 0;
+    return n;
+}
+
+static void assert_same_bytes(const char *what, const nnp_tensor *a, const nnp_tensor *b)
+{
+    cr_assert_eq(a->nbytes, b->nbytes, "%s: sizes differ", what);
+    cr_assert(!memcmp(a->data, b->data, a->nbytes), "%s: fused and unfused differ", what);
+}
+
+/* Steps on f (pairs fused) and u (every layer on its own) from the same
+ * weights: outputs, every weight gradient and every weight after a plain
+ * update (moving statistics included) are the same bytes, step after step. */
+static void train_steps_equal(nnp_model *f, nnp_model *u, const nnp_tensor *x, int steps)
+{
+    nnp_error err = {0};
+    for (int step = 0; step < steps; step++) {
+        forward(f, x, NNP_MODE_TRAIN);
+        forward(u, x, NNP_MODE_TRAIN);
+        assert_same_bytes("training output", nnp_model_output(f, 0), nnp_model_output(u, 0));
+        nnp_tensor g;
+        cr_assert_eq(nnp_tensor_alloc(&g, NNP_F32, &nnp_model_output(f, 0)->shape, &err), NNP_OK);
+        for (int64_t j = 0; j < nnp_tensor_numel(&g); j++)
+            ((float *)g.data)[j] = uniform(-1.0f, 1.0f);
+        const nnp_tensor *gs[1] = {&g};
+        nnp_model_zero_grad(f);
+        nnp_model_zero_grad(u);
+        cr_assert_eq(nnp_model_backward(f, gs, 1, &err), NNP_OK, "%s", err.msg);
+        cr_assert_eq(nnp_model_backward(u, gs, 1, &err), NNP_OK, "%s", err.msg);
+        for (int i = 0; i < nnp_model_n_layers(f); i++)
+            for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(f, i)); k++) {
+                const nnp_weight *a = nnp_layer_weight(nnp_model_layer(f, i), k);
+                const nnp_weight *b = nnp_layer_weight(nnp_model_layer(u, i), k);
+                char what[128];
+                snprintf(what, sizeof what, "step %d, layer %d, %s", step, i, a->name);
+                assert_same_bytes(what, a->value, b->value);
+                if (!a->grad)
+                    continue;
+                assert_same_bytes(what, a->grad, b->grad);
+                /* w -= 0.05 g on both */
+                float *p = a->value->data, *q = b->value->data;
+                const float *ga = a->grad->data;
+                for (int64_t j = 0; j < nnp_tensor_numel(a->value); j++) {
+                    p[j] -= 0.05f * ga[j];
+                    q[j] -= 0.05f * ga[j];
+                }
+            }
+        nnp_model_weights_changed(f);
+        nnp_model_weights_changed(u);
+        nnp_tensor_free(&g);
+    }
+}
+
+static void training_pairs(const char *format)
+{
+    nnp_model *f = keras_cnn(format), *u = keras_cnn(format);
+    nnp_model_set_training_fusion(u, 0);
+    nnp_tensor x = input(5, format);
+    run_both(f, u, &x);
+    /* r1 into b1, r2 (an Activation) into b2; nothing in u */
+    cr_assert_eq(n_train_fused(f), 2, "%s: %d ReLUs fused", format, n_train_fused(f));
+    cr_assert_eq(n_train_fused(u), 0);
+    cr_assert_eq(nnp_model_node_train_fused_into(f, 2), 1);
+    cr_assert_eq(nnp_model_node_train_fused_into(f, 5), 4);
+    cr_assert_eq(nnp_model_node_train_fused_into(f, 1), -1);
+    train_steps_equal(f, u, &x, 3);
+    /* inference plans are unchanged by it */
+    forward(f, &x, NNP_MODE_INFER);
+    forward(u, &x, NNP_MODE_INFER);
+    assert_same_bytes("inference after training", nnp_model_output(f, 0),
+                      nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
+Test(fusion, training_pairs_channels_first) { training_pairs("channels_first"); }
+Test(fusion, training_pairs_channels_last) { training_pairs("channels_last"); }
+
+/* A residual block whose ReLU is the graph output: the Add runs it (its
+ * gradient is the caller's); the BN before the Add is not paired. Also at
+ * two threads. */
+static void training_residual(int threads)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"t\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 16, 7, 6]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
+        "\"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
+        "\"b\", \"axis\": 1}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+        "\"inbound_nodes\": [[[\"x\", 0, 0, {}], [\"b\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+    const int prev = nnp_get_num_threads();
+    nnp_set_num_threads(threads);
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "t", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "t", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_training_fusion(u, 0);
+    nnp_tensor x = input_shaped((nnp_shape){4, {4, 16, 7, 6}});
+    run_both(f, u, &x);
+    cr_assert_eq(n_train_fused(f), 1, "%d ReLUs fused", n_train_fused(f));
+    cr_assert_eq(nnp_model_node_train_fused_into(f, 3), 2);
+    train_steps_equal(f, u, &x, 2);
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+    nnp_set_num_threads(prev);
+}
+
+Test(fusion, training_residual_relu_output) { training_residual(1); }
+Test(fusion, training_residual_two_threads) { training_residual(2); }
