@@ -397,7 +397,7 @@ static void conv_forward_chunks(conv_state *s, const conv_geom *g, const float *
         conv_dnnl *ce = chunk_engine(s, g, e - b);
         if (ce) /* the kernel reordered at the first chunk, kept for the rest */
             cdn_forward(ce, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img, i == 0,
-                        NULL, 0, NULL, nt);
+                        NULL, 0, 0, NULL, nt);
         else
             conv_forward(g, e - b, x + b * in_img, s->wb.kernel.data, bias, y + b * out_img,
                          &s->scratch, nt);
@@ -651,8 +651,8 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
                                   conv_name(s), cl & CDN_X_NHWC ? "input" : "output");
     if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, cl, ws,
-                    nnp_pu_nthreads(s->host));
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, cl,
+                    mode == NNP_MODE_TRAIN && !s->gemm_bwd, ws, nnp_pu_nthreads(s->host));
         s->epi_changed = fused ? 0 : s->epi_changed;
         if (fused)
             return NNP_OK;
@@ -842,7 +842,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         const float *bias = s->wb.use_bias ? s->wb.bias.data : NULL;
         /* recompute the pre-activation rather than keep it */
         if (need_x && e)
-            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, 0, ws, nt);
+            cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, s->dz, 0, NULL, 0, 0, ws, nt);
         else if (need_x && grouped)
             conv_forward_chunks(s, &g, in[0]->data, s->dz);
         else if (need_x)

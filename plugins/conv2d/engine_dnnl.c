@@ -36,11 +36,11 @@ void cdn_destroy(conv_dnnl *e) { (void)e; }
 int64_t cdn_batch(const conv_dnnl *e) { (void)e; return -1; }
 void cdn_weights_changed(conv_dnnl *e) { (void)e; }
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned cl, void *ws,
+                 int training, const cdn_epilogue *epi, unsigned cl, int keep_x, void *ws,
                  int nthreads)
 {
     (void)e, (void)x, (void)kernel, (void)bias, (void)y, (void)training, (void)epi, (void)ws,
-        (void)nthreads, (void)cl;
+        (void)nthreads, (void)cl, (void)keep_x;
 }
 int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
 {
@@ -105,8 +105,8 @@ typedef struct chunk {
     int64_t n0, n;
     int prim;                   /* bw[prim] */
     dnnl_stream_t strm;
-    dnnl_memory_t src, ddst, dw, db, scratch;
-    float *dw_buf, *db_buf, *scratch_buf;
+    dnnl_memory_t src, ddst, dw, db, scratch;  /* dw: bound in each backward */
+    float *db_buf, *scratch_buf;
 } chunk;
 
 struct conv_dnnl {
@@ -147,7 +147,21 @@ struct conv_dnnl {
         float *w_own, *scratch;
         int w_valid, w_folded;
     } cl;
-    size_t buf0_bytes;          /* chunk 0's partial */
+    /* x in the primitive's layout from the last forward (keep_x), for the
+       backward on the same x: its buffer (src.bytes; the src port's own
+       buffer instead when it has one) and that x */
+    float *xkeep;
+    const float *xkeep_of;
+    /* the kernel in the forward's / backward-data's layout (wf, wb, and
+       the channels-last forward's when it fits), kept between inference
+       forwards */
+    float *wbuf;
+    size_t wbuf_bytes;
+    /* the chunks' kernel-gradient partials, part_bytes apart: alive only
+       in a backward, so in the workspace after the backward's ports
+       (part_off), or in parts_own (cdn_own_buffers) */
+    size_t part_off, part_bytes;
+    float *parts_own;
     float *bias_buf;            /* F floats: zeros, or the folded bias */
     int K;
     chunk ch[CDN_MAX_CHUNKS];
@@ -209,7 +223,8 @@ static int port_init(conv_dnnl *e, port *p, const dnnl_memory_desc_t *user,
 }
 
 /* Workspace places: the forward uses src and dst, the backward src, ddst
- * and dsrc, each at its own offset; the size is the larger use. */
+ * and dsrc, each at its own offset, then the K partials; the size is the
+ * larger use. */
 static size_t plan_workspace(conv_dnnl *e)
 {
     port *fwd[2] = {&e->src, &e->dst}, *bwd[3] = {&e->src, &e->ddst, &e->dsrc};
@@ -225,6 +240,8 @@ static size_t plan_workspace(conv_dnnl *e)
                 bwd[i]->ws_off = b;
             b += (bwd[i]->bytes + 63) / 64 * 64;
         }
+    e->part_off = b;
+    b += (size_t)e->K * e->part_bytes;
     return f > b ? f : b;
 }
 
@@ -232,6 +249,8 @@ size_t cdn_workspace_bytes(const conv_dnnl *e) { return e->ws_bytes; }
 
 int cdn_own_buffers(conv_dnnl *e)
 {
+    if (!e->parts_own && !(e->parts_own = take(e, (size_t)e->K * e->part_bytes)))
+        return 1;
     port *ps[4] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
     for (int i = 0; i < 4; i++)
         if (ps[i]->re && !ps[i]->buf && !(ps[i]->buf = take(e, ps[i]->bytes)))
@@ -348,10 +367,9 @@ static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-/* The chunks of the kernel gradient: a count fixed by the shapes. Chunk
- * 0's partial also holds the forward's and backward-data's kernels
- * (w_bytes, the larger), dead by the time the partials are written and
- * reloaded after a backward. */
+/* The chunks of the kernel gradient: a count fixed by the shapes; the
+ * kernel buffer (w_bytes: the forward's and backward-data's kernels, the
+ * larger). */
 static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_bytes)
 {
     const conv_geom *g = &e->g;
@@ -384,6 +402,9 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
         return 1;
     const dnnl_memory_desc_t *dw_md = query(pds[0], dnnl_query_diff_weights_md);
     e->dw_floats = dnnl_memory_desc_get_size(dw_md) / sizeof(float);
+    e->part_bytes = (e->dw_floats * sizeof(float) + 63) / 64 * 64;
+    if (!(e->wbuf = take(e, e->wbuf_bytes = w_bytes)))
+        return 1;
     for (int64_t i = 0; i < K; i++) {
         chunk *c = &e->ch[i];
         c->n0 = i * cb;
@@ -394,10 +415,7 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
             mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
             mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
-            !(c->dw_buf = take(e, i == 0 ? (e->buf0_bytes = max_size(
-                                                 w_bytes, e->dw_floats * sizeof(float)))
-                                         : e->dw_floats * sizeof(float))) ||
-            dnnl_memory_create(&c->dw, dw_md, e->eng, c->dw_buf) ||
+            dnnl_memory_create(&c->dw, dw_md, e->eng, DNNL_MEMORY_NONE) ||
             !(c->scratch_buf = take(e, sb)) ||
             dnnl_memory_create(&c->scratch, query(pd, dnnl_query_scratchpad_md), e->eng,
                                c->scratch_buf))
@@ -421,12 +439,12 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     const dnnl_memory_desc_t *wb = query(bpd, dnnl_query_weights_md);
     const dnnl_memory_desc_t *dw = query(wpd, dnnl_query_diff_weights_md);
     e->w_floats = (size_t)(e->g.Kg * e->g.F);
-    if (mem(e, &e->wu, &d->w_user) || dnnl_memory_create(&e->wf, wf, e->eng, e->ch[0].dw_buf) ||
+    if (mem(e, &e->wu, &d->w_user) || dnnl_memory_create(&e->wf, wf, e->eng, e->wbuf) ||
         reorder(e, &e->re_wf, &d->w_user, wf))
         return 1;
     if (dnnl_memory_desc_equal(wf, wb))
         e->wb = e->wf;
-    else if (dnnl_memory_create(&e->wb, wb, e->eng, e->ch[0].dw_buf) ||
+    else if (dnnl_memory_create(&e->wb, wb, e->eng, e->wbuf) ||
              reorder(e, &e->re_wb, &d->w_user, wb))
         return 1;
     dnnl_primitive_attr_t attr = NULL;
@@ -440,7 +458,7 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
     return bad || mem(e, &e->dw_user, &d->w_user) ||
-           dnnl_memory_create(&e->dw_sum, dw, e->eng, e->ch[0].dw_buf) ||
+           dnnl_memory_create(&e->dw_sum, dw, e->eng, DNNL_MEMORY_NONE) ||
            mem(e, &e->bias, &d->b) ||
            !(e->bias_buf = take(e, (size_t)e->g.F * sizeof(float)));
 }
@@ -490,7 +508,6 @@ void cdn_destroy(conv_dnnl *e)
         dnnl_memory_destroy(c->db);
         dnnl_memory_destroy(c->scratch);
         dnnl_stream_destroy(c->strm);
-        e->free_fn(c->dw_buf);
         e->free_fn(c->db_buf);
         e->free_fn(c->scratch_buf);
     }
@@ -515,6 +532,9 @@ void cdn_destroy(conv_dnnl *e)
     e->free_fn(e->cl.scratch);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
+    e->free_fn(e->xkeep);
+    e->free_fn(e->wbuf);
+    e->free_fn(e->parts_own);
     dnnl_stream_destroy(e->strm);
     dnnl_engine_destroy(e->eng);
     free(e);
@@ -559,13 +579,14 @@ static int create_all(conv_dnnl *e, int nthreads)
         e->bwd_d_ref = dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0, &impl) ==
                            dnnl_success &&
                        impl && !strncmp(impl, "ref", 3);
-        e->ws_bytes = plan_workspace(e);
     }
     if (!bad)
         bad = plan_chunks(e, wpd,
                           max_size(dnnl_memory_desc_get_size(query(fpd, dnnl_query_weights_md)),
                                    dnnl_memory_desc_get_size(query(bpd, dnnl_query_weights_md)))) ||
               plan_weights(e, &d, fpd, bpd, wpd[0]);
+    if (!bad)
+        e->ws_bytes = plan_workspace(e);
     if (!bad) {
         size_t sb = scratch_of(fpd);
         if (scratch_of(bpd) > sb)
@@ -695,7 +716,7 @@ static void load_w(conv_dnnl *e, dnnl_primitive_t re, dnnl_memory_t w, float *bu
  * kernel, on the same buffer, is gone. */
 static void load_kernel(conv_dnnl *e, const float *kernel, const float *scale)
 {
-    load_w(e, e->re_wf, e->wf, e->ch[0].dw_buf, kernel, scale);
+    load_w(e, e->re_wf, e->wf, e->wbuf, kernel, scale);
     e->wf_valid = 1;
     e->wf_folded = scale != NULL;
     if (!e->cl.w_own)
@@ -725,7 +746,7 @@ static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const 
 {
     const float *scale = epi ? epi->scale : NULL;
     if (!e->cl.w_valid || e->cl.w_folded != (scale != NULL) || (scale && epi->changed)) {
-        float *buf = e->cl.w_own ? e->cl.w_own : e->ch[0].dw_buf;
+        float *buf = e->cl.w_own ? e->cl.w_own : e->wbuf;
         load_w(e, e->cl.re_w, e->cl.w, buf, kernel, scale);
         e->cl.w_valid = 1;
         e->cl.w_folded = scale != NULL;
@@ -758,10 +779,12 @@ static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const 
 }
 
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned cl, void *ws, int nthreads)
+                 int training, const cdn_epilogue *epi, unsigned cl, int keep_x, void *ws,
+                 int nthreads)
 {
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
+    e->xkeep_of = NULL;
     if (cl) {
         forward_cl(e, x, kernel, bias, y, epi);
         dnnl_stream_wait(e->strm);
@@ -770,6 +793,14 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
     }
     port_bind(e, &e->src, ws);
     port_bind(e, &e->dst, ws);
+    /* (own port buffers: the src port's holds it till the backward) */
+    if (keep_x && e->src.re && !e->src.buf && !e->xkeep)
+        e->xkeep = take(e, e->src.bytes);
+    if (keep_x && e->src.re && (e->src.buf || e->xkeep)) {
+        if (!e->src.buf)
+            dnnl_memory_set_data_handle(e->src.mi, e->xkeep);
+        e->xkeep_of = x;
+    }
     const float *scale = epi ? epi->scale : NULL;
     if (training || !e->wf_valid || e->wf_folded != (scale != NULL) || (scale && epi->changed))
         load_kernel(e, kernel, scale);
@@ -884,7 +915,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     bad = bad || !impl || !strncmp(impl, "ref", 3) || strstr(impl, "gemm") != NULL;
     const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
     const size_t wbytes = wmd ? dnnl_memory_desc_get_size(wmd) : 0, sb = bad ? 0 : scratch_of(pd);
-    if (!bad && wbytes > e->buf0_bytes && !e->cl.w_own)
+    if (!bad && wbytes > e->wbuf_bytes && !e->cl.w_own)
         bad = !(e->cl.w_own = take(e, wbytes));
     if (!bad) { /* its scratchpad, one float at least */
         e->free_fn(e->cl.scratch);
@@ -910,7 +941,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
               dnnl_memory_create(&e->cl.dst, &d.dst, e->eng,
                                  ry ? (void *)e->cl.y_buf : DNNL_MEMORY_NONE) ||
               dnnl_memory_create(&e->cl.w, wmd, e->eng,
-                                 e->cl.w_own ? (void *)e->cl.w_own : (void *)e->ch[0].dw_buf) ||
+                                 e->cl.w_own ? (void *)e->cl.w_own : (void *)e->wbuf) ||
               dnnl_memory_create(&e->cl.scratch_m, &smd, e->eng, e->cl.scratch) ||
               reorder(e, &e->cl.re_w, &d.w_user, wmd) ||
               dnnl_primitive_create(&e->cl.prim, pd) != dnnl_success;
@@ -936,8 +967,16 @@ add_span(float *restrict acc, const float *restrict p, int64_t n)
         acc[i] += p[i];
 }
 
-/* The kernel gradient: chunk partials, in parallel, one thread each. */
-static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, int nthreads)
+/* Chunk k's partial in this backward (parts: the first one's). */
+static float *part_of(const conv_dnnl *e, char *parts, int k)
+{
+    return (float *)(parts + (size_t)k * e->part_bytes);
+}
+
+/* The kernel gradient: chunk partials (at parts), in parallel, one thread
+ * each, summed into the first. */
+static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, char *parts,
+                         int nthreads)
 {
     const conv_geom *g = &e->g;
     char *sb = NULL, *db = NULL;
@@ -951,6 +990,7 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
         omp_set_num_threads(1);
         dnnl_memory_set_data_handle(c->src, sb + (size_t)c->n0 * s_img);
         dnnl_memory_set_data_handle(c->ddst, db + (size_t)c->n0 * d_img);
+        dnnl_memory_set_data_handle(c->dw, part_of(e, parts, k));
         dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, c->src},
                                 {DNNL_ARG_DIFF_DST, c->ddst},
                                 {DNNL_ARG_DIFF_WEIGHTS, c->dw},
@@ -967,7 +1007,7 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, in
         for (int64_t t = 0; t < tiles; t++) {
             const int64_t i0 = t * CDN_SUM_TILE, m = n - i0 < CDN_SUM_TILE ? n - i0 : CDN_SUM_TILE;
             for (int k = 1; k < K; k++)
-                add_span(e->ch[0].dw_buf + i0, e->ch[k].dw_buf + i0, m);
+                add_span(part_of(e, parts, 0) + i0, part_of(e, parts, k) + i0, m);
         }
     }
 }
@@ -1019,9 +1059,19 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
     if (dx)
         backward_data(e, kernel, ddst, dx);
-    dnnl_memory_t src = port_in(e, &e->src, x);
+    dnnl_memory_t src;
+    if (x == e->xkeep_of) { /* the forward left it in its layout */
+        if (!e->src.buf)
+            dnnl_memory_set_data_handle(e->src.mi, e->xkeep);
+        src = e->src.mi;
+    } else {
+        src = port_in(e, &e->src, x);
+    }
+    e->xkeep_of = NULL;
     dnnl_stream_wait(e->strm);
-    weight_grads(e, src, ddst, nt);
+    char *parts = ws ? (char *)ws + e->part_off : (char *)e->parts_own;
+    weight_grads(e, src, ddst, parts, nt);
+    dnnl_memory_set_data_handle(e->dw_sum, parts);
     dnnl_memory_set_data_handle(e->dw_user, dkernel);
     run_reorder(e, e->re_dw, e->dw_sum, e->dw_user); /* dkernel += */
     dnnl_stream_wait(e->strm);

@@ -52,9 +52,14 @@ typedef struct cdn_epilogue {
 /* y = x (*) kernel + bias, then epi (NULL: none); reorders the kernel when
  * it changed or when `training` (the optimizer is about to change it). An
  * affine is folded into the reordered kernel and the bias; the sum and the
- * ReLU are post-ops of a primitive cdn_plan_post made. */
+ * ReLU are post-ops of a primitive cdn_plan_post made. keep_x (a training
+ * forward, its backward to follow): x in the primitive's layout is kept in
+ * a buffer of the engine's own until the next call, so that cdn_backward on
+ * the same x reorders it no more (allocated at the first such call; without
+ * memory for it, nothing is kept). */
 void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float *bias, float *y,
-                 int training, const cdn_epilogue *epi, unsigned cl, void *ws, int nthreads);
+                 int training, const cdn_epilogue *epi, unsigned cl, int keep_x, void *ws,
+                 int nthreads);
 /* cdn_forward's `cl`: x, y are channels-last in memory (the tensor flag
  * NNP_TENSOR_NHWC of a channels-first layer); nonzero only in inference,
  * exactly as cdn_plan_nhwc was last told, with the epilogue it was told. */

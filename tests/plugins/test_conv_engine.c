@@ -281,6 +281,45 @@ Test(conv_engine, identical_across_thread_counts)
     nnp_set_num_threads(saved);
 }
 
+/* A training forward keeps its input in oneDNN's layout for the backward
+ * on the same input: a backward of another input than the last forward's
+ * (a layer applied twice), or after an inference forward, reorders its own
+ * and gives the bits of a forward + backward of that input. */
+Test(conv_engine, backward_of_another_input)
+{
+    const ecase c = {3, 9, 8, 32, 16, 3, 1, 1, 1, "same", 1, "linear"};
+    nnp_layer *e = make(&c, 0, 1);
+    nnp_shape xs = in_shape(&c);
+    nnp_shape os = kit_build(e, 1, &xs);
+    kit_randomize_weights(e, -0.3, 0.3);
+    nnp_tensor x1 = kit_tensor(&xs), x2 = kit_tensor(&xs), gy = kit_tensor(&os);
+    kit_fill(&x1, -1, 1);
+    kit_fill(&x2, -1, 1);
+    kit_fill(&gy, -1, 1);
+    results want = run(e, &x1, &os, &gy);
+    for (int after = 0; after < 2; after++) {
+        /* forward x1, then x2 (training) or x1 again (inference), then
+           the backward of x1 */
+        nnp_tensor y = kit_tensor(&os), y2 = kit_tensor(&os), gx = kit_tensor(&xs);
+        nnp_tensor *ins1[1] = {&x1}, *ins2[1] = {after ? &x1 : &x2}, *gxs[1] = {&gx};
+        kit_forward(e, ins1, 1, &y, NNP_MODE_TRAIN);
+        kit_forward(e, ins2, 1, &y2, after ? NNP_MODE_INFER : NNP_MODE_TRAIN);
+        nnp_layer_zero_grad(e);
+        kit_backward(e, ins1, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+        cr_assert(!memcmp(gx.data, want.gx.data, gx.nbytes), "dx differs (%d)", after);
+        cr_assert(!memcmp(nnp_layer_weight(e, 0)->grad->data, want.grads[0], want.grad_bytes[0]),
+                  "dkernel differs (%d)", after);
+        nnp_tensor_free(&y);
+        nnp_tensor_free(&y2);
+        nnp_tensor_free(&gx);
+    }
+    results_free(&want);
+    nnp_tensor_free(&x1);
+    nnp_tensor_free(&x2);
+    nnp_tensor_free(&gy);
+    nnp_layer_free(e);
+}
+
 /* Buffers the memory budget refuses make the build fail with the budget's
  * error (exit 2 in the command), not a bare out-of-memory. */
 Test(conv_engine, buffers_over_the_budget_are_a_limit_error)
