@@ -185,15 +185,10 @@ Test(fusion, channels_first_onednn) { fused_equals_unfused("channels_first", 0);
 Test(fusion, channels_last_im2col) { fused_equals_unfused("channels_last", 1); }
 Test(fusion, channels_first_im2col) { fused_equals_unfused("channels_first", 1); }
 
-/* A backward after a fused inference forward sees the values the fusion
- * skipped: the same gradients, bit for bit, as after an unfused one. */
-Test(fusion, backward_after_fused_forward)
+/* Zeroed weight gradients, then a backward of the same random output
+ * gradient (returned; the caller frees it) on f and on u. */
+static nnp_tensor backward_both(nnp_model *f, nnp_model *u)
 {
-    nnp_model *f = keras_cnn("channels_first"), *u = keras_cnn("channels_first");
-    nnp_model_set_inference_fusion(u, 0);
-    nnp_tensor x = input(4, "channels_first");
-    run_both(f, u, &x);
-    cr_assert_gt(n_fused(f), 0);
     nnp_tensor g;
     nnp_error err = {0};
     cr_assert_eq(nnp_tensor_alloc(&g, NNP_F32, &nnp_model_output(f, 0)->shape, &err), NNP_OK);
@@ -204,6 +199,19 @@ Test(fusion, backward_after_fused_forward)
     nnp_model_zero_grad(u);
     cr_assert_eq(nnp_model_backward(f, gs, 1, &err), NNP_OK, "%s", err.msg);
     cr_assert_eq(nnp_model_backward(u, gs, 1, &err), NNP_OK, "%s", err.msg);
+    return g;
+}
+
+/* A backward after a fused inference forward sees the values the fusion
+ * skipped: the same gradients, bit for bit, as after an unfused one. */
+Test(fusion, backward_after_fused_forward)
+{
+    nnp_model *f = keras_cnn("channels_first"), *u = keras_cnn("channels_first");
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input(4, "channels_first");
+    run_both(f, u, &x);
+    cr_assert_gt(n_fused(f), 0);
+    nnp_tensor g = backward_both(f, u);
     for (int i = 0; i < nnp_model_n_layers(f); i++)
         for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(f, i)); k++) {
             const nnp_weight *a = nnp_layer_weight(nnp_model_layer(f, i), k);
@@ -555,25 +563,29 @@ Test(fusion, residual_sums_channels_first) { residual_sums("channels_first", 1);
 Test(fusion, residual_sums_channels_last) { residual_sums("channels_last", 1); }
 Test(fusion, residual_sums_two_threads) { residual_sums("channels_first", 2); }
 
+/* Conv2D -> BN -> Add (with the input) -> ReLU, channels-first, the ReLU
+ * the graph output. */
+static const char residual_cf[] =
+    "{\"class_name\": \"Functional\", \"config\": {\"name\": \"p\", \"layers\": ["
+    "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+    "\"batch_input_shape\": [null, 16, 7, 6]}, \"inbound_nodes\": []},"
+    "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
+    "\"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
+    "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+    "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
+    "\"b\", \"axis\": 1}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
+    "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+    "\"inbound_nodes\": [[[\"x\", 0, 0, {}], [\"b\", 0, 0, {}]]]},"
+    "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
+    "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
+    "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+
 /* A fused sum whose output is plain (a graph output) while oneDNN computes
  * in nChw16c: the other input (a graph input, copied) is reordered into
  * the primitive's layout first. */
 Test(fusion, residual_sum_into_a_plain_output)
 {
-    const char *json =
-        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"p\", \"layers\": ["
-        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
-        "\"batch_input_shape\": [null, 16, 7, 6]}, \"inbound_nodes\": []},"
-        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
-        "\"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
-        "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
-        "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
-        "\"b\", \"axis\": 1}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
-        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
-        "\"inbound_nodes\": [[[\"x\", 0, 0, {}], [\"b\", 0, 0, {}]]]},"
-        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
-        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
-        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+    const char *json = residual_cf;
     nnp_model *f, *u;
     nnp_error err = {0};
     cr_assert_eq(nnp_keras_load_string(reg, json, "plain", &f, &err), NNP_OK, "%s", err.msg);
@@ -610,20 +622,11 @@ static void assert_same_bytes(const char *what, const nnp_tensor *a, const nnp_t
  * update (moving statistics included) are the same bytes, step after step. */
 static void train_steps_equal(nnp_model *f, nnp_model *u, const nnp_tensor *x, int steps)
 {
-    nnp_error err = {0};
     for (int step = 0; step < steps; step++) {
         forward(f, x, NNP_MODE_TRAIN);
         forward(u, x, NNP_MODE_TRAIN);
         assert_same_bytes("training output", nnp_model_output(f, 0), nnp_model_output(u, 0));
-        nnp_tensor g;
-        cr_assert_eq(nnp_tensor_alloc(&g, NNP_F32, &nnp_model_output(f, 0)->shape, &err), NNP_OK);
-        for (int64_t j = 0; j < nnp_tensor_numel(&g); j++)
-            ((float *)g.data)[j] = uniform(-1.0f, 1.0f);
-        const nnp_tensor *gs[1] = {&g};
-        nnp_model_zero_grad(f);
-        nnp_model_zero_grad(u);
-        cr_assert_eq(nnp_model_backward(f, gs, 1, &err), NNP_OK, "%s", err.msg);
-        cr_assert_eq(nnp_model_backward(u, gs, 1, &err), NNP_OK, "%s", err.msg);
+        nnp_tensor g = backward_both(f, u);
         for (int i = 0; i < nnp_model_n_layers(f); i++)
             for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(f, i)); k++) {
                 const nnp_weight *a = nnp_layer_weight(nnp_model_layer(f, i), k);
@@ -679,20 +682,7 @@ Test(fusion, training_pairs_channels_last) { training_pairs("channels_last"); }
  * two threads. */
 static void training_residual(int threads)
 {
-    const char *json =
-        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"t\", \"layers\": ["
-        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
-        "\"batch_input_shape\": [null, 16, 7, 6]}, \"inbound_nodes\": []},"
-        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
-        "\"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
-        "\"channels_first\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
-        "{\"class_name\": \"BatchNormalization\", \"name\": \"b\", \"config\": {\"name\": "
-        "\"b\", \"axis\": 1}, \"inbound_nodes\": [[[\"c\", 0, 0, {}]]]},"
-        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
-        "\"inbound_nodes\": [[[\"x\", 0, 0, {}], [\"b\", 0, 0, {}]]]},"
-        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
-        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]}],"
-        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"r\", 0, 0]]}}";
+    const char *json = residual_cf;
     const int prev = nnp_get_num_threads();
     nnp_set_num_threads(threads);
     nnp_model *f, *u;
