@@ -552,7 +552,6 @@ static void clear_epilogues(nnp_model *m)
             nnpi_layer_plan_epilogue(m->layers[n->layer], -1, 0, 0, &ignored);
         }
         n->epi_affine = n->epi_relu = n->epi_out = n->epi_sum = n->sum_in = -1;
-    n->trelu = -1;
         n->absorbed = n->sum_inplace = 0;
     }
     for (int i = 0; i < m->nv; i++)

@@ -669,6 +669,12 @@ static void training_pairs(const char *format)
     forward(u, &x, NNP_MODE_INFER);
     assert_same_bytes("inference after training", nnp_model_output(f, 0),
                       nnp_model_output(u, 0));
+    /* a backward after that inference forward (its values computed again,
+       unfused), then training steps again: the plan is still there */
+    nnp_tensor g = backward_both(f, u);
+    nnp_tensor_free(&g);
+    cr_assert_eq(n_train_fused(f), 2);
+    train_steps_equal(f, u, &x, 2);
     nnp_tensor_free(&x);
     nnp_model_free(f);
     nnp_model_free(u);
