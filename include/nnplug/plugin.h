@@ -56,7 +56,9 @@
  * Add folded into the layer before it); the host table is unchanged.
  * 1.7 appends plan_train_relu to nnp_epilogue_ext: training steps that run
  * a layer and the ReLU after it as one layer (one pass over the values
- * forward, one backward); the host table is unchanged.
+ * forward, one backward); defines the kind extension NNP_EXT_IN_PLACE
+ * (inference forwards that write their output over an input); the host
+ * table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -692,6 +694,18 @@ typedef struct nnp_backward_reads_ext {
        addresses stay valid; what they hold may be another value by then). */
     uint32_t (*reads)(const void *state);
 } nnp_backward_reads_ext;
+
+/* Extension NNP_EXT_IN_PLACE (since 1.7): inference forwards that write
+ * their output over an input. A host MAY hand an inference-mode forward an
+ * output tensor whose data is input k's (the same shape and layout) when
+ * inference_in_place(state, k) is nonzero and nothing reads that input
+ * after; the kind then reads every element of it before writing that
+ * element (elementwise kinds). Training forwards never get one. */
+#define NNP_EXT_IN_PLACE "nnp.in_place"
+typedef struct nnp_in_place_ext {
+    size_t struct_size;
+    int (*inference_in_place)(const void *state, int k);
+} nnp_in_place_ext;
 
 /* Extension NNP_EXT_LAYOUT (since 1.6): activations that stay in another
  * layout between layers in inference plans. A host MAY hand a rank-4 value

@@ -484,9 +484,23 @@ static const nnp_backward_reads_ext act_backward_reads = {
     .reads = act_reads,
 };
 
+/* Elementwise functions may write over their input in inference (every
+ * one but the softmaxes, which read a whole axis first). */
+static int act_in_place(const void *state, int k)
+{
+    const act_state *s = state;
+    return k == 0 && s->fn.id != ACT_SOFTMAX && s->fn.id != ACT_LOG_SOFTMAX;
+}
+
+static const nnp_in_place_ext act_in_place_ext = {
+    .struct_size = sizeof(nnp_in_place_ext),
+    .inference_in_place = act_in_place,
+};
+
 static const void *act_common_ext(const char *name)
 {
     const void *e = act_onnx_ext(name);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_IN_PLACE, &act_in_place_ext);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &act_backward_reads);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &act_epilogue);
 }

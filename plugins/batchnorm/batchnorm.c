@@ -501,9 +501,23 @@ static const nnp_backward_reads_ext bn_backward_reads = {
     .reads = bn_reads,
 };
 
+/* The inference forward is y = x * scale + shift, elementwise: it may
+ * write over its input. */
+static int bn_in_place(const void *state, int k)
+{
+    (void)state;
+    return k == 0;
+}
+
+static const nnp_in_place_ext bn_in_place_ext = {
+    .struct_size = sizeof(nnp_in_place_ext),
+    .inference_in_place = bn_in_place,
+};
+
 static const void *bn_extensions(const char *name)
 {
     const void *e = bn_extension(name);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_IN_PLACE, &bn_in_place_ext);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &bn_backward_reads);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &bn_epilogue);
 }

@@ -870,9 +870,29 @@ static const nnp_layout_ext add_layout = {
     .inference_layouts = add_inference_layouts,
 };
 
+/* Inference Dropout is a copy and Add an elementwise sum: either may write
+ * over its (first) input, the Dropout then copying nothing. */
+static int sop_in_place(const void *state, int k)
+{
+    (void)state;
+    return k == 0;
+}
+
+static const nnp_in_place_ext sop_in_place_ext = {
+    .struct_size = sizeof(nnp_in_place_ext),
+    .inference_in_place = sop_in_place,
+};
+
+static const void *dropout_extension(const char *name)
+{
+    const void *e = nnp_pu_extension(name, NNP_EXT_IN_PLACE, &sop_in_place_ext);
+    return e ? e : sop_extension(name);
+}
+
 static const void *add_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_LAYOUT, &add_layout);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_IN_PLACE, &sop_in_place_ext);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
     e = e ? e : sop_extension(name);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &add_backward_reads);
@@ -906,7 +926,7 @@ static const nnp_kind permute_kind =
              permute, "Transpose", sop_extension);
 static const nnp_kind dropout_kind =
     SOP_KIND("Dropout", "Keras Dropout: inverted dropout in training, identity in inference",
-             dropout_params, 2, 1, dropout, "Dropout", sop_extension);
+             dropout_params, 2, 1, dropout, "Dropout", dropout_extension);
 static const nnp_kind add_kind =
     SOP_KIND("Add", "Keras Add: the sum of 2 or more inputs of equal shapes", add_params, 0, 64,
              add, "Add", add_extension);

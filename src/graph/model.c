@@ -1115,9 +1115,7 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
         root[i] = i;
         first[i] = last[i] = -1;
     }
-    for (int j = 0; m->fused && j < m->nn; j++)
-        if (m->nodes[j].epi_sum >= 0 && m->nodes[j].sum_inplace)
-            root[m->nodes[j].epi_out] = root[m->nodes[j].sum_in]; /* written before j */
+    /* each value's own life */
     for (int i = 0; i < m->nv; i++) {
         const int w = m->v[i].producer >= 0 ? inference_writer(m, i) : -1;
         if (w < 0)
@@ -1132,11 +1130,45 @@ static nnp_status plan_infer_arena(nnp_model *m, size_t *dry_total, nnp_error *e
             if (m->fused && nj->epi_sum >= 0 && nj->sum_in == i && j > l)
                 l = j;
         }
+        first[i] = w;
+        last[i] = l;
+    }
+    /* groups, in node order: the output of an in-place sum (written
+       before j) or of a node that writes over an input (NNP_EXT_IN_PLACE)
+       joins its input's group when every value there is dead after j */
+    for (int j = 0; j < m->nn; j++) {
+        const node *n = &m->nodes[j];
+        int from = -1, to = -1;
+        if (m->fused && n->epi_sum >= 0 && n->sum_inplace) {
+            from = n->sum_in;
+            to = n->epi_out;
+        } else if (!m->no_fusion && runs_inferring(m, j) && n->epi_out < 0 &&
+                   (n->mode < 0 || n->mode == NNP_MODE_INFER) && first[n->out] == j) {
+            for (int k = 0; k < n->n_in && from < 0; k++) {
+                const int v = n->in[k];
+                if (first[v] >= 0 && last[root[v]] == j && !is_output(m, v) &&
+                    m->v[v].act.nbytes == m->v[n->out].act.nbytes &&
+                    m->v[v].nhwc == m->v[n->out].nhwc &&
+                    nnpi_layer_in_place(m->layers[n->layer], k))
+                    from = v;
+            }
+            to = from >= 0 ? n->out : -1;
+        }
+        if (from < 0 || first[to] < 0)
+            continue;
+        const int r = root[from];
+        root[to] = r;
+        if (last[to] > last[r])
+            last[r] = last[to];
+    }
+    for (int i = 0; i < m->nv; i++) {
         const int r = root[i];
-        if (first[r] < 0 || w < first[r])
-            first[r] = w;
-        if (l > last[r])
-            last[r] = l;
+        if (r == i || first[i] < 0)
+            continue;
+        if (first[i] < first[r])
+            first[r] = first[i];
+        if (last[i] > last[r])
+            last[r] = last[i];
     }
     for (int i = 0; i < m->nv; i++) {
         if (root[i] != i || first[i] < 0)

@@ -338,6 +338,16 @@ nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, n
     return epi_of(l)->plan_epilogue(l->state, axis, relu, err);
 }
 
+int nnpi_layer_in_place(const nnp_layer *l, int k)
+{
+    const nnp_in_place_ext *e =
+        l->built && l->kind->extension
+            ? (const nnp_in_place_ext *)l->kind->extension(NNP_EXT_IN_PLACE)
+            : NULL;
+    return e && NNP_HAS_FIELD(e, nnp_in_place_ext, inference_in_place) &&
+           e->inference_in_place && e->inference_in_place(l->state, k);
+}
+
 nnp_status nnpi_layer_plan_train_relu(nnp_layer *l, int relu, nnp_error *err)
 {
     if (!EPI_HAS(l, plan_train_relu))

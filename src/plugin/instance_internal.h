@@ -35,6 +35,9 @@ uint32_t nnpi_layer_inference_layouts(const nnp_layer *l, int k);
 /* Producer side: NNP_ERR_UNSUPPORTED when the kind offers none (sum: its
  * 1.6 plan_epilogue_sum, adding what the output holds on entry). */
 nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, nnp_error *err);
+/* Whether its inference forwards may write their output over input k
+ * (NNP_EXT_IN_PLACE; 0 without it). */
+int nnpi_layer_in_place(const nnp_layer *l, int k);
 /* Producer side (1.7): training steps with the ReLU after it (relu 1) or
  * without (0); NNP_ERR_UNSUPPORTED when the kind offers none. */
 nnp_status nnpi_layer_plan_train_relu(nnp_layer *l, int relu, nnp_error *err);

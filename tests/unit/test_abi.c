@@ -189,6 +189,9 @@ NNP_PIN(nnp_layout_ext, struct_size, 0);
 NNP_PIN(nnp_layout_ext, inference_layouts, 8);
 NNP_PIN(nnp_layout_ext, plan_layouts, 16);
 NNP_PIN_SIZE(nnp_layout_ext, 24);
+NNP_PIN(nnp_in_place_ext, struct_size, 0);
+NNP_PIN(nnp_in_place_ext, inference_in_place, 8);
+NNP_PIN_SIZE(nnp_in_place_ext, 16);
 _Static_assert(NNP_TENSOR_NHWC == 2u && NNP_LAYOUT_NHWC == 1u, "layout flags moved");
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);

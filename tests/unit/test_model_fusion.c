@@ -709,3 +709,87 @@ static void training_residual(int threads)
 
 Test(fusion, training_residual_relu_output) { training_residual(1); }
 Test(fusion, training_residual_two_threads) { training_residual(2); }
+
+/* ---- inference forwards in place (NNP_EXT_IN_PLACE) ---- */
+
+static nnp_tensor rows(int64_t n, int64_t w)
+{
+    return input_shaped((nnp_shape){2, {n, w}});
+}
+
+/* Dense -> ReLU -> Dropout -> Dense -> BN -> tanh -> Dense -> softmax: the
+ * ReLU, the Dropout, the BN and the tanh write over their inputs (Dense
+ * takes no epilogue), the softmax does not; the same bytes as every value
+ * in its own place, in a smaller arena. */
+Test(fusion, inference_in_place)
+{
+    const char *json =
+        "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"ip\", \"layers\": ["
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d1\", \"units\": 64, "
+        "\"batch_input_shape\": [null, 40]}},"
+        "{\"class_name\": \"ReLU\", \"config\": {\"name\": \"r1\"}},"
+        "{\"class_name\": \"Dropout\", \"config\": {\"name\": \"o\", \"rate\": 0.5}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d2\", \"units\": 32}},"
+        "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"b\"}},"
+        "{\"class_name\": \"Activation\", \"config\": {\"name\": \"t\", \"activation\": "
+        "\"tanh\"}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d3\", \"units\": 5}},"
+        "{\"class_name\": \"Activation\", \"config\": {\"name\": \"s\", \"activation\": "
+        "\"softmax\"}}]}}";
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "ip", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "ip", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = rows(7, 40);
+    run_both(f, u, &x);
+    assert_same_bytes("in place", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_memory_plan pf, pu;
+    cr_assert_eq(nnp_model_memory_plan(f, 7, &pf, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_model_memory_plan(u, 7, &pu, &err), NNP_OK, "%s", err.msg);
+    /* 7 x (64 + 32) floats at the widest point, against 7 x (64 + 64) */
+    cr_assert_lt(pf.values_arena, pu.values_arena, "%zu vs %zu bytes", pf.values_arena,
+                 pu.values_arena);
+    /* training is unchanged by it, and a backward after an inference
+       forward sees every value */
+    nnp_tensor g = backward_both(f, u);
+    for (int i = 0; i < nnp_model_n_layers(f); i++)
+        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(f, i)); k++) {
+            const nnp_weight *a = nnp_layer_weight(nnp_model_layer(f, i), k);
+            if (a->grad)
+                assert_same_bytes(a->name, a->grad,
+                                  nnp_layer_weight(nnp_model_layer(u, i), k)->grad);
+        }
+    nnp_tensor_free(&g);
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
+/* A ReLU whose input is read again after it (by the Add) keeps its own
+ * output. */
+Test(fusion, in_place_only_over_a_dead_input)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"q\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 24]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Dense\", \"name\": \"a\", \"config\": {\"name\": \"a\", "
+        "\"units\": 24}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r\", \"config\": {\"name\": \"r\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"s\", \"config\": {\"name\": \"s\"}, "
+        "\"inbound_nodes\": [[[\"r\", 0, 0, {}], [\"a\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"s\", 0, 0]]}}";
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "q", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "q", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = rows(5, 24);
+    run_both(f, u, &x);
+    assert_same_bytes("a read after the ReLU", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
