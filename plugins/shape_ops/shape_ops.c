@@ -350,6 +350,7 @@ static nnp_status add_build(void *state, int n_in, const nnp_shape *in, nnp_shap
     *out = in[0];
     s->in_shape = in[0];
     s->out_shape = *out;
+    s->n_in = n_in;
     s->built = 1;
     return NNP_OK;
 }
@@ -870,29 +871,42 @@ static const nnp_layout_ext add_layout = {
     .inference_layouts = add_inference_layouts,
 };
 
-/* Inference Dropout is a copy and Add an elementwise sum: either may write
- * over its (first) input, the Dropout then copying nothing. */
-static int sop_in_place(const void *state, int k)
+/* Inference Dropout is a copy: it may write over its input (and then
+ * copies nothing). */
+static int dropout_in_place(const void *state, int k)
 {
     (void)state;
     return k == 0;
 }
 
-static const nnp_in_place_ext sop_in_place_ext = {
+static const nnp_in_place_ext dropout_in_place_ext = {
     .struct_size = sizeof(nnp_in_place_ext),
-    .inference_in_place = sop_in_place,
+    .inference_in_place = dropout_in_place,
 };
 
 static const void *dropout_extension(const char *name)
 {
-    const void *e = nnp_pu_extension(name, NNP_EXT_IN_PLACE, &sop_in_place_ext);
+    const void *e = nnp_pu_extension(name, NNP_EXT_IN_PLACE, &dropout_in_place_ext);
     return e ? e : sop_extension(name);
 }
+
+/* A sum of two inputs may write over the first (each element read before
+ * it is written, even when both are one value); with more inputs the
+ * running sum would be read again where the first input comes back. */
+static int add_in_place(const void *state, int k)
+{
+    return k == 0 && ((const sop_state *)state)->n_in == 2;
+}
+
+static const nnp_in_place_ext add_in_place_ext = {
+    .struct_size = sizeof(nnp_in_place_ext),
+    .inference_in_place = add_in_place,
+};
 
 static const void *add_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_LAYOUT, &add_layout);
-    e = e ? e : nnp_pu_extension(name, NNP_EXT_IN_PLACE, &sop_in_place_ext);
+    e = e ? e : nnp_pu_extension(name, NNP_EXT_IN_PLACE, &add_in_place_ext);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_ONNX_OPS, add_more_ops);
     e = e ? e : sop_extension(name);
     e = e ? e : nnp_pu_extension(name, NNP_EXT_BACKWARD_READS, &add_backward_reads);

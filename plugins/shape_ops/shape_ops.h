@@ -39,6 +39,7 @@ typedef struct sop_state {
     /* Add: a ReLU folded into inference forwards (NNP_EXT_EPILOGUE) */
     int relu;
     int train_relu;       /* Add: training forwards end with a ReLU (plan_train_relu) */
+    int n_in;             /* Add: inputs at build */
 } sop_state;
 
 const char *sop_name(const sop_state *s);

@@ -793,3 +793,33 @@ Test(fusion, in_place_only_over_a_dead_input)
     nnp_model_free(f);
     nnp_model_free(u);
 }
+
+/* A sum of three inputs whose first comes back as its third: the running
+ * sum must not be written over the first. */
+Test(fusion, no_in_place_sum_of_a_repeated_input)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"w\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 12]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Dense\", \"name\": \"a\", \"config\": {\"name\": \"a\", "
+        "\"units\": 12}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"name\": \"b\", \"config\": {\"name\": \"b\", "
+        "\"units\": 12}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"s\", \"config\": {\"name\": \"s\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}], [\"b\", 0, 0, {}], [\"a\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", "
+        "\"units\": 3}, \"inbound_nodes\": [[[\"s\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
+    nnp_model *f, *u;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "w", &f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "w", &u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = rows(4, 12);
+    run_both(f, u, &x);
+    assert_same_bytes("a + b + a", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
