@@ -17,6 +17,7 @@
  */
 #include <nnplug/plugin_util.h>
 
+#include "common/act.h"
 #include "batchnorm.h"
 
 #include <math.h>
@@ -368,26 +369,6 @@ static nnp_status bn_forward(void *state, const nnp_tensor *const *in, int n_in,
     return NNP_OK;
 }
 
-/* g = r > 0 ? g : 0, element by element (the ReLU layer's backward). */
-__attribute__((target_clones("avx512f", "default"))) static void
-relu_span(const float *restrict r, float *restrict g, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float v = g[i];
-        g[i] = r[i] > 0.0f ? v : 0.0f;
-    }
-}
-
-static void relu_mask(const float *r, float *g, int64_t n, int nthreads)
-{
-    enum { PART = 1 << 16 };
-    const int64_t parts = (n + PART - 1) / PART;
-#pragma omp parallel for if (parts > 1 && nthreads > 1) num_threads(nthreads > 1 ? nthreads : 1) \
-    schedule(static)
-    for (int64_t k = 0; k < parts; k++)
-        relu_span(r + k * PART, g + k * PART, k * PART + PART < n ? PART : n - k * PART);
-}
-
 static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in,
                               const nnp_tensor *out, const nnp_tensor *grad_out,
                               nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
@@ -417,7 +398,10 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
         st = check_tensor(s, out, "output", &in[0]->shape, err);
         if (st != NNP_OK)
             return st;
-        relu_mask(out->data, grad_out->data, nnp_pu_numel(&out->shape), a.nthreads);
+        act_fn relu; /* the ReLU layer's own backward, in place */
+        act_parse("relu", &relu);
+        act_backward(&relu, NULL, out->data, grad_out->data, grad_out->data,
+                     nnp_pu_numel(&out->shape), 1, 1);
     }
     if (mode != NNP_MODE_TRAIN) {
         s->k->backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,

@@ -17,6 +17,7 @@
 #include <nnplug/plugin_util.h>
 
 #include "shape_ops.h"
+#include "common/act.h"
 #include "common/image.h"
 
 #include <math.h>
@@ -733,21 +734,6 @@ static nnp_status add_forward(void *state, const nnp_tensor *const *in, int n_in
     return NNP_OK;
 }
 
-/* g = r > 0 ? d : 0, element by element (the ReLU layer's backward). */
-static void relu_grad(float *g, const float *r, const float *d, int64_t n, int nt)
-{
-#pragma omp parallel num_threads(nt) if (n >= SOP_PAR_MIN)
-    {
-        const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t i0 = n * t / T, i1 = n * (t + 1) / T;
-#pragma omp simd
-        for (int64_t i = i0; i < i1; i++) {
-            const float v = d[i];
-            g[i] = r[i] > 0.0f ? v : 0.0f;
-        }
-    }
-}
-
 static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_in,
                                const nnp_tensor *out, const nnp_tensor *grad_out,
                                nnp_tensor *const *grad_in, nnp_mode mode, nnp_error *err)
@@ -767,11 +753,13 @@ static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_i
     if (st != NNP_OK)
         return st;
     const int64_t n = nnp_pu_numel(&in[0]->shape);
+    act_fn relu_fn;
+    act_parse("relu", &relu_fn);
     for (int k = 0; k < n_in; k++)
         if (grad_in && grad_in[k]) {
-            if (relu) /* dL/dsum = r > 0 ? dL/dr : 0 */
-                relu_grad(grad_in[k]->data, out->data, grad_out->data, n,
-                          nnp_pu_nthreads(s->host));
+            if (relu) /* dL/dsum = r > 0 ? dL/dr : 0: the ReLU layer's backward */
+                act_backward(&relu_fn, NULL, out->data, grad_out->data, grad_in[k]->data, n, 1,
+                             1);
             else
                 copy(grad_in[k]->data, grad_out->data, n);
         }
