@@ -827,14 +827,18 @@ static void plan_train_fusion(nnp_model *m)
     }
 }
 
+/* The producer that runs ReLU node r of the training plan (tabsorbed): the
+ * writer of the ReLU's input. */
+static int pair_producer(const nnp_model *m, int r)
+{
+    return m->v[m->nodes[r].in[0]].producer;
+}
+
 int nnp_model_node_train_fused_into(const nnp_model *m, int node)
 {
     if (node < 0 || node >= m->nn || !m->nodes[node].tabsorbed)
         return -1;
-    for (int i = 0; i < m->nn; i++)
-        if (m->nodes[i].trelu == node)
-            return i;
-    return -1;
+    return pair_producer(m, node);
 }
 
 void nnp_model_set_training_fusion(nnp_model *m, int on)
@@ -945,7 +949,7 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
                 if (m->nodes[j].in[k] == i && last - j < v->grad_birth)
                     v->grad_birth = last - j;
         /* a fused ReLU's output: read by its producer's backward */
-        const int p = m->nodes[v->producer].tabsorbed ? m->v[m->nodes[v->producer].in[0]].producer
+        const int p = m->nodes[v->producer].tabsorbed ? pair_producer(m, v->producer)
                                                       : v->producer;
         sp[n++] = (grad_span){&v->grad, v->act.shape, 0, 0, v->grad_birth, last - p};
     }
@@ -1224,7 +1228,7 @@ static nnp_status plan_train_arena(nnp_model *m, size_t *dry_total, nnp_error *e
         if (m->nodes[p].tabsorbed) {
             /* a fused ReLU's output: written by its producer, and read by
                the producer's backward (the ReLU's mask) */
-            const int q = m->v[m->nodes[p].in[0]].producer;
+            const int q = pair_producer(m, p);
             first = q;
             last = end - 1 - q > last ? end - 1 - q : last;
         }
