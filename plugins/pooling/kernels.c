@@ -174,7 +174,8 @@ void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *
 /* Max-pool 2x2 backward over n whole windows whose four elements are
  * a[j * s], b[j * s], c[j * s], d[j * s] (in window order; s = 2 for a
  * channels-first row pair, 1 for channels-last channel vectors): each
- * window's gradient g[j] goes to its first maximum, the others get 0. Float
+ * window's gradient g[j] goes to the element the forward took (its first
+ * maximum; NaN never is one), the others get 0. Float
  * selects only, so the compiler vectorizes the loop. */
 static inline void max2x2_backward(const float *restrict a, const float *restrict b,
                                    const float *restrict c, const float *restrict d,
@@ -184,30 +185,36 @@ static inline void max2x2_backward(const float *restrict a, const float *restric
 {
     for (int64_t j = 0; j < n; j++) {
         const float va = a[j * s], vb = b[j * s], vc = c[j * s], vd = d[j * s];
-        const float gv = gy[j], z = 0.0f;
-        const float m1 = vb > va ? vb : va, m2 = vc > m1 ? vc : m1;
+        const float gv = gy[j], z = 0.0f, ninf = -INFINITY;
+        const float m0 = va > ninf ? va : ninf; /* the forward's running max */
+        const float m1 = vb > m0 ? vb : m0, m2 = vc > m1 ? vc : m1;
         const float rd = vd > m2 ? gv : z, rest = vd > m2 ? z : gv;
         const float rc = vc > m1 ? rest : z, rest2 = vc > m1 ? z : rest;
-        da[j * s] = vb > va ? z : rest2;
-        db[j * s] = vb > va ? rest2 : z;
+        da[j * s] = vb > m0 ? z : rest2;
+        db[j * s] = vb > m0 ? rest2 : z;
         dc[j * s] = rc;
         dd[j * s] = rd;
     }
 }
 
-/* The first maximum, in row-major order, of the window of output (oh, ow)
- * in plane xp: its index, or -1 for an empty window. */
+/* The maximum the forward takes, in row-major order, of the window of
+ * output (oh, ow) in plane xp: the first element larger than every one
+ * before it and than -inf (NaN never is), else the window's first element;
+ * its index, or -1 for an empty window. */
 static int64_t cf_argmax(const pool_geom *g, const float *xp, int64_t oh, int64_t ow)
 {
     int64_t h0, h1, w0, w1, best = -1;
     window(g, oh, ow, &h0, &h1, &w0, &w1);
     float bv = -INFINITY;
     for (int64_t ih = h0; ih < h1; ih++)
-        for (int64_t iw = w0; iw < w1; iw++)
-            if (best < 0 || xp[ih * g->W + iw] > bv) {
+        for (int64_t iw = w0; iw < w1; iw++) {
+            if (best < 0)
+                best = ih * g->W + iw;
+            if (xp[ih * g->W + iw] > bv) {
                 best = ih * g->W + iw;
                 bv = xp[best];
             }
+        }
     return best;
 }
 
@@ -253,21 +260,21 @@ static void cf_split(const pool_geom *g, const float *restrict xp, float *restri
     }
 }
 
-/* Each output's first maximum in row-major window order (cf_argmax's: the
- * window's first element, replaced by a strictly larger one; a padded -inf
- * never is), for 16 outputs at a time in registers; then each output's
+/* Each output's maximum as cf_argmax finds it (-inf, replaced by a
+ * strictly larger element in row-major window order; a padded -inf never
+ * is), for 16 outputs at a time in registers; then each output's
  * gradient added at its maximum in output order: the same sums as one
  * window at a time. The AVX-512 body and the portable one make the same
  * choices. */
-static void first_valid(const pool_geom *g, const float *xp, int64_t oh, int64_t ow0, int64_t n,
-                        float *bv, int32_t *bk)
+static void first_valid(const pool_geom *g, int64_t oh, int64_t ow0, int64_t n, float *bv,
+                        int32_t *bk)
 {
     for (int64_t k = 0; k < n; k++) {
         int64_t h0, h1, w0, w1;
         window(g, oh, ow0 + k, &h0, &h1, &w0, &w1);
         const int some = h1 > h0 && w1 > w0;
         bk[k] = some ? (int32_t)(h0 * g->W + w0) : -1;
-        bv[k] = some ? xp[bk[k]] : -INFINITY;
+        bv[k] = -INFINITY;
     }
 }
 
@@ -342,9 +349,8 @@ static void argmax_run(const pool_geom *g, int avx512, const float *xs, int64_t 
         }
 }
 
-static void cf_max_backward_split(const pool_geom *g, int avx512, const float *restrict xp,
-                                  const float *restrict xs, const float *restrict dyp,
-                                  float *restrict dxp)
+static void cf_max_backward_split(const pool_geom *g, int avx512, const float *restrict xs,
+                                  const float *restrict dyp, float *restrict dxp)
 {
     int64_t hp, wq;
     split_dims(g, &hp, &wq);
@@ -353,7 +359,7 @@ static void cf_max_backward_split(const pool_geom *g, int avx512, const float *r
     for (int64_t oh = 0; oh < g->OH; oh++)
         for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 16) {
             const int64_t n = g->OW - ow0 < 16 ? g->OW - ow0 : 16;
-            first_valid(g, xp, oh, ow0, n, bv, bk);
+            first_valid(g, oh, ow0, n, bv, bk);
             argmax_run(g, avx512, xs, hp, wq, oh, ow0, n, bv, bk);
             const float *dyr = dyp + oh * g->OW + ow0;
             for (int64_t k = 0; k < n; k++)
@@ -373,7 +379,7 @@ static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
     memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
     if (xs) {
         cf_split(g, xp, xs);
-        cf_max_backward_split(g, avx512, xp, xs, dyp, dxp);
+        cf_max_backward_split(g, avx512, xs, dyp, dxp);
         return;
     }
     const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
@@ -468,10 +474,9 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                         /* first maximum in window order, as below */
                         int32_t bk[POOL_CBLK];
                         float bv[POOL_CBLK];
-                        const float *x0 = xn + h0 * si.h + w0 * si.w + cv;
                         for (int k = 0; k < POOL_CBLK; k++) {
                             bk[k] = 0;
-                            bv[k] = x0[k];
+                            bv[k] = -INFINITY;
                         }
                         int32_t pos = 0;
                         for (int64_t ih = h0; ih < h1; ih++)
@@ -495,7 +500,9 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++) {
                             const int64_t at = ih * si.h + iw * si.w + c;
-                            if (best < 0 || xn[at] > bv) {
+                            if (best < 0)
+                                best = at;
+                            if (xn[at] > bv) {
                                 best = at;
                                 bv = xn[at];
                             }
@@ -504,6 +511,156 @@ void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float 
                         dxn[best] += dyo[c];
                 }
             }
+    }
+}
+
+/* Max pooling with recorded maxima: a channels-first training forward
+ * writes, next to each output, the position in its window (row-major, < kh
+ * kw) of the element it took, the one cf_argmax finds; the backward then
+ * adds each output's gradient there, in output order (the sums of the
+ * recomputing backward), without reading the input. */
+int pool_records(const pool_geom *g, pool_op op)
+{
+    return op == POOL_MAX && g->channels_first && g->kh * g->kw < POOL_POS_NONE &&
+           !(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0);
+}
+
+static void record_row(const pool_geom *g, const float *restrict xp, float *restrict yr,
+                       uint8_t *restrict pr, int64_t oh)
+{
+    const int64_t hs = oh * g->sh - g->pt;
+    for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1;
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        const int64_t ws = ow * g->sw - g->pl;
+        float bv = -INFINITY;
+        int64_t bp = h1 > h0 && w1 > w0 ? (h0 - hs) * g->kw + (w0 - ws) : POOL_POS_NONE;
+        for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++)
+                if (xp[ih * g->W + iw] > bv) {
+                    bv = xp[ih * g->W + iw];
+                    bp = (ih - hs) * g->kw + (iw - ws);
+                }
+        yr[ow] = bv;
+        pr[ow] = (uint8_t)bp;
+    }
+}
+
+#ifdef POOL_X86
+/* Lanes t < 16 with 0 <= c0 + t < W. */
+static inline __mmask16 span_mask(int64_t c0, int64_t W)
+{
+    int64_t lo = c0 < 0 ? -c0 : 0, hi = W - c0;
+    lo = lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    if (lo >= hi)
+        return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* row[c0 + t], t < 16, -inf outside [0, W): a plain load inside the row
+ * (masked loads that suppress lanes cost far more on some cores). */
+__attribute__((target("avx512f"))) static inline __m512 load_span(const float *row, int64_t c0,
+                                                                  int64_t W, __m512 ninf)
+{
+    if (c0 >= 0 && c0 + 16 <= W)
+        return _mm512_loadu_ps(row + c0);
+    return _mm512_mask_loadu_ps(ninf, span_mask(c0, W), row + c0);
+}
+
+/* record_row for strides 1 and 2 along the row: 16 outputs at a time; a
+ * window column is one masked load (stride 1) or the even lanes of two
+ * (stride 2), -inf outside the row. The same order and comparisons as
+ * record_row: the same values and positions. */
+__attribute__((target("avx512f"))) static void
+record_row_avx512(const pool_geom *g, const float *xp, float *yr, uint8_t *pr, int64_t oh)
+{
+    const int64_t hs = oh * g->sh - g->pt, sw = g->sw;
+    const int64_t i0 = hs < 0 ? -hs : 0, i1 = hs + g->kh > g->H ? g->H - hs : g->kh;
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i even = _mm512_add_epi32(lane, lane);
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 16) {
+        const int64_t n = g->OW - ow0 < 16 ? g->OW - ow0 : 16;
+        const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+        /* each window's first valid position, or none */
+        const __m512i ws = _mm512_sub_epi32(
+            _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32((int)ow0), lane),
+                               _mm512_set1_epi32((int)sw)),
+            _mm512_set1_epi32((int)g->pl));
+        __m512i bp = _mm512_add_epi32(_mm512_set1_epi32((int)(i0 * g->kw)),
+                                      _mm512_max_epi32(zero, _mm512_sub_epi32(zero, ws)));
+        __mmask16 none = _mm512_cmpge_epi32_mask(ws, _mm512_set1_epi32((int)g->W)) |
+                         _mm512_cmple_epi32_mask(_mm512_add_epi32(ws, _mm512_set1_epi32((int)g->kw)),
+                                                 zero);
+        if (i0 >= i1)
+            none = 0xffff;
+        bp = _mm512_mask_mov_epi32(bp, none, _mm512_set1_epi32(POOL_POS_NONE));
+        __m512 bv = ninf;
+        for (int64_t i = i0; i < i1; i++) {
+            const float *row = xp + (hs + i) * g->W;
+            for (int64_t j = 0; j < g->kw; j++) {
+                const int64_t c0 = ow0 * sw - g->pl + j;
+                __m512 v = load_span(row, c0, g->W, ninf);
+                if (sw == 2)
+                    v = _mm512_permutex2var_ps(v, even, load_span(row, c0 + 16, g->W, ninf));
+                const __mmask16 up = _mm512_mask_cmp_ps_mask(m, v, bv, _CMP_GT_OQ);
+                bv = _mm512_mask_mov_ps(bv, up, v);
+                bp = _mm512_mask_mov_epi32(bp, up, _mm512_set1_epi32((int)(i * g->kw + j)));
+            }
+        }
+        _mm512_mask_storeu_ps(yr + ow0, m, bv);
+        _mm512_mask_cvtepi32_storeu_epi8(pr + ow0, m, bp);
+    }
+}
+#endif
+
+void pool_forward_record(const pool_geom *g, const float *x, float *y, uint8_t *pos,
+                         int nthreads)
+{
+    const int64_t rows = g->N * g->C * g->OH;
+    int avx512 = 0;
+#ifdef POOL_X86
+    avx512 = pool_avx512() && (g->sw == 1 || g->sw == 2) && g->W < INT32_MAX / 4 &&
+             g->OW < INT32_MAX / 4;
+#endif
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (rows * g->OW >= POOL_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t plane = r / g->OH, oh = r % g->OH;
+        const float *xp = x + plane * g->H * g->W;
+#ifdef POOL_X86
+        if (avx512) {
+            record_row_avx512(g, xp, y + r * g->OW, pos + r * g->OW, oh);
+            continue;
+        }
+#endif
+        record_row(g, xp, y + r * g->OW, pos + r * g->OW, oh);
+    }
+    (void)avx512;
+}
+
+void pool_backward_recorded(const pool_geom *g, const uint8_t *pos, const float *dy, float *dx,
+                            int nthreads)
+{
+    const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
+    int64_t at[POOL_POS_NONE]; /* window position -> plane offset from its corner */
+    for (int64_t p = 0; p < g->kh * g->kw; p++)
+        at[p] = (p / g->kw) * g->W + p % g->kw;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (planes * hw >= POOL_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *restrict dxp = dx + p * hw;
+        const float *restrict dyp = dy + p * ohw;
+        const uint8_t *restrict pp = pos + p * ohw;
+        memset(dxp, 0, (size_t)hw * sizeof(float));
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            const int64_t corner = (oh * g->sh - g->pt) * g->W - g->pl;
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                const uint8_t q = pp[oh * g->OW + ow];
+                if (q != POOL_POS_NONE)
+                    dxp[corner + ow * g->sw + at[q]] += dyp[oh * g->OW + ow];
+            }
+        }
     }
 }
 
@@ -567,10 +724,10 @@ static void global_backward_cl(const pool_geom *g, pool_op op, const float *x, c
         float bv[GCB];
         int64_t best[GCB];
         for (int64_t k = 0; k < nc; k++) {
-            bv[k] = hw ? xn[k] : 0.0f;
+            bv[k] = -INFINITY;
             best[k] = 0;
         }
-        for (int64_t p = 1; p < hw; p++)
+        for (int64_t p = 0; p < hw; p++)
             for (int64_t k = 0; k < nc; k++) {
                 const float v = xn[p * C + k];
                 best[k] = v > bv[k] ? p : best[k];
@@ -631,10 +788,13 @@ void global_backward(const pool_geom *g, pool_op op, const float *x, const float
             continue;
         }
         int64_t best = 0;
+        float bv = -INFINITY;
         for (int64_t p = 0; p < hw; p++) {
             di[p * step] = 0.0f;
-            if (xi[p * step] > xi[best * step])
+            if (xi[p * step] > bv) {
                 best = p;
+                bv = xi[p * step];
+            }
         }
         if (hw)
             di[best * step] = dy[t];

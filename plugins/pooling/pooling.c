@@ -9,8 +9,11 @@
  * "count_include_pad" (padded zeros count in the divisor, as in PyTorch's
  * AvgPool2d default).
  *
- * No weights and no scratch: forward and backward recompute what they need
- * from the input (max's gradient goes to the first maximum of its window).
+ * No weights and no scratch. Max's gradient goes to the element of its
+ * window the forward took (the first maximum); channels-first training
+ * forwards record its position, one byte per output (pool_records), and the
+ * backward of that forward reads it instead of the input; any other
+ * backward recomputes it from the input.
  */
 #include <nnplug/plugin_util.h>
 
@@ -134,7 +137,13 @@ static nnp_status gmax_create(const nnp_host *h, const nnp_config *cfg, void **s
     return pool_create_common(h, cfg, "GlobalMaxPooling2D", POOL_MAX, 1, state, err);
 }
 
-static void pool_destroy(void *state) { free(state); }
+static void pool_destroy(void *state)
+{
+    pool_state *s = state;
+    if (s && s->rec)
+        s->host->aligned_free(s->rec);
+    free(state);
+}
 
 /* ------------------------------------------------------------------ */
 /* geometry / build                                                    */
@@ -201,10 +210,31 @@ static nnp_status pool_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         st = pool_geometry(s, &in[0], &g, err);
     if (st != NNP_OK)
         return st;
+    /* the training forward's record of the maxima: one byte per output */
+    size_t rec = 0;
+    if (!s->global && pool_records(&g, s->op) && g.N >= 0 && g.OH >= 0 && g.OW >= 0)
+        rec = (size_t)(g.N * g.C * g.OH * g.OW);
+    if (rec != s->rec_bytes) {
+        if (s->rec)
+            s->host->aligned_free(s->rec);
+        s->rec = rec ? s->host->aligned_alloc(rec) : NULL;
+        s->rec_bytes = s->rec ? rec : 0;
+        if (rec && !s->rec)
+            return s->host->error_set(err, NNP_ERR_NOMEM, "%s '%s': out of memory (%zu bytes)",
+                                      s->kind, pool_name(s), rec);
+    }
+    s->rec_x = s->rec_y = NULL;
     out_shape(s, &g, out);
     s->in_shape = in[0];
     s->built = 1;
     return NNP_OK;
+}
+
+/* Whether a forward of this geometry can record its maxima. */
+static int can_record(const pool_state *s, const pool_geom *g)
+{
+    return s->rec && !s->global && pool_records(g, s->op) &&
+           (size_t)(g->N * g->C * g->OH * g->OW) <= s->rec_bytes;
 }
 
 /* ------------------------------------------------------------------ */
@@ -251,7 +281,6 @@ static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n
 {
     pool_state *s = state;
     (void)n_in;
-    (void)mode;
     pool_geom g;
     nnp_shape os;
     nnp_status st = run_geom(s, in[0], &g, &os, err);
@@ -269,10 +298,16 @@ static nnp_status pool_forward_k(void *state, const nnp_tensor *const *in, int n
                                       cx ? "input" : "output");
         g.channels_first = 0; /* the same windows over channels-last memory */
     }
-    if (s->global)
+    s->rec_x = s->rec_y = NULL;
+    if (s->global) {
         global_forward(&g, s->op, in[0]->data, out->data, nt);
-    else
+    } else if (mode == NNP_MODE_TRAIN && can_record(s, &g)) {
+        pool_forward_record(&g, in[0]->data, out->data, s->rec, nt);
+        s->rec_x = in[0]->data;
+        s->rec_y = out->data;
+    } else {
         pool_forward(&g, s->op, s->count_include_pad, in[0]->data, out->data, nt);
+    }
     return NNP_OK;
 }
 
@@ -283,7 +318,6 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
     pool_state *s = state;
     (void)n_in;
     (void)mode;
-    (void)out;
     pool_geom g;
     nnp_shape os;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
@@ -297,6 +331,8 @@ static nnp_status pool_backward_k(void *state, const nnp_tensor *const *in, int 
     const int nt = nnp_pu_nthreads(s->host);
     if (s->global)
         global_backward(&g, s->op, in[0]->data, grad_out->data, gx->data, nt);
+    else if (out && s->rec_x == in[0]->data && s->rec_y == out->data && can_record(s, &g))
+        pool_backward_recorded(&g, s->rec, grad_out->data, gx->data, nt);
     else
         pool_backward(&g, s->op, s->count_include_pad, in[0]->data, grad_out->data, gx->data, nt);
     return NNP_OK;

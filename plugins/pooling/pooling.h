@@ -7,6 +7,9 @@
 
 typedef enum pool_op { POOL_MAX = 0, POOL_AVG = 1 } pool_op;
 
+/* A recorded window position: no element (an empty window). */
+#define POOL_POS_NONE 255
+
 /* One pooling geometry (derived from a concrete input shape). */
 typedef struct pool_geom {
     int64_t N, H, W, C, OH, OW;
@@ -29,6 +32,12 @@ typedef struct pool_state {
     int channels_first;
     int built;
     nnp_shape in_shape;        /* of the last build (dims may be -1) */
+    /* max, channels-first: each output's window position (pool_records),
+       written by training forwards; valid for the backward of input rec_x
+       and output rec_y (compared only, never read) */
+    uint8_t *rec;
+    size_t rec_bytes;
+    const void *rec_x, *rec_y;
 } pool_state;
 
 const char *pool_name(const pool_state *s);
@@ -42,6 +51,13 @@ void pool_forward(const pool_geom *g, pool_op op, int include_pad, const float *
                   int nthreads);
 void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float *x,
                    const float *dy, float *dx, int nthreads);
+/* Whether a geometry's training forward records its maxima; the forward
+ * that does (y as pool_forward's) and the backward from the record. */
+int pool_records(const pool_geom *g, pool_op op);
+void pool_forward_record(const pool_geom *g, const float *x, float *y, uint8_t *pos,
+                         int nthreads);
+void pool_backward_recorded(const pool_geom *g, const uint8_t *pos, const float *dy, float *dx,
+                            int nthreads);
 void global_forward(const pool_geom *g, pool_op op, const float *x, float *y, int nthreads);
 void global_backward(const pool_geom *g, pool_op op, const float *x, const float *dy, float *dx,
                      int nthreads);

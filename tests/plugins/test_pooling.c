@@ -256,6 +256,97 @@ Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
     unsetenv("NNP_POOL_ISA");
 }
 
+/* Channels-first max pooling records, in a training forward, the window
+ * position each output took; its backward reads that instead of the input.
+ * On inputs with ties, -inf and NaN (NaN is never the maximum), for both
+ * bodies (AVX-512 and portable), both data formats (channels-last records
+ * nothing and recomputes): the training forward's output is the bits
+ * of the inference forward's; its backward is the bits of the backward
+ * that recomputes the maxima (run after a training forward of another
+ * input, whose record it must not use), and sends each gradient to the
+ * element the forward took (direct loop). */
+Test(pooling, max_record_matches_recompute)
+{
+    static const int64_t pads_s[4] = {1, 2, 0, 1};
+    const pool_case extra[] = {
+        {"MaxPooling2D", 2, 23, 37, 3, 3, 3, 2, 2, "valid", pads_c, 1, 0},
+        {"MaxPooling2D", 1, 9, 35, 2, 3, 3, 1, 1, "same", NULL, 1, 0},
+        {"MaxPooling2D", 2, 10, 41, 2, 4, 3, 3, 2, "valid", pads_s, 1, 0},
+        {"MaxPooling2D", 1, 8, 50, 2, 2, 5, 1, 3, "same", NULL, 1, 0},
+    };
+    const size_t n_all = N_CASES + sizeof extra / sizeof extra[0];
+    kit_seed(36);
+    int checked = 0, n_max = 0;
+    for (size_t i = 0; i < n_all; i++)
+        n_max += !strcmp((i < N_CASES ? &cases[i] : &extra[i - N_CASES])->kind, "MaxPooling2D");
+    for (size_t r = 0; r < 2 * n_all; r++) {
+        const size_t i = r % n_all;
+        if (r == n_all)
+            setenv("NNP_POOL_ISA", "portable", 1);
+        const pool_case *c = i < N_CASES ? &cases[i] : &extra[i - N_CASES];
+        if (strcmp(c->kind, "MaxPooling2D"))
+            continue;
+        char json[256], what[300];
+        json_of(c, json, sizeof json);
+        snprintf(what, sizeof what, "%s%s", json, r < n_all ? "" : " (portable)");
+        nnp_layer *l = kit_layer(c->kind, json);
+        nnp_shape xs = in_shape(c);
+        nnp_shape os = kit_build(l, 1, &xs);
+        nnp_tensor x = kit_tensor(&xs), x2 = kit_tensor(&xs), y = kit_tensor(&os),
+                   yi = kit_tensor(&os), y2 = kit_tensor(&os), gy = kit_tensor(&os),
+                   gx = kit_tensor(&xs), gx2 = kit_tensor(&xs);
+        float *xp = kit_data(&x);
+        for (int64_t k = 0; k < kit_numel(&xs); k++) {
+            const double u = kit_uniform();
+            xp[k] = u < 0.2 ? -INFINITY : u < 0.3 ? NAN : u < 0.6 ? 0.0f : u < 0.9 ? 1.0f : 2.0f;
+        }
+        kit_fill(&x2, -1, 1);
+        kit_fill(&gy, 0.5, 1.5);
+        nnp_tensor *ins[1] = {&x}, *ins2[1] = {&x2}, *gxs[1] = {&gx}, *gxs2[1] = {&gx2};
+        kit_forward(l, ins, 1, &yi, NNP_MODE_INFER);
+        kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
+        kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
+        cr_assert_eq(memcmp(y.data, yi.data, y.nbytes), 0, "%s: training forward", what);
+        kit_forward(l, ins2, 1, &y2, NNP_MODE_TRAIN);
+        kit_backward(l, ins, 1, &y, &gy, gxs2, NNP_MODE_TRAIN);
+        cr_assert_eq(memcmp(gx.data, gx2.data, gx.nbytes), 0, "%s: recorded backward", what);
+        int64_t OH, OW, pt, pl;
+        axis_ref(c, 0, c->H, &OH, &pt);
+        axis_ref(c, 1, c->W, &OW, &pl);
+        double *ref = calloc((size_t)kit_numel(&xs), sizeof *ref);
+        for (int64_t n = 0; n < c->N; n++)
+            for (int64_t ch = 0; ch < c->C; ch++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t best = -1;
+                        float bv = -INFINITY;
+                        for (int64_t a = 0; a < c->kh; a++)
+                            for (int64_t b = 0; b < c->kw; b++) {
+                                int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
+                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
+                                    continue;
+                                int64_t at = at4(c, c->H, c->W, n, ch, ih, iw);
+                                if (best < 0)
+                                    best = at;
+                                if (xp[at] > bv) {
+                                    best = at;
+                                    bv = xp[at];
+                                }
+                            }
+                        ref[best] += kit_data(&gy)[at4(c, OH, OW, n, ch, oh, ow)];
+                    }
+        tu_assert_close_f32(what, gx.data, ref, kit_numel(&xs), 1e-6, 1e-6);
+        checked++;
+        free(ref);
+        nnp_tensor *all[] = {&x, &x2, &y, &yi, &y2, &gy, &gx, &gx2};
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+            nnp_tensor_free(all[k]);
+        nnp_layer_free(l);
+    }
+    unsetenv("NNP_POOL_ISA");
+    cr_assert_eq(checked, 2 * n_max);
+}
+
 Test(pooling, keras_defaults)
 {
     /* pool_size (2, 2), strides = pool_size, valid, channels_last */
