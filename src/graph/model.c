@@ -32,7 +32,8 @@ typedef struct value {
                               caller's input */
     nnp_tensor own;        /* a weight output's buffer (the weight copied there) */
     nnp_tensor grad;       /* a view into the model's gradient arena (plan_grads) */
-    int grad_birth;        /* backward step before which it is zeroed (-1: first) */
+    int grad_birth;        /* backward step at which its gradient's life begins
+                              (-1: before the first, a graph output's) */
     size_t act_cap;        /* bytes own holds: smaller batches reuse them */
     size_t off[2];         /* its place in the inference / training arena
                               (VALUE_NOWHERE: the forward does not write it) */
@@ -925,6 +926,22 @@ static size_t place_all(grad_span *sp, int *order, int n)
  * fans out) share one arena: a value's gradient lives from the backward of
  * its last reader (or the start, for an output) to its producer's; two
  * buffers share bytes only when their lives do not meet. */
+/* Each value's first read in backward order: node * 64 + input (a node has
+ * at most 64 inputs), -1 for none. malloc'ed; NULL when out of memory. */
+static int *first_reads(const nnp_model *m)
+{
+    int *first = malloc((size_t)(m->nv ? m->nv : 1) * sizeof *first);
+    if (!first)
+        return NULL;
+    for (int i = 0; i < m->nv; i++)
+        first[i] = -1;
+    for (int i = m->nn - 1; i >= 0; i--)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (first[m->nodes[i].in[k]] < 0)
+                first[m->nodes[i].in[k]] = i * 64 + k;
+    return first;
+}
+
 static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
     if (m->grads_ready) {
@@ -938,7 +955,9 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
         cap += m->nodes[i].n_in;
     grad_span *sp = calloc((size_t)(cap ? cap : 1), sizeof *sp);
     int *order = calloc((size_t)(cap ? cap : 1), sizeof *order);
-    nnp_status st = sp && order ? NNP_OK : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    int *first = first_reads(m);
+    nnp_status st = sp && order && first ? NNP_OK
+                                         : nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < m->nv && !st; i++) {
         value *v = &m->v[i];
         if (v->producer < 0)
@@ -964,9 +983,12 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
             value *v = &m->v[nd->in[k]];
             if (!dry_total)
                 memset(&nd->tmp[k], 0, sizeof nd->tmp[k]);
-            /* A value read by one node only gets its gradient written in
-               place; else this node writes its part here, for one step. */
-            if (v->producer >= 0 && (v->n_consumers > 1 || is_output(m, nd->in[k])))
+            /* The first read of a value in backward order (the last node to
+               read it, its first input that does) writes its gradient in
+               place; every other read writes its part here, for one step,
+               added after. A graph output's gradient starts from the one
+               handed to backward: each read adds. */
+            if (v->producer >= 0 && (first[nd->in[k]] != i * 64 + k || is_output(m, nd->in[k])))
                 sp[n++] = (grad_span){&nd->tmp[k], v->act.shape, 0, 0, last - i, last - i};
         }
     }
@@ -982,6 +1004,7 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
         *dry_total = total;
         free(sp);
         free(order);
+        free(first);
         return NNP_OK;
     }
     if (!st) {
@@ -1007,6 +1030,7 @@ static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
     }
     free(sp);
     free(order);
+    free(first);
     if (st == NNP_OK)
         m->grads_ready = 1;
     return st;
@@ -1399,12 +1423,13 @@ static void add_into(nnp_tensor *dst, const nnp_tensor *src)
     }
 }
 
-/* Zeroes the accumulated gradients whose life begins at backward step s. */
-static void zero_grads_born(nnp_model *m, int s)
+/* Zeroes the graph outputs' gradients (the others' first write is whole:
+ * grad_written_in_place), before backward step 0. */
+static void zero_output_grads(nnp_model *m)
 {
     for (int i = 0; i < m->nv; i++) {
         value *v = &m->v[i];
-        if (v->grad.data && v->grad_birth == s && (v->n_consumers != 1 || is_output(m, i)))
+        if (v->grad.data && v->producer >= 0 && is_output(m, i))
             memset(v->grad.data, 0, v->grad.nbytes);
     }
 }
@@ -1436,11 +1461,12 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
     st = plan_grads(m, NULL, err);
     if (st)
         return st;
-    /* A value read by one node only, and not a graph output, gets its
-     * gradient written whole by that node (backward writes grad_in, see
-     * plugin.h); the others accumulate (add_into) and start from zero, at
-     * the step their life in the arena begins. */
-    zero_grads_born(m, -1);
+    /* A value that is no graph output gets its gradient written whole by
+     * the first node in backward order that reads it (backward writes
+     * grad_in, see plugin.h), the other reads' parts added to it
+     * (add_into); a graph output's starts from zero and the gradient handed
+     * here. */
+    zero_output_grads(m);
     for (int i = 0; i < n_outputs; i++) {
         value *v = &m->v[m->outputs[i]];
         if (!grad_outputs[i] || !v->grad.data)
@@ -1456,7 +1482,6 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
         node *n = &m->nodes[i];
         const nnp_tensor *in[64];
         nnp_tensor *gin[64];
-        zero_grads_born(m, m->nn - 1 - i);
         if (tfuse && n->tabsorbed)
             continue; /* its producer's backward takes it */
         /* a producer fused with a ReLU: that ReLU's output and gradient */
