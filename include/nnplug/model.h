@@ -56,6 +56,12 @@ NNP_API const nnp_tensor *nnp_model_output(const nnp_model *m, int i);
  * nnp_model_zero_grad first). */
 NNP_API nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
                                       int n_outputs, nnp_error *err);
+/* As nnp_model_backward, but each weight gradient is this backward's alone:
+ * written, not added, so no nnp_model_zero_grad before it (layers whose
+ * kind can write them are told to, the others' gradients zeroed here). */
+NNP_API nnp_status nnp_model_backward_overwrite(nnp_model *m,
+                                                const nnp_tensor *const *grad_outputs,
+                                                int n_outputs, nnp_error *err);
 NNP_API void nnp_model_zero_grad(nnp_model *m);
 NNP_API double nnp_model_regularization_loss(const nnp_model *m);
 /* Adds every layer's regularizer gradients, once (after backward). */

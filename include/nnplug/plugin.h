@@ -59,6 +59,9 @@
  * forward, one backward); defines the kind extension NNP_EXT_IN_PLACE
  * (inference forwards that write their output over an input); the host
  * table is unchanged.
+ * 1.8 defines the kind extension NNP_EXT_GRAD_STORE (a backward that
+ * writes the weight gradients instead of adding to them, so that the host
+ * need not zero them first); the host table is unchanged.
  */
 #ifndef NNPLUG_PLUGIN_H
 #define NNPLUG_PLUGIN_H
@@ -72,7 +75,7 @@ extern "C" {
 #endif
 
 #define NNP_ABI_MAJOR 1
-#define NNP_ABI_MINOR 7
+#define NNP_ABI_MINOR 8
 
 #define NNP_PLUGIN_ENTRY_SYMBOL "nnp_plugin_entry"
 
@@ -486,6 +489,7 @@ typedef struct nnp_host {
 #define NNP_HOST_SIZE_1_5 sizeof(nnp_host)
 #define NNP_HOST_SIZE_1_6 sizeof(nnp_host)   /* 1.6 added no host function */
 #define NNP_HOST_SIZE_1_7 sizeof(nnp_host)   /* nor did 1.7 */
+#define NNP_HOST_SIZE_1_8 sizeof(nnp_host)   /* nor 1.8 */
 
 static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
 {
@@ -496,7 +500,8 @@ static inline int nnp_host_at_least_(const nnp_host *host, unsigned minor)
                   : minor == 4 ? NNP_HOST_SIZE_1_4
                   : minor == 5 ? NNP_HOST_SIZE_1_5
                   : minor == 6 ? NNP_HOST_SIZE_1_6
-                               : NNP_HOST_SIZE_1_7;
+                  : minor == 7 ? NNP_HOST_SIZE_1_7
+                               : NNP_HOST_SIZE_1_8;
     return host != NULL && host->abi_major == NNP_ABI_MAJOR && host->abi_minor >= minor &&
            host->struct_size >= need;
 }
@@ -706,6 +711,18 @@ typedef struct nnp_in_place_ext {
     size_t struct_size;
     int (*inference_in_place)(const void *state, int k);
 } nnp_in_place_ext;
+
+/* Extension NNP_EXT_GRAD_STORE (since 1.8): a backward that writes the
+ * weight gradients. A host MAY call store_next_backward(state) right before
+ * a backward of the instance; that backward then WRITES the data part of
+ * each trainable weight's gradient, the values it would have added to
+ * zeros (a zero may come out as -0), and the host does not zero them
+ * before. It applies to that one backward. */
+#define NNP_EXT_GRAD_STORE "nnp.grad_store"
+typedef struct nnp_grad_store_ext {
+    size_t struct_size;
+    void (*store_next_backward)(void *state);
+} nnp_grad_store_ext;
 
 /* Extension NNP_EXT_LAYOUT (since 1.6): activations that stay in another
  * layout between layers in inference plans. A host MAY hand a rank-4 value

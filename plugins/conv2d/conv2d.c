@@ -624,6 +624,7 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
     (void)mode;
     conv_geom g;
     nnp_shape os;
+    s->store_grads = 0; /* told before a backward, not before a forward */
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
         st = nnp_pu_check(s->host, "Conv2D", conv_name(s), out, "output", &os, err);
@@ -746,7 +747,7 @@ static nnp_status conv_backward_chunks(conv_state *s, const conv_geom *g, const 
             if (ce)
                 cdn_backward(ce, x + b * in_img, s->wb.kernel.data, dz + b * out_img, part,
                              s->wb.use_bias ? part + wn : NULL, dx ? dx + b * in_img : NULL,
-                             NULL, nt);
+                             NULL, nt, 0);
             else
                 conv_backward(g, e - b, x + b * in_img, s->wb.kernel.data, dz + b * out_img,
                               part, s->wb.use_bias ? part + wn : NULL,
@@ -813,6 +814,8 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     nnp_shape os;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
     const char *nm = conv_name(s);
+    const int store = s->store_grads; /* write the weight gradients, not add */
+    s->store_grads = 0;
     nnp_status st = run_geom(s, in[0], &g, &os, err);
     if (st == NNP_OK)
         st = nnp_pu_check(h, "Conv2D", nm, grad_out, "output gradient", &os, err);
@@ -852,6 +855,13 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
         dz = s->dz;
     }
     float *dbias = s->wb.use_bias ? s->wb.dbias.data : NULL;
+    if (store && !(e && !s->gemm_bwd && !grouped)) {
+        /* the paths that add: onto zeros */
+        if (s->wb.dkernel.data)
+            memset(s->wb.dkernel.data, 0, s->wb.dkernel.nbytes);
+        if (dbias)
+            memset(dbias, 0, s->wb.dbias.nbytes);
+    }
     if (grouped)
         return conv_backward_chunks(s, &g, in[0]->data, dz, gx ? gx->data : NULL, err);
     if (e && s->gemm_bwd) {
@@ -866,7 +876,7 @@ static nnp_status conv_backward_k(void *state, const nnp_tensor *const *in, int 
     }
     if (e)
         cdn_backward(e, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
-                     gx ? gx->data : NULL, ws, nt);
+                     gx ? gx->data : NULL, ws, nt, store);
     else
         conv_backward(&g, g.N, in[0]->data, s->wb.kernel.data, dz, s->wb.dkernel.data, dbias,
                       gx ? gx->data : NULL, &s->scratch, nt);
@@ -933,11 +943,23 @@ static const nnp_layout_ext conv_layout = {
     .plan_layouts = conv_plan_layouts,
 };
 
+/* NNP_EXT_GRAD_STORE: oneDNN's kernel gradient goes to the weight's
+ * gradient through a reorder that writes (else one that adds); the other
+ * paths add onto zeros. */
+static void conv_store_next_backward(void *state) { ((conv_state *)state)->store_grads = 1; }
+
+static const nnp_grad_store_ext conv_grad_store = {
+    .struct_size = sizeof(nnp_grad_store_ext),
+    .store_next_backward = conv_store_next_backward,
+};
+
 static const void *conv_extension(const char *name)
 {
     const void *e = nnp_pu_extension(name, NNP_EXT_ONNX_NODE, &conv_onnx_node);
     if (!e)
         e = nnp_pu_extension(name, NNP_EXT_LAYOUT, &conv_layout);
+    if (!e)
+        e = nnp_pu_extension(name, NNP_EXT_GRAD_STORE, &conv_grad_store);
     return e ? e : nnp_pu_extension(name, NNP_EXT_EPILOGUE, &conv_epilogue);
 }
 

@@ -61,6 +61,7 @@ typedef struct conv_state {
     conv_dnnl *ceng;
     conv_geom ceng_g;
     int ceng_threads;
+    int store_grads;          /* NNP_EXT_GRAD_STORE: the next backward writes them */
 } conv_state;
 
 const char *conv_name(const conv_state *s);

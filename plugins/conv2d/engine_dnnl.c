@@ -63,9 +63,9 @@ int cdn_plan_post(conv_dnnl *e, int sum, int relu)
     return 1;
 }
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads)
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads, int store)
 {
-    (void)ws;
+    (void)ws, (void)store;
     (void)e, (void)x, (void)kernel, (void)dz, (void)dkernel, (void)dbias, (void)dx,
         (void)nthreads;
 }
@@ -120,7 +120,7 @@ struct conv_dnnl {
     port src, dst, ddst, dsrc;
     size_t ws_bytes;            /* the ports' workspace (plan_workspace) */
     dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
-    dnnl_primitive_t re_wf, re_wb, re_dw;
+    dnnl_primitive_t re_wf, re_wb, re_dw, re_dw_set; /* re_dw adds, re_dw_set writes */
     float *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
@@ -457,6 +457,8 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     dnnl_primitive_desc_destroy(pd);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
+    if (!bad)
+        bad = reorder(e, &e->re_dw_set, dw, &d->w_user);
     return bad || mem(e, &e->dw_user, &d->w_user) ||
            dnnl_memory_create(&e->dw_sum, dw, e->eng, DNNL_MEMORY_NONE) ||
            mem(e, &e->bias, &d->b) ||
@@ -522,7 +524,7 @@ void cdn_destroy(conv_dnnl *e)
         dnnl_memory_destroy(ms[i]);
     dnnl_primitive_t ps[] = {e->fwd,        e->post[0][1], e->post[1][0], e->post[1][1],
                              e->re_dst_in,  e->bwd_d,      e->bw[0],      e->bw[1],
-                             e->re_wf,      e->re_wb,      e->re_dw};
+                             e->re_wf,      e->re_wb,      e->re_dw,      e->re_dw_set};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
     cl_release(e);
@@ -1048,7 +1050,7 @@ void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float
 }
 
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads)
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads, int store)
 {
     port_bind(e, &e->src, ws);
     port_bind(e, &e->ddst, ws);
@@ -1073,14 +1075,14 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     weight_grads(e, src, ddst, parts, nt);
     dnnl_memory_set_data_handle(e->dw_sum, parts);
     dnnl_memory_set_data_handle(e->dw_user, dkernel);
-    run_reorder(e, e->re_dw, e->dw_sum, e->dw_user); /* dkernel += */
+    run_reorder(e, store ? e->re_dw_set : e->re_dw, e->dw_sum, e->dw_user); /* dkernel (+)= */
     dnnl_stream_wait(e->strm);
     if (dbias && e->has_bias)
         for (int64_t f = 0; f < e->g.F; f++) {
             float s = e->ch[0].db_buf[f];
             for (int k = 1; k < e->K; k++)
                 s += e->ch[k].db_buf[f];
-            dbias[f] += s;
+            dbias[f] = store ? s : dbias[f] + s;
         }
     e->wf_valid = 0; /* the optimizer changes the kernel next */
     if (!e->cl.w_own)

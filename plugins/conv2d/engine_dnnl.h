@@ -74,10 +74,11 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu);
  * call); 0 on success. */
 int cdn_plan_post(conv_dnnl *e, int sum, int relu);
 
-/* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL)
- * and WRITES dx (when not NULL), from dz = dL/d(pre-activation output). */
+/* ADDS the kernel / bias gradients into dkernel / dbias (dbias may be NULL;
+ * with store: WRITES them) and WRITES dx (when not NULL), from dz =
+ * dL/d(pre-activation output). */
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
-                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads);
+                  float *dkernel, float *dbias, float *dx, void *ws, int nthreads, int store);
 
 /* dx alone (the backward-data half of cdn_backward). */
 void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float *dx, void *ws,

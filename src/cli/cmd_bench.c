@@ -495,9 +495,8 @@ static nnp_status run_model_fwd(void *c, nnp_error *err)
 static nnp_status run_model_step(void *c, nnp_error *err)
 {
     model_ctx *m = c;
-    nnp_model_zero_grad(m->m);
     nnp_status s = nnp_model_forward(m->m, m->in_ptrs, m->n_in, NNP_MODE_TRAIN, err);
-    return s ? s : nnp_model_backward(m->m, m->gout_ptrs, m->n_out, err);
+    return s ? s : nnp_model_backward_overwrite(m->m, m->gout_ptrs, m->n_out, err);
 }
 
 /* Declared shape of a value with unknown dims (-1) taken as the batch. */

@@ -1434,8 +1434,40 @@ static void zero_output_grads(nnp_model *m)
     }
 }
 
+/* For a backward that writes the weight gradients: each layer's kind told
+ * that its next backward writes them (a layer applied once whose kind can,
+ * NNP_EXT_GRAD_STORE), the others' zeroed. */
+static nnp_status grads_overwritten(nnp_model *m, nnp_error *err)
+{
+    int *apps = calloc((size_t)(m->nl ? m->nl : 1), sizeof *apps);
+    if (!apps)
+        return nnp_error_set(err, NNP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < m->nn; i++)
+        apps[m->nodes[i].layer]++;
+    for (int l = 0; l < m->nl; l++)
+        if (apps[l] != 1 || !nnpi_layer_store_grads(m->layers[l]))
+            nnp_layer_zero_grad(m->layers[l]);
+    free(apps);
+    return NNP_OK;
+}
+
+static nnp_status backward_run(nnp_model *m, const nnp_tensor *const *grad_outputs,
+                               int n_outputs, int overwrite, nnp_error *err);
+
 nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_outputs,
                               int n_outputs, nnp_error *err)
+{
+    return backward_run(m, grad_outputs, n_outputs, 0, err);
+}
+
+nnp_status nnp_model_backward_overwrite(nnp_model *m, const nnp_tensor *const *grad_outputs,
+                                        int n_outputs, nnp_error *err)
+{
+    return backward_run(m, grad_outputs, n_outputs, 1, err);
+}
+
+static nnp_status backward_run(nnp_model *m, const nnp_tensor *const *grad_outputs,
+                               int n_outputs, int overwrite, nnp_error *err)
 {
     if (m->built_batch < 0)
         return nnp_error_set(err, NNP_ERR_INVALID, "backward called before forward");
@@ -1459,6 +1491,8 @@ nnp_status nnp_model_backward(nnp_model *m, const nnp_tensor *const *grad_output
             return st;
     }
     st = plan_grads(m, NULL, err);
+    if (!st && overwrite)
+        st = grads_overwritten(m, err);
     if (st)
         return st;
     /* A value that is no graph output gets its gradient written whole by

@@ -359,11 +359,10 @@ static nnp_status group_sync(fit_ctx *f, int grads, nnp_error *err)
  * the loss (Keras trains on a NaN loss too). */
 static nnp_status update(fit_ctx *f, nnp_error *err)
 {
-    nnp_model_zero_grad(f->m);
     const nnp_tensor *g[1] = {&f->b.grad};
     if (f->g)
         nnpi_batch_enter(f->g, &f->split);
-    nnp_status st = nnp_model_backward(f->m, g, 1, err);
+    nnp_status st = nnp_model_backward_overwrite(f->m, g, 1, err);
     nnpi_batch_enter(NULL, NULL);
     if (st == NNP_OK && f->g)
         st = group_sync(f, 1, err);

@@ -338,6 +338,19 @@ nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, n
     return epi_of(l)->plan_epilogue(l->state, axis, relu, err);
 }
 
+int nnpi_layer_store_grads(nnp_layer *l)
+{
+    const nnp_grad_store_ext *e =
+        l->built && l->kind->extension
+            ? (const nnp_grad_store_ext *)l->kind->extension(NNP_EXT_GRAD_STORE)
+            : NULL;
+    if (!e || !NNP_HAS_FIELD(e, nnp_grad_store_ext, store_next_backward) ||
+        !e->store_next_backward)
+        return 0;
+    e->store_next_backward(l->state);
+    return 1;
+}
+
 int nnpi_layer_in_place(const nnp_layer *l, int k)
 {
     const nnp_in_place_ext *e =

@@ -38,6 +38,10 @@ nnp_status nnpi_layer_plan_epilogue(nnp_layer *l, int axis, int relu, int sum, n
 /* Whether its inference forwards may write their output over input k
  * (NNP_EXT_IN_PLACE; 0 without it). */
 int nnpi_layer_in_place(const nnp_layer *l, int k);
+/* Tells the layer's kind that its next backward writes the weight
+ * gradients (NNP_EXT_GRAD_STORE): 1, or 0 when the kind cannot (the host
+ * zeroes them instead). */
+int nnpi_layer_store_grads(nnp_layer *l);
 /* Producer side (1.7): training steps with the ReLU after it (relu 1) or
  * without (0); NNP_ERR_UNSUPPORTED when the kind offers none. */
 nnp_status nnpi_layer_plan_train_relu(nnp_layer *l, int relu, nnp_error *err);

@@ -192,6 +192,9 @@ NNP_PIN_SIZE(nnp_layout_ext, 24);
 NNP_PIN(nnp_in_place_ext, struct_size, 0);
 NNP_PIN(nnp_in_place_ext, inference_in_place, 8);
 NNP_PIN_SIZE(nnp_in_place_ext, 16);
+NNP_PIN(nnp_grad_store_ext, struct_size, 0);
+NNP_PIN(nnp_grad_store_ext, store_next_backward, 8);
+NNP_PIN_SIZE(nnp_grad_store_ext, 16);
 _Static_assert(NNP_TENSOR_NHWC == 2u && NNP_LAYOUT_NHWC == 1u, "layout flags moved");
 /* nnp_kind */
 NNP_PIN(nnp_kind, struct_size, 0);
@@ -237,13 +240,14 @@ _Static_assert(NNP_HOST_SIZE_1_4 == 632, "the 1.4 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_5 == 648, "the 1.5 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_6 == 648, "the 1.6 host table's size changed");
 _Static_assert(NNP_HOST_SIZE_1_7 == 648, "the 1.7 host table's size changed");
+_Static_assert(NNP_HOST_SIZE_1_8 == 648, "the 1.8 host table's size changed");
 #endif
 
 Test(abi, host_table_says_its_version_and_size)
 {
     const nnp_host *h = nnp_host_services();
     cr_assert_eq(h->abi_major, NNP_ABI_MAJOR);
-    cr_assert_eq(h->abi_minor, 7u);
+    cr_assert_eq(h->abi_minor, 8u);
     cr_assert_eq(h->struct_size, sizeof(nnp_host));
     cr_assert(NNP_HOST_AT_LEAST(h, 0));
     cr_assert(NNP_HOST_AT_LEAST(h, 1));
@@ -253,7 +257,8 @@ Test(abi, host_table_says_its_version_and_size)
     cr_assert(NNP_HOST_AT_LEAST(h, 5));
     cr_assert(NNP_HOST_AT_LEAST(h, 6));
     cr_assert(NNP_HOST_AT_LEAST(h, 7));
-    cr_assert(!NNP_HOST_AT_LEAST(h, 8));
+    cr_assert(NNP_HOST_AT_LEAST(h, 8));
+    cr_assert(!NNP_HOST_AT_LEAST(h, 9));
     cr_assert_not_null(h->layer_weights_changed);
     /* outside a model's build and calls there is no workspace to share */
     cr_assert_eq(h->scratch_reserve(1024), 0);
