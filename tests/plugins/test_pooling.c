@@ -189,6 +189,40 @@ Test(pooling, gradients_match_finite_differences)
     }
 }
 
+/* A max pool's input gradient by direct loops: each output's gradient at
+ * the element the forward takes, the first in row-major window order
+ * larger than -inf and every element before it (NaN never is), else the
+ * window's first element. calloc'ed. */
+static double *ref_max_grad(const pool_case *c, const float *xp, const float *gy)
+{
+    int64_t OH, OW, pt, pl;
+    axis_ref(c, 0, c->H, &OH, &pt);
+    axis_ref(c, 1, c->W, &OW, &pl);
+    double *ref = calloc((size_t)(c->N * c->H * c->W * c->C), sizeof *ref);
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t ch = 0; ch < c->C; ch++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t best = -1;
+                    float bv = -INFINITY;
+                    for (int64_t a = 0; a < c->kh; a++)
+                        for (int64_t b = 0; b < c->kw; b++) {
+                            int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
+                            if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
+                                continue;
+                            int64_t at = at4(c, c->H, c->W, n, ch, ih, iw);
+                            if (best < 0)
+                                best = at;
+                            if (xp[at] > bv) {
+                                best = at;
+                                bv = xp[at];
+                            }
+                        }
+                    ref[best] += gy[at4(c, OH, OW, n, ch, oh, ow)];
+                }
+    return ref;
+}
+
 /* Ties: each window's gradient goes to its first maximum in row-major
  * window order (the rule of TensorFlow's and PyTorch's CPU kernels), on
  * inputs drawn from {0, 1}; reference from a direct loop. */
@@ -220,29 +254,7 @@ Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
         nnp_tensor *ins[1] = {&x}, *gxs[1] = {&gx};
         kit_forward(l, ins, 1, &y, NNP_MODE_TRAIN);
         kit_backward(l, ins, 1, &y, &gy, gxs, NNP_MODE_TRAIN);
-        int64_t OH, OW, pt, pl;
-        axis_ref(c, 0, c->H, &OH, &pt);
-        axis_ref(c, 1, c->W, &OW, &pl);
-        double *ref = calloc((size_t)kit_numel(&xs), sizeof *ref);
-        for (int64_t n = 0; n < c->N; n++)
-            for (int64_t ch = 0; ch < c->C; ch++)
-                for (int64_t oh = 0; oh < OH; oh++)
-                    for (int64_t ow = 0; ow < OW; ow++) {
-                        int64_t best = -1;
-                        double bv = 0;
-                        for (int64_t a = 0; a < c->kh; a++)
-                            for (int64_t b = 0; b < c->kw; b++) {
-                                int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
-                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
-                                    continue;
-                                int64_t at = at4(c, c->H, c->W, n, ch, ih, iw);
-                                if (best < 0 || xp[at] > bv) {
-                                    best = at;
-                                    bv = xp[at];
-                                }
-                            }
-                        ref[best] += kit_data(&gy)[at4(c, OH, OW, n, ch, oh, ow)];
-                    }
+        double *ref = ref_max_grad(c, xp, kit_data(&gy));
         char what[300];
         snprintf(what, sizeof what, "%s%s", json, r < N_CASES ? "" : " (portable)");
         tu_assert_close_f32(what, gx.data, ref, kit_numel(&xs), 1e-6, 1e-6);
@@ -310,31 +322,7 @@ Test(pooling, max_record_matches_recompute)
         kit_forward(l, ins2, 1, &y2, NNP_MODE_TRAIN);
         kit_backward(l, ins, 1, &y, &gy, gxs2, NNP_MODE_TRAIN);
         cr_assert_eq(memcmp(gx.data, gx2.data, gx.nbytes), 0, "%s: recorded backward", what);
-        int64_t OH, OW, pt, pl;
-        axis_ref(c, 0, c->H, &OH, &pt);
-        axis_ref(c, 1, c->W, &OW, &pl);
-        double *ref = calloc((size_t)kit_numel(&xs), sizeof *ref);
-        for (int64_t n = 0; n < c->N; n++)
-            for (int64_t ch = 0; ch < c->C; ch++)
-                for (int64_t oh = 0; oh < OH; oh++)
-                    for (int64_t ow = 0; ow < OW; ow++) {
-                        int64_t best = -1;
-                        float bv = -INFINITY;
-                        for (int64_t a = 0; a < c->kh; a++)
-                            for (int64_t b = 0; b < c->kw; b++) {
-                                int64_t ih = oh * c->sh - pt + a, iw = ow * c->sw - pl + b;
-                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
-                                    continue;
-                                int64_t at = at4(c, c->H, c->W, n, ch, ih, iw);
-                                if (best < 0)
-                                    best = at;
-                                if (xp[at] > bv) {
-                                    best = at;
-                                    bv = xp[at];
-                                }
-                            }
-                        ref[best] += kit_data(&gy)[at4(c, OH, OW, n, ch, oh, ow)];
-                    }
+        double *ref = ref_max_grad(c, xp, kit_data(&gy));
         tu_assert_close_f32(what, gx.data, ref, kit_numel(&xs), 1e-6, 1e-6);
         checked++;
         free(ref);

@@ -824,11 +824,40 @@ Test(fusion, no_in_place_sum_of_a_repeated_input)
     nnp_model_free(u);
 }
 
+/* The weights of m that have a gradient, at most 64 (their layers' indices
+ * in layer[]); their count. */
+static int grad_weights(nnp_model *m, const nnp_weight **w, int *layer)
+{
+    int n = 0;
+    for (int i = 0; i < nnp_model_n_layers(m); i++)
+        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(m, i)); k++) {
+            const nnp_weight *x = nnp_layer_weight(nnp_model_layer(m, i), k);
+            if (!x->grad)
+                continue;
+            cr_assert_lt(n, 64);
+            layer[n] = i;
+            w[n++] = x;
+        }
+    return n;
+}
+
+/* Each of the n gradients equals scale * want (values: a zero may be -0). */
+static void grads_equal(const char *what, const nnp_weight **w, const int *layer, int n,
+                        float *const *want, float scale)
+{
+    for (int q = 0; q < n; q++) {
+        const float *got = w[q]->grad->data;
+        for (int64_t j = 0; j < nnp_tensor_numel(w[q]->grad); j++)
+            cr_assert(got[j] == scale * want[q][j], "%s: layer %d %s [%lld]: %g, want %g", what,
+                      layer[q], w[q]->name, (long long)j, got[j], scale * want[q][j]);
+    }
+}
+
 /* nnp_model_backward_overwrite over weight gradients full of garbage gives
  * the gradients of a zeroed nnp_model_backward: Conv2D on oneDNN writes
  * them itself (NNP_EXT_GRAD_STORE), im2col Conv2D adds onto zeros it
  * writes, BatchNormalization and Dense (no extension) are zeroed by the
- * model. Values compared (a zero may come out as -0). */
+ * model; the next plain backward adds again. */
 static void overwrite_equals_zero_and_add(const char *format, int im2col)
 {
     if (im2col)
@@ -847,48 +876,27 @@ static void overwrite_equals_zero_and_add(const char *format, int im2col)
     const nnp_tensor *gs[1] = {&g};
     nnp_model_zero_grad(m);
     cr_assert_eq(nnp_model_backward(m, gs, 1, &err), NNP_OK, "%s", err.msg);
+    const nnp_weight *w[64];
+    int layer[64];
     float *want[64];
-    int n = 0;
-    for (int i = 0; i < nnp_model_n_layers(m); i++)
-        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(m, i)); k++) {
-            const nnp_tensor *t = nnp_layer_weight(nnp_model_layer(m, i), k)->grad;
-            if (!t)
-                continue;
-            cr_assert_lt(n, 64);
-            want[n] = malloc(t->nbytes);
-            memcpy(want[n++], t->data, t->nbytes);
-            for (int64_t j = 0; j < nnp_tensor_numel(t); j++)
-                ((float *)t->data)[j] = j % 2 ? 7.5f : NAN;
-        }
+    const int n = grad_weights(m, w, layer);
+    for (int q = 0; q < n; q++) {
+        const nnp_tensor *t = w[q]->grad;
+        want[q] = malloc(t->nbytes);
+        memcpy(want[q], t->data, t->nbytes);
+        for (int64_t j = 0; j < nnp_tensor_numel(t); j++)
+            ((float *)t->data)[j] = j % 2 ? 7.5f : NAN;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "%s%s", format, im2col ? " im2col" : "");
     forward(m, &x, NNP_MODE_TRAIN);
     cr_assert_eq(nnp_model_backward_overwrite(m, gs, 1, &err), NNP_OK, "%s", err.msg);
-    n = 0;
-    for (int i = 0; i < nnp_model_n_layers(m); i++)
-        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(m, i)); k++) {
-            const nnp_weight *w = nnp_layer_weight(nnp_model_layer(m, i), k);
-            if (!w->grad)
-                continue;
-            const float *got = w->grad->data;
-            for (int64_t j = 0; j < nnp_tensor_numel(w->grad); j++)
-                cr_assert(got[j] == want[n][j], "%s%s: layer %d %s [%lld]: %g, want %g", format,
-                          im2col ? " im2col" : "", i, w->name, (long long)j, got[j], want[n][j]);
-            n++;
-        }
-    /* the next plain backward adds again: twice the gradients */
+    grads_equal(what, w, layer, n, want, 1.0f);
     forward(m, &x, NNP_MODE_TRAIN);
     cr_assert_eq(nnp_model_backward(m, gs, 1, &err), NNP_OK, "%s", err.msg);
-    n = 0;
-    for (int i = 0; i < nnp_model_n_layers(m); i++)
-        for (int k = 0; k < nnp_layer_n_weights(nnp_model_layer(m, i)); k++) {
-            const nnp_weight *w = nnp_layer_weight(nnp_model_layer(m, i), k);
-            if (!w->grad)
-                continue;
-            const float *got = w->grad->data;
-            for (int64_t j = 0; j < nnp_tensor_numel(w->grad); j++)
-                cr_assert(got[j] == 2.0f * want[n][j], "%s: layer %d %s [%lld] added: %g, want %g",
-                          format, i, w->name, (long long)j, got[j], 2.0f * want[n][j]);
-            free(want[n++]);
-        }
+    grads_equal(what, w, layer, n, want, 2.0f);
+    for (int q = 0; q < n; q++)
+        free(want[q]);
     nnp_tensor_free(&g);
     nnp_tensor_free(&x);
     nnp_model_free(m);
