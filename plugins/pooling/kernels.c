@@ -591,9 +591,9 @@ record_row_avx512(const pool_geom *g, const float *xp, float *yr, uint8_t *pr, i
             _mm512_set1_epi32((int)g->pl));
         __m512i bp = _mm512_add_epi32(_mm512_set1_epi32((int)(i0 * g->kw)),
                                       _mm512_max_epi32(zero, _mm512_sub_epi32(zero, ws)));
+        const __m512i we = _mm512_add_epi32(ws, _mm512_set1_epi32((int)g->kw));
         __mmask16 none = _mm512_cmpge_epi32_mask(ws, _mm512_set1_epi32((int)g->W)) |
-                         _mm512_cmple_epi32_mask(_mm512_add_epi32(ws, _mm512_set1_epi32((int)g->kw)),
-                                                 zero);
+                         _mm512_cmple_epi32_mask(we, zero);
         if (i0 >= i1)
             none = 0xffff;
         bp = _mm512_mask_mov_epi32(bp, none, _mm512_set1_epi32(POOL_POS_NONE));

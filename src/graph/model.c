@@ -922,10 +922,6 @@ static size_t place_all(grad_span *sp, int *order, int n)
     return total;
 }
 
-/* Gradient buffers of the values (and of a node's input when that value
- * fans out) share one arena: a value's gradient lives from the backward of
- * its last reader (or the start, for an output) to its producer's; two
- * buffers share bytes only when their lives do not meet. */
 /* Each value's first read in backward order: node * 64 + input (a node has
  * at most 64 inputs), -1 for none. malloc'ed; NULL when out of memory. */
 static int *first_reads(const nnp_model *m)
@@ -942,6 +938,11 @@ static int *first_reads(const nnp_model *m)
     return first;
 }
 
+/* Gradient buffers of the values (and of a node's input that is not its
+ * value's first read in backward order, or is a graph output) share one
+ * arena: a value's gradient lives from the backward of its last reader (or
+ * the start, for an output) to its producer's; two buffers share bytes only
+ * when their lives do not meet. */
 static nnp_status plan_grads(nnp_model *m, size_t *dry_total, nnp_error *err)
 {
     if (m->grads_ready) {
@@ -1423,8 +1424,8 @@ static void add_into(nnp_tensor *dst, const nnp_tensor *src)
     }
 }
 
-/* Zeroes the graph outputs' gradients (the others' first write is whole:
- * grad_written_in_place), before backward step 0. */
+/* Zeroes the graph outputs' gradients (every other value's first write in
+ * backward order is whole: plan_grads), before backward step 0. */
 static void zero_output_grads(nnp_model *m)
 {
     for (int i = 0; i < m->nv; i++) {
