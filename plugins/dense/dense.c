@@ -196,7 +196,7 @@ static void linear_part(const dense_state *s, const float *x, int64_t rows, floa
 }
 
 /* db[u] += sum over rows of dz[r, u], each column summed in row order. */
-static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db)
+static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db, int store)
 {
     const int64_t nblk = (units + DENSE_COL_BLOCK - 1) / DENSE_COL_BLOCK;
 #pragma omp parallel for schedule(static) if (rows * units >= DENSE_PAR_MIN)
@@ -210,7 +210,7 @@ static void bias_grad(const float *dz, int64_t rows, int64_t units, float *db)
                 acc[u] += d[u];
         }
         for (int64_t u = 0; u < nu; u++)
-            db[u0 + u] += (float)acc[u];
+            db[u0 + u] = store ? (float)acc[u] : db[u0 + u] + (float)acc[u];
     }
 }
 
@@ -271,6 +271,7 @@ static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_
     (void)mode;
     int64_t rows;
     nnp_shape os;
+    s->store_grads = 0; /* told before a backward, not before a forward */
     nnp_status st = check_input(s, in[0], &rows, &os, err);
     if (st == NNP_OK)
         st = nnp_pu_check(s->host, "Dense", dense_name(s), out, "output", &os, err);
@@ -286,7 +287,7 @@ static nnp_status dense_forward(void *state, const nnp_tensor *const *in, int n_
  * by tile), summed over every process by the host in one fixed order, so
  * the same bits for any process count; *chunked = 0 outside such a step. */
 static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float *dz,
-                                    int64_t rows, int *chunked, nnp_error *err)
+                                    int64_t rows, int store, int *chunked, nnp_error *err)
 {
     const nnp_host *h = s->host;
     *chunked = 0;
@@ -301,11 +302,11 @@ static nnp_status dense_chunk_grads(dense_state *s, const float *x, const float 
         return st;
     float *dk = s->wb.dkernel.data;
     for (int64_t j = 0; j < nk; j++)
-        dk[j] += node[j];
+        dk[j] = store ? node[j] : dk[j] + node[j];
     if (s->wb.use_bias) {
         float *db = s->wb.dbias.data;
         for (int64_t j = 0; j < units; j++)
-            db[j] += node[nk + j];
+            db[j] = store ? node[nk + j] : db[j] + node[nk + j];
     }
     *chunked = 1;
     return NNP_OK;
@@ -322,6 +323,8 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
     int64_t rows;
     nnp_shape os;
     nnp_tensor *gx = grad_in ? grad_in[0] : NULL;
+    const int store = s->store_grads; /* write the weight gradients, not add */
+    s->store_grads = 0;
     nnp_status st = check_input(s, in[0], &rows, &os, err);
     if (st == NNP_OK)
         st = nnp_pu_check(h, "Dense", dense_name(s), grad_out, "output gradient", &os, err);
@@ -347,17 +350,22 @@ static nnp_status dense_backward(void *state, const nnp_tensor *const *in, int n
         act_backward(&s->act, act_needs_x(&s->act) ? z : NULL, out->data, dz, z, rows, units, 1);
         dz = z;
     }
+    if (rows == 0 && store) { /* nothing to add: zeros */
+        memset(s->wb.dkernel.data, 0, s->wb.dkernel.nbytes);
+        if (s->wb.use_bias)
+            memset(s->wb.dbias.data, 0, s->wb.dbias.nbytes);
+    }
     if (rows > 0) {
         const int nt = nnp_pu_nthreads(h);
         int chunked = 0;
-        st = dense_chunk_grads(s, x, dz, rows, &chunked, err);
+        st = dense_chunk_grads(s, x, dz, rows, store, &chunked, err);
         if (st != NNP_OK)
             return st;
         if (!chunked)
-            gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, 1.0f,
+            gt_sgemm(1, 0, in_dim, units, rows, 1.0f, x, in_dim, dz, units, store ? 0.0f : 1.0f,
                      s->wb.dkernel.data, units, nt);
         if (s->wb.use_bias && !chunked)
-            bias_grad(dz, rows, units, s->wb.dbias.data);
+            bias_grad(dz, rows, units, s->wb.dbias.data, store);
         if (gx && chunked) {
             /* dx = dz . kernel^T, a sample's row from that sample alone */
             float *kt = (float *)h->scratch(dp_workspace_floats(in_dim, units) * sizeof(float)) +
@@ -406,11 +414,21 @@ static const nnp_onnx_node_ext dense_onnx_node = {
     .input_rules = dense_input_rules,
 };
 
+/* NNP_EXT_GRAD_STORE: the kernel gradient's product writes instead of
+ * adding (beta 0), the bias sums are stored. */
+static void dense_store_next_backward(void *state) { ((dense_state *)state)->store_grads = 1; }
+
+static const nnp_grad_store_ext dense_grad_store = {
+    .struct_size = sizeof(nnp_grad_store_ext),
+    .store_next_backward = dense_store_next_backward,
+};
+
 static const void *dense_extension(const char *name)
 {
     if (name && strcmp(name, NNP_EXT_ONNX_NODE) == 0)
         return &dense_onnx_node;
-    return nnp_pu_extension(name, NNP_EXT_ONNX_OPS, dense_more_ops);
+    const void *e = nnp_pu_extension(name, NNP_EXT_GRAD_STORE, &dense_grad_store);
+    return e ? e : nnp_pu_extension(name, NNP_EXT_ONNX_OPS, dense_more_ops);
 }
 
 static const nnp_kind dense_kind = {

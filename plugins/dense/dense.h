@@ -24,6 +24,7 @@ typedef struct dense_state {
     float *scratch;
     int64_t scratch_rows;
     int chunk_ws;    /* the model's workspace holds a data-parallel step's work */
+    int store_grads; /* NNP_EXT_GRAD_STORE: the next backward writes them */
 } dense_state;
 
 const char *dense_name(const dense_state *s);

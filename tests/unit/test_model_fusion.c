@@ -854,10 +854,10 @@ static void grads_equal(const char *what, const nnp_weight **w, const int *layer
 }
 
 /* nnp_model_backward_overwrite over weight gradients full of garbage gives
- * the gradients of a zeroed nnp_model_backward: Conv2D on oneDNN writes
- * them itself (NNP_EXT_GRAD_STORE), im2col Conv2D adds onto zeros it
- * writes, BatchNormalization and Dense (no extension) are zeroed by the
- * model; the next plain backward adds again. */
+ * the gradients of a zeroed nnp_model_backward: Conv2D on oneDNN and Dense
+ * write them (NNP_EXT_GRAD_STORE), im2col Conv2D adds onto zeros it writes,
+ * BatchNormalization (no extension) is zeroed by the model; the next plain
+ * backward adds again. */
 static void overwrite_equals_zero_and_add(const char *format, int im2col)
 {
     if (im2col)
