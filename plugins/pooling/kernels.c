@@ -218,100 +218,9 @@ static int64_t cf_argmax(const pool_geom *g, const float *xp, int64_t oh, int64_
     return best;
 }
 
-/* Max-pool backward through a split copy of a channels-first plane, any
- * window and stride: xs holds, for each column phase q < sw, the rows of
- * the padded plane (-inf in the padding) at columns q, q + sw, q + 2 sw...,
- * so the element at window offset (i, j) of outputs ow = 0, 1, 2... is one
- * contiguous run. Rows hp = (OH - 1) sh + kh, each wq = OW - 1 + ceil(kw /
- * sw) floats per phase. */
-static void split_dims(const pool_geom *g, int64_t *hp, int64_t *wq)
-{
-    *hp = (g->OH - 1) * g->sh + g->kh;
-    *wq = g->OW - 1 + (g->kw + g->sw - 1) / g->sw;
-}
-
-static void cf_split(const pool_geom *g, const float *restrict xp, float *restrict xs)
-{
-    int64_t hp, wq;
-    split_dims(g, &hp, &wq);
-    for (int64_t q = 0; q < g->sw; q++) {
-        /* the columns k of phase q inside the plane: iw = k sw + q - pl in [0, W) */
-        const int64_t first = q - g->pl; /* iw of k = 0 */
-        int64_t k0 = first >= 0 ? 0 : (-first + g->sw - 1) / g->sw;
-        int64_t k1 = g->W - first > 0 ? (g->W - first + g->sw - 1) / g->sw : 0;
-        k1 = k1 < wq ? k1 : wq;
-        k0 = k0 < k1 ? k0 : k1;
-        for (int64_t r = 0; r < hp; r++) {
-            const int64_t ih = r - g->pt;
-            float *restrict row = xs + (q * hp + r) * wq;
-            if (ih < 0 || ih >= g->H) {
-                for (int64_t k = 0; k < wq; k++)
-                    row[k] = -INFINITY;
-                continue;
-            }
-            const float *restrict xr = xp + ih * g->W + first;
-            for (int64_t k = 0; k < k0; k++)
-                row[k] = -INFINITY;
-            for (int64_t k = k0; k < k1; k++)
-                row[k] = xr[k * g->sw];
-            for (int64_t k = k1; k < wq; k++)
-                row[k] = -INFINITY;
-        }
-    }
-}
-
-/* Each output's maximum as cf_argmax finds it (-inf, replaced by a
- * strictly larger element in row-major window order; a padded -inf never
- * is), for 16 outputs at a time in registers; then each output's
- * gradient added at its maximum in output order: the same sums as one
- * window at a time. The AVX-512 body and the portable one make the same
- * choices. */
-static void first_valid(const pool_geom *g, int64_t oh, int64_t ow0, int64_t n, float *bv,
-                        int32_t *bk)
-{
-    for (int64_t k = 0; k < n; k++) {
-        int64_t h0, h1, w0, w1;
-        window(g, oh, ow0 + k, &h0, &h1, &w0, &w1);
-        const int some = h1 > h0 && w1 > w0;
-        bk[k] = some ? (int32_t)(h0 * g->W + w0) : -1;
-        bv[k] = -INFINITY;
-    }
-}
-
-/* Window offset (i, j) of outputs ow0, ow0 + 1, ... of row oh: its run in
- * the split copy, and (into *off) the plane index of the first. */
-static inline const float *split_run(const pool_geom *g, const float *xs, int64_t hp, int64_t wq,
-                                     int64_t oh, int64_t ow0, int64_t i, int64_t j, int32_t *off)
-{
-    *off = (int32_t)((oh * g->sh + i - g->pt) * g->W + j - g->pl + ow0 * g->sw);
-    return xs + ((j % g->sw) * hp + oh * g->sh + i) * wq + j / g->sw + ow0;
-}
-
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
 #define POOL_X86 1
-__attribute__((target("avx512f"))) static void
-argmax_run_avx512(const pool_geom *g, const float *xs, int64_t hp, int64_t wq, int64_t oh,
-                  int64_t ow0, int64_t n, float *bv, int32_t *bk)
-{
-    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-    __m512 b = _mm512_maskz_loadu_ps(m, bv);
-    __m512i at = _mm512_maskz_loadu_epi32(m, bk);
-    const __m512i lane = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)g->sw));
-    for (int64_t i = 0; i < g->kh; i++)
-        for (int64_t j = 0; j < g->kw; j++) {
-            int32_t off;
-            const float *src = split_run(g, xs, hp, wq, oh, ow0, i, j, &off);
-            const __m512 v = _mm512_maskz_loadu_ps(m, src);
-            const __mmask16 up = _mm512_mask_cmp_ps_mask(m, v, b, _CMP_GT_OQ);
-            b = _mm512_mask_blend_ps(up, b, v);
-            at = _mm512_mask_blend_epi32(up, at, _mm512_add_epi32(_mm512_set1_epi32(off), lane));
-        }
-    _mm512_mask_storeu_ps(bv, m, b);
-    _mm512_mask_storeu_epi32(bk, m, at);
-}
 #endif
 
 /* Whether the AVX-512 body runs: the CPU has it and NNP_POOL_ISA is not
@@ -326,199 +235,12 @@ static int pool_avx512(void)
 #endif
 }
 
-static void argmax_run(const pool_geom *g, int avx512, const float *xs, int64_t hp, int64_t wq,
-                       int64_t oh, int64_t ow0, int64_t n, float *bv, int32_t *bk)
-{
-#ifdef POOL_X86
-    if (avx512) {
-        argmax_run_avx512(g, xs, hp, wq, oh, ow0, n, bv, bk);
-        return;
-    }
-#else
-    (void)avx512;
-#endif
-    for (int64_t i = 0; i < g->kh; i++)
-        for (int64_t j = 0; j < g->kw; j++) {
-            int32_t off;
-            const float *src = split_run(g, xs, hp, wq, oh, ow0, i, j, &off);
-            for (int64_t k = 0; k < n; k++)
-                if (src[k] > bv[k]) {
-                    bv[k] = src[k];
-                    bk[k] = off + (int32_t)(k * g->sw);
-                }
-        }
-}
-
-static void cf_max_backward_split(const pool_geom *g, int avx512, const float *restrict xs,
-                                  const float *restrict dyp, float *restrict dxp)
-{
-    int64_t hp, wq;
-    split_dims(g, &hp, &wq);
-    int32_t bk[16];
-    float bv[16];
-    for (int64_t oh = 0; oh < g->OH; oh++)
-        for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 16) {
-            const int64_t n = g->OW - ow0 < 16 ? g->OW - ow0 : 16;
-            first_valid(g, oh, ow0, n, bv, bk);
-            argmax_run(g, avx512, xs, hp, wq, oh, ow0, n, bv, bk);
-            const float *dyr = dyp + oh * g->OW + ow0;
-            for (int64_t k = 0; k < n; k++)
-                if (bk[k] >= 0)
-                    dxp[bk[k]] += dyr[k];
-        }
-}
-
-/* Channels-first backward of one (image, channel) plane: zero it, then each
- * output adds its gradient to its window (average) or to the first maximum
- * of its window in row-major order (max). Planes are disjoint. */
-static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
-                              const float *restrict xp, const float *restrict dyp,
-                              float *restrict dxp, float *restrict xs, int avx512)
-{
-    const int64_t W = g->W;
-    memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
-    if (xs) {
-        cf_split(g, xp, xs);
-        cf_max_backward_split(g, avx512, xs, dyp, dxp);
-        return;
-    }
-    const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
-                      g->pt == 0 && g->pl == 0;
-    for (int64_t oh = 0; oh < g->OH; oh++) {
-        const float *dyr = dyp + oh * g->OW;
-        int64_t ow = 0;
-        if (tile2 && 2 * oh + 1 < g->H) {
-            /* whole 2x2 windows: ow < W / 2 */
-            const float *restrict r0 = xp + 2 * oh * W, *restrict r1 = r0 + W;
-            float *restrict d0 = dxp + 2 * oh * W, *restrict d1 = d0 + W;
-            const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
-            max2x2_backward(r0, r0 + 1, r1, r1 + 1, dyr, d0, d0 + 1, d1, d1 + 1, full, 2);
-            ow = full;
-        }
-        for (; ow < g->OW; ow++) {
-            if (op == POOL_MAX) {
-                const int64_t best = cf_argmax(g, xp, oh, ow);
-                if (best >= 0)
-                    dxp[best] += dyr[ow];
-                continue;
-            }
-            int64_t h0, h1, w0, w1;
-            window(g, oh, ow, &h0, &h1, &w0, &w1);
-            const float v = dyr[ow] * (1.0f / avg_count(g, include_pad, h0, h1, w0, w1));
-            for (int64_t ih = h0; ih < h1; ih++)
-                for (int64_t iw = w0; iw < w1; iw++)
-                    dxp[ih * W + iw] += v;
-        }
-    }
-}
-
-void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float *x,
-                   const float *dy, float *dx, int nthreads)
-{
-    const strides si = in_strides(g), so = out_strides(g);
-    if (g->channels_first) {
-        const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
-        /* max windows (but 2x2 tiles) through a split copy of the plane, a
-           thread's own (without one: window by window) */
-        int64_t hp, wq;
-        split_dims(g, &hp, &wq);
-        const int avx512 = pool_avx512();
-        const int split = op == POOL_MAX && g->OH > 0 && g->OW > 0 && hw < INT32_MAX &&
-                          !(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
-                            g->pt == 0 && g->pl == 0);
-#pragma omp parallel num_threads(nthreads) if (planes * hw >= POOL_PAR_MIN)
-        {
-            float *xs = split ? malloc((size_t)(g->sw * hp * wq) * sizeof(float)) : NULL;
-#pragma omp for schedule(static)
-            for (int64_t p = 0; p < planes; p++)
-                cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw, xs,
-                                  avx512);
-            free(xs);
-        }
-        return;
-    }
-    /* channels_last: one task per image, every channel in one pass */
-#pragma omp parallel for schedule(static) num_threads(nthreads) \
-    if (g->N * g->H * g->W * g->C >= POOL_PAR_MIN)
-    for (int64_t n = 0; n < g->N; n++) {
-        float *dxn = dx + n * si.n;
-        const float *xn = x + n * si.n;
-        memset(dxn, 0, (size_t)(g->H * g->W * g->C) * sizeof(float));
-        for (int64_t oh = 0; oh < g->OH; oh++)
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                int64_t h0, h1, w0, w1;
-                window(g, oh, ow, &h0, &h1, &w0, &w1);
-                const float *dyo = dy + n * so.n + oh * so.h + ow * so.w;
-                if (op == POOL_AVG) {
-                    const float inv = 1.0f / avg_count(g, include_pad, h0, h1, w0, w1);
-                    for (int64_t ih = h0; ih < h1; ih++)
-                        for (int64_t iw = w0; iw < w1; iw++)
-                            for (int64_t c = 0; c < g->C; c++)
-                                dxn[ih * si.h + iw * si.w + c] += dyo[c] * inv;
-                    continue;
-                }
-                if (h1 - h0 == 2 && w1 - w0 == 2 && g->kh == 2 && g->kw == 2 && g->sh >= 2 &&
-                    g->sw >= 2) {
-                    /* a whole 2x2 window that overlaps no other one */
-                    const int64_t at = h0 * si.h + w0 * si.w;
-                    const float *x0 = xn + at, *x1 = x0 + si.h;
-                    float *d0 = dxn + at, *d1 = d0 + si.h;
-                    max2x2_backward(x0, x0 + g->C, x1, x1 + g->C, dyo, d0, d0 + g->C, d1,
-                                    d1 + g->C, g->C, 1);
-                    continue;
-                }
-                int64_t cv = 0;   /* channels done 16 at a time */
-                if (h1 > h0 && w1 > w0) {
-                    const int64_t ww = w1 - w0;
-                    for (; cv + POOL_CBLK <= g->C; cv += POOL_CBLK) {
-                        /* first maximum in window order, as below */
-                        int32_t bk[POOL_CBLK];
-                        float bv[POOL_CBLK];
-                        for (int k = 0; k < POOL_CBLK; k++) {
-                            bk[k] = 0;
-                            bv[k] = -INFINITY;
-                        }
-                        int32_t pos = 0;
-                        for (int64_t ih = h0; ih < h1; ih++)
-                            for (int64_t iw = w0; iw < w1; iw++, pos++) {
-                                const float *xa = xn + ih * si.h + iw * si.w + cv;
-                                for (int k = 0; k < POOL_CBLK; k++) {
-                                    const int32_t up = -(int32_t)(xa[k] > bv[k]);
-                                    bv[k] = xa[k] > bv[k] ? xa[k] : bv[k];
-                                    bk[k] = (bk[k] & ~up) | (pos & up);
-                                }
-                            }
-                        for (int k = 0; k < POOL_CBLK; k++) {
-                            const int64_t ih = h0 + bk[k] / ww, iw = w0 + bk[k] % ww;
-                            dxn[ih * si.h + iw * si.w + cv + k] += dyo[cv + k];
-                        }
-                    }
-                }
-                for (int64_t c = cv; c < g->C; c++) {
-                    int64_t best = -1;
-                    float bv = -INFINITY;
-                    for (int64_t ih = h0; ih < h1; ih++)
-                        for (int64_t iw = w0; iw < w1; iw++) {
-                            const int64_t at = ih * si.h + iw * si.w + c;
-                            if (best < 0)
-                                best = at;
-                            if (xn[at] > bv) {
-                                best = at;
-                                bv = xn[at];
-                            }
-                        }
-                    if (best >= 0)
-                        dxn[best] += dyo[c];
-                }
-            }
-    }
-}
-
-/* Max pooling with recorded maxima: a channels-first training forward
+/* Max pooling's maxima, row by row: a channels-first training forward
  * writes, next to each output, the position in its window (row-major, < kh
- * kw) of the element it took, the one cf_argmax finds; the backward then
- * adds each output's gradient there, in output order (the sums of the
- * recomputing backward), without reading the input. */
+ * kw) of the element it took, the one cf_argmax finds; the backward of that
+ * forward adds each output's gradient there, in output order, without
+ * reading the input, and any other channels-first max backward finds the
+ * positions again the same way, a row at a time. */
 int pool_records(const pool_geom *g, pool_op op)
 {
     return op == POOL_MAX && g->channels_first && g->kh * g->kw < POOL_POS_NONE &&
@@ -616,51 +338,216 @@ record_row_avx512(const pool_geom *g, const float *xp, float *yr, uint8_t *pr, i
 }
 #endif
 
+/* Whether record_row_avx512 serves a geometry on this CPU. */
+static int record_avx512(const pool_geom *g)
+{
+    return pool_avx512() && (g->sw == 1 || g->sw == 2) && g->W < INT32_MAX / 4 &&
+           g->OW < INT32_MAX / 4;
+}
+
+static void record_any_row(const pool_geom *g, int avx512, const float *xp, float *yr, uint8_t *pr,
+                           int64_t oh)
+{
+#ifdef POOL_X86
+    if (avx512) {
+        record_row_avx512(g, xp, yr, pr, oh);
+        return;
+    }
+#endif
+    (void)avx512;
+    record_row(g, xp, yr, pr, oh);
+}
+
+/* Window position -> offset in the plane from the window's corner. */
+static void position_offsets(const pool_geom *g, int64_t *at)
+{
+    for (int64_t p = 0; p < g->kh * g->kw; p++)
+        at[p] = (p / g->kw) * g->W + p % g->kw;
+}
+
+/* Output row oh's gradients dyr added at its recorded positions pr, in
+ * output order. */
+static void scatter_row(const pool_geom *g, const int64_t *at, const uint8_t *restrict pr,
+                        const float *restrict dyr, float *restrict dxp, int64_t oh)
+{
+    const int64_t corner = (oh * g->sh - g->pt) * g->W - g->pl;
+    for (int64_t ow = 0; ow < g->OW; ow++)
+        if (pr[ow] != POOL_POS_NONE)
+            dxp[corner + ow * g->sw + at[pr[ow]]] += dyr[ow];
+}
+
 void pool_forward_record(const pool_geom *g, const float *x, float *y, uint8_t *pos,
                          int nthreads)
 {
     const int64_t rows = g->N * g->C * g->OH;
-    int avx512 = 0;
-#ifdef POOL_X86
-    avx512 = pool_avx512() && (g->sw == 1 || g->sw == 2) && g->W < INT32_MAX / 4 &&
-             g->OW < INT32_MAX / 4;
-#endif
+    const int avx512 = record_avx512(g);
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (rows * g->OW >= POOL_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const int64_t plane = r / g->OH, oh = r % g->OH;
-        const float *xp = x + plane * g->H * g->W;
-#ifdef POOL_X86
-        if (avx512) {
-            record_row_avx512(g, xp, y + r * g->OW, pos + r * g->OW, oh);
-            continue;
-        }
-#endif
-        record_row(g, xp, y + r * g->OW, pos + r * g->OW, oh);
+        record_any_row(g, avx512, x + plane * g->H * g->W, y + r * g->OW, pos + r * g->OW, oh);
     }
-    (void)avx512;
 }
 
 void pool_backward_recorded(const pool_geom *g, const uint8_t *pos, const float *dy, float *dx,
                             int nthreads)
 {
     const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
-    int64_t at[POOL_POS_NONE]; /* window position -> plane offset from its corner */
-    for (int64_t p = 0; p < g->kh * g->kw; p++)
-        at[p] = (p / g->kw) * g->W + p % g->kw;
+    int64_t at[POOL_POS_NONE];
+    position_offsets(g, at);
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (planes * hw >= POOL_PAR_MIN)
     for (int64_t p = 0; p < planes; p++) {
-        float *restrict dxp = dx + p * hw;
-        const float *restrict dyp = dy + p * ohw;
-        const uint8_t *restrict pp = pos + p * ohw;
-        memset(dxp, 0, (size_t)hw * sizeof(float));
+        memset(dx + p * hw, 0, (size_t)hw * sizeof(float));
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            scatter_row(g, at, pos + p * ohw + oh * g->OW, dy + p * ohw + oh * g->OW, dx + p * hw,
+                        oh);
+    }
+}
+
+/* Rows of at most this many outputs find a channels-first backward's
+ * maxima again row by row as the recording forward does (on the stack);
+ * longer ones window by window. */
+#define POOL_ROW_MAX 2048
+
+/* Channels-first backward of one (image, channel) plane: zero it, then each
+ * output adds its gradient to its window (average) or to the element of its
+ * window the forward took (max; with at, the positions' offsets, found row
+ * by row as the recording forward does). Planes are disjoint. */
+static void cf_backward_plane(const pool_geom *g, pool_op op, int include_pad,
+                              const float *restrict xp, const float *restrict dyp,
+                              float *restrict dxp, const int64_t *at, int avx512)
+{
+    const int64_t W = g->W;
+    memset(dxp, 0, (size_t)(g->H * W) * sizeof(float));
+    if (at) {
+        float yr[POOL_ROW_MAX];
+        uint8_t pr[POOL_ROW_MAX];
         for (int64_t oh = 0; oh < g->OH; oh++) {
-            const int64_t corner = (oh * g->sh - g->pt) * g->W - g->pl;
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                const uint8_t q = pp[oh * g->OW + ow];
-                if (q != POOL_POS_NONE)
-                    dxp[corner + ow * g->sw + at[q]] += dyp[oh * g->OW + ow];
-            }
+            record_any_row(g, avx512, xp, yr, pr, oh);
+            scatter_row(g, at, pr, dyp + oh * g->OW, dxp, oh);
         }
+        return;
+    }
+    const int tile2 = op == POOL_MAX && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
+                      g->pt == 0 && g->pl == 0;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const float *dyr = dyp + oh * g->OW;
+        int64_t ow = 0;
+        if (tile2 && 2 * oh + 1 < g->H) {
+            /* whole 2x2 windows: ow < W / 2 */
+            const float *restrict r0 = xp + 2 * oh * W, *restrict r1 = r0 + W;
+            float *restrict d0 = dxp + 2 * oh * W, *restrict d1 = d0 + W;
+            const int64_t full = W / 2 < g->OW ? W / 2 : g->OW;
+            max2x2_backward(r0, r0 + 1, r1, r1 + 1, dyr, d0, d0 + 1, d1, d1 + 1, full, 2);
+            ow = full;
+        }
+        for (; ow < g->OW; ow++) {
+            if (op == POOL_MAX) {
+                const int64_t best = cf_argmax(g, xp, oh, ow);
+                if (best >= 0)
+                    dxp[best] += dyr[ow];
+                continue;
+            }
+            int64_t h0, h1, w0, w1;
+            window(g, oh, ow, &h0, &h1, &w0, &w1);
+            const float v = dyr[ow] * (1.0f / avg_count(g, include_pad, h0, h1, w0, w1));
+            for (int64_t ih = h0; ih < h1; ih++)
+                for (int64_t iw = w0; iw < w1; iw++)
+                    dxp[ih * W + iw] += v;
+        }
+    }
+}
+
+void pool_backward(const pool_geom *g, pool_op op, int include_pad, const float *x,
+                   const float *dy, float *dx, int nthreads)
+{
+    const strides si = in_strides(g), so = out_strides(g);
+    if (g->channels_first) {
+        const int64_t planes = g->N * g->C, hw = g->H * g->W, ohw = g->OH * g->OW;
+        int64_t at[POOL_POS_NONE];
+        const int rows = pool_records(g, op) && g->OW <= POOL_ROW_MAX;
+        if (rows)
+            position_offsets(g, at);
+        const int avx512 = rows && record_avx512(g);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (planes * hw >= POOL_PAR_MIN)
+        for (int64_t p = 0; p < planes; p++)
+            cf_backward_plane(g, op, include_pad, x + p * hw, dy + p * ohw, dx + p * hw,
+                              rows ? at : NULL, avx512);
+        return;
+    }
+    /* channels_last: one task per image, every channel in one pass */
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
+    if (g->N * g->H * g->W * g->C >= POOL_PAR_MIN)
+    for (int64_t n = 0; n < g->N; n++) {
+        float *dxn = dx + n * si.n;
+        const float *xn = x + n * si.n;
+        memset(dxn, 0, (size_t)(g->H * g->W * g->C) * sizeof(float));
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                int64_t h0, h1, w0, w1;
+                window(g, oh, ow, &h0, &h1, &w0, &w1);
+                const float *dyo = dy + n * so.n + oh * so.h + ow * so.w;
+                if (op == POOL_AVG) {
+                    const float inv = 1.0f / avg_count(g, include_pad, h0, h1, w0, w1);
+                    for (int64_t ih = h0; ih < h1; ih++)
+                        for (int64_t iw = w0; iw < w1; iw++)
+                            for (int64_t c = 0; c < g->C; c++)
+                                dxn[ih * si.h + iw * si.w + c] += dyo[c] * inv;
+                    continue;
+                }
+                if (h1 - h0 == 2 && w1 - w0 == 2 && g->kh == 2 && g->kw == 2 && g->sh >= 2 &&
+                    g->sw >= 2) {
+                    /* a whole 2x2 window that overlaps no other one */
+                    const int64_t at = h0 * si.h + w0 * si.w;
+                    const float *x0 = xn + at, *x1 = x0 + si.h;
+                    float *d0 = dxn + at, *d1 = d0 + si.h;
+                    max2x2_backward(x0, x0 + g->C, x1, x1 + g->C, dyo, d0, d0 + g->C, d1,
+                                    d1 + g->C, g->C, 1);
+                    continue;
+                }
+                int64_t cv = 0;   /* channels done 16 at a time */
+                if (h1 > h0 && w1 > w0) {
+                    const int64_t ww = w1 - w0;
+                    for (; cv + POOL_CBLK <= g->C; cv += POOL_CBLK) {
+                        /* first maximum in window order, as below */
+                        int32_t bk[POOL_CBLK];
+                        float bv[POOL_CBLK];
+                        for (int k = 0; k < POOL_CBLK; k++) {
+                            bk[k] = 0;
+                            bv[k] = -INFINITY;
+                        }
+                        int32_t pos = 0;
+                        for (int64_t ih = h0; ih < h1; ih++)
+                            for (int64_t iw = w0; iw < w1; iw++, pos++) {
+                                const float *xa = xn + ih * si.h + iw * si.w + cv;
+                                for (int k = 0; k < POOL_CBLK; k++) {
+                                    const int32_t up = -(int32_t)(xa[k] > bv[k]);
+                                    bv[k] = xa[k] > bv[k] ? xa[k] : bv[k];
+                                    bk[k] = (bk[k] & ~up) | (pos & up);
+                                }
+                            }
+                        for (int k = 0; k < POOL_CBLK; k++) {
+                            const int64_t ih = h0 + bk[k] / ww, iw = w0 + bk[k] % ww;
+                            dxn[ih * si.h + iw * si.w + cv + k] += dyo[cv + k];
+                        }
+                    }
+                }
+                for (int64_t c = cv; c < g->C; c++) {
+                    int64_t best = -1;
+                    float bv = -INFINITY;
+                    for (int64_t ih = h0; ih < h1; ih++)
+                        for (int64_t iw = w0; iw < w1; iw++) {
+                            const int64_t at = ih * si.h + iw * si.w + c;
+                            if (best < 0)
+                                best = at;
+                            if (xn[at] > bv) {
+                                best = at;
+                                bv = xn[at];
+                            }
+                        }
+                    if (best >= 0)
+                        dxn[best] += dyo[c];
+                }
+            }
     }
 }
 

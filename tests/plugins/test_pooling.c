@@ -276,7 +276,8 @@ Test(pooling, max_gradient_goes_to_first_maximum_on_ties)
  * of the inference forward's; its backward is the bits of the backward
  * that recomputes the maxima (run after a training forward of another
  * input, whose record it must not use), and sends each gradient to the
- * element the forward took (direct loop). */
+ * element the forward took (direct loop). Rows too long for the stack and
+ * windows too large to record take the window-by-window loops. */
 Test(pooling, max_record_matches_recompute)
 {
     static const int64_t pads_s[4] = {1, 2, 0, 1};
@@ -285,6 +286,9 @@ Test(pooling, max_record_matches_recompute)
         {"MaxPooling2D", 1, 9, 35, 2, 3, 3, 1, 1, "same", NULL, 1, 0},
         {"MaxPooling2D", 2, 10, 41, 2, 4, 3, 3, 2, "valid", pads_s, 1, 0},
         {"MaxPooling2D", 1, 8, 50, 2, 2, 5, 1, 3, "same", NULL, 1, 0},
+        /* rows too long to record on the stack, windows too large to record */
+        {"MaxPooling2D", 1, 3, 4200, 1, 2, 3, 1, 2, "valid", NULL, 1, 0},
+        {"MaxPooling2D", 1, 17, 18, 1, 16, 16, 1, 1, "valid", NULL, 1, 0},
     };
     const size_t n_all = N_CASES + sizeof extra / sizeof extra[0];
     kit_seed(36);
