@@ -94,6 +94,14 @@ static inline nnp_status nnp_pu_no_constraints(void *state, nnp_error *err)
     return NNP_OK;
 }
 
+/* NNP_EXT_IN_PLACE's inference_in_place of an elementwise kind with one
+ * input: its inference forward may write over input 0. */
+static inline int nnp_pu_in_place_input0(const void *state, int k)
+{
+    (void)state;
+    return k == 0;
+}
+
 static inline nnp_status nnp_pu_no_onnx_weights(void *state, const nnp_onnx_reader *r,
                                                 nnp_error *err)
 {

@@ -487,15 +487,9 @@ static const nnp_backward_reads_ext bn_backward_reads = {
 
 /* The inference forward is y = x * scale + shift, elementwise: it may
  * write over its input. */
-static int bn_in_place(const void *state, int k)
-{
-    (void)state;
-    return k == 0;
-}
-
 static const nnp_in_place_ext bn_in_place_ext = {
     .struct_size = sizeof(nnp_in_place_ext),
-    .inference_in_place = bn_in_place,
+    .inference_in_place = nnp_pu_in_place_input0,
 };
 
 static const void *bn_extensions(const char *name)

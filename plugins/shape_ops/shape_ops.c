@@ -861,15 +861,9 @@ static const nnp_layout_ext add_layout = {
 
 /* Inference Dropout is a copy: it may write over its input (and then
  * copies nothing). */
-static int dropout_in_place(const void *state, int k)
-{
-    (void)state;
-    return k == 0;
-}
-
 static const nnp_in_place_ext dropout_in_place_ext = {
     .struct_size = sizeof(nnp_in_place_ext),
-    .inference_in_place = dropout_in_place,
+    .inference_in_place = nnp_pu_in_place_input0,
 };
 
 static const void *dropout_extension(const char *name)

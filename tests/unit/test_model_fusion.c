@@ -717,6 +717,30 @@ static nnp_tensor rows(int64_t n, int64_t w)
     return input_shaped((nnp_shape){2, {n, w}});
 }
 
+/* Two copies of a Keras JSON model, the second with its inference plan
+ * off. */
+static void plan_and_plain(const char *json, nnp_model **f, nnp_model **u)
+{
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "m", f, &err), NNP_OK, "%s", err.msg);
+    cr_assert_eq(nnp_keras_load_string(reg, json, "m", u, &err), NNP_OK, "%s", err.msg);
+    nnp_model_set_inference_fusion(*u, 0);
+}
+
+/* An inference forward of n rows of w gives the same bytes with the plan
+ * as without it. */
+static void plan_equals_plain(const char *json, int64_t n, int64_t w, const char *what)
+{
+    nnp_model *f, *u;
+    plan_and_plain(json, &f, &u);
+    nnp_tensor x = rows(n, w);
+    run_both(f, u, &x);
+    assert_same_bytes(what, nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_model_free(f);
+    nnp_model_free(u);
+}
+
 /* Dense -> ReLU -> Dropout -> Dense -> BN -> tanh -> Dense -> softmax: the
  * ReLU, the Dropout, the BN and the tanh write over their inputs (Dense
  * takes no epilogue), the softmax does not; the same bytes as every value
@@ -738,9 +762,7 @@ Test(fusion, inference_in_place)
         "\"softmax\"}}]}}";
     nnp_model *f, *u;
     nnp_error err = {0};
-    cr_assert_eq(nnp_keras_load_string(reg, json, "ip", &f, &err), NNP_OK, "%s", err.msg);
-    cr_assert_eq(nnp_keras_load_string(reg, json, "ip", &u, &err), NNP_OK, "%s", err.msg);
-    nnp_model_set_inference_fusion(u, 0);
+    plan_and_plain(json, &f, &u);
     nnp_tensor x = rows(7, 40);
     run_both(f, u, &x);
     assert_same_bytes("in place", nnp_model_output(f, 0), nnp_model_output(u, 0));
@@ -781,17 +803,7 @@ Test(fusion, in_place_only_over_a_dead_input)
         "{\"class_name\": \"Add\", \"name\": \"s\", \"config\": {\"name\": \"s\"}, "
         "\"inbound_nodes\": [[[\"r\", 0, 0, {}], [\"a\", 0, 0, {}]]]}],"
         "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"s\", 0, 0]]}}";
-    nnp_model *f, *u;
-    nnp_error err = {0};
-    cr_assert_eq(nnp_keras_load_string(reg, json, "q", &f, &err), NNP_OK, "%s", err.msg);
-    cr_assert_eq(nnp_keras_load_string(reg, json, "q", &u, &err), NNP_OK, "%s", err.msg);
-    nnp_model_set_inference_fusion(u, 0);
-    nnp_tensor x = rows(5, 24);
-    run_both(f, u, &x);
-    assert_same_bytes("a read after the ReLU", nnp_model_output(f, 0), nnp_model_output(u, 0));
-    nnp_tensor_free(&x);
-    nnp_model_free(f);
-    nnp_model_free(u);
+    plan_equals_plain(json, 5, 24, "a read after the ReLU");
 }
 
 /* A sum of three inputs whose first comes back as its third: the running
@@ -811,17 +823,7 @@ Test(fusion, no_in_place_sum_of_a_repeated_input)
         "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", "
         "\"units\": 3}, \"inbound_nodes\": [[[\"s\", 0, 0, {}]]]}],"
         "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
-    nnp_model *f, *u;
-    nnp_error err = {0};
-    cr_assert_eq(nnp_keras_load_string(reg, json, "w", &f, &err), NNP_OK, "%s", err.msg);
-    cr_assert_eq(nnp_keras_load_string(reg, json, "w", &u, &err), NNP_OK, "%s", err.msg);
-    nnp_model_set_inference_fusion(u, 0);
-    nnp_tensor x = rows(4, 12);
-    run_both(f, u, &x);
-    assert_same_bytes("a + b + a", nnp_model_output(f, 0), nnp_model_output(u, 0));
-    nnp_tensor_free(&x);
-    nnp_model_free(f);
-    nnp_model_free(u);
+    plan_equals_plain(json, 4, 12, "a + b + a");
 }
 
 /* The weights of m that have a gradient, at most 64 (their layers' indices
