@@ -392,16 +392,13 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
     float *dgamma = s->scale ? s->dgamma.data : NULL;
     float *dbeta = s->center ? s->dbeta.data : NULL;
 
-    if (mode == NNP_MODE_TRAIN && s->train_relu) {
+    const int relu = mode == NNP_MODE_TRAIN && s->train_relu;
+    if (relu) {
         /* through the ReLU first: dL/dy = r > 0 ? dL/dr : 0, over dL/dr
            (plan_train_relu lets the kind write there) */
         st = check_tensor(s, out, "output", &in[0]->shape, err);
         if (st != NNP_OK)
             return st;
-        act_fn relu; /* the ReLU layer's own backward, in place */
-        act_parse("relu", &relu);
-        act_backward(&relu, NULL, out->data, grad_out->data, grad_out->data,
-                     nnp_pu_numel(&out->shape), 1, 1);
     }
     if (mode != NNP_MODE_TRAIN) {
         s->k->backward_infer(&a, x->data, grad_out->data, dx, s->moving_mean.data,
@@ -413,6 +410,20 @@ static nnp_status bn_backward(void *state, const nnp_tensor *const *in, int n_in
                 nnp_pu_same_shape(&s->slots[i].shape, &x->shape))
                 saved = &s->slots[i].st;
         const int grouped = bn_grouped_chunks(s, &a) > 0;
+        if (relu && saved && !grouped) {
+            /* the mask in the backward's own passes, from this forward's
+               statistics */
+            a.relu = 1;
+            s->k->backward_train_relu(&a, x->data, out->data, grad_out->data, dx, saved, dgamma,
+                                      dbeta, &s->scratch);
+            return NNP_OK;
+        }
+        if (relu) { /* the ReLU layer's own backward, in place */
+            act_fn fn;
+            act_parse("relu", &fn);
+            act_backward(&fn, NULL, out->data, grad_out->data, grad_out->data,
+                         nnp_pu_numel(&out->shape), 1, 1);
+        }
         if (!saved) {
             /* not seen by a training forward (or evicted): recompute the
              * batch statistics; moving statistics are left alone */

@@ -41,6 +41,20 @@ enum {
     NT_MIN = 1 << 22    /* elementwise outputs of this many floats (16 MiB) bypass the caches */
 };
 
+/* A ReLU after the layer in a training backward (nnp_bn_backward_train_relu):
+ * the gradient arriving is that of max(y, 0), so each element's
+ * g = z > 0 ? dy : 0, z = (x - k)*fa + fb computed as the forward computed
+ * y, is written back over dy (dy here) and summed in its place. bn_relu
+ * holds the channels' coefficients, bn_mask one channel's. */
+typedef struct bn_relu {
+    const float *fa, *fb;
+    float *dy;
+} bn_relu;
+typedef struct bn_mask {
+    float fa, fb;
+    float *dy;
+} bn_mask;
+
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -87,24 +101,41 @@ static inline void v_stats(const float *px, int64_t len, float k, float *o1, flo
     *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
     *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
 }
-/* The backward sums of v_stats' shape: g = dy and g*(x - k) over [0, len). */
-static inline void v_bsums(const float *px, const float *pg, int64_t len, float k, float *o1,
-                           float *o2)
+/* The backward sums of v_stats' shape: g = dy and g*(x - k) over [0, len).
+ * With gw (a ReLU after the layer, see bn_mask): g = z > 0 ? dy : 0 with
+ * z = (x - k)*fa + fb, the forward's value before its max(., 0), written
+ * to gw; the same sums of that g. */
+static inline __attribute__((always_inline)) void
+v_bsums_impl(const float *px, const float *pg, float *gw, int64_t len, float k, float fa,
+             float fb, float *o1, float *o2)
 {
-    const __m512 vk = _mm512_set1_ps(k);
-    __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+    const __m512 vk = _mm512_set1_ps(k), va = _mm512_set1_ps(fa), vb = _mm512_set1_ps(fb);
+    const __m512 z = _mm512_setzero_ps();
+    __m512 a1 = z, b1 = a1, a2 = a1, b2 = a1;
+#define BN_GMASK(g, e, m, at)                                                              \
+    if (gw) {                                                                              \
+        g = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m, _mm512_fmadd_ps(e, va, vb), z,    \
+                                                        _CMP_GT_OQ), g);                   \
+        _mm512_mask_storeu_ps(gw + (at), m, g);                                            \
+    }
     int64_t t = 0;
     for (; t + 32 <= len; t += 32) {
         __m512 g0 = _mm512_loadu_ps(pg + t), g1 = _mm512_loadu_ps(pg + t + 16);
+        const __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        const __m512 e1 = _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk);
+        BN_GMASK(g0, e0, 0xFFFF, t)
+        BN_GMASK(g1, e1, 0xFFFF, t + 16)
         a1 = _mm512_add_ps(a1, g0);
         b1 = _mm512_add_ps(b1, g1);
-        a2 = _mm512_fmadd_ps(g0, _mm512_sub_ps(_mm512_loadu_ps(px + t), vk), a2);
-        b2 = _mm512_fmadd_ps(g1, _mm512_sub_ps(_mm512_loadu_ps(px + t + 16), vk), b2);
+        a2 = _mm512_fmadd_ps(g0, e0, a2);
+        b2 = _mm512_fmadd_ps(g1, e1, b2);
     }
     if (t + 16 <= len) {
         __m512 g0 = _mm512_loadu_ps(pg + t);
+        const __m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(px + t), vk);
+        BN_GMASK(g0, e0, 0xFFFF, t)
         a1 = _mm512_add_ps(a1, g0);
-        a2 = _mm512_fmadd_ps(g0, _mm512_sub_ps(_mm512_loadu_ps(px + t), vk), a2);
+        a2 = _mm512_fmadd_ps(g0, e0, a2);
         t += 16;
     }
     if (t < len) {
@@ -113,16 +144,28 @@ static inline void v_bsums(const float *px, const float *pg, int64_t len, float 
             __mmask16 m = (__mmask16)(0xFFFFu << (16 - (len - t)));
             g1 = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(pg + len - 16));
             e1 = _mm512_maskz_sub_ps(m, _mm512_loadu_ps(px + len - 16), vk);
+            BN_GMASK(g1, e1, m, len - 16)
         } else {
             __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
             g1 = _mm512_maskz_loadu_ps(m, pg + t);
             e1 = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, px + t), vk);
+            BN_GMASK(g1, e1, m, t)
         }
         b1 = _mm512_add_ps(b1, g1);
         b2 = _mm512_fmadd_ps(g1, e1, b2);
     }
     *o1 = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
     *o2 = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+}
+static inline void v_bsums(const float *px, const float *pg, int64_t len, float k, float *o1,
+                           float *o2)
+{
+    v_bsums_impl(px, pg, NULL, len, k, 0.0f, 0.0f, o1, o2);
+}
+static void v_bsums_relu(const float *px, const float *pg, float *gw, int64_t len, float k,
+                         float fa, float fb, float *o1, float *o2)
+{
+    v_bsums_impl(px, pg, gw, len, k, fa, fb, o1, o2);
 }
 /* The backward sums of channels-first rows [r0, r1) of `inner` floats (row
  * r: channel r % C, shift k[c]): dy and dy*(x - k), in float per row, each
@@ -132,29 +175,35 @@ static inline void v_bsums(const float *px, const float *pg, int64_t len, float 
  * ends split between the rows by masks, so short rows cost no unaligned
  * loads and tails as per-run sums do (rows of 196 floats: 1.2 -> 0.96 ms
  * for the pass over [128,256,14,14], one thread). */
-static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1, int64_t inner,
-                         int64_t C, const float *k, double *q1, double *q2)
+static inline __attribute__((always_inline)) void
+v_bsums_rows_impl(const float *x, const float *dy, float *gw, int64_t r0, int64_t r1,
+                  int64_t inner, int64_t C, const float *k, const float *fa, const float *fb,
+                  double *q1, double *q2)
 {
     const __m512 z = _mm512_setzero_ps();
     int64_t row = r0, c = r0 % C, rend = (r0 + 1) * inner;
     int64_t p = r0 * inner / 16 * 16;
     __mmask16 live = (__mmask16)(0xFFFFu << (r0 * inner - p)); /* lanes from row r0 on */
     __m512 vk = _mm512_set1_ps(k[c]), a1 = z, a2 = z;
+    __m512 va = gw ? _mm512_set1_ps(fa[c]) : z, vb = gw ? _mm512_set1_ps(fb[c]) : z;
     for (;; p += 16) {
         if (live == 0xFFFF && p + 16 < rend) {
-            const __m512 g = _mm512_loadu_ps(dy + p);
+            __m512 g = _mm512_loadu_ps(dy + p);
+            const __m512 e = _mm512_sub_ps(_mm512_loadu_ps(x + p), vk);
+            BN_GMASK(g, e, 0xFFFF, p)
             a1 = _mm512_add_ps(a1, g);
-            a2 = _mm512_fmadd_ps(g, _mm512_sub_ps(_mm512_loadu_ps(x + p), vk), a2);
+            a2 = _mm512_fmadd_ps(g, e, a2);
             continue;
         }
         /* the live lanes below rend - p belong to the current row */
         for (;;) {
             const int64_t lim = rend - p;
             const __mmask16 m = lim >= 16 ? live : (__mmask16)(live & ((1u << lim) - 1u));
-            const __m512 g = _mm512_maskz_loadu_ps(m, dy + p);
+            __m512 g = _mm512_maskz_loadu_ps(m, dy + p);
+            const __m512 e = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + p), vk);
+            BN_GMASK(g, e, m, p)
             a1 = _mm512_add_ps(a1, g);
-            a2 = _mm512_fmadd_ps(g, _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + p), vk),
-                                 a2);
+            a2 = _mm512_fmadd_ps(g, e, a2);
             if (lim > 16) /* the row goes on past this vector */
                 break;
             q1[c] += _mm512_reduce_add_ps(a1);
@@ -165,6 +214,10 @@ static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1
             c = c + 1 == C ? 0 : c + 1;
             rend += inner;
             vk = _mm512_set1_ps(k[c]);
+            if (gw) {
+                va = _mm512_set1_ps(fa[c]);
+                vb = _mm512_set1_ps(fb[c]);
+            }
             live = (__mmask16)(live & ~m);
             if (!live)
                 break;
@@ -172,6 +225,18 @@ static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1
         live = 0xFFFF;
     }
 }
+static void v_bsums_rows(const float *x, const float *dy, int64_t r0, int64_t r1, int64_t inner,
+                         int64_t C, const float *k, double *q1, double *q2)
+{
+    v_bsums_rows_impl(x, dy, NULL, r0, r1, inner, C, k, NULL, NULL, q1, q2);
+}
+static void v_bsums_rows_relu(const float *x, const float *dy, float *gw, int64_t r0, int64_t r1,
+                              int64_t inner, int64_t C, const float *k, const float *fa,
+                              const float *fb, double *q1, double *q2)
+{
+    v_bsums_rows_impl(x, dy, gw, r0, r1, inner, C, k, fa, fb, q1, q2);
+}
+#undef BN_GMASK
 /* One channels-first run of the elementwise pass, per-channel scalars:
  * mode 0: x*a + b; 1: (x - k)*a + b; 2: dy*a + (x - k)*b + c; 3: mode 1's
  * value, then max(., 0) (a ReLU after the layer). With nt the
@@ -625,16 +690,36 @@ static inline void nt_fence(int nt)
  * chunks of CHUNK_RUN, in double across them; the order depends only on
  * i1 - i0. */
 static void cf_run(const float *restrict x, const float *dy, float *dx, int64_t base,
-                   int64_t i0, int64_t i1, float k, float wc, double *o1, double *o2)
+                   int64_t i0, int64_t i1, float k, float wc, const bn_mask *mk, double *o1,
+                   double *o2)
 {
     const int short_runs = i1 - i0 < 2 * CHUNK_RUN;
-    (void)short_runs;
+    (void)short_runs, (void)mk;
     double s1 = 0.0, s2 = 0.0;
     for (int64_t i = i0; i < i1; i += CHUNK_RUN) {
         const int64_t len = min64(CHUNK_RUN, i1 - i), off = base + i;
         const float *restrict px = x + off;
         float f1 = 0.0f, f2 = 0.0f;
 #ifdef BN_VEC512
+        if (mk) { /* the sums of the unmasked loops below, over the masked g */
+            const float *pg = dy + off, fa = mk->fa, fb = mk->fb;
+            float *pw = mk->dy + off;
+            if (short_runs) {
+                v_bsums_relu(px, pg, pw, len, k, fa, fb, &f1, &f2);
+            } else {
+#pragma omp simd reduction(+ : f1, f2)
+                for (int64_t t = 0; t < len; t++) {
+                    const float e = px[t] - k;
+                    const float g = fmaf(e, fa, fb) > 0.0f ? pg[t] : 0.0f;
+                    pw[t] = g;
+                    f1 += g;
+                    f2 += g * e;
+                }
+            }
+            s1 += f1;
+            s2 += f2;
+            continue;
+        }
         /* short runs: latency-bound, so two accumulator pairs and a
          * tail without a scalar loop; long runs do better as below */
         if (!dy && short_runs)
@@ -681,18 +766,23 @@ static void cf_run(const float *restrict x, const float *dy, float *dx, int64_t 
  * p1/p2[c], which the caller zeroed. */
 static void cf_item(const float *restrict x, const float *dy, float *dx, nnp_bn_dims d,
                     int64_t r0, int64_t r1, int64_t i0, int64_t i1, const float *shift,
-                    const float *w, double *p1, double *p2)
+                    const float *w, const bn_relu *rl, double *p1, double *p2)
 {
 #ifdef BN_VEC512
     if (dy && !dx && i0 == 0 && i1 == d.inner && d.inner <= CHUNK_RUN) {
-        if (r0 < r1)
+        if (r0 < r1 && rl)
+            v_bsums_rows_relu(x, dy, rl->dy, r0, r1, d.inner, d.channels, shift, rl->fa, rl->fb,
+                              p1, p2);
+        else if (r0 < r1)
             v_bsums_rows(x, dy, r0, r1, d.inner, d.channels, shift, p1, p2);
         return;
     }
 #endif
     for (int64_t r = r0, c = r0 % d.channels; r < r1; r++, c = c + 1 == d.channels ? 0 : c + 1) {
         double s1, s2;
-        cf_run(x, dy, dx, r * d.inner, i0, i1, shift[c], w ? w[c] : 0.0f, &s1, &s2);
+        const bn_mask mk = {rl ? rl->fa[c] : 0.0f, rl ? rl->fb[c] : 0.0f, rl ? rl->dy : NULL};
+        cf_run(x, dy, dx, r * d.inner, i0, i1, shift[c], w ? w[c] : 0.0f, rl ? &mk : NULL, &s1,
+               &s2);
         p1[c] += s1;
         p2[c] += s2;
     }
@@ -872,8 +962,8 @@ static void cl_wide(const float *restrict x, const float *dy, float *dx, int64_t
 /* Per-channel sums over the whole reduction into t1/t2 (double [C]).
  * dy == NULL: statistics of x around shift; else backward sums (see cf_item). */
 static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const float *dy,
-                   float *dx, const float *shift, const float *w, double *partials,
-                   double *t1, double *t2)
+                   float *dx, const float *shift, const float *w, const bn_relu *rl,
+                   double *partials, double *t1, double *t2)
 {
     const int64_t C = d.channels;
     const part p = partition(d);
@@ -895,7 +985,7 @@ static void reduce(const nnp_bn_args *a, nnp_bn_dims d, const float *x, const fl
         } else {
             const int64_t i0 = ib * p.isize, i1 = min64(d.inner, i0 + p.isize);
             cf_item(x, dy, dx, d, blk * p.per, min64(d.outer * C, (blk + 1) * p.per), i0, i1,
-                    shift, w, q1, q2);
+                    shift, w, rl, q1, q2);
         }
     });
 
@@ -1340,13 +1430,13 @@ static void sums_step(const fused *f, int64_t c0, int64_t c1, int64_t n)
         if (f->p.nib > 1) { /* one run per block, each slice its own item */
             for (int64_t i0 = 0; i0 < d.inner; i0 += f->p.isize) {
                 cf_run(f->x, NULL, NULL, r * d.inner, i0, min64(d.inner, i0 + f->p.isize),
-                       f->k[c], 0.0f, &s1, &s2);
+                       f->k[c], 0.0f, NULL, &s1, &s2);
                 f->t1[c] += s1;
                 f->t2[c] += s2;
             }
             continue;
         }
-        cf_run(f->x, NULL, NULL, r * d.inner, 0, d.inner, f->k[c], 0.0f, &s1, &s2);
+        cf_run(f->x, NULL, NULL, r * d.inner, 0, d.inner, f->k[c], 0.0f, NULL, &s1, &s2);
         if (f->p.per <= C) {
             /* no item holds two runs of a channel: each run is an item's
              * whole sum (0 + s), added to the total at once */
@@ -1444,9 +1534,19 @@ void nnp_bn_batch_stats(const nnp_bn_args *a, const float *x, float *shift, doub
     }
     choose_shift(a, d, x, k);
     double *t1 = tot1(s, C), *t2 = tot2(s, C);
-    reduce(a, d, x, NULL, NULL, k, NULL, s->partials, t1, t2);
+    reduce(a, d, x, NULL, NULL, k, NULL, NULL, s->partials, t1, t2);
     const int ntc = channel_team(a, C);
     TEAM_FOR(ntc, c, C, stats_of(t1[c], t2[c], m, k[c], &mean[c], var ? &var[c] : NULL););
+}
+
+/* The training forward's y = (x - k)*ca + cb of channel c (the backward of
+ * a ReLU after the layer recomputes y's sign with them). */
+static void fwd_coeffs(const nnp_bn_args *a, int64_t c, double mean, double inv, float k,
+                       float *ca, float *cb)
+{
+    double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
+    ca[c] = (float)sc;
+    cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (mean - (double)k) * sc);
 }
 
 /* Channel c after its statistics: from here on x is centred on k, the
@@ -1460,9 +1560,7 @@ static void train_channel(const nnp_bn_args *a, int64_t c, int64_t m, double *me
     k[c] = isfinite(mean[c]) ? (float)mean[c] : 0.0f;
     double v = var[c];
     double inv = 1.0 / sqrt(v + a->epsilon);
-    double sc = (a->gamma ? (double)a->gamma[c] : 1.0) * inv;
-    ca[c] = (float)sc;
-    cb[c] = (float)((a->beta ? (double)a->beta[c] : 0.0) - (mean[c] - (double)k[c]) * sc);
+    fwd_coeffs(a, c, mean[c], inv, k[c], ca, cb);
     if (m > 0) {
         /* Keras: decay cast to float, moving -= (moving - batch) * decay */
         float decay = (float)(1.0 - a->momentum);
@@ -1543,20 +1641,66 @@ static void bwd_channel(const nnp_bn_args *a, int64_t c, int64_t m, double sdy, 
     s->cc[c] = (float)(gs * (inv * sxh * dm - sdy) / (double)m);
 }
 
+/* dy[i] = y[i] > 0 ? dy[i] : 0 over [i0, i1): the ReLU layer's backward. */
+static void relu_grad(const float *y, float *dy, int64_t i0, int64_t i1)
+{
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+        const float g = dy[i]; /* loaded unconditionally: the loop vectorizes */
+        dy[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+static void backward_train(const nnp_bn_args *a, nnp_bn_dims d, const float *x,
+                           const float *dy, float *dx, const nnp_bn_saved *saved, float *dgamma,
+                           float *dbeta, const bn_relu *rl, nnp_bn_scratch *s)
+{
+    const int64_t C = d.channels, m = d.outer * d.inner;
+    double *sdy = tot1(s, C), *sdyk = tot2(s, C);
+    reduce(a, d, x, dy, NULL, saved->shift, NULL, rl, s->partials, sdy, sdyk);
+    const int ntc = channel_team(a, C);
+    TEAM_FOR(ntc, c, C, bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s););
+    if (dx)
+        elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc, 0);
+}
+
 void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
                            const nnp_bn_saved *saved, float *dgamma, float *dbeta,
                            nnp_bn_scratch *s)
 {
     nnp_bn_dims d = canon(a->dims);
-    const int64_t C = d.channels, m = d.outer * d.inner;
-    if (C == 0 || m == 0 || (!dx && !dgamma && !dbeta))
+    if (d.channels == 0 || d.outer * d.inner == 0 || (!dx && !dgamma && !dbeta))
         return;
-    double *sdy = tot1(s, C), *sdyk = tot2(s, C);
-    reduce(a, d, x, dy, NULL, saved->shift, NULL, s->partials, sdy, sdyk);
-    const int ntc = channel_team(a, C);
-    TEAM_FOR(ntc, c, C, bwd_channel(a, c, m, sdy[c], sdyk[c], saved, dgamma, dbeta, s););
-    if (dx)
-        elementwise(a, d, x, dy, dx, saved->shift, s->ca, s->cb, s->cc, 0);
+    backward_train(a, d, x, dy, dx, saved, dgamma, dbeta, NULL, s);
+}
+
+void nnp_bn_backward_train_relu(const nnp_bn_args *a, const float *x, const float *y, float *dy,
+                                float *dx, const nnp_bn_saved *saved, float *dgamma,
+                                float *dbeta, nnp_bn_scratch *s)
+{
+    nnp_bn_dims d = canon(a->dims);
+    const int64_t C = d.channels, n = d.outer * C * d.inner;
+    if (C == 0 || n == 0)
+        return;
+#ifdef BN_VEC512
+    if (d.inner > 1 && (dx || dgamma || dbeta)) {
+        /* the forward's coefficients (train_channel's, from the same
+           statistics) in ca / cb until bwd_channel replaces them */
+        const int ntc = channel_team(a, C);
+        TEAM_FOR(ntc, c, C,
+                 fwd_coeffs(a, c, saved->mean[c], saved->invstd[c], saved->shift[c], s->ca,
+                            s->cb););
+        const bn_relu rl = {s->ca, s->cb, dy};
+        backward_train(a, d, x, dy, dx, saved, dgamma, dbeta, &rl, s);
+        return;
+    }
+#endif
+    /* the ReLU layer's backward on its own, then the layer's */
+    const int64_t items = cdiv(n, PIECE);
+    TEAM_FOR(team(a, n, items), it, items,
+             relu_grad(y, dy, it * PIECE, min64(n, (it + 1) * PIECE)););
+    if (dx || dgamma || dbeta)
+        backward_train(a, d, x, dy, dx, saved, dgamma, dbeta, NULL, s);
 }
 
 void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
@@ -1579,7 +1723,7 @@ void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy
         return;
     }
     double *sdy = tot1(s, C), *sdyk = tot2(s, C);
-    reduce(a, d, x, dy, dx, moving_mean, s->ca, s->partials, sdy, sdyk);
+    reduce(a, d, x, dy, dx, moving_mean, s->ca, NULL, s->partials, sdy, sdyk);
     TEAM_FOR(ntc, c, C, {
         if (dgamma) /* sum dy*(x - mm) * 1/sqrt(mv + eps) */
             dgamma[c] += (float)(sdyk[c] / sqrt((double)moving_var[c] + a->epsilon));

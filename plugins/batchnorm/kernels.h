@@ -110,6 +110,17 @@ void nnp_bn_backward_train(const nnp_bn_args *a, const float *x, const float *dy
                            float *dx, const nnp_bn_saved *saved,
                            float *dgamma, float *dbeta, nnp_bn_scratch *s);
 
+/* The training backward of max(BN(x), 0), a ReLU after the layer whose
+ * training forward wrote y = max(BN(x), 0) (nnp_bn_args.relu): dy, the
+ * gradient of y, is overwritten with y > 0 ? dy : 0 (the ReLU's backward),
+ * then as nnp_bn_backward_train (dx may alias dy). The AVX-512 kernels do
+ * it channels-first in the pass of the sums, recomputing y's sign from x
+ * and `saved` exactly as the forward computed y (y unread); the others read
+ * y in a pass of their own. */
+void nnp_bn_backward_train_relu(const nnp_bn_args *a, const float *x, const float *y, float *dy,
+                                float *dx, const nnp_bn_saved *saved, float *dgamma,
+                                float *dbeta, nnp_bn_scratch *s);
+
 /* Inference-mode backward (the moving statistics are constants): writes dx
  * (may be NULL; may alias dy), ADDS into dgamma / dbeta (may be NULL). */
 void nnp_bn_backward_infer(const nnp_bn_args *a, const float *x, const float *dy,

@@ -7,6 +7,7 @@
 #define nnp_bn_forward_train nnp_bn_forward_train_avx2
 #define nnp_bn_forward_infer nnp_bn_forward_infer_avx2
 #define nnp_bn_backward_train nnp_bn_backward_train_avx2
+#define nnp_bn_backward_train_relu nnp_bn_backward_train_relu_avx2
 #define nnp_bn_backward_infer nnp_bn_backward_infer_avx2
 #define nnp_bn_forward_groups nnp_bn_forward_groups_avx2
 #include "kernels.c"

@@ -5,7 +5,8 @@
 
 #define BN_TABLE(name, sfx)                                                             \
     {name, nnp_bn_batch_stats##sfx, nnp_bn_forward_train##sfx, nnp_bn_forward_infer##sfx, \
-     nnp_bn_backward_train##sfx, nnp_bn_backward_infer##sfx, nnp_bn_forward_groups##sfx}
+     nnp_bn_backward_train##sfx, nnp_bn_backward_train_relu##sfx, nnp_bn_backward_infer##sfx, \
+     nnp_bn_forward_groups##sfx}
 
 static const bn_kernels generic = BN_TABLE("generic", );
 
@@ -20,6 +21,9 @@ static const bn_kernels generic = BN_TABLE("generic", );
     void nnp_bn_backward_train##sfx(const nnp_bn_args *, const float *, const float *,       \
                                     float *, const nnp_bn_saved *, float *, float *,          \
                                     nnp_bn_scratch *);                                        \
+    void nnp_bn_backward_train_relu##sfx(const nnp_bn_args *, const float *, const float *,  \
+                                         float *, float *, const nnp_bn_saved *, float *,     \
+                                         float *, nnp_bn_scratch *);                          \
     void nnp_bn_backward_infer##sfx(const nnp_bn_args *, const float *, const float *,       \
                                     float *, const float *, const float *, float *, float *,  \
                                     nnp_bn_scratch *);                                        \

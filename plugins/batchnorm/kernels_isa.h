@@ -18,6 +18,9 @@ typedef struct bn_kernels {
     void (*backward_train)(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
                            const nnp_bn_saved *saved, float *dgamma, float *dbeta,
                            nnp_bn_scratch *s);
+    void (*backward_train_relu)(const nnp_bn_args *a, const float *x, const float *y, float *dy,
+                                float *dx, const nnp_bn_saved *saved, float *dgamma,
+                                float *dbeta, nnp_bn_scratch *s);
     void (*backward_infer)(const nnp_bn_args *a, const float *x, const float *dy, float *dx,
                            const float *moving_mean, const float *moving_var, float *dgamma,
                            float *dbeta, nnp_bn_scratch *s);

@@ -17,7 +17,6 @@
 #include <nnplug/plugin_util.h>
 
 #include "shape_ops.h"
-#include "common/act.h"
 #include "common/image.h"
 
 #include <math.h>
@@ -663,6 +662,44 @@ static void add_relu_span(float *y, const float *a, const float *b, int64_t n)
     }
 }
 
+/* Each of d[0 .. nd) (nd 1 or 2) = g, g = y > 0 ? dy : 0 (the ReLU
+ * layer's backward; y NULL: g = dy), in one pass: every input of a sum has
+ * the sum's gradient. A d may be dy. */
+static void fanout_span(float *const *d, int nd, const float *dy, const float *y, int64_t i0,
+                        int64_t i1)
+{
+    float *d0 = d[0], *d1 = nd > 1 ? d[1] : NULL;
+    if (y && d1) {
+#pragma omp simd
+        for (int64_t i = i0; i < i1; i++) {
+            const float g = dy[i]; /* loaded unconditionally: the loop vectorizes */
+            d0[i] = d1[i] = y[i] > 0.0f ? g : 0.0f;
+        }
+    } else if (y) {
+#pragma omp simd
+        for (int64_t i = i0; i < i1; i++) {
+            const float g = dy[i];
+            d0[i] = y[i] > 0.0f ? g : 0.0f;
+        }
+    } else if (d1) {
+#pragma omp simd
+        for (int64_t i = i0; i < i1; i++)
+            d0[i] = d1[i] = dy[i];
+    } else {
+        copy(d0 + i0, dy + i0, i1 - i0);
+    }
+}
+
+static void grad_fanout(float *const *d, int nd, const float *dy, const float *y, int64_t n,
+                        int nt)
+{
+#pragma omp parallel num_threads(nt) if (n >= SOP_PAR_MIN)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        fanout_span(d, nd, dy, y, n * t / T, n * (t + 1) / T);
+    }
+}
+
 static void add_span(float *y, const float *a, const float *b, int64_t n)
 {
 #pragma omp simd
@@ -753,16 +790,17 @@ static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_i
     if (st != NNP_OK)
         return st;
     const int64_t n = nnp_pu_numel(&in[0]->shape);
-    act_fn relu_fn;
-    act_parse("relu", &relu_fn);
-    for (int k = 0; k < n_in; k++)
-        if (grad_in && grad_in[k]) {
-            if (relu) /* dL/dsum = r > 0 ? dL/dr : 0: the ReLU layer's backward */
-                act_backward(&relu_fn, NULL, out->data, grad_out->data, grad_in[k]->data, n, 1,
-                             1);
-            else
-                copy(grad_in[k]->data, grad_out->data, n);
-        }
+    float *dst[2];
+    int nd = 0, k = 0;
+    for (; k < n_in && grad_in && nd < 2; k++)
+        if (grad_in[k])
+            dst[nd++] = grad_in[k]->data;
+    if (nd)
+        grad_fanout(dst, nd, grad_out->data, relu ? out->data : NULL, n,
+                    nnp_pu_nthreads(s->host));
+    for (; k < n_in; k++) /* a third input's on: copies of the first's */
+        if (grad_in[k])
+            copy(grad_in[k]->data, dst[0], n);
     return NNP_OK;
 }
 

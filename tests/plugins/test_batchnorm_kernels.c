@@ -787,6 +787,81 @@ Test(variants, backward_any_address)
 }
 
 /* ------------------------------------------------------------------ */
+/* the backward of a ReLU after the layer                              */
+/* ------------------------------------------------------------------ */
+
+static void bits_equal(const char *what, const char *isa, int nt, const float *got,
+                       const float *want, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        cr_assert(memcmp(&got[i], &want[i], sizeof(float)) == 0,
+                  "%s, %s, %d threads: [%lld] %.9g, the ReLU's backward then the layer's %.9g",
+                  what, isa, nt, (long long)i, got[i], want[i]);
+}
+
+/* backward_train_relu is the ReLU layer's backward (y > 0 ? dy : 0) and then
+ * backward_train, bit for bit: every variant, 1 to 3 threads, dx apart from
+ * dy or over it. Channel 0 is constant with beta 0, so its y is exactly 0
+ * and no gradient may pass there. */
+static void relu_backward(nnp_bn_dims d)
+{
+    const int64_t n = numel(d), C = d.channels, in = d.inner;
+    float *x = make_x(d, 71, 0.3, 1.5), *dy = make_x(d, 72, 0.0, 1.0);
+    float *gamma = make_vec(C, 73, 0.5, 1.5), *beta = make_vec(C, 74, -1, 1);
+    for (int64_t o = 0; o < d.outer; o++)
+        for (int64_t i = 0; i < in; i++)
+            x[o * C * in + i] = 1.25f;
+    beta[0] = 0.0f;
+    float *y = malloc(sizeof(float) * (size_t)n), *g0 = malloc(sizeof(float) * (size_t)n);
+    float *dx0 = malloc(sizeof(float) * (size_t)n), *g1 = malloc(sizeof(float) * (size_t)n);
+    float *dx1 = malloc(sizeof(float) * (size_t)n), *gs = malloc(sizeof(float) * 4 * (size_t)C);
+    float *dg0 = gs, *db0 = gs + C, *dg1 = gs + 2 * C, *db1 = gs + 3 * C;
+    static const char *const isas[] = {"generic", "avx2", "avx512"};
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        const bn_kernels *k = bn_kernels_variant(isas[v]);
+        if (!k)
+            continue;
+        nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0, 1};
+        bufs b = bufs_new(C);
+        k->forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
+        for (int64_t o = 0; o < d.outer; o++)
+            for (int64_t i = 0; i < in; i++)
+                cr_assert(y[o * C * in + i] == 0.0f, "%s: channel 0's y %g", isas[v],
+                          y[o * C * in + i]);
+        for (int64_t i = 0; i < n; i++)
+            g0[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        memset(dg0, 0, sizeof(float) * 2 * (size_t)C);
+        k->backward_train(&a, x, g0, dx0, &b.sv, dg0, db0, &b.s);
+        for (int nt = 1; nt <= 3; nt++)
+            for (int over = 0; over < 2; over++) {
+                a.nthreads = nt;
+                memcpy(g1, dy, sizeof(float) * (size_t)n);
+                memset(dg1, 0, sizeof(float) * 2 * (size_t)C);
+                float *dx = over ? g1 : dx1;
+                k->backward_train_relu(&a, x, y, g1, dx, &b.sv, dg1, db1, &b.s);
+                if (!over)
+                    bits_equal("masked dy", isas[v], nt, g1, g0, n);
+                bits_equal("dx", isas[v], nt, dx, dx0, n);
+                bits_equal("dgamma", isas[v], nt, dg1, dg0, C);
+                bits_equal("dbeta", isas[v], nt, db1, db0, C);
+            }
+        bufs_free(&b);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(y), free(g0), free(dx0), free(g1);
+    free(dx1), free(gs);
+}
+
+/* long runs (the vectorized loop), runs of one or two chunks, rows of a
+ * few vectors and shorter than one, runs cut into slices, channels-last */
+Test(relu_backward, rows_56x56) { relu_backward((nnp_bn_dims){4, 16, 3136}); }
+Test(relu_backward, rows_28x28) { relu_backward((nnp_bn_dims){4, 16, 784}); }
+Test(relu_backward, rows_14x14) { relu_backward((nnp_bn_dims){8, 32, 196}); }
+Test(relu_backward, rows_7x7) { relu_backward((nnp_bn_dims){8, 64, 49}); }
+Test(relu_backward, rows_of_3) { relu_backward((nnp_bn_dims){64, 32, 3}); }
+Test(relu_backward, sliced_runs) { relu_backward((nnp_bn_dims){1, 4, 100000}); }
+Test(relu_backward, channels_last) { relu_backward((nnp_bn_dims){8 * 20 * 20, 24, 1}); }
+
+/* ------------------------------------------------------------------ */
 /* numerical stability: mean 1e4, std 1e-2                             */
 /* ------------------------------------------------------------------ */
 
