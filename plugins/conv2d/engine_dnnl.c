@@ -102,7 +102,8 @@ typedef struct port {
 } port;
 
 typedef struct chunk {
-    int64_t n0, n;
+    int64_t n0, n;              /* its images */
+    int64_t f0;                 /* its first output channel (split by channels) */
     int prim;                   /* bw[prim] */
     dnnl_stream_t strm;
     dnnl_memory_t src, ddst, dw, db, scratch;  /* dw: bound in each backward */
@@ -164,6 +165,13 @@ struct conv_dnnl {
     float *parts_own;
     float *bias_buf;            /* F floats: zeros, or the folded bias */
     int K;
+    /* the chunks split the output channels instead of the batch (each
+       kernel-gradient element one chunk's, over every image: nothing to
+       sum); each chunk's share of ddst is copied dense after the kernel
+       gradient (ddc_bytes each) */
+    int oc_split;
+    size_t ddc_bytes;
+    dnnl_memory_desc_t dw_full;  /* the kernel gradient's layout when split */
     chunk ch[CDN_MAX_CHUNKS];
     size_t bytes;
 };
@@ -222,6 +230,14 @@ static int port_init(conv_dnnl *e, port *p, const dnnl_memory_desc_t *user,
     return in ? reorder(e, &p->re, user, md) : reorder(e, &p->re, md, user);
 }
 
+/* The kernel gradient's partials (split by channels: the gradient, then
+ * the chunks' shares of ddst). */
+static size_t parts_bytes(const conv_dnnl *e)
+{
+    return e->oc_split ? e->part_bytes + (size_t)e->K * e->ddc_bytes
+                       : (size_t)e->K * e->part_bytes;
+}
+
 /* Workspace places: the forward uses src and dst, the backward src, ddst
  * and dsrc, each at its own offset, then the K partials; the size is the
  * larger use. */
@@ -241,7 +257,7 @@ static size_t plan_workspace(conv_dnnl *e)
             b += (bwd[i]->bytes + 63) / 64 * 64;
         }
     e->part_off = b;
-    b += (size_t)e->K * e->part_bytes;
+    b += parts_bytes(e);
     return f > b ? f : b;
 }
 
@@ -249,7 +265,7 @@ size_t cdn_workspace_bytes(const conv_dnnl *e) { return e->ws_bytes; }
 
 int cdn_own_buffers(conv_dnnl *e)
 {
-    if (!e->parts_own && !(e->parts_own = take(e, (size_t)e->K * e->part_bytes)))
+    if (!e->parts_own && !(e->parts_own = take(e, parts_bytes(e))))
         return 1;
     port *ps[4] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
     for (int i = 0; i < 4; i++)
@@ -335,18 +351,21 @@ static int pd_create(dnnl_primitive_desc_t *pd, const void *op, const descs *d,
     return dnnl_primitive_desc_create(pd, op, d->attr, eng, hint) != dnnl_success;
 }
 
-/* The kernel-gradient primitive for a chunk of n images (one thread). */
-static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
+/* The kernel-gradient primitive for a chunk of n images and nf output
+ * channels (one thread). */
+static int bw_create(conv_dnnl *e, int64_t n, int64_t nf, const dnnl_memory_desc_t *dw_md,
                      dnnl_primitive_desc_t *pd)
 {
     descs d;
-    make_descs(&e->g, n, 1, &d);
+    conv_geom g = e->g;
+    g.F = g.Fg = nf;
+    make_descs(&g, n, 1, &d);
     /* the chunk's layouts are the whole batch's, with n images */
     act_md(&d.src, n, e->g.C, e->g.H, e->g.W,
            e->src.md.format_desc.blocking.inner_nblks ? dnnl_nChw16c
            : e->g.channels_first                      ? dnnl_nchw
                                                       : dnnl_nhwc);
-    act_md(&d.dst, n, e->g.F, e->g.OH, e->g.OW,
+    act_md(&d.dst, n, nf, e->g.OH, e->g.OW,
            e->ddst.md.format_desc.blocking.inner_nblks ? dnnl_nChw16c
            : e->g.channels_first                       ? dnnl_nchw
                                                        : dnnl_nhwc);
@@ -367,12 +386,64 @@ static int bw_create(conv_dnnl *e, int64_t n, const dnnl_memory_desc_t *dw_md,
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
+static int plan_chunk_mems(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_bytes);
+
+/* Whether the kernel gradient's chunks split the output channels: outputs
+ * of at most CDN_SPLIT_PIXELS pixels in the blocked layouts, where oneDNN's
+ * kernel gradient over half the batch runs well below its speed over the
+ * whole (ResNet-18's last stage, 8 x 512 x 7 x 7, one thread: 11.2-12.2 ms
+ * in two halves of the batch, 9.9-10.3 in two halves of the filters),
+ * and nothing is left to sum. Two chunks, each over every image. */
+#define CDN_SPLIT_PIXELS 64
+static int plan_oc_split(conv_dnnl *e, dnnl_primitive_desc_t pds[2])
+{
+    const conv_geom *g = &e->g;
+    const dnnl_blocking_desc_t *bs = &e->src.md.format_desc.blocking;
+    const dnnl_blocking_desc_t *bd = &e->ddst.md.format_desc.blocking;
+    e->oc_split = 0;
+    if (g->groups != 1 || g->OH * g->OW > CDN_SPLIT_PIXELS || g->C % 16 || g->F % 32 ||
+        bs->inner_nblks != 1 || bd->inner_nblks != 1 || bs->inner_blks[0] != 16 ||
+        bd->inner_blks[0] != 16)
+        return 0;
+    const int64_t nf = g->F / 2;
+    dnnl_dims_t wd = {nf, g->C, g->kh, g->kw}, fd = {g->F, g->C, g->kh, g->kw};
+    dnnl_memory_desc_t half;
+    const char *impl = NULL;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    int bad = dnnl_memory_desc_init_by_tag(&half, 4, wd, dnnl_f32, dnnl_OIhw16i16o) ||
+              dnnl_memory_desc_init_by_tag(&e->dw_full, 4, fd, dnnl_f32, dnnl_OIhw16i16o) ||
+              bw_create(e, g->N, nf, &half, &pds[0]);
+    omp_set_num_threads(prev);
+    if (!bad)
+        bad = dnnl_primitive_desc_query(pds[0], dnnl_query_impl_info_str, 0, &impl) !=
+                  dnnl_success ||
+              !impl || !strncmp(impl, "ref", 3);
+    if (bad) {
+        dnnl_primitive_desc_destroy(pds[0]);
+        pds[0] = NULL;
+        return 0;
+    }
+    e->oc_split = 1;
+    e->K = 2;
+    e->ddc_bytes = ((size_t)(g->N * nf * g->OH * g->OW) * sizeof(float) + 63) / 64 * 64;
+    for (int i = 0; i < 2; i++) {
+        e->ch[i].n0 = 0;
+        e->ch[i].n = g->N;
+        e->ch[i].f0 = i * nf;
+        e->ch[i].prim = 0;
+    }
+    return 1;
+}
+
 /* The chunks of the kernel gradient: a count fixed by the shapes; the
  * kernel buffer (w_bytes: the forward's and backward-data's kernels, the
  * larger). */
 static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_bytes)
 {
     const conv_geom *g = &e->g;
+    if (plan_oc_split(e, pds))
+        return plan_chunk_mems(e, pds, w_bytes);
     const size_t wbytes = (size_t)(g->Kg * g->F) * sizeof(float);
     size_t k = wbytes ? CDN_PARTIAL_BYTES / wbytes : 1;
     if (k > CDN_MAX_CHUNKS)
@@ -391,25 +462,35 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
     e->K = (int)K;
     const int prev = omp_get_max_threads();
     omp_set_num_threads(1);
-    int bad = bw_create(e, cb, NULL, &pds[0]);
+    int bad = bw_create(e, cb, g->F, NULL, &pds[0]);
     if (!bad && last != cb)
-        bad = bw_create(e, last, query(pds[0], dnnl_query_diff_weights_md), &pds[1]);
+        bad = bw_create(e, last, g->F, query(pds[0], dnnl_query_diff_weights_md), &pds[1]);
     omp_set_num_threads(prev);
     if (bad)
         return 1;
+    for (int64_t i = 0; i < K; i++) {
+        e->ch[i].n0 = i * cb;
+        e->ch[i].n = i == K - 1 ? last : cb;
+        e->ch[i].prim = e->ch[i].n == cb ? 0 : 1;
+    }
+    return plan_chunk_mems(e, pds, w_bytes);
+}
+
+/* The chunks' primitives, memories and buffers (their shares planned). */
+static int plan_chunk_mems(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_bytes)
+{
+    const conv_geom *g = &e->g;
+    const int64_t K = e->K;
     if (dnnl_primitive_create(&e->bw[0], pds[0]) ||
         (pds[1] && dnnl_primitive_create(&e->bw[1], pds[1])))
         return 1;
     const dnnl_memory_desc_t *dw_md = query(pds[0], dnnl_query_diff_weights_md);
-    e->dw_floats = dnnl_memory_desc_get_size(dw_md) / sizeof(float);
+    e->dw_floats = dnnl_memory_desc_get_size(e->oc_split ? &e->dw_full : dw_md) / sizeof(float);
     e->part_bytes = (e->dw_floats * sizeof(float) + 63) / 64 * 64;
     if (!(e->wbuf = take(e, e->wbuf_bytes = w_bytes)))
         return 1;
     for (int64_t i = 0; i < K; i++) {
         chunk *c = &e->ch[i];
-        c->n0 = i * cb;
-        c->n = i == K - 1 ? last : cb;
-        c->prim = c->n == cb ? 0 : 1;
         dnnl_primitive_desc_t pd = pds[c->prim];
         const size_t sb = scratch_of(pd);
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
@@ -421,7 +502,7 @@ static int plan_chunks(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_byte
                                c->scratch_buf))
             return 1;
         if (e->has_bias &&
-            (!(c->db_buf = take(e, (size_t)g->F * sizeof(float))) ||
+            (!(c->db_buf = take(e, (size_t)(g->F / (e->oc_split ? K : 1)) * sizeof(float))) ||
              dnnl_memory_create(&c->db, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
                                 e->eng, c->db_buf)))
             return 1;
@@ -437,7 +518,8 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
 {
     const dnnl_memory_desc_t *wf = query(fpd, dnnl_query_weights_md);
     const dnnl_memory_desc_t *wb = query(bpd, dnnl_query_weights_md);
-    const dnnl_memory_desc_t *dw = query(wpd, dnnl_query_diff_weights_md);
+    const dnnl_memory_desc_t *dw =
+        e->oc_split ? &e->dw_full : query(wpd, dnnl_query_diff_weights_md);
     e->w_floats = (size_t)(e->g.Kg * e->g.F);
     if (mem(e, &e->wu, &d->w_user) || dnnl_memory_create(&e->wf, wf, e->eng, e->wbuf) ||
         reorder(e, &e->re_wf, &d->w_user, wf))
@@ -991,8 +1073,20 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, ch
         chunk *c = &e->ch[k];
         omp_set_num_threads(1);
         dnnl_memory_set_data_handle(c->src, sb + (size_t)c->n0 * s_img);
-        dnnl_memory_set_data_handle(c->ddst, db + (size_t)c->n0 * d_img);
-        dnnl_memory_set_data_handle(c->dw, part_of(e, parts, k));
+        if (e->oc_split) {
+            /* its output channels of every image, dense; its rows of the
+               kernel gradient (whole blocks of 16 filters) */
+            char *dc = parts + e->part_bytes + (size_t)k * e->ddc_bytes;
+            const size_t share = d_img / (size_t)K;
+            for (int64_t n = 0; n < g->N; n++)
+                memcpy(dc + (size_t)n * share, db + (size_t)n * d_img + (size_t)k * share, share);
+            dnnl_memory_set_data_handle(c->ddst, dc);
+            dnnl_memory_set_data_handle(c->dw, (float *)parts + (size_t)c->f0 * (e->dw_floats /
+                                                                               (size_t)g->F));
+        } else {
+            dnnl_memory_set_data_handle(c->ddst, db + (size_t)c->n0 * d_img);
+            dnnl_memory_set_data_handle(c->dw, part_of(e, parts, k));
+        }
         dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, c->src},
                                 {DNNL_ARG_DIFF_DST, c->ddst},
                                 {DNNL_ARG_DIFF_WEIGHTS, c->dw},
@@ -1003,7 +1097,7 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, ch
     }
     /* partials summed in chunk order into chunk 0's, tile by tile (a tile
        of chunk 0's stays in L1 while the others are added to it) */
-    if (K > 1) {
+    if (K > 1 && !e->oc_split) {
         const int64_t n = (int64_t)e->dw_floats, tiles = (n + CDN_SUM_TILE - 1) / CDN_SUM_TILE;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (n >= 65536)
         for (int64_t t = 0; t < tiles; t++) {
@@ -1079,8 +1173,9 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     dnnl_stream_wait(e->strm);
     if (dbias && e->has_bias)
         for (int64_t f = 0; f < e->g.F; f++) {
-            float s = e->ch[0].db_buf[f];
-            for (int k = 1; k < e->K; k++)
+            const int64_t nf = e->g.F / e->K;
+            float s = e->oc_split ? e->ch[f / nf].db_buf[f % nf] : e->ch[0].db_buf[f];
+            for (int k = 1; k < e->K && !e->oc_split; k++)
                 s += e->ch[k].db_buf[f];
             dbias[f] = store ? s : dbias[f] + s;
         }

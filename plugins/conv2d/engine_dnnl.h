@@ -7,7 +7,9 @@
  * 7 threads); the kernel gradient, which oneDNN would reduce across threads
  * in an order that depends on their number, is computed by a fixed number
  * of batch chunks (a function of the shapes only), each chunk by one
- * thread, and the chunk partials are summed in chunk order. */
+ * thread, and the chunk partials are summed in chunk order; on blocked
+ * outputs of at most 64 pixels the two chunks split the filters instead,
+ * each over the whole batch, so that every element is one chunk's alone. */
 #ifndef NNP_CONV2D_ENGINE_DNNL_H
 #define NNP_CONV2D_ENGINE_DNNL_H
 

@@ -5,7 +5,9 @@
  * strides, padding, dilation, groups, batches that do not divide into the
  * kernel-gradient chunks; each with oneDNN's backward primitives and with
  * the backward on the whole batch's patches (NNP_CONV_BACKWARD=dnnl|gemm;
- * by default the latter runs outputs of up to 4 pixels); then bitwise
+ * by default the latter runs outputs of up to 4 pixels; oneDNN's splits
+ * the filters between its two kernel-gradient chunks on blocked outputs of
+ * up to 64 pixels, the batch on larger ones); then bitwise
  * equality of both across thread counts, each count with primitives
  * created for it. (Each engine is
  * checked against a float64 loop and finite differences in test_conv2d.) */
@@ -41,6 +43,7 @@ static const ecase cases[] = {
     {16, 16, 16, 64, 128, 3, 2, 1, 1, "pads1", 1, "linear"},
     {16, 16, 16, 64, 64, 3, 1, 1, 1, "pads1", 1, "linear"},
     {16, 4, 4, 256, 512, 3, 2, 1, 1, "pads1", 1, "linear"},
+    {5, 7, 7, 64, 96, 3, 1, 1, 1, "pads1", 1, "relu"},     /* ResNet's last stage, smaller */
 };
 
 /* The backward the next make() asks for (NNP_CONV_BACKWARD), NULL: by shape */
