@@ -55,6 +55,12 @@ static void bufs_free(bufs *b)
 
 static int64_t numel(nnp_bn_dims d) { return d.outer * d.channels * d.inner; }
 
+/* Every kernel variant this build has and this CPU runs: isas[v], k. */
+static const char *const isas[] = {"generic", "avx2", "avx512"};
+#define FOR_EACH_VARIANT(v, k)                                                     \
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++)                      \
+        for (const bn_kernels *k = bn_kernels_variant(isas[v]); k; k = NULL)
+
 static float *f32_of(const double *v, int64_t n)
 {
     float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
@@ -561,11 +567,7 @@ static void one_sweep_x(nnp_bn_dims d, float *x, int check_ref)
     nnp_bn_ref_forward_train(d, 1e-3, 0.9, xd, gd, bd, yr, NULL, NULL, mmr, mvr);
     const size_t fb = sizeof(float) * (size_t)n, cb = sizeof(float) * (size_t)C;
     const size_t db = sizeof(double) * (size_t)C;
-    static const char *const isas[] = {"generic", "avx2", "avx512"};
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        const bn_kernels *k = bn_kernels_variant(isas[v]);
-        if (!k)
-            continue; /* not in this build, or not on this CPU */
+    FOR_EACH_VARIANT(v, k) {
         for (int nt = 1; nt <= 4; nt++) {
             nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, 0, 0};
             /* the kernels' own choice: one sweep under AVX-512 for these
@@ -668,11 +670,7 @@ static void variants_vs_ref(nnp_bn_dims d)
         inv[c] = 1.0 / sqrt(var[c] + eps);
     float *y = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
     float *dg = malloc(sizeof(float) * (size_t)C), *db = malloc(sizeof(float) * (size_t)C);
-    static const char *const isas[] = {"generic", "avx2", "avx512"};
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        const bn_kernels *k = bn_kernels_variant(isas[v]);
-        if (!k)
-            continue;
+    FOR_EACH_VARIANT(v, k) {
         nnp_bn_args a = {d, eps, mom, gamma, beta, 0, 0, 0};
         bufs b = bufs_new(C);
         memset(dg, 0, sizeof(float) * (size_t)C);
@@ -747,11 +745,7 @@ static void backward_any_address(nnp_bn_dims d)
     float *dx[2] = {malloc(sizeof(float) * (size_t)n), malloc(sizeof(float) * (size_t)n)};
     float *dg[2] = {calloc((size_t)C, sizeof(float)), calloc((size_t)C, sizeof(float))};
     float *db[2] = {calloc((size_t)C, sizeof(float)), calloc((size_t)C, sizeof(float))};
-    static const char *const isas[] = {"generic", "avx2", "avx512"};
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        const bn_kernels *k = bn_kernels_variant(isas[v]);
-        if (!k)
-            continue;
+    FOR_EACH_VARIANT(v, k) {
         nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0, 0};
         bufs b = bufs_new(C);
         const size_t plen = sizeof(double) * nnp_bn_partials_len(C);
@@ -816,11 +810,7 @@ static void relu_backward(nnp_bn_dims d)
     float *dx0 = malloc(sizeof(float) * (size_t)n), *g1 = malloc(sizeof(float) * (size_t)n);
     float *dx1 = malloc(sizeof(float) * (size_t)n), *gs = malloc(sizeof(float) * 4 * (size_t)C);
     float *dg0 = gs, *db0 = gs + C, *dg1 = gs + 2 * C, *db1 = gs + 3 * C;
-    static const char *const isas[] = {"generic", "avx2", "avx512"};
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        const bn_kernels *k = bn_kernels_variant(isas[v]);
-        if (!k)
-            continue;
+    FOR_EACH_VARIANT(v, k) {
         nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, 0, 0, 1};
         bufs b = bufs_new(C);
         k->forward_train(&a, x, y, NULL, NULL, &b.sv, &b.s);
@@ -1082,11 +1072,7 @@ static void relu_forward(nnp_bn_dims d)
     float *x = make_x(d, 81, 0.3, 1.5);
     float *gamma = make_vec(C, 82, 0.5, 1.5), *beta = make_vec(C, 83, -1, 1);
     const size_t cb = sizeof(float) * (size_t)C;
-    static const char *const isas[] = {"generic", "avx2", "avx512"};
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        const bn_kernels *k = bn_kernels_variant(isas[v]);
-        if (!k)
-            continue;
+    FOR_EACH_VARIANT(v, k) {
         for (int sweeps = 0; sweeps <= 2; sweeps++)
             for (int nt = 1; nt <= 3; nt += 2) {
                 nnp_bn_args a = {d, 1e-3, 0.9, gamma, beta, nt, sweeps, 0};
