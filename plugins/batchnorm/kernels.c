@@ -44,8 +44,8 @@ enum {
 /* A ReLU after the layer in a training backward (nnp_bn_backward_train_relu):
  * the gradient arriving is that of max(y, 0), so each element's
  * g = z > 0 ? dy : 0, z = (x - k)*fa + fb computed as the forward computed
- * y, is written back over dy (dy here) and summed in its place. bn_relu
- * holds the channels' coefficients, bn_mask one channel's. */
+ * y, is written back over the gradient (at the member dy) and summed in its
+ * place. bn_relu holds the channels' coefficients, bn_mask one channel's. */
 typedef struct bn_relu {
     const float *fa, *fb;
     float *dy;
