@@ -790,9 +790,11 @@ static nnp_status add_backward(void *state, const nnp_tensor *const *in, int n_i
     if (st != NNP_OK)
         return st;
     const int64_t n = nnp_pu_numel(&in[0]->shape);
+    if (!grad_in)
+        return NNP_OK;
     float *dst[2];
     int nd = 0, k = 0;
-    for (; k < n_in && grad_in && nd < 2; k++)
+    for (; k < n_in && nd < 2; k++)
         if (grad_in[k])
             dst[nd++] = grad_in[k]->data;
     if (nd)
