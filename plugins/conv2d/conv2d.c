@@ -933,6 +933,10 @@ static nnp_status conv_plan_layouts(void *state, const uint32_t *in, int n_in, u
         return s->host->error_set(err, NNP_ERR_UNSUPPORTED,
                                   "Conv2D '%s': no channels-last kernel for these operands",
                                   conv_name(s));
+    /* (its workspace may have grown: a Winograd forward's) */
+    const nnp_status st = engine_buffers(s, err);
+    if (st != NNP_OK)
+        return st;
     s->cl_io = io;
     return NNP_OK;
 }

@@ -11,9 +11,11 @@
  * time at ResNet's sizes). Inference plans may hand a channels-first layer
  * channels-last tensors (NNP_TENSOR_NHWC): a forward-inference primitive
  * of its own (cdn_plan_nhwc) runs on them as they are, oneDNN's brgemm
- * convolutions being faster than its blocked ones there. Kernels are
- * reordered to the layout the primitive chose; inference forwards keep the
- * reordered kernel until the host says the weights changed.
+ * convolutions being faster than its blocked ones there; 3x3 stride-1
+ * layers on whole blocks of 16 channels run oneDNN's Winograd kernels
+ * instead, image by image (plan_wino). Kernels are reordered to the layout
+ * the primitive chose; inference forwards keep the reordered kernel until
+ * the host says the weights changed.
  *
  * Threads. Primitives are created and run with omp_set_num_threads set to
  * the host's thread count (oneDNN sizes its parallel regions from it); the
@@ -101,6 +103,14 @@ typedef struct port {
     size_t ws_off;              /* its place in the workspace */
 } port;
 
+/* A thread's share of a Winograd forward (cdn_plan_nhwc): its stream and
+ * one image's operands, on its part of the workspace. */
+#define CDN_WINO_SLOTS 64
+typedef struct wino_slot {
+    dnnl_stream_t strm;
+    dnnl_memory_t xu, yu, src, dst, scratch;
+} wino_slot;
+
 typedef struct chunk {
     int64_t n0, n;              /* its images */
     int64_t f0;                 /* its first output channel (split by channels) */
@@ -122,6 +132,13 @@ struct conv_dnnl {
     size_t ws_bytes;            /* the ports' workspace (plan_workspace) */
     dnnl_memory_t wu, wf, wb, bias, scratch_m, dw_sum, dw_user;
     dnnl_primitive_t re_wf, re_wb, re_dw, re_dw_set; /* re_dw adds, re_dw_set writes */
+    /* backward-data's kernel from the forward's still in wbuf (a permutation
+       within its blocks: several times faster than from the tensor's
+       layout), on the kernel-gradient partials' buffer, which is free until
+       the kernel gradient (wb_p; re_fb NULL: from the tensor's layout) */
+    dnnl_primitive_t re_fb;
+    dnnl_memory_t wb_p;
+    size_t wb_bytes;
     float *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
@@ -146,7 +163,18 @@ struct conv_dnnl {
         dnnl_memory_t xu, yu;
         float *x_buf, *y_buf;
         float *w_own, *scratch;
+        size_t w_own_bytes;
         int w_valid, w_folded;
+        /* Winograd (plan_wino): prim is a one-thread primitive on one
+           image, run per image by `slots` threads at most, each on its
+           slot and its part of the workspace (xb + yb + sb bytes: x and y
+           in the primitive's layout, its scratchpad; wown outside a
+           model); re_x, re_y, re_y_in are one image's */
+        int wino, slots;
+        size_t xb, yb, sb;
+        char *wown;
+        size_t wown_bytes;
+        wino_slot slot[CDN_WINO_SLOTS];
     } cl;
     /* x in the primitive's layout from the last forward (keep_x), for the
        backward on the same x: its buffer (src.bytes; the src port's own
@@ -261,12 +289,31 @@ static size_t plan_workspace(conv_dnnl *e)
     return f > b ? f : b;
 }
 
-size_t cdn_workspace_bytes(const conv_dnnl *e) { return e->ws_bytes; }
+/* The Winograd forward's workspace (cdn_plan_nhwc): its slots one after
+ * another, or, before them, a scaled copy of the kernel. */
+static size_t wino_bytes(const conv_dnnl *e)
+{
+    const size_t slots = (size_t)e->cl.slots * (e->cl.xb + e->cl.yb + e->cl.sb);
+    const size_t w = e->w_floats * sizeof(float);
+    return !e->cl.wino ? 0 : slots > w ? slots : w;
+}
+
+size_t cdn_workspace_bytes(const conv_dnnl *e)
+{
+    const size_t w = wino_bytes(e);
+    return w > e->ws_bytes ? w : e->ws_bytes;
+}
 
 int cdn_own_buffers(conv_dnnl *e)
 {
     if (!e->parts_own && !(e->parts_own = take(e, parts_bytes(e))))
         return 1;
+    if (e->cl.wino && e->cl.wown_bytes < wino_bytes(e)) {
+        e->free_fn(e->cl.wown);
+        if (!(e->cl.wown = take(e, wino_bytes(e))))
+            return e->cl.wown_bytes = 0, 1;
+        e->cl.wown_bytes = wino_bytes(e);
+    }
     port *ps[4] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
     for (int i = 0; i < 4; i++)
         if (ps[i]->re && !ps[i]->buf && !(ps[i]->buf = take(e, ps[i]->bytes)))
@@ -529,6 +576,9 @@ static int plan_weights(conv_dnnl *e, const descs *d, dnnl_primitive_desc_t fpd,
     else if (dnnl_memory_create(&e->wb, wb, e->eng, e->wbuf) ||
              reorder(e, &e->re_wb, &d->w_user, wb))
         return 1;
+    else if (dnnl_memory_desc_get_size(wb) <= parts_bytes(e) &&
+             (reorder(e, &e->re_fb, wf, wb) || mem(e, &e->wb_p, wb)))
+        return 1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -578,6 +628,16 @@ static void cl_release(conv_dnnl *e)
         dnnl_memory_destroy(ms[i]);
     e->cl.prim = e->cl.re_w = e->cl.re_x = e->cl.re_y = e->cl.re_y_in = NULL;
     e->cl.src = e->cl.dst = e->cl.w = e->cl.scratch_m = e->cl.xu = e->cl.yu = NULL;
+    for (int i = 0; i < CDN_WINO_SLOTS; i++) {
+        wino_slot *t = &e->cl.slot[i];
+        dnnl_memory_t tm[] = {t->xu, t->yu, t->src, t->dst, t->scratch};
+        for (size_t k = 0; k < sizeof tm / sizeof tm[0]; k++)
+            dnnl_memory_destroy(tm[k]);
+        dnnl_stream_destroy(t->strm);
+        memset(t, 0, sizeof *t);
+    }
+    e->cl.wino = e->cl.slots = 0;
+    e->cl.xb = e->cl.yb = e->cl.sb = 0;
 }
 
 void cdn_destroy(conv_dnnl *e)
@@ -601,12 +661,13 @@ void cdn_destroy(conv_dnnl *e)
         e->free_fn(ports[i]->buf);
     }
     dnnl_memory_t ms[] = {e->wu, e->wf, e->wb != e->wf ? e->wb : NULL, e->bias, e->scratch_m,
-                          e->dw_sum, e->dw_user};
+                          e->dw_sum, e->dw_user, e->wb_p};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         dnnl_memory_destroy(ms[i]);
     dnnl_primitive_t ps[] = {e->fwd,        e->post[0][1], e->post[1][0], e->post[1][1],
                              e->re_dst_in,  e->bwd_d,      e->bw[0],      e->bw[1],
-                             e->re_wf,      e->re_wb,      e->re_dw,      e->re_dw_set};
+                             e->re_wf,      e->re_wb,      e->re_dw,      e->re_dw_set,
+                             e->re_fb};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         dnnl_primitive_destroy(ps[i]);
     cl_release(e);
@@ -614,6 +675,7 @@ void cdn_destroy(conv_dnnl *e)
     e->free_fn(e->cl.y_buf);
     e->free_fn(e->cl.w_own);
     e->free_fn(e->cl.scratch);
+    e->free_fn(e->cl.wown);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
     e->free_fn(e->xkeep);
@@ -824,20 +886,78 @@ static const float *fwd_bias(conv_dnnl *e, const float *bias, const cdn_epilogue
     return bias;
 }
 
+/* The Winograd forward (plan_wino): image by image, each on one thread. */
+static void forward_wino(conv_dnnl *e, const float *x, float *y, char *ws, int nthreads)
+{
+    const conv_geom *g = &e->g;
+    char *base = ws ? ws : e->cl.wown;
+    const size_t xi = (size_t)(g->C * g->H * g->W) * sizeof(float);
+    const size_t yi = (size_t)(g->F * g->OH * g->OW) * sizeof(float);
+    const size_t per = e->cl.xb + e->cl.yb + e->cl.sb;
+    const int nt = nthreads < e->cl.slots ? nthreads : e->cl.slots;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < g->N; n++) {
+        const int i = omp_get_thread_num();
+        wino_slot *t = &e->cl.slot[i];
+        char *b = base + (size_t)i * per;
+        omp_set_num_threads(1);
+        dnnl_memory_set_data_handle(t->xu, (char *)x + (size_t)n * xi);
+        dnnl_memory_set_data_handle(t->yu, (char *)y + (size_t)n * yi);
+        dnnl_memory_set_data_handle(t->src, b);
+        dnnl_memory_set_data_handle(t->dst, b + e->cl.xb);
+        dnnl_memory_set_data_handle(t->scratch, b + e->cl.xb + e->cl.yb);
+        dnnl_exec_arg_t rx[2] = {{DNNL_ARG_FROM, t->xu}, {DNNL_ARG_TO, t->src}};
+        run(e->cl.re_x, t->strm, 2, rx);
+        if (e->cl.sum) {
+            dnnl_exec_arg_t ri[2] = {{DNNL_ARG_FROM, t->yu}, {DNNL_ARG_TO, t->dst}};
+            run(e->cl.re_y_in, t->strm, 2, ri);
+        }
+        dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, t->src},
+                                {DNNL_ARG_WEIGHTS, e->cl.w},
+                                {DNNL_ARG_BIAS, e->bias},
+                                {DNNL_ARG_DST, t->dst},
+                                {DNNL_ARG_SCRATCHPAD, t->scratch}};
+        run(e->cl.prim, t->strm, 5, a);
+        dnnl_exec_arg_t ry[2] = {{DNNL_ARG_FROM, t->dst}, {DNNL_ARG_TO, t->yu}};
+        run(e->cl.re_y, t->strm, 2, ry);
+        dnnl_stream_wait(t->strm);
+    }
+}
+
+/* The kernel times scale per output channel, in the tensor's layout on
+ * tmp (w_floats), reordered into w (the Winograd kernels' own layout is
+ * opaque). */
+static void load_w_scaled(conv_dnnl *e, dnnl_primitive_t re, dnnl_memory_t w,
+                          const float *kernel, const float *scale, float *tmp)
+{
+    const int64_t F = e->g.F, n = (int64_t)e->w_floats;
+    for (int64_t i = 0; i < n; i++) /* [kh][kw][C][F]: F fastest */
+        tmp[i] = kernel[i] * scale[i % F];
+    load_w(e, re, w, NULL, tmp, NULL);
+}
+
 /* An inference forward on the channels-last primitive: x and y as they are. */
 static void forward_cl(conv_dnnl *e, const float *x, const float *kernel, const float *bias,
-                       float *y, const cdn_epilogue *epi)
+                       float *y, const cdn_epilogue *epi, char *ws, int nthreads)
 {
     const float *scale = epi ? epi->scale : NULL;
     if (!e->cl.w_valid || e->cl.w_folded != (scale != NULL) || (scale && epi->changed)) {
         float *buf = e->cl.w_own ? e->cl.w_own : e->wbuf;
-        load_w(e, e->cl.re_w, e->cl.w, buf, kernel, scale);
+        if (e->cl.wino && scale)
+            load_w_scaled(e, e->cl.re_w, e->cl.w, kernel, scale,
+                          (float *)(ws ? ws : e->cl.wown));
+        else
+            load_w(e, e->cl.re_w, e->cl.w, buf, kernel, scale);
         e->cl.w_valid = 1;
         e->cl.w_folded = scale != NULL;
         if (!e->cl.w_own)
             e->wf_valid = 0;
     }
     dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
+    if (e->cl.wino) {
+        forward_wino(e, x, y, ws, nthreads);
+        return;
+    }
     /* an x or y in another layout: through the primitive's own buffer */
     if (!e->cl.re_x) {
         dnnl_memory_set_data_handle(e->cl.src, (void *)x);
@@ -870,7 +990,7 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
     e->xkeep_of = NULL;
     if (cl) {
-        forward_cl(e, x, kernel, bias, y, epi);
+        forward_cl(e, x, kernel, bias, y, epi, ws, nthreads < 1 ? 1 : nthreads);
         dnnl_stream_wait(e->strm);
         omp_set_num_threads(prev);
         return;
@@ -952,6 +1072,101 @@ int cdn_plan_post(conv_dnnl *e, int sum, int relu)
     return bad;
 }
 
+/* The channels-last forward's kernel buffer: w_own when the primitive's
+ * kernel (wbytes) does not fit the forward's buffer; 0 on success. */
+static int cl_kernel_buffer(conv_dnnl *e, size_t wbytes)
+{
+    if (wbytes <= e->cl.w_own_bytes)
+        return 0;
+    e->free_fn(e->cl.w_own);
+    e->cl.w_own = NULL;
+    e->cl.w_own_bytes = 0;
+    if (wbytes <= e->wbuf_bytes)
+        return 0;
+    if (!(e->cl.w_own = take(e, wbytes)))
+        return 1;
+    e->cl.w_own_bytes = wbytes;
+    return 0;
+}
+
+/* A 3x3, stride-1 convolution on whole blocks of 16 channels, on two
+ * images or more (NNP_CONV_WINOGRAD=0: never): oneDNN's Winograd kernels
+ * (4x3 or 2x3 tiles, several times fewer multiplications) in the blocked
+ * layout, one image per call of a one-thread primitive, images spread over
+ * the threads, each through its own slot: every image's bits the same at
+ * any thread count (oneDNN's own threading of them changes its blocking
+ * with the thread count, and so the rounding). One image keeps the
+ * direct kernels with all threads on it. 0: planned (e->cl). */
+static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
+{
+    const conv_geom *g = &e->g;
+    const char *env = getenv("NNP_CONV_WINOGRAD");
+    if ((env && !strcmp(env, "0")) || g->N < 2 || g->groups != 1 || g->kh != 3 || g->kw != 3 ||
+        g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->C % 16 || g->F % 16
+        || g->OH * g->OW < 16)
+        return 1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_convolution_desc_t fd;
+    descs d;
+    make_descs(g, 1, 1, &d);
+    const char *impl = NULL;
+    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+              dnnl_post_ops_create(&po) != dnnl_success ||
+              (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
+              (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
+                           dnnl_success) ||
+              dnnl_primitive_attr_set_post_ops(attr, po) ||
+              dnnl_dilated_convolution_forward_desc_init(
+                  &fd, dnnl_forward_inference, dnnl_convolution_winograd, &d.src, &d.w_any, &d.b,
+                  &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success ||
+              dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success;
+    bad = bad || !impl || !strstr(impl, "wino");
+    const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
+    bad = bad || cl_kernel_buffer(e, dnnl_memory_desc_get_size(wmd));
+    dnnl_memory_desc_t xu, yu; /* one image of the tensors */
+    act_md(&xu, 1, g->C, g->H, g->W, io & CDN_X_NHWC ? dnnl_nhwc : dnnl_nchw);
+    act_md(&yu, 1, g->F, g->OH, g->OW, io & CDN_Y_NHWC ? dnnl_nhwc : dnnl_nchw);
+    const size_t sb = bad ? 0 : (scratch_of(pd) + sizeof(float) + 63) / 64 * 64;
+    dnnl_memory_desc_t smd;
+    dnnl_dims_t sd = {(int64_t)(sb / sizeof(float))};
+    dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
+    if (!bad)
+        bad = dnnl_memory_create(&e->cl.w, wmd, e->eng,
+                                 e->cl.w_own ? (void *)e->cl.w_own : (void *)e->wbuf) ||
+              reorder(e, &e->cl.re_w, &d.w_user, wmd) || reorder(e, &e->cl.re_x, &xu, &d.src) ||
+              reorder(e, &e->cl.re_y, &d.dst, &yu) ||
+              (sum && reorder(e, &e->cl.re_y_in, &yu, &d.dst)) ||
+              dnnl_primitive_create(&e->cl.prim, pd) != dnnl_success;
+    int slots = e->nthreads < g->N ? e->nthreads : (int)g->N;
+    slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
+    for (int i = 0; i < slots && !bad; i++) {
+        wino_slot *t = &e->cl.slot[i];
+        bad = dnnl_stream_create(&t->strm, e->eng, dnnl_stream_default_flags) || mem(e, &t->xu, &xu) ||
+              mem(e, &t->yu, &yu) || mem(e, &t->src, &d.src) || mem(e, &t->dst, &d.dst) ||
+              mem(e, &t->scratch, &smd);
+    }
+    if (!bad) {
+        e->cl.wino = 1;
+        e->cl.slots = slots;
+        e->cl.xb = (dnnl_memory_desc_get_size(&d.src) + 63) / 64 * 64;
+        e->cl.yb = (dnnl_memory_desc_get_size(&d.dst) + 63) / 64 * 64;
+        e->cl.sb = sb;
+        e->cl.io = io;
+        e->cl.sum = sum;
+        e->cl.relu = relu;
+    } else {
+        cl_release(e);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return bad;
+}
+
 int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
 {
     sum = sum != 0;
@@ -963,6 +1178,11 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     cl_release(e);
     e->cl.w_valid = 0;
     const int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    if (plan_wino(e, io, sum, relu) == 0) {
+        omp_set_num_threads(prev);
+        return 0;
+    }
     omp_set_num_threads(e->nthreads);
     const conv_geom *g = &e->g;
     dnnl_primitive_attr_t attr = NULL;
@@ -999,8 +1219,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     bad = bad || !impl || !strncmp(impl, "ref", 3) || strstr(impl, "gemm") != NULL;
     const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
     const size_t wbytes = wmd ? dnnl_memory_desc_get_size(wmd) : 0, sb = bad ? 0 : scratch_of(pd);
-    if (!bad && wbytes > e->wbuf_bytes && !e->cl.w_own)
-        bad = !(e->cl.w_own = take(e, wbytes));
+    bad = bad || cl_kernel_buffer(e, wbytes);
     if (!bad) { /* its scratchpad, one float at least */
         e->free_fn(e->cl.scratch);
         e->cl.scratch = take(e, sb + sizeof(float));
@@ -1108,12 +1327,20 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, ch
     }
 }
 
-/* dx from ddst (bound), on the backward-data primitive. */
-static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst, float *dx)
+/* dx from ddst (bound), on the backward-data primitive; parts: the kernel
+ * gradient's partials, free till then (NULL: none). */
+static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst, float *dx,
+                          char *parts)
 {
-    if (!e->cl.w_own)
-        e->cl.w_valid = 0;
-    if (e->re_wb) { /* over wf (chunk 0's buffer) */
+    dnnl_memory_t wb = e->wb;
+    if (e->re_fb && parts && e->wf_valid && !e->wf_folded) {
+        /* from the forward's, left in wbuf by this step's forward */
+        dnnl_memory_set_data_handle(e->wb_p, parts);
+        run_reorder(e, e->re_fb, e->wf, e->wb_p);
+        wb = e->wb_p;
+    } else if (e->re_wb) { /* over wf (in wbuf) */
+        if (!e->cl.w_own)
+            e->cl.w_valid = 0;
         e->wf_valid = 0;
         dnnl_memory_set_data_handle(e->wu, (void *)kernel);
         run_reorder(e, e->re_wb, e->wu, e->wb);
@@ -1122,7 +1349,7 @@ static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst,
         load_kernel(e, kernel, NULL);
     }
     dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, ddst},
-                            {DNNL_ARG_WEIGHTS, e->wb},
+                            {DNNL_ARG_WEIGHTS, wb},
                             {DNNL_ARG_DIFF_SRC, port_out_begin(&e->dsrc, dx)},
                             {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
     run(e->bwd_d, e->strm, 4, a);
@@ -1138,7 +1365,7 @@ void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float
     port_bind(e, &e->dsrc, ws);
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
-    backward_data(e, kernel, port_in(e, &e->ddst, dz), dx);
+    backward_data(e, kernel, port_in(e, &e->ddst, dz), dx, NULL);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
 }
@@ -1153,8 +1380,9 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nt);
     dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
+    char *parts = ws ? (char *)ws + e->part_off : (char *)e->parts_own;
     if (dx)
-        backward_data(e, kernel, ddst, dx);
+        backward_data(e, kernel, ddst, dx, parts);
     dnnl_memory_t src;
     if (x == e->xkeep_of) { /* the forward left it in its layout */
         if (!e->src.buf)
@@ -1165,7 +1393,6 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     }
     e->xkeep_of = NULL;
     dnnl_stream_wait(e->strm);
-    char *parts = ws ? (char *)ws + e->part_off : (char *)e->parts_own;
     weight_grads(e, src, ddst, parts, nt);
     dnnl_memory_set_data_handle(e->dw_sum, parts);
     dnnl_memory_set_data_handle(e->dw_user, dkernel);

@@ -70,7 +70,10 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
 /* Creates the inference forward for operands `io` (CDN_*_NHWC, the others
  * plain) with a sum and / or a ReLU post-op (a build-time call); 0 on
  * success, else oneDNN has no fast kernel for it. Its kernel shares
- * the forward's buffer when it fits (reloaded in turn). */
+ * the forward's buffer when it fits (reloaded in turn). A Winograd forward
+ * (3x3, stride 1, whole blocks of 16 channels, two images or more, at
+ * least 4x4 outputs; not with NNP_CONV_WINOGRAD=0) may need more of the
+ * workspace than before: cdn_workspace_bytes (or cdn_own_buffers) again. */
 int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu);
 /* Creates the forward with a sum and / or a ReLU post-op (a build-time
  * call); 0 on success. */

@@ -400,6 +400,98 @@ static void nhwc_equals_plain(int im2col)
 Test(fusion, nhwc_values_equal_plain_onednn) { nhwc_equals_plain(0); }
 Test(fusion, nhwc_values_equal_plain_im2col) { nhwc_equals_plain(1); }
 
+/* ---- Winograd convolutions in inference plans ---- */
+
+/* A residual block on 32 channels, channels-first: 3x3 stride-1 Conv2D ->
+ * BN -> ReLU -> 3x3 Conv2D -> BN -> Add (a 1x1 projection of the input)
+ * -> ReLU -> global pooling -> Dense: both 3x3 layers qualify for oneDNN's
+ * Winograd kernels (the second with a sum and a ReLU post-op), the 1x1
+ * does not. */
+static nnp_model *winograd_net(void)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"wg\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
+        "\"batch_input_shape\": [null, 16, 10, 9]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"p\", \"config\": {\"name\": \"p\", "
+        "\"filters\": 32, \"kernel_size\": 1, \"data_format\": \"channels_first\"}, "
+        "\"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c1\", \"config\": {\"name\": \"c1\", "
+        "\"filters\": 32, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
+        "\"channels_first\"}, \"inbound_nodes\": [[[\"p\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b1\", \"config\": {\"name\": "
+        "\"b1\", \"axis\": 1}, \"inbound_nodes\": [[[\"c1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r1\", \"config\": {\"name\": \"r1\"}, "
+        "\"inbound_nodes\": [[[\"b1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c2\", \"config\": {\"name\": \"c2\", "
+        "\"filters\": 32, \"kernel_size\": 3, \"padding\": \"same\", \"use_bias\": false, "
+        "\"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"r1\", 0, 0, {}]]]},"
+        "{\"class_name\": \"BatchNormalization\", \"name\": \"b2\", \"config\": {\"name\": "
+        "\"b2\", \"axis\": 1}, \"inbound_nodes\": [[[\"c2\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
+        "\"inbound_nodes\": [[[\"b2\", 0, 0, {}], [\"p\", 0, 0, {}]]]},"
+        "{\"class_name\": \"ReLU\", \"name\": \"r2\", \"config\": {\"name\": \"r2\"}, "
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]},"
+        "{\"class_name\": \"GlobalAveragePooling2D\", \"name\": \"g\", \"config\": {\"name\": "
+        "\"g\", \"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"r2\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 4}, "
+        "\"inbound_nodes\": [[[\"g\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
+    nnp_model *m;
+    nnp_error err = {0};
+    cr_assert_eq(nnp_keras_load_string(reg, json, "wg", &m, &err), NNP_OK, "%s", err.msg);
+    return m;
+}
+
+static void copy_out(const nnp_model *m, float *to)
+{
+    memcpy(to, nnp_model_output(m, 0)->data, nnp_model_output(m, 0)->nbytes);
+}
+
+/* The inference plan's Winograd forwards (BN folded into the kernel, the
+ * sum and ReLU as post-ops) equal the unfused direct layers within float
+ * rounding, are the same bits at 1, 2, 3 and 5 threads (each image on one
+ * thread, through a one-thread primitive), and are what ran: with
+ * NNP_CONV_WINOGRAD=0 the bits change (direct kernels), within rounding
+ * too. A batch of one keeps the direct kernels. */
+Test(fusion, winograd_inference)
+{
+    nnp_model *f = winograd_net(), *u = winograd_net();
+    nnp_model_set_inference_fusion(u, 0);
+    nnp_tensor x = input_shaped((nnp_shape){4, {5, 16, 10, 9}});
+    run_both(f, u, &x);
+    cr_assert(n_nhwc(f) > 0);
+    assert_close("Winograd network", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    float y1[5 * 4], yt[5 * 4];
+    copy_out(f, y1);
+    const int counts[] = {2, 3, 5};
+    for (int i = 0; i < 3; i++) {
+        nnp_set_num_threads(counts[i]);
+        forward(f, &x, NNP_MODE_INFER);
+        copy_out(f, yt);
+        cr_assert(!memcmp(y1, yt, sizeof yt), "differs at %d threads", counts[i]);
+    }
+    nnp_set_num_threads(0);
+    setenv("NNP_CONV_WINOGRAD", "0", 1);
+    nnp_model *d = winograd_net();
+    forward(d, &x, NNP_MODE_INFER);
+    copy_weights(f, d);
+    forward(d, &x, NNP_MODE_INFER);
+    unsetenv("NNP_CONV_WINOGRAD");
+    assert_close("direct kernels", nnp_model_output(d, 0), nnp_model_output(u, 0));
+    cr_assert(memcmp(y1, nnp_model_output(d, 0)->data, sizeof y1) != 0,
+              "the same bits without Winograd: its kernels did not run");
+    nnp_tensor x1 = input_shaped((nnp_shape){4, {1, 16, 10, 9}});
+    forward(f, &x1, NNP_MODE_INFER);
+    forward(u, &x1, NNP_MODE_INFER);
+    assert_close("batch of 1", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&x1);
+    nnp_model_free(f);
+    nnp_model_free(u);
+    nnp_model_free(d);
+}
+
 /* [N, C, H, W] -> [N, H, W, C] */
 static void to_nhwc(const float *x, float *y, int64_t N, int64_t C, int64_t HW)
 {
