@@ -1145,9 +1145,9 @@ static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
     slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
     for (int i = 0; i < slots && !bad; i++) {
         wino_slot *t = &e->cl.slot[i];
-        bad = dnnl_stream_create(&t->strm, e->eng, dnnl_stream_default_flags) || mem(e, &t->xu, &xu) ||
-              mem(e, &t->yu, &yu) || mem(e, &t->src, &d.src) || mem(e, &t->dst, &d.dst) ||
-              mem(e, &t->scratch, &smd);
+        bad = dnnl_stream_create(&t->strm, e->eng, dnnl_stream_default_flags) ||
+              mem(e, &t->xu, &xu) || mem(e, &t->yu, &yu) || mem(e, &t->src, &d.src) ||
+              mem(e, &t->dst, &d.dst) || mem(e, &t->scratch, &smd);
     }
     if (!bad) {
         e->cl.wino = 1;
