@@ -201,15 +201,34 @@ struct conv_dnnl {
     size_t ddc_bytes;
     dnnl_memory_desc_t dw_full;  /* the kernel gradient's layout when split */
     chunk ch[CDN_MAX_CHUNKS];
+    /* Winograd in the blocked layout (plan_tw): the forward and
+       backward-data one image per call of one-thread primitives, images
+       spread over the threads, each thread on its slot (xu: an image of x,
+       yu: of y) with its scratchpad in the workspace (at off_f in a
+       forward, off_b in a backward, sb bytes each; `own` outside a model);
+       the kernel gradient's chunks on Winograd primitives too. Its kernels
+       in their own buffer (wbuf): `held` says whose (TW_*). */
+    struct {
+        int on, slots, held;
+        dnnl_primitive_t fwd, bwd_d, re_wf, re_wb;
+        dnnl_memory_t wf, wb;
+        float *wbuf;
+        size_t sb, off_f, off_b;
+        char *own;
+        wino_slot slot[CDN_WINO_SLOTS];
+    } tw;
     size_t bytes;
 };
+enum { TW_NONE, TW_FWD, TW_BWD };
 
 int cdn_available(void) { return 1; }
 int64_t cdn_batch(const conv_dnnl *e) { return e ? e->g.N : -1; }
 void cdn_weights_changed(conv_dnnl *e)
 {
-    if (e)
+    if (e) {
         e->wf_valid = e->cl.w_valid = 0;
+        e->tw.held = TW_NONE;
+    }
 }
 
 /* ---- creation helpers (each returns 0 on success) ---- */
@@ -286,6 +305,12 @@ static size_t plan_workspace(conv_dnnl *e)
         }
     e->part_off = b;
     b += parts_bytes(e);
+    if (e->tw.on) { /* the Winograd slots' scratchpads */
+        e->tw.off_f = f;
+        f += (size_t)e->tw.slots * e->tw.sb;
+        e->tw.off_b = b;
+        b += (size_t)e->tw.slots * e->tw.sb;
+    }
     return f > b ? f : b;
 }
 
@@ -307,6 +332,8 @@ size_t cdn_workspace_bytes(const conv_dnnl *e)
 int cdn_own_buffers(conv_dnnl *e)
 {
     if (!e->parts_own && !(e->parts_own = take(e, parts_bytes(e))))
+        return 1;
+    if (e->tw.on && !e->tw.own && !(e->tw.own = take(e, (size_t)e->tw.slots * e->tw.sb)))
         return 1;
     if (e->cl.wino && e->cl.wown_bytes < wino_bytes(e)) {
         e->free_fn(e->cl.wown);
@@ -421,7 +448,8 @@ static int bw_create(conv_dnnl *e, int64_t n, int64_t nf, const dnnl_memory_desc
     int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
               dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
               dnnl_dilated_convolution_backward_weights_desc_init(
-                  &cd, dnnl_convolution_direct, &d.src, dw_md ? dw_md : &d.w_any,
+                  &cd, e->tw.on ? dnnl_convolution_winograd : dnnl_convolution_direct, &d.src,
+                  dw_md ? dw_md : &d.w_any,
                   e->has_bias ? &d.b : NULL, &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) !=
                   dnnl_success;
     d.attr = attr;
@@ -640,6 +668,26 @@ static void cl_release(conv_dnnl *e)
     e->cl.xb = e->cl.yb = e->cl.sb = 0;
 }
 
+/* plan_tw's primitives, memories and buffers. */
+static void tw_release(conv_dnnl *e)
+{
+    dnnl_primitive_t ps[] = {e->tw.fwd, e->tw.bwd_d, e->tw.re_wf, e->tw.re_wb};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        dnnl_primitive_destroy(ps[i]);
+    dnnl_memory_destroy(e->tw.wf);
+    dnnl_memory_destroy(e->tw.wb);
+    for (int i = 0; i < CDN_WINO_SLOTS; i++) {
+        wino_slot *t = &e->tw.slot[i];
+        dnnl_memory_destroy(t->xu);
+        dnnl_memory_destroy(t->yu);
+        dnnl_memory_destroy(t->scratch);
+        dnnl_stream_destroy(t->strm);
+    }
+    e->free_fn(e->tw.wbuf);
+    e->free_fn(e->tw.own);
+    memset(&e->tw, 0, sizeof e->tw);
+}
+
 void cdn_destroy(conv_dnnl *e)
 {
     if (!e)
@@ -676,6 +724,7 @@ void cdn_destroy(conv_dnnl *e)
     e->free_fn(e->cl.w_own);
     e->free_fn(e->cl.scratch);
     e->free_fn(e->cl.wown);
+    tw_release(e);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
     e->free_fn(e->xkeep);
@@ -684,6 +733,78 @@ void cdn_destroy(conv_dnnl *e)
     dnnl_stream_destroy(e->strm);
     dnnl_engine_destroy(e->eng);
     free(e);
+}
+
+static int blocked16(const port *p)
+{
+    const dnnl_blocking_desc_t *b = &p->md.format_desc.blocking;
+    return p->md.format_kind == dnnl_blocked && b->inner_nblks == 1 && b->inner_blks[0] == 16 &&
+           b->inner_idxs[0] == 1;
+}
+
+/* A 3x3, stride-1 layer on whole blocks of 16 channels, with outputs of at
+ * least 28x28, in the blocked layout (NNP_CONV_WINOGRAD=0: never): its
+ * forward, backward-data and kernel gradient on oneDNN's Winograd kernels,
+ * one image per call of one-thread primitives (the kernel gradient in its
+ * chunks, as always), so the same bits at any thread count. Measured per
+ * image (bench/README.md): about twice the direct kernels' speed at 56x56
+ * and 28x28, slower from 16x16 down. Called with one OpenMP thread;
+ * 0 whether or not it is on, else an error. */
+static int plan_tw(conv_dnnl *e, const descs *full)
+{
+    const conv_geom *g = &e->g;
+    const char *env = getenv("NNP_CONV_WINOGRAD");
+    if ((env && !strcmp(env, "0")) || !g->channels_first || g->groups != 1 || g->kh != 3 ||
+        g->kw != 3 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->C % 16 ||
+        g->F % 16 || g->OH * g->OW < 784 || !blocked16(&e->src) || !blocked16(&e->dst) ||
+        !blocked16(&e->ddst) || !blocked16(&e->dsrc))
+        return 0;
+    descs d;
+    make_descs(g, 1, 1, &d);
+    d.attr = full->attr;
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+    const char *fi = NULL, *bi = NULL;
+    int no = dnnl_dilated_convolution_forward_desc_init(
+                 &fd, dnnl_forward_training, dnnl_convolution_winograd, &d.src, &d.w_any, &d.b,
+                 &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
+             pd_create(&fpd, &fd, &d, e->eng, NULL) ||
+             dnnl_dilated_convolution_backward_data_desc_init(
+                 &bd, dnnl_convolution_winograd, &d.src, &d.w_any, &d.dst, d.strides, d.dilates,
+                 d.pad_l, d.pad_r) != dnnl_success ||
+             pd_create(&bpd, &bd, &d, e->eng, fpd) ||
+             dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &fi) ||
+             dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0, &bi) || !fi || !bi ||
+             !strstr(fi, "wino") || !strstr(bi, "wino");
+    int bad = 0;
+    if (!no) {
+        const dnnl_memory_desc_t *wf = query(fpd, dnnl_query_weights_md);
+        const dnnl_memory_desc_t *wb = query(bpd, dnnl_query_weights_md);
+        const size_t sf = scratch_of(fpd), sbd = scratch_of(bpd);
+        e->tw.sb = ((sf > sbd ? sf : sbd) + sizeof(float) + 63) / 64 * 64;
+        dnnl_memory_desc_t smd;
+        dnnl_dims_t sd = {(int64_t)(e->tw.sb / sizeof(float))};
+        dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
+        int slots = e->nthreads < g->N ? e->nthreads : (int)g->N;
+        e->tw.slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
+        bad = !(e->tw.wbuf = take(e, max_size(dnnl_memory_desc_get_size(wf),
+                                              dnnl_memory_desc_get_size(wb)))) ||
+              dnnl_memory_create(&e->tw.wf, wf, e->eng, e->tw.wbuf) ||
+              dnnl_memory_create(&e->tw.wb, wb, e->eng, e->tw.wbuf) ||
+              reorder(e, &e->tw.re_wf, &full->w_user, wf) ||
+              reorder(e, &e->tw.re_wb, &full->w_user, wb) ||
+              dnnl_primitive_create(&e->tw.fwd, fpd) || dnnl_primitive_create(&e->tw.bwd_d, bpd);
+        for (int i = 0; i < e->tw.slots && !bad; i++) {
+            wino_slot *t = &e->tw.slot[i];
+            bad = dnnl_stream_create(&t->strm, e->eng, dnnl_stream_default_flags) ||
+                  mem(e, &t->xu, &d.src) || mem(e, &t->yu, &d.dst) ||
+                  mem(e, &t->scratch, &smd);
+        }
+        e->tw.on = !bad;
+    }
+    dnnl_primitive_desc_destroy(fpd);
+    dnnl_primitive_desc_destroy(bpd);
+    return bad;
 }
 
 static int create_all(conv_dnnl *e, int nthreads)
@@ -725,6 +846,11 @@ static int create_all(conv_dnnl *e, int nthreads)
         e->bwd_d_ref = dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0, &impl) ==
                            dnnl_success &&
                        impl && !strncmp(impl, "ref", 3);
+    }
+    if (!bad) {
+        omp_set_num_threads(1);
+        bad = plan_tw(e, &d);
+        omp_set_num_threads(nthreads);
     }
     if (!bad)
         bad = plan_chunks(e, wpd,
@@ -886,6 +1012,55 @@ static const float *fwd_bias(conv_dnnl *e, const float *bias, const cdn_epilogue
     return bias;
 }
 
+/* The Winograd forward (fwd) or backward-data of plan_tw, image by image:
+ * in and out the whole batch's blocked tensors (x and y, or dy and dx),
+ * scratch the slots' scratchpads. */
+static void tw_images(conv_dnnl *e, int fwd, dnnl_memory_t in, dnnl_memory_t out, char *scratch,
+                      int nthreads)
+{
+    const conv_geom *g = &e->g;
+    char *ib = NULL, *ob = NULL;
+    dnnl_memory_get_data_handle(in, (void **)&ib);
+    dnnl_memory_get_data_handle(out, (void **)&ob);
+    const size_t xi = (size_t)(g->C * g->H * g->W) * sizeof(float);
+    const size_t yi = (size_t)(g->F * g->OH * g->OW) * sizeof(float);
+    const int nt = nthreads < e->tw.slots ? nthreads : e->tw.slots;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < g->N; n++) {
+        const int i = omp_get_thread_num();
+        wino_slot *t = &e->tw.slot[i];
+        omp_set_num_threads(1);
+        dnnl_memory_set_data_handle(t->xu, (fwd ? ib : ob) + (size_t)n * xi);
+        dnnl_memory_set_data_handle(t->yu, (fwd ? ob : ib) + (size_t)n * yi);
+        dnnl_memory_set_data_handle(t->scratch, scratch + (size_t)i * e->tw.sb);
+        if (fwd) {
+            dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, t->xu},
+                                    {DNNL_ARG_WEIGHTS, e->tw.wf},
+                                    {DNNL_ARG_BIAS, e->bias},
+                                    {DNNL_ARG_DST, t->yu},
+                                    {DNNL_ARG_SCRATCHPAD, t->scratch}};
+            run(e->tw.fwd, t->strm, 5, a);
+        } else {
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, t->yu},
+                                    {DNNL_ARG_WEIGHTS, e->tw.wb},
+                                    {DNNL_ARG_DIFF_SRC, t->xu},
+                                    {DNNL_ARG_SCRATCHPAD, t->scratch}};
+            run(e->tw.bwd_d, t->strm, 4, a);
+        }
+        dnnl_stream_wait(t->strm);
+    }
+}
+
+/* plan_tw's kernel `which` (TW_FWD, TW_BWD) from the tensor's. */
+static void tw_load(conv_dnnl *e, int which, const float *kernel)
+{
+    dnnl_memory_set_data_handle(e->wu, (void *)kernel);
+    run_reorder(e, which == TW_FWD ? e->tw.re_wf : e->tw.re_wb, e->wu,
+                which == TW_FWD ? e->tw.wf : e->tw.wb);
+    dnnl_stream_wait(e->strm);
+    e->tw.held = which;
+}
+
 /* The Winograd forward (plan_wino): image by image, each on one thread. */
 static void forward_wino(conv_dnnl *e, const float *x, float *y, char *ws, int nthreads)
 {
@@ -1006,6 +1181,20 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
         e->xkeep_of = x;
     }
     const float *scale = epi ? epi->scale : NULL;
+    const int sum = epi && epi->sum, relu = epi && epi->relu;
+    if (e->tw.on && !scale && !sum && !relu) {
+        if (training || e->tw.held != TW_FWD)
+            tw_load(e, TW_FWD, kernel);
+        dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
+        dnnl_memory_t src = port_in(e, &e->src, x);
+        dnnl_stream_wait(e->strm);
+        tw_images(e, 1, src, port_out_begin(&e->dst, y),
+                  ws ? (char *)ws + e->tw.off_f : e->tw.own, nthreads < 1 ? 1 : nthreads);
+        port_out_end(e, &e->dst);
+        dnnl_stream_wait(e->strm);
+        omp_set_num_threads(prev);
+        return;
+    }
     if (training || !e->wf_valid || e->wf_folded != (scale != NULL) || (scale && epi->changed))
         load_kernel(e, kernel, scale);
     dnnl_memory_set_data_handle(e->bias, (void *)fwd_bias(e, bias, epi));
@@ -1014,7 +1203,6 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
                             {DNNL_ARG_BIAS, e->bias},
                             {DNNL_ARG_DST, port_out_begin(&e->dst, y)},
                             {DNNL_ARG_SCRATCHPAD, e->scratch_m}};
-    const int sum = epi && epi->sum, relu = epi && epi->relu;
     /* a sum adds what y holds: in the primitive's layout first */
     if (sum && e->dst.re)
         run_reorder(e, e->re_dst_in, e->dst.mu, e->dst.mi);
@@ -1330,8 +1518,16 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, ch
 /* dx from ddst (bound), on the backward-data primitive; parts: the kernel
  * gradient's partials, free till then (NULL: none). */
 static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst, float *dx,
-                          char *parts)
+                          char *parts, char *tw_scratch, int nthreads)
 {
+    if (e->tw.on && tw_scratch) {
+        if (e->tw.held != TW_BWD)
+            tw_load(e, TW_BWD, kernel);
+        dnnl_stream_wait(e->strm);
+        tw_images(e, 0, ddst, port_out_begin(&e->dsrc, dx), tw_scratch, nthreads);
+        port_out_end(e, &e->dsrc);
+        return;
+    }
     dnnl_memory_t wb = e->wb;
     if (e->re_fb && parts && e->wf_valid && !e->wf_folded) {
         /* from the forward's, left in wbuf by this step's forward */
@@ -1365,7 +1561,8 @@ void cdn_backward_data(conv_dnnl *e, const float *kernel, const float *dz, float
     port_bind(e, &e->dsrc, ws);
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
-    backward_data(e, kernel, port_in(e, &e->ddst, dz), dx, NULL);
+    backward_data(e, kernel, port_in(e, &e->ddst, dz), dx, NULL,
+                  ws ? (char *)ws + e->tw.off_b : e->tw.own, nthreads < 1 ? 1 : nthreads);
     dnnl_stream_wait(e->strm);
     omp_set_num_threads(prev);
 }
@@ -1382,7 +1579,7 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     dnnl_memory_t ddst = port_in(e, &e->ddst, dz);
     char *parts = ws ? (char *)ws + e->part_off : (char *)e->parts_own;
     if (dx)
-        backward_data(e, kernel, ddst, dx, parts);
+        backward_data(e, kernel, ddst, dx, parts, ws ? (char *)ws + e->tw.off_b : e->tw.own, nt);
     dnnl_memory_t src;
     if (x == e->xkeep_of) { /* the forward left it in its layout */
         if (!e->src.buf)
@@ -1407,6 +1604,7 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
             dbias[f] = store ? s : dbias[f] + s;
         }
     e->wf_valid = 0; /* the optimizer changes the kernel next */
+    e->tw.held = TW_NONE;
     if (!e->cl.w_own)
         e->cl.w_valid = 0;
     omp_set_num_threads(prev);

@@ -9,7 +9,11 @@
  * of batch chunks (a function of the shapes only), each chunk by one
  * thread, and the chunk partials are summed in chunk order; on blocked
  * outputs of at most 64 pixels the two chunks split the filters instead,
- * each over the whole batch, so that every element is one chunk's alone. */
+ * each over the whole batch, so that every element is one chunk's alone.
+ * oneDNN's Winograd kernels (3x3 stride-1 layers of some shapes: plan_tw,
+ * plan_wino in engine_dnnl.c) change their blocking, and so their
+ * rounding, with the thread count: they run one image (or chunk) per call
+ * of a one-thread primitive, images spread over the threads. */
 #ifndef NNP_CONV2D_ENGINE_DNNL_H
 #define NNP_CONV2D_ENGINE_DNNL_H
 

@@ -9,7 +9,8 @@ resnet18, width 64, 10 classes, seeded gamma/beta/running statistics, opset
 15, BatchNormalization nodes kept, symbolic batch). PyTorch's side builds the
 same torchvision module and loads the file's initializers into it by name,
 in float64 (the reference; nnplug runs in float32). Data, seeded numpy: 16
-images 3x64x64, N(0,1), labels 0..9.
+images 3x64x64 (3x112x112 with RESNET18_TORCH_HW=112: Winograd kernels in
+the first stage's training), N(0,1), labels 0..9.
 
 Training: full-batch SGD (lr 0.01, momentum 0.9), sparse categorical
 cross-entropy from logits (torch: CrossEntropyLoss), 3 steps; in training
@@ -57,7 +58,10 @@ import numpy as np
 import itest
 from itest import check, fresh, run
 
-STEPS, N, CLASSES, HW = 3, 16, 10, 64
+STEPS, N, CLASSES = 3, 16, 10
+# images HWxHW; RESNET18_TORCH_HW=112 puts the first stage at 28x28, where
+# training runs Winograd kernels
+HW = int(os.environ.get("RESNET18_TORCH_HW", "64"))
 LOSS_TOL, UPDATE_TOL = (1e-5, 1e-4, 1e-3), 1e-2
 FLOAT32_FACTOR = 3
 

@@ -44,6 +44,8 @@ static const ecase cases[] = {
     {16, 16, 16, 64, 64, 3, 1, 1, 1, "pads1", 1, "linear"},
     {16, 4, 4, 256, 512, 3, 2, 1, 1, "pads1", 1, "linear"},
     {5, 7, 7, 64, 96, 3, 1, 1, 1, "pads1", 1, "relu"},     /* ResNet's last stage, smaller */
+    {3, 28, 28, 16, 32, 3, 1, 1, 1, "pads1", 1, "relu"},   /* Winograd, image by image */
+    {2, 30, 29, 32, 16, 3, 1, 1, 1, "same", 1, "linear"},
 };
 
 /* The backward the next make() asks for (NNP_CONV_BACKWARD), NULL: by shape */
@@ -282,6 +284,45 @@ Test(conv_engine, identical_across_thread_counts)
     }
     backward = NULL;
     nnp_set_num_threads(saved);
+}
+
+/* The 28x28 and larger 3x3 stride-1 cases run oneDNN's Winograd kernels
+ * (forward, input and kernel gradients): without them (NNP_CONV_WINOGRAD=0)
+ * every result changes bits, so the checks above saw them. */
+Test(conv_engine, winograd_ran)
+{
+    const ecase *c = &cases[17];
+    nnp_shape xs = in_shape(c);
+    results r[2];
+    nnp_tensor x = kit_tensor(&xs), gy = {0};
+    kit_fill(&x, -1, 1);
+    nnp_layer *first = NULL;
+    for (int off = 0; off < 2; off++) {
+        if (off)
+            setenv("NNP_CONV_WINOGRAD", "0", 1);
+        nnp_layer *e = make(c, 0, 1);
+        nnp_shape os = kit_build(e, 1, &xs); /* (the engine reads it here) */
+        unsetenv("NNP_CONV_WINOGRAD");
+        if (!first) {
+            kit_randomize_weights(e, -0.3, 0.3);
+            gy = kit_tensor(&os);
+            kit_fill(&gy, -1, 1);
+            first = e;
+        } else {
+            copy_weights(first, e);
+        }
+        r[off] = run(e, &x, &os, &gy);
+        if (e != first)
+            nnp_layer_free(e);
+    }
+    cr_assert(memcmp(r[0].y.data, r[1].y.data, r[0].y.nbytes), "y: the same bits");
+    cr_assert(memcmp(r[0].gx.data, r[1].gx.data, r[0].gx.nbytes), "dx: the same bits");
+    cr_assert(memcmp(r[0].grads[0], r[1].grads[0], r[0].grad_bytes[0]), "dkernel: the same bits");
+    results_free(&r[0]);
+    results_free(&r[1]);
+    nnp_layer_free(first);
+    nnp_tensor_free(&x);
+    nnp_tensor_free(&gy);
 }
 
 /* A training forward keeps its input in oneDNN's layout for the backward
