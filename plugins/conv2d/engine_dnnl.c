@@ -117,7 +117,7 @@ typedef struct chunk {
     int prim;                   /* bw[prim] */
     dnnl_stream_t strm;
     dnnl_memory_t src, ddst, dw, db, scratch;  /* dw: bound in each backward */
-    float *db_buf, *scratch_buf;
+    float *db_buf;
 } chunk;
 
 struct conv_dnnl {
@@ -201,6 +201,11 @@ struct conv_dnnl {
     size_t ddc_bytes;
     dnnl_memory_desc_t dw_full;  /* the kernel gradient's layout when split */
     chunk ch[CDN_MAX_CHUNKS];
+    /* the chunks' scratchpads, one per thread (ch_slots of ch_sb bytes),
+       in a backward's workspace at ch_off (ch_own outside a model) */
+    int ch_slots;
+    size_t ch_sb, ch_off;
+    char *ch_own;
     /* Winograd in the blocked layout (plan_tw): the forward and
        backward-data one image per call of one-thread primitives, images
        spread over the threads, each thread on its slot (xu: an image of x,
@@ -311,6 +316,8 @@ static size_t plan_workspace(conv_dnnl *e)
         e->tw.off_b = b;
         b += (size_t)e->tw.slots * e->tw.sb;
     }
+    e->ch_off = b;
+    b += (size_t)e->ch_slots * e->ch_sb;
     return f > b ? f : b;
 }
 
@@ -334,6 +341,8 @@ int cdn_own_buffers(conv_dnnl *e)
     if (!e->parts_own && !(e->parts_own = take(e, parts_bytes(e))))
         return 1;
     if (e->tw.on && !e->tw.own && !(e->tw.own = take(e, (size_t)e->tw.slots * e->tw.sb)))
+        return 1;
+    if (!e->ch_own && !(e->ch_own = take(e, (size_t)e->ch_slots * e->ch_sb)))
         return 1;
     if (e->cl.wino && e->cl.wown_bytes < wino_bytes(e)) {
         e->free_fn(e->cl.wown);
@@ -564,17 +573,19 @@ static int plan_chunk_mems(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_
     e->part_bytes = (e->dw_floats * sizeof(float) + 63) / 64 * 64;
     if (!(e->wbuf = take(e, e->wbuf_bytes = w_bytes)))
         return 1;
+    e->ch_slots = e->nthreads < K ? e->nthreads : (int)K;
+    e->ch_sb = 0;
+    for (int k = 0; k < 2; k++)
+        if (pds[k] && (scratch_of(pds[k]) + 63) / 64 * 64 > e->ch_sb)
+            e->ch_sb = (scratch_of(pds[k]) + 63) / 64 * 64;
     for (int64_t i = 0; i < K; i++) {
         chunk *c = &e->ch[i];
         dnnl_primitive_desc_t pd = pds[c->prim];
-        const size_t sb = scratch_of(pd);
         if (dnnl_stream_create(&c->strm, e->eng, dnnl_stream_default_flags) ||
             mem(e, &c->src, query(pd, dnnl_query_src_md)) ||
             mem(e, &c->ddst, query(pd, dnnl_query_diff_dst_md)) ||
             dnnl_memory_create(&c->dw, dw_md, e->eng, DNNL_MEMORY_NONE) ||
-            !(c->scratch_buf = take(e, sb)) ||
-            dnnl_memory_create(&c->scratch, query(pd, dnnl_query_scratchpad_md), e->eng,
-                               c->scratch_buf))
+            mem(e, &c->scratch, query(pd, dnnl_query_scratchpad_md)))
             return 1;
         if (e->has_bias &&
             (!(c->db_buf = take(e, (size_t)(g->F / (e->oc_split ? K : 1)) * sizeof(float))) ||
@@ -701,7 +712,6 @@ void cdn_destroy(conv_dnnl *e)
         dnnl_memory_destroy(c->scratch);
         dnnl_stream_destroy(c->strm);
         e->free_fn(c->db_buf);
-        e->free_fn(c->scratch_buf);
     }
     port *ports[] = {&e->src, &e->dst, &e->ddst, &e->dsrc};
     for (int i = 0; i < 4; i++) {
@@ -724,6 +734,7 @@ void cdn_destroy(conv_dnnl *e)
     e->free_fn(e->cl.w_own);
     e->free_fn(e->cl.scratch);
     e->free_fn(e->cl.wown);
+    e->free_fn(e->ch_own);
     tw_release(e);
     e->free_fn(e->bias_buf);
     e->free_fn(e->scratch);
@@ -1467,7 +1478,7 @@ static float *part_of(const conv_dnnl *e, char *parts, int k)
 /* The kernel gradient: chunk partials (at parts), in parallel, one thread
  * each, summed into the first. */
 static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, char *parts,
-                         int nthreads)
+                         char *scratch, int nthreads)
 {
     const conv_geom *g = &e->g;
     char *sb = NULL, *db = NULL;
@@ -1475,10 +1486,12 @@ static void weight_grads(conv_dnnl *e, dnnl_memory_t src, dnnl_memory_t ddst, ch
     dnnl_memory_get_data_handle(ddst, (void **)&db);
     const size_t s_img = e->src.bytes / (size_t)g->N, d_img = e->ddst.bytes / (size_t)g->N;
     const int K = e->K;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads < K ? nthreads : K)
+#pragma omp parallel for schedule(dynamic, 1) \
+    num_threads(nthreads < e->ch_slots ? nthreads : e->ch_slots)
     for (int k = 0; k < K; k++) {
         chunk *c = &e->ch[k];
         omp_set_num_threads(1);
+        dnnl_memory_set_data_handle(c->scratch, scratch + (size_t)omp_get_thread_num() * e->ch_sb);
         dnnl_memory_set_data_handle(c->src, sb + (size_t)c->n0 * s_img);
         if (e->oc_split) {
             /* its output channels of every image, dense; its rows of the
@@ -1590,7 +1603,7 @@ void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float
     }
     e->xkeep_of = NULL;
     dnnl_stream_wait(e->strm);
-    weight_grads(e, src, ddst, parts, nt);
+    weight_grads(e, src, ddst, parts, ws ? (char *)ws + e->ch_off : e->ch_own, nt);
     dnnl_memory_set_data_handle(e->dw_sum, parts);
     dnnl_memory_set_data_handle(e->dw_user, dkernel);
     run_reorder(e, store ? e->re_dw_set : e->re_dw, e->dw_sum, e->dw_user); /* dkernel (+)= */
