@@ -589,7 +589,8 @@ static int plan_chunk_mems(conv_dnnl *e, dnnl_primitive_desc_t pds[2], size_t w_
             return 1;
         if (e->has_bias &&
             (!(c->db_buf = take(e, (size_t)(g->F / (e->oc_split ? K : 1)) * sizeof(float))) ||
-             dnnl_memory_create(&c->db, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
+             dnnl_memory_create(&c->db,
+                                dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
                                 e->eng, c->db_buf)))
             return 1;
     }
