@@ -1289,6 +1289,33 @@ static int cl_kernel_buffer(conv_dnnl *e, size_t wbytes)
     return 0;
 }
 
+/* An inference forward's primitive descriptor on d's operands (user
+ * scratchpad) with algorithm alg and the post-ops asked for, and its
+ * implementation's name; 0 on success. */
+static int infer_pd(conv_dnnl *e, const descs *d, dnnl_alg_kind_t alg, int sum, int relu,
+                    dnnl_primitive_desc_t *pd, const char **impl)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_convolution_desc_t fd;
+    const int bad =
+        dnnl_primitive_attr_create(&attr) != dnnl_success ||
+        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        dnnl_post_ops_create(&po) != dnnl_success ||
+        (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
+        (relu &&
+         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) != dnnl_success) ||
+        dnnl_primitive_attr_set_post_ops(attr, po) ||
+        dnnl_dilated_convolution_forward_desc_init(
+            &fd, dnnl_forward_inference, alg, &d->src, &d->w_any, &d->b, &d->dst, d->strides,
+            d->dilates, d->pad_l, d->pad_r) != dnnl_success ||
+        dnnl_primitive_desc_create(pd, &fd, attr, e->eng, NULL) != dnnl_success ||
+        dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, impl) != dnnl_success;
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return bad;
+}
+
 /* A 3x3, stride-1 convolution on whole blocks of 16 channels, on two
  * images or more (NNP_CONV_WINOGRAD=0: never): oneDNN's Winograd kernels
  * (4x3 or 2x3 tiles, several times fewer multiplications) in the blocked
@@ -1305,25 +1332,11 @@ static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
         g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->C % 16 || g->F % 16
         || g->OH * g->OW < 16)
         return 1;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_convolution_desc_t fd;
     descs d;
     make_descs(g, 1, 1, &d);
     const char *impl = NULL;
-    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
-              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
-              dnnl_post_ops_create(&po) != dnnl_success ||
-              (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
-              (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
-                           dnnl_success) ||
-              dnnl_primitive_attr_set_post_ops(attr, po) ||
-              dnnl_dilated_convolution_forward_desc_init(
-                  &fd, dnnl_forward_inference, dnnl_convolution_winograd, &d.src, &d.w_any, &d.b,
-                  &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
-              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success ||
-              dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success;
+    int bad = infer_pd(e, &d, dnnl_convolution_winograd, sum, relu, &pd, &impl);
     bad = bad || !impl || !strstr(impl, "wino");
     const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
     bad = bad || cl_kernel_buffer(e, dnnl_memory_desc_get_size(wmd));
@@ -1362,8 +1375,6 @@ static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
         cl_release(e);
     }
     dnnl_primitive_desc_destroy(pd);
-    dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(attr);
     return bad;
 }
 
@@ -1385,10 +1396,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     }
     omp_set_num_threads(e->nthreads);
     const conv_geom *g = &e->g;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_convolution_desc_t fd;
     descs d;
     make_descs(g, g->N, 0, &d);
     /* oneDNN's channels-last (brgemm) kernels are the faster ones but for
@@ -1403,18 +1411,7 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
     act_md(&yu, g->N, g->F, g->OH, g->OW, io & CDN_Y_NHWC ? dnnl_nhwc : dnnl_nchw);
     const int rx = !dnnl_memory_desc_equal(&xu, &d.src), ry = !dnnl_memory_desc_equal(&yu, &d.dst);
     const char *impl = NULL;
-    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
-              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
-              dnnl_post_ops_create(&po) != dnnl_success ||
-              (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
-              (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
-                           dnnl_success) ||
-              dnnl_primitive_attr_set_post_ops(attr, po) ||
-              dnnl_dilated_convolution_forward_desc_init(
-                  &fd, dnnl_forward_inference, dnnl_convolution_direct, &d.src, &d.w_any, &d.b,
-                  &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
-              dnnl_primitive_desc_create(&pd, &fd, attr, e->eng, NULL) != dnnl_success ||
-              dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success;
+    int bad = infer_pd(e, &d, dnnl_convolution_direct, sum, relu, &pd, &impl);
     /* only where oneDNN has a fast kernel for these layouts */
     bad = bad || !impl || !strncmp(impl, "ref", 3) || strstr(impl, "gemm") != NULL;
     const dnnl_memory_desc_t *wmd = bad ? NULL : query(pd, dnnl_query_weights_md);
@@ -1454,8 +1451,6 @@ int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)
         e->cl.relu = relu;
     }
     dnnl_primitive_desc_destroy(pd);
-    dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(attr);
     omp_set_num_threads(prev);
     return bad;
 }
