@@ -1037,7 +1037,7 @@ static void tw_images(conv_dnnl *e, int fwd, dnnl_memory_t in, dnnl_memory_t out
     const size_t xi = (size_t)(g->C * g->H * g->W) * sizeof(float);
     const size_t yi = (size_t)(g->F * g->OH * g->OW) * sizeof(float);
     const int nt = nthreads < e->tw.slots ? nthreads : e->tw.slots;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t n = 0; n < g->N; n++) {
         const int i = omp_get_thread_num();
         wino_slot *t = &e->tw.slot[i];
@@ -1082,7 +1082,7 @@ static void forward_wino(conv_dnnl *e, const float *x, float *y, char *ws, int n
     const size_t yi = (size_t)(g->F * g->OH * g->OW) * sizeof(float);
     const size_t per = e->cl.xb + e->cl.yb + e->cl.sb;
     const int nt = nthreads < e->cl.slots ? nthreads : e->cl.slots;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t n = 0; n < g->N; n++) {
         const int i = omp_get_thread_num();
         wino_slot *t = &e->cl.slot[i];
