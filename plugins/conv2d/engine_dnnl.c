@@ -138,7 +138,6 @@ struct conv_dnnl {
        the kernel gradient (wb_p; re_fb NULL: from the tensor's layout) */
     dnnl_primitive_t re_fb;
     dnnl_memory_t wb_p;
-    size_t wb_bytes;
     float *scratch;
     size_t w_floats, dw_floats;
     int wf_valid;
@@ -454,16 +453,26 @@ static int bw_create(conv_dnnl *e, int64_t n, int64_t nf, const dnnl_memory_desc
                                                        : dnnl_nhwc);
     dnnl_primitive_attr_t attr = NULL;
     dnnl_convolution_desc_t cd;
-    int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
-              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
-              dnnl_dilated_convolution_backward_weights_desc_init(
-                  &cd, e->tw.on ? dnnl_convolution_winograd : dnnl_convolution_direct, &d.src,
-                  dw_md ? dw_md : &d.w_any,
-                  e->has_bias ? &d.b : NULL, &d.dst, d.strides, d.dilates, d.pad_l, d.pad_r) !=
-                  dnnl_success;
+    const int no_attr = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+                        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     d.attr = attr;
-    if (!bad)
-        bad = pd_create(pd, &cd, &d, e->eng, NULL);
+    int bad = 1;
+    /* Winograd with plan_tw's layers (else, or without it, direct) */
+    for (int wino = e->tw.on; !no_attr && bad && wino >= 0; wino--) {
+        const char *impl = NULL;
+        bad = dnnl_dilated_convolution_backward_weights_desc_init(
+                  &cd, wino ? dnnl_convolution_winograd : dnnl_convolution_direct, &d.src,
+                  dw_md ? dw_md : &d.w_any, e->has_bias ? &d.b : NULL, &d.dst, d.strides,
+                  d.dilates, d.pad_l, d.pad_r) != dnnl_success ||
+              pd_create(pd, &cd, &d, e->eng, NULL);
+        if (!bad && wino &&
+            (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) || !impl ||
+             !strstr(impl, "wino"))) {
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = NULL;
+            bad = 1;
+        }
+    }
     dnnl_primitive_attr_destroy(attr);
     return bad;
 }
