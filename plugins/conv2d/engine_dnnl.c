@@ -666,6 +666,19 @@ static int plan_main(conv_dnnl *e, descs *d, dnnl_primitive_desc_t *fpd,
     return 0;
 }
 
+/* Winograd slots' streams and memories. */
+static void slots_release(wino_slot *slot)
+{
+    for (int i = 0; i < CDN_WINO_SLOTS; i++) {
+        wino_slot *t = &slot[i];
+        dnnl_memory_t tm[] = {t->xu, t->yu, t->src, t->dst, t->scratch};
+        for (size_t k = 0; k < sizeof tm / sizeof tm[0]; k++)
+            dnnl_memory_destroy(tm[k]);
+        dnnl_stream_destroy(t->strm);
+        memset(t, 0, sizeof *t);
+    }
+}
+
 /* The channels-last forward's primitives and memories (its buffers stay). */
 static void cl_release(conv_dnnl *e)
 {
@@ -677,14 +690,7 @@ static void cl_release(conv_dnnl *e)
         dnnl_memory_destroy(ms[i]);
     e->cl.prim = e->cl.re_w = e->cl.re_x = e->cl.re_y = e->cl.re_y_in = NULL;
     e->cl.src = e->cl.dst = e->cl.w = e->cl.scratch_m = e->cl.xu = e->cl.yu = NULL;
-    for (int i = 0; i < CDN_WINO_SLOTS; i++) {
-        wino_slot *t = &e->cl.slot[i];
-        dnnl_memory_t tm[] = {t->xu, t->yu, t->src, t->dst, t->scratch};
-        for (size_t k = 0; k < sizeof tm / sizeof tm[0]; k++)
-            dnnl_memory_destroy(tm[k]);
-        dnnl_stream_destroy(t->strm);
-        memset(t, 0, sizeof *t);
-    }
+    slots_release(e->cl.slot);
     e->cl.wino = e->cl.slots = 0;
     e->cl.xb = e->cl.yb = e->cl.sb = 0;
 }
@@ -697,13 +703,7 @@ static void tw_release(conv_dnnl *e)
         dnnl_primitive_destroy(ps[i]);
     dnnl_memory_destroy(e->tw.wf);
     dnnl_memory_destroy(e->tw.wb);
-    for (int i = 0; i < CDN_WINO_SLOTS; i++) {
-        wino_slot *t = &e->tw.slot[i];
-        dnnl_memory_destroy(t->xu);
-        dnnl_memory_destroy(t->yu);
-        dnnl_memory_destroy(t->scratch);
-        dnnl_stream_destroy(t->strm);
-    }
+    slots_release(e->tw.slot);
     e->free_fn(e->tw.wbuf);
     e->free_fn(e->tw.own);
     memset(&e->tw, 0, sizeof e->tw);
