@@ -211,9 +211,10 @@ struct conv_dnnl {
        yu: of y) with its scratchpad in the workspace (at off_f in a
        forward, off_b in a backward, sb bytes each; `own` outside a model);
        the kernel gradient's chunks on Winograd primitives too. Its kernels
-       in their own buffer (wbuf): `held` says whose (TW_*). */
+       in their own buffer (wbuf): `held` says whose (TW_*); `shared`: both
+       primitives take the same layout (oneDNN transforms it inside). */
     struct {
-        int on, slots, held;
+        int on, slots, held, shared;
         dnnl_primitive_t fwd, bwd_d, re_wf, re_wb;
         dnnl_memory_t wf, wb;
         float *wbuf;
@@ -808,6 +809,7 @@ static int plan_tw(conv_dnnl *e, const descs *full)
         dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
         int slots = e->nthreads < g->N ? e->nthreads : (int)g->N;
         e->tw.slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
+        e->tw.shared = dnnl_memory_desc_equal(wf, wb);
         bad = !(e->tw.wbuf = take(e, max_size(dnnl_memory_desc_get_size(wf),
                                               dnnl_memory_desc_get_size(wb)))) ||
               dnnl_memory_create(&e->tw.wf, wf, e->eng, e->tw.wbuf) ||
@@ -1539,7 +1541,7 @@ static void backward_data(conv_dnnl *e, const float *kernel, dnnl_memory_t ddst,
                           char *parts, char *tw_scratch, int nthreads)
 {
     if (e->tw.on && tw_scratch) {
-        if (e->tw.held != TW_BWD)
+        if (e->tw.held != TW_BWD && !(e->tw.shared && e->tw.held == TW_FWD))
             tw_load(e, TW_BWD, kernel);
         dnnl_stream_wait(e->strm);
         tw_images(e, 0, ddst, port_out_begin(&e->dsrc, dx), tw_scratch, nthreads);
