@@ -312,6 +312,16 @@ static nnp_status engine_buffers(conv_state *s, nnp_error *err)
     return NNP_OK;
 }
 
+/* A channels-last layer's Winograd inference forward for the epilogue
+ * planned (cdn_plan_wino_cl), and the workspace it may need. */
+static nnp_status plan_wino_cl(conv_state *s, nnp_error *err)
+{
+    if (!s->eng || s->channels_first)
+        return NNP_OK;
+    cdn_plan_wino_cl(s->eng, s->epi_sum, s->epi_relu);
+    return engine_buffers(s, err);
+}
+
 /* The model's workspace of `bytes` for a call (an error outside the model
  * the layer was built in). */
 static nnp_status model_ws(const conv_state *s, size_t bytes, void **ws, nnp_error *err)
@@ -523,6 +533,8 @@ static nnp_status conv_build(void *state, int n_in, const nnp_shape *in, nnp_sha
         st = ensure_engine(s, &g, err);
     if (st == NNP_OK)
         st = engine_buffers(s, err);
+    if (st == NNP_OK && !grouped)
+        st = plan_wino_cl(s, err);
     if (st == NNP_OK && grouped)
         ensure_chunk_engine(s, &g);
     const int im2col_may_run = s->no_dnnl || !cdn_available() || g.N >= 1;
@@ -652,7 +664,8 @@ static nnp_status conv_forward_k(void *state, const nnp_tensor *const *in, int n
                                   conv_name(s), cl & CDN_X_NHWC ? "input" : "output");
     if (e) {
         cdn_forward(e, in[0]->data, s->wb.kernel.data, bias, out->data,
-                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL, cl,
+                    mode == NNP_MODE_TRAIN || !s->keep_kernel, fused ? &epi : NULL,
+                    cl | (mode == NNP_MODE_INFER ? CDN_INFER : 0u),
                     mode == NNP_MODE_TRAIN && !s->gemm_bwd, ws, nnp_pu_nthreads(s->host));
         s->epi_changed = fused ? 0 : s->epi_changed;
         if (fused)
@@ -985,7 +998,7 @@ static nnp_status conv_plan_epilogue_sum(void *state, int axis, int relu, int su
     const int channel_axis = s->channels_first ? 1 : 3;
     s->epi_affine = s->epi_relu = s->epi_sum = 0;
     if (axis < 0 && !relu && !sum)
-        return NNP_OK;
+        return plan_wino_cl(s, err);
     /* a sum is a post-op of the oneDNN primitive of this build */
     if (sum && !(s->built && engine_for(s, &s->g)))
         return h->error_set(err, NNP_ERR_UNSUPPORTED, "Conv2D '%s': no fused sum on im2col",
@@ -1007,7 +1020,7 @@ static nnp_status conv_plan_epilogue_sum(void *state, int axis, int relu, int su
     s->epi_relu = relu;
     s->epi_sum = sum;
     s->epi_changed = 1;
-    return NNP_OK;
+    return plan_wino_cl(s, err);
 }
 
 static nnp_status conv_plan_epilogue(void *state, int axis, int relu, nnp_error *err)

@@ -64,6 +64,7 @@ int cdn_plan_post(conv_dnnl *e, int sum, int relu)
     (void)e, (void)sum, (void)relu;
     return 1;
 }
+void cdn_plan_wino_cl(conv_dnnl *e, int sum, int relu) { (void)e, (void)sum, (void)relu; }
 void cdn_backward(conv_dnnl *e, const float *x, const float *kernel, const float *dz,
                   float *dkernel, float *dbias, float *dx, void *ws, int nthreads, int store)
 {
@@ -1187,7 +1188,13 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
     const int prev = omp_get_max_threads();
     omp_set_num_threads(nthreads < 1 ? 1 : nthreads);
     e->xkeep_of = NULL;
-    if (cl) {
+    /* a channels-last layer's inference forward on Winograd (cdn_plan_wino_cl)
+       when it was planned with these post-ops */
+    const int wino_cl = (cl & CDN_INFER) && !e->g.channels_first && e->cl.wino &&
+                        e->cl.sum == (epi && epi->sum) && e->cl.relu == (epi && epi->relu);
+    if (wino_cl && training)
+        e->cl.w_valid = 0;
+    if ((cl & (CDN_X_NHWC | CDN_Y_NHWC)) || wino_cl) {
         forward_cl(e, x, kernel, bias, y, epi, ws, nthreads < 1 ? 1 : nthreads);
         dnnl_stream_wait(e->strm);
         omp_set_num_threads(prev);
@@ -1387,6 +1394,20 @@ static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
     }
     dnnl_primitive_desc_destroy(pd);
     return bad;
+}
+
+void cdn_plan_wino_cl(conv_dnnl *e, int sum, int relu)
+{
+    sum = sum != 0;
+    relu = relu != 0;
+    if (e->g.channels_first || (e->cl.wino && e->cl.sum == sum && e->cl.relu == relu))
+        return;
+    cl_release(e);
+    e->cl.w_valid = 0;
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    plan_wino(e, CDN_X_NHWC | CDN_Y_NHWC, sum, relu); /* (else the direct kernels) */
+    omp_set_num_threads(prev);
 }
 
 int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu)

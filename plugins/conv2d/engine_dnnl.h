@@ -71,6 +71,9 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
  * exactly as cdn_plan_nhwc was last told, with the epilogue it was told. */
 #define CDN_X_NHWC 1u
 #define CDN_Y_NHWC 2u
+/* and an inference forward (a channels-last layer's may run the Winograd
+ * forward cdn_plan_wino_cl planned) */
+#define CDN_INFER 4u
 /* Creates the inference forward for operands `io` (CDN_*_NHWC, the others
  * plain) with a sum and / or a ReLU post-op (a build-time call); 0 on
  * success, else oneDNN has no fast kernel for it. Its kernel shares
@@ -79,6 +82,11 @@ void cdn_forward(conv_dnnl *e, const float *x, const float *kernel, const float 
  * least 4x4 outputs; not with NNP_CONV_WINOGRAD=0) may need more of the
  * workspace than before: cdn_workspace_bytes (or cdn_own_buffers) again. */
 int cdn_plan_nhwc(conv_dnnl *e, unsigned io, int sum, int relu);
+/* A channels-last layer's inference forward on oneDNN's Winograd kernels,
+ * image by image, with these post-ops (as cdn_plan_nhwc's for channels-first
+ * layers; nothing when the shapes do not qualify); a build-time call, after
+ * which the workspace may have grown. */
+void cdn_plan_wino_cl(conv_dnnl *e, int sum, int relu);
 /* Creates the forward with a sum and / or a ReLU post-op (a build-time
  * call); 0 on success. */
 int cdn_plan_post(conv_dnnl *e, int sum, int relu);

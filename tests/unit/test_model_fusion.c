@@ -402,41 +402,45 @@ Test(fusion, nhwc_values_equal_plain_im2col) { nhwc_equals_plain(1); }
 
 /* ---- Winograd convolutions in inference plans ---- */
 
-/* A residual block on 32 channels, channels-first: 3x3 stride-1 Conv2D ->
- * BN -> ReLU -> 3x3 Conv2D -> BN -> Add (a 1x1 projection of the input)
- * -> ReLU -> global pooling -> Dense: both 3x3 layers qualify for oneDNN's
- * Winograd kernels (the second with a sum and a ReLU post-op), the 1x1
- * does not. */
-static nnp_model *winograd_net(void)
+/* A residual block on 32 channels: 3x3 stride-1 Conv2D -> BN -> ReLU ->
+ * 3x3 Conv2D -> BN -> Add (a 1x1 projection of the input) -> ReLU ->
+ * global pooling -> Dense: both 3x3 layers qualify for oneDNN's Winograd
+ * kernels (the second with a sum and a ReLU post-op), the 1x1 does not. */
+static nnp_model *winograd_net(const char *format)
 {
-    const char *json =
+    char json[3200];
+    const int cf = strcmp(format, "channels_first") == 0;
+    snprintf(
+        json, sizeof json,
         "{\"class_name\": \"Functional\", \"config\": {\"name\": \"wg\", \"layers\": ["
         "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"name\": \"x\", "
-        "\"batch_input_shape\": [null, 16, 10, 9]}, \"inbound_nodes\": []},"
+        "\"batch_input_shape\": %s}, \"inbound_nodes\": []},"
         "{\"class_name\": \"Conv2D\", \"name\": \"p\", \"config\": {\"name\": \"p\", "
-        "\"filters\": 32, \"kernel_size\": 1, \"data_format\": \"channels_first\"}, "
+        "\"filters\": 32, \"kernel_size\": 1, \"data_format\": \"%s\"}, "
         "\"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
         "{\"class_name\": \"Conv2D\", \"name\": \"c1\", \"config\": {\"name\": \"c1\", "
         "\"filters\": 32, \"kernel_size\": 3, \"padding\": \"same\", \"data_format\": "
-        "\"channels_first\"}, \"inbound_nodes\": [[[\"p\", 0, 0, {}]]]},"
+        "\"%s\"}, \"inbound_nodes\": [[[\"p\", 0, 0, {}]]]},"
         "{\"class_name\": \"BatchNormalization\", \"name\": \"b1\", \"config\": {\"name\": "
-        "\"b1\", \"axis\": 1}, \"inbound_nodes\": [[[\"c1\", 0, 0, {}]]]},"
+        "\"b1\", \"axis\": %d}, \"inbound_nodes\": [[[\"c1\", 0, 0, {}]]]},"
         "{\"class_name\": \"ReLU\", \"name\": \"r1\", \"config\": {\"name\": \"r1\"}, "
         "\"inbound_nodes\": [[[\"b1\", 0, 0, {}]]]},"
         "{\"class_name\": \"Conv2D\", \"name\": \"c2\", \"config\": {\"name\": \"c2\", "
         "\"filters\": 32, \"kernel_size\": 3, \"padding\": \"same\", \"use_bias\": false, "
-        "\"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"r1\", 0, 0, {}]]]},"
+        "\"data_format\": \"%s\"}, \"inbound_nodes\": [[[\"r1\", 0, 0, {}]]]},"
         "{\"class_name\": \"BatchNormalization\", \"name\": \"b2\", \"config\": {\"name\": "
-        "\"b2\", \"axis\": 1}, \"inbound_nodes\": [[[\"c2\", 0, 0, {}]]]},"
+        "\"b2\", \"axis\": %d}, \"inbound_nodes\": [[[\"c2\", 0, 0, {}]]]},"
         "{\"class_name\": \"Add\", \"name\": \"a\", \"config\": {\"name\": \"a\"}, "
         "\"inbound_nodes\": [[[\"b2\", 0, 0, {}], [\"p\", 0, 0, {}]]]},"
         "{\"class_name\": \"ReLU\", \"name\": \"r2\", \"config\": {\"name\": \"r2\"}, "
         "\"inbound_nodes\": [[[\"a\", 0, 0, {}]]]},"
         "{\"class_name\": \"GlobalAveragePooling2D\", \"name\": \"g\", \"config\": {\"name\": "
-        "\"g\", \"data_format\": \"channels_first\"}, \"inbound_nodes\": [[[\"r2\", 0, 0, {}]]]},"
+        "\"g\", \"data_format\": \"%s\"}, \"inbound_nodes\": [[[\"r2\", 0, 0, {}]]]},"
         "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 4}, "
         "\"inbound_nodes\": [[[\"g\", 0, 0, {}]]]}],"
-        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
+        "\"input_layers\": [[\"x\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}",
+        cf ? "[null, 16, 10, 9]" : "[null, 10, 9, 16]", format, format, cf ? 1 : -1, format,
+        cf ? 1 : -1, format);
     nnp_model *m;
     nnp_error err = {0};
     cr_assert_eq(nnp_keras_load_string(reg, json, "wg", &m, &err), NNP_OK, "%s", err.msg);
@@ -454,13 +458,15 @@ static void copy_out(const nnp_model *m, float *to)
  * thread, through a one-thread primitive), and are what ran: with
  * NNP_CONV_WINOGRAD=0 the bits change (direct kernels), within rounding
  * too. A batch of one keeps the direct kernels. */
-Test(fusion, winograd_inference)
+static void winograd_inference(const char *format)
 {
-    nnp_model *f = winograd_net(), *u = winograd_net();
+    const int cf = strcmp(format, "channels_first") == 0;
+    nnp_model *f = winograd_net(format), *u = winograd_net(format);
     nnp_model_set_inference_fusion(u, 0);
-    nnp_tensor x = input_shaped((nnp_shape){4, {5, 16, 10, 9}});
+    nnp_tensor x = input_shaped(cf ? (nnp_shape){4, {5, 16, 10, 9}}
+                                   : (nnp_shape){4, {5, 10, 9, 16}});
     run_both(f, u, &x);
-    cr_assert(n_nhwc(f) > 0);
+    cr_assert(!cf || n_nhwc(f) > 0);
     assert_close("Winograd network", nnp_model_output(f, 0), nnp_model_output(u, 0));
     float y1[5 * 4], yt[5 * 4];
     copy_out(f, y1);
@@ -469,28 +475,34 @@ Test(fusion, winograd_inference)
         nnp_set_num_threads(counts[i]);
         forward(f, &x, NNP_MODE_INFER);
         copy_out(f, yt);
-        cr_assert(!memcmp(y1, yt, sizeof yt), "differs at %d threads", counts[i]);
+        cr_assert(!memcmp(y1, yt, sizeof yt), "%s: differs at %d threads", format, counts[i]);
     }
     nnp_set_num_threads(0);
     setenv("NNP_CONV_WINOGRAD", "0", 1);
-    nnp_model *d = winograd_net();
+    nnp_model *d = winograd_net(format);
     forward(d, &x, NNP_MODE_INFER);
     copy_weights(f, d);
     forward(d, &x, NNP_MODE_INFER);
     unsetenv("NNP_CONV_WINOGRAD");
     assert_close("direct kernels", nnp_model_output(d, 0), nnp_model_output(u, 0));
     cr_assert(memcmp(y1, nnp_model_output(d, 0)->data, sizeof y1) != 0,
-              "the same bits without Winograd: its kernels did not run");
-    nnp_tensor x1 = input_shaped((nnp_shape){4, {1, 16, 10, 9}});
+              "%s: the same bits without Winograd: its kernels did not run", format);
+    nnp_tensor x1 = input_shaped(cf ? (nnp_shape){4, {1, 16, 10, 9}}
+                                    : (nnp_shape){4, {1, 10, 9, 16}});
     forward(f, &x1, NNP_MODE_INFER);
     forward(u, &x1, NNP_MODE_INFER);
     assert_close("batch of 1", nnp_model_output(f, 0), nnp_model_output(u, 0));
+    /* training forwards stay on the direct kernels: the same bytes */
+    train_then_infer(f, u, &x);
     nnp_tensor_free(&x);
     nnp_tensor_free(&x1);
     nnp_model_free(f);
     nnp_model_free(u);
     nnp_model_free(d);
 }
+
+Test(fusion, winograd_inference_channels_first) { winograd_inference("channels_first"); }
+Test(fusion, winograd_inference_channels_last) { winograd_inference("channels_last"); }
 
 /* [N, C, H, W] -> [N, H, W, C] */
 static void to_nhwc(const float *x, float *y, int64_t N, int64_t C, int64_t HW)
