@@ -758,6 +758,13 @@ void cdn_destroy(conv_dnnl *e)
     free(e);
 }
 
+/* Winograd slots: one per thread, no more than there are images. */
+static int wino_slots(const conv_dnnl *e)
+{
+    const int64_t n = e->nthreads < e->g.N ? e->nthreads : e->g.N;
+    return n < CDN_WINO_SLOTS ? (int)n : CDN_WINO_SLOTS;
+}
+
 static int blocked16(const port *p)
 {
     const dnnl_blocking_desc_t *b = &p->md.format_desc.blocking;
@@ -808,8 +815,7 @@ static int plan_tw(conv_dnnl *e, const descs *full)
         dnnl_memory_desc_t smd;
         dnnl_dims_t sd = {(int64_t)(e->tw.sb / sizeof(float))};
         dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_f32, dnnl_x);
-        int slots = e->nthreads < g->N ? e->nthreads : (int)g->N;
-        e->tw.slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
+        e->tw.slots = wino_slots(e);
         e->tw.shared = dnnl_memory_desc_equal(wf, wb);
         bad = !(e->tw.wbuf = take(e, max_size(dnnl_memory_desc_get_size(wf),
                                               dnnl_memory_desc_get_size(wb)))) ||
@@ -1078,10 +1084,8 @@ static void tw_images(conv_dnnl *e, int fwd, dnnl_memory_t in, dnnl_memory_t out
 /* plan_tw's kernel `which` (TW_FWD, TW_BWD) from the tensor's. */
 static void tw_load(conv_dnnl *e, int which, const float *kernel)
 {
-    dnnl_memory_set_data_handle(e->wu, (void *)kernel);
-    run_reorder(e, which == TW_FWD ? e->tw.re_wf : e->tw.re_wb, e->wu,
-                which == TW_FWD ? e->tw.wf : e->tw.wb);
-    dnnl_stream_wait(e->strm);
+    load_w(e, which == TW_FWD ? e->tw.re_wf : e->tw.re_wb, which == TW_FWD ? e->tw.wf : e->tw.wb,
+           NULL, kernel, NULL);
     e->tw.held = which;
 }
 
@@ -1372,8 +1376,7 @@ static int plan_wino(conv_dnnl *e, unsigned io, int sum, int relu)
               reorder(e, &e->cl.re_y, &d.dst, &yu) ||
               (sum && reorder(e, &e->cl.re_y_in, &yu, &d.dst)) ||
               dnnl_primitive_create(&e->cl.prim, pd) != dnnl_success;
-    int slots = e->nthreads < g->N ? e->nthreads : (int)g->N;
-    slots = slots < CDN_WINO_SLOTS ? slots : CDN_WINO_SLOTS;
+    const int slots = wino_slots(e);
     for (int i = 0; i < slots && !bad; i++) {
         wino_slot *t = &e->cl.slot[i];
         bad = dnnl_stream_create(&t->strm, e->eng, dnnl_stream_default_flags) ||
